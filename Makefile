@@ -1,0 +1,34 @@
+# Two entry points, each bootstrapping .venv from uv.lock:
+#   make demo   - run the demo (embedded fake CHING server unless CHING_API_KEY is set)
+#   make test   - lint, type-check and run the whole test suite
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+
+.PHONY: demo test lint bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	touch $@
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/ching demo
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy --strict ching_async
+
+test: lint
+	$(VENV)/bin/python -m pytest
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS)
