@@ -1,0 +1,1 @@
+"""In-memory fake CHING server for tests (work in progress)."""

@@ -1,0 +1,56 @@
+"""pytest plugin: ``fake_ching`` and ``ching_client`` fixtures.
+
+Registered through the ``pytest11`` entry point, so it is imported by every pytest
+session of every project that installs ``ching_async``: keep the import cheap and
+never fail when optional test dependencies (pytest-asyncio) are missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import ching_async
+    from ching_async.testing import FakeChing
+
+_fixture: Callable[..., Any]
+try:  # pytest-asyncio marks async fixtures itself, so they work in strict mode too.
+    import pytest_asyncio
+
+    _fixture = pytest_asyncio.fixture
+except ImportError:  # pragma: no cover - depends on the environment
+    _fixture = pytest.fixture
+
+
+@pytest.fixture
+def fake_ching_options() -> dict[str, Any]:
+    """Keyword arguments for the ``fake_ching`` server; override to customise it."""
+    return {}
+
+
+@_fixture
+async def fake_ching(fake_ching_options: dict[str, Any]) -> AsyncIterator[FakeChing]:
+    """A running in-memory CHING server on an ephemeral 127.0.0.1 port."""
+    from ching_async.testing import FakeChing
+
+    async with FakeChing(**fake_ching_options) as fake:
+        yield fake
+
+
+@_fixture
+async def ching_client(fake_ching: FakeChing) -> AsyncIterator[ching_async.Client]:
+    """A ``ching_async.Client`` pointed at ``fake_ching``, with instant retries."""
+    import ching_async
+
+    client = ching_async.Client(
+        fake_ching.api_key,
+        base_url=fake_ching.url,
+        retry_policy=ching_async.RetryPolicy(instant=True),
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
