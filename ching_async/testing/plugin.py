@@ -7,7 +7,7 @@ never fail when optional test dependencies (pytest-asyncio) are missing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,13 +16,13 @@ if TYPE_CHECKING:
     import ching_async
     from ching_async.testing import FakeChing
 
-_fixture: Callable[..., Any]
-try:  # pytest-asyncio marks async fixtures itself, so they work in strict mode too.
-    import pytest_asyncio
-
-    _fixture = pytest_asyncio.fixture
-except ImportError:  # pragma: no cover - depends on the environment
+if TYPE_CHECKING:
     _fixture = pytest.fixture
+else:
+    try:  # pytest-asyncio's decorator makes async fixtures work in strict mode too.
+        from pytest_asyncio import fixture as _fixture
+    except ImportError:  # pragma: no cover - depends on the environment
+        _fixture = pytest.fixture
 
 
 @pytest.fixture

@@ -1,0 +1,198 @@
+"""Scriptable, seeded fault injection per HTTP method and route template."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import StrEnum
+from http import HTTPStatus
+
+import orjson
+
+from ._envelope import Reply
+
+API_PREFIXES = ("/ching/v1", "/v1")
+
+
+class FaultKind(StrEnum):
+    STATUS = "status"
+    HTML = "html"
+    RATE_LIMITED = "rate_limited"
+    LATENCY = "latency"
+    RESET_BEFORE = "reset_before"
+    COMMIT_THEN_DROP = "commit_then_drop"
+    COMMIT_THEN_DELAY = "commit_then_delay"
+
+
+# Faults after which the request is still processed (state is mutated).
+_PROCESSING_KINDS = frozenset(
+    {FaultKind.LATENCY, FaultKind.COMMIT_THEN_DROP, FaultKind.COMMIT_THEN_DELAY}
+)
+
+_NGINX_PAGE = (
+    "<html>\r\n<head><title>{status} {phrase}</title></head>\r\n<body>\r\n"
+    "<center><h1>{status} {phrase}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What goes wrong. Build with the factory methods, e.g. ``Fault.status(503)``."""
+
+    kind: FaultKind
+    http_status: int | None = None
+    code: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+    retry_after: float | None = None
+
+    @classmethod
+    def status(cls, status: int, *, code: str | None = None, message: str | None = None) -> Fault:
+        """Answer ``status`` with the API's error envelope, without processing."""
+        return cls(FaultKind.STATUS, http_status=status, code=code, message=message)
+
+    @classmethod
+    def html(cls, status: int = 502) -> Fault:
+        """Answer an nginx-style HTML error page, as a proxy in front of the API would."""
+        return cls(FaultKind.HTML, http_status=status)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float | None = 1) -> Fault:
+        """429 envelope with a ``Retry-After`` header (omitted when ``None``)."""
+        return cls(FaultKind.RATE_LIMITED, http_status=429, retry_after=retry_after)
+
+    @classmethod
+    def latency(cls, seconds: float) -> Fault:
+        """Wait ``seconds``, then process and answer normally."""
+        return cls(FaultKind.LATENCY, seconds=seconds)
+
+    @classmethod
+    def reset_before(cls) -> Fault:
+        """Reset the connection (TCP RST) without processing the request."""
+        return cls(FaultKind.RESET_BEFORE)
+
+    @classmethod
+    def commit_then_drop(cls) -> Fault:
+        """Process (commit) the request, then close the connection without answering."""
+        return cls(FaultKind.COMMIT_THEN_DROP)
+
+    @classmethod
+    def commit_then_delay(cls, seconds: float) -> Fault:
+        """Process (commit) the request, then answer only after ``seconds``."""
+        return cls(FaultKind.COMMIT_THEN_DELAY, seconds=seconds)
+
+    @property
+    def processes_request(self) -> bool:
+        return self.kind in _PROCESSING_KINDS
+
+    def reply(self) -> Reply:
+        """The canned answer of status-like faults."""
+        status = self.http_status or 500
+        if self.kind is FaultKind.HTML:
+            phrase = HTTPStatus(status).phrase
+            page = _NGINX_PAGE.format(status=status, phrase=phrase)
+            return Reply(status, page.encode(), content_type="text/html")
+        error = {
+            "status": status,
+            "code": self.code or HTTPStatus(status).name,
+            "message": self.message or HTTPStatus(status).phrase,
+        }
+        body = orjson.dumps({"success": False, "error": error})
+        return Reply(status, body, headers=self._retry_after_header())
+
+    def _retry_after_header(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        value = self.retry_after
+        return {"Retry-After": str(int(value)) if float(value).is_integer() else str(value)}
+
+
+def _normalize_path(path: str | None) -> str | None:
+    """Accept ``/charges`` as well as ``/ching/v1/charges``."""
+    if path is None:
+        return None
+    for prefix in API_PREFIXES:
+        if path.startswith(prefix + "/"):
+            return path[len(prefix) :]
+    return path if path.startswith("/") else "/" + path
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """A fault for matching requests: applies with probability ``rate``, ``times`` times."""
+
+    fault: Fault
+    method: str | None = None  # None matches every method
+    path: str | None = None  # route template relative to the base, or a concrete path
+    rate: float = 1.0
+    times: int | None = None  # remaining applications; None = unlimited
+    applied: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.times is None or self.times > 0
+
+    def matches(self, method: str, route: str | None, path: str) -> bool:
+        if self.method is not None and self.method != method:
+            return False
+        return self.path is None or self.path in (route, path)
+
+    def consume(self) -> Fault:
+        self.applied += 1
+        if self.times is not None:
+            self.times -= 1
+        return self.fault
+
+
+class FaultSet:
+    """The fault script of one fake.
+
+    One random number is drawn per matching request and walked across the cumulative
+    rates of the matching rules (in insertion order), so ``10% X, 10% Y, 5% Z`` on one
+    route means exactly that; rules with ``rate=1`` and ``times=1`` run as a sequence.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._rules: list[FaultRule] = []
+
+    def add(
+        self,
+        fault: Fault,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        rate: float = 1.0,
+        times: int | None = None,
+    ) -> FaultRule:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be within [0, 1], got {rate}")
+        if times is not None and times < 1:
+            raise ValueError(f"times must be >= 1 or None, got {times}")
+        upper = None if method is None or method == "*" else method.upper()
+        rule = FaultRule(fault, upper, _normalize_path(path), rate, times)
+        self._rules.append(rule)
+        return rule
+
+    def remove(self, rule: FaultRule) -> None:
+        self._rules.remove(rule)
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    @property
+    def rules(self) -> tuple[FaultRule, ...]:
+        return tuple(self._rules)
+
+    def draw(self, method: str, route: str | None, path: str) -> Fault | None:
+        candidates = [r for r in self._rules if r.active and r.matches(method, route, path)]
+        if not candidates:
+            return None
+        point = self._rng.random()
+        cumulative = 0.0
+        for rule in candidates:
+            cumulative += rule.rate
+            if point < cumulative:
+                return rule.consume()
+        return None

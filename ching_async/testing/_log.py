@@ -1,0 +1,29 @@
+"""The request log: one frozen record per request the fake received."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from multidict import CIMultiDictProxy, MultiMapping
+
+from ._faults import Fault
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    method: str
+    path: str  # relative to the API base, e.g. "/charges/ch_9mTPfRSDmEOU/capture"
+    route: str | None  # the matched template, e.g. "/charges/{id}/capture"; None if unknown
+    query: MultiMapping[str]
+    headers: CIMultiDictProxy[str]  # case-insensitive
+    body: Any  # parsed JSON body, or None when absent or not JSON
+    raw_body: bytes
+    fault: Fault | None  # the injected fault, if any
+    status: int | None  # status the fake produced; None if the request was never processed
+    at: datetime  # on the fake's clock
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("Idempotency-Key")

@@ -1,0 +1,298 @@
+"""``FakeChing``: the in-memory CHING server, its seeding helpers and state queries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import orjson
+from aiohttp import web
+
+from ._app import Gateway
+from ._auth import KeyRing
+from ._clock import OffsetClock
+from ._faults import FaultSet
+from ._ids import IdFactory
+from ._log import RequestRecord
+from ._models import Charge, Customer, PaymentMethod, SetupSession
+from ._state import Ledger
+from ._validation import ChargeParams, is_positive_int
+
+API_PREFIX = "/ching/v1"
+_SHUTDOWN_TIMEOUT = 1.0  # in-flight handlers get this long when the fake closes
+
+
+class FakeChing:
+    """A faithful in-memory CHING API server for tests, demos and benchmarks.
+
+    ``async with FakeChing() as fake:`` serves on an ephemeral 127.0.0.1 port;
+    hand ``fake.url`` and ``fake.api_key`` to a client. ``fake.app`` is the underlying
+    ``aiohttp.web.Application`` if you prefer to run it yourself.
+
+    ``seed`` makes ids, generated API keys and fault draws reproducible (``None``: random).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        live_api_key: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+        seed: int | str | None = 0,
+        honor_idempotency_keys: bool = False,
+        log_requests: bool = True,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._clock = OffsetClock(clock)
+        # Separate streams: creating objects must not shift the fault draws.
+        ids = IdFactory(random.Random(None if seed is None else f"{seed}:ids"))
+        self.ledger = Ledger(self._clock, ids)
+        self.faults = FaultSet(random.Random(seed))
+        self.requests: list[RequestRecord] = []
+        self._keys = KeyRing()
+        self.api_key = api_key if api_key is not None else ids.api_key(live=False)
+        self.live_api_key = live_api_key if live_api_key is not None else ids.api_key(live=True)
+        self._require_mode(self.api_key, live=False)
+        self._require_mode(self.live_api_key, live=True)
+        self._gateway = Gateway(
+            ledger=self.ledger,
+            keys=self._keys,
+            faults=self.faults,
+            honor_idempotency_keys=honor_idempotency_keys,
+            log=self.requests if log_requests else None,
+        )
+        self.app: web.Application = self._gateway.build_app()
+        self._runner: web.AppRunner | None = None
+        self._root_url: str | None = None
+
+    def _require_mode(self, key: str, *, live: bool) -> None:
+        if self._keys.add(key) is not live:
+            raise ValueError(f"expected a {'live' if live else 'test'} key, got {key!r}")
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("FakeChing is already running")
+        runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._root_url = f"http://{_url_host(host)}:{port}"
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._gateway.stop_pauses()
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def root_url(self) -> str:
+        """``http://127.0.0.1:<port>``, without the API prefix."""
+        if self._root_url is None:
+            raise RuntimeError("FakeChing is not running; use `async with FakeChing()`")
+        return self._root_url
+
+    @property
+    def url(self) -> str:
+        """The base URL to hand a client: ``http://127.0.0.1:<port>/ching/v1``."""
+        return self.root_url + API_PREFIX
+
+    # -- configuration ----------------------------------------------------------------
+
+    def add_api_key(self, key: str) -> None:
+        """Accept another key; its prefix (ck_test_, ck_live_, sk_test_, sk_live_) sets mode."""
+        self._keys.add(key)
+
+    @property
+    def live_keys_active(self) -> bool:
+        return self._keys.live_keys_active
+
+    @live_keys_active.setter
+    def live_keys_active(self, active: bool) -> None:
+        """``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."""
+        self._keys.live_keys_active = active
+
+    @property
+    def honor_idempotency_keys(self) -> bool:
+        return self._gateway.honor_idempotency_keys
+
+    @honor_idempotency_keys.setter
+    def honor_idempotency_keys(self, honor: bool) -> None:
+        self._gateway.honor_idempotency_keys = honor
+
+    # -- clock ------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the fake's time forward (on top of whatever clock was injected)."""
+        self._clock.advance(delta)
+
+    # -- seeding helpers ---------------------------------------------------------------
+
+    def add_customer(
+        self,
+        *,
+        name: str = "Test Customer",
+        email: str | None = None,
+        id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        livemode: bool = False,
+    ) -> Customer:
+        return self.ledger.add_customer(
+            name=name, email=email, customer_id=id, metadata=metadata, livemode=livemode
+        )
+
+    def add_payment_method(
+        self,
+        customer_id: str,
+        *,
+        declines: bool = False,
+        brand: str = "visa",
+        last4: str = "4242",
+        livemode: bool = False,
+    ) -> PaymentMethod:
+        """Attach a card; ``declines=True`` makes every charge on it fail (402)."""
+        return self.ledger.add_payment_method(
+            customer_id, declines=declines, brand=brand, last4=last4, livemode=livemode
+        )
+
+    def complete_setup_session(
+        self,
+        session_id: str,
+        *,
+        declines: bool = False,
+        brand: str = "visa",
+        last4: str = "4242",
+    ) -> PaymentMethod:
+        """Play the hosted card page: the session succeeds and a new card is attached.
+
+        Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` / ``SESSION_NOT_PENDING``).
+        """
+        return self.ledger.complete_setup_session(
+            session_id, declines=declines, brand=brand, last4=last4
+        )
+
+    def add_charge(
+        self,
+        customer_id: str,
+        payment_method_id: str | None = None,
+        *,
+        amount: int = 1000,
+        currency: str = "ils",
+        capture_method: Literal["automatic", "manual"] = "automatic",
+        description: str | None = None,
+        installments: int = 1,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        livemode: bool = False,
+    ) -> Charge:
+        """Seed a charge without HTTP. ``capture_method="manual"`` -> ``requires_capture``.
+
+        Without ``payment_method_id`` the customer's first card is used (one is attached
+        if it has none). A declining card stores a ``failed`` charge and returns it.
+        """
+        if not is_positive_int(amount):
+            raise ValueError(f"amount must be a positive integer, got {amount!r}")
+        method_id = payment_method_id or self._default_payment_method(customer_id)
+        params = ChargeParams(
+            customer_id, method_id, amount, currency.lower(), description, installments, metadata
+        )
+        return self.ledger.create_charge(
+            params,
+            livemode=livemode,
+            idempotency_key=idempotency_key,
+            capture_method=capture_method,
+        )
+
+    def _default_payment_method(self, customer_id: str) -> str:
+        methods = self.ledger.payment_methods_of(customer_id)
+        return methods[0].id if methods else self.add_payment_method(customer_id).id
+
+    # -- state queries ----------------------------------------------------------------
+
+    def customer(self, customer_id: str) -> Customer:
+        return self.ledger.get_customer(customer_id)
+
+    def charge(self, charge_id: str) -> Charge:
+        return self.ledger.get_charge(charge_id)
+
+    def setup_session(self, session_id: str) -> SetupSession:
+        return self.ledger.get_setup_session(session_id)
+
+    def charges(self) -> list[Charge]:
+        """Every charge (failed ones included), oldest first."""
+        return self.ledger.all_charges()
+
+    def charges_for(self, customer_id: str) -> list[Charge]:
+        """The customer's charges, oldest first."""
+        return self.ledger.charges_of(customer_id)
+
+    def duplicates_by_idempotency_key(self) -> dict[str, list[Charge]]:
+        """Idempotency-Key -> charges, for keys that created more than one charge."""
+        groups = self.ledger.charges_by_idempotency_key()
+        return {key: group for key, group in groups.items() if len(group) > 1}
+
+    def duplicates_by_metadata(self, metadata_key: str) -> dict[str, list[Charge]]:
+        """metadata[metadata_key] -> charges, for values shared by more than one charge.
+
+        String values are used as-is; other JSON values by their JSON text.
+        """
+        groups: dict[str, list[Charge]] = {}
+        for charge in self.ledger.iter_charges():
+            if metadata_key in charge.metadata:
+                value = _metadata_group_key(charge.metadata[metadata_key])
+                groups.setdefault(value, []).append(charge)
+        return {value: group for value, group in groups.items() if len(group) > 1}
+
+    def charges_by_metadata(self, key: str, value: Any) -> list[Charge]:
+        """Charges whose ``metadata[key] == value``, oldest first."""
+        return list(self._with_metadata(key, value))
+
+    def charge_by_metadata(self, key: str, value: Any) -> Charge | None:
+        """The oldest charge whose ``metadata[key] == value``, or ``None``."""
+        return next(self._with_metadata(key, value), None)
+
+    def _with_metadata(self, key: str, value: Any) -> Iterator[Charge]:
+        missing = object()
+        return (c for c in self.ledger.iter_charges() if c.metadata.get(key, missing) == value)
+
+    def requests_to(self, method: str, route: str) -> list[RequestRecord]:
+        """Logged requests for one method and route template, e.g. ``("POST", "/charges")``."""
+        method = method.upper()
+        return [r for r in self.requests if r.method == method and route in (r.route, r.path)]
+
+
+def _metadata_group_key(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
