@@ -1,0 +1,226 @@
+"""The Client: configuration, the lazily created session pool, and the chain."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ._errors import ClientStateError, InvalidParameterError
+from ._http import Handler, Middleware, Request, Response, encode_json
+from ._middleware import (
+    ApiKey,
+    AuthMiddleware,
+    IdempotencyMiddleware,
+    LoggingMiddleware,
+    build_chain,
+)
+from ._resources._charges import Charges
+from ._resources._setup_sessions import SetupSessions
+from ._retry import RetryMiddleware, RetryPolicy
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from ._reconcile import Reconciler
+
+__all__ = ["DEFAULT_BASE_URL", "Client"]
+
+DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
+logger = logging.getLogger("ching_async")
+
+
+class Client:
+    """An asyncio client for the CHING API. Create one per process and share it.
+
+    `timeout` bounds each attempt; `total_timeout` bounds a whole call across
+    retries, reconciliation lookups and backoff sleeps.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 30.0,
+        total_timeout: float = 120.0,
+        max_retries: int = 2,
+        max_connections: int = 100,
+        session: aiohttp.ClientSession | None = None,
+        middlewares: Sequence[Middleware] = (),
+        retry_policy: RetryPolicy | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        verify_tls: bool = True,
+    ) -> None:
+        self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
+        self.base_url = _check_base_url(base_url, self._api_key)
+        self.timeout = _positive("timeout", timeout)
+        self.total_timeout = _positive("total_timeout", total_timeout)
+        self.max_retries = _count("max_retries", max_retries, minimum=0)
+        self.max_connections = _count("max_connections", max_connections, minimum=1)
+        self.retry_policy = retry_policy or RetryPolicy()
+        if not verify_tls:
+            _warn_tls_disabled()
+        self._session = session
+        self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        transport = AiohttpTransport(
+            self._get_session, max_response_bytes=max_response_bytes, verify_tls=verify_tls
+        )
+        self._handler: Handler = build_chain(
+            [
+                IdempotencyMiddleware(),
+                RetryMiddleware(
+                    self.retry_policy,
+                    max_retries=self.max_retries,
+                    total_timeout=self.total_timeout,
+                ),
+                *middlewares,
+                AuthMiddleware(self._api_key),
+                LoggingMiddleware(),
+            ],
+            transport,
+        )
+        self.setup_sessions = SetupSessions(self)
+        self.charges = Charges(self)
+
+    @property
+    def mode(self) -> str:
+        """ "test" or "live" (from the key's prefix), or "unknown"."""
+        return self._api_key.mode
+
+    def __repr__(self) -> str:
+        return f"<ching_async.Client base_url={self.base_url!r} mode={self.mode}>"
+
+    # ------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> Client:
+        self._check_usable()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a caller-supplied session is left open)."""
+        if self._closed:
+            return
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_usable(self) -> asyncio.AbstractEventLoop:
+        if self._closed:
+            raise ClientStateError("this Client is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise ClientStateError(
+                "this Client is bound to the event loop it was first used in; "
+                "create one Client per event loop"
+            )
+        return loop
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        self._check_usable()
+        if self._session is None:
+            self._session = _new_session(self.max_connections)
+        return self._session
+
+    # ----------------------------------------------------------- requests
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        reconciler: Reconciler | None = None,
+    ) -> Response:
+        self._check_usable()
+        request = Request(
+            method=method,
+            path=path,
+            base_url=self.base_url,
+            query=tuple(query.items()) if query else (),
+            body=None if payload is None else encode_json(payload),
+            safe_to_retry=method == "GET",
+            idempotency_key=idempotency_key,
+            timeout=self.timeout,
+            reconciler=reconciler,
+        )
+        return await self._handler(request)
+
+
+def _new_session(max_connections: int) -> aiohttp.ClientSession:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
+    # Our own transport sets per-attempt timeouts; the session default is off.
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None),
+        raise_for_status=False,
+        auto_decompress=True,
+    )
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise InvalidParameterError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: object, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise InvalidParameterError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: object, api_key: ApiKey) -> str:
+    if not isinstance(base_url, str):
+        raise InvalidParameterError(f"base_url must be a string, got {base_url!r}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidParameterError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise InvalidParameterError("base_url must not have a query or fragment")
+    if parts.scheme == "http" and api_key.mode == "live" and not _is_loopback(parts.hostname):
+        raise InvalidParameterError(
+            "refusing to send a live API key over plain http:// to a non-loopback host"
+        )
+    return base_url.rstrip("/")
+
+
+def _warn_tls_disabled() -> None:
+    message = "TLS certificate verification is DISABLED for this ching_async Client"
+    logger.warning(message)
+    warnings.warn(message, stacklevel=3)

@@ -1,0 +1,77 @@
+"""Turn a Response into models: envelope, then the converter, then provenance."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ._convert import converter
+from ._errors import ResponseDecodeError
+from ._http import Response, body_excerpt, decode_envelope
+from ._models import RequestInfo
+
+__all__ = ["decode_list", "decode_model", "request_info"]
+
+T = TypeVar("T")
+
+
+def request_info(response: Response) -> RequestInfo:
+    return RequestInfo(
+        method=response.request.method,
+        path=response.request.path,
+        status=response.status,
+        attempts=response.attempts,
+        idempotency_key=response.request.idempotency_key,
+        request_id=response.request_id,
+        reconciled=response.reconciled,
+    )
+
+
+def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
+    error = ResponseDecodeError(
+        f"could not decode {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}",
+        status=response.status,
+        body=body_excerpt(response.body),
+    )
+    error._set_context(
+        method=response.request.method,
+        path=response.request.path,
+        attempts=response.attempts,
+        idempotency_key=response.request.idempotency_key,
+        request_id=response.request_id,
+    )
+    return error
+
+
+def decode_model(response: Response, cls: type[T]) -> T:
+    data = decode_envelope(response)
+    return decode_item(response, cls, data, request_info(response))
+
+
+def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) -> T:
+    try:
+        obj = converter.structure(data, cls)
+    except Exception as exc:  # any shape problem becomes one typed error
+        raise decode_error(response, cls, exc) from None
+    object.__setattr__(obj, "request_info", info)
+    return obj
+
+
+def decode_list(response: Response, cls: type[T], items: list[Any], info: RequestInfo) -> list[T]:
+    hook = converter.get_structure_hook(cls)
+    try:
+        objs = [hook(item, cls) for item in items]
+    except Exception as exc:
+        raise decode_error(response, cls, exc) from None
+    for obj in objs:
+        object.__setattr__(obj, "request_info", info)
+    return objs
+
+
+def list_data(response: Response, cls: type[Any]) -> list[Any]:
+    data = decode_envelope(response)
+    if type(data) is not list:
+        raise decode_error(response, cls, TypeError(f"expected a list, got {type(data).__name__}"))
+    return data
+
+
+__all__ += ["decode_item", "list_data"]

@@ -1,0 +1,219 @@
+"""The exception hierarchy. Every error the library raises derives from ChingError."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CardDeclinedError",
+    "ChingError",
+    "ClientStateError",
+    "ConflictError",
+    "InternalServerError",
+    "InvalidParameterError",
+    "NotFoundError",
+    "OutcomeUnknownError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "UnprocessableEntityError",
+    "error_class_for_status",
+]
+
+
+class ChingError(Exception):
+    """Base class of every error raised by ching_async."""
+
+
+class InvalidParameterError(ChingError, ValueError):
+    """An argument was rejected before any request was sent."""
+
+
+class ClientStateError(ChingError, RuntimeError):
+    """The client was used after aclose() or from another event loop."""
+
+
+class _RequestContext:
+    """Which request an error came from. Shared by API and connection errors."""
+
+    method: str | None = None
+    path: str | None = None
+    attempts: int = 0
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    outcome_unknown: bool = False
+
+    def _set_context(
+        self,
+        *,
+        method: str | None,
+        path: str | None,
+        attempts: int,
+        idempotency_key: str | None,
+        request_id: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+        self.idempotency_key = idempotency_key
+        if request_id is not None:
+            self.request_id = request_id
+        self.outcome_unknown = outcome_unknown
+
+    def _context_suffix(self) -> str:
+        parts = []
+        if self.method and self.path:
+            parts.append(f"{self.method} {self.path}")
+        if self.attempts:
+            parts.append(f"attempts={self.attempts}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        if self.idempotency_key:
+            parts.append(f"idempotency_key={self.idempotency_key}")
+        if self.outcome_unknown:
+            parts.append("outcome_unknown=True")
+        return f" [{', '.join(parts)}]" if parts else ""
+
+
+class APIError(_RequestContext, ChingError):
+    """The server answered with an error envelope or an error status."""
+
+    status: int | None
+    code: str | None
+    message: str
+    issues: tuple[Mapping[str, Any], ...]
+    body: str
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        issues: Sequence[Mapping[str, Any]] = (),
+        body: str = "",
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.issues = tuple(issues)
+        self.body = body
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.status} {self.code}: "
+            if self.code
+            else (f"{self.status}: " if self.status else "")
+        )
+        return f"{head}{self.message}{self._context_suffix()}"
+
+
+class BadRequestError(APIError):
+    """400: the request was malformed or not allowed in the object's state."""
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing, unknown or revoked."""
+
+
+class CardDeclinedError(APIError):
+    """402: the card was declined (code CHARGE_FAILED)."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the key may not do this (NO_ACCESS, LIVE_KEY_INACTIVE)."""
+
+
+class NotFoundError(APIError):
+    """404: no such object."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the object's current state."""
+
+
+class UnprocessableEntityError(APIError):
+    """422: a field failed validation on the server (INVALID_FIELD)."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. `retry_after` is the server's hint in seconds, if any."""
+
+    retry_after: float | None = None
+
+
+class InternalServerError(APIError):
+    """5xx: the server failed. For a POST the outcome may be unknown."""
+
+
+class ResponseDecodeError(APIError):
+    """A response body could not be understood (not JSON, truncated, wrong shape)."""
+
+
+class APIConnectionError(_RequestContext, ChingError):
+    """No usable response: the connection failed, was reset, or timed out."""
+
+    def __init__(self, message: str, *, may_have_reached_server: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        # False only when the request provably never left this process
+        # (the connection could not be established); then a retry is always safe.
+        self.may_have_reached_server = may_have_reached_server
+
+    def __str__(self) -> str:
+        return f"{self.message}{self._context_suffix()}"
+
+
+class APITimeoutError(APIConnectionError):
+    """The attempt timed out, or the total deadline across retries ran out."""
+
+
+class OutcomeUnknownError(APIError, APIConnectionError):
+    """A money-moving POST may or may not have taken effect, and reconciliation
+    could not tell. Resolve it later with `find_by_idempotency_key`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        idempotency_key: str,
+        customer: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        APIError.__init__(self, message, status=status)
+        self.may_have_reached_server = True
+        self.idempotency_key = idempotency_key
+        self.customer = customer
+        self.outcome_unknown = True
+
+    def __str__(self) -> str:
+        return APIError.__str__(self)
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: CardDeclinedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIError]:
+    """Map an HTTP status to its error class; the code stays data, not type."""
+    if status >= 500:
+        return InternalServerError
+    return _STATUS_CLASSES.get(status, APIError)

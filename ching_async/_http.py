@@ -1,0 +1,293 @@
+"""The library's own request/response objects and the pure functions around them.
+
+Nothing here does I/O: building URLs, encoding bodies, parsing Retry-After and
+classifying a response into data or a typed error are all plain functions, so
+they are tested without a network and shared by every transport.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import attrs
+import orjson
+
+from ._errors import (
+    APIError,
+    InvalidParameterError,
+    RateLimitError,
+    ResponseDecodeError,
+    error_class_for_status,
+)
+
+if TYPE_CHECKING:
+    from ._reconcile import Reconciler
+
+__all__ = [
+    "Handler",
+    "Middleware",
+    "Request",
+    "Response",
+    "build_url",
+    "decode_envelope",
+    "encode_json",
+    "error_from_response",
+    "parse_retry_after",
+    "path_segment",
+]
+
+BODY_EXCERPT_CHARS = 500
+_REDACTED_HEADERS = frozenset({"authorization"})
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
+
+
+def _redact(headers: Mapping[str, str]) -> dict[str, str]:
+    return {k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v) for k, v in headers.items()}
+
+
+@attrs.frozen(repr=False)
+class Request:
+    """One logical API call, as it travels down the middleware chain.
+
+    `path` is relative to the client's base URL and already percent-encoded.
+    Middlewares derive new requests with `with_headers`/`evolve`; they never mutate.
+    """
+
+    method: str
+    path: str
+    base_url: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes | None = None
+    # Retry policy: a request is "safe" to re-send blindly (GET) or not (POST).
+    safe_to_retry: bool = False
+    idempotency_key: str | None = None
+    attempt: int = 1
+    timeout: float = 30.0
+    # Consulted by the retry middleware after an ambiguous failure (see _reconcile).
+    reconciler: Reconciler | None = None
+
+    @property
+    def url(self) -> str:
+        url = self.base_url + self.path
+        if self.query:
+            url += "?" + urlencode(self.query)
+        return url
+
+    def with_headers(self, extra: Mapping[str, str]) -> Request:
+        return attrs.evolve(self, headers={**self.headers, **extra})
+
+    def __repr__(self) -> str:
+        return (
+            f"Request(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+            f"headers={_redact(self.headers)!r}, attempt={self.attempt}, "
+            f"idempotency_key={self.idempotency_key!r})"
+        )
+
+
+@attrs.frozen(repr=False)
+class Response:
+    """A complete HTTP response (body fully read, size-capped) plus its provenance."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    request: Request
+    attempts: int = 1
+    elapsed: float = 0.0
+    # Set by the retry middleware when a non-retryable POST failed in a way
+    # that may still have taken effect on the server.
+    outcome_unknown: bool = False
+    # Set when the result was found by reconciliation rather than returned by the POST.
+    reconciled: bool = False
+
+    @property
+    def request_id(self) -> str | None:
+        for name in _REQUEST_ID_HEADERS:
+            value = self.headers.get(name)
+            if value:
+                return value
+        return None
+
+    def __repr__(self) -> str:
+        return (
+            f"Response(status={self.status}, method={self.request.method!r}, "
+            f"path={self.request.path!r}, attempts={self.attempts}, bytes={len(self.body)})"
+        )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+Middleware = Callable[[Request, Handler], Awaitable[Response]]
+
+
+# --------------------------------------------------------------------- URLs
+_DOT_SEGMENTS = {".": "%2E", "..": "%2E%2E"}
+
+
+def path_segment(value: str) -> str:
+    """Percent-encode one path segment so that no id can reach another route.
+
+    `quote(safe="")` encodes "/", "?" and "#"; dot segments are encoded too,
+    because "." and ".." would otherwise be resolved away by URL normalisation.
+    """
+    return _DOT_SEGMENTS.get(value) or quote(value, safe="")
+
+
+def build_url(base_url: str, path: str, query: Mapping[str, str] | None = None) -> str:
+    url = base_url.rstrip("/") + path
+    if query:
+        url += "?" + urlencode(list(query.items()))
+    return url
+
+
+def encode_json(payload: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(payload)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise InvalidParameterError(f"request body is not JSON-serializable: {exc}") from None
+
+
+# ---------------------------------------------------------------- Retry-After
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date).
+
+    Returns None when absent or unparseable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return _retry_after_from_date(value, now)
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _retry_after_from_date(value: str, now: float | None) -> float | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+# ------------------------------------------------------------- classification
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def body_excerpt(body: bytes) -> str:
+    """A short, single-line, printable excerpt of a body for error messages."""
+    text = body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+    text = _CONTROL_CHARS.sub(" ", text).strip()
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[:BODY_EXCERPT_CHARS] + "..."
+    return text
+
+
+def _parse_json(response: Response) -> Any:
+    try:
+        return orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+    except RecursionError:  # pragma: no cover - orjson bounds nesting itself
+        return _NOT_JSON
+
+
+_NOT_JSON = object()
+
+
+def decode_envelope(response: Response) -> Any:
+    """Return the envelope's `data`, or raise the typed error the response means.
+
+    - 2xx with `success: true`: the data (None when the endpoint sends none).
+    - `success: false` on any status: the error class of the status (400 when a
+      2xx carries a failure, as the official CLI treats it).
+    - anything else: ResponseDecodeError for 2xx, the status's class otherwise.
+    """
+    parsed = _parse_json(response)
+    ok = 200 <= response.status < 300
+    if isinstance(parsed, dict):
+        success = parsed.get("success")
+        if ok and success is True:
+            return parsed.get("data")
+        if success is False:
+            raise error_from_envelope(response, parsed)
+    if ok:
+        reason = "not JSON" if parsed is _NOT_JSON else "not a CHING envelope"
+        if not response.body:
+            reason = "empty"
+        raise _with_response(
+            ResponseDecodeError(
+                f"response body is {reason}",
+                status=response.status,
+                body=body_excerpt(response.body),
+            ),
+            response,
+        )
+    raise error_from_response(response)
+
+
+def error_from_response(response: Response) -> APIError:
+    """The typed error for a non-2xx response whose body is not an error envelope."""
+    parsed = _parse_json(response)
+    if isinstance(parsed, dict) and parsed.get("success") is False:
+        return error_from_envelope(response, parsed)
+    message = f"HTTP {response.status} with an unexpected body"
+    if not response.body:
+        message = f"HTTP {response.status} with an empty body"
+    cls = error_class_for_status(response.status)
+    return _with_response(
+        cls(message, status=response.status, body=body_excerpt(response.body)), response
+    )
+
+
+def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIError:
+    error = envelope.get("error")
+    if not isinstance(error, dict):
+        error = {}
+    status = response.status if response.status >= 400 else 400
+    code = error.get("code")
+    message = error.get("message")
+    issues = error.get("issues", error.get("details"))
+    cls = error_class_for_status(status)
+    exc = cls(
+        message if isinstance(message, str) and message else f"HTTP {response.status}",
+        status=status,
+        code=code if isinstance(code, str) else None,
+        issues=_clean_issues(issues),
+        body=body_excerpt(response.body),
+    )
+    return _with_response(exc, response)
+
+
+def _clean_issues(issues: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(issues, list):
+        return []
+    return [item for item in issues if isinstance(item, dict)]
+
+
+def _with_response(exc: APIError, response: Response) -> APIError:
+    exc._set_context(
+        method=response.request.method,
+        path=response.request.path,
+        attempts=response.attempts,
+        idempotency_key=response.request.idempotency_key,
+        request_id=response.request_id,
+        outcome_unknown=response.outcome_unknown,
+    )
+    if isinstance(exc, RateLimitError):
+        exc.retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return exc

@@ -1,0 +1,132 @@
+"""Reconciliation: after an ambiguous POST failure, find out whether it took effect.
+
+CHING does not deduplicate by Idempotency-Key, so the client must. The retry
+middleware consults a request's reconciler before it ever re-sends a POST
+whose outcome is unknown; this module is the only place that knows how.
+
+- `MarkerReconciler`: the POST stored its idempotency key in the object's
+  metadata (the "marker"); list the recent objects (for charges: the
+  customer's 100 newest) and look for it.
+- `StateReconciler`: capture/cancel change a charge's state; retrieve the
+  charge and see whether it already is in the state the call asked for.
+
+`lookup` returns a Response holding the found object (the call's result), or
+None when the POST provably did not take effect and may be sent again. It
+raises an APIError/APIConnectionError when it cannot tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+import attrs
+import orjson
+
+from ._http import Handler, Request, Response, decode_envelope
+
+__all__ = [
+    "IDEMPOTENCY_METADATA_KEY",
+    "MarkerReconciler",
+    "Reconciler",
+    "StateReconciler",
+    "find_marked",
+]
+
+# The metadata key under which charges.create stores its idempotency key.
+IDEMPOTENCY_METADATA_KEY = "ching_async_idempotency_key"
+
+
+class Reconciler(Protocol):
+    @property
+    def customer(self) -> str | None: ...
+
+    async def lookup(self, request: Request, call_next: Handler) -> Response | None: ...
+
+
+def _get(request: Request, path: str, query: tuple[tuple[str, str], ...] = ()) -> Request:
+    """A GET derived from the original request, stripped of its POST-only parts."""
+    return attrs.evolve(
+        request,
+        method="GET",
+        path=path,
+        query=query,
+        headers={},
+        body=None,
+        idempotency_key=None,
+        safe_to_retry=True,
+        reconciler=None,
+    )
+
+
+def _found(original: Request, lookup: Response, data: Mapping[str, Any]) -> Response:
+    """Present a found object as if the POST itself had returned it."""
+    return Response(
+        status=200,
+        headers=lookup.headers,
+        body=orjson.dumps({"success": True, "data": data}),
+        request=original,
+    )
+
+
+def find_marked(items: Any, key: str) -> Mapping[str, Any] | None:
+    """The first object in a list payload whose metadata carries `key` as the marker."""
+    if not isinstance(items, list):
+        return None
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        metadata = item.get("metadata")
+        if isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key:
+            return item
+    return None
+
+
+@attrs.frozen
+class MarkerReconciler:
+    """Find the object a POST created by the marker in its metadata."""
+
+    list_path: str
+    idempotency_key: str
+    customer: str | None = None
+    query: tuple[tuple[str, str], ...] = ()
+
+    async def lookup(self, request: Request, call_next: Handler) -> Response | None:
+        response = await call_next(_get(request, self.list_path, self.query))
+        found = find_marked(decode_envelope(response), self.idempotency_key)
+        return None if found is None else _found(request, response, found)
+
+
+@attrs.frozen
+class StateReconciler:
+    """Retrieve an object and decide from its state whether the POST took effect.
+
+    `settled(data)` is True when the object already shows the requested change.
+    """
+
+    object_path: str
+    settled: Callable[[Mapping[str, Any]], bool]
+    customer: str | None = None
+
+    async def lookup(self, request: Request, call_next: Handler) -> Response | None:
+        response = await call_next(_get(request, self.object_path))
+        data = decode_envelope(response)
+        if isinstance(data, dict) and self.settled(data):
+            return _found(request, response, data)
+        return None
+
+
+def charge_captured(amount: int | None) -> Callable[[Mapping[str, Any]], bool]:
+    def settled(charge: Mapping[str, Any]) -> bool:
+        if charge.get("status") != "succeeded" or charge.get("captured") is not True:
+            return False
+        return amount is None or charge.get("amount_captured") == amount
+
+    return settled
+
+
+def charge_canceled(charge: Mapping[str, Any]) -> bool:
+    return charge.get("status") == "canceled"
+
+
+__all__ += ["charge_canceled", "charge_captured"]

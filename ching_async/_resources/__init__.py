@@ -1,0 +1,1 @@
+"""API resources: one class per endpoint group."""

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._decode import decode_item, decode_model, list_data, request_info
+from .._errors import InvalidParameterError
+from .._listing import AsyncList
+from .._middleware import new_idempotency_key, validate_idempotency_key
+from .._models import CancellationReason, Charge, Installments
+from .._reconcile import (
+    IDEMPOTENCY_METADATA_KEY,
+    MarkerReconciler,
+    StateReconciler,
+    charge_canceled,
+    charge_captured,
+    find_marked,
+)
+from .._validation import (
+    check_amount,
+    check_cancellation_reason,
+    check_currency,
+    check_id,
+    check_installments,
+    check_metadata,
+    check_optional_text,
+    check_plain_id,
+)
+from ._base import Resource
+
+__all__ = ["Charges"]
+
+
+class Charges(Resource):
+    """`/charges`: one-off charges of saved cards, and manual capture/cancel."""
+
+    async def create(
+        self,
+        *,
+        customer: str,
+        payment_method: str,
+        amount: int,
+        currency: str = "ils",
+        description: str | None = None,
+        installments: int | Installments | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        mark_idempotency_key: bool = True,
+    ) -> Charge:
+        """Create and confirm a charge of `amount` agorot (49.90 ILS = 4990).
+
+        The idempotency key is stored in the charge's metadata under
+        `IDEMPOTENCY_METADATA_KEY` so that an ambiguous failure is reconciled
+        instead of re-sent. With `mark_idempotency_key=False` nothing is
+        added to metadata, and an ambiguous failure raises with
+        `outcome_unknown=True` instead.
+        """
+        customer = check_plain_id("customer", customer)
+        payload: dict[str, Any] = {
+            "customer": customer,
+            "payment_method": check_plain_id("payment_method", payment_method),
+            "amount": check_amount("amount", amount),
+            "currency": check_currency(currency),
+        }
+        if description is not None:
+            payload["description"] = check_optional_text("description", description)
+        if installments is not None:
+            payload["installments"] = check_installments(installments)
+        meta = check_metadata(metadata) if metadata is not None else {}
+        key = (
+            validate_idempotency_key(idempotency_key)
+            if idempotency_key is not None
+            else new_idempotency_key()
+        )
+        reconciler = None
+        if mark_idempotency_key:
+            if IDEMPOTENCY_METADATA_KEY in meta:
+                raise InvalidParameterError(
+                    f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
+                    "idempotency marker; pass idempotency_key= instead"
+                )
+            meta = {**meta, IDEMPOTENCY_METADATA_KEY: key}
+            reconciler = MarkerReconciler(
+                list_path="/charges",
+                query=(("customer", customer),),
+                idempotency_key=key,
+                customer=customer,
+            )
+        if meta:
+            payload["metadata"] = meta
+        response = await self._post("/charges", payload, idempotency_key=key, reconciler=reconciler)
+        return decode_model(response, Charge)
+
+    async def retrieve(self, id: str) -> Charge:
+        response = await self._get("/charges/" + check_id("id", id))
+        return decode_model(response, Charge)
+
+    async def capture(
+        self, id: str, *, amount: int | None = None, idempotency_key: str | None = None
+    ) -> Charge:
+        """Capture a `requires_capture` charge, fully or partially (`amount` agorot).
+
+        After an ambiguous failure the charge is retrieved: if it is already
+        captured (with the requested amount) it is returned; if it still
+        requires capture, the capture is sent again.
+        """
+        object_path = "/charges/" + check_id("id", id)
+        payload = None if amount is None else {"amount": check_amount("amount", amount)}
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        reconciler = StateReconciler(object_path=object_path, settled=charge_captured(amount))
+        response = await self._post(
+            object_path + "/capture",
+            payload,
+            idempotency_key=idempotency_key,
+            reconciler=reconciler,
+        )
+        return decode_model(response, Charge)
+
+    async def cancel(
+        self,
+        id: str,
+        *,
+        cancellation_reason: CancellationReason | str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Charge:
+        """Cancel a `requires_capture` charge (release the hold).
+
+        `cancellation_reason`: requested_by_customer (the server's default),
+        fraudulent or abandoned. Reconciled by state like `capture`.
+        """
+        object_path = "/charges/" + check_id("id", id)
+        payload = None
+        if cancellation_reason is not None:
+            payload = {"cancellation_reason": check_cancellation_reason(cancellation_reason)}
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        reconciler = StateReconciler(object_path=object_path, settled=charge_canceled)
+        response = await self._post(
+            object_path + "/cancel", payload, idempotency_key=idempotency_key, reconciler=reconciler
+        )
+        return decode_model(response, Charge)
+
+    def list(self, *, customer: str | None = None) -> AsyncList[Charge]:
+        """The 100 newest charges, newest first (optionally one customer's).
+
+        Await it for a `list[Charge]`, or iterate with `async for`.
+        """
+        query = None if customer is None else {"customer": check_plain_id("customer", customer)}
+        return self._list(Charge, "/charges", query)
+
+    async def find_by_idempotency_key(self, customer: str, key: str) -> Charge | None:
+        """The charge created with this idempotency key, if it is among the
+        customer's 100 newest charges; None otherwise.
+
+        Use it to resolve an OutcomeUnknownError later.
+        """
+        customer = check_plain_id("customer", customer)
+        validate_idempotency_key(key)
+        response = await self._get("/charges", {"customer": customer})
+        found = find_marked(list_data(response, Charge), key)
+        if found is None:
+            return None
+        return decode_item(response, Charge, found, request_info(response))

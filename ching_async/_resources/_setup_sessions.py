@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._decode import decode_model
+from .._middleware import validate_idempotency_key
+from .._models import SetupSession
+from .._validation import check_id, check_metadata, check_plain_id, check_redirect_url
+from ._base import Resource
+
+__all__ = ["SetupSessions"]
+
+
+class SetupSessions(Resource):
+    """`/setup_sessions`: hosted pages that attach a new card to a customer.
+
+    An ambiguous failure of `create` (timeout or 5xx after sending) is not
+    reconciled: it raises with `outcome_unknown=True`. A duplicate pending
+    session is harmless (nothing is charged, it expires in 24 hours), so the
+    caller may simply create another one.
+    """
+
+    async def create(
+        self,
+        *,
+        customer: str,
+        success_url: str,
+        cancel_url: str,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> SetupSession:
+        payload: dict[str, Any] = {
+            "customer": check_plain_id("customer", customer),
+            "success_url": check_redirect_url("success_url", success_url),
+            "cancel_url": check_redirect_url("cancel_url", cancel_url),
+        }
+        if metadata is not None:
+            payload["metadata"] = check_metadata(metadata)
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        response = await self._post("/setup_sessions", payload, idempotency_key=idempotency_key)
+        return decode_model(response, SetupSession)
+
+    async def retrieve(self, id: str) -> SetupSession:
+        response = await self._get("/setup_sessions/" + check_id("id", id))
+        return decode_model(response, SetupSession)
+
+    async def cancel(self, id: str, *, idempotency_key: str | None = None) -> SetupSession:
+        """Cancel a pending session. The server answers with `id` and `status` only."""
+        path = "/setup_sessions/" + check_id("id", id) + "/cancel"
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        response = await self._post(path, None, idempotency_key=idempotency_key)
+        return decode_model(response, SetupSession)

@@ -1,0 +1,142 @@
+"""The aiohttp transport: the only module that touches aiohttp's request API.
+
+It sends one Request and returns one fully-read Response (size-capped), or
+raises APIConnectionError/APITimeoutError saying whether the request may have
+reached the server. It never retries, follows no redirects, and keeps aiohttp
+exceptions (which can carry request headers) out of the raised error's chain.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from multidict import CIMultiDict
+from yarl import URL
+
+from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
+from ._http import Request, Response
+from ._version import __version__
+
+__all__ = ["AiohttpTransport", "DEFAULT_MAX_RESPONSE_BYTES"]
+
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+
+SessionProvider = Callable[[], Awaitable[aiohttp.ClientSession]]
+
+
+class AiohttpTransport:
+    def __init__(
+        self,
+        get_session: SessionProvider,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        connect_timeout: float = 10.0,
+        verify_tls: bool = True,
+    ) -> None:
+        self._get_session = get_session
+        self._max_bytes = max_response_bytes
+        self._connect_timeout = connect_timeout
+        # aiohttp: ssl=True is default verification; False disables it.
+        self._ssl = verify_tls
+
+    async def __call__(self, request: Request) -> Response:
+        session = await self._get_session()
+        started = time.monotonic()
+        timeout = aiohttp.ClientTimeout(
+            total=request.timeout, connect=min(request.timeout, self._connect_timeout)
+        )
+        error: APIConnectionError
+        try:
+            async with session.request(
+                request.method,
+                URL(request.url, encoded=True),
+                data=request.body,
+                headers=_wire_headers(request),
+                timeout=timeout,
+                allow_redirects=False,
+                ssl=self._ssl,
+            ) as resp:
+                body = await self._read_capped(resp, request)
+                headers = {k.lower(): v for k, v in resp.headers.items()}
+                return Response(
+                    status=resp.status,
+                    headers=headers,
+                    body=body,
+                    request=request,
+                    attempts=request.attempt,
+                    elapsed=time.monotonic() - started,
+                )
+        except aiohttp.ClientError as exc:
+            error = _connection_error(exc)
+        except TimeoutError:
+            error = APITimeoutError(f"request timed out after {request.timeout:g}s")
+        # Raised outside the except block: aiohttp's exception (which may carry
+        # request headers) stays out of __cause__ and __context__.
+        error._set_context(
+            method=request.method,
+            path=request.path,
+            attempts=request.attempt,
+            idempotency_key=request.idempotency_key,
+        )
+        raise error
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
+        length = resp.content_length
+        if length is not None and length <= self._max_bytes:
+            return await resp.read()
+        if length is not None:
+            raise _too_large(resp, request, self._max_bytes)
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := await resp.content.read(_READ_CHUNK):
+            total += len(chunk)
+            if total > self._max_bytes:
+                raise _too_large(resp, request, self._max_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+_USER_AGENT = f"ching-async/{__version__} aiohttp/{aiohttp.__version__}"
+
+
+def _wire_headers(request: Request) -> CIMultiDict[str]:
+    headers = CIMultiDict(request.headers)
+    headers.setdefault("Accept", "application/json")
+    headers.setdefault("User-Agent", _USER_AGENT)
+    if request.body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    return headers
+
+
+def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> ResponseDecodeError:
+    error = ResponseDecodeError(
+        f"response body exceeds max_response_bytes ({limit} bytes); not read",
+        status=resp.status,
+    )
+    error._set_context(
+        method=request.method,
+        path=request.path,
+        attempts=request.attempt,
+        idempotency_key=request.idempotency_key,
+        outcome_unknown=request.method != "GET",
+    )
+    return error
+
+
+def _connection_error(exc: aiohttp.ClientError) -> APIConnectionError:
+    """Map an aiohttp failure, recording whether the request may have been sent."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"connecting timed out ({name})", may_have_reached_server=False)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return APITimeoutError(f"the server did not answer in time ({name})")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # The TCP/TLS connection was never established: nothing was sent.
+        return APIConnectionError(
+            f"could not connect to {exc.host}:{exc.port} ({name}: {exc.os_error})",
+            may_have_reached_server=False,
+        )
+    return APIConnectionError(f"connection failed after the request was sent ({name}: {exc})")

@@ -1,0 +1,115 @@
+"""Argument checks done before any request is sent. Each raises InvalidParameterError."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from ._errors import InvalidParameterError
+from ._http import path_segment
+from ._models import CancellationReason, Installments
+
+__all__ = [
+    "check_amount",
+    "check_cancellation_reason",
+    "check_currency",
+    "check_id",
+    "check_installments",
+    "check_metadata",
+    "check_optional_text",
+    "check_redirect_url",
+]
+
+_FORBIDDEN_IN_ID = re.compile(r"[\s\x00-\x1f\x7f]")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+MAX_ID_LENGTH = 255
+
+
+def _fail(message: str) -> InvalidParameterError:
+    return InvalidParameterError(message)
+
+
+def check_id(name: str, value: object) -> str:
+    """Validate an object id and return it encoded as exactly one path segment."""
+    if not isinstance(value, str) or not value:
+        raise _fail(f"{name} must be a non-empty string, got {_describe(value)}")
+    if _FORBIDDEN_IN_ID.search(value) or len(value) > MAX_ID_LENGTH:
+        raise _fail(f"{name} must not contain whitespace or control characters: {value!r}")
+    return path_segment(value)
+
+
+def check_plain_id(name: str, value: object) -> str:
+    """Validate an id sent in a body or query (not in a path); returns it unchanged."""
+    check_id(name, value)
+    assert isinstance(value, str)
+    return value
+
+
+def check_amount(name: str, value: object) -> int:
+    # bool is an int subclass; True must not become a 1-agora charge.
+    if type(value) is not int:
+        raise _fail(
+            f"{name} must be an int number of agorot (49.90 ILS = 4990), got {_describe(value)}"
+        )
+    if value <= 0:
+        raise _fail(f"{name} must be greater than 0, got {value}")
+    return value
+
+
+def check_currency(value: object) -> str:
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise _fail(f"currency must be a 3-letter ISO 4217 code such as 'ils', got {value!r}")
+    return value.lower()
+
+
+def check_installments(value: object) -> dict[str, int]:
+    count = value.count if isinstance(value, Installments) else value
+    if type(count) is not int or count < 1:
+        raise _fail(f"installments must be an int >= 1 or Installments, got {_describe(value)}")
+    return {"count": count}
+
+
+def check_cancellation_reason(value: object) -> str:
+    allowed = [reason.value for reason in CancellationReason]
+    if isinstance(value, str) and value in allowed:
+        return str(value)
+    raise _fail(f"cancellation_reason must be one of {allowed}, got {value!r}")
+
+
+def check_metadata(value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(f"metadata must be a mapping with string keys, got {_describe(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise _fail(f"metadata keys must be strings, got {key!r}")
+    try:
+        orjson.dumps(dict(value))
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise _fail(f"metadata must be JSON-serializable: {exc}") from None
+    return dict(value)
+
+
+def check_optional_text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(f"{name} must be a string, got {_describe(value)}")
+    return value
+
+
+def check_redirect_url(name: str, value: object) -> str:
+    if not isinstance(value, str) or _FORBIDDEN_IN_ID.search(value):
+        raise _fail(f"{name} must be an absolute http(s) URL string, got {value!r}")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _fail(f"{name} must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"[:120]
+
+
+__all__ += ["check_plain_id"]
