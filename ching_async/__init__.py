@@ -41,7 +41,6 @@ from ._reconcile import IDEMPOTENCY_METADATA_KEY
 from ._retry import RetryPolicy
 from ._version import __version__
 
-
 __all__ = [
     "DEFAULT_BASE_URL",
     "IDEMPOTENCY_METADATA_KEY",
