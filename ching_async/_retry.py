@@ -71,6 +71,7 @@ class _CallState:
     retry_after: float | None = None
     last_response: Response | None = None
     last_error: BaseException | None = None
+    lookup_error: BaseException | None = None
 
 
 class RetryMiddleware:
@@ -108,9 +109,15 @@ class RetryMiddleware:
             sleep=self._sleep,
             reraise=True,
         )
+        replay = True
         try:
             async for attempt in retrying:
                 with attempt:
+                    if replay:
+                        # Hand the fast path's failure to tenacity as its first
+                        # attempt, so that its wait and stop rules apply to it.
+                        replay = False
+                        raise _Again
                     return await self._step(state, call_next)
         except _Again:
             return self._give_up(state)
@@ -125,6 +132,8 @@ class RetryMiddleware:
             found = await self._lookup(state, call_next, timeout)
             if found is not None:
                 return found
+            if state.sends >= state.max_sends:
+                return self._proven_not_applied(state)
         state.sends += 1
         attempt = attrs.evolve(state.request, attempt=state.sends, timeout=timeout)
         try:
@@ -150,7 +159,7 @@ class RetryMiddleware:
             found = await reconciler.lookup(attrs.evolve(state.request, timeout=budget), call_next)
         except (APIConnectionError, APIError) as exc:
             # The lookup itself failed: the outcome is still unknown.
-            state.last_error = exc
+            state.lookup_error = exc
             raise _Again from exc
         if found is None:
             state.pending_lookup = False  # proven absent: a re-send is safe
@@ -210,6 +219,14 @@ class RetryMiddleware:
         await asyncio.sleep(0 if self.policy.instant else seconds)
 
     # ----------------------------------------------------------- outcomes
+    def _proven_not_applied(self, state: _CallState) -> Response:
+        """Out of attempts, but the last lookup proved the POST had no effect:
+        the last failure is final and its outcome is known."""
+        if state.last_response is not None:
+            return state.last_response
+        assert isinstance(state.last_error, APIConnectionError | APIError)
+        raise self._finalize_error(state, state.last_error, outcome_unknown=False)
+
     def _give_up(self, state: _CallState) -> Response:
         """Attempts or deadline exhausted with a retryable failure pending."""
         if state.pending_lookup:
@@ -261,5 +278,5 @@ class RetryMiddleware:
             idempotency_key=state.request.idempotency_key,
             outcome_unknown=True,
         )
-        exc.__cause__ = state.last_error
+        exc.__cause__ = state.lookup_error or state.last_error
         return exc

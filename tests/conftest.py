@@ -126,7 +126,7 @@ async def scripted() -> AsyncIterator[ScriptedServer]:
     server = ScriptedServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -187,3 +187,28 @@ SETUP_SESSION: dict[str, Any] = {
     "expires_at": "2026-04-20T09:12:43.000Z",
     "created": "2026-04-19T09:12:43.000Z",
 }
+
+
+@pytest.fixture
+async def make_client(
+    scripted: ScriptedServer,
+) -> AsyncIterator[Callable[..., ching_async.Client]]:
+    """A factory for Clients pointed at `scripted` (instant backoff), closed at teardown.
+
+    Keyword arguments override the defaults; `api_key` defaults to TEST_KEY.
+    """
+    made: list[ching_async.Client] = []
+
+    def make(**kwargs: Any) -> ching_async.Client:
+        api_key = kwargs.pop("api_key", TEST_KEY)
+        kwargs.setdefault("base_url", scripted.url)
+        kwargs.setdefault("retry_policy", ching_async.RetryPolicy(instant=True))
+        kwargs.setdefault("timeout", 2.0)
+        kwargs.setdefault("total_timeout", 10.0)
+        c = ching_async.Client(api_key, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.aclose()
