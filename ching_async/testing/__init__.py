@@ -5,14 +5,21 @@
 clock and scriptable fault injection (``fake.faults.add(Fault.commit_then_drop())``).
 Run it standalone with ``python -m ching_async.testing --port 8787``.
 
-Not imported by ``import ching_async``.
+Not imported by ``import ching_async``. Exports load lazily, so the pytest plugin
+(``ching_async.testing.plugin``, loaded by every pytest session) stays cheap to import.
 """
 
-from ._envelope import FakeApiError, Issue
-from ._faults import Fault, FaultKind, FaultRule, FaultSet
-from ._log import RequestRecord
-from ._models import Charge, Customer, PaymentMethod, SetupSession
-from ._server import FakeChing
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._envelope import FakeApiError, Issue
+    from ._faults import Fault, FaultKind, FaultRule, FaultSet
+    from ._log import RequestRecord
+    from ._models import Charge, Customer, PaymentMethod, SetupSession
+    from ._server import FakeChing
 
 __all__ = [
     "FakeChing",
@@ -28,3 +35,31 @@ __all__ = [
     "PaymentMethod",
     "SetupSession",
 ]
+
+_HOMES = {
+    "FakeChing": "_server",
+    "Fault": "_faults",
+    "FaultKind": "_faults",
+    "FaultRule": "_faults",
+    "FaultSet": "_faults",
+    "FakeApiError": "_envelope",
+    "Issue": "_envelope",
+    "RequestRecord": "_log",
+    "Charge": "_models",
+    "Customer": "_models",
+    "PaymentMethod": "_models",
+    "SetupSession": "_models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
