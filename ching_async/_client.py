@@ -40,6 +40,9 @@ logger = logging.getLogger("ching_async")
 class Client:
     """An asyncio client for the CHING API. Create one per process and share it.
 
+    The key defaults to $CHING_API_KEY and the base URL to $CHING_BASE_URL,
+    then to the production API.
+
     `timeout` bounds each attempt; `total_timeout` bounds a whole call across
     retries, reconciliation lookups and backoff sleeps.
     """
@@ -48,7 +51,7 @@ class Client:
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float = 30.0,
         total_timeout: float = 120.0,
         max_retries: int = 2,
@@ -60,6 +63,8 @@ class Client:
         verify_tls: bool = True,
     ) -> None:
         self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
+        if base_url is None:
+            base_url = os.environ.get("CHING_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = _check_base_url(base_url, self._api_key)
         self.timeout = _positive("timeout", timeout)
         self.total_timeout = _positive("total_timeout", total_timeout)
