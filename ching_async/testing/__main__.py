@@ -54,8 +54,15 @@ def _seed_demo(fake: FakeChing) -> tuple[str, str]:
     return customer.id, fake.add_payment_method(customer.id).id
 
 
+def _parse_seed(text: str) -> int | str | None:
+    if text.lower() == "none":
+        return None
+    # "0" must mean FakeChing(seed=0): random.Random(0) and Random("0") differ.
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 async def _serve(args: argparse.Namespace) -> None:
-    seed = None if args.seed.lower() == "none" else args.seed
+    seed = _parse_seed(args.seed)
     stop = asyncio.Event()
     # SIGTERM (e.g. from a process manager) stops as cleanly as Ctrl-C.
     with contextlib.suppress(NotImplementedError):

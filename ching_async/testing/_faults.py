@@ -50,12 +50,12 @@ class Fault:
     @classmethod
     def status(cls, status: int, *, code: str | None = None, message: str | None = None) -> Fault:
         """Answer ``status`` with the API's error envelope, without processing."""
-        return cls(FaultKind.STATUS, http_status=status, code=code, message=message)
+        return cls(FaultKind.STATUS, http_status=_http_status(status), code=code, message=message)
 
     @classmethod
     def html(cls, status: int = 502) -> Fault:
         """Answer an nginx-style HTML error page, as a proxy in front of the API would."""
-        return cls(FaultKind.HTML, http_status=status)
+        return cls(FaultKind.HTML, http_status=_http_status(status))
 
     @classmethod
     def rate_limited(cls, retry_after: float | None = 1) -> Fault:
@@ -65,7 +65,7 @@ class Fault:
     @classmethod
     def latency(cls, seconds: float) -> Fault:
         """Wait ``seconds``, then process and answer normally."""
-        return cls(FaultKind.LATENCY, seconds=seconds)
+        return cls(FaultKind.LATENCY, seconds=_duration(seconds))
 
     @classmethod
     def reset_before(cls) -> Fault:
@@ -80,7 +80,7 @@ class Fault:
     @classmethod
     def commit_then_delay(cls, seconds: float) -> Fault:
         """Process (commit) the request, then answer only after ``seconds``."""
-        return cls(FaultKind.COMMIT_THEN_DELAY, seconds=seconds)
+        return cls(FaultKind.COMMIT_THEN_DELAY, seconds=_duration(seconds))
 
     @property
     def processes_request(self) -> bool:
@@ -106,6 +106,16 @@ class Fault:
             return {}
         value = self.retry_after
         return {"Retry-After": str(int(value)) if float(value).is_integer() else str(value)}
+
+
+def _http_status(status: int) -> int:
+    return HTTPStatus(status).value  # ValueError early for codes HTTPStatus cannot name
+
+
+def _duration(seconds: float) -> float:
+    if seconds < 0:
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    return seconds
 
 
 def _normalize_path(path: str | None) -> str | None:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ching_async.testing import FakeChing
+
 TIMEOUT = 60
 
 
@@ -52,7 +54,7 @@ def test_standalone_server_answers_and_stops_cleanly(stop_signal: signal.Signals
         url, key = banner["Fake CHING API listening on"], banner["Test API key:"]
         assert url.startswith("http://127.0.0.1:")
         assert url.endswith("/ching/v1")
-        assert key.startswith("ck_test_")
+        assert key == FakeChing().api_key  # the CLI's default seed is FakeChing's
         status, payload = _get_json(url + "/charges", key)
         assert (status, payload) == (200, {"success": True, "data": []})
         process.send_signal(stop_signal)

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import aiohttp
 import pytest
@@ -75,7 +76,7 @@ async def test_reset_before_processing_creates_nothing(
     api: Api, fake: FakeChing, seeded: Seeded
 ) -> None:
     fake.faults.add(Fault.reset_before(), method="POST", path="/charges")
-    with pytest.raises(aiohttp.ClientConnectionError):
+    with pytest.raises(aiohttp.ClientOSError, match="reset"):
         await api.post("/charges", seeded.charge_body())
     assert fake.charges() == []
     [record] = fake.requests
@@ -160,6 +161,20 @@ async def test_clear_and_remove(api: Api, fake: FakeChing) -> None:
     assert (await api.get("/charges"))[0] == 200
     fake.faults.clear()
     assert fake.faults.rules == ()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Fault.status(999),
+        lambda: Fault.html(42),
+        lambda: Fault.latency(-1),
+        lambda: Fault.commit_then_delay(-0.5),
+    ],
+)
+def test_invalid_faults_are_rejected(build: Callable[[], Fault]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - messages come from HTTPStatus too
+        build()
 
 
 def test_invalid_rules_are_rejected() -> None:
