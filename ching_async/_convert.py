@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
 from ._models import (
     CancellationReason,
@@ -96,7 +96,15 @@ def _optional(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
 
 def _with_raw(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
     """Structure hook for a model that keeps the received payload as `raw`."""
-    base = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=False)
+    # The provenance fields are never read from the payload: a server field
+    # that happens to be called "raw" or "request_info" must not break decoding.
+    base = make_dict_structure_fn(
+        cls,
+        conv,
+        _cattrs_detailed_validation=False,
+        raw=override(omit=True),
+        request_info=override(omit=True),
+    )
 
     def structure(value: Any, _: Any) -> T:
         if type(value) is not dict:

@@ -8,6 +8,7 @@ exceptions (which can carry request headers) out of the raised error's chain.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -35,8 +36,10 @@ class AiohttpTransport:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         connect_timeout: float = 10.0,
         verify_tls: bool = True,
+        max_connections: int = 100,
     ) -> None:
         self._get_session = get_session
+        self._slots = asyncio.Semaphore(max_connections)
         self._max_bytes = max_response_bytes
         self._connect_timeout = connect_timeout
         # aiohttp: ssl=True is default verification; False disables it.
@@ -44,6 +47,30 @@ class AiohttpTransport:
 
     async def __call__(self, request: Request) -> Response:
         session = await self._get_session()
+        # Wait for a pool slot before the attempt's clock starts: a request
+        # that times out while queued provably never left, so it is safe to
+        # retry even for a POST. aiohttp's own pool wait would count against
+        # the attempt timeout and make such a timeout look ambiguous.
+        if not await self._acquire_slot(request):
+            raise _queued_too_long(request)
+        try:
+            return await self._send(session, request)
+        finally:
+            self._slots.release()
+
+    async def _acquire_slot(self, request: Request) -> bool:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return True
+        wait = request.timeout if request.deadline is None else request.deadline - time.monotonic()
+        try:
+            async with asyncio.timeout(max(0.0, wait)):
+                await self._slots.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
         started = time.monotonic()
         timeout = aiohttp.ClientTimeout(
             total=request.timeout, connect=min(request.timeout, self._connect_timeout)
@@ -106,7 +133,9 @@ def _wire_headers(request: Request) -> CIMultiDict[str]:
     headers = CIMultiDict(request.headers)
     headers.setdefault("Accept", "application/json")
     headers.setdefault("User-Agent", _USER_AGENT)
-    if request.body is not None:
+    # A body-less POST is declared JSON too (as the API documents every call);
+    # left alone, aiohttp labels it application/octet-stream.
+    if request.body is not None or request.method == "POST":
         headers.setdefault("Content-Type", "application/json")
     return headers
 
@@ -122,6 +151,20 @@ def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> Re
         attempts=request.attempt,
         idempotency_key=request.idempotency_key,
         outcome_unknown=request.method != "GET",
+    )
+    return error
+
+
+def _queued_too_long(request: Request) -> APITimeoutError:
+    error = APITimeoutError(
+        "no pooled connection became free before the deadline; the request was not sent",
+        may_have_reached_server=False,
+    )
+    error._set_context(
+        method=request.method,
+        path=request.path,
+        attempts=request.attempt,
+        idempotency_key=request.idempotency_key,
     )
     return error
 
