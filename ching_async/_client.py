@@ -78,7 +78,10 @@ class Client:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         transport = AiohttpTransport(
-            self._get_session, max_response_bytes=max_response_bytes, verify_tls=verify_tls
+            self._get_session,
+            max_response_bytes=max_response_bytes,
+            verify_tls=verify_tls,
+            max_connections=self.max_connections,
         )
         self._handler: Handler = build_chain(
             [

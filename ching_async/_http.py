@@ -70,6 +70,8 @@ class Request:
     idempotency_key: str | None = None
     attempt: int = 1
     timeout: float = 30.0
+    # time.monotonic() by which the whole logical call must end (set by retry).
+    deadline: float | None = None
     # Consulted by the retry middleware after an ambiguous failure (see _reconcile).
     reconciler: Reconciler | None = None
 

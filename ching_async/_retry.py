@@ -135,7 +135,9 @@ class RetryMiddleware:
             if state.sends >= state.max_sends:
                 return self._proven_not_applied(state)
         state.sends += 1
-        attempt = attrs.evolve(state.request, attempt=state.sends, timeout=timeout)
+        attempt = attrs.evolve(
+            state.request, attempt=state.sends, timeout=timeout, deadline=state.deadline
+        )
         try:
             response = await call_next(attempt)
         except APIConnectionError as exc:
@@ -156,7 +158,8 @@ class RetryMiddleware:
         assert reconciler is not None
         state.lookups += 1
         try:
-            found = await reconciler.lookup(attrs.evolve(state.request, timeout=budget), call_next)
+            lookup = attrs.evolve(state.request, timeout=budget, deadline=state.deadline)
+            found = await reconciler.lookup(lookup, call_next)
         except (APIConnectionError, APIError) as exc:
             # The lookup itself failed: the outcome is still unknown.
             state.lookup_error = exc
