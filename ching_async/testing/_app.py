@@ -188,10 +188,12 @@ class Gateway:
             livemode=livemode,
             idempotency_key=idempotency_key,
         )
-        if not (self.honor_idempotency_keys and idempotency_key and route.method == "POST"):
-            return _run(route, self.ledger, call)
-        # Opt-in: the first answer for a key is replayed, errors included, like Stripe.
-        cache_key = (key, idempotency_key)
+        if self.honor_idempotency_keys and idempotency_key and route.method == "POST":
+            return self._replay_or_run(route, call, (key, idempotency_key))
+        return _run(route, self.ledger, call)
+
+    def _replay_or_run(self, route: Route, call: Call, cache_key: tuple[str, str]) -> Reply:
+        """Opt-in only: the first answer for a key is replayed, errors included."""
         reply = self._replies.get(cache_key)
         if reply is None:
             reply = self._replies[cache_key] = _run(route, self.ledger, call)
