@@ -16,7 +16,8 @@ from ching_async.testing import FakeChing, Fault
 def load_chaos() -> ModuleType:
     path = Path(__file__).resolve().parent.parent / "examples" / "chaos.py"
     spec = importlib.util.spec_from_file_location("chaos_example", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
