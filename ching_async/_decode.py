@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from ._convert import converter
 from ._errors import ResponseDecodeError
-from ._http import Response, body_excerpt, decode_envelope
+from ._http import Response, body_excerpt, decode_envelope, redact_credentials
 from ._models import RequestInfo
 
 __all__ = ["decode_list", "decode_model", "request_info"]
@@ -32,6 +32,7 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         status=response.status,
         body=body_excerpt(response.body),
     )
+    redact_credentials(error, response.request)
     error._set_context(
         method=response.request.method,
         path=response.request.path,

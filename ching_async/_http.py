@@ -40,6 +40,7 @@ __all__ = [
     "error_from_response",
     "parse_retry_after",
     "path_segment",
+    "redact_credentials",
 ]
 
 BODY_EXCERPT_CHARS = 500
@@ -281,7 +282,22 @@ def _clean_issues(issues: Any) -> list[Mapping[str, Any]]:
     return [item for item in issues if isinstance(item, dict)]
 
 
+def redact_credentials(exc: APIError, request: Request) -> None:
+    """Blank out the request's own credential wherever the server echoed it back
+    (message, body excerpt), so that str(err) and logs never carry the key."""
+    for name, value in request.headers.items():
+        if name.lower() not in _REDACTED_HEADERS:
+            continue
+        secret = value.split(" ", 1)[-1].strip()
+        if len(secret) < 8 or (secret not in exc.message and secret not in exc.body):
+            continue
+        exc.message = exc.message.replace(secret, "<redacted>")
+        exc.body = exc.body.replace(secret, "<redacted>")
+        exc.args = (exc.message,)
+
+
 def _with_response(exc: APIError, response: Response) -> APIError:
+    redact_credentials(exc, response.request)
     exc._set_context(
         method=response.request.method,
         path=response.request.path,
