@@ -5,6 +5,8 @@ async with ching_async.Client() as ching:      # key from CHING_API_KEY
                                         amount=9900)
 """
 
+from typing import TYPE_CHECKING
+
 from ._client import DEFAULT_BASE_URL, Client
 from ._errors import (
     APIConnectionError,
@@ -41,7 +43,33 @@ from ._reconcile import IDEMPOTENCY_METADATA_KEY
 from ._retry import RetryPolicy
 from ._version import __version__
 
+_LAZY = {  # the bulk engine is imported on first use, not by `import ching_async`
+    "BulkRun": "ching_async._bulk",
+    "BulkSummary": "ching_async._bulk",
+    "ChargeParams": "ching_async._bulk",
+    "ChargeResult": "ching_async._bulk",
+    "Outcome": "ching_async._bulk",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ching_async' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+if TYPE_CHECKING:
+    from ._bulk import BulkRun, BulkSummary, ChargeParams, ChargeResult, Outcome
+
 __all__ = [
+    "BulkRun",
+    "BulkSummary",
+    "ChargeParams",
+    "ChargeResult",
+    "Outcome",
     "DEFAULT_BASE_URL",
     "IDEMPOTENCY_METADATA_KEY",
     "APIConnectionError",

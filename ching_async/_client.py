@@ -21,6 +21,7 @@ from ._middleware import (
     LoggingMiddleware,
     build_chain,
 )
+from ._pacing import pacing_middleware
 from ._resources._charges import Charges
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
@@ -91,6 +92,7 @@ class Client:
                     max_retries=self.max_retries,
                     total_timeout=self.total_timeout,
                 ),
+                pacing_middleware,
                 *middlewares,
                 AuthMiddleware(self._api_key),
                 LoggingMiddleware(),

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import os
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .._decode import decode_item, decode_model, list_data, request_info
 from .._errors import InvalidParameterError
@@ -27,6 +28,9 @@ from .._validation import (
     check_plain_id,
 )
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from .._bulk import BulkRun, ChargeParams
 
 __all__ = ["Charges"]
 
@@ -148,6 +152,44 @@ class Charges(Resource):
         """
         query = None if customer is None else {"customer": check_plain_id("customer", customer)}
         return self._list(Charge, "/charges", query)
+
+    def create_many(
+        self,
+        items: Iterable[ChargeParams | Mapping[str, Any]]
+        | AsyncIterable[ChargeParams | Mapping[str, Any]],
+        *,
+        job_id: str,
+        concurrency: int = 16,
+        rate_limit: float | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        one_per_customer: bool = True,
+        assume_new: bool = False,
+        shutdown_grace: float = 5.0,
+    ) -> BulkRun:
+        """Charge many items concurrently; iterate the returned run for results.
+
+        Items (ChargeParams or mappings with the same keys) are pulled lazily,
+        so memory is bounded by `concurrency`. Each item's idempotency key is
+        `<job_id>:<index>` unless it brings its own. With `journal=PATH`,
+        every outcome is appended to a JSONL file and a re-run with the same
+        `job_id` skips finished items and reconciles the ones in doubt.
+        Without a journal, every item is looked up by its key before it is
+        sent (one extra GET per item) unless `assume_new=True`.
+        `rate_limit` caps requests per second across the job.
+        """
+        from .._bulk import BulkRun
+
+        return BulkRun(
+            self,
+            items,
+            job_id=job_id,
+            concurrency=concurrency,
+            rate_limit=rate_limit,
+            journal=journal,
+            one_per_customer=one_per_customer,
+            assume_new=assume_new,
+            shutdown_grace=shutdown_grace,
+        )
 
     async def find_by_idempotency_key(self, customer: str, key: str) -> Charge | None:
         """The charge created with this idempotency key, if it is among the

@@ -1,0 +1,511 @@
+"""The bulk charging engine behind `charges.create_many`.
+
+Guarantees, and where they come from:
+- Each item's idempotency key is `<job_id>:<index>` (or the item's own), so a
+  re-run of the same job addresses the same charges.
+- Before an item that an earlier run may have sent is sent again, it is looked
+  up by that key (`find_by_idempotency_key`); with a journal only the items in
+  doubt are looked up, without one every item is.
+- At most one charge per customer is in flight (reconciliation searches the
+  customer's 100 newest charges; one at a time keeps the marker inside them).
+- Memory is bounded by `concurrency`: items are pulled lazily by the workers,
+  and finished results wait in a queue of that size.
+- A 429 anywhere pauses the whole job (see _pacing); `rate_limit` caps
+  requests per second with aiolimiter.
+- Cancellation stops taking items, lets in-flight ones settle for
+  `shutdown_grace` seconds, records the rest as unknown, and closes the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import os
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import (
+    APIError,
+    CardDeclinedError,
+    ChingError,
+    InvalidParameterError,
+    RateLimitError,
+)
+from ._journal import FinishedItem, Journal
+from ._models import Charge, ChargeStatus
+from ._pacing import Pacer, current_pacer
+from ._validation import (
+    check_amount,
+    check_currency,
+    check_installments,
+    check_metadata,
+    check_optional_text,
+    check_plain_id,
+)
+
+if TYPE_CHECKING:
+    from ._resources._charges import Charges
+
+__all__ = ["BulkRun", "BulkSummary", "ChargeParams", "ChargeResult", "Outcome"]
+
+_JOB_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"  # the card was charged
+    DECLINED = "declined"  # the card was declined: a result, not an error
+    FAILED = "failed"  # not charged (invalid, rejected, or gave up knowing it was not sent)
+    UNKNOWN = "unknown"  # may or may not have been charged; a re-run reconciles it
+
+
+@attrs.frozen(kw_only=True)
+class ChargeParams:
+    """One charge of a bulk job. Mappings with these keys are accepted too."""
+
+    customer: str
+    payment_method: str
+    amount: int
+    currency: str = "ils"
+    description: str | None = None
+    installments: int | None = None
+    metadata: Mapping[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ChargeParams:
+        if not isinstance(data, Mapping):
+            raise InvalidParameterError(
+                f"a bulk item must be ChargeParams or a mapping, got {type(data).__name__}"
+            )
+        unknown = set(data) - _PARAM_NAMES
+        if unknown:
+            raise InvalidParameterError(f"unknown charge field(s): {', '.join(sorted(unknown))}")
+        missing = {"customer", "payment_method", "amount"} - set(data)
+        if missing:
+            raise InvalidParameterError(f"missing charge field(s): {', '.join(sorted(missing))}")
+        return cls(**data).validated()
+
+    def validated(self) -> ChargeParams:
+        """Run the same checks `charges.create` runs, before anything is sent."""
+        check_plain_id("customer", self.customer)
+        check_plain_id("payment_method", self.payment_method)
+        check_amount("amount", self.amount)
+        check_currency(self.currency)
+        if self.description is not None:
+            check_optional_text("description", self.description)
+        if self.installments is not None:
+            check_installments(self.installments)
+        if self.metadata is not None:
+            check_metadata(self.metadata)
+        return self
+
+    def create_kwargs(self) -> dict[str, Any]:
+        return {
+            "customer": self.customer,
+            "payment_method": self.payment_method,
+            "amount": self.amount,
+            "currency": self.currency,
+            "description": self.description,
+            "installments": self.installments,
+            "metadata": self.metadata,
+        }
+
+
+_PARAM_NAMES = frozenset(field.name for field in attrs.fields(ChargeParams))
+
+
+@attrs.frozen(kw_only=True)
+class ChargeResult:
+    """The outcome of one bulk item."""
+
+    index: int
+    params: ChargeParams | Any
+    outcome: Outcome
+    idempotency_key: str
+    attempts: int = 0
+    charge: Charge | None = None
+    error: ChingError | None = None
+    # True when an earlier run of the job already finished this item.
+    from_journal: bool = False
+    # Set for journaled results too, where `charge` and `error` are not kept.
+    charge_id: str | None = None
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.SUCCEEDED
+
+
+@attrs.define
+class BulkSummary:
+    """Counts of a bulk job's results; `add` each result as it arrives."""
+
+    succeeded: int = 0
+    declined: int = 0
+    failed: int = 0
+    unknown: int = 0
+    from_journal: int = 0
+    amount_charged: int = 0  # agorot, succeeded items only
+
+    def add(self, result: ChargeResult) -> None:
+        setattr(self, result.outcome.value, getattr(self, result.outcome.value) + 1)
+        self.from_journal += result.from_journal
+        if result.outcome is Outcome.SUCCEEDED:
+            self.amount_charged += _charged_amount(result)
+
+    @property
+    def total(self) -> int:
+        return self.succeeded + self.declined + self.failed + self.unknown
+
+    @property
+    def all_succeeded(self) -> bool:
+        return self.total == self.succeeded
+
+
+def _charged_amount(result: ChargeResult) -> int:
+    if result.charge is not None:
+        return result.charge.amount_captured or result.charge.amount
+    return result.params.amount if isinstance(result.params, ChargeParams) else 0
+
+
+def classify_charge(charge: Charge) -> Outcome:
+    return Outcome.DECLINED if charge.status == ChargeStatus.FAILED else Outcome.SUCCEEDED
+
+
+def classify_error(error: ChingError) -> tuple[Outcome, bool]:
+    """(outcome, final). Non-final outcomes are looked up again on a re-run."""
+    if isinstance(error, CardDeclinedError):
+        return Outcome.DECLINED, True
+    if getattr(error, "outcome_unknown", False):
+        return Outcome.UNKNOWN, False
+    if isinstance(error, InvalidParameterError):
+        return Outcome.FAILED, True
+    final = (
+        isinstance(error, APIError)
+        and error.status is not None
+        and 400 <= error.status < 500
+        and not isinstance(error, RateLimitError)
+    )
+    return Outcome.FAILED, final
+
+
+def _error_summary(error: ChingError) -> dict[str, Any]:
+    return {
+        "type": type(error).__name__,
+        "status": getattr(error, "status", None),
+        "code": getattr(error, "code", None),
+        "message": str(error),
+    }
+
+
+class _ItemSource:
+    """Hands out (index, item) pairs lazily to the workers."""
+
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+        self._sync = iter(items) if isinstance(items, Iterable) else None
+        self._async = aiter(items) if isinstance(items, AsyncIterable) else None
+        if self._sync is None and self._async is None:
+            raise InvalidParameterError("items must be an iterable or an async iterable")
+        self._lock = asyncio.Lock()
+        self._next_index = 0
+
+    async def next(self) -> tuple[int, Any] | None:
+        if self._sync is not None:
+            item = next(self._sync, _END)
+        else:
+            assert self._async is not None
+            async with self._lock:
+                item = await anext(self._async, _END)
+        if item is _END:
+            return None
+        index = self._next_index
+        self._next_index += 1
+        return index, item
+
+
+_END = object()
+_DONE = object()
+
+
+class _CustomerGate:
+    """At most one item per customer at a time (when enabled)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._busy: dict[str, asyncio.Event] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, customer: str) -> AsyncIterator[None]:
+        if not self._enabled:
+            yield
+            return
+        while (busy := self._busy.get(customer)) is not None:
+            await busy.wait()
+        released = self._busy[customer] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._busy[customer]
+            released.set()
+
+
+class BulkRun:
+    """An async iterator of ChargeResult, in completion order.
+
+    Use `async with charges.create_many(...) as run: async for result in run`
+    (or consume it fully) so that an early exit shuts the job down cleanly.
+    """
+
+    def __init__(
+        self,
+        charges: Charges,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        job_id: str,
+        concurrency: int = 16,
+        rate_limit: float | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        one_per_customer: bool = True,
+        assume_new: bool = False,
+        shutdown_grace: float = 5.0,
+    ) -> None:
+        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+            raise InvalidParameterError(
+                "job_id must be 1-200 printable ASCII characters without spaces"
+            )
+        if type(concurrency) is not int or concurrency < 1:
+            raise InvalidParameterError(f"concurrency must be an int >= 1, got {concurrency!r}")
+        if rate_limit is not None and (
+            isinstance(rate_limit, bool)
+            or not isinstance(rate_limit, int | float)
+            or not rate_limit > 0
+        ):
+            raise InvalidParameterError(f"rate_limit must be > 0 requests/s, got {rate_limit!r}")
+        self._charges = charges
+        self._source = _ItemSource(items)
+        self.job_id = job_id
+        self._concurrency = concurrency
+        self._journal_path = journal
+        self._journal: Journal | None = None
+        self._assume_new = assume_new
+        self._gate = _CustomerGate(one_per_customer)
+        self._pacer = Pacer(_limiter(rate_limit))
+        self._grace = shutdown_grace
+        self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
+        self._workers: list[asyncio.Task[None]] = []
+        self._live_workers = 0
+        self._stopping = False
+        self._closed = False
+        self._fatal: BaseException | None = None
+
+    # ------------------------------------------------------------ iteration
+    def __aiter__(self) -> BulkRun:
+        return self
+
+    async def __anext__(self) -> ChargeResult:
+        if self._closed:
+            raise StopAsyncIteration
+        if not self._workers:
+            self._start()
+        try:
+            result = await self._results.get()
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
+        if result is _DONE:
+            await self.aclose()
+            if self._fatal is not None:
+                raise self._fatal
+            raise StopAsyncIteration
+        assert isinstance(result, ChargeResult)
+        return result
+
+    async def __aenter__(self) -> BulkRun:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        if self._journal_path is not None:
+            self._journal = Journal(
+                self._journal_path, job_id=self.job_id, concurrency=self._concurrency
+            )
+        context = contextvars.copy_context()
+        context.run(current_pacer.set, self._pacer)
+        self._live_workers = self._concurrency
+        self._workers = [
+            asyncio.create_task(self._worker(), context=context) for _ in range(self._concurrency)
+        ]
+
+    # --------------------------------------------------------------- workers
+    async def _worker(self) -> None:
+        try:
+            while not self._stopping:
+                item = await self._source.next()
+                if item is None:
+                    break
+                result = await self._process(*item)
+                await self._results.put(result)
+        except Exception as exc:  # the caller's iterator (or a bug) failed: stop the job
+            self._fatal = self._fatal or exc
+            self._stopping = True
+        self._live_workers -= 1
+        if self._live_workers == 0 and not self._closed:
+            await self._results.put(_DONE)
+
+    async def _process(self, index: int, item: Any) -> ChargeResult:
+        try:
+            params = item if isinstance(item, ChargeParams) else ChargeParams.from_mapping(item)
+            key = params.idempotency_key or f"{self.job_id}:{index}"
+        except (InvalidParameterError, TypeError) as exc:
+            error = exc if isinstance(exc, ChingError) else InvalidParameterError(str(exc))
+            return self._finish(index, item, f"{self.job_id}:{index}", error=error)
+        journal = self._journal
+        if journal is not None and index in journal.final:
+            return _journaled_result(index, params, journal.final[index])
+        async with self._gate.hold(params.customer):
+            return await self._charge(index, params, key)
+
+    async def _charge(self, index: int, params: ChargeParams, key: str) -> ChargeResult:
+        if self._journal is not None:
+            self._journal.record_start(index, key, params.customer)
+        try:
+            charge = None
+            if self._in_doubt(index):
+                await self._let_orphans_settle()
+                charge = await self._charges.find_by_idempotency_key(params.customer, key)
+            if charge is None:
+                charge = await self._charges.create(**params.create_kwargs(), idempotency_key=key)
+        except ChingError as exc:
+            return self._finish(index, params, key, error=exc)
+        except asyncio.CancelledError:
+            # Cancelled mid-request: it may have been sent. A re-run looks it up.
+            self._record(index, key, Outcome.UNKNOWN, final=False, attempts=0)
+            raise
+        return self._finish(index, params, key, charge=charge)
+
+    async def _let_orphans_settle(self) -> None:
+        """Wait until requests a dead run left in flight have surely ended.
+
+        The server may still be processing a killed process's last requests;
+        a lookup before they end could miss a charge that is about to exist.
+        They end within one attempt timeout of the last journal write.
+        """
+        journal = self._journal
+        if journal is None or journal.last_written is None:
+            return
+        wait = journal.last_written + self._charges._client.timeout - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _in_doubt(self, index: int) -> bool:
+        if self._journal is not None:
+            return self._journal.is_in_doubt(index)
+        return not self._assume_new
+
+    def _finish(
+        self,
+        index: int,
+        params: Any,
+        key: str,
+        *,
+        charge: Charge | None = None,
+        error: ChingError | None = None,
+    ) -> ChargeResult:
+        if charge is not None:
+            outcome, final = classify_charge(charge), True
+            attempts = charge.request_info.attempts if charge.request_info else 1
+        else:
+            assert error is not None
+            outcome, final = classify_error(error)
+            attempts = getattr(error, "attempts", 0)
+        self._record(
+            index, key, outcome, final=final, attempts=attempts, charge=charge, error=error
+        )
+        return ChargeResult(
+            index=index,
+            params=params,
+            outcome=outcome,
+            idempotency_key=key,
+            attempts=attempts,
+            charge=charge,
+            error=error,
+            charge_id=charge.id if charge is not None else None,
+            error_message=str(error) if error is not None else None,
+        )
+
+    def _record(
+        self,
+        index: int,
+        key: str,
+        outcome: Outcome,
+        *,
+        final: bool,
+        attempts: int,
+        charge: Charge | None = None,
+        error: ChingError | None = None,
+    ) -> None:
+        if self._journal is None:
+            return
+        self._journal.record_done(
+            index,
+            key,
+            outcome=outcome.value,
+            final=final,
+            attempts=attempts,
+            charge=charge.raw if charge is not None else None,
+            error=_error_summary(error) if error is not None else None,
+        )
+
+    # --------------------------------------------------------------- closing
+    async def aclose(self) -> None:
+        """Stop taking items, let in-flight ones settle, record the rest, close."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._grace
+        pending = {task for task in self._workers if not task.done()}
+        while pending and loop.time() < deadline:
+            self._drain()  # workers blocked on a full queue must not wait for us
+            _, pending = await asyncio.wait(pending, timeout=min(0.05, deadline - loop.time()))
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._drain()
+        if self._journal is not None:
+            self._journal.close()
+
+    def _drain(self) -> None:
+        while not self._results.empty():
+            self._results.get_nowait()
+
+
+def _journaled_result(index: int, params: ChargeParams, done: FinishedItem) -> ChargeResult:
+    return ChargeResult(
+        index=index,
+        params=params,
+        outcome=Outcome(done.outcome),
+        idempotency_key=done.key,
+        attempts=done.attempts,
+        from_journal=True,
+        charge_id=done.charge_id,
+        error_message=done.error,
+    )
+
+
+def _limiter(rate_limit: float | None) -> Any:
+    if rate_limit is None:
+        return None
+    from aiolimiter import AsyncLimiter  # imported only by jobs that ask for a limit
+
+    # max_rate per 1-second period, with a bucket of one period's worth.
+    return AsyncLimiter(rate_limit, 1.0)

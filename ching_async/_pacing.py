@@ -1,0 +1,60 @@
+"""Job-wide pacing: a shared client-side rate limit and a shared 429 backoff.
+
+A bulk job installs a Pacer in a context variable; this middleware (inside the
+retry loop, so it sees every attempt) waits for it before each attempt and
+tells it about every 429. One task's 429 therefore slows the whole job down,
+not just that task. Outside a job the context variable is unset and the
+middleware costs one lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextvars import ContextVar
+from typing import Protocol
+
+from ._http import Handler, Request, Response, parse_retry_after
+
+__all__ = ["Pacer", "current_pacer", "pacing_middleware"]
+
+# Wait this long after a 429 that carries no Retry-After.
+DEFAULT_RATE_LIMIT_PAUSE = 1.0
+
+
+class Limiter(Protocol):
+    async def acquire(self, amount: float = 1) -> None: ...
+
+
+class Pacer:
+    def __init__(self, limiter: Limiter | None = None, *, max_pause: float = 60.0) -> None:
+        self._limiter = limiter
+        self._max_pause = max_pause
+        self._resume_at = 0.0
+        self.rate_limited = 0  # 429s seen by the job
+
+    async def before_attempt(self) -> None:
+        delay = self._resume_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self._limiter is not None:
+            await self._limiter.acquire()
+
+    def on_rate_limited(self, retry_after: float | None) -> None:
+        self.rate_limited += 1
+        pause = DEFAULT_RATE_LIMIT_PAUSE if retry_after is None else retry_after
+        self._resume_at = max(self._resume_at, time.monotonic() + min(pause, self._max_pause))
+
+
+current_pacer: ContextVar[Pacer | None] = ContextVar("ching_async_pacer", default=None)
+
+
+async def pacing_middleware(request: Request, call_next: Handler) -> Response:
+    pacer = current_pacer.get()
+    if pacer is None:
+        return await call_next(request)
+    await pacer.before_attempt()
+    response = await call_next(request)
+    if response.status == 429:
+        pacer.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))
+    return response

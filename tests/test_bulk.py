@@ -1,0 +1,320 @@
+"""The bulk engine: exactly one charge per item, bounded memory, resume after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+import ching_async
+from ching_async import ChargeParams, Outcome
+from ching_async.testing import FakeChing, Fault
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeChing]:
+    async with FakeChing() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def client(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
+    async with ching_async.Client(
+        fake.api_key,
+        base_url=fake.url,
+        timeout=2,
+        retry_policy=ching_async.RetryPolicy(instant=True),
+    ) as client:
+        yield client
+
+
+def seed(fake: FakeChing, customers: int, *, declining: int = 0) -> list[tuple[str, str]]:
+    cards = []
+    for n in range(customers):
+        customer = fake.add_customer(name=f"Customer {n}", email=f"c{n}@example.com")
+        card = fake.add_payment_method(customer.id, declines=n < declining)
+        cards.append((customer.id, card.id))
+    return cards
+
+
+def items(cards: list[tuple[str, str]], count: int) -> Iterator[dict[str, object]]:
+    for i in range(count):
+        customer, card = cards[i % len(cards)]
+        yield {"customer": customer, "payment_method": card, "amount": 1000 + i}
+
+
+def charges_per_key(fake: FakeChing) -> Counter[str]:
+    key = ching_async.IDEMPOTENCY_METADATA_KEY
+    return Counter(str(c.metadata.get(key)) for c in fake.charges())
+
+
+async def collect(run: ching_async.BulkRun) -> list[ching_async.ChargeResult]:
+    async with run:
+        return [result async for result in run]
+
+
+async def test_every_item_charged_once_and_declines_are_results(fake, client) -> None:
+    cards = seed(fake, 40, declining=4)
+    results = await collect(
+        client.charges.create_many(items(cards, 200), job_id="nov", concurrency=16)
+    )
+    assert sorted(r.index for r in results) == list(range(200))
+    summary = ching_async.BulkSummary()
+    for result in results:
+        summary.add(result)
+        assert result.idempotency_key == f"nov:{result.index}"
+    assert (summary.succeeded, summary.declined, summary.failed, summary.unknown) == (180, 20, 0, 0)
+    assert summary.amount_charged == sum(
+        r.charge.amount for r in results if r.outcome is Outcome.SUCCEEDED
+    )
+    declined = [r for r in results if r.outcome is Outcome.DECLINED]
+    assert all(isinstance(r.error, ching_async.CardDeclinedError) for r in declined)
+    # One server charge per item (declines are stored as failed charges).
+    per_key = charges_per_key(fake)
+    assert len(fake.charges()) == 200
+    assert set(per_key.values()) == {1}
+
+
+async def test_invalid_item_is_a_failed_result_and_the_batch_goes_on(fake, client) -> None:
+    cards = seed(fake, 3)
+    batch = list(items(cards, 5))
+    batch[2] = {**batch[2], "amount": 49.90}
+    batch.insert(4, {"customer": cards[0][0], "payment_method": cards[0][1]})
+    results = {r.index: r for r in await collect(client.charges.create_many(batch, job_id="j"))}
+    assert results[2].outcome is Outcome.FAILED
+    assert isinstance(results[2].error, ching_async.InvalidParameterError)
+    assert "agorot" in str(results[2].error)
+    assert "missing" in str(results[4].error)
+    assert [results[i].outcome for i in (0, 1, 3, 5)] == [Outcome.SUCCEEDED] * 4
+    assert len(fake.charges()) == 4
+
+
+async def test_items_are_pulled_lazily(fake, client) -> None:
+    cards = seed(fake, 50)
+    pulled = 0
+
+    def endless() -> Iterator[ChargeParams]:
+        nonlocal pulled
+        while True:
+            customer, card = cards[pulled % len(cards)]
+            pulled += 1
+            yield ChargeParams(customer=customer, payment_method=card, amount=100)
+
+    run = client.charges.create_many(endless(), job_id="lazy", concurrency=8, assume_new=True)
+    async with run:
+        got = 0
+        async for _ in run:
+            got += 1
+            if got == 40:
+                break
+    # Bounded by concurrency: the workers (8) plus a full result queue (8).
+    assert 40 <= pulled <= 40 + 2 * 8 + 1
+    assert len(fake.charges()) <= pulled
+
+
+async def test_async_iterable_items(fake, client) -> None:
+    cards = seed(fake, 5)
+
+    async def source() -> AsyncIterator[dict[str, object]]:
+        for item in items(cards, 20):
+            await asyncio.sleep(0)
+            yield item
+
+    results = await collect(client.charges.create_many(source(), job_id="async"))
+    assert sorted(r.index for r in results) == list(range(20))
+    assert len(fake.charges()) == 20
+
+
+async def test_one_charge_in_flight_per_customer(fake) -> None:
+    cards = seed(fake, 3)
+    in_flight: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+
+    async def watch(request: ching_async.Request, call_next: ching_async.Handler):
+        if request.method != "POST":
+            return await call_next(request)
+        customer = orjson.loads(request.body)["customer"]
+        in_flight[customer] += 1
+        peak[customer] = max(peak[customer], in_flight[customer])
+        try:
+            return await call_next(request)
+        finally:
+            in_flight[customer] -= 1
+
+    fake.faults.add(Fault.latency(0.01), method="POST", path="/charges")
+    async with ching_async.Client(fake.api_key, base_url=fake.url, middlewares=[watch]) as client:
+        await collect(client.charges.create_many(items(cards, 30), job_id="one", concurrency=10))
+    assert set(peak.values()) == {1}
+    assert len(fake.charges()) == 30
+
+
+async def test_rerun_without_journal_never_charges_twice(fake, client) -> None:
+    cards = seed(fake, 10)
+    first = await collect(client.charges.create_many(items(cards, 30), job_id="again"))
+    second = await collect(client.charges.create_many(items(cards, 30), job_id="again"))
+    assert len(fake.charges()) == 30
+    by_index = {r.index: r.charge_id for r in first}
+    assert {r.index: r.charge_id for r in second} == by_index
+
+
+async def test_rate_limit_429_pauses_the_whole_job(fake) -> None:
+    cards = seed(fake, 8)
+    fake.faults.add(Fault.rate_limited(retry_after=0.6), method="POST", path="/charges", times=1)
+    policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002)
+    async with ching_async.Client(fake.api_key, base_url=fake.url, retry_policy=policy) as client:
+        started = time.monotonic()
+        results = await collect(
+            client.charges.create_many(
+                items(cards, 40), job_id="rl", concurrency=8, assume_new=True
+            )
+        )
+        elapsed = time.monotonic() - started
+    assert all(r.ok for r in results)
+    assert elapsed >= 0.55  # everyone waited, not just the task that got the 429
+    posts = [r for r in fake.requests if r.method == "POST"]
+    limited_at = next(r.at for r in posts if r.fault is not None)
+    soon_after = [
+        r for r in posts if 0.05 < (r.at - limited_at).total_seconds() < 0.5 and r.fault is None
+    ]
+    assert soon_after == []
+
+
+async def test_client_side_rate_limit(fake, client) -> None:
+    cards = seed(fake, 30)
+    started = time.monotonic()
+    await collect(
+        client.charges.create_many(
+            items(cards, 30), job_id="rate", concurrency=30, rate_limit=20, assume_new=True
+        )
+    )
+    # aiolimiter allows a burst of one second's worth (20), then 20/s.
+    assert time.monotonic() - started >= 0.4
+    assert len(fake.charges()) == 30
+
+
+async def test_bad_arguments_are_rejected(client) -> None:
+    with pytest.raises(ching_async.InvalidParameterError):
+        client.charges.create_many([], job_id="has space")
+    with pytest.raises(ching_async.InvalidParameterError):
+        client.charges.create_many([], job_id="j", concurrency=0)
+    with pytest.raises(ching_async.InvalidParameterError):
+        client.charges.create_many([], job_id="j", rate_limit=-1)
+    with pytest.raises(ching_async.InvalidParameterError):
+        client.charges.create_many(42, job_id="j")  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------ journal/resume
+def journal_records(path: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+async def test_journal_resume_after_cancellation(fake, client, tmp_path) -> None:
+    cards = seed(fake, 25)
+    journal = tmp_path / "job.jsonl"
+    fake.faults.add(Fault.latency(0.02), method="POST", path="/charges")
+
+    async def first_run() -> None:
+        run = client.charges.create_many(
+            items(cards, 100), job_id="resume", concurrency=10, journal=journal
+        )
+        async with run:
+            async for _ in run:
+                pass
+
+    task = asyncio.create_task(first_run())
+    while len(fake.charges()) < 30:  # noqa: ASYNC110 - polling the fake's state is the point
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    done_first = len(fake.charges())
+    assert 30 <= done_first < 100
+    records = journal_records(journal)
+    assert {r["t"] for r in records} <= {"job", "start", "done"}
+
+    fake.faults.clear()
+    results = await collect(
+        client.charges.create_many(items(cards, 100), job_id="resume", journal=journal)
+    )
+    assert sorted(r.index for r in results) == list(range(100))
+    assert sum(r.from_journal for r in results) >= 30 - 10
+    assert len(fake.charges()) == 100
+    assert set(charges_per_key(fake).values()) == {1}
+
+
+async def test_journal_of_another_job_is_refused(fake, client, tmp_path) -> None:
+    cards = seed(fake, 1)
+    journal = tmp_path / "job.jsonl"
+    await collect(client.charges.create_many(items(cards, 1), job_id="a", journal=journal))
+    with pytest.raises(ching_async.InvalidParameterError, match="belongs to job"):
+        await collect(client.charges.create_many(items(cards, 1), job_id="b", journal=journal))
+
+
+CRASHING_JOB = textwrap.dedent(
+    """
+    import asyncio, sys
+    import orjson
+    import ching_async
+
+    async def main():
+        url, key, journal = sys.argv[1:4]
+        cards = orjson.loads(sys.argv[4])
+        items = (
+            {"customer": cards[i % len(cards)][0], "payment_method": cards[i % len(cards)][1],
+             "amount": 100 + i}
+            for i in range(200)
+        )
+        async with ching_async.Client(key, base_url=url) as client:
+            async with client.charges.create_many(
+                items, job_id="crash", concurrency=8, journal=journal
+            ) as run:
+                async for result in run:
+                    print(result.index, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.slow
+async def test_resume_after_sigkill_charges_each_item_once(fake, client, tmp_path) -> None:
+    cards = seed(fake, 40)
+    journal = tmp_path / "crash.jsonl"
+    fake.faults.add(Fault.latency(0.03), method="POST", path="/charges")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CRASHING_JOB,
+        fake.url,
+        fake.api_key,
+        str(journal),
+        orjson.dumps(cards).decode(),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    for _ in range(40):
+        await asyncio.wait_for(proc.stdout.readline(), timeout=30)
+    os.kill(proc.pid, signal.SIGKILL)
+    await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    charged_before = len(fake.charges())
+    assert 40 <= charged_before < 200
+
+    results = await collect(
+        client.charges.create_many(items(cards, 200), job_id="crash", journal=journal)
+    )
+    assert sorted(r.index for r in results) == list(range(200))
+    assert len(fake.charges()) == 200
+    assert set(charges_per_key(fake).values()) == {1}
+    # Items in flight at the kill were looked up, not re-sent blindly.
+    lookups = [r for r in fake.requests if r.method == "GET" and r.query.get("customer")]
+    assert lookups
