@@ -112,6 +112,10 @@ class AiohttpTransport:
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
         length = resp.content_length
+        if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+            # The wire length of a compressed body says nothing about its decoded
+            # size: read the decoded stream under the cap instead.
+            length = None
         if length is not None and length <= self._max_bytes:
             return await resp.read()
         if length is not None:

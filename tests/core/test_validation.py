@@ -523,3 +523,19 @@ def test_live_key_allowed_to_loopback_or_https(url: str) -> None:
 def test_test_key_over_plain_http_allowed() -> None:
     c = ching_async.Client(TEST_KEY, base_url="http://api.ching.co.il/ching/v1")
     assert c.base_url == "http://api.ching.co.il/ching/v1"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_middleware.py ApiKey only rejects ASCII whitespace/controls ([\\x00-\\x20\\x7f]); a "
+    "key pasted with a trailing NBSP or other non-ASCII character is accepted and sent as is",
+)
+@pytest.mark.parametrize(
+    "key",
+    [TEST_KEY + "\u00a0", TEST_KEY + "\u2028", "\ufeff" + TEST_KEY, TEST_KEY[:20] + "é"],
+    ids=["nbsp", "line-separator", "bom", "non-ascii"],
+)
+def test_key_with_unicode_whitespace_rejected(key: str) -> None:
+    with pytest.raises(InvalidParameterError) as info:
+        ching_async.Client(key)
+    assert_secret_free(info.value, key)

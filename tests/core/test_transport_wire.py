@@ -1,0 +1,120 @@
+"""Transport behaviour against a real loopback server: size caps, encodings, broken bodies."""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from collections.abc import Callable
+
+import orjson
+import pytest
+from aiohttp import web
+
+import ching_async
+from tests.conftest import SETUP_SESSION, Reply, ScriptedServer, envelope
+
+BASE = "/ching/v1"
+MakeClient = Callable[..., ching_async.Client]
+
+
+def encoded(body: bytes, encoding: str) -> Reply:
+    compressed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+
+    async def reply(_: web.Request) -> web.Response:
+        return web.Response(
+            status=200,
+            body=compressed,
+            headers={"Content-Encoding": encoding, "Content-Type": "application/json"},
+        )
+
+    return reply
+
+
+def session_body(pad: int) -> bytes:
+    return orjson.dumps({"success": True, "data": {**SETUP_SESSION, "pad": "a" * pad}})
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_body_is_capped_after_decoding(
+    scripted: ScriptedServer, make_client: MakeClient, encoding: str
+) -> None:
+    # ~500 bytes on the wire, 200 kB once decoded: the cap applies to the decoded body.
+    scripted.on("GET", BASE + "/setup_sessions/s", encoded(session_body(200_000), encoding))
+    client = make_client(max_response_bytes=10_000)
+    with pytest.raises(ching_async.ResponseDecodeError, match="max_response_bytes") as info:
+        await client.setup_sessions.retrieve("s")
+    assert info.value.status == 200
+    assert (info.value.method, info.value.path) == ("GET", "/setup_sessions/s")
+    assert len(scripted.seen) == 1, "an oversized body is final, not retried"
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+async def test_compressed_body_under_cap_decodes(
+    scripted: ScriptedServer, make_client: MakeClient, encoding: str
+) -> None:
+    scripted.on("GET", BASE + "/setup_sessions/s", encoded(session_body(5_000), encoding))
+    client = make_client(max_response_bytes=10_000)
+    session = await client.setup_sessions.retrieve("s")
+    assert session.raw["pad"] == "a" * 5_000
+    assert session.id == SETUP_SESSION["id"]
+
+
+async def test_plain_body_over_cap(scripted: ScriptedServer, make_client: MakeClient) -> None:
+    scripted.on("GET", BASE + "/setup_sessions/s", envelope({**SETUP_SESSION, "pad": "a" * 5000}))
+    client = make_client(max_response_bytes=1_000)
+    with pytest.raises(ching_async.ResponseDecodeError, match="max_response_bytes"):
+        await client.setup_sessions.retrieve("s")
+
+
+async def test_plain_body_over_cap_on_post_is_outcome_unknown(
+    scripted: ScriptedServer, make_client: MakeClient
+) -> None:
+    scripted.on("POST", BASE + "/setup_sessions", envelope({**SETUP_SESSION, "pad": "a" * 5000}))
+    client = make_client(max_response_bytes=1_000)
+    with pytest.raises(ching_async.ResponseDecodeError) as info:
+        await client.setup_sessions.create(
+            customer="cus_1", success_url="https://a.example/", cancel_url="https://b.example/"
+        )
+    assert info.value.outcome_unknown is True
+    assert info.value.idempotency_key == scripted.seen[0].headers["Idempotency-Key"]
+
+
+def short_body() -> Reply:
+    """Promises more bytes than it sends, then closes the connection."""
+
+    async def reply(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Length": "1000"})
+        response.content_type = "application/json"
+        await response.prepare(request)
+        await response.write(b'{"success": true, "da')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    return reply
+
+
+async def test_truncated_body_on_post_is_outcome_unknown(
+    scripted: ScriptedServer, client: ching_async.Client
+) -> None:
+    scripted.on("POST", BASE + "/setup_sessions", short_body())
+    with pytest.raises(ching_async.APIConnectionError) as info:
+        await client.setup_sessions.create(
+            customer="cus_1", success_url="https://a.example/", cancel_url="https://b.example/"
+        )
+    err = info.value
+    assert err.outcome_unknown is True
+    assert err.may_have_reached_server is True
+    assert err.attempts == 1
+    assert len(scripted.seen) == 1
+    assert err.__cause__ is None
+
+
+async def test_truncated_body_on_get_retried(
+    scripted: ScriptedServer, client: ching_async.Client
+) -> None:
+    scripted.on("GET", BASE + "/setup_sessions/s", short_body(), envelope(SETUP_SESSION))
+    session = await client.setup_sessions.retrieve("s")
+    assert session.id == SETUP_SESSION["id"]
+    assert session.request_info is not None
+    assert session.request_info.attempts == 2
