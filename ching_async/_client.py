@@ -186,16 +186,27 @@ def _new_session(max_connections: int) -> aiohttp.ClientSession:
 
     connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
     # Our own transport sets per-attempt timeouts; the session default is off.
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
         auto_decompress=True,
     )
+    # aiohttp silently re-sends an idempotent request once when a pooled
+    # connection drops; that send would escape max_retries, the attempt count
+    # and user middlewares. There is no public switch, so turn off the
+    # attribute (listed in ClientSession.ATTRS) on sessions we own.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < float("inf")
+    ):
         raise InvalidParameterError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
 

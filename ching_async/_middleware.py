@@ -35,7 +35,9 @@ __all__ = [
 
 logger = logging.getLogger("ching_async")
 
-_KEY_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+# Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
+# is a loading mistake and could smuggle bytes into the header.
+_KEY_FORBIDDEN = re.compile(r"[^\x21-\x7e]")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -72,7 +74,8 @@ class ApiKey:
         if _KEY_FORBIDDEN.search(secret):
             # Never echo the key itself, not even in this message.
             raise InvalidParameterError(
-                "api_key contains whitespace or control characters; check how it was loaded"
+                "api_key contains whitespace, control or non-ASCII characters; "
+                "check how it was loaded"
             )
         self._secret = secret
 

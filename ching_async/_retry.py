@@ -120,8 +120,10 @@ class RetryMiddleware:
                         raise _Again
                     return await self._step(state, call_next)
         except _Again:
-            return self._give_up(state)
-        raise AssertionError("unreachable")  # pragma: no cover
+            pass
+        # Outside the except block, so the internal signal stays out of the
+        # final error's __context__.
+        return self._give_up(state)
 
     # ---------------------------------------------------------------- steps
     async def _step(self, state: _CallState, call_next: Handler) -> Response:

@@ -376,12 +376,6 @@ async def test_middleware_can_answer_without_network(
     assert scripted.seen == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiohttp silently re-sends an idempotent request (GET) once after ClientOSError/"
-    "ServerDisconnectedError (ClientSession._retry_connection, on by default); _client.py "
-    "_new_session leaves it on, so max_retries, `attempts` and user middlewares miss wire sends",
-)
 async def test_get_not_resent_behind_the_clients_back(
     scripted: ScriptedServer, make_client: MakeClient
 ) -> None:
@@ -392,3 +386,24 @@ async def test_get_not_resent_behind_the_clients_back(
         await client.charges.retrieve("ch_1")
     assert timing.attempts == [1]
     assert len(scripted.seen) == 1, "max_retries=0: exactly one request on the wire"
+
+
+async def test_middleware_response_headers_are_case_insensitive(
+    scripted: ScriptedServer, make_client: MakeClient
+) -> None:
+    # A middleware may build a Response with headers spelled any way HTTP allows.
+    calls: list[int] = []
+
+    async def limited(request: Request, call_next: Handler) -> Response:
+        calls.append(request.attempt)
+        body = orjson.dumps({"success": False, "error": {"code": "RATE_LIMITED"}})
+        headers = {"X-Request-Id": "rq-mw", "Retry-After": "3600"}
+        return Response(status=429, headers=headers, body=body, request=request)
+
+    client = make_client(middlewares=[limited])
+    with pytest.raises(ching_async.RateLimitError) as info:
+        await client.charges.retrieve("ch_1")
+    assert info.value.request_id == "rq-mw"
+    assert info.value.retry_after == 3600.0
+    assert calls == [1], "a Retry-After beyond max_retry_after is final"
+    assert scripted.seen == []

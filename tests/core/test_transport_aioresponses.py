@@ -387,11 +387,6 @@ async def test_response_at_cap_is_read(mocked: aioresponses) -> None:
 
 
 # ------------------------------------------------------------ error chains
-@pytest.mark.xfail(
-    strict=True,
-    reason="_retry.py raises the final error inside `except _Again:` (RetryMiddleware.__call__ "
-    "-> _give_up), so the library-internal _Again signal leaks into __context__ and tracebacks",
-)
 async def test_internal_retry_signal_not_in_error_chain(
     mocked: aioresponses, client: ching_async.Client
 ) -> None:
