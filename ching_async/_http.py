@@ -94,12 +94,19 @@ class Request:
         )
 
 
+def _lower_keys(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
 @attrs.frozen(repr=False)
 class Response:
-    """A complete HTTP response (body fully read, size-capped) plus its provenance."""
+    """A complete HTTP response (body fully read, size-capped) plus its provenance.
+
+    Header names are stored lower-cased, whoever built the response.
+    """
 
     status: int
-    headers: Mapping[str, str]
+    headers: Mapping[str, str] = attrs.field(converter=_lower_keys)
     body: bytes
     request: Request
     attempts: int = 1

@@ -37,7 +37,9 @@ def check_id(name: str, value: object) -> str:
     """Validate an object id and return it encoded as exactly one path segment."""
     if not isinstance(value, str) or not value:
         raise _fail(f"{name} must be a non-empty string, got {_describe(value)}")
-    if _FORBIDDEN_IN_ID.search(value) or len(value) > MAX_ID_LENGTH:
+    if len(value) > MAX_ID_LENGTH:
+        raise _fail(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    if _FORBIDDEN_IN_ID.search(value):
         raise _fail(f"{name} must not contain whitespace or control characters: {value!r}")
     return path_segment(value)
 
