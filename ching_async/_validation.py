@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -92,7 +93,20 @@ def check_metadata(value: object) -> dict[str, Any]:
         orjson.dumps(dict(value))
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise _fail(f"metadata must be JSON-serializable: {exc}") from None
+    if not _all_finite(value):
+        # orjson would silently send NaN/Infinity as null.
+        raise _fail("metadata must not contain NaN or infinite numbers")
     return dict(value)
+
+
+def _all_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_all_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(item) for item in value)
+    return True
 
 
 def check_optional_text(name: str, value: object) -> str:

@@ -241,6 +241,9 @@ BAD_METADATA: list[object] = [
     {"a": b"bytes"},
     {"a": {"nested": object()}},
     {"a": {1: "nested non-str key"}},
+    {"score": float("nan")},
+    {"score": float("inf")},
+    {"a": [1.0, {"b": -float("inf")}]},
 ]
 
 
