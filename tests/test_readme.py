@@ -63,9 +63,11 @@ async def seeded() -> types.SimpleNamespace:
 
 
 @pytest.mark.parametrize("index", range(len(scripts())))
-async def test_readme_script_runs(seeded: types.SimpleNamespace, index: int) -> None:
+async def test_readme_script_runs(
+    seeded: types.SimpleNamespace, index: int, tmp_path: Path
+) -> None:
     code = scripts()[index].replace(DOC_CARD, seeded.card)
-    out = await run([sys.executable, "-c", code], seeded.env)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
     assert "Traceback" not in out
 
 
@@ -76,6 +78,16 @@ async def test_readme_quick_start_charges_once(seeded: types.SimpleNamespace) ->
     assert len(charges) == 1
     assert charges[0].amount == 9900
     assert charges[0].id in out
+
+
+async def test_readme_bulk_example_charges_each_row_once(
+    seeded: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    code = next(c for c in scripts() if "create_many" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
+    assert "succeeded=200" in out
+    assert len(seeded.fake.charges_for(DOC_CUSTOMER)) == 200
+    assert (tmp_path / "billing-2026-11.jsonl").exists()
 
 
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
