@@ -6,7 +6,13 @@ from typing import Any, TypeVar
 
 from ._convert import converter
 from ._errors import ResponseDecodeError
-from ._http import Response, body_excerpt, decode_envelope, redact_credentials
+from ._http import (
+    Response,
+    accepted_but_unreadable,
+    body_excerpt,
+    decode_envelope,
+    redact_credentials,
+)
 from ._models import RequestInfo
 
 __all__ = ["decode_list", "decode_model", "request_info"]
@@ -39,6 +45,7 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         attempts=response.attempts,
         idempotency_key=response.request.idempotency_key,
         request_id=response.request_id,
+        outcome_unknown=accepted_but_unreadable(response),
     )
     return error
 

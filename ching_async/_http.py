@@ -268,10 +268,12 @@ def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIE
     error = envelope.get("error")
     if not isinstance(error, dict):
         error = {}
-    status = response.status if response.status >= 400 else 400
+    status = response.status if response.status >= 400 else _failure_status(error)
     code = error.get("code")
     message = error.get("message")
-    issues = error.get("issues", error.get("details"))
+    issues = error.get("issues")
+    if not isinstance(issues, list):
+        issues = error.get("details")  # the official CLI's name for the same list
     cls = error_class_for_status(status)
     exc = cls(
         message if isinstance(message, str) and message else f"HTTP {response.status}",
@@ -281,6 +283,18 @@ def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIE
         body=body_excerpt(response.body),
     )
     return _with_response(exc, response)
+
+
+def _failure_status(error: Mapping[str, Any]) -> int:
+    """Status for `success: false` on a 2xx: the body's own, else 400."""
+    status = error.get("status")
+    return status if type(status) is int and 400 <= status <= 599 else 400
+
+
+def accepted_but_unreadable(response: Response) -> bool:
+    """A POST the server accepted (2xx) whose answer could not be read: the
+    object most likely exists, so the outcome is not "nothing happened"."""
+    return response.request.method == "POST" and 200 <= response.status < 300
 
 
 def _clean_issues(issues: Any) -> list[Mapping[str, Any]]:
@@ -311,7 +325,8 @@ def _with_response(exc: APIError, response: Response) -> APIError:
         attempts=response.attempts,
         idempotency_key=response.request.idempotency_key,
         request_id=response.request_id,
-        outcome_unknown=response.outcome_unknown,
+        outcome_unknown=response.outcome_unknown
+        or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
     )
     if isinstance(exc, RateLimitError):
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))
