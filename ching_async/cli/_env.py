@@ -1,0 +1,119 @@
+"""Where commands send their requests: the real API, or an embedded fake.
+
+With ``CHING_API_KEY`` set, commands talk to the real API (``CHING_BASE_URL``
+is honored by the Client). Without it they run against an in-process
+``FakeChing`` on 127.0.0.1, seeded with a little sample data (so that
+``charges list``, ``charges capture`` and ``examples/billing.csv`` have
+something to work on), and say so in one line on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import attrs
+
+from .. import Client
+
+if TYPE_CHECKING:
+    from ..testing import FakeChing
+    from ._output import Output
+
+__all__ = ["Connection", "SampleData", "connect", "embedded_fake", "seed_sample_data"]
+
+API_KEY_ENV = "CHING_API_KEY"
+
+
+@attrs.frozen
+class SampleData:
+    """Ids of the sample objects in the embedded fake (stable: the fake is seeded)."""
+
+    customers: dict[str, str]  # name -> customer id
+    cards: dict[str, str]  # name -> payment method id
+    charges: dict[str, str]  # label -> charge id
+
+
+@attrs.frozen
+class Connection:
+    client: Client
+    fake: FakeChing | None = None
+    sample: SampleData | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.fake is not None
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None
+
+
+@asynccontextmanager
+async def embedded_fake() -> AsyncIterator[FakeChing]:
+    """A FakeChing on 127.0.0.1 with a fixed seed (so ids repeat run to run).
+
+    The request log is off: a million-row job must not keep every request.
+    """
+    from ..testing import FakeChing  # only commands that need the fake import it
+
+    async with FakeChing(seed=0, log_requests=False) as fake:
+        yield fake
+
+
+def seed_sample_data(fake: FakeChing) -> SampleData:
+    """The sample data of the embedded fake. The order of calls fixes the ids."""
+    people = [
+        ("Tal Levi", "visa", "4242", False),
+        ("Noa Cohen", "mastercard", "4444", False),
+        ("Avi Mizrahi", "visa", "1881", False),
+        ("Dana Katz", "visa", "0002", True),  # every charge on this card is declined
+    ]
+    customers: dict[str, str] = {}
+    cards: dict[str, str] = {}
+    for name, brand, last4, declines in people:
+        email = name.split()[0].lower() + "@example.com"
+        customer = fake.add_customer(name=name, email=email)
+        card = fake.add_payment_method(customer.id, brand=brand, last4=last4, declines=declines)
+        customers[name], cards[name] = customer.id, card.id
+    charges = {
+        "succeeded": fake.add_charge(
+            customers["Tal Levi"], cards["Tal Levi"], amount=9900, description="Pro plan - April"
+        ).id,
+        "to capture": fake.add_charge(
+            customers["Noa Cohen"],
+            cards["Noa Cohen"],
+            amount=12000,
+            capture_method="manual",
+            description="Variable-weight cart - awaiting fulfilment",
+        ).id,
+        "to cancel": fake.add_charge(
+            customers["Avi Mizrahi"],
+            cards["Avi Mizrahi"],
+            amount=4500,
+            capture_method="manual",
+            description="Table reservation deposit",
+        ).id,
+    }
+    return SampleData(customers=customers, cards=cards, charges=charges)
+
+
+@asynccontextmanager
+async def connect(out: Output) -> AsyncIterator[Connection]:
+    """A Client for the real API when CHING_API_KEY is set, else for an embedded fake."""
+    api_key = api_key_from_env()
+    if api_key is not None:
+        async with Client(api_key) as client:
+            yield Connection(client)
+        return
+    async with embedded_fake() as fake:
+        sample = seed_sample_data(fake)
+        out.notice(
+            f"{API_KEY_ENV} is not set: using an embedded fake CHING server at {fake.url} "
+            "(in memory, with sample data, gone when this command exits); "
+            "nothing is charged for real"
+        )
+        async with Client(fake.api_key, base_url=fake.url) as client:
+            yield Connection(client, fake, sample)

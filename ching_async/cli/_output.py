@@ -1,0 +1,248 @@
+"""Everything the command line prints: rich tables for people, JSON for scripts.
+
+stdout carries the result (a table, or one JSON document with ``--json``);
+stderr carries notices, errors and the progress bar, so ``--json`` output
+stays parseable whatever else happens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .. import APIConnectionError, APIError, Charge, ChingError, OutcomeUnknownError, SetupSession
+from ._amounts import format_agorot, format_money
+from ._errors import CliError
+
+__all__ = ["Output", "error_json", "one_line"]
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (server messages may hold newlines) into one line."""
+    return " ".join(text.split())
+
+
+class Output:
+    def __init__(self, *, json_mode: bool, stdout: TextIO, stderr: TextIO) -> None:
+        self.json_mode = json_mode
+        self.stdout = stdout
+        self.stderr = stderr
+        # markup off: ids and server messages are printed verbatim, never as markup.
+        self.console = Console(file=stdout, highlight=False, markup=False, soft_wrap=True)
+        self.err_console = Console(file=stderr, highlight=False, markup=False)
+
+    # ------------------------------------------------------------ stderr
+    def notice(self, message: str) -> None:
+        """One line on stderr, in every mode."""
+        self.stderr.write(f"ching: {one_line(message)}\n")
+        self.stderr.flush()
+
+    def error(self, message: str, details: Iterable[str] = ()) -> None:
+        self.stderr.write(f"ching: error: {one_line(message)}\n")
+        for line in details:
+            self.stderr.write(f"  {one_line(line)}\n")
+        self.stderr.flush()
+
+    # ------------------------------------------------------------ stdout
+    def emit_json(self, data: Any) -> None:
+        self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+        self.stdout.write("\n")
+        self.stdout.flush()
+
+    def print(self, *objects: Any) -> None:
+        self.console.print(*objects)
+
+    def charge(self, charge: Charge, *, title: str | None = None) -> None:
+        if self.json_mode:
+            self.emit_json(raw_of(charge))
+            return
+        rows: list[tuple[str, Any]] = [
+            ("id", charge.id),
+            ("status", _status(str(charge.status))),
+            ("amount", _amount(charge.amount, charge.currency)),
+            ("amount captured", _amount(charge.amount_captured, charge.currency)),
+            ("customer", _join(charge.customer, charge.customer_name)),
+            ("payment method", charge.payment_method),
+            ("card", _card(charge)),
+            ("description", charge.description),
+            ("installments", charge.installments.count if charge.installments else None),
+            ("capture method", charge.capture_method),
+            ("capturable until", charge.capturable_until),
+            ("captured at", charge.captured_at),
+            ("cancellation reason", charge.cancellation_reason),
+            ("failure", _join(charge.failure_code, charge.failure_message, sep=": ")),
+            ("document", charge.document),
+            ("metadata", _metadata(charge.metadata)),
+            ("livemode", charge.livemode),
+            ("created", charge.created),
+        ]
+        self.console.print(_fields_table(rows, title=title))
+
+    def charges(self, charges: list[Charge]) -> None:
+        if self.json_mode:
+            self.emit_json([raw_of(c) for c in charges])
+            return
+        if not charges:
+            self.console.print("No charges.")
+            return
+        table = Table(
+            title=f"{len(charges)} charges, newest first",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+
+        # ids never wrap or truncate: they are meant to be copied.
+        def fixed(name: str, values: list[str], justify: str = "left") -> None:
+            width = max(len(name), *(len(v) for v in values))
+            table.add_column(name, justify=justify, no_wrap=True, min_width=width)  # type: ignore[arg-type]
+
+        fixed("id", [c.id for c in charges])
+        dates = [c.created.strftime("%Y-%m-%d") if c.created else "-" for c in charges]
+        fixed("created", dates)
+        amounts = [format_money(c.amount, c.currency) for c in charges]
+        fixed("amount", amounts, "right")
+        fixed("status", [str(c.status) for c in charges])
+        table.add_column("customer: description", ratio=1)
+        for c, date, amount in zip(charges, dates, amounts, strict=True):
+            who = c.customer_name or c.customer or "-"
+            table.add_row(
+                c.id,
+                date,
+                amount,
+                _status(str(c.status)),
+                f"{who}: {c.description}" if c.description else who,
+            )
+        self.console.print(table)
+
+    def setup_session(self, session: SetupSession, *, title: str | None = None) -> None:
+        if self.json_mode:
+            self.emit_json(raw_of(session))
+            return
+        rows: list[tuple[str, Any]] = [
+            ("id", session.id),
+            ("status", _status(str(session.status))),
+            ("customer", session.customer),
+            ("url", session.url),
+            ("success url", session.success_url),
+            ("cancel url", session.cancel_url),
+            ("metadata", _metadata(session.metadata)),
+            ("livemode", session.livemode),
+            ("expires at", session.expires_at),
+            ("created", session.created),
+        ]
+        self.console.print(_fields_table(rows, title=title))
+
+
+def raw_of(model: Charge | SetupSession) -> dict[str, Any]:
+    """The object as the API sent it (so --json output has every field, even new ones)."""
+    if model.raw:
+        return dict(model.raw)
+    return {"id": model.id, "status": str(model.status)}
+
+
+def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
+    """The ``{"error": ...}`` document printed on stdout with --json."""
+    body: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    if isinstance(error, CliError):
+        body["message"] = error.message
+        body.update(error.data)
+    if isinstance(error, APIError):
+        body.update(
+            status=error.status,
+            code=error.code,
+            message=error.message,
+            issues=[dict(issue) for issue in error.issues],
+            request_id=error.request_id,
+        )
+    if isinstance(error, APIError | APIConnectionError):
+        body.update(idempotency_key=error.idempotency_key, outcome_unknown=error.outcome_unknown)
+    if isinstance(error, OutcomeUnknownError):
+        body["customer"] = error.customer
+    return {"error": body, "exit_code": exit_code}
+
+
+def describe_error(error: ChingError) -> str:
+    """One line: the class, the server's status/code/message, and its issues."""
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, APIError) and error.issues:
+        issues = "; ".join(
+            f"{'.'.join(str(p) for p in issue.get('path') or ()) or '-'}: {issue.get('message')}"
+            for issue in error.issues
+        )
+        text += f" (issues: {issues})"
+    return one_line(text)
+
+
+# ------------------------------------------------------------------ helpers
+def _fields_table(rows: list[tuple[str, Any]], *, title: str | None) -> Table:
+    table = Table(show_header=False, title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for name, value in rows:
+        if value is None or value == "":
+            continue
+        table.add_row(name, value if isinstance(value, Text) else _cell(value))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+_STATUS_STYLES = {
+    "succeeded": "green",
+    "requires_capture": "yellow",
+    "pending": "yellow",
+    "requires_action": "yellow",
+    "failed": "red",
+    "canceled": "dim",
+    "expired": "dim",
+}
+
+
+def _status(status: str) -> Text:
+    return Text(status, style=_STATUS_STYLES.get(status, ""))
+
+
+def _amount(amount: int | None, currency: str | None) -> str | None:
+    if amount is None:
+        return None
+    unit = " agorot" if (currency or "ils").lower() == "ils" else ""
+    return f"{format_money(amount, currency)} ({format_agorot(amount)}{unit})"
+
+
+def _join(*parts: str | None, sep: str = " ") -> str | None:
+    present = [p for p in parts if p]
+    return sep.join(present) if present else None
+
+
+def _card(charge: Charge) -> str | None:
+    if not charge.card_brand and not charge.card_last4:
+        return None
+    return f"{charge.card_brand or 'card'} ending {charge.card_last4 or '????'}"
+
+
+def _metadata(metadata: Mapping[str, Any] | None) -> str | None:
+    if not metadata:
+        return None
+    return json.dumps(metadata, ensure_ascii=False, sort_keys=True)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
