@@ -1,0 +1,168 @@
+"""In-process decode of a 100-charge list body (no network), CPU microseconds per decode.
+
+Variants, interleaved per round (A, B, C, ...), each timed over a batch sized
+to take ~0.25 s (quick: ~0.05 s):
+
+    json.loads           the baseline: stdlib json.loads of the body -> dicts
+    ching_async          the library's GET-list decode from the same bytes:
+                         envelope (orjson) -> list_data -> decode_list into
+                         list[Charge] with request_info attached, exactly what
+                         `await client.charges.list()` does after the transport
+    orjson.loads         info: the parse step alone
+    converter only       info: cattrs structuring of already-parsed dicts
+
+The body is the one the loopback server serves (_server.ching_list_body()).
+
+Run alone: python benchmarks/bench_decode.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import add_ratios, format_table, row
+from _server import ching_list_body
+
+SCENARIO = "Decode 100-charge list (in-process)"
+
+
+def ching_decoder(body: bytes) -> Callable[[], list[Any]]:
+    """bytes -> list[Charge] through ching_async's own GET-list decode path
+    (what Resource._list's fetch_page and AsyncList do after the transport)."""
+    import ching_async
+
+    try:
+        from ching_async import _decode
+        from ching_async._http import Request, Response
+
+        _decode.request_info, _decode.list_data, _decode.decode_list  # noqa: B018
+    except (ImportError, AttributeError):  # internals moved: fall back to the converter
+        import orjson
+
+        from ching_async._convert import structure_list
+
+        return lambda: structure_list(orjson.loads(body)["data"], ching_async.Charge)
+
+    request = Request(method="GET", path="/charges", base_url="http://127.0.0.1/ching/v1")
+    response = Response(
+        status=200, headers={"content-type": "application/json"}, body=body, request=request
+    )
+    charge = ching_async.Charge
+
+    def decode() -> list[Any]:
+        info = _decode.request_info(response)
+        return _decode.decode_list(response, charge, _decode.list_data(response, charge), info)
+
+    return decode
+
+
+def variants(body: bytes) -> list[tuple[str, str, Callable[[], Any], bool]]:
+    """(key, label, fn, is_baseline)."""
+    import orjson
+
+    import ching_async
+    from ching_async._convert import converter
+
+    items = json.loads(body)["data"]
+    hook = converter.get_structure_hook(ching_async.Charge)
+    charge = ching_async.Charge
+    return [
+        ("json", "json.loads (baseline)", lambda: json.loads(body), True),
+        ("ching", "ching_async (bytes -> list[Charge])", ching_decoder(body), False),
+        ("orjson", "info: orjson.loads only", lambda: orjson.loads(body), False),
+        (
+            "convert",
+            "info: converter only (dicts -> Charge)",
+            lambda: [hook(i, charge) for i in items],
+            False,
+        ),
+    ]
+
+
+def _check(fns: list[tuple[str, str, Callable[[], Any], bool]]) -> None:
+    for key, _, fn, _ in fns:
+        out = fn()
+        items = out["data"] if isinstance(out, dict) else out
+        assert len(items) == 100, (key, len(items))
+    charges = {k: f for k, _, f, _ in fns}["ching"]()
+    assert charges[0].amount == 9900
+    assert charges[0].created.year == 2026
+
+
+def _batch_size(fn: Callable[[], Any], seconds: float) -> int:
+    start = time.process_time()
+    n = 0
+    while time.process_time() - start < 0.02:
+        fn()
+        n += 1
+    per_call = (time.process_time() - start) / n
+    return max(5, int(seconds / per_call))
+
+
+def _time_batch(fn: Callable[[], Any], n: int) -> float:
+    gc.collect()
+    start = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - start) / n * 1e6
+
+
+def run(
+    *, quick: bool = False, rounds: int | None = None, log: Any = print
+) -> list[dict[str, Any]]:
+    rounds = rounds or (3 if quick else 5)
+    body = ching_list_body()
+    fns = variants(body)
+    _check(fns)
+    sizes = {key: _batch_size(fn, 0.05 if quick else 0.25) for key, _, fn, _ in fns}
+    samples: dict[str, list[float]] = {key: [] for key, *_ in fns}
+    started = time.perf_counter()
+    for _ in range(rounds):
+        for key, _, fn, _ in fns:
+            samples[key].append(_time_batch(fn, sizes[key]))
+    log(
+        f"  {SCENARIO}: {rounds} rounds in {time.perf_counter() - started:.1f}s ({len(body):,} bytes)"
+    )
+    return [
+        row(
+            SCENARIO,
+            label,
+            "CPU us/decode",
+            samples[key],
+            rate=[1e6 / s for s in samples[key]],
+            baseline=baseline,
+            target=1.5 if key == "ching" else None,
+            extra={
+                "key": "decode_100",
+                "client_key": key,
+                "batch": sizes[key],
+                "body_bytes": len(body),
+            },
+        )
+        for key, label, _, baseline in fns
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int)
+    args = parser.parse_args()
+    rows = run(quick=args.quick, rounds=args.rounds)
+    add_ratios(rows)
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""HTTP benchmarks: client CPU per request and requests/s, clients interleaved.
+
+Each client runs in its own long-lived WORKER process (so a client's process
+holds only its own library, like a real application), driven over pipes by
+this orchestrator, which is idle while a worker measures. The loopback server
+(_server.py) is a third process. Per run a worker opens a fresh event loop and
+client, warms up (opening every pooled connection), then times N requests:
+
+    CPU us/request = time.process_time() delta of the worker / N
+    requests/s     = N / wall-clock delta
+
+Runs are interleaved per scenario (A, B, C, A, B, C, ...) and summarised as the
+median with min-max. Clients:
+
+    aiohttp   raw aiohttp ClientSession + json.loads -> dicts  (the floor, baseline)
+    ching     ching_async.Client (full chain: validation, idempotency key,
+              retry, auth, logging, transport, decode into Charge objects)
+    httpx     httpx.AsyncClient + json.loads -> dicts          (if installed)
+    stripe    stripe-python 16 StripeClient + AIOHTTPClient, *_async methods,
+              against Stripe-shaped /v1/charges routes         (if installed)
+
+Run alone: python benchmarks/bench_http.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (
+    AMOUNT,
+    CHING_KEY,
+    CUSTOMER,
+    PAYMENT_METHOD,
+    STRIPE_KEY,
+    add_ratios,
+    format_table,
+    row,
+)
+
+CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
+# The floor and ching_async always run the scenario's full request count; the
+# comparison clients (up to ~100x slower) run for about this long per run.
+CAPPED_CLIENTS = ("httpx", "stripe")
+CAP_SECONDS = (1.0, 0.2)  # (full, quick)
+CLIENT_LABELS = {
+    "aiohttp": "aiohttp + json.loads (floor)",
+    "ching": "ching_async",
+    "httpx": "httpx + json.loads",
+    "stripe": "stripe-python (async, aiohttp)",
+}
+
+# (key, label, op, concurrency, requests per run (full, quick), target for ching)
+SCENARIOS: list[dict[str, Any]] = [
+    {
+        "key": "post_c1",
+        "label": "POST create, c=1",
+        "op": "post",
+        "concurrency": 1,
+        "requests": (1500, 200),
+        "target": None,
+    },
+    {
+        "key": "post_c64",
+        "label": "POST create, c=64",
+        "op": "post",
+        "concurrency": 64,
+        "requests": (2000, 384),
+        "target": 1.3,
+    },
+    {
+        "key": "list_c16",
+        "label": "GET list of 100, c=16",
+        "op": "list",
+        "concurrency": 16,
+        "requests": (400, 64),
+        "target": 1.0,
+    },
+]
+
+# ----------------------------------------------------------------- clients
+PAYLOAD = {
+    "customer": CUSTOMER,
+    "payment_method": PAYMENT_METHOD,
+    "amount": AMOUNT,
+    "currency": "ils",
+}
+
+
+class RawAiohttp:
+    """The floor: what any aiohttp user writes by hand."""
+
+    async def open(self, base: str, concurrency: int) -> None:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
+        self.url = base + "/ching/v1/charges"
+        self.get_headers = {"Authorization": "Bearer " + CHING_KEY}
+        self.post_headers = {**self.get_headers, "Content-Type": "application/json"}
+
+    async def post(self) -> Any:
+        body = json.dumps(PAYLOAD).encode()
+        async with self.session.post(self.url, data=body, headers=self.post_headers) as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+        return json.loads(raw)["data"]
+
+    async def list(self) -> Any:
+        async with self.session.get(self.url, headers=self.get_headers) as resp:
+            raw = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"HTTP {resp.status}")
+        return json.loads(raw)["data"]
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class Ching:
+    async def open(self, base: str, concurrency: int) -> None:
+        import ching_async
+
+        self.client = ching_async.Client(
+            CHING_KEY, base_url=base + "/ching/v1", max_connections=concurrency
+        )
+        await self.client.__aenter__()
+
+    async def post(self) -> Any:
+        return await self.client.charges.create(
+            customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=AMOUNT
+        )
+
+    async def list(self) -> Any:
+        return await self.client.charges.list()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class Httpx:
+    async def open(self, base: str, concurrency: int) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.client = httpx.AsyncClient(
+            base_url=base, headers={"Authorization": "Bearer " + CHING_KEY}, limits=limits
+        )
+        self.post_headers = {"Content-Type": "application/json"}
+
+    async def post(self) -> Any:
+        resp = await self.client.post(
+            "/ching/v1/charges", content=json.dumps(PAYLOAD).encode(), headers=self.post_headers
+        )
+        if resp.status_code != 200:
+            raise RuntimeError(f"HTTP {resp.status_code}")
+        return json.loads(resp.content)["data"]
+
+    async def list(self) -> Any:
+        resp = await self.client.get("/ching/v1/charges")
+        if resp.status_code != 200:
+            raise RuntimeError(f"HTTP {resp.status_code}")
+        return json.loads(resp.content)["data"]
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class Stripe:
+    async def open(self, base: str, concurrency: int) -> None:
+        import stripe
+
+        self.http = stripe.AIOHTTPClient()  # its default pool (100 connections) covers c <= 64
+        self.client = stripe.StripeClient(
+            STRIPE_KEY, http_client=self.http, base_addresses={"api": base}
+        )
+        self.params = {
+            "amount": AMOUNT,
+            "currency": "ils",
+            "customer": CUSTOMER,
+            "source": PAYMENT_METHOD,
+        }
+
+    async def post(self) -> Any:
+        return await self.client.v1.charges.create_async(params=self.params)  # type: ignore[arg-type]
+
+    async def list(self) -> Any:
+        return await self.client.v1.charges.list_async()
+
+    async def close(self) -> None:
+        await self.http.close_async()
+
+
+IMPLS = {"aiohttp": RawAiohttp, "ching": Ching, "httpx": Httpx, "stripe": Stripe}
+
+
+def _check(op: str, result: Any) -> None:
+    """One sanity check per run, outside the timed section: the answer was decoded."""
+    if op == "list":
+        items = result["data"] if not isinstance(result, list) else result
+        assert len(items) == 100, len(items)
+        first = items[0]
+    else:
+        first = result
+    amount = first["amount"] if isinstance(first, dict) else first.amount
+    assert amount == AMOUNT, amount
+
+
+async def _drive(fn: Any, concurrency: int, n: int) -> None:
+    remaining = n
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await fn()
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+
+
+async def _measure(
+    name: str, base: str, op: str, concurrency: int, requests: int, max_seconds: float | None
+) -> dict[str, float]:
+    """One run. With `max_seconds` (comparison clients only) the request count is
+    lowered so that the run takes about that long, judged from the warm-up."""
+    impl = IMPLS[name]()
+    await impl.open(base, concurrency)
+    try:
+        fn = impl.post if op == "post" else impl.list
+        _check(op, await fn())
+        warmup = concurrency + 4 if max_seconds else 2 * concurrency + 10
+        started = time.perf_counter()
+        await _drive(fn, concurrency, warmup)  # opens every pooled connection
+        if max_seconds:
+            per_request = (time.perf_counter() - started) / warmup
+            requests = max(2 * concurrency, 20, min(requests, int(max_seconds / per_request)))
+        gc.collect()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await _drive(fn, concurrency, requests)
+        wall1, cpu1 = time.perf_counter(), time.process_time()
+    finally:
+        await impl.close()
+    return {"requests": requests, "cpu_s": cpu1 - cpu0, "wall_s": wall1 - wall0}
+
+
+def _availability(name: str) -> str | None:
+    """None if the client can run, else why not."""
+    module = {"aiohttp": "aiohttp", "ching": "ching_async", "httpx": "httpx", "stripe": "stripe"}[
+        name
+    ]
+    try:
+        __import__(module)
+    except ImportError as exc:
+        return f"not installed ({exc.name}); pip install 'ching-async[bench]'"
+    if name == "stripe":
+        import stripe
+
+        if not hasattr(stripe, "StripeClient") or not hasattr(stripe, "AIOHTTPClient"):
+            return f"stripe {getattr(stripe, 'VERSION', '?')} lacks StripeClient/AIOHTTPClient"
+    return None
+
+
+def worker_main(name: str, base: str) -> None:
+    """Worker process: one JSON command per stdin line, one JSON result per stdout line."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
+    reason = _availability(name)
+    out = sys.stdout
+    out.write(json.dumps({"ready": reason is None, "reason": reason}) + "\n")
+    out.flush()
+    if reason is not None:
+        return
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            result: dict[str, Any] = asyncio.run(
+                _measure(
+                    name,
+                    base,
+                    cmd["op"],
+                    cmd["concurrency"],
+                    cmd["requests"],
+                    cmd.get("max_seconds"),
+                )
+            )
+        except Exception as exc:  # reported as a row note, never as numbers
+            result = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        out.write(json.dumps(result) + "\n")
+        out.flush()
+
+
+# ------------------------------------------------------------ orchestrator
+class Worker:
+    def __init__(self, name: str, base: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", name, "--base", base],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        hello = self._read()
+        self.reason = None if hello.get("ready") else hello.get("reason", "worker failed to start")
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            return {"error": f"worker exited (code {self.proc.poll()})", "ready": False}
+        return json.loads(line)
+
+    def run(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        with contextlib.suppress(Exception):
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+
+
+def run(
+    port: int,
+    *,
+    quick: bool = False,
+    rounds: int | None = None,
+    clients: tuple[str, ...] = CLIENTS,
+    log: Any = print,
+) -> list[dict[str, Any]]:
+    """All HTTP scenarios against the server on `port`; returns table rows."""
+    rounds = rounds or (3 if quick else 5)
+    base = f"http://127.0.0.1:{port}"
+    workers: dict[str, Worker] = {}
+    rows: list[dict[str, Any]] = []
+    try:
+        for name in clients:
+            workers[name] = Worker(name, base)
+        for sc in SCENARIOS:
+            requests = sc["requests"][1 if quick else 0]
+            samples: dict[str, list[dict[str, float]]] = {n: [] for n in clients}
+            errors: dict[str, str] = {}
+            started = time.perf_counter()
+            for _ in range(rounds):
+                for name, worker in workers.items():
+                    if worker.reason or name in errors:
+                        continue
+                    cap = CAP_SECONDS[1 if quick else 0] if name in CAPPED_CLIENTS else None
+                    res = worker.run(
+                        {
+                            "op": sc["op"],
+                            "concurrency": sc["concurrency"],
+                            "requests": requests,
+                            "max_seconds": cap,
+                        }
+                    )
+                    if "error" in res:
+                        errors[name] = res["error"]
+                    else:
+                        samples[name].append(res)
+            log(
+                f"  {sc['label']}: {rounds} rounds x {requests} requests in {time.perf_counter() - started:.1f}s"
+            )
+            for name in clients:
+                worker = workers[name]
+                label = CLIENT_LABELS[name]
+                if worker.reason or name in errors:
+                    note = (
+                        f"skipped: {worker.reason}" if worker.reason else f"error: {errors[name]}"
+                    )
+                    rows.append(row(sc["label"], label, "CPU us/req", None, note=note))
+                    continue
+                runs = samples[name]
+                rows.append(
+                    row(
+                        sc["label"],
+                        label,
+                        "CPU us/req",
+                        [r["cpu_s"] / r["requests"] * 1e6 for r in runs],
+                        rate=[r["requests"] / r["wall_s"] for r in runs],
+                        baseline=name == "aiohttp",
+                        target=sc["target"] if name == "ching" else None,
+                        extra={
+                            "key": sc["key"],
+                            "client_key": name,
+                            "concurrency": sc["concurrency"],
+                            "requests_per_run": [r["requests"] for r in runs],
+                            "runs": runs,
+                        },
+                    )
+                )
+    finally:
+        for worker in workers.values():
+            worker.stop()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: fewer rounds and requests")
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved runs per client (default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--clients",
+        default=",".join(CLIENTS),
+        help="comma-separated subset of " + ",".join(CLIENTS),
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args.worker, args.base)
+        return
+    from _server import LoopbackServer
+
+    clients = tuple(c for c in args.clients.split(",") if c)
+    if clients[0] != "aiohttp":
+        clients = ("aiohttp", *(c for c in clients if c != "aiohttp"))
+    with LoopbackServer() as server:
+        rows = run(server.port, quick=args.quick, rounds=args.rounds, clients=clients)
+    add_ratios(rows)
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
