@@ -15,17 +15,26 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn, override
+from cattrs.gen import make_dict_structure_fn
 
 from ._models import (
     CancellationReason,
     CaptureMethod,
     Charge,
     ChargeStatus,
+    Customer,
+    Event,
+    EventData,
     Installments,
+    PaymentMethod,
+    Refund,
+    RefundReason,
+    RefundStatus,
     SetupSession,
     SetupSessionStatus,
+    UpsertAction,
 )
+from ._structgen import make_model_hook
 
 __all__ = ["converter", "parse_timestamp", "structure", "structure_list"]
 
@@ -41,10 +50,17 @@ def _strict_str(value: Any, _: Any) -> str:
     raise TypeError(f"expected a string, got {type(value).__name__}")
 
 
+# Beyond 2**53 a float no longer holds every integer: orjson reads integer
+# literals beyond 64 bits as floats, and `int()` of one is a different number.
+_EXACT_FLOAT_INT = 2.0**53
+
+
 def _strict_int(value: Any, _: Any) -> int:
     if type(value) is int:
         return value
     if type(value) is float and value.is_integer():
+        if abs(value) > _EXACT_FLOAT_INT:
+            raise ValueError("integer out of the exactly representable range")
         return int(value)
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
@@ -55,10 +71,23 @@ def _strict_bool(value: Any, _: Any) -> bool:
     raise TypeError(f"expected a boolean, got {type(value).__name__}")
 
 
+# orjson accepts 1024 levels, but repr() and == of a model recurse into its
+# free-form objects and hit RecursionError near 1000: refuse such a payload
+# instead of handing out a model that cannot be printed or compared.
+MAX_JSON_DEPTH = 100
+
+
 def _json_object(value: Any, _: Any) -> dict[str, Any]:
-    if type(value) is dict:
-        return value
-    raise TypeError(f"expected an object, got {type(value).__name__}")
+    if type(value) is not dict:
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"object nested deeper than {MAX_JSON_DEPTH} levels")
+        children = item.values() if type(item) is dict else item
+        stack.extend((c, depth + 1) for c in children if type(c) in (dict, list))
+    return value
 
 
 def parse_timestamp(value: Any, _: Any = None) -> datetime:
@@ -95,24 +124,27 @@ def _optional(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
 
 
 def _with_raw(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
-    """Structure hook for a model that keeps the received payload as `raw`."""
-    # The provenance fields are never read from the payload: a server field
-    # that happens to be called "raw" or "request_info" must not break decoding.
-    base = make_dict_structure_fn(
-        cls,
-        conv,
-        _cattrs_detailed_validation=False,
-        raw=override(omit=True),
-        request_info=override(omit=True),
-    )
+    """Structure hook for a model that keeps the received payload as `raw`.
 
-    def structure(value: Any, _: Any) -> T:
-        if type(value) is not dict:
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        obj = base(value, cls)
-        # Frozen class: set the provenance field the way attrs' own __init__ does.
-        object.__setattr__(obj, "raw", value)
-        return obj
+    The provenance fields are never read from the payload: a server field that
+    happens to be called "raw" or "request_info" must not break decoding.
+    """
+    return make_model_hook(cls, lambda tp: _lazy_hook(conv, tp), provenance=_PROVENANCE)
+
+
+_PROVENANCE = frozenset({"raw", "request_info"})
+
+
+def _lazy_hook(conv: cattrs.Converter, tp: Any) -> Callable[[Any, Any], Any]:
+    """The converter's hook for `tp`, looked up on first use (after every
+    hook has been registered), then cached."""
+    hook: Callable[[Any, Any], Any] | None = None
+
+    def structure(value: Any, cls: Any) -> Any:
+        nonlocal hook
+        if hook is None:
+            hook = conv.get_structure_hook(tp)
+        return hook(value, cls)
 
     return structure
 
@@ -124,7 +156,15 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(bool, _strict_bool)
     conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
     conv.register_structure_hook(datetime, parse_timestamp)
-    for enum_cls in (SetupSessionStatus, ChargeStatus, CaptureMethod, CancellationReason):
+    for enum_cls in (
+        SetupSessionStatus,
+        ChargeStatus,
+        CaptureMethod,
+        CancellationReason,
+        RefundStatus,
+        RefundReason,
+        UpsertAction,
+    ):
         hook = _tolerant_enum(enum_cls)
         conv.register_structure_hook_func(_is_type(enum_cls | str), hook)
         conv.register_structure_hook_func(_is_type(enum_cls | str | None), _optional(hook))
@@ -132,13 +172,125 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook(Installments, _installments_hook(installments))
     for model in (SetupSession, Charge):
         conv.register_structure_hook(model, _with_raw(model, conv))
+    conv.register_structure_hook(Customer, _renamed(_with_raw(Customer, conv), _customer_aliases))
+    conv.register_structure_hook(Refund, _renamed(_with_raw(Refund, conv), _refund_aliases))
+    conv.register_structure_hook(
+        PaymentMethod, _renamed(_with_raw(PaymentMethod, conv), _card_details)
+    )
+    conv.register_structure_hook(Event, _event_hook(conv))
     return conv
 
 
+def _renamed(
+    hook: Callable[[Any, Any], T], prepare: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Callable[[Any, Any], T]:
+    """Decode a payload after mapping alternative spellings; `raw` stays as received."""
+
+    def structure(value: Any, cls: Any) -> T:
+        if type(value) is not dict:
+            return hook(value, cls)  # raises the usual TypeError
+        obj = hook(prepare(value), cls)
+        object.__setattr__(obj, "raw", value)
+        return obj
+
+    return structure
+
+
+def _alias(value: dict[str, Any], field: str, alias: str) -> dict[str, Any]:
+    if value.get(field) is None and value.get(alias) is not None:
+        return {**value, field: value[alias]}
+    return value
+
+
+def _customer_aliases(value: dict[str, Any]) -> dict[str, Any]:
+    return _alias(value, "tax_id", "taxId")
+
+
+def _refund_aliases(value: dict[str, Any]) -> dict[str, Any]:
+    return _alias(value, "amount", "amount_agorot")
+
+
+_CARD_FIELDS = ("brand", "last4", "exp_month", "exp_year")
+
+
+def _card_details(value: dict[str, Any]) -> dict[str, Any]:
+    """Lift `card: {brand, last4, ...}` onto the flat fields when those are absent."""
+    card = value.get("card")
+    if type(card) is not dict:
+        return value
+    lifted = {name: card[name] for name in _CARD_FIELDS if value.get(name) is None and name in card}
+    return {**value, **lifted} if lifted else value
+
+
+# Event type prefix -> the model its `data` decodes into.
+EVENT_DATA_MODELS: dict[str, type[Any]] = {
+    "charge": Charge,
+    "setup_session": SetupSession,
+    "customer": Customer,
+    "refund": Refund,
+    "payment_method": PaymentMethod,
+}
+
+
+def _event_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
+    """Webhook events: `id` and `type` must be strings; everything else is
+    decoded where possible and left alone where not, so an event never fails
+    on a new type or an odd payload (`raw` always has the original)."""
+
+    def data_of(event_type: str, data: Any) -> EventData | None:
+        if type(data) is not dict:
+            return None
+        model = EVENT_DATA_MODELS.get(event_type.partition(".")[0])
+        if model is None:
+            return data
+        try:
+            decoded: EventData = conv.structure(data, model)
+        except Exception:  # an undecodable payload stays raw
+            return data
+        return decoded
+
+    def structure(value: Any, _: Any) -> Event:
+        if type(value) is not dict:
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        event_id, event_type = value.get("id"), value.get("type")
+        if type(event_id) is not str or type(event_type) is not str:
+            raise TypeError("an event needs a string id and a string type")
+        livemode = value.get("livemode")
+        return Event(
+            id=event_id,
+            type=event_type,
+            data=data_of(event_type, value.get("data")),
+            livemode=livemode if type(livemode) is bool else None,
+            created=_lenient_timestamp(value.get("created")),
+            raw=value,
+        )
+
+    return structure
+
+
+def _lenient_timestamp(value: Any) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 def _installments_hook(base: Callable[[Any, Any], Installments]) -> Callable[[Any, Any], Any]:
+    # Installments are immutable and almost always {"count": 1}: share one
+    # instance per count instead of building one per charge.
+    shared: dict[int, Installments] = {}
+
     def structure(value: Any, _: Any) -> Installments:
         if type(value) is not dict:
             raise TypeError(f"expected an object, got {type(value).__name__}")
+        count = value.get("count")
+        if len(value) == 1 and type(count) is int:
+            cached = shared.get(count)
+            if cached is None:
+                cached = base(value, Installments)
+                if len(shared) < 64:
+                    shared[count] = cached
+            return cached
         return base(value, Installments)
 
     return structure

@@ -12,11 +12,12 @@ import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import attrs
 import orjson
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
     APIError,
@@ -43,6 +44,8 @@ __all__ = [
     "redact_credentials",
 ]
 
+_T = TypeVar("_T")
+
 BODY_EXCERPT_CHARS = 500
 _REDACTED_HEADERS = frozenset({"authorization"})
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
@@ -52,7 +55,17 @@ def _redact(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v) for k, v in headers.items()}
 
 
-@attrs.frozen(repr=False)
+def _replace(obj: _T, changes: dict[str, Any]) -> _T:
+    """attrs.evolve for our validator-free, slot-less frozen classes, about 8x
+    cheaper: a copy of the instance dict (the chain derives ~4 per call)."""
+    new = object.__new__(type(obj))
+    state = obj.__dict__.copy()
+    state.update(changes)
+    object.__setattr__(new, "__dict__", state)
+    return new
+
+
+@attrs.frozen(repr=False, slots=False)
 class Request:
     """One logical API call, as it travels down the middleware chain.
 
@@ -84,7 +97,11 @@ class Request:
         return url
 
     def with_headers(self, extra: Mapping[str, str]) -> Request:
-        return attrs.evolve(self, headers={**self.headers, **extra})
+        return _replace(self, {"headers": {**self.headers, **extra}})
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with `changes` applied (the frozen request is never mutated)."""
+        return _replace(self, changes)
 
     def __repr__(self) -> str:
         return (
@@ -94,19 +111,21 @@ class Request:
         )
 
 
-def _lower_keys(headers: Mapping[str, str]) -> Mapping[str, str]:
-    return {k.lower(): v for k, v in headers.items()}
+def _case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers  # what the transport hands over: no copy
+    return CIMultiDictProxy(CIMultiDict(headers))
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, slots=False)
 class Response:
     """A complete HTTP response (body fully read, size-capped) plus its provenance.
 
-    Header names are stored lower-cased, whoever built the response.
+    Header lookups are case-insensitive, whoever built the response.
     """
 
     status: int
-    headers: Mapping[str, str] = attrs.field(converter=_lower_keys)
+    headers: Mapping[str, str] = attrs.field(converter=_case_insensitive)
     body: bytes
     request: Request
     attempts: int = 1
@@ -124,6 +143,10 @@ class Response:
             if value:
                 return value
         return None
+
+    def replace(self, **changes: Any) -> Response:
+        """A copy with `changes` applied; `headers` must stay case-insensitive."""
+        return _replace(self, changes)
 
     def __repr__(self) -> str:
         return (
@@ -186,12 +209,13 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 def _retry_after_from_date(value: str, now: float | None) -> float | None:
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            return None
+        current = time.time() if now is None else now
+        return max(0.0, when.timestamp() - current)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # e.g. a year beyond datetime's range ("Mon, 01 Jan 99999999999 ...")
         return None
-    if when.tzinfo is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 # ------------------------------------------------------------- classification

@@ -13,12 +13,10 @@ user middlewares, auth and logging sit inside it so they see every attempt.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import Sequence
-
-import attrs
+from collections.abc import Awaitable, Sequence
 
 from ._errors import APIConnectionError, InvalidParameterError
 from ._http import Handler, Middleware, Request, Response
@@ -45,15 +43,25 @@ def build_chain(middlewares: Sequence[Middleware], transport: Handler) -> Handle
     """Compose middlewares around the transport into one handler."""
     handler = transport
     for middleware in reversed(middlewares):
-        handler = _bind(middleware, handler)
+        handler = _Link(middleware, handler)
     return handler
 
 
-def _bind(middleware: Middleware, call_next: Handler) -> Handler:
-    async def handle(request: Request) -> Response:
-        return await middleware(request, call_next)
+class _Link:
+    """One middleware bound to the rest of the chain.
 
-    return handle
+    A plain callable returning the middleware's awaitable, rather than an
+    `async def` wrapper: one coroutine frame less per middleware per call.
+    """
+
+    __slots__ = ("_call_next", "_middleware")
+
+    def __init__(self, middleware: Middleware, call_next: Handler) -> None:
+        self._middleware = middleware
+        self._call_next = call_next
+
+    def __call__(self, request: Request) -> Awaitable[Response]:
+        return self._middleware(request, self._call_next)
 
 
 # ---------------------------------------------------------------- API key
@@ -112,7 +120,12 @@ class AuthMiddleware:
 
 # ----------------------------------------------------------- idempotency
 def new_idempotency_key() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string; str(uuid.uuid4()) costs twice as much."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def validate_idempotency_key(key: object) -> str:
@@ -131,14 +144,12 @@ class IdempotencyMiddleware:
     that arrives without, and stamps the header once, outside the retry loop.
     """
 
-    async def __call__(self, request: Request, call_next: Handler) -> Response:
+    def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
         if request.method != "POST":
-            return await call_next(request)
+            return call_next(request)
         key = request.idempotency_key or new_idempotency_key()
-        stamped = request.with_headers({"Idempotency-Key": key})
-        if request.idempotency_key is None:
-            stamped = attrs.evolve(stamped, idempotency_key=key)
-        return await call_next(stamped)
+        headers = {**request.headers, "Idempotency-Key": key}
+        return call_next(request.replace(headers=headers, idempotency_key=key))
 
 
 # --------------------------------------------------------------- logging
@@ -148,9 +159,12 @@ class LoggingMiddleware:
     Headers and bodies are never logged, so the key cannot leak through here.
     """
 
-    async def __call__(self, request: Request, call_next: Handler) -> Response:
+    def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
         if not logger.isEnabledFor(logging.DEBUG):
-            return await call_next(request)
+            return call_next(request)
+        return self._logged(request, call_next)
+
+    async def _logged(self, request: Request, call_next: Handler) -> Response:
         started = time.perf_counter()
         try:
             response = await call_next(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -49,10 +50,14 @@ class Pacer:
 current_pacer: ContextVar[Pacer | None] = ContextVar("ching_async_pacer", default=None)
 
 
-async def pacing_middleware(request: Request, call_next: Handler) -> Response:
+def pacing_middleware(request: Request, call_next: Handler) -> Awaitable[Response]:
     pacer = current_pacer.get()
     if pacer is None:
-        return await call_next(request)
+        return call_next(request)  # outside a bulk job: a pass-through
+    return _paced(pacer, request, call_next)
+
+
+async def _paced(pacer: Pacer, request: Request, call_next: Handler) -> Response:
     await pacer.before_attempt()
     response = await call_next(request)
     if response.status == 429:

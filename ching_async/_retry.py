@@ -137,8 +137,8 @@ class RetryMiddleware:
             if state.sends >= state.max_sends:
                 return self._proven_not_applied(state)
         state.sends += 1
-        attempt = attrs.evolve(
-            state.request, attempt=state.sends, timeout=timeout, deadline=state.deadline
+        attempt = state.request.replace(
+            attempt=state.sends, timeout=timeout, deadline=state.deadline
         )
         try:
             response = await call_next(attempt)
@@ -160,7 +160,7 @@ class RetryMiddleware:
         assert reconciler is not None
         state.lookups += 1
         try:
-            lookup = attrs.evolve(state.request, timeout=budget, deadline=state.deadline)
+            lookup = state.request.replace(timeout=budget, deadline=state.deadline)
             found = await reconciler.lookup(lookup, call_next)
         except (APIConnectionError, APIError) as exc:
             # The lookup itself failed: the outcome is still unknown.
@@ -169,7 +169,7 @@ class RetryMiddleware:
         if found is None:
             state.pending_lookup = False  # proven absent: a re-send is safe
             return None
-        return attrs.evolve(found, attempts=state.sends, reconciled=True)
+        return found.replace(attempts=state.sends, reconciled=True)
 
     def _on_connection_error(self, state: _CallState, exc: APIConnectionError) -> None:
         state.last_error = exc
@@ -184,10 +184,11 @@ class RetryMiddleware:
 
     def _on_response(self, state: _CallState, response: Response) -> Response:
         status = response.status
-        response = attrs.evolve(response, attempts=state.sends)
+        if response.attempts != state.sends:
+            response = response.replace(attempts=state.sends)
         if status not in RETRYABLE_STATUSES:
             unsafe_5xx = status >= 500 and not state.request.safe_to_retry
-            return attrs.evolve(response, outcome_unknown=True) if unsafe_5xx else response
+            return response.replace(outcome_unknown=True) if unsafe_5xx else response
         state.last_response = response
         state.last_error = None
         state.retry_after = None
@@ -202,7 +203,7 @@ class RetryMiddleware:
         if state.request.reconciler is not None:
             state.pending_lookup = True
             raise _Again
-        return attrs.evolve(response, outcome_unknown=True)
+        return response.replace(outcome_unknown=True)
 
     # ------------------------------------------------------ tenacity hooks
     def _wait(self, state: _CallState, rs: tenacity.RetryCallState) -> float:

@@ -40,6 +40,7 @@ class AiohttpTransport:
     ) -> None:
         self._get_session = get_session
         self._slots = asyncio.Semaphore(max_connections)
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._max_bytes = max_response_bytes
         self._connect_timeout = connect_timeout
         # aiohttp: ssl=True is default verification; False disables it.
@@ -72,9 +73,7 @@ class AiohttpTransport:
 
     async def _send(self, session: aiohttp.ClientSession, request: Request) -> Response:
         started = time.monotonic()
-        timeout = aiohttp.ClientTimeout(
-            total=request.timeout, connect=min(request.timeout, self._connect_timeout)
-        )
+        timeout = self._timeout(request.timeout)
         error: APIConnectionError
         try:
             async with session.request(
@@ -87,10 +86,9 @@ class AiohttpTransport:
                 ssl=self._ssl,
             ) as resp:
                 body = await self._read_capped(resp, request)
-                headers = {k.lower(): v for k, v in resp.headers.items()}
                 return Response(
                     status=resp.status,
-                    headers=headers,
+                    headers=resp.headers,  # case-insensitive and immutable already
                     body=body,
                     request=request,
                     attempts=request.attempt,
@@ -109,6 +107,17 @@ class AiohttpTransport:
             idempotency_key=request.idempotency_key,
         )
         raise error
+
+    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        # Almost every attempt uses the client's one timeout: build it once.
+        cached = self._timeouts.get(seconds)
+        if cached is None:
+            cached = aiohttp.ClientTimeout(
+                total=seconds, connect=min(seconds, self._connect_timeout)
+            )
+            if len(self._timeouts) < 64:
+                self._timeouts[seconds] = cached
+        return cached
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
         length = resp.content_length
@@ -133,14 +142,16 @@ class AiohttpTransport:
 _USER_AGENT = f"ching-async/{__version__} aiohttp/{aiohttp.__version__}"
 
 
+_STATIC_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+# A body-less POST is declared JSON too (as the API documents every call);
+# left alone, aiohttp labels it application/octet-stream.
+_STATIC_POST_HEADERS = {**_STATIC_HEADERS, "Content-Type": "application/json"}
+
+
 def _wire_headers(request: Request) -> CIMultiDict[str]:
-    headers = CIMultiDict(request.headers)
-    headers.setdefault("Accept", "application/json")
-    headers.setdefault("User-Agent", _USER_AGENT)
-    # A body-less POST is declared JSON too (as the API documents every call);
-    # left alone, aiohttp labels it application/octet-stream.
-    if request.body is not None or request.method == "POST":
-        headers.setdefault("Content-Type", "application/json")
+    static = _STATIC_POST_HEADERS if request.method == "POST" or request.body else _STATIC_HEADERS
+    headers = CIMultiDict(static)
+    headers.update(request.headers)  # the request's own headers win, whatever their case
     return headers
 
 

@@ -1,0 +1,207 @@
+"""Generated structure hooks for the attrs models: cattrs' idea, specialised.
+
+cattrs' generated hooks call one function per field (and, for optional fields,
+look the inner hook up again on every call): about 13 us for a 27-field
+Charge. Listing 100 charges then cost 3.5x raw aiohttp + json.loads. This
+factory compiles one function per model with the converter's rules inlined
+as type checks, and fills the instance's __dict__ in one step (the models
+are frozen attrs classes without slots). Measured in benchmarks/: see the
+README's Performance section. Types it does not inline go through the
+converter's own hook, so the converter still owns every rule.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from types import NoneType, UnionType
+from typing import Any
+
+import attrs
+
+__all__ = ["make_model_hook"]
+
+_MISSING = object()
+_TIMESTAMP_CACHE_SIZE = 4096
+
+
+def _bad(name: str, expected: str, value: Any) -> TypeError:
+    return TypeError(f"{name}: expected {expected}, got {type(value).__name__}")
+
+
+def _integral(name: str, value: Any) -> int:
+    # Integral floats (9900.0) are integers on the wire; 9.5, bools and strings are not.
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise _bad(name, "an integer", value)
+
+
+def _cached_timestamps(parse: Callable[[Any], datetime]) -> Callable[[Any], datetime]:
+    """Charges in one list share most timestamps; parse each distinct string once."""
+    cache: dict[str, datetime] = {}
+
+    def timestamp(value: Any) -> datetime:
+        if type(value) is not str:
+            return parse(value)
+        parsed = cache.get(value)
+        if parsed is None:
+            parsed = parse(value)
+            if len(cache) >= _TIMESTAMP_CACHE_SIZE:
+                cache.clear()
+            cache[value] = parsed
+        return parsed
+
+    return timestamp
+
+
+def _split_optional(tp: Any) -> tuple[Any, bool]:
+    """(type without None, whether None is allowed)."""
+    if isinstance(tp, UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not NoneType]
+        optional = len(args) != len(typing.get_args(tp))
+        inner = args[0] if len(args) == 1 else _union(args)
+        return inner, optional
+    return tp, False
+
+
+def _union(args: list[Any]) -> Any:
+    result = args[0]
+    for arg in args[1:]:
+        result = result | arg
+    return result
+
+
+def _tolerant_enum_of(tp: Any) -> type[StrEnum] | None:
+    """E for `E | str` with E a StrEnum, else None."""
+    if not isinstance(tp, UnionType):
+        return None
+    args = typing.get_args(tp)
+    enums = [a for a in args if isinstance(a, type) and issubclass(a, StrEnum)]
+    if len(args) == 2 and len(enums) == 1 and str in args:
+        return enums[0]
+    return None
+
+
+class _Source:
+    """Source lines of one generated function, and the names they refer to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.names: dict[str, Any] = {
+            "_MISSING": _MISSING,
+            "_bad": _bad,
+            "_integral": _integral,
+        }
+
+    def bind(self, name: str, value: Any) -> str:
+        self.names[name] = value
+        return name
+
+    def block(self, header: str, body: list[str], indent: int = 1) -> None:
+        self.lines.append("    " * indent + header)
+        self.lines.extend("    " * (indent + 1) + line for line in body)
+
+    def emit(self, line: str, indent: int = 1) -> None:
+        self.lines.append("    " * indent + line)
+
+
+def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) -> list[str]:
+    """Statements that validate/convert `v` (known not None) for type `tp`."""
+    q = repr(field)
+    enum_cls = _tolerant_enum_of(tp)
+    if tp is str:
+        return [f"if type(v) is not str: raise _bad({q}, 'a string', v)"]
+    if tp is bool:
+        return [f"if type(v) is not bool: raise _bad({q}, 'a boolean', v)"]
+    if tp is int:
+        return [f"if type(v) is not int: v = _integral({q}, v)"]
+    if tp == dict[str, Any]:
+        return [f"if type(v) is not dict: raise _bad({q}, 'an object', v)"]
+    if tp is datetime:
+        parse = hook_for(datetime)
+        ts = src.bind("_timestamp", _cached_timestamps(lambda value: parse(value, datetime)))
+        return [f"v = {ts}(v)"]
+    if enum_cls is not None:
+        members = src.bind(f"_members_{enum_cls.__name__}", {m.value: m for m in enum_cls})
+        return [
+            f"if type(v) is not str: raise _bad({q}, 'a string', v)",
+            f"v = {members}.get(v, v)",
+        ]
+    hook = src.bind(f"_hook_{field}", hook_for(tp))
+    typ = src.bind(f"_type_{field}", tp)
+    return [f"v = {hook}(v, {typ})"]
+
+
+def _default(src: _Source, field: attrs.Attribute[Any]) -> str:
+    """The statement for a field absent from the payload."""
+    default = field.default
+    if default is attrs.NOTHING:
+        return f"raise KeyError({field.name!r})"
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        factory = src.bind(f"_factory_{field.name}", typing.cast(Any, default).factory)
+        return f"out[{field.name!r}] = {factory}()"
+    value = src.bind(f"_default_{field.name}", default)
+    return f"out[{field.name!r}] = {value}"
+
+
+def _field(src: _Source, field: attrs.Attribute[Any], tp: Any, hook_for: Any) -> None:
+    inner, optional = _split_optional(tp)
+    name = repr(field.name)
+    if optional and field.default is None:
+        # The common case, in one branch: absent and null both mean None.
+        src.emit(f"v = d.get({name})")
+        src.block("if v is not None:", _check(src, field.name, inner, hook_for))
+        src.emit(f"out[{name}] = v")
+        return
+    if field.default is attrs.NOTHING and not optional:
+        src.emit(f"v = d[{name}]")  # a missing required field is a KeyError
+        src.lines.extend("    " + line for line in _check(src, field.name, inner, hook_for))
+        src.emit(f"out[{name}] = v")
+        return
+    src.emit(f"v = d.get({field.name!r}, _MISSING)")
+    src.block("if v is _MISSING:", [_default(src, field)])
+    if optional:
+        src.block("elif v is None:", [f"out[{field.name!r}] = None"])
+    src.block("else:", [*_check(src, field.name, inner, hook_for), f"out[{field.name!r}] = v"])
+
+
+def make_model_hook(
+    cls: type[Any], hook_for: Callable[[Any], Any], *, provenance: frozenset[str]
+) -> Callable[[Any, Any], Any]:
+    """A structure hook for attrs class `cls`.
+
+    `hook_for(type)` returns the converter's hook for types not inlined here.
+    Fields named in `provenance` are never read from the payload: `raw` gets
+    the payload itself, the others their defaults.
+    """
+    fields = attrs.fields(cls)
+    hints = typing.get_type_hints(cls)
+    src = _Source()
+    src.emit("def structure(d, _cls):", 0)
+    src.emit("if type(d) is not dict: raise _bad('payload', 'an object', d)")
+    src.emit("out = {}")
+    for field in fields:
+        if field.name == "raw" and "raw" in provenance:
+            src.emit("out['raw'] = d")
+        elif field.name in provenance:
+            src.emit(_default(src, field))
+        else:
+            _field(src, field, hints[field.name], hook_for)
+    if any(f.validator or f.converter for f in fields) or "__slots__" in cls.__dict__:
+        src.emit("return _cls_(**out)")
+    else:
+        # No validators or converters to run: fill the frozen instance directly.
+        src.emit("obj = _new(_cls_)")
+        src.emit("_set(obj, '__dict__', out)")
+        src.emit("return obj")
+    src.bind("_cls_", cls)
+    src.bind("_new", object.__new__)
+    src.bind("_set", object.__setattr__)
+    namespace = dict(src.names)
+    exec(
+        compile("\n".join(src.lines), f"<ching_async structure {cls.__name__}>", "exec"), namespace
+    )
+    structure: Callable[[Any, Any], Any] = namespace["structure"]
+    return structure
