@@ -68,7 +68,7 @@ class Installments:
     count: int = 1
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _structgen)
 class SetupSession:
     """A hosted page that attaches a new card to a customer.
 
@@ -95,7 +95,7 @@ class SetupSession:
     )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _structgen)
 class Charge:
     """A charge of a saved card, in the currency's smallest unit (agorot for ILS)."""
 
@@ -132,3 +132,158 @@ class Charge:
     request_info: RequestInfo | None = attrs.field(
         default=None, eq=False, repr=False, kw_only=True
     )
+
+
+# --------------------------------------------------- customers, cards, refunds
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundReason(StrEnum):
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+
+
+class UpsertAction(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+@attrs.frozen
+class Customer:
+    """An end-payer (`cus_...`).
+
+    Only `id` is guaranteed: a soft-deleted customer is answered as the
+    tombstone `{id, object, deleted: true}`. `tax_id` is read from `tax_id` or
+    `taxId` (the API's request spelling).
+    """
+
+    id: str
+    object: str = "customer"
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tax_id: str | None = None
+    locale: str | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # True on the tombstone of a soft-deleted customer.
+    deleted: bool | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True
+    )
+
+
+@attrs.frozen
+class UpsertResult:
+    """What `customers.upsert` did: the customer, and whether it was created.
+
+    `action` is the server's word ("created" or "updated"; a plain `str` for a
+    value this version does not know, None when the server sent none).
+    `created` is True/False from it, None when the server did not say.
+    `raw` is the whole response envelope.
+    """
+
+    customer: Customer
+    action: UpsertAction | str | None
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+
+    @property
+    def created(self) -> bool | None:
+        if self.action == UpsertAction.CREATED:
+            return True
+        if self.action == UpsertAction.UPDATED:
+            return False
+        return None
+
+
+@attrs.frozen
+class PaymentMethod:
+    """A saved card (`pm_...`).
+
+    Sources show the card details both flat (`brand`, `last4`, ...) and nested
+    under `card`; either way they land on the flat fields. `status` is
+    "active" for a usable card ("inactive" once detached, in the fake).
+    """
+
+    id: str
+    object: str = "payment_method"
+    customer: str | None = None
+    type: str | None = None
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    status: str | None = None
+    is_default: bool | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True
+    )
+
+
+@attrs.frozen
+class Refund:
+    """A (partial) reversal of a captured charge, in agorot.
+
+    Only `id` is guaranteed; no public source shows the full object.
+    """
+
+    id: str
+    amount: int | None = None
+    status: RefundStatus | str | None = None
+    object: str = "refund"
+    charge: str | None = None
+    currency: str | None = None
+    reason: RefundReason | str | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True
+    )
+
+
+EventData = Charge | SetupSession | Customer | Refund | PaymentMethod | dict[str, Any]
+
+
+@attrs.frozen
+class Event:
+    """A webhook event, as returned by `ching_async.webhooks.construct_event`.
+
+    `data` is a model when the type's prefix says which (charge.* -> Charge,
+    setup_session.* -> SetupSession, customer.* -> Customer, refund.* ->
+    Refund, payment_method.* -> PaymentMethod) and the payload decodes; the
+    plain dict otherwise (unknown types and odd payloads never fail).
+    """
+
+    id: str
+    type: str
+    data: EventData | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+
+
+__all__ += [
+    "Customer",
+    "Event",
+    "EventData",
+    "PaymentMethod",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
+    "UpsertAction",
+    "UpsertResult",
+]
