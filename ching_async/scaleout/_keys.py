@@ -1,0 +1,84 @@
+"""Where a scaled-out job lives in Redis, and which shard an item belongs to.
+
+Key layout (the braces are literal: a Redis Cluster hash tag that keeps one
+job's keys in one slot, so the Lua scripts may touch several of them):
+
+    ching:job:{<job_id>}:meta                 hash   the job: status, items, shards, options
+    ching:job:{<job_id>}:shard:<n>:items      list   the shard's items, JSON, in job order
+    ching:job:{<job_id>}:shard:<n>:state      hash   status, owner, worker, heartbeat, runs
+    ching:job:{<job_id>}:shard:<n>:results    hash   global index -> result JSON
+    ching:job:{<job_id>}:shard:<n>:counts     hash   outcome -> count, amount:<currency> -> agorot
+    ching:job:{<job_id>}:shard:<n>:open       set    global indexes that may have been sent
+                                                     and have no final result yet
+
+Every key expires `ttl` after the job's last enqueue (7 days by default); the
+workers refresh the expiry of what they write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from .._errors import InvalidParameterError
+
+__all__ = ["DEFAULT_QUEUE", "JobKeys", "arq_job_id", "check_job_id", "shard_of"]
+
+DEFAULT_QUEUE = "ching:queue"
+SHARD_FUNCTION = "ching_charge_shard"
+# The engine's rule (printable ASCII, no spaces), minus the braces of the hash tag.
+_JOB_ID = re.compile(r"[\x21-\x7a\x7c\x7e]{1,200}")
+
+
+def check_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
+        raise InvalidParameterError(
+            "job_id must be 1-200 printable ASCII characters without spaces, '{' or '}'"
+        )
+    return job_id
+
+
+def shard_of(customer: str, shards: int) -> int:
+    """The shard of every item of `customer`: blake2b of the id, modulo `shards`.
+
+    Stable across processes, machines and Python versions (unlike ``hash()``,
+    which is salted per process), so all of one customer's items always land
+    in the same shard.
+    """
+    digest = hashlib.blake2b(customer.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % shards
+
+
+def arq_job_id(job_id: str, shard: int) -> str:
+    """The arq job id of one shard: deterministic, so a shard is never queued twice."""
+    return f"ching:{job_id}:shard:{shard}"
+
+
+class JobKeys:
+    """The Redis keys of one job."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.base = f"ching:job:{{{job_id}}}"
+        self.meta = f"{self.base}:meta"
+
+    def shard(self, n: int) -> str:
+        return f"{self.base}:shard:{n}"
+
+    def items(self, n: int) -> str:
+        return f"{self.shard(n)}:items"
+
+    def state(self, n: int) -> str:
+        return f"{self.shard(n)}:state"
+
+    def results(self, n: int) -> str:
+        return f"{self.shard(n)}:results"
+
+    def counts(self, n: int) -> str:
+        return f"{self.shard(n)}:counts"
+
+    def open(self, n: int) -> str:
+        return f"{self.shard(n)}:open"
+
+    def of_shard(self, n: int) -> list[str]:
+        return [self.items(n), self.state(n), self.results(n), self.counts(n), self.open(n)]

@@ -1,0 +1,176 @@
+"""The arq side: the shard function, worker settings, and running a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from arq.connections import RedisSettings
+from arq.worker import Function, Retry, Worker, create_worker, func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .. import Client
+from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION
+from ._shard import ScaleoutConfigError, ShardRun
+
+__all__ = [
+    "DEFAULT_JOB_TIMEOUT",
+    "WorkerSettings",
+    "redis_url_from_env",
+    "run_worker",
+    "shard_function",
+    "shutdown",
+    "startup",
+    "work",
+    "worker_settings",
+]
+
+DEFAULT_JOB_TIMEOUT = 300.0
+DEFAULT_MAX_JOBS = 4
+DEFAULT_MAX_TRIES = 1000  # each slice of a shard is one try
+REDIS_URL_ENV = "CHING_REDIS_URL"
+CLIENT_KEY = "ching_client"
+_OWNS_CLIENT = "_ching_owns_client"
+_CLIENT_OPTIONS = "ching_client_options"
+
+
+def redis_url_from_env() -> str:
+    return os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379"
+
+
+def shard_function(
+    *, job_timeout: float = DEFAULT_JOB_TIMEOUT, max_tries: int = DEFAULT_MAX_TRIES
+) -> Function:
+    """The arq function that charges one shard, to add to your own WorkerSettings.
+
+    It uses ``ctx["ching_client"]`` (set it in your on_startup, or add
+    `startup` and `shutdown` below). Its result is not kept (the results are in
+    the job's Redis keys), so a finished shard can be queued again to resume.
+    """
+
+    async def ching_charge_shard(ctx: dict[str, Any], job_id: str, shard: int) -> str:
+        client = ctx.get(CLIENT_KEY)
+        if not isinstance(client, Client):
+            raise ScaleoutConfigError(
+                f"no ching_async.Client in ctx[{CLIENT_KEY!r}]: add ching_async.scaleout.startup "
+                "to on_startup, or set it yourself"
+            )
+        run = ShardRun(ctx["redis"], client, job_id, shard, job_timeout=job_timeout)
+        try:
+            outcome = await run.run()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            raise Retry(defer=5) from exc  # Redis is back soon, or the tries run out
+        if outcome == "slice":
+            raise Retry()  # the next slice, at once, on whichever worker is free
+        return f"{outcome}: {run.charged} result(s) stored"
+
+    return func(
+        ching_charge_shard,
+        name=SHARD_FUNCTION,
+        timeout=job_timeout,
+        keep_result=0,
+        max_tries=max_tries,
+    )
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    """arq on_startup: a ching_async.Client in ``ctx["ching_client"]``, unless one is there.
+
+    It is built from $CHING_API_KEY and $CHING_BASE_URL, with the options in
+    ``ctx["ching_client_options"]`` if any.
+    """
+    if ctx.get(CLIENT_KEY) is None:
+        ctx[CLIENT_KEY] = Client(**dict(ctx.get(_CLIENT_OPTIONS) or {}))
+        ctx[_OWNS_CLIENT] = True
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    """arq on_shutdown: close the client `startup` made."""
+    if ctx.pop(_OWNS_CLIENT, False):
+        client = ctx.pop(CLIENT_KEY)
+        await client.aclose()
+
+
+def worker_settings(
+    redis_url: str | None = None,
+    *,
+    queue_name: str = DEFAULT_QUEUE,
+    max_jobs: int = DEFAULT_MAX_JOBS,
+    job_timeout: float = DEFAULT_JOB_TIMEOUT,
+    max_tries: int = DEFAULT_MAX_TRIES,
+    client_options: Mapping[str, Any] | None = None,
+    burst: bool = False,
+    poll_delay: float = 0.5,
+    **worker_options: Any,
+) -> dict[str, Any]:
+    """arq worker settings (a dict for ``arq.worker.create_worker``) that charge shards.
+
+    `max_jobs` is how many shards one worker charges at once (each with the
+    job's per-shard concurrency). `job_timeout` bounds one run of a shard: a
+    run stops taking items well before it and the shard is continued by the
+    next run, and a worker that dies is noticed by arq `job_timeout + 10`
+    seconds after its run started. `client_options` go to ``ching_async.Client`` (the key and
+    base URL default to $CHING_API_KEY and $CHING_BASE_URL).
+    """
+    return {
+        "functions": [shard_function(job_timeout=job_timeout, max_tries=max_tries)],
+        "redis_settings": RedisSettings.from_dsn(redis_url or redis_url_from_env()),
+        "queue_name": queue_name,
+        "max_jobs": max_jobs,
+        "job_timeout": job_timeout,
+        "keep_result": 0,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {_CLIENT_OPTIONS: dict(client_options or {})},
+        "burst": burst,
+        "poll_delay": poll_delay,
+        **worker_options,
+    }
+
+
+class WorkerSettings:
+    """For the arq command line: ``arq ching_async.scaleout.WorkerSettings``.
+
+    Redis from $CHING_REDIS_URL (default redis://127.0.0.1:6379), CHING from
+    $CHING_API_KEY and $CHING_BASE_URL.
+    """
+
+    functions: ClassVar[list[Function]] = [shard_function()]
+    redis_settings = RedisSettings.from_dsn(redis_url_from_env())
+    queue_name = DEFAULT_QUEUE
+    max_jobs = DEFAULT_MAX_JOBS
+    job_timeout = DEFAULT_JOB_TIMEOUT
+    keep_result = 0
+    on_startup = startup
+    on_shutdown = shutdown
+
+
+async def work(redis_url: str | None = None, **settings: Any) -> None:
+    """Run a worker in the running event loop until SIGINT/SIGTERM (or, with
+    ``burst=True``, until the queue is empty). Takes `worker_settings` arguments."""
+    worker = create_worker(worker_settings(redis_url, **settings))
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise  # we were cancelled, not stopped by a signal
+    finally:
+        await close_worker(worker)
+
+
+async def close_worker(worker: Worker) -> None:
+    """`worker.close()`, without the DeprecationWarning arq 0.28 triggers in redis-py 5."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
+        await worker.close()
+
+
+def run_worker(redis_url: str | None = None, **settings: Any) -> None:
+    """`work` in a new event loop: ``run_worker("redis://...", max_jobs=8)``."""
+    asyncio.run(work(redis_url, **settings))
+
