@@ -34,10 +34,18 @@ from ._models import (
     CaptureMethod,
     Charge,
     ChargeStatus,
+    Customer,
+    Event,
     Installments,
+    PaymentMethod,
+    Refund,
+    RefundReason,
+    RefundStatus,
     RequestInfo,
     SetupSession,
     SetupSessionStatus,
+    UpsertAction,
+    UpsertResult,
 )
 from ._reconcile import IDEMPOTENCY_METADATA_KEY
 from ._retry import RetryPolicy
@@ -49,6 +57,9 @@ _LAZY = {  # the bulk engine is imported on first use, not by `import ching_asyn
     "ChargeParams": "ching_async._bulk",
     "ChargeResult": "ching_async._bulk",
     "Outcome": "ching_async._bulk",
+    # webhooks is imported explicitly by users; its error is reachable from here too
+    "SignatureVerificationError": "ching_async.webhooks",
+    "WebhookPayloadError": "ching_async.webhooks",
 }
 
 
@@ -63,6 +74,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from ._bulk import BulkRun, BulkSummary, ChargeParams, ChargeResult, Outcome
+    from .webhooks import SignatureVerificationError, WebhookPayloadError
 
 __all__ = [
     "BulkRun",
@@ -105,4 +117,14 @@ __all__ = [
     "SetupSessionStatus",
     "UnprocessableEntityError",
     "__version__",
+    "Customer",
+    "Event",
+    "PaymentMethod",
+    "Refund",
+    "RefundReason",
+    "RefundStatus",
+    "SignatureVerificationError",
+    "UpsertAction",
+    "UpsertResult",
+    "WebhookPayloadError",
 ]

@@ -23,6 +23,9 @@ from ._middleware import (
 )
 from ._pacing import pacing_middleware
 from ._resources._charges import Charges
+from ._resources._customers import Customers
+from ._resources._payment_methods import PaymentMethods
+from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport
@@ -101,6 +104,9 @@ class Client:
         )
         self.setup_sessions = SetupSessions(self)
         self.charges = Charges(self)
+        self.customers = Customers(self)
+        self.payment_methods = PaymentMethods(self)
+        self.refunds = Refunds(self)
 
     @property
     def mode(self) -> str:
@@ -165,7 +171,16 @@ class Client:
         payload: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         reconciler: Reconciler | None = None,
+        safe_to_retry: bool | None = None,
     ) -> Response:
+        """Send one logical request through the chain.
+
+        `safe_to_retry` defaults to True for GET only. An endpoint that is
+        idempotent on the server (a soft DELETE, an update or upsert that sets
+        the same fields again) passes True so that an ambiguous failure is
+        retried like a GET; anything else that may have taken effect is
+        reconciled or raised with `outcome_unknown=True`.
+        """
         self._check_usable()
         request = Request(
             method=method,
@@ -173,7 +188,7 @@ class Client:
             base_url=self.base_url,
             query=tuple(query.items()) if query else (),
             body=None if payload is None else encode_json(payload),
-            safe_to_retry=method == "GET",
+            safe_to_retry=method == "GET" if safe_to_retry is None else safe_to_retry,
             idempotency_key=idempotency_key,
             timeout=self.timeout,
             reconciler=reconciler,

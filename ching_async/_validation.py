@@ -12,7 +12,7 @@ import orjson
 
 from ._errors import InvalidParameterError
 from ._http import path_segment
-from ._models import CancellationReason, Installments
+from ._models import CancellationReason, Installments, RefundReason
 
 __all__ = [
     "check_amount",
@@ -129,3 +129,64 @@ def _describe(value: object) -> str:
 
 
 __all__ += ["check_plain_id"]
+
+
+# ------------------------------------------------- customers, cards, refunds
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+")
+MAX_EMAIL_LENGTH = 254
+TEST_CARD_INDEXES = range(3)  # 0 = visa, 1 = mastercard, 2 = amex
+# Python spelling -> the API's `identifyBy` value.
+IDENTIFY_BY = {"email": "email", "tax_id": "taxId", "phone": "phone"}
+
+
+def check_email(name: str, value: object) -> str:
+    """A plausible address (one @, no spaces); the server validates further."""
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
+        raise _fail(f"{name} must be an email address such as 'tal@example.com', got {value!r}")
+    if len(value) > MAX_EMAIL_LENGTH:
+        raise _fail(f"{name} must be at most {MAX_EMAIL_LENGTH} characters, got {len(value)}")
+    return value
+
+
+def check_text(name: str, value: object) -> str:
+    """A non-blank single-line string (names, phones, tax ids, locales)."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(f"{name} must be a non-empty string, got {_describe(value)}")
+    if _CONTROL.search(value):
+        raise _fail(f"{name} must not contain control characters: {value!r}")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_card_index(value: object) -> int:
+    if type(value) is not int or value not in TEST_CARD_INDEXES:
+        raise _fail(
+            "card_index must be an int 0-2 (0 = visa, 1 = mastercard, 2 = amex), "
+            f"got {_describe(value)}"
+        )
+    return value
+
+
+def check_refund_reason(value: object) -> str:
+    allowed = [reason.value for reason in RefundReason]
+    if isinstance(value, str) and value in allowed:
+        return str(value)
+    raise _fail(f"reason must be one of {allowed}, got {value!r}")
+
+
+def check_identify_by(value: object) -> str:
+    """Returns the Python spelling; IDENTIFY_BY maps it to the wire value."""
+    if isinstance(value, str) and value in IDENTIFY_BY:
+        return value
+    raise _fail(f"identify_by must be one of {list(IDENTIFY_BY)}, got {value!r}")
+
+
+__all__ += [
+    "check_card_index",
+    "check_email",
+    "check_identify_by",
+    "check_refund_reason",
+    "check_text",
+]

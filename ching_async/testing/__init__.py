@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from ._envelope import FakeApiError, Issue
     from ._faults import Fault, FaultKind, FaultRule, FaultSet
     from ._log import RequestRecord
-    from ._models import Charge, Customer, PaymentMethod, SetupSession
+    from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
     from ._server import FakeChing
+    from ._webhooks import Delivery, WebhookEvent
 
 __all__ = [
     "FakeChing",
@@ -34,6 +35,9 @@ __all__ = [
     "Customer",
     "PaymentMethod",
     "SetupSession",
+    "Refund",
+    "Delivery",
+    "WebhookEvent",
 ]
 
 _HOMES = {
@@ -49,6 +53,9 @@ _HOMES = {
     "Customer": "_models",
     "PaymentMethod": "_models",
     "SetupSession": "_models",
+    "Refund": "_models",
+    "Delivery": "_webhooks",
+    "WebhookEvent": "_webhooks",
 }
 
 

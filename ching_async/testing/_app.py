@@ -202,9 +202,11 @@ class Gateway:
 
 def _run(route: Route, ledger: Ledger, call: Call) -> Reply:
     try:
-        return success(route.handler(ledger, call))
+        result = route.handler(ledger, call)
     except FakeApiError as error:
         return error.reply()
+    # A handler may render its own envelope (e.g. upsert's top-level ``action``).
+    return result if isinstance(result, Reply) else success(result)
 
 
 def _json_object(exchange: _Exchange) -> JSONObject:

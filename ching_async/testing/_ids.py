@@ -31,6 +31,9 @@ class IdFactory:
         prefix = LIVE_KEY_PREFIXES[0] if live else TEST_KEY_PREFIXES[0]
         return f"{prefix}{self._rng.getrandbits(256):064x}"
 
+    def webhook_secret(self) -> str:
+        return f"whsec_{self._rng.getrandbits(256):064x}"
+
 
 def key_livemode(key: str) -> bool:
     """Test or live mode is baked into the key prefix."""

@@ -17,18 +17,27 @@ OPEN_SESSION_STATUSES = frozenset({"pending", "requires_action"})
 @dataclass(slots=True, kw_only=True)
 class Customer:
     id: str
-    name: str
+    name: str | None
     email: str | None
     metadata: dict[str, Any]
     livemode: bool
     created: datetime
+    phone: str | None = None  # stored normalized to E.164, as the API documents
+    tax_id: str | None = None  # ``taxId`` on the wire
+    locale: str | None = None
+    deleted: bool = False  # soft delete: the record stays, answered as a tombstone
 
     def to_json(self) -> dict[str, Any]:
+        if self.deleted:
+            return {"id": self.id, "object": "customer", "deleted": True}
         return {
             "id": self.id,
             "object": "customer",
             "name": self.name,
             "email": self.email,
+            "phone": self.phone,
+            "taxId": self.tax_id,
+            "locale": self.locale,
             "metadata": self.metadata,
             "livemode": self.livemode,
             "created": format_timestamp(self.created),
@@ -44,6 +53,51 @@ class PaymentMethod:
     declines: bool  # fake-only: every charge on this card fails with ``card_declined``
     livemode: bool
     created: datetime
+    exp_month: int = 12
+    exp_year: int = 2030
+    status: str = "active"  # "inactive" once detached
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "payment_method",
+            "customer": self.customer,
+            "type": "card",
+            "brand": self.brand,
+            "last4": self.last4,
+            "exp_month": self.exp_month,
+            "exp_year": self.exp_year,
+            "status": self.status,
+            "livemode": self.livemode,
+            "created": format_timestamp(self.created),
+        }
+
+
+@dataclass(slots=True, kw_only=True)
+class Refund:
+    id: str
+    charge: str
+    amount: int
+    currency: str
+    status: str
+    reason: str | None
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "refund",
+            "charge": self.charge,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": self.status,
+            "reason": self.reason,
+            "metadata": self.metadata,
+            "livemode": self.livemode,
+            "created": format_timestamp(self.created),
+        }
 
 
 @dataclass(slots=True, kw_only=True)

@@ -6,11 +6,23 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from multidict import MultiMapping
 
-from ._envelope import FakeApiError
+from ._envelope import FakeApiError, Reply
 from ._state import Ledger
-from ._validation import JSONObject, parse_cancel, parse_capture, parse_charge, parse_setup_session
+from ._validation import (
+    JSONObject,
+    parse_cancel,
+    parse_capture,
+    parse_charge,
+    parse_customer_create,
+    parse_customer_update,
+    parse_refund,
+    parse_setup_session,
+    parse_test_card,
+    parse_upsert,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +97,64 @@ def cancel_charge(ledger: Ledger, call: Call) -> Any:
 
 
 def get_customer(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_customer(call.params["id"]).to_json()
+    return ledger.get_customer(call.params["id"]).to_json()  # a tombstone once deleted
+
+
+def create_customer(ledger: Ledger, call: Call) -> Any:
+    params = parse_customer_create(call.body)
+    return ledger.create_customer(params, livemode=call.livemode).to_json()
+
+
+def update_customer(ledger: Ledger, call: Call) -> Any:
+    params = parse_customer_update(call.body)
+    return ledger.update_customer(call.params["id"], params).to_json()
+
+
+def upsert_customer(ledger: Ledger, call: Call) -> Reply:
+    customer, action = ledger.upsert_customer(parse_upsert(call.body), livemode=call.livemode)
+    # ``action`` sits beside ``data``: ``const { data: customer, action } = ...`` in the docs.
+    body = {"success": True, "data": customer.to_json(), "action": action}
+    return Reply(200, orjson.dumps(body))
+
+
+def list_customers(ledger: Ledger, call: Call) -> Any:
+    # Documented: "query parameters are not honoured".
+    return [customer.to_json() for customer in ledger.recent_customers(call.livemode)]
+
+
+def delete_customer(ledger: Ledger, call: Call) -> Any:
+    return ledger.delete_customer(call.params["id"]).to_json()
+
+
+def list_customer_payment_methods(ledger: Ledger, call: Call) -> Any:
+    customer = ledger.get_customer(call.params["id"])
+    return [method.to_json() for method in ledger.payment_methods_of(customer.id)]
+
+
+def get_payment_method(ledger: Ledger, call: Call) -> Any:
+    return ledger.get_payment_method(call.params["id"]).to_json()
+
+
+def detach_payment_method(ledger: Ledger, call: Call) -> Any:
+    return ledger.detach_payment_method(call.params["id"]).to_json()
+
+
+def create_test_card(ledger: Ledger, call: Call) -> Any:
+    customer, index = parse_test_card(call.body)
+    return ledger.create_test_card(customer, index, livemode=call.livemode).to_json()
+
+
+def create_refund(ledger: Ledger, call: Call) -> Any:
+    return ledger.create_refund(parse_refund(call.body), livemode=call.livemode).to_json()
+
+
+def list_refunds(ledger: Ledger, call: Call) -> Any:
+    # No filter is documented for refunds; like the real API, query parameters are ignored.
+    return [refund.to_json() for refund in ledger.recent_refunds(call.livemode)]
+
+
+def get_refund(ledger: Ledger, call: Call) -> Any:
+    return ledger.get_refund(call.params["id"]).to_json()
 
 
 ROUTES: tuple[Route, ...] = (
@@ -97,5 +166,18 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/charges/{id}", get_charge),
     Route("POST", "/charges/{id}/capture", capture_charge),
     Route("POST", "/charges/{id}/cancel", cancel_charge),
+    # Registered before "/customers/{id}": aiohttp matches in registration order.
+    Route("POST", "/customers/upsert", upsert_customer),
+    Route("POST", "/customers", create_customer),
+    Route("GET", "/customers", list_customers),
     Route("GET", "/customers/{id}", get_customer),
+    Route("POST", "/customers/{id}", update_customer),
+    Route("DELETE", "/customers/{id}", delete_customer),
+    Route("GET", "/customers/{id}/payment_methods", list_customer_payment_methods),
+    Route("POST", "/payment_methods/test-card", create_test_card),
+    Route("GET", "/payment_methods/{id}", get_payment_method),
+    Route("POST", "/payment_methods/{id}/detach", detach_payment_method),
+    Route("POST", "/refunds", create_refund),
+    Route("GET", "/refunds", list_refunds),
+    Route("GET", "/refunds/{id}", get_refund),
 )

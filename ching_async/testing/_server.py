@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -17,9 +17,10 @@ from ._clock import OffsetClock
 from ._faults import FaultSet
 from ._ids import IdFactory
 from ._log import RequestRecord
-from ._models import Charge, Customer, PaymentMethod, SetupSession
+from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
 from ._state import Ledger
 from ._validation import ChargeParams, is_positive_int
+from ._webhooks import Delivery, WebhookDispatcher, WebhookEvent
 
 API_PREFIX = "/ching/v1"
 _SHUTDOWN_TIMEOUT = 1.0  # in-flight handlers get this long when the fake closes
@@ -46,13 +47,23 @@ class FakeChing:
         seed: int | str | None = 0,
         honor_idempotency_keys: bool = False,
         log_requests: bool = True,
+        webhook_delivery: Literal["background", "manual"] = "background",
     ) -> None:
+        if webhook_delivery not in ("background", "manual"):
+            raise ValueError(
+                f"webhook_delivery must be 'background' or 'manual', got {webhook_delivery!r}"
+            )
         self._host = host
         self._port = port
         self._clock = OffsetClock(clock)
         # Separate streams: creating objects must not shift the fault draws.
         ids = IdFactory(random.Random(None if seed is None else f"{seed}:ids"))
         self.ledger = Ledger(self._clock, ids)
+        self._webhook_delivery = webhook_delivery
+        self._webhooks = WebhookDispatcher(
+            IdFactory(random.Random(None if seed is None else f"{seed}:webhooks")), self._clock
+        )
+        self.ledger.on_event = self._webhooks.emit
         self.faults = FaultSet(random.Random(seed))
         self.requests: list[RequestRecord] = []
         self._keys = KeyRing()
@@ -92,12 +103,16 @@ class FakeChing:
         self._runner = runner
         host, port = runner.addresses[0][:2]
         self._root_url = f"http://{_url_host(host)}:{port}"
+        if self._webhook_delivery == "background":
+            self._webhooks.start()
 
     async def close(self) -> None:
+        """Stop serving. Undelivered webhook events are dropped (see ``deliver_pending``)."""
         runner, self._runner = self._runner, None
         if runner is not None:
             self._gateway.stop_pauses()
             await runner.cleanup()
+        await self._webhooks.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -160,14 +175,25 @@ class FakeChing:
     def add_customer(
         self,
         *,
-        name: str = "Test Customer",
+        name: str | None = "Test Customer",
         email: str | None = None,
         id: str | None = None,
         metadata: dict[str, Any] | None = None,
         livemode: bool = False,
+        phone: str | None = None,
+        tax_id: str | None = None,
+        locale: str | None = None,
     ) -> Customer:
+        """Seed a customer. ``phone`` is stored as given (the API normalizes to E.164)."""
         return self.ledger.add_customer(
-            name=name, email=email, customer_id=id, metadata=metadata, livemode=livemode
+            name=name,
+            email=email,
+            customer_id=id,
+            metadata=metadata,
+            livemode=livemode,
+            phone=phone,
+            tax_id=tax_id,
+            locale=locale,
         )
 
     def add_payment_method(
@@ -246,6 +272,81 @@ class FakeChing:
 
     def setup_session(self, session_id: str) -> SetupSession:
         return self.ledger.get_setup_session(session_id)
+
+    def payment_method(self, payment_method_id: str) -> PaymentMethod:
+        return self.ledger.get_payment_method(payment_method_id)
+
+    def payment_methods_for(self, customer_id: str) -> list[PaymentMethod]:
+        """The customer's active (attached) cards, oldest first."""
+        return self.ledger.payment_methods_of(customer_id)
+
+    def customers(self) -> list[Customer]:
+        """Every customer, soft-deleted ones included (``deleted=True``), oldest first."""
+        return list(self.ledger.customers.values())
+
+    def refund(self, refund_id: str) -> Refund:
+        return self.ledger.get_refund(refund_id)
+
+    def refunds(self) -> list[Refund]:
+        """Every refund, oldest first."""
+        return list(self.ledger.refunds.values())
+
+    def refunds_for(self, charge_id: str) -> list[Refund]:
+        """The charge's refunds, oldest first."""
+        return [refund for refund in self.ledger.refunds.values() if refund.charge == charge_id]
+
+    # -- webhooks ---------------------------------------------------------------------
+
+    def add_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        events: Iterable[str] = ("*",),
+        livemode: bool = False,
+        secret: str | None = None,
+    ) -> str:
+        """Deliver events to ``url`` (``events``: types, or ``"*"``); returns the ``whsec_`` secret.
+
+        Events are emitted by state changes (``charge.succeeded|failed|authorized|captured|
+        canceled``, ``refund.created``, ``customer.created|updated|deleted``,
+        ``payment_method.attached|detached``), whether made over HTTP or by the seeding
+        helpers. A test-mode endpoint (the default) gets test-mode events only.
+        """
+        return self._webhooks.add_endpoint(
+            url, events=events, livemode=livemode, secret=secret
+        ).secret
+
+    def remove_webhook_endpoint(self, url: str) -> None:
+        """Stop delivering to ``url`` (pending deliveries to it are dropped)."""
+        self._webhooks.remove_endpoint(url)
+
+    async def deliver_pending(self) -> list[Delivery]:
+        """Deliver every queued event now, one attempt each; returns those attempts.
+
+        With background delivery this also waits for a round already in flight, so
+        when it returns, everything emitted before the call has had an attempt.
+        Failed deliveries stay queued for the next round (up to 5 attempts).
+        """
+        return await self._webhooks.deliver_pending()
+
+    def resend_webhook_event(self, event_id: str) -> None:
+        """Queue a repeat delivery of an event, as CHING may deliver one twice."""
+        self._webhooks.resend(event_id)
+
+    @property
+    def webhook_events(self) -> list[WebhookEvent]:
+        """Every event emitted to at least one endpoint, oldest first."""
+        return list(self._webhooks.events)
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every delivery attempt so far, oldest first."""
+        return list(self._webhooks.deliveries)
+
+    @property
+    def pending_webhooks(self) -> int:
+        """Deliveries queued and not yet attempted (or queued again after a failure)."""
+        return self._webhooks.pending
 
     def charges(self) -> list[Charge]:
         """Every charge (failed ones included), oldest first."""

@@ -13,14 +13,31 @@ from typing import Any
 
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
-from ._models import OPEN_SESSION_STATUSES, Charge, Customer, PaymentMethod, SetupSession
-from ._validation import ChargeParams, SetupSessionParams
+from ._models import (
+    OPEN_SESSION_STATUSES,
+    Charge,
+    Customer,
+    PaymentMethod,
+    Refund,
+    SetupSession,
+)
+from ._validation import (
+    TEST_CARDS,
+    ChargeParams,
+    CustomerParams,
+    RefundParams,
+    SetupSessionParams,
+    UpsertParams,
+)
 
 SESSION_LIFETIME = timedelta(hours=24)
 AUTHORIZATION_WINDOW = timedelta(days=7)
 LIST_LIMIT = 100
 DECLINE_CODE = "card_declined"
 DECLINE_MESSAGE = "The card was declined."
+
+# (event type, livemode, snapshot of the object) -> None; see _webhooks.
+EventSink = Callable[[str, bool, Callable[[], dict[str, Any]]], None]
 
 
 class Ledger:
@@ -34,17 +51,26 @@ class Ledger:
         self._charges_by_customer: dict[str, list[Charge]] = {}
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
+        self.refunds: dict[str, Refund] = {}  # insertion order == creation order
+        self.on_event: EventSink | None = None
+
+    def _emit(self, event_type: str, livemode: bool, snapshot: Callable[[], Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(event_type, livemode, snapshot)
 
     # -- customers and payment methods ------------------------------------------------
 
     def add_customer(
         self,
         *,
-        name: str,
+        name: str | None,
         email: str | None,
         customer_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         livemode: bool = False,
+        phone: str | None = None,
+        tax_id: str | None = None,
+        locale: str | None = None,
     ) -> Customer:
         if customer_id is None:
             customer_id = self._ids.new_id("cus", self.customers)
@@ -57,10 +83,73 @@ class Ledger:
             metadata=dict(metadata or {}),
             livemode=livemode,
             created=self.now(),
+            phone=phone,
+            tax_id=tax_id,
+            locale=locale,
         )
         self.customers[customer.id] = customer
         self._pms_by_customer[customer.id] = []
+        self._emit("customer.created", livemode, customer.to_json)
         return customer
+
+    def create_customer(self, params: CustomerParams, *, livemode: bool) -> Customer:
+        fields = dict(params.fields)
+        return self.add_customer(
+            name=fields.pop("name", None),
+            email=fields.pop("email", None),
+            livemode=livemode,
+            **fields,
+        )
+
+    def live_customer(self, customer_id: str) -> Customer:
+        """A customer that is not soft-deleted (deleted ones can no longer change)."""
+        customer = self.get_customer(customer_id)
+        if customer.deleted:
+            raise not_found("customer", customer_id)
+        return customer
+
+    def update_customer(self, customer_id: str, params: CustomerParams) -> Customer:
+        customer = self.live_customer(customer_id)
+        self._patch(customer, params.fields)
+        return customer
+
+    def _patch(self, customer: Customer, fields: dict[str, Any]) -> None:
+        for name, value in fields.items():
+            if name == "metadata":
+                customer.metadata = {**customer.metadata, **value}
+            else:
+                setattr(customer, name, value)
+        self._emit("customer.updated", customer.livemode, customer.to_json)
+
+    def upsert_customer(self, params: UpsertParams, *, livemode: bool) -> tuple[Customer, str]:
+        """Patch the newest live customer of this mode matching the field, else create."""
+        wanted = params.fields[params.identify_by]
+        for customer in reversed(self.customers.values()):
+            if (
+                not customer.deleted
+                and customer.livemode == livemode
+                and getattr(customer, params.identify_by) == wanted
+            ):
+                self._patch(customer, params.fields)
+                return customer, "updated"
+        return self.create_customer(CustomerParams(params.fields), livemode=livemode), "created"
+
+    def delete_customer(self, customer_id: str) -> Customer:
+        """Soft delete, idempotent: the tombstone stays; saved cards are detached."""
+        customer = self.get_customer(customer_id)
+        if not customer.deleted:
+            for method in self.payment_methods_of(customer_id):
+                self.detach_payment_method(method.id)
+            customer.deleted = True
+            self._emit("customer.deleted", customer.livemode, customer.to_json)
+        return customer
+
+    def recent_customers(self, livemode: bool, limit: int = LIST_LIMIT) -> list[Customer]:
+        """The newest live (not deleted) customers of one mode, newest first."""
+        found = (
+            c for c in reversed(self.customers.values()) if not c.deleted and c.livemode == livemode
+        )
+        return list(islice(found, limit))
 
     def add_payment_method(
         self, customer_id: str, *, declines: bool, brand: str, last4: str, livemode: bool
@@ -77,10 +166,44 @@ class Ledger:
         )
         self.payment_methods[method.id] = method
         self._pms_by_customer[customer.id].append(method)
+        self._emit("payment_method.attached", livemode, method.to_json)
         return method
 
     def payment_methods_of(self, customer_id: str) -> list[PaymentMethod]:
-        return list(self._pms_by_customer.get(customer_id, ()))
+        """The customer's active (attached) cards, oldest first."""
+        methods = self._pms_by_customer.get(customer_id, ())
+        return [method for method in methods if method.status == "active"]
+
+    def get_payment_method(self, method_id: str) -> PaymentMethod:
+        try:
+            return self.payment_methods[method_id]
+        except KeyError:
+            raise not_found("payment method", method_id) from None
+
+    def detach_payment_method(self, method_id: str) -> PaymentMethod:
+        method = self.get_payment_method(method_id)
+        if method.status != "active":
+            raise FakeApiError(
+                400, "payment_method_not_active", f"Payment method {method_id} is {method.status}"
+            )
+        method.status = "inactive"
+        self._emit("payment_method.detached", method.livemode, method.to_json)
+        return method
+
+    def create_test_card(
+        self, customer_id: str, card_index: int, *, livemode: bool
+    ) -> PaymentMethod:
+        if livemode:
+            raise FakeApiError(403, "NO_ACCESS", "Test cards can only be created in test mode")
+        customer = self.live_customer(customer_id)
+        if customer.livemode:
+            raise FakeApiError(
+                400, "INVALID_FIELD", "Test cards cannot be attached to live customers"
+            )
+        brand, last4 = TEST_CARDS[card_index]
+        return self.add_payment_method(
+            customer.id, declines=False, brand=brand, last4=last4, livemode=False
+        )
 
     def get_customer(self, customer_id: str) -> Customer:
         try:
@@ -157,6 +280,8 @@ class Ledger:
             raise invalid_fields(
                 [Issue(("payment_method",), "Payment method does not belong to the customer")]
             )
+        if method.status != "active":
+            raise invalid_fields([Issue(("payment_method",), "Payment method is not active")])
         return method
 
     def create_charge(
@@ -191,6 +316,8 @@ class Ledger:
         else:
             self._authorize(charge)
         self._store_charge(charge)
+        event = {"failed": "charge.failed", "requires_capture": "charge.authorized"}
+        self._emit(event.get(charge.status, "charge.succeeded"), livemode, charge.to_json)
         return charge
 
     def _authorize(self, charge: Charge) -> None:
@@ -232,6 +359,7 @@ class Ledger:
                 f"Capture amount {amount} exceeds the authorized {charge.amount}",
             )
         self._mark_captured(charge, charge.amount if amount is None else amount)
+        self._emit("charge.captured", charge.livemode, charge.to_json)
         return charge
 
     def cancel_charge(self, charge_id: str, reason: str) -> Charge:
@@ -242,7 +370,51 @@ class Ledger:
             )
         charge.status = "canceled"
         charge.cancellation_reason = reason
+        self._emit("charge.canceled", charge.livemode, charge.to_json)
         return charge
+
+    # -- refunds ----------------------------------------------------------------------
+
+    def get_refund(self, refund_id: str) -> Refund:
+        try:
+            return self.refunds[refund_id]
+        except KeyError:
+            raise not_found("refund", refund_id) from None
+
+    def create_refund(self, params: RefundParams, *, livemode: bool) -> Refund:
+        """Refund part or all of what was captured and not yet refunded."""
+        charge = self.get_charge(params.charge)
+        if charge.status != "succeeded" or not charge.captured:
+            raise FakeApiError(
+                400, "charge_not_refundable", f"Charge {charge.id} is {charge.status}"
+            )
+        remaining = (charge.amount_captured or 0) - charge.refunded_amount
+        if params.amount > remaining:
+            raise FakeApiError(
+                400,
+                "refund_amount_too_large",
+                f"Refund amount {params.amount} exceeds the {remaining} left to refund",
+            )
+        refund = Refund(
+            id=self._ids.new_id("re", self.refunds),
+            charge=charge.id,
+            amount=params.amount,
+            currency=charge.currency,
+            status="succeeded",
+            reason=params.reason,
+            metadata=params.metadata if params.metadata is not None else {},
+            livemode=livemode,
+            created=self.now(),
+        )
+        charge.refunded_amount += params.amount
+        self.refunds[refund.id] = refund
+        self._emit("refund.created", livemode, refund.to_json)
+        return refund
+
+    def recent_refunds(self, livemode: bool, limit: int = LIST_LIMIT) -> list[Refund]:
+        """Newest first, at most ``limit``, of one mode (no filter is documented)."""
+        found = (r for r in reversed(self.refunds.values()) if r.livemode == livemode)
+        return list(islice(found, limit))
 
     # -- queries ----------------------------------------------------------------------
 

@@ -152,3 +152,125 @@ def parse_cancel(body: JSONObject) -> str:
         )
     fields.check()
     return reason or CANCELLATION_REASONS[0]
+
+
+# -- customers, payment methods, refunds -------------------------------------------
+
+REFUND_REASONS = ("requested_by_customer", "duplicate", "fraudulent")
+IDENTIFY_BY = {"email": "email", "taxId": "tax_id", "phone": "phone"}  # wire -> field
+TEST_CARDS = (("visa", "4242"), ("mastercard", "4444"), ("amex", "8431"))  # by card_index
+_CUSTOMER_STRINGS = (("name", "name"), ("email", "email"), ("phone", "phone"),
+                     ("taxId", "tax_id"), ("locale", "locale"))  # fmt: skip
+_PHONE_PUNCTUATION = str.maketrans("", "", " -().")
+
+
+def normalize_phone(raw: str) -> str | None:
+    """E.164, as the API stores phones: ``054-987-6543`` -> ``+972549876543``."""
+    compact = raw.translate(_PHONE_PUNCTUATION)
+    if compact.startswith("+"):
+        digits = compact[1:]
+    elif compact.startswith("00"):
+        digits = compact[2:]
+    elif compact.startswith("0"):
+        digits = "972" + compact[1:]
+    else:
+        digits = compact
+    if not (digits.isascii() and digits.isdigit()) or not 8 <= len(digits) <= 15:
+        return None
+    return "+" + digits
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerParams:
+    """Only the fields that were sent (patch semantics), by model attribute name."""
+
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertParams:
+    identify_by: str  # model attribute: "email", "tax_id" or "phone"
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundParams:
+    charge: str
+    amount: int
+    reason: str | None
+    metadata: JSONObject | None
+
+
+def _customer_fields(fields: _Fields) -> dict[str, Any]:
+    sent: dict[str, Any] = {}
+    for wire, attr in _CUSTOMER_STRINGS:
+        value = fields.string(wire)
+        if value is not None:
+            sent[attr] = value
+    email = sent.get("email")
+    if email is not None and (email.count("@") != 1 or email.split("@")[1].count(".") < 1):
+        fields.issues.append(Issue(("email",), "Invalid email"))
+    phone = sent.get("phone")
+    if phone is not None:
+        normalized = normalize_phone(phone)
+        if normalized is None:
+            fields.issues.append(Issue(("phone",), "Invalid phone number"))
+        sent["phone"] = normalized
+    metadata = fields.obj("metadata")
+    if metadata is not None:
+        sent["metadata"] = metadata
+    return sent
+
+
+def parse_customer_create(body: JSONObject) -> CustomerParams:
+    fields = _Fields(body)
+    fields.required_string("email")
+    sent = _customer_fields(fields)
+    fields.check()
+    return CustomerParams(sent)
+
+
+def parse_customer_update(body: JSONObject) -> CustomerParams:
+    fields = _Fields(body)
+    sent = _customer_fields(fields)
+    fields.check()
+    return CustomerParams(sent)
+
+
+def parse_upsert(body: JSONObject) -> UpsertParams:
+    fields = _Fields(body)
+    identify_by = fields.required_string("identifyBy")
+    if body.get("identifyBy") is not None and identify_by not in IDENTIFY_BY:
+        fields.issues.append(
+            Issue(("identifyBy",), f"Expected one of: {', '.join(IDENTIFY_BY)}")
+        )
+    sent = _customer_fields(fields)
+    attr = IDENTIFY_BY.get(identify_by)
+    if attr is not None and body.get(identify_by) is None:
+        fields.issues.append(Issue((identify_by,), f"Required when identifyBy is {identify_by}"))
+    fields.check()
+    assert attr is not None
+    return UpsertParams(attr, sent)
+
+
+def parse_test_card(body: JSONObject) -> tuple[str, int]:
+    """``(customer, card_index)``; ``card_index`` is 0-2 and defaults to 0."""
+    fields = _Fields(body)
+    customer = fields.required_string("customer")
+    index = body.get("card_index")
+    if index is not None and (type(index) is not int or not 0 <= index < len(TEST_CARDS)):
+        fields.issues.append(Issue(("card_index",), "Expected an integer from 0 to 2"))
+    fields.check()
+    return customer, index if isinstance(index, int) else 0
+
+
+def parse_refund(body: JSONObject) -> RefundParams:
+    fields = _Fields(body)
+    charge = fields.required_string("charge")
+    amount = fields.required_positive_int("amount")
+    reason = fields.string("reason")
+    if reason is not None and reason not in REFUND_REASONS:
+        fields.issues.append(Issue(("reason",), f"Expected one of: {', '.join(REFUND_REASONS)}"))
+    metadata = fields.obj("metadata")
+    fields.check()
+    return RefundParams(charge, amount, reason, metadata)

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._decode import decode_model
+from .._errors import InvalidParameterError
+from .._middleware import validate_idempotency_key
+from .._models import PaymentMethod
+from .._reconcile import StateReconciler
+from .._validation import check_card_index, check_id, check_plain_id
+from ._base import Resource
+
+__all__ = ["PaymentMethods"]
+
+
+def payment_method_detached(method: Mapping[str, Any]) -> bool:
+    """A retrieved card shows a detach took effect: it is no longer active."""
+    status = method.get("status")
+    return isinstance(status, str) and status != "active"
+
+
+class PaymentMethods(Resource):
+    """`/payment_methods`: saved cards. List a customer's cards with
+    `customers.list_payment_methods(customer)`; there is no project-wide list.
+    """
+
+    async def retrieve(self, id: str) -> PaymentMethod:
+        response = await self._get("/payment_methods/" + check_id("id", id))
+        return decode_model(response, PaymentMethod)
+
+    async def detach(self, id: str, *, idempotency_key: str | None = None) -> PaymentMethod:
+        """Remove a saved card from its customer (it moves to the inactive list).
+
+        After an ambiguous failure the card is retrieved: no longer active
+        means the detach took effect and the card is returned; still active
+        means the detach is sent again.
+        """
+        object_path = "/payment_methods/" + check_id("id", id)
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        reconciler = StateReconciler(object_path=object_path, settled=payment_method_detached)
+        response = await self._post(
+            object_path + "/detach", None, idempotency_key=idempotency_key, reconciler=reconciler
+        )
+        return decode_model(response, PaymentMethod)
+
+    async def create_test_card(
+        self, customer: str, *, card_index: int = 0, idempotency_key: str | None = None
+    ) -> PaymentMethod:
+        """Test mode only: attach a synthetic card (0 = visa, 1 = mastercard, 2 = amex).
+
+        With a live key this raises InvalidParameterError before anything is
+        sent. Not reconciled: an ambiguous failure raises with
+        `outcome_unknown=True` (a second test card is harmless).
+        """
+        if self._client.mode == "live":
+            raise InvalidParameterError(
+                "create_test_card works in test mode only; this client has a live key"
+            )
+        payload = {
+            "customer": check_plain_id("customer", customer),
+            "card_index": check_card_index(card_index),
+        }
+        if idempotency_key is not None:
+            validate_idempotency_key(idempotency_key)
+        response = await self._post(
+            "/payment_methods/test-card", payload, idempotency_key=idempotency_key
+        )
+        return decode_model(response, PaymentMethod)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._decode import decode_item, decode_model, list_data, request_info
+from .._errors import InvalidParameterError
+from .._listing import AsyncList
+from .._middleware import new_idempotency_key, validate_idempotency_key
+from .._models import Charge, Refund, RefundReason
+from .._reconcile import IDEMPOTENCY_METADATA_KEY, MarkerReconciler, find_marked
+from .._validation import (
+    check_amount,
+    check_id,
+    check_metadata,
+    check_plain_id,
+    check_refund_reason,
+)
+from ._base import Resource
+
+__all__ = ["Refunds"]
+
+REFUNDS_PATH = "/refunds"
+
+
+class Refunds(Resource):
+    """`/refunds`: reverse all or part of a captured charge.
+
+    A refund moves money, so `create` is exactly-once like `charges.create`:
+    its idempotency key is stored in the refund's metadata under
+    `IDEMPOTENCY_METADATA_KEY`, and after an ambiguous failure the client
+    looks for it among the 100 newest refunds (`GET /refunds`, project-wide:
+    no filter is documented) before it sends again.
+    """
+
+    async def create(
+        self,
+        *,
+        charge: str,
+        amount: int | None = None,
+        reason: RefundReason | str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        mark_idempotency_key: bool = True,
+    ) -> Refund:
+        """Refund `amount` agorot of `charge`; None refunds all that is left.
+
+        The API requires an exact amount, so with `amount=None` the charge is
+        retrieved first and what was captured and not yet refunded is sent
+        (InvalidParameterError if nothing is left; nothing is refunded).
+        `reason`: requested_by_customer, duplicate or fraudulent.
+
+        With `mark_idempotency_key=False` nothing is added to metadata, and an
+        ambiguous failure raises with `outcome_unknown=True` instead of being
+        reconciled.
+        """
+        charge = check_plain_id("charge", charge)
+        payload: dict[str, Any] = {"charge": charge}
+        if amount is not None:
+            payload["amount"] = check_amount("amount", amount)
+        if reason is not None:
+            payload["reason"] = check_refund_reason(reason)
+        meta = check_metadata(metadata) if metadata is not None else {}
+        key = (
+            validate_idempotency_key(idempotency_key)
+            if idempotency_key is not None
+            else new_idempotency_key()
+        )
+        reconciler = None
+        if mark_idempotency_key:
+            if IDEMPOTENCY_METADATA_KEY in meta:
+                raise InvalidParameterError(
+                    f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
+                    "idempotency marker; pass idempotency_key= instead"
+                )
+            meta = {**meta, IDEMPOTENCY_METADATA_KEY: key}
+            reconciler = MarkerReconciler(list_path=REFUNDS_PATH, idempotency_key=key)
+        if meta:
+            payload["metadata"] = meta
+        if amount is None:
+            payload["amount"] = await self._refundable(charge)
+        response = await self._post(
+            REFUNDS_PATH, payload, idempotency_key=key, reconciler=reconciler
+        )
+        return decode_model(response, Refund)
+
+    async def _refundable(self, charge_id: str) -> int:
+        response = await self._get("/charges/" + check_id("charge", charge_id))
+        charge = decode_model(response, Charge)
+        captured = charge.amount_captured if charge.amount_captured is not None else charge.amount
+        left = captured - (charge.refunded_amount or 0)
+        if left <= 0:
+            raise InvalidParameterError(
+                f"charge {charge_id} has nothing left to refund "
+                f"(captured {captured}, refunded {charge.refunded_amount or 0})"
+            )
+        return left
+
+    async def retrieve(self, id: str) -> Refund:
+        response = await self._get(REFUNDS_PATH + "/" + check_id("id", id))
+        return decode_model(response, Refund)
+
+    def list(self) -> AsyncList[Refund]:
+        """The 100 newest refunds, newest first. Awaitable and async-iterable."""
+        return self._list(Refund, REFUNDS_PATH, None)
+
+    async def find_by_idempotency_key(self, key: str) -> Refund | None:
+        """The refund created with this idempotency key, if it is among the 100
+        newest refunds; None otherwise. Use it to resolve an OutcomeUnknownError.
+        """
+        validate_idempotency_key(key)
+        response = await self._get(REFUNDS_PATH)
+        found = find_marked(list_data(response, Refund), key)
+        if found is None:
+            return None
+        return decode_item(response, Refund, found, request_info(response))
