@@ -306,11 +306,14 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
     journal = _journal_path(args)
-    if journal is not None:
-        _check_journal_source(journal, job_id, billing, validation)
+    source = _JobSource(journal, job_id, billing, validation) if journal else None
+    if source is not None:
+        source.check()
     writer = ResultsWriter(Path(args.output)) if args.output else None
     try:
         async with connect(out) as conn:
+            if source is not None:
+                source.record()
             report = await run_job(
                 conn.client,
                 billing.params(),
@@ -380,29 +383,52 @@ def _journal_path(args: argparse.Namespace) -> Path | None:
     return Path(f"{args.job_id}.journal.jsonl")
 
 
-def _check_journal_source(
-    journal: Path, job_id: str, billing: BillingFile, validation: Validation
-) -> None:
-    """Refuse to resume a job from a different file: rows are matched by position.
+class _JobSource:
+    """Refuse to resume a job from different rows: rows are resumed by position.
 
     Next to the journal, ``<journal>.source.json`` records which rows the job
-    was started with (a fingerprint of the parsed rows, not of the bytes).
+    was started with: a fingerprint of the parsed rows (not of the bytes, so
+    re-saving the file with other quoting or line endings is fine).
     """
-    source = journal.with_name(journal.name + ".source.json")
-    record = {"job_id": job_id, "rows": validation.rows, "fingerprint": validation.fingerprint}
-    try:
-        if journal.exists() and source.exists():
-            known = json.loads(source.read_text(encoding="utf-8"))
-            if known.get("fingerprint") != validation.fingerprint:
-                raise UsageError(
-                    f"journal {journal} belongs to a job started from different rows than "
-                    f"{billing.path} now holds ({known.get('rows')} rows then, "
-                    f"{validation.rows} now); rows are resumed by position, so resuming "
-                    "could skip or misattribute charges. Restore the original file, or "
-                    "start a new --job-id"
-                )
+
+    def __init__(
+        self, journal: Path, job_id: str, billing: BillingFile, validation: Validation
+    ) -> None:
+        self.journal = journal
+        self.path = journal.with_name(journal.name + ".source.json")
+        self.billing = billing
+        self.record_data = {
+            "job_id": job_id,
+            "file": str(billing.path),
+            "rows": validation.rows,
+            "fingerprint": validation.fingerprint,
+        }
+
+    def check(self) -> None:
+        if not (self.journal.exists() and self.path.exists()):
             return
-        if not journal.exists():
-            source.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot use journal {journal}: {exc.strerror or exc}") from None
+        try:
+            known = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read {self.path}: {exc}") from None
+        if (
+            not isinstance(known, dict)
+            or known.get("fingerprint") != self.record_data["fingerprint"]
+        ):
+            then = known.get("rows") if isinstance(known, dict) else "?"
+            raise UsageError(
+                f"journal {self.journal} belongs to a job started from different rows than "
+                f"{self.billing.path} now holds ({then} rows then, "
+                f"{self.record_data['rows']} now); rows are resumed by position, so resuming "
+                "could skip or misattribute charges. Restore the original file, or "
+                "start a new --job-id"
+            )
+
+    def record(self) -> None:
+        """Written when a new journal is about to be started."""
+        if self.journal.exists():
+            return
+        try:
+            self.path.write_text(json.dumps(self.record_data) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot use journal {self.journal}: {exc.strerror or exc}") from None

@@ -263,7 +263,7 @@ def _params(fields: list[str], header: _Header) -> ChargeParams:
         problems.append(str(exc))
     currency = cell("currency")
     if currency is not None:
-        item["currency"] = currency
+        item["currency"] = currency.lower()
     item["description"] = cell("description")
     installments = cell("installments")
     if installments is not None:

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "SampleData", "connect", "embedded_fake", "seed_sample_data"]
 
 API_KEY_ENV = "CHING_API_KEY"
+# Seconds per attempt against the in-process fake (the real API's default is 30).
+# A resumed bulk job waits one attempt timeout before reconciling rows in doubt.
+EMBEDDED_TIMEOUT = 5.0
 
 
 @attrs.frozen
@@ -115,5 +118,5 @@ async def connect(out: Output) -> AsyncIterator[Connection]:
             "(in memory, with sample data, gone when this command exits); "
             "nothing is charged for real"
         )
-        async with Client(fake.api_key, base_url=fake.url) as client:
+        async with Client(fake.api_key, base_url=fake.url, timeout=EMBEDDED_TIMEOUT) as client:
             yield Connection(client, fake, sample)
