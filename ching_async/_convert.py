@@ -127,26 +127,21 @@ def _with_raw(cls: type[T], conv: cattrs.Converter) -> Callable[[Any, Any], T]:
     """Structure hook for a model that keeps the received payload as `raw`.
 
     The provenance fields are never read from the payload: a server field that
-    happens to be called "raw" or "request_info" must not break decoding.
+    happens to be called "raw" or "request_info" must not break decoding. The
+    hook is generated on first use, when every hook it calls is registered.
     """
-    return make_model_hook(cls, lambda tp: _lazy_hook(conv, tp), provenance=_PROVENANCE)
+    generated: Callable[[Any, Any], T] | None = None
+
+    def structure(value: Any, target: Any) -> T:
+        nonlocal generated
+        if generated is None:
+            generated = make_model_hook(cls, conv.get_structure_hook, provenance=_PROVENANCE)
+        return generated(value, target)
+
+    return structure
 
 
 _PROVENANCE = frozenset({"raw", "request_info"})
-
-
-def _lazy_hook(conv: cattrs.Converter, tp: Any) -> Callable[[Any, Any], Any]:
-    """The converter's hook for `tp`, looked up on first use (after every
-    hook has been registered), then cached."""
-    hook: Callable[[Any, Any], Any] | None = None
-
-    def structure(value: Any, cls: Any) -> Any:
-        nonlocal hook
-        if hook is None:
-            hook = conv.get_structure_hook(tp)
-        return hook(value, cls)
-
-    return structure
 
 
 def _make_converter() -> cattrs.Converter:

@@ -38,9 +38,10 @@ def _integral(name: str, value: Any) -> int:
     raise _bad(name, "an integer", value)
 
 
-def _cached_timestamps(parse: Callable[[Any], datetime]) -> Callable[[Any], datetime]:
+def _cached_timestamps(
+    parse: Callable[[Any], datetime], cache: dict[Any, datetime]
+) -> Callable[[Any], datetime]:
     """Charges in one list share most timestamps; parse each distinct string once."""
-    cache: dict[str, datetime] = {}
 
     def timestamp(value: Any) -> datetime:
         if type(value) is not str:
@@ -121,8 +122,11 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
         return [f"if type(v) is not dict: raise _bad({q}, 'an object', v)"]
     if tp is datetime:
         parse = hook_for(datetime)
-        ts = src.bind("_timestamp", _cached_timestamps(lambda value: parse(value, datetime)))
-        return [f"v = {ts}(v)"]
+        cache: dict[Any, datetime] = {}
+        src.bind("_timestamps", cache)
+        src.bind("_timestamp", _cached_timestamps(lambda value: parse(value, datetime), cache))
+        # The cache hit inline (one dict lookup), the parse out of line.
+        return ["t = _timestamps.get(v)", "v = _timestamp(v) if t is None else t"]
     if enum_cls is not None:
         members = src.bind(f"_members_{enum_cls.__name__}", {m.value: m for m in enum_cls})
         return [
@@ -134,37 +138,27 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
     return [f"v = {hook}(v, {typ})"]
 
 
-def _default(src: _Source, field: attrs.Attribute[Any]) -> str:
-    """The statement for a field absent from the payload."""
-    default = field.default
-    if default is attrs.NOTHING:
-        return f"raise KeyError({field.name!r})"
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        factory = src.bind(f"_factory_{field.name}", typing.cast(Any, default).factory)
-        return f"out[{field.name!r}] = {factory}()"
-    value = src.bind(f"_default_{field.name}", default)
-    return f"out[{field.name!r}] = {value}"
+def _is_factory(default: Any) -> bool:
+    return isinstance(default, attrs.Factory)  # type: ignore[arg-type]
 
 
 def _field(src: _Source, field: attrs.Attribute[Any], tp: Any, hook_for: Any) -> None:
+    """Validate/convert `out[name]`, which the merge filled from payload or default."""
     inner, optional = _split_optional(tp)
     name = repr(field.name)
-    if optional and field.default is None:
-        # The common case, in one branch: absent and null both mean None.
-        src.emit(f"v = d.get({name})")
-        src.block("if v is not None:", _check(src, field.name, inner, hook_for))
-        src.emit(f"out[{name}] = v")
-        return
-    if field.default is attrs.NOTHING and not optional:
-        src.emit(f"v = d[{name}]")  # a missing required field is a KeyError
-        src.lines.extend("    " + line for line in _check(src, field.name, inner, hook_for))
-        src.emit(f"out[{name}] = v")
-        return
-    src.emit(f"v = d.get({field.name!r}, _MISSING)")
-    src.block("if v is _MISSING:", [_default(src, field)])
+    src.emit(f"v = out[{name}]")  # a missing required field is a KeyError here
+    if _is_factory(field.default):
+        factory = src.bind(f"_factory_{field.name}", typing.cast(Any, field.default).factory)
+        src.block("if v is _MISSING:", [f"v = out[{name}] = {factory}()"])
+    check = _check(src, field.name, inner, hook_for)
+    converts = any(line.startswith("v = ") for line in check)
+    body = [line.replace("v = _integral", f"v = out[{name}] = _integral") for line in check]
+    if converts:
+        body.append(f"out[{name}] = v")
     if optional:
-        src.block("elif v is None:", [f"out[{field.name!r}] = None"])
-    src.block("else:", [*_check(src, field.name, inner, hook_for), f"out[{field.name!r}] = v"])
+        src.block("if v is not None:", body)
+    else:
+        src.lines.extend("    " + line for line in body)
 
 
 def make_model_hook(
@@ -175,18 +169,38 @@ def make_model_hook(
     `hook_for(type)` returns the converter's hook for types not inlined here.
     Fields named in `provenance` are never read from the payload: `raw` gets
     the payload itself, the others their defaults.
+
+    The generated function merges the payload over the defaults in one C-level
+    step, drops unknown keys only when there are any, then checks each field in
+    place and rewrites only the ones that convert (enums, timestamps, nested).
     """
     fields = attrs.fields(cls)
     hints = typing.get_type_hints(cls)
     src = _Source()
+    defaults: dict[str, Any] = {}
+    for field in fields:
+        if field.default is not attrs.NOTHING:
+            defaults[field.name] = _MISSING if _is_factory(field.default) else field.default
+    names = tuple(field.name for field in fields)
+    src.bind("_defaults", defaults)
+    src.bind("_names", names)
     src.emit("def structure(d, _cls):", 0)
     src.emit("if type(d) is not dict: raise _bad('payload', 'an object', d)")
-    src.emit("out = {}")
+    src.emit("out = {**_defaults, **d}")
+    # Unknown keys are ignored: keep only the fields (rare, so checked cheaply).
+    src.block(f"if len(out) != {len(names)}:", ["out = {k: out[k] for k in _names if k in out}"])
     for field in fields:
-        if field.name == "raw" and "raw" in provenance:
-            src.emit("out['raw'] = d")
-        elif field.name in provenance:
-            src.emit(_default(src, field))
+        if field.name in provenance:
+            if field.name == "raw":
+                src.emit("out['raw'] = d")
+            elif _is_factory(field.default):
+                factory = src.bind(
+                    f"_factory_{field.name}", typing.cast(Any, field.default).factory
+                )
+                src.emit(f"out[{field.name!r}] = {factory}()")
+            else:
+                value = src.bind(f"_default_{field.name}", field.default)
+                src.emit(f"out[{field.name!r}] = {value}")
         else:
             _field(src, field, hints[field.name], hook_for)
     if any(f.validator or f.converter for f in fields) or "__slots__" in cls.__dict__:
@@ -200,8 +214,7 @@ def make_model_hook(
     src.bind("_new", object.__new__)
     src.bind("_set", object.__setattr__)
     namespace = dict(src.names)
-    exec(
-        compile("\n".join(src.lines), f"<ching_async structure {cls.__name__}>", "exec"), namespace
-    )
+    code = compile("\n".join(src.lines), f"<ching_async structure {cls.__name__}>", "exec")
+    exec(code, namespace)
     structure: Callable[[Any, Any], Any] = namespace["structure"]
     return structure
