@@ -46,6 +46,12 @@ were in flight are looked up by their idempotency key (<job-id>:<index>
 unless the row gives one), so no row is charged twice.
 """
 
+BULK_EPILOG = """\
+exit codes: 0 every row succeeded; 1 a row was declined, failed or unknown,
+or an API error; 2 bad arguments or a bad file (nothing was charged);
+130 interrupted (re-run the same command to resume).
+"""
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error in one line and exits 2."""
@@ -134,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    def idempotency(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--idempotency-key", metavar="KEY", help="your own idempotency key")
+    def idempotency(p: argparse.ArgumentParser, help: str = "your own idempotency key") -> None:
+        p.add_argument("--idempotency-key", metavar="KEY", help=help)
 
     # setup-sessions ----------------------------------------------------------
     sessions = commands.add_parser(
@@ -207,7 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="repeatable",
     )
-    idempotency(p)
+    idempotency(
+        p,
+        "e.g. an invoice id; if the customer already has a charge made with this key, "
+        "it is shown and nothing is charged again",
+    )
     p = sub(
         charges,
         "get",
@@ -262,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         _handler("._bulk_charge", "bulk_charge"),
         parents=[common],
         description=BULK_DESCRIPTION,
+        epilog=BULK_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", metavar="FILE.csv")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
 import re
@@ -19,19 +20,27 @@ import attrs
 from rich.table import Table
 from rich.text import Text
 
-from .. import APIConnectionError, APIError, Client
+from .. import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    Client,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from .._bulk import BulkSummary, ChargeParams, ChargeResult, Outcome
 from ._amounts import format_agorot, format_money
 from ._csv import BillingFile, Validation
 from ._env import connect
 from ._errors import EXIT_FAILED, EXIT_OK, UsageError
-from ._output import Output, one_line
+from ._output import Output, describe_error, one_line
 from ._progress import BulkProgress, ProgressMode
 
 __all__ = ["JobReport", "bulk_charge", "print_report", "run_job"]
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LISTED_FAILURES = 10
+MAX_CONCURRENCY = 1000
 RESULT_COLUMNS = [
     "row",
     "index",
@@ -67,6 +76,7 @@ class JobReport:
     journal: str | None = None
     output: str | None = None
     stopped_early: bool = False
+    refused: str | None = None  # the job stopped because the API refused the key
 
     @property
     def exit_code(self) -> int:
@@ -90,7 +100,8 @@ class JobReport:
             "seconds": round(self.seconds, 3),
             "journal": self.journal,
             "output": self.output,
-            "failures": self.failures,
+            "first_failures": self.failures,  # up to MAX_LISTED_FAILURES; --output has all
+            "refused": self.refused,
             "exit_code": self.exit_code,
         }
 
@@ -170,6 +181,10 @@ async def run_job(
                     if writer is not None:
                         writer.write(row, result)
                     bar.update(summary)
+                    if isinstance(result.error, AuthenticationError | PermissionDeniedError):
+                        # Every other row would fail the same way: stop now.
+                        report.refused = describe_error(result.error)
+                        break
                     if stop_after is not None and summary.total >= stop_after:
                         report.stopped_early = True
                         break
@@ -300,6 +315,8 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
             f"--job-id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)"
         )
+    if args.concurrency > MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}")
     billing = BillingFile(args.file, job_id=job_id)
     validation = billing.validate()
     _check_validation(billing, validation)
@@ -312,6 +329,8 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
     writer = ResultsWriter(Path(args.output)) if args.output else None
     try:
         async with connect(out) as conn:
+            if not conn.embedded:
+                await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
             report = await run_job(
@@ -336,7 +355,24 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(report.to_json())
     else:
         print_report(out, report)
+    if report.refused is not None:
+        out.error(
+            f"stopped: the API refused the key ({report.refused}); fix it, then run a "
+            "new --job-id for the rows not charged (see --output)"
+        )
     return report.exit_code
+
+
+async def _preflight(client: Client, out: Output, validation: Validation) -> None:
+    """One cheap GET before charging, so a wrong key or URL fails the job up front
+    (rather than failing every row). Says where the money goes, on stderr."""
+    totals = ", ".join(format_money(a, c) for c, a in sorted(validation.totals.items()))
+    out.notice(
+        f"charging {validation.rows:,} rows ({totals}) at {client.base_url} in {client.mode} mode"
+    )
+    assert validation.first_customer is not None
+    with contextlib.suppress(NotFoundError):  # the key works; that row reports its own 404
+        await client.charges.list(customer=validation.first_customer)
 
 
 def _check_validation(billing: BillingFile, validation: Validation) -> None:

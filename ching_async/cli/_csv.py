@@ -69,6 +69,7 @@ class Validation:
     errors: list[RowError] = attrs.Factory(list)  # the first MAX_REPORTED_ERRORS of them
     totals: dict[str, int] = attrs.Factory(dict)  # currency -> agorot over valid rows
     fingerprint: str = ""  # sha256 over the parsed rows, in order
+    first_customer: str | None = None
 
 
 class _RowProblem(Exception):
@@ -110,6 +111,8 @@ class BillingFile:
                 continue
             assert isinstance(item, ChargeParams)
             result.rows += 1
+            if result.first_customer is None:
+                result.first_customer = item.customer
             self._row_numbers.append(row)
             result.totals[item.currency] = result.totals.get(item.currency, 0) + item.amount
             digest.update(_canonical(item))

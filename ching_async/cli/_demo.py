@@ -49,7 +49,7 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
         why = f"{API_KEY_ENV} is not needed"
     async with embedded_fake() as fake:
         out.notice(
-            f"ching demo always runs against an embedded fake CHING server at {fake.url} "
+            f"the demo always runs against an embedded fake CHING server at {fake.url} "
             f"(in memory, gone when the demo exits; {why}); nothing is charged for real"
         )
         # A short attempt timeout: the fake is local, and a resumed job waits one

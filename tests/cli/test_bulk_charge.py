@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 import ching_async
+import ching_async.cli._bulk_charge
 from ching_async.cli._progress import BulkProgress
 
 from .conftest import Ran, RemoteFake
@@ -83,7 +84,7 @@ def test_json_summary(ching: Ching, tmp_path: Path) -> None:
     assert (summary["declined"], summary["failed"], summary["unknown"]) == (0, 0, 0)
     assert summary["amount_charged"] == 203380
     assert summary["amount_charged_by_currency"] == {"ils": 203380}
-    assert (summary["journal"], summary["exit_code"], summary["failures"]) == (None, 0, [])
+    assert (summary["journal"], summary["exit_code"], summary["first_failures"]) == (None, 0, [])
 
 
 def test_the_journal_defaults_to_the_current_directory(
@@ -220,7 +221,7 @@ def test_declines_exit_1_and_are_listed_by_row(
     assert ran.code == 1
     assert (summary["succeeded"], summary["declined"], summary["from_journal"]) == (36, 4, 40)
     assert summary["amount_charged"] == expected
-    assert sorted(f["row"] for f in summary["failures"]) == [2, 12, 22, 32]
+    assert sorted(f["row"] for f in summary["first_failures"]) == [2, 12, 22, 32]
     assert len(charges_on(with_api_key)) == 40  # the re-run sent nothing
 
 
@@ -246,6 +247,52 @@ def test_a_journal_of_another_job_is_refused(ching: Ching, tmp_path: Path) -> No
     ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "b", "--journal", journal)
     assert ran.code == 2
     assert "belongs to job 'a', not 'b'" in ran.err
+
+
+def test_with_a_key_the_job_says_where_it_charges(
+    ching: Ching, with_api_key: RemoteFake, tmp_path: Path
+) -> None:
+    cards = seed(with_api_key, 2)
+    path = billing_csv(tmp_path / "b.csv", cards, 3)
+    ran = ching("bulk-charge", str(path), "--job-id", "j")
+    assert ran.code == 0
+    assert ran.err_lines[0] == (
+        f"ching: charging 3 rows (30.03 ILS) at {with_api_key.fake.url} in test mode"
+    )
+
+
+def test_a_refused_key_fails_up_front_and_charges_nothing(
+    ching: Ching, with_api_key: RemoteFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cards = seed(with_api_key, 2)
+    path = billing_csv(tmp_path / "b.csv", cards, 30)
+    monkeypatch.setenv("CHING_API_KEY", "ck_test_" + "9" * 64)  # not a key the server knows
+    ran = ching("bulk-charge", str(path), "--job-id", "j", "--json")
+    assert ran.code == 1
+    assert json.loads(ran.out)["error"]["type"] == "AuthenticationError"
+    assert ran.err_lines[-1].startswith("ching: error: AuthenticationError: 401")
+    assert list(tmp_path.glob("j.journal*")) == []  # the job never started
+
+
+def test_a_key_refused_mid_job_stops_the_job(
+    ching: Ching, with_api_key: RemoteFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def no_preflight(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(ching_async.cli._bulk_charge, "_preflight", no_preflight)
+    cards = seed(with_api_key, 30)
+    path = billing_csv(tmp_path / "b.csv", cards, 300)
+    monkeypatch.setenv("CHING_API_KEY", with_api_key.fake.live_api_key)
+    with_api_key.call(lambda fake: setattr(fake, "live_keys_active", False))
+    ran = ching("bulk-charge", str(path), "--job-id", "j", "--concurrency", "4", "--json")
+    assert ran.code == 1
+    summary = json.loads(ran.out)
+    assert summary["refused"].startswith("PermissionDeniedError: 403 LIVE_KEY_INACTIVE")
+    assert 1 <= summary["processed"] < 300
+    assert summary["succeeded"] == 0
+    assert "ching: error: stopped: the API refused the key" in ran.err
+    assert charges_on(with_api_key) == []
 
 
 # --------------------------------------------------------------- progress

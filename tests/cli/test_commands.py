@@ -115,6 +115,24 @@ def test_with_a_key_commands_talk_to_the_configured_api(
     assert listed[0]["customer_name"] == "Noa"
 
 
+def test_create_with_a_key_twice_charges_once(ching: Ching, with_api_key: RemoteFake) -> None:
+    customer = with_api_key.call(lambda f: f.add_customer(name="Gil"))
+    card = with_api_key.call(lambda f: f.add_payment_method(customer.id))
+    argv = [
+        "charges", "create", "--customer", customer.id, "--payment-method", card.id,
+        "--amount", "4990", "--idempotency-key", "invoice-42", "--json",
+    ]  # fmt: skip
+    first = ching(*argv)
+    again = ching(*argv)  # a script retrying after, say, a timeout
+    assert (first.code, again.code) == (0, 0)
+    assert json.loads(first.out)["id"] == json.loads(again.out)["id"]
+    assert again.err_lines == [
+        f"ching: {json.loads(first.out)['id']} was already created with idempotency key "
+        "'invoice-42': not charged again"
+    ]
+    assert len(with_api_key.call(lambda f: f.charges_for(customer.id))) == 1
+
+
 def test_capture_and_cancel(ching: Ching, with_api_key: RemoteFake) -> None:
     customer = with_api_key.call(lambda f: f.add_customer(name="Avi"))
     hold = with_api_key.call(

@@ -42,7 +42,7 @@ def test_the_demo_runs_end_to_end_in_a_real_process(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     err = result.stderr.splitlines()
-    assert err[0].startswith("ching: ching demo always runs against an embedded fake")
+    assert err[0].startswith("ching: the demo always runs against an embedded fake")
     assert "CHING_API_KEY is ignored" in err[0]
     # stdout is a pipe: progress comes as plain lines on stderr, never a bar
     assert (
