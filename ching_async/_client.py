@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -83,7 +84,7 @@ class Client:
         self._closed = False
         transport = AiohttpTransport(
             self._get_session,
-            max_response_bytes=max_response_bytes,
+            max_response_bytes=_count("max_response_bytes", max_response_bytes, minimum=1),
             verify_tls=verify_tls,
             max_connections=self.max_connections,
         )
@@ -101,6 +102,10 @@ class Client:
                 LoggingMiddleware(),
             ],
             transport,
+        )
+        # Every request starts as a copy of this one (cheaper than attrs' __init__).
+        self._prototype = Request(
+            method="GET", path="", base_url=self.base_url, timeout=self.timeout
         )
         self.setup_sessions = SetupSessions(self)
         self.charges = Charges(self)
@@ -155,8 +160,8 @@ class Client:
             )
         return loop
 
-    async def _get_session(self) -> aiohttp.ClientSession:
-        self._check_usable()
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Called by the transport inside a call that _send already checked.
         if self._session is None:
             self._session = _new_session(self.max_connections)
         return self._session
@@ -182,15 +187,13 @@ class Client:
         reconciled or raised with `outcome_unknown=True`.
         """
         self._check_usable()
-        request = Request(
+        request = self._prototype.replace(
             method=method,
             path=path,
-            base_url=self.base_url,
             query=tuple(query.items()) if query else (),
             body=None if payload is None else encode_json(payload),
             safe_to_retry=method == "GET" if safe_to_retry is None else safe_to_retry,
             idempotency_key=idempotency_key,
-            timeout=self.timeout,
             reconciler=reconciler,
         )
         return await self._handler(request)
@@ -241,12 +244,27 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+
+
 def _check_base_url(base_url: object, api_key: ApiKey) -> str:
     if not isinstance(base_url, str):
         raise InvalidParameterError(f"base_url must be a string, got {base_url!r}")
-    parts = urlsplit(base_url)
+    if _URL_FORBIDDEN.search(base_url):
+        # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
+        # end up in the request line.
+        raise InvalidParameterError("base_url must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(base_url)
+        if parts.port == 0:  # .port raises ValueError for a port out of range
+            raise ValueError("port 0")
+    except ValueError as exc:
+        raise InvalidParameterError(f"base_url is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    if "@" in parts.netloc:
+        # Never echo it: the part before "@" is a password.
+        raise InvalidParameterError("base_url must not contain credentials (user:password@)")
     if parts.query or parts.fragment:
         raise InvalidParameterError("base_url must not have a query or fragment")
     if parts.scheme == "http" and api_key.mode == "live" and not _is_loopback(parts.hostname):

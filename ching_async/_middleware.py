@@ -111,8 +111,8 @@ class AuthMiddleware:
     def __init__(self, api_key: ApiKey) -> None:
         self._header = {"Authorization": api_key.authorization()}
 
-    async def __call__(self, request: Request, call_next: Handler) -> Response:
-        return await call_next(request.with_headers(self._header))
+    def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
+        return call_next(request.with_headers(self._header))
 
     def __repr__(self) -> str:
         return "AuthMiddleware(<redacted>)"

@@ -36,19 +36,17 @@ def _fail(message: str) -> InvalidParameterError:
 
 def check_id(name: str, value: object) -> str:
     """Validate an object id and return it encoded as exactly one path segment."""
+    return path_segment(check_plain_id(name, value))
+
+
+def check_plain_id(name: str, value: object) -> str:
+    """Validate an id sent in a body or query (not in a path); returns it unchanged."""
     if not isinstance(value, str) or not value:
         raise _fail(f"{name} must be a non-empty string, got {_describe(value)}")
     if len(value) > MAX_ID_LENGTH:
         raise _fail(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     if _FORBIDDEN_IN_ID.search(value):
         raise _fail(f"{name} must not contain whitespace or control characters: {value!r}")
-    return path_segment(value)
-
-
-def check_plain_id(name: str, value: object) -> str:
-    """Validate an id sent in a body or query (not in a path); returns it unchanged."""
-    check_id(name, value)
-    assert isinstance(value, str)
     return value
 
 
