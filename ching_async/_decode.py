@@ -12,6 +12,8 @@ from ._http import (
     body_excerpt,
     decode_envelope,
     redact_credentials,
+    request_secrets,
+    scrub_secrets,
 )
 from ._models import RequestInfo
 
@@ -33,12 +35,13 @@ def request_info(response: Response) -> RequestInfo:
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
+    # The converter's message may quote server data: scrub before cutting.
+    detail = scrub_secrets(str(exc), request_secrets(response.request))[:200]
     error = ResponseDecodeError(
-        f"could not decode {cls.__name__}: {type(exc).__name__}: {str(exc)[:200]}",
+        f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}",
         status=response.status,
         body=body_excerpt(response.body),
     )
-    redact_credentials(error, response.request)
     error._set_context(
         method=response.request.method,
         path=response.request.path,
@@ -47,6 +50,7 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         request_id=response.request_id,
         outcome_unknown=accepted_but_unreadable(response),
     )
+    redact_credentials(error, response.request, response.body)
     return error
 
 
@@ -59,9 +63,13 @@ def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) 
     try:
         obj = converter.structure(data, cls)
     except Exception as exc:  # any shape problem becomes one typed error
-        raise decode_error(response, cls, exc) from None
-    object.__setattr__(obj, "request_info", info)
-    return obj
+        error = decode_error(response, cls, exc)
+    else:
+        object.__setattr__(obj, "request_info", info)
+        return obj
+    # Raised outside the except block: the converter's exception, which may
+    # quote server data, stays out of __context__ (`from None` only hides it).
+    raise error
 
 
 def decode_list(response: Response, cls: type[T], items: list[Any], info: RequestInfo) -> list[T]:
@@ -69,10 +77,12 @@ def decode_list(response: Response, cls: type[T], items: list[Any], info: Reques
     try:
         objs = [hook(item, cls) for item in items]
     except Exception as exc:
-        raise decode_error(response, cls, exc) from None
-    for obj in objs:
-        object.__setattr__(obj, "request_info", info)
-    return objs
+        error = decode_error(response, cls, exc)
+    else:
+        for obj in objs:
+            object.__setattr__(obj, "request_info", info)
+        return objs
+    raise error  # outside the except block, as in decode_item
 
 
 def list_data(response: Response, cls: type[Any]) -> list[Any]:

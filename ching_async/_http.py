@@ -11,7 +11,7 @@ import email.utils
 import math
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -141,12 +141,42 @@ class Response:
         for name in _REQUEST_ID_HEADERS:
             value = self.headers.get(name)
             if value:
-                return value
+                # A server or proxy that echoes the Authorization header here
+                # must not put the key into RequestInfo or error messages.
+                return scrub_secrets(value, request_secrets(self.request))
         return None
 
     def replace(self, **changes: Any) -> Response:
         """A copy with `changes` applied; `headers` must stay case-insensitive."""
         return _replace(self, changes)
+
+    @classmethod
+    def received(
+        cls,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        request: Request,
+        elapsed: float,
+    ) -> Response:
+        """The transport's constructor: skips attrs' per-field frozen setattr
+        (the headers are case-insensitive already). About 1.5 us a response."""
+        response = object.__new__(cls)
+        object.__setattr__(
+            response,
+            "__dict__",
+            {
+                "status": status,
+                "headers": headers,
+                "body": body,
+                "request": request,
+                "attempts": request.attempt,
+                "elapsed": elapsed,
+                "outcome_unknown": False,
+                "reconciled": False,
+            },
+        )
+        return response
 
     def __repr__(self) -> str:
         return (
@@ -222,13 +252,72 @@ def _retry_after_from_date(value: str, now: float | None) -> float | None:
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-def body_excerpt(body: bytes) -> str:
-    """A short, single-line, printable excerpt of a body for error messages."""
-    text = body[: BODY_EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+def request_secrets(request: Request) -> list[str]:
+    """The credentials this request carries (its bearer token), for redaction."""
+    secrets = []
+    for name, value in request.headers.items():
+        if name.lower() in _REDACTED_HEADERS:
+            secret = value.split(" ", 1)[-1].strip()
+            if len(secret) >= 8:
+                secrets.append(secret)
+    return secrets
+
+
+def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+def body_excerpt(body: bytes, secrets: Sequence[str] = ()) -> str:
+    """A short, single-line, printable excerpt of a body for error messages.
+
+    `secrets` are replaced before anything is cut, so that no head of one
+    survives at a cut (collapsing control characters can pull text from the
+    end of the read window into the excerpt).
+    """
+    window = body[: BODY_EXCERPT_CHARS * 4 + 4 * max(map(len, secrets), default=0)]
+    text = scrub_secrets(window.decode("utf-8", errors="replace"), secrets)
+    if len(window) < len(body):
+        text = _scrub_cut_secret(text, secrets)
     text = _CONTROL_CHARS.sub(" ", text).strip()
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + "..."
     return text
+
+
+def _scrub_cut_secret(text: str, secrets: Sequence[str]) -> str:
+    """The read window may have cut a secret in two: drop a head of one ending `text`."""
+    for secret in secrets:
+        for k in range(min(len(secret) - 1, len(text)), 3, -1):
+            if text.endswith(secret[:k]):
+                return text[:-k] + "<redacted>"
+    return text
+
+
+def _scrub_json(value: Any, secrets: Sequence[str]) -> Any:
+    """`value` with every string in it scrubbed (iterative: payloads nest deep)."""
+    if isinstance(value, str):
+        return scrub_secrets(value, secrets)
+    if not isinstance(value, dict | list):
+        return value
+    root: Any = {} if isinstance(value, dict) else [None] * len(value)
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        src, dst = stack.pop()
+        for key, item in src.items() if isinstance(src, dict) else enumerate(src):
+            new: Any = item
+            if isinstance(item, str):
+                new = scrub_secrets(item, secrets)
+            elif isinstance(item, dict):
+                new = {}
+                stack.append((item, new))
+            elif isinstance(item, list):
+                new = [None] * len(item)
+                stack.append((item, new))
+            dst[scrub_secrets(key, secrets) if isinstance(key, str) else key] = new
+    return root
 
 
 def _parse_json(response: Response) -> Any:
@@ -327,22 +416,28 @@ def _clean_issues(issues: Any) -> list[Mapping[str, Any]]:
     return [item for item in issues if isinstance(item, dict)]
 
 
-def redact_credentials(exc: APIError, request: Request) -> None:
+def redact_credentials(exc: APIError, request: Request, body: bytes | None = None) -> None:
     """Blank out the request's own credential wherever the server echoed it back
-    (message, body excerpt), so that str(err) and logs never carry the key."""
-    for name, value in request.headers.items():
-        if name.lower() not in _REDACTED_HEADERS:
-            continue
-        secret = value.split(" ", 1)[-1].strip()
-        if len(secret) < 8 or (secret not in exc.message and secret not in exc.body):
-            continue
-        exc.message = exc.message.replace(secret, "<redacted>")
-        exc.body = exc.body.replace(secret, "<redacted>")
-        exc.args = (exc.message,)
+    (message, code, issues, request id, body excerpt), so that str(err),
+    repr(err) and logs never carry the key. Given the `body`, the excerpt is
+    cut again with the key removed first, so that no head of it survives."""
+    secrets = request_secrets(request)
+    if not secrets:
+        return
+    if body is not None:
+        exc.body = body_excerpt(body, secrets)
+    exc.message = scrub_secrets(exc.message, secrets)
+    exc.body = scrub_secrets(exc.body, secrets)
+    if exc.code is not None:
+        exc.code = scrub_secrets(exc.code, secrets)
+    if exc.request_id is not None:
+        exc.request_id = scrub_secrets(exc.request_id, secrets)
+    if exc.issues:
+        exc.issues = tuple(_scrub_json(dict(issue), secrets) for issue in exc.issues)
+    exc.args = (exc.message,)
 
 
 def _with_response(exc: APIError, response: Response) -> APIError:
-    redact_credentials(exc, response.request)
     exc._set_context(
         method=response.request.method,
         path=response.request.path,
@@ -352,6 +447,7 @@ def _with_response(exc: APIError, response: Response) -> APIError:
         outcome_unknown=response.outcome_unknown
         or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
     )
+    redact_credentials(exc, response.request, response.body)  # after: request_id too
     if isinstance(exc, RateLimitError):
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))
     return exc

@@ -33,7 +33,9 @@ def _bad(name: str, expected: str, value: Any) -> TypeError:
 
 def _integral(name: str, value: Any) -> int:
     # Integral floats (9900.0) are integers on the wire; 9.5, bools and strings are not.
-    if type(value) is float and value.is_integer():
+    # Nor is a float beyond 2**53: orjson reads integers beyond 64 bits as
+    # floats, and int() of one is a different number than the server sent.
+    if type(value) is float and value.is_integer() and abs(value) <= 2.0**53:
         return int(value)
     raise _bad(name, "an integer", value)
 
@@ -119,7 +121,9 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
     if tp is int:
         return [f"if type(v) is not int: v = _integral({q}, v)"]
     if tp == dict[str, Any]:
-        return [f"if type(v) is not dict: raise _bad({q}, 'an object', v)"]
+        # The converter's hook bounds the nesting (see _convert._json_object).
+        nesting = src.bind(f"_hook_{field}", hook_for(tp))
+        return [f"if type(v) is not dict: raise _bad({q}, 'an object', v)", f"{nesting}(v, None)"]
     if tp is datetime:
         parse = hook_for(datetime)
         cache: dict[Any, datetime] = {}
