@@ -110,7 +110,8 @@ class Output:
         amounts = [format_money(c.amount, c.currency) for c in charges]
         fixed("amount", amounts, "right")
         fixed("status", [str(c.status) for c in charges])
-        table.add_column("customer: description", ratio=1)
+        wide = self.console.width >= 100
+        table.add_column("customer: description" if wide else "details", ratio=1)
         for c, date, amount in zip(charges, dates, amounts, strict=True):
             who = c.customer_name or c.customer or "-"
             table.add_row(
