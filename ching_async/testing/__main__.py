@@ -28,6 +28,13 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-demo-data", action="store_true", help="do not seed a demo customer and card"
     )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="deliver signed webhook events to URL (repeatable); its secret is printed",
+    )
     return parser.parse_args(argv)
 
 
@@ -74,8 +81,11 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=seed,
         honor_idempotency_keys=args.honor_idempotency_keys,
     ) as fake:
+        secrets = [(url, fake.add_webhook_endpoint(url)) for url in args.webhook]
         demo = None if args.no_demo_data else _seed_demo(fake)
         print(_banner(fake, demo), flush=True)
+        for url, secret in secrets:
+            print(f"Webhook events go to {url}, signed with secret: {secret}", flush=True)
         await stop.wait()
 
 
@@ -85,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
         pass  # Ctrl-C: asyncio.run already cancelled _serve, which closed the server.
-    except OSError as error:  # e.g. the port is taken
+    except (OSError, ValueError) as error:  # e.g. the port is taken, a bad --webhook URL
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("Stopped.", flush=True)

@@ -274,3 +274,44 @@ def test_bad_endpoint_arguments(url: str, events: list[str]) -> None:
 def test_bad_delivery_mode() -> None:
     with pytest.raises(ValueError, match="webhook_delivery"):
         FakeChing(webhook_delivery="sometimes")  # type: ignore[arg-type]
+
+
+async def test_the_standalone_fake_delivers_to_a_webhook_url(sink: Sink) -> None:
+    import os
+    import signal
+    import sys
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTEST_ADDOPTS", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ching_async.testing", "--port", "0", "--webhook", sink.url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            lines = []
+            while not lines or "Webhook events go to" not in lines[-1]:
+                lines.append((await process.stdout.readline()).decode())
+            secret = lines[-1].rsplit(" ", 1)[1].strip()
+            await sink.arrived.wait()  # the demo customer and card, seeded at start
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    assert sink.types[:2] == ["customer.created", "payment_method.attached"]
+    for headers, body in sink.received:
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["Ching-Signature"] == expected
+
+
+async def test_the_standalone_fake_rejects_a_bad_webhook_url() -> None:
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ching_async.testing", "--port", "0", "--webhook", "nope",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 1
+    assert b"url must be an absolute http(s) URL" in err
