@@ -35,7 +35,6 @@ from ._errors import (
     CardDeclinedError,
     ChingError,
     InvalidParameterError,
-    RateLimitError,
 )
 from ._journal import FinishedItem, Journal
 from ._models import Charge, ChargeStatus
@@ -186,11 +185,14 @@ def classify_error(error: ChingError) -> tuple[Outcome, bool]:
         return Outcome.UNKNOWN, False
     if isinstance(error, InvalidParameterError):
         return Outcome.FAILED, True
+    # A 4xx is the server's final word on the item, except when it is about
+    # the caller (a wrong or inactive key: 401, 403) or the rate (429): a re-run
+    # with the key fixed must charge those items.
     final = (
         isinstance(error, APIError)
         and error.status is not None
         and 400 <= error.status < 500
-        and not isinstance(error, RateLimitError)
+        and error.status not in (401, 403, 429)
     )
     return Outcome.FAILED, final
 
@@ -303,6 +305,7 @@ class BulkRun:
         self._stopping = False
         self._closed = False
         self._fatal: BaseException | None = None
+        self._unknowns = 0  # unknown outcomes this run (they may still be settling)
 
     # ------------------------------------------------------------ iteration
     def __aiter__(self) -> BulkRun:
@@ -399,7 +402,7 @@ class BulkRun:
         They end within one attempt timeout of the last journal write.
         """
         journal = self._journal
-        if journal is None or journal.last_written is None:
+        if journal is None or journal.last_written is None or journal.closed_cleanly:
             return
         wait = journal.last_written + self._charges._client.timeout - time.time()
         if wait > 0:
@@ -452,6 +455,8 @@ class BulkRun:
         charge: Charge | None = None,
         error: ChingError | None = None,
     ) -> None:
+        if outcome is Outcome.UNKNOWN:
+            self._unknowns += 1
         if self._journal is None:
             return
         self._journal.record_done(
@@ -482,7 +487,8 @@ class BulkRun:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._drain()
         if self._journal is not None:
-            self._journal.close()
+            # Nothing was left in flight: a resume need not wait for orphans.
+            self._journal.close(clean=not pending and not self._unknowns)
 
     def _drain(self) -> None:
         while not self._results.empty():

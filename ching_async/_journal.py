@@ -5,6 +5,7 @@ Records (`t` is the type):
 - `{"t": "start", "i", "key", "customer"}`: item `i` is about to be sent.
 - `{"t": "done", "i", "key", "outcome", "final", "attempts", "charge", "error"}`:
   item `i` ended; `charge` is the raw charge payload, `error` a summary.
+- `{"t": "closed", "at"}`: the run ended with no item left in flight.
 
 Every record is written with one `write(2)` before the job moves on, so a
 killed process (even SIGKILL) loses nothing it wrote; the file is fsynced at
@@ -43,6 +44,7 @@ class Journal:
         self.doubt_window_end = -1
         # Wall-clock time of the previous run's last write (None: new journal).
         self.last_written: float | None = None
+        self.closed_cleanly = False
         self._load()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._last_sync = time.monotonic()
@@ -55,6 +57,8 @@ class Journal:
         highest, concurrency = -1, 0
         for record in _read_records(self.path):
             kind = record.get("t")
+            # Only a run's last record can say it closed with nothing in flight.
+            self.closed_cleanly = kind == "closed"
             if kind == "job":
                 if record.get("job_id") != self.job_id:
                     raise InvalidParameterError(
@@ -116,9 +120,12 @@ class Journal:
             os.fsync(self._fd)
             self._last_sync = now
 
-    def close(self) -> None:
+    def close(self, *, clean: bool = False) -> None:
+        """`clean`: every started item ended (none left in flight)."""
         if self._fd < 0:
             return
+        if clean:
+            self._write({"t": "closed", "at": time.time()})
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd = -1

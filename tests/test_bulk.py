@@ -239,7 +239,7 @@ async def test_journal_resume_after_cancellation(fake, client, tmp_path) -> None
     done_first = len(fake.charges())
     assert 30 <= done_first < 100
     records = journal_records(journal)
-    assert {r["t"] for r in records} <= {"job", "start", "done"}
+    assert {r["t"] for r in records} <= {"job", "start", "done", "closed"}
 
     fake.faults.clear()
     results = await collect(
@@ -318,3 +318,40 @@ async def test_resume_after_sigkill_charges_each_item_once(fake, client, tmp_pat
     # Items in flight at the kill were looked up, not re-sent blindly.
     lookups = [r for r in fake.requests if r.method == "GET" and r.query.get("customer")]
     assert lookups
+
+
+async def test_resume_after_a_clean_run_skips_everything_at_once(fake, tmp_path) -> None:
+    cards = seed(fake, 5)
+    journal = tmp_path / "job.jsonl"
+    async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=30) as client:
+        await collect(client.charges.create_many(items(cards, 20), job_id="clean", journal=journal))
+        assert journal_records(journal)[-1]["t"] == "closed"
+        requests_before = len(fake.requests)
+        started = time.monotonic()
+        again = await collect(
+            client.charges.create_many(items(cards, 20), job_id="clean", journal=journal)
+        )
+    # No orphan wait (30 s here) and no request: every item was final.
+    assert time.monotonic() - started < 5
+    assert len(fake.requests) == requests_before
+    assert all(r.from_journal and r.ok for r in again)
+
+
+async def test_wrong_key_failures_are_retried_on_resume(fake, tmp_path) -> None:
+    cards = seed(fake, 3)
+    journal = tmp_path / "job.jsonl"
+    wrong = "ck_test_" + "0" * 64
+    async with ching_async.Client(
+        wrong, base_url=fake.url, retry_policy=ching_async.RetryPolicy(instant=True)
+    ) as client:
+        first = await collect(
+            client.charges.create_many(items(cards, 6), job_id="key", journal=journal)
+        )
+    assert {r.outcome for r in first} == {Outcome.FAILED}
+    assert all(isinstance(r.error, ching_async.AuthenticationError) for r in first)
+    async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=1) as client:
+        second = await collect(
+            client.charges.create_many(items(cards, 6), job_id="key", journal=journal)
+        )
+    assert all(r.ok and not r.from_journal for r in second)
+    assert len(fake.charges()) == 6
