@@ -24,6 +24,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import bench_bulk  # noqa: E402
 import bench_decode  # noqa: E402
 import bench_http  # noqa: E402
 import bench_import  # noqa: E402
@@ -33,43 +34,6 @@ from _server import LoopbackServer  # noqa: E402
 DEFAULT_OUTPUT = os.path.join(HERE, "results.json")
 
 
-# --------------------------------------------------------------- create_many
-def _charges_resource() -> Any:
-    """`ching_async.Client.charges`: a class attribute if it ever becomes one,
-    else the attribute of a throwaway Client (constructing one does no I/O)."""
-    import ching_async
-
-    charges = getattr(ching_async.Client, "charges", None)
-    if charges is None:
-        probe = ching_async.Client("ck_test_" + "0" * 64, base_url="http://127.0.0.1:9/ching/v1")
-        charges = probe.charges
-    return charges
-
-
-def bench_create_many_placeholder(quick: bool) -> dict[str, Any]:
-    """PLACEHOLDER HOOK for the create_many (bulk engine) scenario.
-
-    To be implemented together with `Client.charges.create_many`: create 10,000
-    and 100,000 charges against FakeChing (`python -m ching_async.testing
-    --port 0` in a separate process), reporting items/s and the client
-    process's peak RSS (psutil, or resource.getrusage(RUSAGE_SELF).ru_maxrss in
-    a fresh worker process), median of interleaved runs like the others.
-
-    Until then it reports why it did not run, and never any numbers.
-    """
-    if not hasattr(_charges_resource(), "create_many"):
-        return {
-            "status": "skipped",
-            "reason": "ching_async.Client.charges has no create_many attribute yet (bulk engine not landed)",
-        }
-    return {
-        "status": "not run",
-        "reason": "Client.charges.create_many exists, but this placeholder hook "
-        "(run_all.py: bench_create_many_placeholder) is not implemented yet; no numbers",
-    }
-
-
-# --------------------------------------------------------------- environment
 def _version(dist: str) -> str | None:
     try:
         return importlib.metadata.version(dist)
@@ -167,7 +131,8 @@ def main() -> int:
             rows += bench_http.run(server.port, quick=args.quick, log=log)
         rows += bench_decode.run(quick=args.quick, log=log)
         rows += bench_import.run(quick=args.quick, log=log)
-        create_many = bench_create_many_placeholder(args.quick)
+        bulk_rows, create_many_memory = bench_bulk.run(quick=args.quick, log=log)
+        rows += bulk_rows
     except KeyboardInterrupt:
         print("\ninterrupted; the server and worker processes were stopped", file=sys.stderr)
         return 130
@@ -180,9 +145,7 @@ def main() -> int:
     print()
     print(format_table(rows))
     print()
-    print(
-        f"create_many (10,000 / 100,000 items vs FakeChing): {create_many['status'].upper()} - {create_many['reason']}"
-    )
+    print(create_many_memory)
     passed = sum(r.get("result") == "PASS" for r in targets)
     print(
         f"Targets: {passed}/{len(targets)} PASS. Ratio = ching_async median / baseline median "
@@ -209,7 +172,7 @@ def main() -> int:
                     }
                     for r in targets
                 ],
-                "create_many": create_many,
+                "create_many_memory": create_many_memory,
             },
             f,
             indent=1,
