@@ -6,7 +6,7 @@ machines whose clocks disagree still agree on how long ago a heartbeat was.
 
 from __future__ import annotations
 
-__all__ = ["BEGIN", "BEAT", "CLAIM", "COMMIT", "DISPATCH", "FINISH", "PUSH", "RECORD"]
+__all__ = ["BEGIN", "BEAT", "CLAIM", "COMMIT", "DISPATCH", "FINISH", "PUSH", "RECORD", "UNMARK"]
 
 _NOW = """
 local t = redis.call('TIME')
@@ -95,6 +95,15 @@ if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('SADD', KEYS[2], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], 'heartbeat', tostring(now))
+return 1
+"""
+
+# Items marked open but never handed to create_many: not in doubt after all.
+# KEYS: state, open. ARGV: token, index... Only while the run still owns the shard
+# (another owner may have marked them itself).
+UNMARK = """
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('SREM', KEYS[2], unpack(ARGV, 2))
 return 1
 """
 

@@ -94,6 +94,8 @@ class ShardRun:
         self._record = redis.register_script(_scripts.RECORD)
         self._dispatch = redis.register_script(_scripts.DISPATCH)
         self.charged = 0  # results stored by this run
+        # Marked open by this run (and not open before), not yet handed to create_many.
+        self._never_sent: set[int] = set()
 
     # ----------------------------------------------------------------- run
     async def run(self) -> str:
@@ -106,17 +108,8 @@ class ShardRun:
         self._ttl_ms = int(options.ttl * 1000)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        soft, hard = stop_times(self._job_timeout, options.shutdown_grace)
-        settle = self._client.timeout + HEARTBEAT
-        if not settle < soft:
-            raise ScaleoutConfigError(
-                f"job_timeout {self._job_timeout:g}s is too short: a shard run may first wait "
-                f"{settle:g}s (client timeout + heartbeat) for a dead run's requests to settle, "
-                f"and must end {options.shutdown_grace:g}s (shutdown_grace) and a margin before "
-                f"the timeout; use a job_timeout of at least "
-                f"{min_job_timeout(self._client.timeout, options.shutdown_grace):.0f}s"
-            )
-        soft, hard = started + soft, started + hard
+        budget, cutoff = stop_times(self._job_timeout, options.shutdown_grace)
+        soft, hard = started + budget, started + cutoff
         claim = self._redis.register_script(_scripts.CLAIM)
         previous, now = await claim(
             keys=[self.keys.state(self.shard)], args=[self._token, self._worker, self._ttl_ms]
@@ -124,6 +117,15 @@ class ShardRun:
         beat = asyncio.create_task(self._beat())
         deadline = loop.call_at(soft, self._soft_stop)
         try:
+            settle = self._client.timeout + HEARTBEAT
+            if not settle < budget:
+                raise ScaleoutConfigError(
+                    f"job_timeout {self._job_timeout:g}s is too short: a shard run may first "
+                    f"wait {settle:g}s (client timeout + heartbeat) for a dead run's requests "
+                    f"to settle, and must end {options.shutdown_grace:g}s (shutdown_grace) and "
+                    "a margin before the timeout; use a job_timeout of at least "
+                    f"{min_job_timeout(self._client.timeout, options.shutdown_grace):.0f}s"
+                )
             open_now = {int(m) for m in await self._redis.smembers(self.keys.open(self.shard))}
             finished = True
             if open_now:
@@ -228,7 +230,23 @@ class ShardRun:
         finally:
             with contextlib.suppress(RuntimeError):
                 await feed.aclose()
+            await self._unmark_unsent()
         return state["exhausted"]
+
+    async def _unmark_unsent(self) -> None:
+        """Items this run marked open and never sent are not in doubt: unmark them,
+        so the next run neither waits for them to settle nor looks them up."""
+        if not self._never_sent:
+            return
+        indexes, self._never_sent = sorted(self._never_sent), set()
+        script = self._redis.register_script(_scripts.UNMARK)
+        with contextlib.suppress(Exception):  # left open, they are only looked up
+            await asyncio.shield(
+                script(
+                    keys=[self.keys.state(self.shard), self.keys.open(self.shard)],
+                    args=[self._token, *indexes],
+                )
+            )
 
     async def _items(
         self, only: set[int] | None
@@ -261,9 +279,12 @@ class ShardRun:
                 batch = pending[at : at + DISPATCH_BATCH]
                 if self._stop or not await self._mark_open([i for i, _ in batch]):
                     return
+                if remaining is None:  # never open before: unmark if not sent after all
+                    self._never_sent.update(i for i, _ in batch)
                 for item in batch:
                     if self._stop:
                         return
+                    self._never_sent.discard(item[0])
                     yield item
             if remaining is not None and not remaining:
                 return

@@ -24,10 +24,14 @@ import pytest
 
 pytest.importorskip("arq", reason="the arq extra is not installed")
 
-import ching_async  # noqa: E402
-from ching_async.testing import FakeChing  # noqa: E402
+import ching_async
+from ching_async.testing import FakeChing
 
-REDIS_CANDIDATES = ("/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server")
+REDIS_CANDIDATES = (
+    "/usr/bin/redis-server",
+    "/usr/sbin/redis-server",
+    "/usr/local/bin/redis-server",
+)
 
 
 def find_redis_server() -> str | None:
@@ -246,8 +250,8 @@ def worker_processes(tmp_path: Path) -> Iterator[WorkerProcesses]:
         workers.stop_all()
 
 
-async def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_until(predicate: Callable[[], Any], *, within: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         value = predicate()
         if asyncio.iscoroutine(value):
@@ -255,5 +259,5 @@ async def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str)
         if value:
             return value
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.05)
