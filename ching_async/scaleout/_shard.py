@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._bulk import ChargeParams
+from .._errors import AuthenticationError, PermissionDeniedError
 from . import _scripts
 from ._codec import decode_item, invalid_record, result_record
 from ._keys import JobKeys
@@ -62,7 +63,8 @@ DISPATCH_BATCH = 8  # items marked open per round trip
 
 
 class ScaleoutConfigError(RuntimeError):
-    """The worker's settings cannot work (e.g. a job timeout shorter than the settle wait)."""
+    """The worker's settings cannot work (e.g. a job timeout shorter than the settle
+    wait, or an API key the API refuses)."""
 
 
 class _Stopped(Exception):
@@ -223,6 +225,14 @@ class ShardRun:
         try:
             async with asyncio.timeout_at(hard), run:
                 async for result in run:
+                    if isinstance(result.error, AuthenticationError | PermissionDeniedError):
+                        # Every other item would fail the same way, and a 4xx is final:
+                        # stop before the worker's bad key marks the whole job failed.
+                        # (The item stays open: nothing was charged, a lookup will say so.)
+                        raise ScaleoutConfigError(
+                            f"the API refused this worker's key ({result.error}); fix it and "
+                            "enqueue the job again to resume"
+                        )
                     await self._store(by_local.pop(result.index), result_record(result))
         except TimeoutError:  # in-flight items were cancelled; they stay open
             self._stop = True

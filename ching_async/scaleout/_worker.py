@@ -103,6 +103,7 @@ def worker_settings(
     job_timeout: float = DEFAULT_JOB_TIMEOUT,
     max_tries: int = DEFAULT_MAX_TRIES,
     client_options: Mapping[str, Any] | None = None,
+    client: Client | None = None,
     burst: bool = False,
     poll_delay: float = 0.5,
     **worker_options: Any,
@@ -113,9 +114,14 @@ def worker_settings(
     job's per-shard concurrency). `job_timeout` bounds one run of a shard: a
     run stops taking items well before it and the shard is continued by the
     next run, and a worker that dies is noticed by arq `job_timeout + 10`
-    seconds after its run started. `client_options` go to ``ching_async.Client`` (the key and
-    base URL default to $CHING_API_KEY and $CHING_BASE_URL).
+    seconds after its run started. `client_options` go to the
+    ``ching_async.Client`` the worker makes at startup (the key and base URL
+    default to $CHING_API_KEY and $CHING_BASE_URL); or pass your own open
+    `client` (it is not closed).
     """
+    ctx: dict[str, Any] = {_CLIENT_OPTIONS: dict(client_options or {})}
+    if client is not None:
+        ctx[CLIENT_KEY] = client
     return {
         "functions": [shard_function(job_timeout=job_timeout, max_tries=max_tries)],
         "redis_settings": RedisSettings.from_dsn(redis_url or redis_url_from_env()),
@@ -125,7 +131,7 @@ def worker_settings(
         "keep_result": 0,
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "ctx": {_CLIENT_OPTIONS: dict(client_options or {})},
+        "ctx": ctx,
         "burst": burst,
         "poll_delay": poll_delay,
         **worker_options,

@@ -1,0 +1,433 @@
+"""The scale-out commands: ``ching bulk-charge FILE --redis URL`` and ``ching worker``.
+
+``bulk-charge --redis`` validates the file exactly as the single-machine path
+does, enqueues the rows in Redis (sharded by customer), then follows the job
+with the same progress bar and summary; ``ching worker`` charges the shards.
+Both need the optional extra: ``pip install 'ching-async[arq]'``. Nothing here
+imports arq until a command runs, so ``ching --help`` works without it.
+
+Wiring (in ``_app.build_parser``): the bulk-charge handler becomes
+``_handler("._scaleout", "bulk_charge")`` (it hands runs without ``--redis`` to
+``_bulk_charge.bulk_charge``), ``add_bulk_charge_options(p)`` adds the
+options to the bulk-charge parser, and ``add_worker_command(commands,
+parents=[common])`` adds ``ching worker``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import logging.config
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .. import AuthenticationError, ChingError, Client, PermissionDeniedError
+from .._bulk import BulkSummary
+from ._bulk_charge import (
+    JOB_ID,
+    MAX_CONCURRENCY,
+    JobReport,
+    ResultsWriter,
+    _account,
+    _check_validation,
+    _print_dry_run,
+    print_report,
+)
+from ._csv import BillingFile
+from ._env import API_KEY_ENV, api_key_from_env
+from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
+from ._output import Output, describe_error
+from ._progress import BulkProgress
+
+__all__ = [
+    "add_bulk_charge_options",
+    "add_worker_command",
+    "bulk_charge",
+    "bulk_charge_distributed",
+    "worker",
+]
+
+REDIS_URL_ENV = "CHING_REDIS_URL"
+DEFAULT_QUEUE = "ching:queue"  # = ching_async.scaleout.DEFAULT_QUEUE (not imported: needs arq)
+DEFAULT_SHARDS = 16
+DEFAULT_SHUTDOWN_GRACE = 5.0  # what bulk-charge --redis enqueues jobs with
+FOLLOW_INTERVAL = 0.5
+
+WORKER_DESCRIPTION = """\
+Charge the shards of jobs enqueued with `ching bulk-charge FILE --redis URL`,
+on as many machines as you like: every worker takes whole shards (all of a
+customer's rows are in one shard), so run up to --shards workers' worth of
+--max-jobs. Needs CHING_API_KEY (and CHING_BASE_URL for another API): every
+worker of a job must use the same CHING account.
+
+A worker that dies is replaced by arq: its shards are run again by another
+worker about --job-timeout + 10 s after they started, and the rows that were
+in flight are looked up by their idempotency keys before anything is resent.
+Ctrl-C (SIGINT/SIGTERM) stops taking shards and hands the running ones back.
+"""
+
+
+Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
+
+
+def _positive_int(text: str) -> int:
+    if text.strip().isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
+
+
+def _lazy(name: str) -> Handler:
+    async def run(args: argparse.Namespace, out: Output) -> int:
+        command: Handler = getattr(importlib.import_module(__name__), name)
+        return await command(args, out)
+
+    return run
+
+
+# ------------------------------------------------------------------ parsers
+def add_bulk_charge_options(p: argparse.ArgumentParser) -> None:
+    """The --redis options of ``ching bulk-charge``."""
+    group = p.add_argument_group(
+        "scale-out over Redis (needs: pip install 'ching-async[arq]')"
+    )
+    group.add_argument(
+        "--redis",
+        metavar="URL",
+        help="enqueue the rows in Redis (e.g. redis://10.0.0.5:6379) for `ching worker` "
+        "processes to charge, and follow the job here; re-run to follow again or resume",
+    )
+    group.add_argument(
+        "--shards",
+        type=_positive_int,
+        metavar="N",
+        help=f"with --redis: split the rows into N shards by customer (default "
+        f"{DEFAULT_SHARDS}); a shard is charged by one worker at a time, with --concurrency "
+        "charges in flight and --rate divided evenly between the shards",
+    )
+    group.add_argument(
+        "--queue",
+        metavar="NAME",
+        help=f"with --redis: the arq queue the workers listen on (default {DEFAULT_QUEUE})",
+    )
+    group.add_argument(
+        "--detach",
+        action="store_true",
+        help="with --redis: enqueue and exit without following the job",
+    )
+    group.add_argument(
+        "--lookup-first",
+        action="store_true",
+        help="with --redis: look every row up before its first charge (one extra request "
+        "each); for a job id that may have run before with Redis state now lost",
+    )
+
+
+def add_worker_command(
+    commands: Any, *, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
+    """Add ``ching worker`` to the subcommands `commands`."""
+    p: argparse.ArgumentParser = commands.add_parser(
+        "worker",
+        help="charge jobs enqueued with bulk-charge --redis (run one per machine)",
+        description=WORKER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
+    )
+    p.set_defaults(handler=_lazy("worker"))
+    p.add_argument(
+        "--redis",
+        metavar="URL",
+        help=f"Redis to take shards from (default ${REDIS_URL_ENV}, else redis://127.0.0.1:6379)",
+    )
+    p.add_argument(
+        "--queue", default=DEFAULT_QUEUE, metavar="NAME",
+        help=f"arq queue (default {DEFAULT_QUEUE})",
+    )
+    p.add_argument(
+        "--max-jobs", type=_positive_int, default=4, metavar="N",
+        help="shards this worker charges at once (default 4)",
+    )
+    p.add_argument(
+        "--job-timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+        help="longest run of one shard before it is continued by a fresh run; a dead "
+        "worker's shards are picked up this long (+10 s) after they started (default 300)",
+    )
+    p.add_argument(
+        "--burst", action="store_true", help="exit once the queue is empty",
+    )
+    p.add_argument("--verbose", action="store_true", help="log every shard run")
+    return p
+
+
+# ------------------------------------------------------------------ bulk-charge
+async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
+    """``ching bulk-charge``: over Redis with --redis, else on this machine."""
+    if getattr(args, "redis", None) is None:
+        for flag in ("shards", "queue", "detach", "lookup_first"):
+            if getattr(args, flag, None):
+                raise UsageError(f"--{flag.replace('_', '-')} needs --redis URL")
+        from ._bulk_charge import bulk_charge as on_this_machine
+
+        return await on_this_machine(args, out)
+    return await bulk_charge_distributed(args, out)
+
+
+async def bulk_charge_distributed(args: argparse.Namespace, out: Output) -> int:
+    job_id: str = args.job_id
+    if not JOB_ID.fullmatch(job_id):
+        raise UsageError(
+            f"--job-id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
+            "(starting with a letter or digit)"
+        )
+    if args.concurrency > MAX_CONCURRENCY:
+        raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}")
+    if getattr(args, "journal", None) or getattr(args, "no_journal", False):
+        raise UsageError(
+            "--journal/--no-journal are for runs on this machine: with --redis the job's "
+            "state (and its resume) lives in Redis"
+        )
+    billing = BillingFile(args.file, job_id=job_id)
+    validation = billing.validate()
+    _check_validation(billing, validation)
+    if args.dry_run:
+        return _print_dry_run(out, billing, validation)
+    scaleout = _import_scaleout()
+    queue = args.queue or DEFAULT_QUEUE
+    redis = await _connect(args.redis)
+    try:
+        try:
+            job = await scaleout.enqueue(
+                redis,
+                billing.params(),
+                job_id=job_id,
+                shards=args.shards,
+                concurrency=args.concurrency,
+                rate_limit=args.rate,
+                lookup_first=args.lookup_first,
+                queue_name=queue,
+            )
+        except scaleout.JobConflictError as exc:
+            raise UsageError(str(exc)) from None
+        _announce(out, job, args.redis)
+        if args.detach:
+            return _print_detached(out, job, args.redis)
+        if not await redis.exists(queue + ":health-check"):
+            out.notice(
+                f"no worker has reported on queue {queue!r} yet: start `ching worker --redis "
+                f"{args.redis}{'' if queue == DEFAULT_QUEUE else ' --queue ' + queue}` on one "
+                "or more machines"
+            )
+        report, last = await _follow(scaleout, redis, args, out, billing, job)
+    finally:
+        await redis.aclose()
+    if out.json_mode:
+        out.emit_json(
+            {
+                **report.to_json(),
+                "redis": args.redis,
+                "queue": queue,
+                "shards": job.shards,
+                "stalled_shards": list(last.stalled),
+            }
+        )
+    else:
+        print_report(out, report, title=f"Job {job_id!r} ({job.shards} shards, over Redis)")
+        out.print(
+            f"State in Redis: ching:job:{{{job_id}}}:* (kept 7 days); re-run the same "
+            "command to see this report again, or to reconcile rows left unknown"
+        )
+    if last.stalled:
+        details = [
+            f"shard {s.shard}: {s.error or 'its arq job ended before the shard was finished'}"
+            for s in last.shards
+            if s.stalled
+        ]
+        out.error(
+            f"{len(details)} shard(s) stopped before finishing; fix the cause and re-run "
+            "the same command to resume them",
+            details,
+        )
+        return EXIT_FAILED
+    return report.exit_code
+
+
+async def _follow(
+    scaleout: ModuleType,
+    redis: Any,
+    args: argparse.Namespace,
+    out: Output,
+    billing: BillingFile,
+    job: Any,
+) -> tuple[JobReport, Any]:
+    rows = job.items
+    report = JobReport(job_id=job.job_id, rows=rows, source=str(billing.path))
+    started = time.perf_counter()
+    last = None
+    try:
+        with BulkProgress(
+            out.stderr, rows, mode=args.progress,
+            label=f"charging ({job.shards} shards)", console=out.err_console,
+        ) as bar:
+            async for snapshot in scaleout.watch(redis, job.job_id, interval=FOLLOW_INTERVAL):
+                bar.update(snapshot.summary)
+                last = snapshot
+    except asyncio.CancelledError:
+        done = f"{last.done:,} of {rows:,} rows done" if last is not None else "started"
+        out.notice(
+            f"stopped following job {job.job_id!r} ({done}): it keeps running on the workers; "
+            "re-run the same command to follow it again (nothing is enqueued twice)"
+        )
+        raise
+    report.seconds = time.perf_counter() - started
+    # The per-row results, streamed from Redis: the report's counts, --output.
+    writer = ResultsWriter(Path(args.output)) if args.output else None
+    summary = BulkSummary()
+    try:
+        async for result in scaleout.results(redis, job.job_id):
+            summary.add(result)
+            row = billing.row_of(result.index)
+            _account(report, row, result)
+            if writer is not None:
+                writer.write(row, result)
+    finally:
+        if writer is not None:
+            writer.close()
+    report.summary = summary
+    report.failures.sort(key=lambda failure: int(failure["row"]))
+    report.output = str(writer.path) if writer is not None else None
+    return report, last
+
+
+def _announce(out: Output, job: Any, redis_url: str) -> None:
+    if job.resumed:
+        queued = (
+            f"shard(s) {', '.join(map(str, job.queued_shards))} queued again"
+            if job.queued_shards
+            else "nothing to queue again"
+        )
+        out.notice(f"job {job.job_id!r} is already in Redis at {redis_url} ({queued})")
+    else:
+        out.notice(
+            f"enqueued job {job.job_id!r}: {job.items:,} rows in {job.shards} shards "
+            f"(by customer) at {redis_url}, queue {job.queue_name!r}"
+        )
+
+
+def _print_detached(out: Output, job: Any, redis_url: str) -> int:
+    if out.json_mode:
+        out.emit_json(
+            {
+                "job_id": job.job_id,
+                "rows": job.items,
+                "shards": job.shards,
+                "resumed": job.resumed,
+                "queued_shards": list(job.queued_shards),
+                "redis": redis_url,
+                "queue": job.queue_name,
+            }
+        )
+    else:
+        out.print(
+            f"Job {job.job_id!r}: {job.items:,} rows in {job.shards} shards, in Redis at "
+            f"{redis_url}. Follow it by running the same command without --detach."
+        )
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------ worker
+async def worker(args: argparse.Namespace, out: Output) -> int:
+    """``ching worker``: charge shards until Ctrl-C (or, with --burst, an empty queue)."""
+    scaleout = _import_scaleout()
+    if api_key_from_env() is None:
+        raise UsageError(
+            f"ching worker charges for real: set {API_KEY_ENV} (and CHING_BASE_URL for "
+            "another API, e.g. a `python -m ching_async.testing` fake); every worker of a "
+            "job must use the same CHING account"
+        )
+    redis_url = args.redis or os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379"
+    _configure_logging(args.verbose)
+    async with Client() as client:
+        from ching_async.scaleout._shard import min_job_timeout
+
+        shortest = min_job_timeout(client.timeout, DEFAULT_SHUTDOWN_GRACE)
+        if args.job_timeout < shortest:
+            raise UsageError(
+                f"--job-timeout must be at least {shortest:.0f} s: a shard run may first wait "
+                f"one client timeout ({client.timeout:g} s) for a dead worker's requests to "
+                "settle, and must end well inside the timeout"
+            )
+        try:  # the key, once, before taking any shard
+            await client.charges.list()
+        except (AuthenticationError, PermissionDeniedError) as exc:
+            raise CliError(f"the API refused the key: {describe_error(exc)}") from None
+        except ChingError as exc:
+            raise CliError(
+                f"cannot reach the API at {client.base_url}: {describe_error(exc)}"
+            ) from None
+        redis = await _connect(redis_url)  # fail here, clearly, if Redis is unreachable
+        await redis.aclose()
+        out.notice(
+            f"worker charging at {client.base_url} in {client.mode} mode; shards from queue "
+            f"{args.queue!r} at {redis_url}, {args.max_jobs} at a time; Ctrl-C to stop"
+        )
+        await scaleout.work(
+            redis_url,
+            client=client,
+            queue_name=args.queue,
+            max_jobs=args.max_jobs,
+            job_timeout=args.job_timeout,
+            burst=args.burst,
+        )
+    return EXIT_OK
+
+
+def _configure_logging(verbose: bool) -> None:
+    from arq.logs import default_log_config
+
+    config = default_log_config(verbose)
+    level = "DEBUG" if verbose else "INFO"
+    config["loggers"]["ching_async.scaleout"] = {"handlers": ["arq.standard"], "level": level}
+    if not verbose:  # a line per shard run is noise at scale: warnings and errors only
+        config["loggers"]["arq"]["level"] = "WARNING"
+    logging.config.dictConfig(config)
+
+
+# ------------------------------------------------------------------ helpers
+def _import_scaleout() -> ModuleType:
+    try:
+        return importlib.import_module("ching_async.scaleout")
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def _connect(url: str) -> Any:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from redis.exceptions import RedisError
+
+    try:
+        settings = RedisSettings.from_dsn(url)
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--redis {url!r} is not a Redis URL: {exc}") from None
+    settings.conn_retries = 1
+    settings.conn_timeout = 5
+    try:
+        return await create_pool(settings)
+    except (RedisError, OSError) as exc:
+        raise CliError(f"cannot reach Redis at {url}: {exc}") from None
