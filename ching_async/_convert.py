@@ -80,6 +80,15 @@ MAX_JSON_DEPTH = 100
 def _json_object(value: Any, _: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise TypeError(f"expected an object, got {type(value).__name__}")
+    for child in value.values():
+        if type(child) is dict or type(child) is list:
+            _check_depth(value)
+            break
+    # Flat objects (nearly all metadata) cost one pass over their values.
+    return value
+
+
+def _check_depth(value: dict[str, Any]) -> None:
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -87,7 +96,6 @@ def _json_object(value: Any, _: Any) -> dict[str, Any]:
             raise ValueError(f"object nested deeper than {MAX_JSON_DEPTH} levels")
         children = item.values() if type(item) is dict else item
         stack.extend((c, depth + 1) for c in children if type(c) in (dict, list))
-    return value
 
 
 def parse_timestamp(value: Any, _: Any = None) -> datetime:
