@@ -31,7 +31,7 @@ def scripts() -> list[str]:
 
 
 def test_readme_has_tested_examples() -> None:
-    assert len(scripts()) >= 3
+    assert len(scripts()) >= 5
     assert len(blocks(": pytest")) == 1
 
 
@@ -130,3 +130,32 @@ async def test_readme_pytest_example_passes(seeded: types.SimpleNamespace, tmp_p
         cwd=tmp_path,
     )
     assert "2 passed" in out
+
+
+async def test_readme_webhook_receiver_handles_a_signed_delivery_once(
+    seeded: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = next(c for c in blocks(None) if "aiohttp_handler" in c)
+    module = types.ModuleType("readme_webhooks")
+    exec(compile(code, "README.md", "exec"), module.__dict__)
+    runner = web.AppRunner(module.make_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/ching"
+    try:
+        fake = seeded.fake
+        fake.add_webhook_endpoint(url, secret=module.SECRET, events=["charge.succeeded"])
+        charge = fake.add_charge(DOC_CUSTOMER, amount=4321)
+        await fake.deliver_pending()
+        event_id = next(iter(module.handled))
+        fake.resend_webhook_event(event_id)  # a repeated delivery is skipped
+        await fake.deliver_pending()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=b"{}", headers={"Ching-Signature": "00"}) as resp,
+        ):
+            assert resp.status == 400
+    finally:
+        await runner.cleanup()
+    assert capsys.readouterr().out.count(f"paid {charge.id} 4321") == 1
+    assert len(module.handled) == 1
