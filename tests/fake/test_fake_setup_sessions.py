@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +39,16 @@ async def test_create_is_pending_with_hosted_url_and_24h_expiry(
         "cancel_url": URLS["cancel_url"],
         "metadata": {"plan": "pro"},
         "livemode": False,
-        "expires_at": (created_at + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-        "created": created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "expires_at": data["expires_at"],
+        "created": data["created"],
     }
+    # The clock keeps running during the request: the stamp is the fake's own
+    # time, in the documented millisecond format, and expiry is exactly 24 h on.
+    created = datetime.strptime(data["created"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    expires = datetime.strptime(data["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", data["created"])
+    assert timedelta(0) <= created - created_at.replace(microsecond=0) < timedelta(seconds=1)
+    assert expires - created == timedelta(hours=24)
     assert data["id"].startswith("seti_")
     status, fetched = await api.get(f"/setup_sessions/{data['id']}")
     assert (status, fetched["data"]) == (200, data)
