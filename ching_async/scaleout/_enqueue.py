@@ -49,10 +49,10 @@ async def enqueue(
     *,
     job_id: str,
     shards: int | None = None,
-    concurrency: int = 16,
+    concurrency: int | None = None,
     rate_limit: float | None = None,
-    one_per_customer: bool = True,
-    shutdown_grace: float = 5.0,
+    one_per_customer: bool | None = None,
+    shutdown_grace: float | None = None,
     lookup_first: bool = False,
     queue_name: str = DEFAULT_QUEUE,
     ttl: timedelta | float = DEFAULT_TTL,
@@ -70,19 +70,28 @@ async def enqueue(
 
     Calling it again for an existing job resumes it: nothing is pushed again
     (the items, if given, must be the same ones: JobConflictError otherwise;
-    pass None to skip that check), and the shards that are not finished, or
-    hold results to reconcile, are queued again.
+    pass None to skip that check), the options passed (not None) replace the
+    job's, and the shards that are not finished, or hold results to
+    reconcile, are queued again.
 
-    `concurrency` is per shard; `rate_limit` (requests per second) is for the
-    whole job and is split evenly across the shards. `lookup_first=True` looks
-    up every item before its first send (one extra GET each): use it when this
+    `concurrency` (default 16) is per shard; `rate_limit` (requests per
+    second, default none) is for the whole job and is split evenly across the
+    shards; `one_per_customer` (default True) and `shutdown_grace` (default
+    5 s) are `create_many`'s. `lookup_first=True` (new jobs only) looks up
+    every item before its first send (one extra GET each): use it when this
     job id may have run before with Redis state that is now gone.
     """
     check_job_id(job_id)
     if shards is not None and (type(shards) is not int or not 1 <= shards <= 10_000):
         raise InvalidParameterError(f"shards must be an int from 1 to 10000, got {shards!r}")
-    if type(concurrency) is not int or concurrency < 1:
+    if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
         raise InvalidParameterError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if shutdown_grace is not None and (
+        isinstance(shutdown_grace, bool)
+        or not isinstance(shutdown_grace, int | float)
+        or not 0 <= shutdown_grace < float("inf")
+    ):
+        raise InvalidParameterError(f"shutdown_grace must be >= 0 s, got {shutdown_grace!r}")
     if rate_limit is not None and (
         isinstance(rate_limit, bool)
         or not isinstance(rate_limit, int | float)
@@ -92,13 +101,22 @@ async def enqueue(
     ttl_s = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     if not ttl_s >= 60:
         raise InvalidParameterError(f"ttl must be at least 60 seconds, got {ttl!r}")
+    given: dict[str, Any] = {"ttl": repr(ttl_s)}  # what a resume changes
+    if concurrency is not None:
+        given["concurrency"] = concurrency
+    if rate_limit is not None:
+        given["rate_limit"] = repr(float(rate_limit))
+    if one_per_customer is not None:
+        given["one_per_customer"] = int(bool(one_per_customer))
+    if shutdown_grace is not None:
+        given["shutdown_grace"] = repr(float(shutdown_grace))
     options = {
-        "concurrency": concurrency,
-        "rate_limit": "" if rate_limit is None else repr(float(rate_limit)),
-        "one_per_customer": int(bool(one_per_customer)),
-        "shutdown_grace": repr(float(shutdown_grace)),
+        "concurrency": 16,
+        "rate_limit": "",
+        "one_per_customer": 1,
+        "shutdown_grace": "5.0",
+        **given,
         "lookup_first": int(bool(lookup_first)),
-        "ttl": repr(ttl_s),
         "queue": queue_name,
     }
     pusher = _Pusher(redis, job_id, shards or DEFAULT_SHARDS, ttl_s)
@@ -108,7 +126,7 @@ async def enqueue(
             f"job {job_id!r} is being enqueued by another process right now; try again later"
         )
     if verdict == "exists":
-        return await _resume(redis, items, job_id, shards, options, queue_name, ttl_s)
+        return await _resume(redis, items, job_id, shards, given, queue_name, ttl_s)
     if verdict == "takeover" and previous.isdigit():
         await pusher.clear(int(previous))  # a dead enqueuer's partial push: nothing was queued
     if items is None:
@@ -159,7 +177,6 @@ async def _resume(
         raise JobConflictError(
             f"job {job_id!r} was enqueued on queue {meta.get('queue')!r}, not {queue_name!r}"
         )
-    options = {**options, "lookup_first": meta.get("lookup_first", "0")}
     await redis.hset(keys.meta, mapping=options)
     shard_items = [int(n) for n in meta["shard_items"].split(",")]
     queued = await _queue_shards(

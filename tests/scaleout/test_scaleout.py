@@ -383,11 +383,18 @@ async def test_watch_follows_a_running_job(redis, redis_url, fake) -> None:
     assert len(set(seen)) > 2
 
 
-async def test_rate_limit_is_split_across_shards(redis) -> None:
+async def test_rate_limit_is_split_across_shards_and_resume_keeps_options(redis) -> None:
     from ching_async.scaleout._shard import _Options
 
     await scaleout.enqueue(redis, [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
                            job_id="rate", shards=4, rate_limit=20, concurrency=3)
-    meta = {k.decode(): v.decode() for k, v in (await redis.hgetall(JobKeys("rate").meta)).items()}
-    options = _Options.from_meta(meta)
-    assert (options.rate_limit, options.concurrency) == (5.0, 3)
+    async def options() -> _Options:
+        meta = await redis.hgetall(JobKeys("rate").meta)
+        return _Options.from_meta({k.decode(): v.decode() for k, v in meta.items()})
+
+    first = await options()
+    assert (first.rate_limit, first.concurrency, first.shutdown_grace) == (5.0, 3, 5.0)
+    # A resume changes only the options it is given.
+    await scaleout.enqueue(redis, None, job_id="rate", concurrency=5)
+    resumed = await options()
+    assert (resumed.rate_limit, resumed.concurrency, resumed.shutdown_grace) == (5.0, 5, 5.0)
