@@ -264,6 +264,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     idempotency(p)
 
+    # customers, cards, refunds, webhooks ---------------------------------------
+    _add_customer_commands(commands, common)
+    _add_card_commands(commands, common)
+    _add_refund_commands(commands, common)
+    _add_webhook_commands(commands, common)
+
     # bulk-charge ---------------------------------------------------------------
     p = sub(
         commands,
@@ -342,6 +348,285 @@ def _progress_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(
+    group: Any, name: str, help: str, handler: Handler, common: argparse.ArgumentParser, **kw: Any
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = group.add_parser(
+        name, help=help, description=kw.pop("description", help), parents=[common], **kw
+    )
+    p.set_defaults(handler=handler)
+    return p
+
+
+def _metadata_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metadata",
+        action=_MetadataAction,
+        type=_metadata_pair,
+        metavar="KEY=VALUE",
+        help="repeatable",
+    )
+
+
+def _yes_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"{what} without asking (in live mode the command asks on a terminal, "
+        "and refuses without a terminal unless --yes is given)",
+    )
+
+
+def _customer_field_options(p: argparse.ArgumentParser, *, email_required: bool) -> None:
+    p.add_argument("--email", required=email_required, metavar="EMAIL")
+    p.add_argument("--name")
+    p.add_argument("--phone", help="stored in E.164 (054-987-6543 -> +972549876543)")
+    p.add_argument("--tax-id", metavar="TAX_ID", help="e.g. a teudat zehut or company number")
+    p.add_argument("--locale", help="e.g. he or en")
+    _metadata_option(p)
+
+
+UPSERT_DESCRIPTION = """\
+Update the newest customer whose email, tax id or phone (--identify-by) matches,
+or create one. Safe to re-run: unlike `customers create`, a retry never makes
+a second customer. Prints whether the customer was created or updated.
+"""
+
+DELETE_DESCRIPTION = """\
+Soft-delete a customer: it becomes a tombstone (`customers get` says
+"deleted"), its saved cards are detached, and it leaves `customers list`.
+Charges and documents keep referring to it. In live mode the command asks
+first (--yes skips the question; without a terminal, --yes is required).
+"""
+
+REFUND_DESCRIPTION = """\
+Refund all or part of a captured charge. The refund is made exactly once:
+its idempotency key (--idempotency-key, or a generated one) is stored in the
+refund's metadata, and after a timeout or a 5xx the refund is looked up
+among the 100 newest refunds before anything is sent again. With
+--idempotency-key, a refund already made with that key is shown and nothing
+is refunded again, so a script can re-run the command. In live mode the
+command asks first (--yes skips the question; without a terminal, --yes is
+required).
+"""
+
+REFUND_EPILOG = """\
+exit codes: 0 refunded (or found already made with the key); 1 an API
+error, or the outcome is unknown (then check with `ching refunds find KEY`;
+do not refund again); 2 bad arguments or not confirmed (nothing was sent).
+"""
+
+VERIFY_DESCRIPTION = """\
+Verify a webhook delivery offline: the Ching-Signature header against the raw
+body, with the endpoint's whsec_... secret, then decode it as an event.
+Reads the body from FILE, or from stdin with - (the default), as raw bytes.
+Needs no API key and sends nothing.
+"""
+
+VERIFY_EPILOG = """\
+exit codes: 0 valid; 1 invalid signature (missing, wrong secret or a changed
+body) or a signed body that is not an event; 2 no secret or an unreadable
+file. The secret is never printed.
+"""
+
+
+def _add_customer_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    customers = commands.add_parser(
+        "customers",
+        help="the people you charge: create, upsert, list, delete; their saved cards",
+        parents=[common],
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    module = "._customers"
+    p = _command(
+        customers,
+        "create",
+        "create a customer (not safe to retry: `customers upsert` is)",
+        _handler(module, "customers_create"),
+        common,
+    )
+    _customer_field_options(p, email_required=True)
+    p.add_argument("--idempotency-key", metavar="KEY", help="your own idempotency key")
+    p = _command(
+        customers,
+        "get",
+        "retrieve a customer (a deleted one shows as deleted)",
+        _handler(module, "customers_get"),
+        common,
+    )
+    p.add_argument("id", metavar="CUS_ID")
+    p = _command(
+        customers,
+        "update",
+        "change the given fields of a customer",
+        _handler(module, "customers_update"),
+        common,
+    )
+    p.add_argument("id", metavar="CUS_ID")
+    _customer_field_options(p, email_required=False)
+    p = _command(
+        customers,
+        "upsert",
+        "update the customer matching --identify-by, or create one (safe to retry)",
+        _handler(module, "customers_upsert"),
+        common,
+        description=UPSERT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--identify-by",
+        required=True,
+        choices=["email", "tax_id", "phone"],
+        help="the field that finds the customer (its option must be given too)",
+    )
+    _customer_field_options(p, email_required=False)
+    _command(
+        customers,
+        "list",
+        "the 100 newest customers, newest first (deleted ones left out)",
+        _handler(module, "customers_list"),
+        common,
+    )
+    p = _command(
+        customers,
+        "delete",
+        "soft-delete a customer and detach its saved cards",
+        _handler(module, "customers_delete"),
+        common,
+        description=DELETE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("id", metavar="CUS_ID")
+    _yes_option(p, "delete")
+    p = _command(
+        customers,
+        "cards",
+        "a customer's active saved cards",
+        _handler(module, "customers_cards"),
+        common,
+    )
+    p.add_argument("id", metavar="CUS_ID")
+
+
+def _add_card_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    cards = commands.add_parser(
+        "cards",
+        help="saved cards: get, detach; test cards in test mode",
+        parents=[common],
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    module = "._customers"
+    p = _command(cards, "get", "retrieve a saved card", _handler(module, "cards_get"), common)
+    p.add_argument("id", metavar="PM_ID")
+    p = _command(
+        cards,
+        "detach",
+        "detach a saved card from its customer (it can no longer be charged)",
+        _handler(module, "cards_detach"),
+        common,
+    )
+    p.add_argument("id", metavar="PM_ID")
+    p.add_argument("--idempotency-key", metavar="KEY", help="your own idempotency key")
+    p = _command(
+        cards,
+        "test-card",
+        "test mode only: save a synthetic card for a customer",
+        _handler(module, "cards_test_card"),
+        common,
+    )
+    p.add_argument("customer", metavar="CUS_ID")
+    p.add_argument(
+        "--index",
+        type=int,
+        choices=[0, 1, 2],
+        default=0,
+        help="0 visa (default), 1 mastercard, 2 amex",
+    )
+    p.add_argument("--idempotency-key", metavar="KEY", help="your own idempotency key")
+
+
+def _add_refund_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    refunds = commands.add_parser(
+        "refunds", help="refund captured charges, fully or partially", parents=[common]
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    module = "._refunds"
+    p = _command(
+        refunds,
+        "create",
+        "refund a charge, fully or partially, exactly once",
+        _handler(module, "refunds_create"),
+        common,
+        description=REFUND_DESCRIPTION,
+        epilog=REFUND_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--charge", required=True, metavar="CH_ID")
+    p.add_argument(
+        "--amount",
+        type=_agorot,
+        metavar="AGOROT",
+        help="refund only this much (whole agorot: 2500 is 25.00 ILS); default: all that is left",
+    )
+    p.add_argument("--reason", choices=["requested_by_customer", "duplicate", "fraudulent"])
+    _metadata_option(p)
+    p.add_argument(
+        "--idempotency-key",
+        metavar="KEY",
+        help="e.g. a return or ticket id; a refund already made with this key is shown "
+        "and nothing is refunded again",
+    )
+    _yes_option(p, "refund")
+    p = _command(refunds, "get", "retrieve a refund", _handler(module, "refunds_get"), common)
+    p.add_argument("id", metavar="RE_ID")
+    _command(
+        refunds,
+        "list",
+        "the 100 newest refunds, newest first",
+        _handler(module, "refunds_list"),
+        common,
+    )
+    p = _command(
+        refunds,
+        "find",
+        "find the refund made with an idempotency key (after an unknown outcome)",
+        _handler(module, "refunds_find"),
+        common,
+    )
+    p.add_argument("key", metavar="KEY")
+
+
+def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    webhooks = commands.add_parser(
+        "webhooks", help="verify a webhook delivery offline", parents=[common]
+    ).add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = _command(
+        webhooks,
+        "verify",
+        "verify a delivery's Ching-Signature and decode its event",
+        _handler("._webhooks", "webhooks_verify"),
+        common,
+        description=VERIFY_DESCRIPTION,
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--secret-env",
+        metavar="NAME",
+        help="read the whsec_... secret from this environment variable "
+        "(default: CHING_WEBHOOK_SECRET)",
+    )
+    secret.add_argument(
+        "--secret",
+        metavar="SECRET",
+        help="the secret itself (visible to other users in the process list: prefer --secret-env)",
+    )
+    p.add_argument(
+        "--signature",
+        metavar="HEX",
+        help="the Ching-Signature header's value (an empty or missing one is invalid)",
+    )
+    p.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+
+
 def run(
     argv: Sequence[str] | None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
 ) -> int:
@@ -366,12 +651,21 @@ def run(
     except NotFoundError as exc:
         hint = ""
         if api_key_from_env() is None and args.command != "demo":
-            hint = " (the embedded fake holds only its sample data: see 'ching charges list')"
+            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list")
+            hint = f" (the embedded fake holds only its sample data: see '{listing}')"
         return _fail(out, exc, EXIT_FAILED, describe_error(exc) + hint)
     except ChingError as exc:
         return _fail(out, exc, EXIT_FAILED, describe_error(exc))
     except OSError as exc:
         return _fail(out, exc, EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+
+
+# Where the embedded fake's sample data shows, for a 404's hint.
+_SAMPLE_LISTINGS = {
+    "customers": "ching customers list",
+    "cards": "ching customers cards CUS_ID",
+    "refunds": "ching refunds list",
+}
 
 
 def _fail(

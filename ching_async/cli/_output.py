@@ -10,14 +10,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .. import APIConnectionError, APIError, Charge, ChingError, OutcomeUnknownError, SetupSession
+from .. import (
+    APIConnectionError,
+    APIError,
+    Charge,
+    ChingError,
+    Customer,
+    OutcomeUnknownError,
+    PaymentMethod,
+    Refund,
+    SetupSession,
+    UpsertResult,
+)
 from ._amounts import format_agorot, format_money
 from ._errors import CliError
 
@@ -141,12 +152,153 @@ class Output:
         ]
         self.console.print(_fields_table(rows, title=title))
 
+    def customer(self, customer: Customer, *, title: str | None = None) -> None:
+        if self.json_mode:
+            self.emit_json(raw_of(customer))
+            return
+        if customer.deleted:  # a tombstone: the id is all there is
+            rows: list[tuple[str, Any]] = [("id", customer.id), ("status", _status("deleted"))]
+        else:
+            rows = [
+                ("id", customer.id),
+                ("name", customer.name),
+                ("email", customer.email),
+                ("phone", customer.phone),
+                ("tax id", customer.tax_id),
+                ("locale", customer.locale),
+                ("metadata", _metadata(customer.metadata)),
+                ("livemode", customer.livemode),
+                ("created", customer.created),
+            ]
+        self.console.print(_fields_table(rows, title=title))
 
-def raw_of(model: Charge | SetupSession) -> dict[str, Any]:
+    def customers(self, customers: list[Customer]) -> None:
+        if self.json_mode:
+            self.emit_json([raw_of(c) for c in customers])
+            return
+        if not customers:
+            self.console.print("No customers.")
+            return
+        self.console.print(
+            _list_table(
+                f"{len(customers)} customers, newest first",
+                [("id", "id"), ("name", ""), ("email", ""), ("phone", "id"), ("created", "id")],
+                [[c.id, c.name, c.email, c.phone, _date(c.created)] for c in customers],
+            )
+        )
+
+    def upsert(self, result: UpsertResult) -> None:
+        created = result.created
+        if self.json_mode:
+            self.emit_json(
+                {
+                    "action": None if result.action is None else str(result.action),
+                    "created": created,
+                    "customer": raw_of(result.customer),
+                }
+            )
+            return
+        if created is None:
+            title = "Customer upserted (unknown: the server did not say whether it was created)"
+        else:
+            title = "Customer created" if created else "Customer updated"
+        self.customer(result.customer, title=title)
+
+    def payment_method(self, method: PaymentMethod, *, title: str | None = None) -> None:
+        if self.json_mode:
+            self.emit_json(raw_of(method))
+            return
+        rows: list[tuple[str, Any]] = [
+            ("id", method.id),
+            ("status", _status(method.status or "")),
+            ("customer", method.customer),
+            ("card", _join(method.brand, f"ending {method.last4}" if method.last4 else None)),
+            ("expires", _expiry(method)),
+            ("type", method.type),
+            ("default", method.is_default),
+            ("livemode", method.livemode),
+            ("created", method.created),
+        ]
+        self.console.print(_fields_table(rows, title=title))
+
+    def payment_methods(self, methods: list[PaymentMethod], *, customer: str) -> None:
+        if self.json_mode:
+            self.emit_json([raw_of(m) for m in methods])
+            return
+        if not methods:
+            self.console.print(f"No saved cards for {customer}.")
+            return
+        self.console.print(
+            _list_table(
+                f"{len(methods)} saved cards of {customer}",
+                [("id", "id"), ("brand", ""), ("last4", "id"), ("exp", "id"), ("status", "id")],
+                [[m.id, m.brand, m.last4, _expiry(m), _status(m.status or "-")] for m in methods],
+            )
+        )
+
+    def refund(self, refund: Refund, *, title: str | None = None) -> None:
+        if self.json_mode:
+            self.emit_json(raw_of(refund))
+            return
+        info = refund.request_info
+        rows: list[tuple[str, Any]] = [
+            ("id", refund.id),
+            ("status", _status(str(refund.status or ""))),
+            ("amount", _amount(refund.amount, refund.currency)),
+            ("charge", refund.charge),
+            ("reason", None if refund.reason is None else str(refund.reason)),
+            ("metadata", _metadata(refund.metadata)),
+            ("reconciled", "yes: found after a lost answer" if info and info.reconciled else None),
+            ("livemode", refund.livemode),
+            ("created", refund.created),
+        ]
+        self.console.print(_fields_table(rows, title=title))
+
+    def refunds(self, refunds: list[Refund]) -> None:
+        if self.json_mode:
+            self.emit_json([raw_of(r) for r in refunds])
+            return
+        if not refunds:
+            self.console.print("No refunds.")
+            return
+        self.console.print(
+            _list_table(
+                f"{len(refunds)} refunds, newest first",
+                [
+                    ("id", "id"),
+                    ("charge", "id"),
+                    ("amount", "right"),
+                    ("reason", ""),
+                    ("status", "id"),
+                    ("created", "id"),
+                ],
+                [
+                    [
+                        r.id,
+                        r.charge,
+                        format_money(r.amount, r.currency),
+                        None if r.reason is None else str(r.reason),
+                        _status(str(r.status or "-")),
+                        _date(r.created),
+                    ]
+                    for r in refunds
+                ],
+            )
+        )
+
+
+Model = Charge | SetupSession | Customer | PaymentMethod | Refund
+
+
+def raw_of(model: Model) -> dict[str, Any]:
     """The object as the API sent it (so --json output has every field, even new ones)."""
     if model.raw:
         return dict(model.raw)
-    return {"id": model.id, "status": str(model.status)}
+    if isinstance(model, Customer):
+        if model.deleted:
+            return {"id": model.id, "object": model.object, "deleted": True}
+        return {"id": model.id, "object": model.object}
+    return {"id": model.id, "status": None if model.status is None else str(model.status)}
 
 
 def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
@@ -212,6 +364,9 @@ _STATUS_STYLES = {
     "failed": "red",
     "canceled": "dim",
     "expired": "dim",
+    "active": "green",
+    "inactive": "dim",
+    "deleted": "dim",
 }
 
 
@@ -235,6 +390,34 @@ def _card(charge: Charge) -> str | None:
     if not charge.card_brand and not charge.card_last4:
         return None
     return f"{charge.card_brand or 'card'} ending {charge.card_last4 or '????'}"
+
+
+def _list_table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> Table:
+    """A list of objects. Columns of kind "id" (and "right": amounts) never wrap
+    or truncate, because they are meant to be copied; "" columns wrap when narrow.
+    """
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    cells = [[v if isinstance(v, Text) else _cell(v) for v in row] for row in rows]
+    for i, (name, kind) in enumerate(columns):
+        if kind:
+            width = max(len(name), *(len(str(row[i])) for row in cells))
+            justify: Literal["left", "right"] = "right" if kind == "right" else "left"
+            table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+        else:
+            table.add_column(name, overflow="fold")
+    for r in cells:
+        table.add_row(*r)
+    return table
+
+
+def _date(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "-"
+
+
+def _expiry(method: PaymentMethod) -> str | None:
+    if method.exp_month is None or method.exp_year is None:
+        return None
+    return f"{method.exp_month:02d}/{method.exp_year}"
 
 
 def _metadata(metadata: Mapping[str, Any] | None) -> str | None:

@@ -231,7 +231,7 @@ def test_a_decimal_amount_is_rejected_and_agorot_suggested(ching: Ching) -> None
     ("argv", "message"),
     [
         ([], "the following arguments are required: COMMAND"),
-        (["refunds"], "invalid choice: 'refunds'"),
+        (["payouts"], "invalid choice: 'payouts'"),
         (["charges"], "the following arguments are required: ACTION"),
         (["charges", "create", "--amount", "100"], "--customer"),
         (["charges", "get"], "CH_ID"),

@@ -1,0 +1,156 @@
+"""``ching customers ...`` and ``ching cards ...``: the people you charge and their saved cards."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any, Literal, cast
+
+from .. import APIConnectionError, APIError
+from ._confirm import ask, needs_confirmation
+from ._env import connect
+from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
+from ._output import Output, describe_error, error_json
+
+__all__ = [
+    "cards_detach",
+    "cards_get",
+    "cards_test_card",
+    "customers_cards",
+    "customers_create",
+    "customers_delete",
+    "customers_get",
+    "customers_list",
+    "customers_update",
+    "customers_upsert",
+]
+
+IdentifyBy = Literal["email", "tax_id", "phone"]
+
+# The options every customer-writing command takes, as (dest, option).
+FIELDS = (
+    ("email", "--email"),
+    ("name", "--name"),
+    ("phone", "--phone"),
+    ("tax_id", "--tax-id"),
+    ("locale", "--locale"),
+    ("metadata", "--metadata"),
+)
+
+
+def _fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The customer fields given on the command line (absent ones left out)."""
+    return {dest: getattr(args, dest) for dest, _ in FIELDS if getattr(args, dest) is not None}
+
+
+# ------------------------------------------------------------------ customers
+async def customers_create(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        try:
+            customer = await conn.client.customers.create(
+                **_fields(args), idempotency_key=args.idempotency_key
+            )
+        except (APIError, APIConnectionError) as exc:
+            if not exc.outcome_unknown:
+                raise
+            # Not retried by the SDK: a repeat would make a second customer.
+            hint = (
+                "to create it safely, run `ching customers upsert --identify-by email "
+                f"--email {shlex.quote(args.email)} ...` (it updates the customer if this "
+                "create made it); do not run create again"
+            )
+            raise CliError(
+                f"{describe_error(exc)}; the customer may or may not have been created: {hint}",
+                data={**error_json(exc, EXIT_FAILED)["error"], "hint": hint},
+            ) from exc
+    out.customer(customer, title="Customer created")
+    return EXIT_OK
+
+
+async def customers_get(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        customer = await conn.client.customers.retrieve(args.id)
+    out.customer(customer)
+    return EXIT_OK
+
+
+async def customers_update(args: argparse.Namespace, out: Output) -> int:
+    fields = _fields(args)
+    if not fields:
+        options = ", ".join(option for _, option in FIELDS)
+        raise UsageError(f"nothing to update: give at least one of {options}")
+    async with connect(out) as conn:
+        customer = await conn.client.customers.update(args.id, **fields)
+    out.customer(customer, title="Customer updated")
+    return EXIT_OK
+
+
+async def customers_upsert(args: argparse.Namespace, out: Output) -> int:
+    by: str = args.identify_by
+    if getattr(args, by) is None:
+        option = dict(FIELDS)[by]
+        raise UsageError(f"--identify-by {by} needs {option} VALUE: the customer is found by it")
+    async with connect(out) as conn:
+        result = await conn.client.customers.upsert(
+            identify_by=cast(IdentifyBy, by), **_fields(args)
+        )
+    out.upsert(result)
+    return EXIT_OK
+
+
+async def customers_list(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        customers = await conn.client.customers.list()
+    out.customers(customers)
+    return EXIT_OK
+
+
+async def customers_delete(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        client = conn.client
+        action = f"deleting customer {args.id}"
+        if needs_confirmation(client, yes=args.yes, action=action):
+            customer = await client.customers.retrieve(args.id)
+            email = f"<{customer.email}>" if customer.email else None
+            who = " ".join(part for part in (customer.name, email) if part)
+            ask(
+                out,
+                f"Delete customer {args.id}{f' ({who})' if who else ''} in live mode? "
+                "Its saved cards are detached.",
+            )
+        tombstone = await client.customers.delete(args.id)
+    out.customer(tombstone, title="Customer deleted (a soft delete: its saved cards are detached)")
+    return EXIT_OK
+
+
+async def customers_cards(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        methods = await conn.client.customers.list_payment_methods(args.id)
+    out.payment_methods(methods, customer=args.id)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- cards
+async def cards_get(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        method = await conn.client.payment_methods.retrieve(args.id)
+    out.payment_method(method)
+    return EXIT_OK
+
+
+async def cards_detach(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        method = await conn.client.payment_methods.detach(
+            args.id, idempotency_key=args.idempotency_key
+        )
+    out.payment_method(method, title="Card detached: it can no longer be charged")
+    return EXIT_OK
+
+
+async def cards_test_card(args: argparse.Namespace, out: Output) -> int:
+    async with connect(out) as conn:
+        method = await conn.client.payment_methods.create_test_card(
+            args.customer, card_index=args.index, idempotency_key=args.idempotency_key
+        )
+    out.payment_method(method, title="Test card saved")
+    return EXIT_OK
