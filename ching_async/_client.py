@@ -161,7 +161,11 @@ class Client:
         return loop
 
     def _get_session(self) -> aiohttp.ClientSession:
-        # Called by the transport inside a call that _send already checked.
+        # Called by the transport inside a call that _send already checked,
+        # but the call may have waited for a pool slot or retried since, and
+        # a closed client must never open a new (never closed) session.
+        if self._closed:
+            raise ClientStateError("this Client is closed; create a new one")
         if self._session is None:
             self._session = _new_session(self.max_connections)
         return self._session

@@ -16,7 +16,7 @@ import aiohttp
 from multidict import CIMultiDict
 from yarl import URL
 
-from ._errors import APIConnectionError, APITimeoutError, ResponseDecodeError
+from ._errors import APIConnectionError, APITimeoutError, ClientStateError, ResponseDecodeError
 from ._http import Request, Response
 from ._version import __version__
 
@@ -48,7 +48,6 @@ class AiohttpTransport:
         self._ssl = verify_tls
 
     async def __call__(self, request: Request) -> Response:
-        session = self._get_session()
         # Wait for a pool slot before the attempt's clock starts: a request
         # that times out while queued provably never left, so it is safe to
         # retry even for a POST. aiohttp's own pool wait would count against
@@ -56,6 +55,12 @@ class AiohttpTransport:
         if not await self._acquire_slot(request):
             raise _queued_too_long(request)
         try:
+            # Only now: the client may have been closed while this call was
+            # queued (ClientStateError), or a caller may have closed its own
+            # session, where aiohttp would raise a bare RuntimeError.
+            session = self._get_session()
+            if session.closed:
+                raise ClientStateError("the aiohttp session is closed; nothing was sent")
             return await self._send(session, request)
         finally:
             self._slots.release()
