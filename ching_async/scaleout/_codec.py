@@ -58,6 +58,8 @@ def encode_item(index: int, params: ChargeParams) -> bytes:
 
 
 def encode_invalid(index: int, item: Any, error: ChingError) -> bytes:
+    if isinstance(item, ChargeParams):
+        item = attrs.asdict(item)
     try:
         raw = orjson.loads(orjson.dumps(item))
     except (TypeError, orjson.JSONEncodeError):

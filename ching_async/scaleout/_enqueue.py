@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 from arq.constants import job_key_prefix, result_key_prefix
 
+from .._bulk import ChargeParams
 from .._errors import ChingError, InvalidParameterError
 from . import _scripts
 from ._codec import encode_invalid, encode_item, to_params
@@ -313,7 +314,10 @@ def _encode(index: int, item: Any, shards: int) -> tuple[bytes, int]:
     try:
         params = to_params(item)
     except ChingError as exc:
-        customer = item.get("customer") if isinstance(item, dict) else None
+        if isinstance(item, ChargeParams):
+            customer: Any = item.customer
+        else:
+            customer = item.get("customer") if isinstance(item, Mapping) else None
         shard = shard_of(customer, shards) if isinstance(customer, str) else 0
         return encode_invalid(index, item, exc), shard
     return encode_item(index, params), shard_of(params.customer, shards)
