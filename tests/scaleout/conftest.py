@@ -27,6 +27,8 @@ pytest.importorskip("arq", reason="the arq extra is not installed")
 import ching_async
 from ching_async.testing import FakeChing
 
+BOUND = 30.0  # seconds: no in-process worker or follow may run longer than this
+
 REDIS_CANDIDATES = (
     "/usr/bin/redis-server",
     "/usr/sbin/redis-server",
@@ -182,7 +184,8 @@ async def run_burst_worker(redis_url: str, fake: FakeChing, **settings: Any) -> 
         )
     )
     try:
-        await worker.async_run()
+        async with asyncio.timeout(BOUND):
+            await worker.async_run()
     finally:
         await close_worker(worker)
     return worker

@@ -19,7 +19,7 @@ from ching_async.cli._errors import EXIT_FAILED, EXIT_OK, UsageError
 from ching_async.cli._output import Output
 from ching_async.testing import FakeChing
 
-from .conftest import client_options, seed
+from .conftest import BOUND, client_options, seed
 
 KEY = ching_async.IDEMPOTENCY_METADATA_KEY
 
@@ -77,9 +77,10 @@ async def test_bulk_charge_over_redis_follows_to_the_usual_report(
     file = write_csv(tmp_path / "may.csv", cards, 40)
     results_csv = tmp_path / "results.csv"
     out, stdout, stderr = output()
-    code = await _scaleout.bulk_charge(
-        bulk_args(file, redis_url, output=str(results_csv)), out
-    )
+    async with asyncio.timeout(BOUND):
+        code = await _scaleout.bulk_charge(
+            bulk_args(file, redis_url, output=str(results_csv)), out
+        )
     assert code == EXIT_FAILED  # five rows were declined
     assert "enqueued job 'may': 40 rows in 4 shards (by customer)" in stderr.getvalue()
     assert "charging (4 shards): 40/40 rows (100%)" in stderr.getvalue()
@@ -98,7 +99,8 @@ async def test_bulk_charge_over_redis_follows_to_the_usual_report(
     # The same command again: nothing is enqueued twice, the same report comes back.
     posts = len(fake.requests_to("POST", "/charges"))
     out, stdout, stderr = output(json_mode=True)
-    assert await _scaleout.bulk_charge(bulk_args(file, redis_url), out) == EXIT_FAILED
+    async with asyncio.timeout(BOUND):
+        assert await _scaleout.bulk_charge(bulk_args(file, redis_url), out) == EXIT_FAILED
     assert "already in Redis" in stderr.getvalue()
     assert len(fake.requests_to("POST", "/charges")) == posts
     import json
@@ -155,7 +157,8 @@ async def test_worker_command_needs_a_key_then_charges(
     rows = [{"customer": c, "payment_method": p, "amount": 100} for c, p in cards * 3]
     await scaleout.enqueue(redis, rows, job_id="w", shards=2, shutdown_grace=0.5)
     out, _, stderr = output()
-    assert await _scaleout.worker(args, out) == EXIT_OK
+    async with asyncio.timeout(BOUND):
+        assert await _scaleout.worker(args, out) == EXIT_OK
     assert "worker charging at" in stderr.getvalue()
     assert len(fake.charges()) == 12
     assert (await scaleout.progress(redis, "w")).complete

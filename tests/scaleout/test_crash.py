@@ -45,7 +45,7 @@ async def test_sigkilled_worker_is_reconciled_not_recharged(
 
     try:
         await wait_until(
-            lambda: _at_least(victim_progress(), 25), within=20, what="the victim to charge"
+            lambda: _at_least(victim_progress(), 25), within=15, what="the victim to charge"
         )
         os.kill(victim.pid, signal.SIGKILL)
         assert victim.wait(10) == -signal.SIGKILL
@@ -57,7 +57,7 @@ async def test_sigkilled_worker_is_reconciled_not_recharged(
         assert not at_kill.complete
 
         final = await wait_until(
-            lambda: _finished(redis), within=40, what="the survivor to finish every shard"
+            lambda: _finished(redis), within=35, what="the survivor to finish every shard"
         )
     except BaseException:
         print(worker_processes.logs())

@@ -18,7 +18,7 @@ from ching_async import Outcome, scaleout
 from ching_async.scaleout import JobKeys
 from ching_async.testing import FakeChing, Fault
 
-from .conftest import client_options, items, run_burst_worker, seed
+from .conftest import BOUND, client_options, items, run_burst_worker, seed
 
 KEY = ching_async.IDEMPOTENCY_METADATA_KEY
 
@@ -39,7 +39,7 @@ def test_shard_of_is_blake2b_of_the_customer_modulo_shards() -> None:
     code = "from ching_async.scaleout import shard_of; print(shard_of('cus_V8ltq1pK_MWH', 97))"
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30,
             env={"PYTHONHASHSEED": seed_value, "PATH": ""},
         ).stdout.strip()
         for seed_value in ("1", "2")
@@ -63,7 +63,9 @@ def test_importing_without_arq_says_which_extra_to_install() -> None:
             print(exc)
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
     assert "pip install 'ching-async[arq]'" in out.stdout
 
 
@@ -72,7 +74,9 @@ def test_import_ching_async_does_not_import_scaleout() -> None:
         "import sys, ching_async; "
         "print('ching_async.scaleout' in sys.modules, 'arq' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
     assert out.stdout.split() == ["False", "False"]
 
 
@@ -353,7 +357,8 @@ async def test_a_failed_shard_is_reported_stalled_and_resumes(redis, redis_url, 
     # job_timeout too short for the client's settle wait: every run fails at once.
     # keep_result: a worker that keeps failed jobs' results must not block a resume.
     await run_burst_worker(redis_url, fake, job_timeout=2, keep_result=3600)
-    snapshots = [s async for s in scaleout.watch(redis, "stall", interval=0.05)]
+    async with asyncio.timeout(BOUND):
+        snapshots = [s async for s in scaleout.watch(redis, "stall", interval=0.05)]
     last = snapshots[-1]
     assert last.finished
     assert not last.complete
@@ -376,8 +381,9 @@ async def test_watch_follows_a_running_job(redis, redis_url, fake) -> None:
     await scaleout.enqueue(redis, items(cards, 100), job_id="w", shards=2, concurrency=2,
                            shutdown_grace=0.5)
     worker = asyncio.create_task(run_burst_worker(redis_url, fake))
-    seen = [s.done async for s in scaleout.watch(redis, "w", interval=0.05)]
-    await worker
+    async with asyncio.timeout(BOUND):
+        seen = [s.done async for s in scaleout.watch(redis, "w", interval=0.05)]
+        await worker
     assert seen == sorted(seen)
     assert seen[-1] == 100
     assert len(set(seen)) > 2
