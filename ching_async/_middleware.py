@@ -27,6 +27,7 @@ __all__ = [
     "IdempotencyMiddleware",
     "LoggingMiddleware",
     "build_chain",
+    "idempotency_key_for",
     "new_idempotency_key",
     "validate_idempotency_key",
 ]
@@ -126,6 +127,11 @@ def new_idempotency_key() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def idempotency_key_for(key: str | None) -> str:
+    """The caller's key, validated, or a new one: minted once per logical call."""
+    return new_idempotency_key() if key is None else validate_idempotency_key(key)
 
 
 def validate_idempotency_key(key: object) -> str:

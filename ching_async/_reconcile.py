@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
+from ._errors import InvalidParameterError
 from ._http import Handler, Request, Response, decode_envelope
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Reconciler",
     "StateReconciler",
     "find_marked",
+    "with_marker",
 ]
 
 # The metadata key under which charges.create stores its idempotency key.
@@ -67,6 +69,16 @@ def _found(original: Request, lookup: Response, data: Mapping[str, Any]) -> Resp
         body=orjson.dumps({"success": True, "data": data}),
         request=original,
     )
+
+
+def with_marker(metadata: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The caller's metadata plus the marker; the caller's own keys are untouched."""
+    if IDEMPOTENCY_METADATA_KEY in metadata:
+        raise InvalidParameterError(
+            f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
+            "idempotency marker; pass idempotency_key= instead"
+        )
+    return {**metadata, IDEMPOTENCY_METADATA_KEY: key}
 
 
 def find_marked(items: Any, key: str) -> Mapping[str, Any] | None:

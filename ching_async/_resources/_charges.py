@@ -5,17 +5,16 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._decode import decode_item, decode_model, list_data, request_info
-from .._errors import InvalidParameterError
 from .._listing import AsyncList
-from .._middleware import new_idempotency_key, validate_idempotency_key
+from .._middleware import idempotency_key_for, validate_idempotency_key
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import (
-    IDEMPOTENCY_METADATA_KEY,
     MarkerReconciler,
     StateReconciler,
     charge_canceled,
     charge_captured,
     find_marked,
+    with_marker,
 )
 from .._validation import (
     check_amount,
@@ -71,19 +70,10 @@ class Charges(Resource):
         if installments is not None:
             payload["installments"] = check_installments(installments)
         meta = check_metadata(metadata) if metadata is not None else {}
-        key = (
-            validate_idempotency_key(idempotency_key)
-            if idempotency_key is not None
-            else new_idempotency_key()
-        )
+        key = idempotency_key_for(idempotency_key)
         reconciler = None
         if mark_idempotency_key:
-            if IDEMPOTENCY_METADATA_KEY in meta:
-                raise InvalidParameterError(
-                    f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
-                    "idempotency marker; pass idempotency_key= instead"
-                )
-            meta = {**meta, IDEMPOTENCY_METADATA_KEY: key}
+            meta = with_marker(meta, key)
             reconciler = MarkerReconciler(
                 list_path="/charges",
                 query=(("customer", customer),),

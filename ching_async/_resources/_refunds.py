@@ -6,9 +6,9 @@ from typing import Any
 from .._decode import decode_item, decode_model, list_data, request_info
 from .._errors import InvalidParameterError
 from .._listing import AsyncList
-from .._middleware import new_idempotency_key, validate_idempotency_key
+from .._middleware import idempotency_key_for, validate_idempotency_key
 from .._models import Charge, Refund, RefundReason
-from .._reconcile import IDEMPOTENCY_METADATA_KEY, MarkerReconciler, find_marked
+from .._reconcile import MarkerReconciler, find_marked, with_marker
 from .._validation import (
     check_amount,
     check_id,
@@ -61,19 +61,10 @@ class Refunds(Resource):
         if reason is not None:
             payload["reason"] = check_refund_reason(reason)
         meta = check_metadata(metadata) if metadata is not None else {}
-        key = (
-            validate_idempotency_key(idempotency_key)
-            if idempotency_key is not None
-            else new_idempotency_key()
-        )
+        key = idempotency_key_for(idempotency_key)
         reconciler = None
         if mark_idempotency_key:
-            if IDEMPOTENCY_METADATA_KEY in meta:
-                raise InvalidParameterError(
-                    f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
-                    "idempotency marker; pass idempotency_key= instead"
-                )
-            meta = {**meta, IDEMPOTENCY_METADATA_KEY: key}
+            meta = with_marker(meta, key)
             reconciler = MarkerReconciler(list_path=REFUNDS_PATH, idempotency_key=key)
         if meta:
             payload["metadata"] = meta
