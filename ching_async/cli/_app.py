@@ -15,6 +15,7 @@ from ._amounts import AmountError, parse_agorot
 from ._env import api_key_from_env
 from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from ._output import Output, describe_error, error_json, one_line
+from ._scaleout import add_bulk_charge_options, add_worker_command
 
 __all__ = ["build_parser", "run"]
 
@@ -275,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "bulk-charge",
         "charge every row of a CSV file, resumably",
-        _handler("._bulk_charge", "bulk_charge"),
+        _handler("._scaleout", "bulk_charge"),  # runs without --redis go to ._bulk_charge
         parents=[common],
         description=BULK_DESCRIPTION,
         epilog=BULK_EPILOG,
@@ -319,6 +320,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the file and print its totals; send nothing",
     )
     _progress_option(p)
+    add_bulk_charge_options(p)  # --redis URL, --shards, --queue, --detach, --lookup-first
+
+    # worker: charges jobs enqueued with bulk-charge --redis -------------------------
+    add_worker_command(commands, parents=[common])
 
     # demo ------------------------------------------------------------------------
     p = sub(

@@ -25,25 +25,16 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import AuthenticationError, ChingError, Client, PermissionDeniedError
-from .._bulk import BulkSummary
-from ._bulk_charge import (
-    JOB_ID,
-    MAX_CONCURRENCY,
-    JobReport,
-    ResultsWriter,
-    _account,
-    _check_validation,
-    _print_dry_run,
-    print_report,
-)
-from ._csv import BillingFile
-from ._env import API_KEY_ENV, api_key_from_env
 from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
-from ._output import Output, describe_error
-from ._progress import BulkProgress
+
+if TYPE_CHECKING:  # the commands import these when they run: `ching --help` stays fast
+    from ._bulk_charge import JobReport
+    from ._csv import BillingFile
+    from ._output import Output
+
+    Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
 
 __all__ = [
     "add_bulk_charge_options",
@@ -61,10 +52,11 @@ FOLLOW_INTERVAL = 0.5
 
 WORKER_DESCRIPTION = """\
 Charge the shards of jobs enqueued with `ching bulk-charge FILE --redis URL`,
-on as many machines as you like: every worker takes whole shards (all of a
-customer's rows are in one shard), so run up to --shards workers' worth of
---max-jobs. Needs CHING_API_KEY (and CHING_BASE_URL for another API): every
-worker of a job must use the same CHING account.
+on as many machines as you like. A worker takes whole shards (all of a
+customer's rows are in one shard), --max-jobs at a time, so a job keeps at
+most --shards runs busy across all workers. Needs CHING_API_KEY (and
+CHING_BASE_URL for another API): every worker of a job must use the same
+CHING account.
 
 A worker that dies is replaced by arq: its shards are run again by another
 worker about --job-timeout + 10 s after they started, and the rows that were
@@ -72,8 +64,6 @@ in flight are looked up by their idempotency keys before anything is resent.
 Ctrl-C (SIGINT/SIGTERM) stops taking shards and hands the running ones back.
 """
 
-
-Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
 
 
 def _positive_int(text: str) -> int:
@@ -189,6 +179,9 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
 
 
 async def bulk_charge_distributed(args: argparse.Namespace, out: Output) -> int:
+    from ._bulk_charge import JOB_ID, MAX_CONCURRENCY, _check_validation, _print_dry_run
+    from ._csv import BillingFile
+
     job_id: str = args.job_id
     if not JOB_ID.fullmatch(job_id):
         raise UsageError(
@@ -207,35 +200,55 @@ async def bulk_charge_distributed(args: argparse.Namespace, out: Output) -> int:
     _check_validation(billing, validation)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
-    scaleout = _import_scaleout()
-    queue = args.queue or DEFAULT_QUEUE
+    scaleout = _import_scaleout()  # a clear UsageError without the arq extra
+    from redis.exceptions import RedisError
+
     redis = await _connect(args.redis)
     try:
-        try:
-            job = await scaleout.enqueue(
-                redis,
-                billing.params(),
-                job_id=job_id,
-                shards=args.shards,
-                concurrency=args.concurrency,
-                rate_limit=args.rate,
-                lookup_first=args.lookup_first,
-                queue_name=queue,
-            )
-        except scaleout.JobConflictError as exc:
-            raise UsageError(str(exc)) from None
-        _announce(out, job, args.redis)
-        if args.detach:
-            return _print_detached(out, job, args.redis)
-        if not await redis.exists(queue + ":health-check"):
-            out.notice(
-                f"no worker has reported on queue {queue!r} yet: start `ching worker --redis "
-                f"{args.redis}{'' if queue == DEFAULT_QUEUE else ' --queue ' + queue}` on one "
-                "or more machines"
-            )
-        report, last = await _follow(scaleout, redis, args, out, billing, job)
+        return await _enqueue_and_follow(scaleout, redis, args, out, billing)
+    except RedisError as exc:
+        raise CliError(
+            f"lost Redis at {args.redis}: {exc}; the job is safe (its state is in Redis and "
+            "the workers carry on): re-run the same command to follow it again"
+        ) from None
     finally:
         await redis.aclose()
+
+
+async def _enqueue_and_follow(
+    scaleout: ModuleType,
+    redis: Any,
+    args: argparse.Namespace,
+    out: Output,
+    billing: BillingFile,
+) -> int:
+    from ._bulk_charge import print_report
+
+    job_id: str = args.job_id
+    queue = args.queue or DEFAULT_QUEUE
+    try:
+        job = await scaleout.enqueue(
+            redis,
+            billing.params(),
+            job_id=job_id,
+            shards=args.shards,
+            concurrency=args.concurrency,
+            rate_limit=args.rate,
+            lookup_first=args.lookup_first,
+            queue_name=queue,
+        )
+    except scaleout.JobConflictError as exc:
+        raise UsageError(str(exc)) from None
+    _announce(out, job, args.redis)
+    if args.detach:
+        return _print_detached(out, job, args.redis)
+    if not await redis.exists(queue + ":health-check"):
+        out.notice(
+            f"no worker has reported on queue {queue!r} yet: start `ching worker --redis "
+            f"{args.redis}{'' if queue == DEFAULT_QUEUE else ' --queue ' + queue}` on one "
+            "or more machines"
+        )
+    report, last = await _follow(scaleout, redis, args, out, billing, job)
     if out.json_mode:
         out.emit_json(
             {
@@ -275,6 +288,10 @@ async def _follow(
     billing: BillingFile,
     job: Any,
 ) -> tuple[JobReport, Any]:
+    from .._bulk import BulkSummary
+    from ._bulk_charge import JobReport, ResultsWriter, _account
+    from ._progress import BulkProgress
+
     rows = job.items
     report = JobReport(job_id=job.job_id, rows=rows, source=str(billing.path))
     started = time.perf_counter()
@@ -353,6 +370,10 @@ def _print_detached(out: Output, job: Any, redis_url: str) -> int:
 # ------------------------------------------------------------------ worker
 async def worker(args: argparse.Namespace, out: Output) -> int:
     """``ching worker``: charge shards until Ctrl-C (or, with --burst, an empty queue)."""
+    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError
+    from ._env import API_KEY_ENV, api_key_from_env
+    from ._output import describe_error
+
     scaleout = _import_scaleout()
     if api_key_from_env() is None:
         raise UsageError(

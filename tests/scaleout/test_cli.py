@@ -198,3 +198,43 @@ def test_parser_options() -> None:
     assert (args.max_jobs, args.burst, args.queue) == (3, True, "ching:queue")
     assert args.job_timeout == 300
     assert callable(args.handler)
+
+
+async def test_the_ching_command_end_to_end(redis, redis_url, fake, tmp_path) -> None:
+    """`ching bulk-charge --redis --detach`, `ching worker --burst`, then
+    `ching bulk-charge --redis` again for the report: real processes, real argv."""
+    import os
+    import sys
+
+    cards = seed(fake, 5, declining=0)
+    file = write_csv(tmp_path / "e2e.csv", cards, 25)
+    env = {**os.environ, "CHING_API_KEY": fake.api_key, "CHING_BASE_URL": fake.url}
+
+    async def ching(*argv: str) -> tuple[int, str, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ching_async.cli", *argv, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            async with asyncio.timeout(BOUND):
+                stdout, stderr = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode is not None
+        return process.returncode, stdout.decode(), stderr.decode()
+
+    base = ["bulk-charge", str(file), "--job-id", "e2e", "--redis", redis_url, "--shards", "3"]
+    code, stdout, stderr = await ching(*base, "--detach")
+    assert code == EXIT_OK, stderr
+    assert "25 rows in 3 shards" in stdout
+    code, _, stderr = await ching(
+        "worker", "--redis", redis_url, "--burst", "--job-timeout", "60"
+    )
+    assert code == EXIT_OK, stderr
+    assert "worker charging at" in stderr
+    code, stdout, stderr = await ching(*base, "--progress", "off")
+    assert code == EXIT_OK, stderr
+    assert "Job 'e2e' (3 shards, over Redis): 25 of 25 rows" in stdout
+    assert len(fake.charges()) == 25
