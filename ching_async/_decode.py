@@ -23,15 +23,24 @@ T = TypeVar("T")
 
 
 def request_info(response: Response) -> RequestInfo:
-    return RequestInfo(
-        method=response.request.method,
-        path=response.request.path,
-        status=response.status,
-        attempts=response.attempts,
-        idempotency_key=response.request.idempotency_key,
-        request_id=response.request_id,
-        reconciled=response.reconciled,
+    request = response.request
+    # One per call on the hot path: fill the frozen instance's __dict__ in one
+    # step instead of attrs' seven frozen setattrs (~1 us a call).
+    info = object.__new__(RequestInfo)
+    object.__setattr__(
+        info,
+        "__dict__",
+        {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "attempts": response.attempts,
+            "idempotency_key": request.idempotency_key,
+            "request_id": response.request_id,
+            "reconciled": response.reconciled,
+        },
     )
+    return info
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:

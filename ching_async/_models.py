@@ -47,7 +47,7 @@ class CancellationReason(StrEnum):
     ABANDONED = "abandoned"
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # built on every call: _decode fills __dict__ directly
 class RequestInfo:
     """Where a result came from. Attached to every decoded model as `request_info`."""
 

@@ -52,7 +52,9 @@ class AiohttpTransport:
         # that times out while queued provably never left, so it is safe to
         # retry even for a POST. aiohttp's own pool wait would count against
         # the attempt timeout and make such a timeout look ambiguous.
-        if not await self._acquire_slot(request):
+        if not self._slots.locked():
+            await self._slots.acquire()  # a free slot: does not block
+        elif not await self._wait_for_slot(request):
             raise _queued_too_long(request)
         try:
             # Only now: the client may have been closed while this call was
@@ -65,10 +67,8 @@ class AiohttpTransport:
         finally:
             self._slots.release()
 
-    async def _acquire_slot(self, request: Request) -> bool:
-        if not self._slots.locked():
-            await self._slots.acquire()
-            return True
+    async def _wait_for_slot(self, request: Request) -> bool:
+        """Wait until a pool slot is taken for this request, up to its deadline."""
         wait = request.timeout if request.deadline is None else request.deadline - time.monotonic()
         try:
             async with asyncio.timeout(max(0.0, wait)):
