@@ -102,7 +102,7 @@ def format_table(rows: Iterable[dict[str, Any]]) -> str:
         ratio = f"{r['ratio']:.2f}x" if "ratio" in r else ""
         if r["baseline"]:
             ratio = "1.00x (base)"
-        target = f"<= {r['target']:.1f}x" if r.get("target") is not None else ""
+        target = f"<= {r['target']:g}x" if r.get("target") is not None else ""
         lines.append(
             (
                 scenario,
