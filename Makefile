@@ -1,5 +1,5 @@
 # Two entry points, each bootstrapping .venv from uv.lock:
-#   make demo   - run the demo (embedded fake CHING server unless CHING_API_KEY is set)
+#   make demo   - run the demo (always against the embedded fake CHING server; CHING_API_KEY is ignored)
 #   make test   - lint, type-check and run the whole test suite
 PYTHON ?= python3
 UV_VERSION := 0.13.8
