@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
-from ._errors import InvalidParameterError
+from ._errors import APIError, InvalidParameterError
 from ._http import Handler, Request, Response, decode_envelope
 
 __all__ = [
@@ -94,19 +94,59 @@ def find_marked(items: Any, key: str) -> Mapping[str, Any] | None:
     return None
 
 
+# Lists answer with at most this many objects (the newest).
+LIST_LIMIT = 100
+
+
 @attrs.frozen
 class MarkerReconciler:
-    """Find the object a POST created by the marker in its metadata."""
+    """Find the object a POST created by the marker in its metadata.
+
+    `declined(obj)` tells a found object that records a refusal (a failed
+    charge): it is answered as the 402 the POST would have returned.
+    """
 
     list_path: str
     idempotency_key: str
     customer: str | None = None
     query: tuple[tuple[str, str], ...] = ()
+    declined: Callable[[Mapping[str, Any]], bool] | None = None
 
     async def lookup(self, request: Request, call_next: Handler) -> Response | None:
         response = await call_next(_get(request, self.list_path, self.query))
-        found = find_marked(decode_envelope(response), self.idempotency_key)
-        return None if found is None else _found(request, response, found)
+        items = decode_envelope(response)
+        found = find_marked(items, self.idempotency_key)
+        if found is not None:
+            if self.declined is not None and self.declined(found):
+                return _declined(request, response, found)
+            return _found(request, response, found)
+        if isinstance(items, list) and len(items) >= LIST_LIMIT:
+            # The window is full: the object may have been pushed out of it.
+            raise APIError(
+                f"the {LIST_LIMIT} newest objects at {self.list_path} do not carry the "
+                "marker, and the list is full: absence cannot be proven"
+            )
+        return None
+
+
+def _declined(original: Request, lookup: Response, charge: Mapping[str, Any]) -> Response:
+    """A found failed charge, answered as the direct POST would have: a 402."""
+    message = charge.get("failure_message")
+    error = {
+        "status": 402,
+        "code": "CHARGE_FAILED",
+        "message": message if isinstance(message, str) else "The card was declined.",
+    }
+    return Response(
+        status=402,
+        headers=lookup.headers,
+        body=orjson.dumps({"success": False, "error": error}),
+        request=original,
+    )
+
+
+def charge_declined(charge: Mapping[str, Any]) -> bool:
+    return charge.get("status") == "failed"
 
 
 @attrs.frozen
@@ -141,4 +181,4 @@ def charge_canceled(charge: Mapping[str, Any]) -> bool:
     return charge.get("status") == "canceled"
 
 
-__all__ += ["charge_canceled", "charge_captured"]
+__all__ += ["LIST_LIMIT", "charge_canceled", "charge_captured", "charge_declined"]

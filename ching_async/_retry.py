@@ -24,11 +24,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
+import orjson
 
 if TYPE_CHECKING:
     import tenacity
 
-from ._errors import APIConnectionError, APIError, APITimeoutError, OutcomeUnknownError
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChingError,
+    OutcomeUnknownError,
+)
 from ._http import Handler, Request, Response, parse_retry_after
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
@@ -49,11 +56,29 @@ class RetryPolicy:
     max_retry_after: float = 60.0
     jitter: bool = True
     instant: bool = False
+    # After a POST failure CHING did not answer itself (timeout, dropped
+    # connection, 504, a proxy's error page), the server may still be working
+    # on the first send: an empty lookup proves nothing until this many
+    # seconds after the failure. It should exceed the longest time CHING can
+    # spend on a request. `instant` skips it too.
+    settle: float = 30.0
 
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""
         ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (retry_number - 1))
         return float(ceiling * rng()) if self.jitter else float(ceiling)
+
+
+def _answered_by_ching(response: Response) -> bool:
+    """A 500/502/503 whose body is CHING's own JSON error envelope: CHING has
+    finished with the request. A 504, or a proxy's page, says nothing of that."""
+    if response.status == 504:
+        return False
+    try:
+        body = orjson.loads(response.body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(body, dict) and body.get("success") is False
 
 
 class _Again(Exception):
@@ -71,6 +96,9 @@ class _CallState:
     lookups: int = 0
     # True after an ambiguous failure until a reconciler lookup settles it.
     pending_lookup: bool = False
+    # Before this (monotonic) time an empty lookup does not prove absence.
+    settle_until: float = 0.0
+    looked_early: bool = False
     retry_after: float | None = None
     last_response: Response | None = None
     last_error: BaseException | None = None
@@ -168,14 +196,31 @@ class RetryMiddleware:
         try:
             lookup = state.request.replace(timeout=budget, deadline=state.deadline)
             found = await reconciler.lookup(lookup, call_next)
-        except (APIConnectionError, APIError) as exc:
-            # The lookup itself failed: the outcome is still unknown.
+        except ChingError as exc:
+            # The lookup itself failed (or the client was closed meanwhile):
+            # the outcome is still unknown.
             state.lookup_error = exc
             raise _Again from exc
-        if found is None:
-            state.pending_lookup = False  # proven absent: a re-send is safe
-            return None
-        return found.replace(attempts=state.sends, reconciled=True)
+        if found is not None:
+            return found.replace(attempts=state.sends, reconciled=True)
+        if state.settle_until > self._clock():
+            # The first send may still be in progress: look again once it
+            # has surely ended (see _wait).
+            state.looked_early = True
+            raise _Again
+        state.pending_lookup = False  # proven absent: a re-send is safe
+        return None
+
+    def _await_reconciliation(self, state: _CallState, *, answered: bool) -> None:
+        """An ambiguous failure: look before any re-send. Unless CHING itself
+        answered (its own error envelope), give the first send time to finish."""
+        state.pending_lookup = True
+        state.looked_early = False
+        state.retry_after = None
+        if answered or self.policy.instant:
+            state.settle_until = 0.0
+            return
+        state.settle_until = self._clock() + self.policy.settle
 
     def _on_connection_error(self, state: _CallState, exc: APIConnectionError) -> None:
         state.last_error = exc
@@ -184,7 +229,7 @@ class RetryMiddleware:
         if state.request.safe_to_retry or not exc.may_have_reached_server:
             return
         if state.request.reconciler is not None:
-            state.pending_lookup = True
+            self._await_reconciliation(state, answered=False)
             return
         raise self._finalize_error(state, exc, outcome_unknown=True)
 
@@ -207,7 +252,7 @@ class RetryMiddleware:
         if state.request.safe_to_retry:
             raise _Again
         if state.request.reconciler is not None:
-            state.pending_lookup = True
+            self._await_reconciliation(state, answered=_answered_by_ching(response))
             raise _Again
         return response.replace(outcome_unknown=True)
 
@@ -218,13 +263,16 @@ class RetryMiddleware:
         wait = self.policy.backoff(rs.attempt_number)
         if state.retry_after is not None:
             wait = max(wait, min(state.retry_after, self.policy.max_retry_after))
+        if state.pending_lookup and state.looked_early:
+            wait = max(wait, state.settle_until - self._clock())
         return wait
 
     def _should_stop(self, state: _CallState, rs: tenacity.RetryCallState) -> bool:
         if self._clock() + rs.upcoming_sleep >= state.deadline:
             return True
         if state.pending_lookup:
-            return state.lookups >= state.max_sends
+            # Up to two lookups per send: one at once, one after settling.
+            return state.lookups >= 2 * state.max_sends
         return state.sends >= state.max_sends
 
     async def _sleep(self, seconds: float) -> None:

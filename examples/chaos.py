@@ -72,7 +72,11 @@ async def run_chaos(
             customer = fake.add_customer(name=f"Customer {n}", email=f"c{n}@example.com")
             cards.append((customer.id, fake.add_payment_method(customer.id).id))
         inject_faults(fake)
-        policy = ching_async.RetryPolicy(initial_backoff=0.01, max_backoff=0.05, max_retry_after=1)
+        # The fake finishes every request within 1.5 s (the slowest fault), so
+        # an empty lookup 2 s after an unanswered failure proves absence.
+        policy = ching_async.RetryPolicy(
+            initial_backoff=0.01, max_backoff=0.05, max_retry_after=1, settle=2.0
+        )
         async with ching_async.Client(
             fake.api_key,
             base_url=fake.url,

@@ -13,6 +13,7 @@ from .._reconcile import (
     StateReconciler,
     charge_canceled,
     charge_captured,
+    charge_declined,
     find_marked,
     with_marker,
 )
@@ -79,6 +80,7 @@ class Charges(Resource):
                 query=(("customer", customer),),
                 idempotency_key=key,
                 customer=customer,
+                declined=charge_declined,
             )
         if meta:
             payload["metadata"] = meta

@@ -1,0 +1,118 @@
+"""When an empty lookup may prove absence: settling, full windows, declines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+import ching_async
+from ching_async.testing import FakeChing, Fault
+
+from .conftest import CHARGE, TEST_KEY, ScriptedServer, envelope, error, raw
+
+CHARGES = "/ching/v1/charges"
+
+
+def settle_client(url: str, settle: float, **kw: object) -> ching_async.Client:
+    policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=settle)
+    return ching_async.Client(TEST_KEY, base_url=url, retry_policy=policy, **kw)  # type: ignore[arg-type]
+
+
+async def test_a_slow_server_is_not_charged_twice() -> None:
+    # The server finishes the first send 1 s in, long after the 0.3 s timeout.
+    async with FakeChing() as fake:
+        customer = fake.add_customer(email="tal@example.com")
+        card = fake.add_payment_method(customer.id)
+        fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+        policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=1.5)
+        async with ching_async.Client(
+            fake.api_key, base_url=fake.url, timeout=0.3, retry_policy=policy
+        ) as client:
+            charge = await create(client, customer.id, card.id)
+        assert [c.id for c in fake.charges_for(customer.id)] == [charge.id]
+        assert charge.request_info.reconciled is True
+
+
+async def create(client: ching_async.Client, customer: str, card: str) -> ching_async.Charge:
+    return await client.charges.create(customer=customer, payment_method=card, amount=4990)
+
+
+async def test_ching_error_envelope_proves_absence_at_once(scripted: ScriptedServer) -> None:
+    scripted.on("POST", CHARGES, error(503, "SERVICE_UNAVAILABLE"), envelope(CHARGE))
+    scripted.on("GET", CHARGES, envelope([]))
+    async with settle_client(scripted.url, 30) as client:
+        started = time.monotonic()
+        charge = await create(client, "cus_1", "pm_1")
+    assert time.monotonic() - started < 5  # no 30 s settle: CHING answered itself
+    assert charge.request_info.attempts == 2
+
+
+async def test_a_proxy_error_page_waits_before_resending(scripted: ScriptedServer) -> None:
+    scripted.on("POST", CHARGES, raw(502, b"<html>bad gateway</html>"), envelope(CHARGE))
+    scripted.on("GET", CHARGES, envelope([]))
+    async with settle_client(scripted.url, 0.6) as client:
+        started = time.monotonic()
+        charge = await create(client, "cus_1", "pm_1")
+    assert time.monotonic() - started >= 0.55
+    lookups = scripted.seen_at("GET", CHARGES)
+    assert len(lookups) == 2  # one at once, one after settling
+    assert charge.request_info.attempts == 2
+
+
+async def test_unanswered_failure_past_the_deadline_is_unknown(scripted: ScriptedServer) -> None:
+    scripted.on("POST", CHARGES, raw(504, b""))
+    scripted.on("GET", CHARGES, envelope([]))
+    async with settle_client(scripted.url, 30, total_timeout=1.0) as client:
+        with pytest.raises(ching_async.OutcomeUnknownError):
+            await create(client, "cus_1", "pm_1")
+    assert len(scripted.seen_at("POST", CHARGES)) == 1
+
+
+async def test_a_full_window_cannot_prove_absence(scripted: ScriptedServer, client) -> None:
+    others = [CHARGE | {"id": f"ch_{n}"} for n in range(100)]
+    scripted.on("POST", CHARGES, error(503))
+    scripted.on("GET", CHARGES, envelope(others))
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
+        await create(client, "cus_1", "pm_1")
+    assert len(scripted.seen_at("POST", CHARGES)) == 1
+    assert "absence cannot be proven" in str(info.value.__cause__)
+
+
+async def test_a_declined_charge_found_by_reconciliation_raises_card_declined() -> None:
+    async with FakeChing() as fake:
+        customer = fake.add_customer(email="tal@example.com")
+        card = fake.add_payment_method(customer.id, declines=True)
+        fake.faults.add(Fault.commit_then_drop(), method="POST", path="/charges", times=1)
+        async with ching_async.Client(
+            fake.api_key, base_url=fake.url, retry_policy=ching_async.RetryPolicy(instant=True)
+        ) as client:
+            with pytest.raises(ching_async.CardDeclinedError) as info:
+                await create(client, customer.id, card.id)
+        assert info.value.code == "CHARGE_FAILED"
+        assert len(fake.charges_for(customer.id)) == 1
+
+
+@pytest.fixture
+async def closing_fake() -> AsyncIterator[FakeChing]:
+    async with FakeChing() as fake:
+        yield fake
+
+
+async def test_client_closed_during_reconciliation_is_an_unknown_outcome(
+    closing_fake: FakeChing,
+) -> None:
+    fake = closing_fake
+    customer = fake.add_customer(email="tal@example.com")
+    card = fake.add_payment_method(customer.id)
+    fake.faults.add(Fault.commit_then_drop(), method="POST", path="/charges", times=1)
+    policy = ching_async.RetryPolicy(initial_backoff=0.3, max_backoff=0.3, jitter=False)
+    client = ching_async.Client(fake.api_key, base_url=fake.url, retry_policy=policy)
+    call = asyncio.create_task(create(client, customer.id, card.id))
+    while not fake.charges_for(customer.id):  # noqa: ASYNC110 - waiting for the first send
+        await asyncio.sleep(0.01)
+    await client.aclose()  # during the backoff before the lookup
+    with pytest.raises(ching_async.OutcomeUnknownError):
+        await call
