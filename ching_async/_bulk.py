@@ -383,7 +383,12 @@ class BulkRun:
             charge = None
             if self._in_doubt(index):
                 await self._let_orphans_settle()
-                charge = await self._charges.find_by_idempotency_key(params.customer, key)
+                try:
+                    charge = await self._charges.find_by_idempotency_key(params.customer, key)
+                except ChingError as exc:
+                    # It may have been charged and we could not look: unknown,
+                    # never "failed" (which a re-run could take as final).
+                    return self._finish(index, params, key, error=exc, in_doubt=True)
             if charge is None:
                 charge = await self._charges.create(**params.create_kwargs(), idempotency_key=key)
         except ChingError as exc:
@@ -399,18 +404,25 @@ class BulkRun:
 
         The server may still be processing a killed process's last requests;
         a lookup before they end could miss a charge that is about to exist.
-        They end within one attempt timeout of the last journal write.
+        An item's call (re-sends included) ends within total_timeout of its
+        start record, and the server may take up to one more attempt timeout
+        after the client gave up; the last journal write bounds the last start.
         """
         journal = self._journal
         if journal is None or journal.last_written is None or journal.closed_cleanly:
             return
-        wait = journal.last_written + self._charges._client.timeout - time.time()
+        client = self._charges._client
+        wait = journal.last_written + client.total_timeout + client.timeout - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 
     def _in_doubt(self, index: int) -> bool:
-        if self._journal is not None:
-            return self._journal.is_in_doubt(index)
+        """May an earlier run of this job have sent item `index`?"""
+        journal = self._journal
+        if journal is not None and journal.has_history:
+            return journal.is_in_doubt(index)
+        # No journal, or a new one (another directory, a deleted file): only
+        # the caller can say the job id was never run before.
         return not self._assume_new
 
     def _finish(
@@ -421,6 +433,7 @@ class BulkRun:
         *,
         charge: Charge | None = None,
         error: ChingError | None = None,
+        in_doubt: bool = False,
     ) -> ChargeResult:
         if charge is not None:
             outcome, final = classify_charge(charge), True
@@ -428,6 +441,8 @@ class BulkRun:
         else:
             assert error is not None
             outcome, final = classify_error(error)
+            if in_doubt:
+                outcome, final = Outcome.UNKNOWN, False
             attempts = getattr(error, "attempts", 0)
         self._record(
             index, key, outcome, final=final, attempts=attempts, charge=charge, error=error
@@ -479,16 +494,25 @@ class BulkRun:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._grace
         pending = {task for task in self._workers if not task.done()}
-        while pending and loop.time() < deadline:
-            self._drain()  # workers blocked on a full queue must not wait for us
-            _, pending = await asyncio.wait(pending, timeout=min(0.05, deadline - loop.time()))
-        for task in pending:
-            task.cancel()
+        try:
+            while pending and loop.time() < deadline:
+                self._drain()  # workers blocked on a full queue must not wait for us
+                _, pending = await asyncio.wait(
+                    pending, timeout=min(0.05, deadline - loop.time())
+                )
+        finally:
+            # Also when this wait is itself cancelled (a second Ctrl-C): no
+            # worker may outlive the run, and the journal must be closed.
+            for task in pending:
+                task.cancel()
+            await asyncio.shield(self._finish_closing(clean=not pending))
+
+    async def _finish_closing(self, *, clean: bool) -> None:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._drain()
         if self._journal is not None:
             # Nothing was left in flight: a resume need not wait for orphans.
-            self._journal.close(clean=not pending and not self._unknowns)
+            self._journal.close(clean=clean and not self._unknowns)
 
     def _drain(self) -> None:
         while not self._results.empty():

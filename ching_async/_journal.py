@@ -45,6 +45,9 @@ class Journal:
         # Wall-clock time of the previous run's last write (None: new journal).
         self.last_written: float | None = None
         self.closed_cleanly = False
+        # True when earlier runs of this job wrote here: only then does the
+        # absence of an item's records mean no earlier run sent it.
+        self.has_history = False
         self._load()
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self._last_sync = time.monotonic()
@@ -60,6 +63,7 @@ class Journal:
             # Only a run's last record can say it closed with nothing in flight.
             self.closed_cleanly = kind == "closed"
             if kind == "job":
+                self.has_history = True
                 if record.get("job_id") != self.job_id:
                     raise InvalidParameterError(
                         f"journal {str(self.path)!r} belongs to job {record.get('job_id')!r}, "

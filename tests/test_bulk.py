@@ -32,6 +32,7 @@ async def client(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
         fake.api_key,
         base_url=fake.url,
         timeout=2,
+        total_timeout=3,  # bounds the resume's wait for a dead run's requests
         retry_policy=ching_async.RetryPolicy(instant=True),
     ) as client:
         yield client
@@ -347,11 +348,50 @@ async def test_wrong_key_failures_are_retried_on_resume(fake, tmp_path) -> None:
         first = await collect(
             client.charges.create_many(items(cards, 6), job_id="key", journal=journal)
         )
-    assert {r.outcome for r in first} == {Outcome.FAILED}
+    # A new journal: every item is looked up first, and a refused lookup
+    # leaves the item unknown (an earlier run might have charged it).
+    assert {r.outcome for r in first} == {Outcome.UNKNOWN}
     assert all(isinstance(r.error, ching_async.AuthenticationError) for r in first)
-    async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=1) as client:
+    async with ching_async.Client(
+        fake.api_key, base_url=fake.url, timeout=1, total_timeout=1
+    ) as client:
         second = await collect(
             client.charges.create_many(items(cards, 6), job_id="key", journal=journal)
         )
     assert all(r.ok and not r.from_journal for r in second)
     assert len(fake.charges()) == 6
+
+
+async def test_a_new_journal_for_a_job_that_ran_never_charges_twice(fake, client, tmp_path) -> None:
+    cards = seed(fake, 5)
+    first = tmp_path / "a.jsonl"
+    other = tmp_path / "elsewhere" / "b.jsonl"
+    other.parent.mkdir()
+    await collect(client.charges.create_many(items(cards, 10), job_id="moved", journal=first))
+    again = await collect(
+        client.charges.create_many(items(cards, 10), job_id="moved", journal=other)
+    )
+    assert len(fake.charges()) == 10  # each item was found by its key, not re-sent
+    assert all(r.ok for r in again)
+
+
+async def test_cancelling_the_close_still_stops_workers_and_closes_the_journal(
+    fake, client, tmp_path
+) -> None:
+    cards = seed(fake, 8)
+    journal = tmp_path / "job.jsonl"
+    fake.faults.add(Fault.latency(0.5), method="POST", path="/charges")
+    run = client.charges.create_many(
+        items(cards, 40), job_id="twice", concurrency=4, journal=journal, shutdown_grace=5
+    )
+    run._start()
+    await asyncio.sleep(0.1)
+    closing = asyncio.create_task(run.aclose())
+    await asyncio.sleep(0.1)
+    closing.cancel()  # a second Ctrl-C during the grace period
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await asyncio.sleep(0.05)
+    assert all(task.done() for task in run._workers)
+    assert run._journal is not None
+    assert run._journal._fd == -1
