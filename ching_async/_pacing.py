@@ -15,6 +15,7 @@ from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Protocol
 
+from ._errors import APITimeoutError
 from ._http import Handler, Request, Response, parse_retry_after
 
 __all__ = ["Pacer", "current_pacer", "pacing_middleware"]
@@ -34,12 +35,18 @@ class Pacer:
         self._resume_at = 0.0
         self.rate_limited = 0  # 429s seen by the job
 
-    async def before_attempt(self) -> None:
-        delay = self._resume_at - time.monotonic()
+    async def before_attempt(self, deadline: float | None = None) -> bool:
+        """Wait for the job's pause and rate limit. False: the call's deadline
+        would pass first (nothing is sent)."""
+        now = time.monotonic()
+        delay = self._resume_at - now
+        if deadline is not None and now + max(delay, 0.0) >= deadline:
+            return False
         if delay > 0:
             await asyncio.sleep(delay)
         if self._limiter is not None:
             await self._limiter.acquire()
+        return True
 
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.rate_limited += 1
@@ -58,7 +65,19 @@ def pacing_middleware(request: Request, call_next: Handler) -> Awaitable[Respons
 
 
 async def _paced(pacer: Pacer, request: Request, call_next: Handler) -> Response:
-    await pacer.before_attempt()
+    if not await pacer.before_attempt(request.deadline):
+        error = APITimeoutError(
+            "the bulk job's rate-limit pause outlasts this call's total_timeout; "
+            "the request was not sent",
+            may_have_reached_server=False,
+        )
+        error._set_context(
+            method=request.method,
+            path=request.path,
+            attempts=request.attempt,
+            idempotency_key=request.idempotency_key,
+        )
+        raise error
     response = await call_next(request)
     if response.status == 429:
         pacer.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))

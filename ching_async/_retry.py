@@ -170,6 +170,7 @@ class RetryMiddleware:
                 return found
             if state.sends >= state.max_sends:
                 return self._proven_not_applied(state)
+            timeout = self._attempt_timeout(state)  # the lookup took some of it
         state.sends += 1
         attempt = state.request.replace(
             attempt=state.sends, timeout=timeout, deadline=state.deadline

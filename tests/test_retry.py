@@ -301,3 +301,27 @@ async def test_cancel_reconciles_by_state(scripted, client):
     charge = await client.charges.cancel("ch_1", cancellation_reason="abandoned")
     assert charge.status == ching_async.ChargeStatus.CANCELED
     assert len(scripted.seen_at("POST", CHARGES + "/ch_1/cancel")) == 1
+
+
+async def test_a_bulk_pause_longer_than_the_deadline_sends_nothing(scripted):
+    from ching_async._pacing import Pacer, current_pacer
+
+    scripted.on("POST", CHARGES, envelope(CHARGE))
+    pacer = Pacer(max_pause=30)
+    pacer.on_rate_limited(10.0)  # a 429 elsewhere in the job asked for 10 s
+    token = current_pacer.set(pacer)
+    try:
+        async with ching_async.Client(
+            TEST_KEY,
+            base_url=scripted.url,
+            total_timeout=1.0,
+            retry_policy=ching_async.RetryPolicy(instant=True),
+        ) as client:
+            started = time.monotonic()
+            with pytest.raises(APITimeoutError) as info:
+                await create_charge(client)
+    finally:
+        current_pacer.reset(token)
+    assert time.monotonic() - started < 0.5  # it did not sleep into the pause
+    assert info.value.may_have_reached_server is False
+    assert scripted.seen == []
