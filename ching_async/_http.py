@@ -20,6 +20,7 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
+    APIConnectionError,
     APIError,
     InvalidParameterError,
     RateLimitError,
@@ -183,6 +184,20 @@ class Response:
             f"Response(status={self.status}, method={self.request.method!r}, "
             f"path={self.request.path!r}, attempts={self.attempts}, bytes={len(self.body)})"
         )
+
+
+_E = TypeVar("_E", bound=APIConnectionError)
+
+
+def from_request(error: _E, request: Request) -> _E:
+    """Stamp a connection-level error with the attempt it came from."""
+    error._set_context(
+        method=request.method,
+        path=request.path,
+        attempts=request.attempt,
+        idempotency_key=request.idempotency_key,
+    )
+    return error
 
 
 Handler = Callable[[Request], Awaitable[Response]]

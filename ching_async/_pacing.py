@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from ._errors import APITimeoutError
-from ._http import Handler, Request, Response, parse_retry_after
+from ._http import Handler, Request, Response, from_request, parse_retry_after
 
 __all__ = ["Pacer", "current_pacer", "pacing_middleware"]
 
@@ -71,13 +71,7 @@ async def _paced(pacer: Pacer, request: Request, call_next: Handler) -> Response
             "the request was not sent",
             may_have_reached_server=False,
         )
-        error._set_context(
-            method=request.method,
-            path=request.path,
-            attempts=request.attempt,
-            idempotency_key=request.idempotency_key,
-        )
-        raise error
+        raise from_request(error, request)
     response = await call_next(request)
     if response.status == 429:
         pacer.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))

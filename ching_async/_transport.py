@@ -17,7 +17,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ClientStateError, ResponseDecodeError
-from ._http import Request, Response
+from ._http import Request, Response, from_request
 from ._version import __version__
 
 __all__ = ["AiohttpTransport", "DEFAULT_MAX_RESPONSE_BYTES"]
@@ -101,13 +101,7 @@ class AiohttpTransport:
             error = APITimeoutError(f"request timed out after {request.timeout:g}s")
         # Raised outside the except block: aiohttp's exception (which may carry
         # request headers) stays out of __cause__ and __context__.
-        error._set_context(
-            method=request.method,
-            path=request.path,
-            attempts=request.attempt,
-            idempotency_key=request.idempotency_key,
-        )
-        raise error
+        raise from_request(error, request)
 
     def _url(self, request: Request) -> URL:
         # Parsing a URL costs ~3 us; most calls hit a handful of URLs.
@@ -187,13 +181,7 @@ def _queued_too_long(request: Request) -> APITimeoutError:
         "no pooled connection became free before the deadline; the request was not sent",
         may_have_reached_server=False,
     )
-    error._set_context(
-        method=request.method,
-        path=request.path,
-        attempts=request.attempt,
-        idempotency_key=request.idempotency_key,
-    )
-    return error
+    return from_request(error, request)
 
 
 def _connection_error(exc: aiohttp.ClientError) -> APIConnectionError:
