@@ -167,8 +167,10 @@ async def test_a_thousand_calls_cancelled_at_random_points(problems: Problems) -
             )
             assert kinds["CancelledError"] >= 300, kinds
             assert kinds["Charge"] >= 100, kinds
-            # Some were cancelled after their request had reached the server.
-            assert len(server.requests) >= kinds["Charge"] + 20, len(server.requests)
+            # Some were cancelled after their request had reached the server
+            # (beyond the completed calls and the warm-up request; how many
+            # depends on timing: 19 to 60 in runs here, so only "some").
+            assert len(server.requests) > kinds["Charge"] + 1, len(server.requests)
             unexpected = {
                 k: n
                 for k, n in kinds.items()
