@@ -79,6 +79,9 @@ def assert_no_secret_in_exception(exc: BaseException) -> None:
 _LONG = os.environ.get("HYPOTHESIS_PROFILE", "") == "long"
 FUZZ = settings(
     max_examples=10_000 if _LONG else 200,
+    # The suite's run is reproducible (CI must not fail by chance); the long
+    # run explores new examples every time.
+    derandomize=not _LONG,
     deadline=None,
     database=None,  # never write .hypothesis/ into the working tree
     suppress_health_check=[
