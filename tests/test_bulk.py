@@ -395,3 +395,22 @@ async def test_cancelling_the_close_still_stops_workers_and_closes_the_journal(
     assert all(task.done() for task in run._workers)
     assert run._journal is not None
     assert run._journal._fd == -1
+
+
+async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) -> None:
+    cards = seed(fake, 4)
+
+    def lookups() -> int:
+        return sum(1 for r in fake.requests if r.method == "GET")
+
+    await collect(
+        client.charges.create_many(
+            items(cards, 8), job_id="fresh", journal=tmp_path / "a.jsonl", assume_new=True
+        )
+    )
+    assert lookups() == 0
+    await collect(
+        client.charges.create_many(items(cards, 8), job_id="unsure", journal=tmp_path / "b.jsonl")
+    )
+    assert lookups() == 8  # a new journal cannot vouch for the job: one lookup per item
+    assert len(fake.charges()) == 16

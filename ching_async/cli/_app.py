@@ -312,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep no journal: every row is looked up before it is sent",
     )
     p.add_argument(
+        "--new-job",
+        action="store_true",
+        help="this job id has never run anywhere: send each row without first looking "
+        "it up by its key (one GET less per row; wrong if the job ran before)",
+    )
+    p.add_argument(
         "--output", metavar="results.csv", help="write every row's outcome to this CSV file"
     )
     p.add_argument(

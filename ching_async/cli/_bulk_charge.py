@@ -158,6 +158,7 @@ async def run_job(
     progress: ProgressMode = "auto",
     label: str = "charging",
     stop_after: int | None = None,
+    assume_new: bool = False,
 ) -> JobReport:
     """Charge `items`, showing progress; `stop_after` ends the job early (the demo's crash)."""
     report = JobReport(job_id=job_id, rows=rows, journal=str(journal) if journal else None)
@@ -173,6 +174,7 @@ async def run_job(
                 concurrency=concurrency,
                 rate_limit=rate_limit,
                 journal=journal,
+                assume_new=assume_new,
             ) as run:
                 async for result in run:
                     summary.add(result)
@@ -345,6 +347,7 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 journal=journal,
                 writer=writer,
                 progress=args.progress,
+                assume_new=args.new_job,
             )
     finally:
         if writer is not None:

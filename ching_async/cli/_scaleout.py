@@ -175,6 +175,10 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
         from ._bulk_charge import bulk_charge as on_this_machine
 
         return await on_this_machine(args, out)
+    if getattr(args, "new_job", False):
+        # Scale-out keeps its own record of sent items in Redis (--lookup-first
+        # is its opposite switch); --new-job is for the single-machine journal.
+        raise UsageError("--new-job applies without --redis only")
     return await bulk_charge_distributed(args, out)
 
 

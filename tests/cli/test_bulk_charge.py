@@ -367,3 +367,45 @@ def test_ctrl_c_stops_the_job_with_130_and_a_rerun_resumes_it(tmp_path: Path) ->
     assert summary["succeeded"] == 400
     assert 40 <= summary["from_journal"] < 400
     assert time.monotonic() - started < 60
+
+
+def test_new_job_flag_charges_and_needs_no_redis(tmp_path, capsys) -> None:
+    """--new-job runs the job (create_many's assume_new); with --redis it is refused."""
+    import shutil
+    from pathlib import Path
+
+    from ching_async.cli import main
+
+    csv = tmp_path / "billing.csv"
+    shutil.copy(Path(__file__).resolve().parents[2] / "examples" / "billing.csv", csv)
+    code = main(
+        [
+            "--json",
+            "bulk-charge",
+            str(csv),
+            "--job-id",
+            "fresh-1",
+            "--new-job",
+            "--journal",
+            str(tmp_path / "j.jsonl"),
+            "--progress",
+            "off",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code in (0, 1), out  # the sample file has a declining card
+    assert '"succeeded"' in out
+    assert (
+        main(
+            [
+                "bulk-charge",
+                str(csv),
+                "--job-id",
+                "x",
+                "--new-job",
+                "--redis",
+                "redis://127.0.0.1:1",
+            ]
+        )
+        == 2
+    )
