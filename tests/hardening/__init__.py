@@ -25,6 +25,9 @@ from hypothesis import HealthCheck, settings
 import ching_async
 from ching_async._transport import AiohttpTransport
 
+from ..conftest import CHARGE as BASE_CHARGE
+from ..conftest import SETUP_SESSION as BASE_SETUP_SESSION
+
 # --------------------------------------------------------------- the secret
 # 64 hex characters, distinctive enough that any fragment of 12+ is unambiguous.
 SECRET = "5ec2e7d00d" * 6 + "f00d"
@@ -123,48 +126,17 @@ def envelope(data: Any) -> bytes:
     return orjson.dumps({"success": True, "data": data})
 
 
+# The documented samples (tests/conftest.py), with the optional fields filled
+# and an epoch-number timestamp, so the fuzzing starts from the fullest shapes.
 CHARGE: dict[str, Any] = {
-    "id": "ch_9mTPfRSDmEOU",
-    "object": "charge",
-    "customer": "cus_V8ltq1pK_MWH",
-    "payment_method": "pm_WMc9X22NT1af",
-    "amount": 9900,
-    "amount_captured": 9900,
-    "currency": "ils",
-    "status": "succeeded",
-    "description": "Pro plan - April",
-    "installments": {"count": 1},
-    "captured": True,
-    "capture_method": "automatic",
-    "authorized_at": "2026-04-19T09:15:22.000Z",
-    "capturable_until": None,
-    "captured_at": "2026-04-19T09:15:22.000Z",
-    "cancellation_reason": None,
-    "refunded_amount": 0,
-    "failure_code": None,
-    "failure_message": None,
-    "document": "doc_R0i70cuPK_yO",
+    **BASE_CHARGE,
     "metadata": {"invoice": "7"},
-    "livemode": False,
-    "created": "2026-04-19T09:15:22.000Z",
     "card_brand": "visa",
     "card_last4": "4242",
     "wallet_method": None,
 }
 
-SETUP_SESSION: dict[str, Any] = {
-    "id": "seti_bQdnU-G6wCOj",
-    "object": "setup_session",
-    "customer": "cus_V8ltq1pK_MWH",
-    "status": "pending",
-    "url": "https://secured.ching.co.il/setup/seti_bQdnU-G6wCOj",
-    "success_url": "https://example.com/billing/return",
-    "cancel_url": "https://example.com/billing",
-    "metadata": {},
-    "livemode": False,
-    "expires_at": "2026-04-20T09:12:43.000Z",
-    "created": 1776589963,
-}
+SETUP_SESSION: dict[str, Any] = {**BASE_SETUP_SESSION, "created": 1776589963}
 
 
 # ------------------------------------------------------------- raw server
