@@ -166,7 +166,9 @@ async def test_a_thousand_calls_cancelled_at_random_points(problems: Problems) -
                 f"{time.monotonic() - started:.2f}s",
             )
             assert kinds["CancelledError"] >= 300, kinds
-            assert kinds["Charge"] >= 100, kinds
+            # Some complete (152-258 on a quiet machine; 82 seen under load):
+            # the point is that calls end in every phase, not a throughput.
+            assert kinds["Charge"] >= 10, kinds
             # Some were cancelled after their request had reached the server
             # (beyond the completed calls and the warm-up request; how many
             # depends on timing: 19 to 60 in runs here, so only "some").
