@@ -82,7 +82,7 @@ async def test_get_retries_dropped_connection(scripted, client):
 
 
 async def test_timeout_is_per_attempt(scripted):
-    scripted.on("GET", CHARGES + "/ch_1", hang(1.0, envelope(CHARGE)), envelope(CHARGE))
+    scripted.on("GET", CHARGES + "/ch_1", hang(5.0, envelope(CHARGE)), envelope(CHARGE))
     async with ching_async.Client(
         TEST_KEY,
         base_url=scripted.url,
@@ -93,7 +93,7 @@ async def test_timeout_is_per_attempt(scripted):
         started = time.monotonic()
         charge = await client.charges.retrieve("ch_1")
     assert charge.request_info.attempts == 2
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # the first attempt's 5 s hang was cut
 
 
 async def test_total_timeout_bounds_all_attempts(scripted):
@@ -140,7 +140,7 @@ async def test_429_above_cap_raises_without_sleeping(scripted, slow_client):
     started = time.monotonic()
     with pytest.raises(RateLimitError) as info:
         await slow_client.charges.retrieve("ch_1")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 5  # nowhere near the 30 s asked for
     assert info.value.retry_after == 30
     assert len(scripted.seen) == 1
 
@@ -322,6 +322,6 @@ async def test_a_bulk_pause_longer_than_the_deadline_sends_nothing(scripted):
                 await create_charge(client)
     finally:
         current_pacer.reset(token)
-    assert time.monotonic() - started < 0.5  # it did not sleep into the pause
+    assert time.monotonic() - started < 5  # it did not sleep into the 10 s pause
     assert info.value.may_have_reached_server is False
     assert scripted.seen == []
