@@ -345,6 +345,7 @@ def run(
     quick: bool = False,
     rounds: int | None = None,
     clients: tuple[str, ...] = CLIENTS,
+    scenarios: tuple[str, ...] | None = None,
     log: Any = print,
 ) -> list[dict[str, Any]]:
     """All HTTP scenarios against the server on `port`; returns table rows."""
@@ -356,6 +357,8 @@ def run(
         for name in clients:
             workers[name] = Worker(name, base)
         for sc in SCENARIOS:
+            if scenarios is not None and sc["key"] not in scenarios:
+                continue
             requests = sc["requests"][1 if quick else 0]
             samples: dict[str, list[dict[str, float]]] = {n: [] for n in clients}
             errors: dict[str, str] = {}
@@ -427,6 +430,10 @@ def main() -> None:
         default=",".join(CLIENTS),
         help="comma-separated subset of " + ",".join(CLIENTS),
     )
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated subset of " + ",".join(sc["key"] for sc in SCENARIOS),
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--base", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -439,7 +446,13 @@ def main() -> None:
     if clients[0] != "aiohttp":
         clients = ("aiohttp", *(c for c in clients if c != "aiohttp"))
     with LoopbackServer() as server:
-        rows = run(server.port, quick=args.quick, rounds=args.rounds, clients=clients)
+        rows = run(
+            server.port,
+            quick=args.quick,
+            rounds=args.rounds,
+            clients=clients,
+            scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
+        )
     add_ratios(rows)
     print(format_table(rows))
 

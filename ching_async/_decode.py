@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from ._convert import converter
+from ._convert import model_hook
 from ._errors import ResponseDecodeError
 from ._http import (
     Response,
@@ -70,27 +70,20 @@ def decode_model(response: Response, cls: type[T]) -> T:
 
 def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) -> T:
     try:
-        obj = converter.structure(data, cls)
+        return model_hook(cls)(data, cls, info)
     except Exception as exc:  # any shape problem becomes one typed error
         error = decode_error(response, cls, exc)
-    else:
-        object.__setattr__(obj, "request_info", info)
-        return obj
     # Raised outside the except block: the converter's exception, which may
     # quote server data, stays out of __context__ (`from None` only hides it).
     raise error
 
 
 def decode_list(response: Response, cls: type[T], items: list[Any], info: RequestInfo) -> list[T]:
-    hook = converter.get_structure_hook(cls)
+    hook = model_hook(cls)
     try:
-        objs = [hook(item, cls) for item in items]
+        return [hook(item, cls, info) for item in items]
     except Exception as exc:
         error = decode_error(response, cls, exc)
-    else:
-        for obj in objs:
-            object.__setattr__(obj, "request_info", info)
-        return objs
     raise error  # outside the except block, as in decode_item
 
 

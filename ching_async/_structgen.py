@@ -123,7 +123,11 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
     if tp == dict[str, Any]:
         # The converter's hook bounds the nesting (see _convert._json_object).
         nesting = src.bind(f"_hook_{field}", hook_for(tp))
-        return [f"if type(v) is not dict: raise _bad({q}, 'an object', v)", f"{nesting}(v, None)"]
+        # An empty object (most metadata) has nothing to bound: no call.
+        return [
+            f"if type(v) is not dict: raise _bad({q}, 'an object', v)",
+            f"if v: {nesting}(v, None)",
+        ]
     if tp is datetime:
         parse = hook_for(datetime)
         cache: dict[Any, datetime] = {}
@@ -167,12 +171,13 @@ def _field(src: _Source, field: attrs.Attribute[Any], tp: Any, hook_for: Any) ->
 
 def make_model_hook(
     cls: type[Any], hook_for: Callable[[Any], Any], *, provenance: frozenset[str]
-) -> Callable[[Any, Any], Any]:
-    """A structure hook for attrs class `cls`.
+) -> Callable[..., Any]:
+    """A structure hook `(payload, cls, request_info=None)` for attrs class `cls`.
 
     `hook_for(type)` returns the converter's hook for types not inlined here.
     Fields named in `provenance` are never read from the payload: `raw` gets
-    the payload itself, the others their defaults.
+    the payload itself, `request_info` the third argument (attached here, not
+    by a frozen setattr per item afterwards), the others their defaults.
 
     The generated function merges the payload over the defaults in one C-level
     step, drops unknown keys only when there are any, then checks each field in
@@ -188,7 +193,7 @@ def make_model_hook(
     names = tuple(field.name for field in fields)
     src.bind("_defaults", defaults)
     src.bind("_names", names)
-    src.emit("def structure(d, _cls):", 0)
+    src.emit("def structure(d, _cls, _info=None):", 0)
     src.emit("if type(d) is not dict: raise _bad('payload', 'an object', d)")
     src.emit("out = {**_defaults, **d}")
     # Unknown keys are ignored: keep only the fields (rare, so checked cheaply).
@@ -197,6 +202,8 @@ def make_model_hook(
         if field.name in provenance:
             if field.name == "raw":
                 src.emit("out['raw'] = d")
+            elif field.name == "request_info":
+                src.emit("out['request_info'] = _info")
             elif _is_factory(field.default):
                 factory = src.bind(
                     f"_factory_{field.name}", typing.cast(Any, field.default).factory
@@ -220,5 +227,5 @@ def make_model_hook(
     namespace = dict(src.names)
     code = compile("\n".join(src.lines), f"<ching_async structure {cls.__name__}>", "exec")
     exec(code, namespace)
-    structure: Callable[[Any, Any], Any] = namespace["structure"]
+    structure: Callable[..., Any] = namespace["structure"]
     return structure
