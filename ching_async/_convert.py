@@ -313,9 +313,20 @@ def structure(data: Any, cls: type[T]) -> T:
 def model_hook(cls: type[T]) -> Callable[[Any, Any, Any], T]:
     """`hook(payload, cls, request_info)` for `cls`: the generated hook itself
     for the provenance models, which attach `request_info` as they build."""
+    hook = _model_hooks.get(cls)
+    if hook is None:
+        hook = _model_hooks[cls] = _model_hook(cls)
+    return hook
+
+
+# cattrs' dispatch per call costs about as much as decoding a small model.
+_model_hooks: dict[type[Any], Callable[[Any, Any, Any], Any]] = {}
+
+
+def _model_hook(cls: type[T]) -> Callable[[Any, Any, Any], T]:
     hook = converter.get_structure_hook(cls)
     if cls in _MODELS:
-        return cast(Callable[[Any, Any, Any], T], hook)
+        return cast("Callable[[Any, Any, Any], T]", hook)
 
     def structure(data: Any, target: Any, info: Any) -> T:
         obj: T = hook(data, target)
