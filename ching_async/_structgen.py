@@ -133,13 +133,17 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
         cache: dict[Any, datetime] = {}
         src.bind("_timestamps", cache)
         src.bind("_timestamp", _cached_timestamps(lambda value: parse(value, datetime), cache))
-        # The cache hit inline (one dict lookup), the parse out of line.
-        return ["t = _timestamps.get(v)", "v = _timestamp(v) if t is None else t"]
+        # The cache hit inline (a subscript: half the cost of .get()), the
+        # parse out of line.
+        return ["try:", "    v = _timestamps[v]", "except KeyError:", "    v = _timestamp(v)"]
     if enum_cls is not None:
         members = src.bind(f"_members_{enum_cls.__name__}", {m.value: m for m in enum_cls})
         return [
             f"if type(v) is not str: raise _bad({q}, 'a string', v)",
-            f"v = {members}.get(v, v)",
+            "try:",
+            f"    v = {members}[v]",
+            "except KeyError:",
+            "    pass  # a value this version does not know stays a plain str",
         ]
     hook = src.bind(f"_hook_{field}", hook_for(tp))
     typ = src.bind(f"_type_{field}", tp)
@@ -159,7 +163,7 @@ def _field(src: _Source, field: attrs.Attribute[Any], tp: Any, hook_for: Any) ->
         factory = src.bind(f"_factory_{field.name}", typing.cast(Any, field.default).factory)
         src.block("if v is _MISSING:", [f"v = out[{name}] = {factory}()"])
     check = _check(src, field.name, inner, hook_for)
-    converts = any(line.startswith("v = ") for line in check)
+    converts = any(line.lstrip().startswith("v = ") for line in check)
     body = [line.replace("v = _integral", f"v = out[{name}] = _integral") for line in check]
     if converts:
         body.append(f"out[{name}] = v")
