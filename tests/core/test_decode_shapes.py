@@ -1,0 +1,152 @@
+"""The generated decoder's fast path guesses a payload's shape from the previous
+payload of the same model (see _structgen). Whatever sequence of shapes comes
+in (fields missing, unknown keys, provenance names sent by the server, any key
+order), every model must hold exactly its fields, each the payload's value
+(converted) or the default, and the payload itself must stay as received.
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from datetime import datetime
+from typing import Any
+
+import attrs
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ching_async import Charge, Customer, Installments, SetupSession
+from ching_async._convert import converter, model_hook
+
+FULL_CHARGE: dict[str, Any] = {
+    "id": "ch_1",
+    "amount": 9900,
+    "status": "succeeded",
+    "object": "charge",
+    "customer": "cus_1",
+    "payment_method": "pm_1",
+    "amount_captured": 9900,
+    "currency": "ils",
+    "description": "Pro plan",
+    "installments": {"count": 3},
+    "captured": True,
+    "capture_method": "manual",
+    "authorized_at": "2026-04-19T09:15:22.000Z",
+    "capturable_until": "2026-04-26T09:15:22Z",
+    "captured_at": 1776590122,
+    "cancellation_reason": "fraudulent",
+    "refunded_amount": 0,
+    "failure_code": "card_declined",
+    "failure_message": "Declined",
+    "document": "doc_1",
+    "metadata": {"order": "42"},
+    "livemode": False,
+    "created": "2026-04-19T09:15:22.000Z",
+    "card_brand": "visa",
+    "card_last4": "4242",
+    "wallet_method": "apple_pay",
+    "customer_name": "Tal Levi",
+}
+REQUIRED = ("id", "amount", "status")
+OPTIONAL = tuple(k for k in FULL_CHARGE if k not in REQUIRED)
+EXTRA = ("brand_new_field", "raw", "request_info", "x")
+FIELDS = {f.name: f for f in attrs.fields(Charge)}
+HINTS = typing.get_type_hints(Charge)
+
+
+def wire(payload: dict[str, Any]) -> dict[str, Any]:
+    """As the client sees it: parsed by orjson (its key objects, its dict layout)."""
+    parsed: dict[str, Any] = orjson.loads(orjson.dumps(payload))
+    return parsed
+
+
+def decode(payload: dict[str, Any]) -> Charge:
+    return model_hook(Charge)(payload, Charge, None)
+
+
+def assert_faithful(charge: Charge, payload: dict[str, Any], before: dict[str, Any]) -> None:
+    assert payload == before, "the payload was changed by decoding"
+    assert charge.raw is payload
+    assert set(vars(charge)) == set(FIELDS), "the instance holds exactly its fields"
+    for name, field in FIELDS.items():
+        if name in ("raw", "request_info"):
+            continue
+        if name in payload:
+            expected = converter.structure(copy.deepcopy(payload[name]), HINTS[name])
+        else:
+            expected = field.default
+        assert getattr(charge, name) == expected, name
+    assert charge.request_info is None
+
+
+shapes = st.tuples(
+    st.lists(st.sampled_from(OPTIONAL), unique=True),
+    st.lists(st.sampled_from(EXTRA), unique=True),
+    st.randoms(use_true_random=False),
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(shapes, min_size=1, max_size=8))
+def test_any_sequence_of_shapes_decodes_faithfully(sequence: list[Any]) -> None:
+    for optional, extra, rng in sequence:
+        payload = {k: FULL_CHARGE[k] for k in (*REQUIRED, *optional)}
+        payload.update(dict.fromkeys(extra, "server value"))
+        keys = list(payload)
+        rng.shuffle(keys)
+        payload = wire({k: payload[k] for k in keys})
+        before = copy.deepcopy(payload)
+        assert_faithful(decode(payload), payload, before)
+
+
+def test_an_unknown_key_standing_in_for_a_missing_field_is_not_mistaken_for_it() -> None:
+    decode(wire({k: FULL_CHARGE[k] for k in (*REQUIRED, "customer")}))  # teaches a shape
+    # Same number of keys as the taught shape, but `customer` is replaced by
+    # an unknown key: the count matches, the fields do not.
+    payload = wire({**{k: FULL_CHARGE[k] for k in REQUIRED}, "brand_new_field": 1})
+    charge = decode(payload)
+    assert charge.customer is None
+    assert "brand_new_field" not in vars(charge)
+
+
+def test_a_missing_required_field_still_fails_after_a_shape_was_learned() -> None:
+    decode(wire(FULL_CHARGE))
+    decode(wire({k: FULL_CHARGE[k] for k in REQUIRED}))
+    payload = wire({"id": "ch_1", "status": "succeeded", "brand_new_field": 1, "customer": "c"})
+    with pytest.raises(KeyError):
+        decode(payload)
+
+
+def test_mutating_raw_after_decoding_does_not_touch_the_model_or_later_decodes() -> None:
+    first = decode(wire(FULL_CHARGE))
+    first.raw["amount"] = 1
+    first.raw["brand_new_field"] = True
+    assert first.amount == 9900
+    second = decode(wire(FULL_CHARGE))
+    assert second.amount == 9900
+    assert set(vars(second)) == set(FIELDS)
+
+
+def test_converted_values_on_the_fast_path() -> None:
+    for _ in range(2):  # the second goes through the learned shape
+        charge = decode(wire(FULL_CHARGE))
+        assert charge.installments == Installments(count=3)
+        assert isinstance(charge.created, datetime)
+        assert charge.created.tzinfo is not None
+        assert charge.captured_at == datetime.fromtimestamp(1776590122, tz=charge.created.tzinfo)
+        assert charge.status == "succeeded"
+        assert type(charge.status).__name__ == "ChargeStatus"
+
+
+@pytest.mark.parametrize("model", [SetupSession, Customer])
+def test_other_models_hold_exactly_their_fields(model: type[Any]) -> None:
+    payload = {"id": "x_1", "status": "pending"} if model is SetupSession else {"id": "cus_1"}
+    for extra in ({}, {"unknown": 1}, {"raw": "sent by the server"}):
+        obj = model_hook(model)(wire({**payload, **extra}), model, None)
+        if hasattr(obj, "__dict__"):
+            assert set(vars(obj)) == {f.name for f in attrs.fields(model)}
+        assert obj.raw == {**payload, **extra}
+        assert obj.id == payload["id"]
