@@ -34,7 +34,7 @@ from ._models import (
     SetupSessionStatus,
     UpsertAction,
 )
-from ._structgen import make_model_hook
+from ._structgen import SharedInstances, make_model_hook
 
 __all__ = ["converter", "model_hook", "parse_timestamp", "structure", "structure_list"]
 
@@ -178,7 +178,8 @@ def _make_converter() -> cattrs.Converter:
         conv.register_structure_hook_func(_is_type(enum_cls | str), hook)
         conv.register_structure_hook_func(_is_type(enum_cls | str | None), _optional(hook))
     installments = make_dict_structure_fn(Installments, conv, _cattrs_detailed_validation=False)
-    conv.register_structure_hook(Installments, _installments_hook(installments))
+    # Immutable and almost always {"count": 1}: one shared instance per count.
+    conv.register_structure_hook(Installments, SharedInstances(Installments, "count", installments))
     _register_model(conv, SetupSession)
     _register_model(conv, Charge)
     _register_model(conv, Customer, _customer_aliases)
@@ -280,27 +281,6 @@ def _lenient_timestamp(value: Any) -> datetime | None:
         return parse_timestamp(value)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
-
-
-def _installments_hook(base: Callable[[Any, Any], Installments]) -> Callable[[Any, Any], Any]:
-    # Installments are immutable and almost always {"count": 1}: share one
-    # instance per count instead of building one per charge.
-    shared: dict[int, Installments] = {}
-
-    def structure(value: Any, _: Any) -> Installments:
-        if type(value) is not dict:
-            raise TypeError(f"expected an object, got {type(value).__name__}")
-        count = value.get("count")
-        if len(value) == 1 and type(count) is int:
-            cached = shared.get(count)
-            if cached is None:
-                cached = base(value, Installments)
-                if len(shared) < 64:
-                    shared[count] = cached
-            return cached
-        return base(value, Installments)
-
-    return structure
 
 
 converter = _make_converter()

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import orjson
 
-__all__ = ["make_model_hook"]
+__all__ = ["SharedInstances", "make_model_hook", "parser_keys"]
 
 _MISSING = object()
 _TIMESTAMP_CACHE_SIZE = 4096
@@ -158,9 +158,44 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
             "except KeyError:",
             "    pass  # a value this version does not know stays a plain str",
         ]
-    hook = src.bind(f"_hook_{field}", hook_for(tp))
+    converter_hook = hook_for(tp)
+    hook = src.bind(f"_hook_{field}", converter_hook)
     typ = src.bind(f"_type_{field}", tp)
+    if isinstance(converter_hook, SharedInstances):
+        shared = src.bind(f"_shared_{field}", converter_hook.shared)
+        key = src.bind(f"_key_{field}", parser_keys((converter_hook.key,))[0])
+        return [
+            f"k = {v}.get({key}) if type({v}) is dict else None",
+            f"if type(k) is int and k in {shared}: {slot} = {shared}[k]",
+            f"else: {slot} = {hook}({v}, {typ})",
+        ]
     return [f"{slot} = {hook}({v}, {typ})"]
+
+
+class SharedInstances:
+    """A structure hook for an immutable model keyed by one int field (the
+    installment plan, keyed by its count): one shared instance per key.
+
+    The generated decoder of a model that contains one inlines the cache hit:
+    the hook call it saves was ~2,500 instructions of a Charge's ~23,000.
+    """
+
+    def __init__(self, cls: type[Any], key: str, build: Callable[[Any, Any], Any]) -> None:
+        self.cls = cls
+        self.key = key
+        self.shared: dict[int, Any] = {}
+        self._build = build
+
+    def __call__(self, value: Any, _: Any) -> Any:
+        if type(value) is not dict:
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        key = value.get(self.key)
+        cached = self.shared.get(key) if type(key) is int else None
+        if cached is None:
+            cached = self._build(value, self.cls)
+            if type(key) is int and len(self.shared) < 64:
+                self.shared[key] = cached
+        return cached
 
 
 def _is_factory(default: Any) -> bool:
@@ -207,7 +242,7 @@ class _Completer:
         return out
 
 
-def _parser_keys(names: tuple[str, ...]) -> tuple[str, ...]:
+def parser_keys(names: tuple[str, ...]) -> tuple[str, ...]:
     """`names` as the very str objects orjson gives payload keys.
 
     orjson reuses one str object per short key across parses (its key cache),
@@ -250,7 +285,7 @@ def make_model_hook(
     hints = typing.get_type_hints(cls)
     src = _Source()
     checked = [field for field in fields if field.name not in provenance]
-    names = _parser_keys(tuple(field.name for field in checked))
+    names = parser_keys(tuple(field.name for field in checked))
     defaults: dict[str, Any] = {}
     for name, field in zip(names, checked, strict=True):
         if field.default is not attrs.NOTHING:

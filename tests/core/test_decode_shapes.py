@@ -150,3 +150,15 @@ def test_other_models_hold_exactly_their_fields(model: type[Any]) -> None:
             assert set(vars(obj)) == {f.name for f in attrs.fields(model)}
         assert obj.raw == {**payload, **extra}
         assert obj.id == payload["id"]
+
+
+def test_shared_installments_never_stand_in_for_a_value_that_is_not_an_int() -> None:
+    decode(wire(FULL_CHARGE))  # the shared Installments(count=3) exists now
+    for count, expected in ((3, Installments(count=3)), (3.0, Installments(count=3))):
+        charge = decode(wire({**FULL_CHARGE, "installments": {"count": count}}))
+        assert charge.installments == expected
+    shared = decode(wire(FULL_CHARGE)).installments
+    assert decode(wire(FULL_CHARGE)).installments is shared  # one instance per count
+    for bad in ({"count": True}, {"count": "3"}, [3], "3"):
+        with pytest.raises((TypeError, ValueError)):
+            decode(wire({**FULL_CHARGE, "installments": bad}))
