@@ -28,6 +28,7 @@ import bench_bulk  # noqa: E402
 import bench_decode  # noqa: E402
 import bench_http  # noqa: E402
 import bench_import  # noqa: E402
+import bench_instructions  # noqa: E402
 from _common import add_ratios, format_table  # noqa: E402
 from _server import LoopbackServer  # noqa: E402
 
@@ -133,6 +134,7 @@ def main() -> int:
         rows += bench_import.run(quick=args.quick, log=log)
         bulk_rows, create_many_memory = bench_bulk.run(quick=args.quick, log=log)
         rows += bulk_rows
+        rows += bench_instructions.run(quick=args.quick, log=log)
     except KeyboardInterrupt:
         print("\ninterrupted; the server and worker processes were stopped", file=sys.stderr)
         return 130
