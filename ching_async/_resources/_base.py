@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._decode import decode_item, decode_list, list_data, request_info
@@ -20,18 +20,20 @@ class Resource:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    async def _get(self, path: str, query: Mapping[str, str] | None = None) -> Response:
-        return await self._client._send("GET", path, query=query)
+    # Plain functions returning the client's coroutine: an `async def` wrapper
+    # would add a coroutine frame to every call (~2,500 instructions).
+    def _get(self, path: str, query: Mapping[str, str] | None = None) -> Awaitable[Response]:
+        return self._client._send("GET", path, query=query)
 
-    async def _post(
+    def _post(
         self,
         path: str,
         payload: Mapping[str, Any] | None,
         *,
         idempotency_key: str | None,
         reconciler: Reconciler | None = None,
-    ) -> Response:
-        return await self._client._send(
+    ) -> Awaitable[Response]:
+        return self._client._send(
             "POST", path, payload=payload, idempotency_key=idempotency_key, reconciler=reconciler
         )
 
