@@ -153,7 +153,10 @@ class IdempotencyMiddleware:
     def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
         if request.method != "POST":
             return call_next(request)
-        key = request.idempotency_key or new_idempotency_key()
+        key = request.idempotency_key
+        if key is not None and request.headers.get("Idempotency-Key") == key:
+            return call_next(request)  # stamped when the call was built
+        key = key or new_idempotency_key()
         headers = {**request.headers, "Idempotency-Key": key}
         return call_next(request.replace(headers=headers, idempotency_key=key))
 
