@@ -9,6 +9,7 @@ exceptions (which can carry request headers) out of the raised error's chain.
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 
@@ -28,6 +29,49 @@ _READ_CHUNK = 64 * 1024
 SessionProvider = Callable[[], aiohttp.ClientSession]
 
 
+class PoolSlots:
+    """A FIFO counting gate over the connection pool.
+
+    Like asyncio.Semaphore, but taking a free slot is one plain call, not a
+    coroutine plus a scan of the waiters (about 4,000 instructions a request).
+    A waiter that is handed a slot as it is cancelled passes the slot on.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take_free(self) -> bool:
+        """Take a slot at once if one is free and nobody is queued for it."""
+        if self.free and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.take_free():
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot arrived with the cancellation: pass it on
+            elif waiter in self.waiters:  # release() may have dropped it already
+                self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the longest waiter, or free it."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.free += 1
+
+
 class AiohttpTransport:
     def __init__(
         self,
@@ -39,7 +83,7 @@ class AiohttpTransport:
         max_connections: int = 100,
     ) -> None:
         self._get_session = get_session
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = PoolSlots(max_connections)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
         self._max_bytes = max_response_bytes
@@ -52,9 +96,7 @@ class AiohttpTransport:
         # that times out while queued provably never left, so it is safe to
         # retry even for a POST. aiohttp's own pool wait would count against
         # the attempt timeout and make such a timeout look ambiguous.
-        if not self._slots.locked():
-            await self._slots.acquire()  # a free slot: does not block
-        elif not await self._wait_for_slot(request):
+        if not self._slots.take_free() and not await self._wait_for_slot(request):
             raise _queued_too_long(request)
         try:
             # Only now: the client may have been closed while this call was

@@ -93,8 +93,8 @@ def _other_tasks(server: RawServer | None = None) -> set[asyncio.Task[Any]]:
 
 def _assert_pool_idle(client: ching_async.Client) -> None:
     transport = transport_of(client)
-    assert transport._slots._value == client.max_connections, "a transport slot is still taken"
-    assert not transport._slots._waiters, "a call is still queued for a slot"
+    assert transport._slots.free == client.max_connections, "a transport slot is still taken"
+    assert not transport._slots.waiters, "a call is still queued for a slot"
     session = client._session
     if session is not None:
         connector = session.connector
@@ -207,7 +207,7 @@ async def test_cancelled_while_queued_for_a_slot(problems: Problems) -> None:
         async with client:
             tasks = [asyncio.create_task(client.charges.retrieve("ch_1")) for _ in range(50)]
             await asyncio.sleep(0.02)
-            assert transport_of(client)._slots._waiters  # really queued
+            assert transport_of(client)._slots.waiters  # really queued
             for task in tasks[2:]:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)

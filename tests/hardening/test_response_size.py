@@ -126,7 +126,7 @@ async def test_oversized_body_is_refused_without_reading_it(handler: Handler, ca
             server.handler = _answer_charge
             assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]
             transport = transport_of(client)
-            assert transport._slots._value == client.max_connections
+            assert transport._slots.free == client.max_connections
 
 
 async def _answer_charge(conn: RawConnection, request: RawRequest) -> None:

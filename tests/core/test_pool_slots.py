@@ -1,0 +1,81 @@
+"""The transport's pool gate: FIFO, bounded, and never loses a slot to a cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ching_async._transport import PoolSlots
+
+
+async def test_free_slots_are_taken_at_once_and_counted() -> None:
+    slots = PoolSlots(2)
+    assert slots.take_free()
+    assert slots.take_free()
+    assert not slots.take_free()
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_waiters_get_slots_in_arrival_order() -> None:
+    slots = PoolSlots(1)
+    await slots.acquire()
+    order: list[int] = []
+
+    async def wait(n: int) -> None:
+        await slots.acquire()
+        order.append(n)
+
+    tasks = [asyncio.create_task(wait(n)) for n in range(3)]
+    await asyncio.sleep(0)
+    assert len(slots.waiters) == 3
+    assert not slots.take_free(), "a newcomer must not jump the queue"
+    for _ in range(3):
+        slots.release()
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2]
+    slots.release()
+    assert slots.free == 1
+    assert not slots.waiters
+
+
+async def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    slots = PoolSlots(1)
+    await slots.acquire()
+    task = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not slots.waiters
+    slots.release()
+    assert slots.free == 1
+
+
+async def test_a_slot_handed_to_a_waiter_cancelled_at_that_moment_is_passed_on() -> None:
+    slots = PoolSlots(1)
+    await slots.acquire()
+    first = asyncio.create_task(slots.acquire())
+    second = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # hands the slot to `first`...
+    first.cancel()  # ...which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.wait_for(second, 1)  # the slot went on to `second`
+    slots.release()
+    assert slots.free == 1
+    assert not slots.waiters
+
+
+async def test_a_timed_out_wait_gives_nothing_back_that_it_did_not_take() -> None:
+    slots = PoolSlots(1)
+    await slots.acquire()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            await slots.acquire()
+    slots.release()
+    assert slots.free == 1
+    assert not slots.waiters
