@@ -176,8 +176,8 @@ class SharedInstances:
     """A structure hook for an immutable model keyed by one int field (the
     installment plan, keyed by its count): one shared instance per key.
 
-    The generated decoder of a model that contains one inlines the cache hit:
-    the hook call it saves was ~2,500 instructions of a Charge's ~23,000.
+    The generated decoder of a model that contains one inlines the cache hit,
+    saving the hook call: ~700 instructions of a Charge's ~23,000.
     """
 
     def __init__(self, cls: type[Any], key: str, build: Callable[[Any, Any], Any]) -> None:
