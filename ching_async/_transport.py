@@ -33,7 +33,7 @@ class PoolSlots:
     """A FIFO counting gate over the connection pool.
 
     Like asyncio.Semaphore, but taking a free slot is one plain call, not a
-    coroutine plus a scan of the waiters (about 4,000 instructions a request).
+    coroutine plus a scan of the waiters (about 8,000 instructions a request).
     A waiter that is handed a slot as it is cancelled passes the slot on.
     """
 
