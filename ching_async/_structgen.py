@@ -227,9 +227,9 @@ class _Completer:
         self._defaults = defaults
         self._names = names
         self._known = frozenset(names)
-        # [((missing field, default), ...), (extra key, ...)]: read by the
-        # generated fast path, replaced whole (never mutated) here.
-        self.guess: list[tuple[Any, ...]] = [(), ()]
+        # ((missing field, default), ...), (extra key, ...): read by the
+        # generated fast path, replaced whole here.
+        self.guess: tuple[tuple[tuple[str, Any], ...], tuple[Any, ...]] = ((), ())
 
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
         out = {**self._defaults, **d}
@@ -238,7 +238,7 @@ class _Completer:
         missing = tuple((k, v) for k, v in self._defaults.items() if k not in d)
         extra = tuple(k for k in d if k not in self._known)
         if len(missing) + len(extra) <= 16:
-            self.guess = [missing, extra]
+            self.guess = (missing, extra)
         return out
 
 
