@@ -34,9 +34,16 @@ from ._models import (
     SetupSessionStatus,
     UpsertAction,
 )
-from ._structgen import SharedInstances, make_model_hook
+from ._structgen import SharedInstances, make_model_hooks
 
-__all__ = ["converter", "model_hook", "parse_timestamp", "structure", "structure_list"]
+__all__ = [
+    "converter",
+    "model_hook",
+    "model_list_hook",
+    "parse_timestamp",
+    "structure",
+    "structure_list",
+]
 
 T = TypeVar("T")
 
@@ -146,8 +153,12 @@ def _register_model(
     """
 
     def factory(_: Any) -> Callable[..., Any]:
-        hook = make_model_hook(cls, conv.get_structure_hook, provenance=_PROVENANCE)
-        return hook if prepare is None else _renamed(hook, prepare)
+        hooks = make_model_hooks(cls, conv.get_structure_hook, provenance=_PROVENANCE)
+        if prepare is not None:
+            return _renamed(hooks.one, prepare)
+        if conv is converter:  # model_list_hook serves the module's converter
+            _list_hooks[cls] = hooks.many
+        return hooks.one
 
     conv.register_structure_hook_factory(lambda t: t is cls, factory)
     _MODELS.add(cls)
@@ -314,6 +325,23 @@ def _model_hook(cls: type[T]) -> Callable[[Any, Any, Any], T]:
         return obj
 
     return structure
+
+
+def model_list_hook(cls: type[T]) -> Callable[[list[Any], Any, Any], list[T]]:
+    """`hook(payloads, cls, request_info)` for `cls`: the generated list decoder
+    where there is one (one loop, no call per item), else `model_hook` per item."""
+    hook = model_hook(cls)  # generates the hooks on first use
+    many = _list_hooks.get(cls)
+    if many is None:
+
+        def many(items: list[Any], target: Any, info: Any) -> list[T]:
+            return [hook(item, target, info) for item in items]
+
+        _list_hooks[cls] = many
+    return many
+
+
+_list_hooks: dict[type[Any], Callable[[list[Any], Any, Any], list[Any]]] = {}
 
 
 def structure_list(data: Any, cls: type[T]) -> list[T]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from ._convert import model_hook
+from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._http import (
     Response,
@@ -79,9 +79,9 @@ def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) 
 
 
 def decode_list(response: Response, cls: type[T], items: list[Any], info: RequestInfo) -> list[T]:
-    hook = model_hook(cls)
+    decode_all = model_list_hook(cls)
     try:
-        return [hook(item, cls, info) for item in items]
+        return decode_all(items, cls, info)
     except Exception as exc:
         error = decode_error(response, cls, exc)
     raise error  # outside the except block, as in decode_item

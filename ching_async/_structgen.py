@@ -21,12 +21,12 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from types import NoneType, UnionType
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import orjson
 
-__all__ = ["SharedInstances", "make_model_hook", "parser_keys"]
+__all__ = ["ModelHooks", "SharedInstances", "make_model_hook", "make_model_hooks", "parser_keys"]
 
 _MISSING = object()
 _TIMESTAMP_CACHE_SIZE = 4096
@@ -218,27 +218,30 @@ def _field(src: _Source, field: attrs.Attribute[Any], tp: Any, hook_for: Any) ->
 
 class _Completer:
     """The slow path: a payload's fields merged over the defaults, unknown keys
-    dropped. It also remembers which fields this payload lacked and which extra
-    keys it had, because the next payload of the model (the next item of a
-    list, almost always) has the same shape.
+    dropped. It also remembers this payload's shape (which fields it lacked,
+    which extra keys it had, how many keys), because the next payload of the
+    model (the next item of a list, almost always) has the same shape.
     """
 
     def __init__(self, defaults: dict[str, Any], names: tuple[str, ...]) -> None:
         self._defaults = defaults
         self._names = names
         self._known = frozenset(names)
-        # ((missing field, default), ...), (extra key, ...): read by the
-        # generated fast path, replaced whole here.
-        self.guess: tuple[tuple[tuple[str, Any], ...], tuple[Any, ...]] = ((), ())
+        # ({missing field: default}, (extra key, ...), len(payload)): read by
+        # the generated fast path, replaced whole here.
+        self.guess: tuple[dict[str, Any], tuple[Any, ...], int] = ({}, (), len(names))
 
     def __call__(self, d: dict[str, Any]) -> dict[str, Any]:
         out = {**self._defaults, **d}
         if len(out) != len(self._names):
             out = {k: out[k] for k in self._names if k in out}
-        missing = tuple((k, v) for k, v in self._defaults.items() if k not in d)
+        missing = {k: v for k, v in self._defaults.items() if k not in d}
         extra = tuple(k for k in d if k not in self._known)
-        if len(missing) + len(extra) <= 16:
-            self.guess = (missing, extra)
+        # A shape that lacks a required field fails to decode: not worth
+        # learning (the fast path would reject it anyway, see make_model_hooks).
+        complete = len(d) - len(extra) + len(missing) == len(self._names)
+        if complete and len(missing) + len(extra) <= 16:
+            self.guess = (missing, extra, len(d))
         return out
 
 
@@ -265,21 +268,39 @@ def _reader(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...
     return operator.itemgetter(*names)
 
 
-def make_model_hook(
+class ModelHooks(NamedTuple):
+    """The two generated decoders of one model, sharing one body."""
+
+    one: Callable[..., Any]
+    """`(payload, cls, request_info=None) -> model`: the cattrs structure hook."""
+    many: Callable[..., list[Any]]
+    """`(payloads, cls, request_info=None) -> [model, ...]`: a list in one call."""
+
+
+# Builtins the generated code uses, bound as locals like every other name.
+_LOCAL_BUILTINS = ("type", "str", "int", "bool", "dict", "len", "KeyError")
+
+
+def make_model_hooks(
     cls: type[Any], hook_for: Callable[[Any], Any], *, provenance: frozenset[str]
-) -> Callable[..., Any]:
-    """A structure hook `(payload, cls, request_info=None)` for attrs class `cls`.
+) -> ModelHooks:
+    """The structure hooks for attrs class `cls`, one payload or a list of them.
 
     `hook_for(type)` returns the converter's hook for types not inlined here.
     Fields named in `provenance` are never read from the payload: `raw` gets
     the payload itself, `request_info` the third argument (attached here, not
     by a frozen setattr per item afterwards), the others their defaults.
 
-    The generated function copies the payload, completes the copy to exactly
+    Per payload, the generated code copies the payload completed to exactly
     the model's fields (by the last payload's shape, else by `_Completer`),
     reads every field into a local in one C-level call, checks the locals and
     stores back only the values that convert (enums, timestamps, nested).
     The completed copy becomes the instance's __dict__; `raw` is the payload.
+
+    The list decoder runs the same body in its own loop: no call per item,
+    and the shape guess and every name it uses are loaded once per list.
+    Per Charge (perf stat): the one-payload hook went from ~22,500 to ~20,600
+    instructions with this fast path and local names; the loop saves ~800 more.
     """
     fields = attrs.fields(cls)
     hints = typing.get_type_hints(cls)
@@ -293,23 +314,38 @@ def make_model_hook(
     complete = _Completer(defaults, names)
     src.bind("_complete", complete)
     src.bind("_read", _reader(names))
-    src.emit("def structure(d, _cls, _info=None):", 0)
     src.emit("if type(d) is not dict: raise _bad('payload', 'an object', d)")
-    # Fast path: a copy of the payload (a C-level clone of its hash table)
-    # completed by the shape the last payload had. Merging the payload over
-    # the defaults key by key cost ~8,800 instructions of a Charge's ~28,000;
-    # this ~2,500. It is right when exactly the fields remain: len(out) is
-    # their count and every field reads; otherwise the slow path rebuilds it.
-    src.emit("out = d.copy()")
-    src.emit("missing, extra = _complete.guess")
-    src.block("for k, default in missing:", ["if k not in out: out[k] = default"])
-    src.block("for k in extra:", ["out.pop(k, None)"])
-    src.block(f"if len(out) != {len(names)}:", ["out = _complete(d)"])
+    # Fast path: the payload merged with the defaults its shape lacked, in
+    # one C-level `d | missing`, then the shape's extra keys deleted. Sound
+    # without looking at the keys: with len(d) == len(fields) - len(missing)
+    # + len(extra) and every extra key present (del raises otherwise), the
+    # copy holds at most len(fields) keys, so if every field reads, the
+    # copy is exactly the fields and no default replaced a payload value.
+    # Any other shape takes the slow path, which learns it. Merging key by
+    # key cost ~8,800 instructions of a Charge's ~28,000; a copy and a fill
+    # loop ~1,100 more than this.
     targets = "".join(f"v_{name}, " for name in names)
-    src.block("try:", [f"({targets}) = _read(out)"])
-    # An extra key made up for a missing field: the slow path, where a
-    # missing required field is a KeyError.
-    src.block("except KeyError:", ["out = _complete(d)", f"({targets}) = _read(out)"])
+    src.block(
+        "if len(d) == size:",
+        [
+            "out = d | missing",
+            "try:",
+            "    for k in extra: del out[k]",
+            f"    ({targets}) = _read(out)",
+            "except KeyError:",
+            "    out = None",
+        ],
+    )
+    src.block("else:", ["out = None"])
+    # A missing required field is the KeyError of this read.
+    src.block(
+        "if out is None:",
+        [
+            "out = _complete(d)",
+            "missing, extra, size = _complete.guess",
+            f"({targets}) = _read(out)",
+        ],
+    )
     for field in checked:
         _field(src, field, hints[field.name], hook_for)
     for field in fields:
@@ -326,17 +362,48 @@ def make_model_hook(
             value = src.bind(f"_default_{field.name}", field.default)
             src.emit(f"out[{field.name!r}] = {value}")
     if any(f.validator or f.converter for f in fields) or "__slots__" in cls.__dict__:
-        src.emit("return _cls_(**out)")
+        src.emit("obj = _cls_(**out)")
     else:
         # No validators or converters to run: fill the frozen instance directly.
         src.emit("obj = _new(_cls_)")
         src.emit("_set(obj, '__dict__', out)")
-        src.emit("return obj")
     src.bind("_cls_", cls)
     src.bind("_new", object.__new__)
     src.bind("_set", object.__setattr__)
     namespace = dict(src.names)
-    code = compile("\n".join(src.lines), f"<ching_async structure {cls.__name__}>", "exec")
+    code = compile(_functions(src), f"<ching_async structure {cls.__name__}>", "exec")
     exec(code, namespace)
-    structure: Callable[..., Any] = namespace["structure"]
-    return structure
+    return ModelHooks(namespace["structure"], namespace["structure_list"])
+
+
+def _functions(src: _Source) -> str:
+    """The body twice: once per payload, once in a loop over a list."""
+    # Every name as a default argument: a local read (LOAD_FAST) instead of
+    # a global or builtin lookup, for each of the body's many name reads.
+    bound = [*sorted(src.names), *_LOCAL_BUILTINS]
+    params = "".join(f", {name}={name}" for name in bound)
+    body = src.lines
+    one = [
+        f"def structure(d, _cls, _info=None{params}):",
+        "    missing, extra, size = _complete.guess",
+        *body,
+        "    return obj",
+    ]
+    many = [
+        f"def structure_list(items, _cls, _info=None{params}):",
+        "    result = []",
+        "    append = result.append",
+        "    missing, extra, size = _complete.guess",
+        "    for d in items:",
+        *("    " + line for line in body),
+        "        append(obj)",
+        "    return result",
+    ]
+    return "\n".join([*one, "", *many])
+
+
+def make_model_hook(
+    cls: type[Any], hook_for: Callable[[Any], Any], *, provenance: frozenset[str]
+) -> Callable[..., Any]:
+    """The one-payload hook of `make_model_hooks`."""
+    return make_model_hooks(cls, hook_for, provenance=provenance).one

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ching_async import Charge, Customer, Installments, SetupSession
-from ching_async._convert import converter, model_hook
+from ching_async._convert import converter, model_hook, model_list_hook
 
 FULL_CHARGE: dict[str, Any] = {
     "id": "ch_1",
@@ -92,14 +92,21 @@ shapes = st.tuples(
 @settings(max_examples=300)
 @given(st.lists(shapes, min_size=1, max_size=8))
 def test_any_sequence_of_shapes_decodes_faithfully(sequence: list[Any]) -> None:
+    payloads = []
     for optional, extra, rng in sequence:
         payload = {k: FULL_CHARGE[k] for k in (*REQUIRED, *optional)}
         payload.update(dict.fromkeys(extra, "server value"))
         keys = list(payload)
         rng.shuffle(keys)
-        payload = wire({k: payload[k] for k in keys})
-        before = copy.deepcopy(payload)
+        payloads.append(wire({k: payload[k] for k in keys}))
+    befores = copy.deepcopy(payloads)
+    for payload, before in zip(payloads, befores, strict=True):
         assert_faithful(decode(payload), payload, before)
+    # The same sequence as one list: the list decoder's own loop.
+    charges = model_list_hook(Charge)(payloads, Charge, None)
+    assert len(charges) == len(payloads)
+    for charge, payload, before in zip(charges, payloads, befores, strict=True):
+        assert_faithful(charge, payload, before)
 
 
 def test_an_unknown_key_standing_in_for_a_missing_field_is_not_mistaken_for_it() -> None:
@@ -110,6 +117,34 @@ def test_an_unknown_key_standing_in_for_a_missing_field_is_not_mistaken_for_it()
     charge = decode(payload)
     assert charge.customer is None
     assert "brand_new_field" not in vars(charge)
+
+
+def test_a_default_never_replaces_a_value_the_payload_has() -> None:
+    # Teach a shape that lacks card_brand and has one unknown key: as many
+    # keys as the full payload. The full payload then has the taught length,
+    # but merging the taught default would overwrite its card_brand.
+    taught = {k: v for k, v in FULL_CHARGE.items() if k != "card_brand"}
+    decode(wire({**taught, "brand_new_field": 1}))
+    assert decode(wire(FULL_CHARGE)).card_brand == "visa"
+    listed = model_list_hook(Charge)(
+        [wire({**taught, "brand_new_field": 1}), wire(FULL_CHARGE)], Charge, None
+    )
+    assert [c.card_brand for c in listed] == [None, "visa"]
+
+
+def test_a_list_of_mixed_shapes_keeps_every_value() -> None:
+    short = {k: FULL_CHARGE[k] for k in REQUIRED}
+    payloads = [wire(p) for p in (FULL_CHARGE, short, short, FULL_CHARGE, {**short, "x": 1})]
+    charges = model_list_hook(Charge)(payloads, Charge, None)
+    assert [c.customer for c in charges] == ["cus_1", None, None, "cus_1", None]
+    assert [c.raw for c in charges] == payloads
+
+
+def test_the_list_decoder_reports_a_bad_item() -> None:
+    with pytest.raises(TypeError, match="payload: expected an object"):
+        model_list_hook(Charge)([wire(FULL_CHARGE), "not an object"], Charge, None)
+    with pytest.raises(KeyError):
+        model_list_hook(Charge)([wire({"id": "ch_1", "status": "succeeded"})], Charge, None)
 
 
 def test_a_missing_required_field_still_fails_after_a_shape_was_learned() -> None:
