@@ -26,7 +26,14 @@ from typing import Any, NamedTuple
 import attrs
 import orjson
 
-__all__ = ["ModelHooks", "SharedInstances", "make_model_hook", "make_model_hooks", "parser_keys"]
+__all__ = [
+    "ModelHooks",
+    "SharedInstances",
+    "bound_names",
+    "make_model_hook",
+    "make_model_hooks",
+    "parser_keys",
+]
 
 _MISSING = object()
 _TIMESTAMP_CACHE_SIZE = 4096
@@ -46,16 +53,19 @@ def _integral(name: str, value: Any) -> int:
 
 
 def _cached_timestamps(
-    parse: Callable[[Any], datetime], cache: dict[Any, datetime]
+    parse: Callable[[Any, Any], datetime], cache: dict[Any, datetime]
 ) -> Callable[[Any], datetime]:
-    """Charges in one list share most timestamps; parse each distinct string once."""
+    """The cache miss: charges in one list share most timestamps, and a client
+    sees the same charges again, so each distinct string is parsed once.
+
+    Called only after the generated code's inline lookup missed, so it goes
+    straight to the converter's hook (`parse`, no wrapper): ~1,000
+    instructions less per new timestamp.
+    """
 
     def timestamp(value: Any) -> datetime:
-        if type(value) is not str:
-            return parse(value)
-        parsed = cache.get(value)
-        if parsed is None:
-            parsed = parse(value)
+        parsed = parse(value, datetime)
+        if type(value) is str:
             if len(cache) >= _TIMESTAMP_CACHE_SIZE:
                 cache.clear()
             cache[value] = parsed
@@ -140,7 +150,7 @@ def _check(src: _Source, field: str, tp: Any, hook_for: Callable[[Any], Any]) ->
         parse = hook_for(datetime)
         cache: dict[Any, datetime] = {}
         src.bind("_timestamps", cache)
-        src.bind("_timestamp", _cached_timestamps(lambda value: parse(value, datetime), cache))
+        src.bind("_timestamp", _cached_timestamps(parse, cache))
         # The cache hit inline (a subscript: half the cost of .get()), the
         # parse out of line.
         return [
@@ -400,6 +410,15 @@ def _functions(src: _Source) -> str:
         "    return result",
     ]
     return "\n".join([*one, "", *many])
+
+
+def bound_names(hook: Callable[..., Any]) -> dict[str, Any]:
+    """What a generated hook binds by name (its default arguments): for
+    tests and benchmarks that look inside, e.g. at the timestamp cache."""
+    code = hook.__code__
+    defaults = hook.__defaults__ or ()
+    params = code.co_varnames[: code.co_argcount]
+    return dict(zip(params[len(params) - len(defaults) :], defaults, strict=True))
 
 
 def make_model_hook(

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ching_async import Charge, Customer, Installments, SetupSession
+from ching_async import Charge, Customer, Installments, SetupSession, _structgen
 from ching_async._convert import converter, model_hook, model_list_hook
 
 FULL_CHARGE: dict[str, Any] = {
@@ -197,3 +197,17 @@ def test_shared_installments_never_stand_in_for_a_value_that_is_not_an_int() -> 
     for bad in ({"count": True}, {"count": "3"}, [3], "3"):
         with pytest.raises((TypeError, ValueError)):
             decode(wire({**FULL_CHARGE, "installments": bad}))
+
+
+def test_the_timestamp_cache_is_bounded_and_every_value_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_structgen, "_TIMESTAMP_CACHE_SIZE", 8)
+    hook = model_list_hook(Charge)
+    cache = _structgen.bound_names(hook)["_timestamps"]
+    stamps = [f"2026-04-19T09:15:{second:02d}Z" for second in range(30)]
+    for _ in range(2):  # the second round reads what the first round left cached
+        charges = hook([wire({**FULL_CHARGE, "created": s}) for s in stamps], Charge, None)
+        assert [c.created.second for c in charges] == list(range(30))
+        assert all(c.created.tzinfo is not None for c in charges)
+        assert len(cache) <= 8
