@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from ._resources._payment_methods import PaymentMethods
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, new_session
 
 if TYPE_CHECKING:
     import aiohttp
@@ -87,6 +87,7 @@ class Client:
             max_response_bytes=_count("max_response_bytes", max_response_bytes, minimum=1),
             verify_tls=verify_tls,
             max_connections=self.max_connections,
+            static_headers_on_session=self._owns_session,
         )
         self._handler: Handler = build_chain(
             [
@@ -167,11 +168,11 @@ class Client:
         if self._closed:
             raise ClientStateError("this Client is closed; create a new one")
         if self._session is None:
-            self._session = _new_session(self.max_connections)
+            self._session = new_session(self.max_connections)
         return self._session
 
     # ----------------------------------------------------------- requests
-    async def _send(
+    def _send(
         self,
         method: str,
         path: str,
@@ -181,7 +182,7 @@ class Client:
         idempotency_key: str | None = None,
         reconciler: Reconciler | None = None,
         safe_to_retry: bool | None = None,
-    ) -> Response:
+    ) -> Awaitable[Response]:
         """Send one logical request through the chain.
 
         `safe_to_retry` defaults to True for GET only. An endpoint that is
@@ -189,6 +190,10 @@ class Client:
         the same fields again) passes True so that an ambiguous failure is
         retried like a GET; anything else that may have taken effect is
         reconciled or raised with `outcome_unknown=True`.
+
+        A plain function returning the chain's awaitable (every caller awaits
+        it at once): no coroutine frame of its own, ~1,700 instructions a call.
+        Argument errors are raised by the call itself.
         """
         self._check_usable()
         request = self._prototype.replace(
@@ -201,33 +206,13 @@ class Client:
             reconciler=reconciler,
             headers=_idempotency_header(method, idempotency_key),
         )
-        return await self._handler(request)
+        return self._handler(request)
 
 
 def _idempotency_header(method: str, key: str | None) -> dict[str, str]:
     # Stamped when the call is built, so that the idempotency middleware has
     # no request to copy (~6,000 instructions a POST).
     return {"Idempotency-Key": key} if method == "POST" and key else {}
-
-
-def _new_session(max_connections: int) -> aiohttp.ClientSession:
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
-    # Our own transport sets per-attempt timeouts; the session default is off.
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=None),
-        raise_for_status=False,
-        auto_decompress=True,
-    )
-    # aiohttp silently re-sends an idempotent request once when a pooled
-    # connection drops; that send would escape max_retries, the attempt count
-    # and user middlewares. There is no public switch, so turn off the
-    # attribute (listed in ClientSession.ATTRS) on sessions we own.
-    if hasattr(session, "_retry_connection"):
-        session._retry_connection = False
-    return session
 
 
 def _positive(name: str, value: object) -> float:

@@ -678,3 +678,29 @@ async def test_request_id_headers(
     charge = await client.charges.retrieve("ch_1")
     assert charge.request_info is not None
     assert charge.request_info.request_id == "rid-9"
+
+
+@pytest.mark.parametrize("caller_session", [False, True])
+async def test_static_headers_whoever_made_the_session(
+    scripted: ScriptedServer, caller_session: bool
+) -> None:
+    # A client's own session carries Accept and User-Agent as its default
+    # headers; a caller's session gets them with each request instead, over
+    # the caller's own defaults.
+    import aiohttp
+
+    scripted.on("POST", BASE + "/charges", envelope(CHARGE))
+    scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
+    session = aiohttp.ClientSession(headers={"User-Agent": "theirs", "Accept": "*/*"})
+    try:
+        async with ching_async.Client(
+            TEST_KEY, base_url=scripted.url, session=session if caller_session else None
+        ) as client:
+            await client.charges.create(customer=CUS, payment_method=PM, amount=9900)
+            await client.charges.retrieve("ch_1")
+    finally:
+        await session.close()
+    post, get = scripted.seen
+    assert_common_headers(post, post=True)
+    assert_common_headers(get, post=False)
+    assert header(get, "Content-Type") is None

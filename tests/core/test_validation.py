@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ching_async
 from ching_async import Installments, InvalidParameterError
@@ -540,3 +542,43 @@ def test_key_with_unicode_whitespace_rejected(key: str) -> None:
     with pytest.raises(InvalidParameterError) as info:
         ching_async.Client(key)
     assert_secret_free(info.value, key)
+
+
+def _plain_id_reference(value: object) -> bool:
+    """The rule check_plain_id enforces, spelled out without its fast path."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and not any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    )
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.text(),
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,300}", fullmatch=True),
+        st.sampled_from(["cus_1", "cus_\u00e9", "a" * 255, "a" * 256, "x\u2028y", "_", ""]),
+    )
+)
+def test_plain_id_fast_path_agrees_with_the_rule(value: str) -> None:
+    from ching_async._validation import check_plain_id
+
+    if _plain_id_reference(value):
+        assert check_plain_id("customer", value) == value
+    else:
+        with pytest.raises(InvalidParameterError):
+            check_plain_id("customer", value)
+
+
+def test_checked_currencies_are_remembered_only_when_valid() -> None:
+    from ching_async._validation import _CHECKED_CURRENCIES, check_currency
+
+    for _ in range(2):  # the second round answers from the cache
+        assert check_currency("ILS") == "ils"
+        assert check_currency("usd") == "usd"
+        for bad in ("il", "ILS ", "i1s", "\u05e9\u05e7\u05dc"):
+            with pytest.raises(InvalidParameterError):
+                check_currency(bad)
+    assert all(len(code) == 3 and code.isalpha() for code in _CHECKED_CURRENCIES)
+    assert len(_CHECKED_CURRENCIES) <= 64
