@@ -30,7 +30,6 @@ __all__ = [
     "ModelHooks",
     "SharedInstances",
     "bound_names",
-    "make_model_hook",
     "make_model_hooks",
     "parser_keys",
 ]
@@ -419,10 +418,3 @@ def bound_names(hook: Callable[..., Any]) -> dict[str, Any]:
     defaults = hook.__defaults__ or ()
     params = code.co_varnames[: code.co_argcount]
     return dict(zip(params[len(params) - len(defaults) :], defaults, strict=True))
-
-
-def make_model_hook(
-    cls: type[Any], hook_for: Callable[[Any], Any], *, provenance: frozenset[str]
-) -> Callable[..., Any]:
-    """The one-payload hook of `make_model_hooks`."""
-    return make_model_hooks(cls, hook_for, provenance=provenance).one
