@@ -381,11 +381,19 @@ def decode_envelope(response: Response) -> Any:
     raise error_from_response(response)
 
 
-def error_from_response(response: Response) -> APIError:
-    """The typed error for a non-2xx response whose body is not an error envelope."""
+def error_envelope(response: Response) -> dict[str, Any] | None:
+    """The body if it is CHING's JSON error envelope (`success: false`), else None."""
     parsed = _parse_json(response)
     if isinstance(parsed, dict) and parsed.get("success") is False:
-        return error_from_envelope(response, parsed)
+        return parsed
+    return None
+
+
+def error_from_response(response: Response) -> APIError:
+    """The typed error for a non-2xx response whose body is not an error envelope."""
+    envelope = error_envelope(response)
+    if envelope is not None:
+        return error_from_envelope(response, envelope)
     message = f"HTTP {response.status} with an unexpected body"
     if not response.body:
         message = f"HTTP {response.status} with an empty body"

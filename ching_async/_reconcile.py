@@ -99,7 +99,8 @@ LIST_LIMIT = 100
 
 
 # Mutable on purpose: built on every charges.create, and frozen attrs sets each
-# field through object.__setattr__ (~4,400 instructions more per call).
+# field through object.__setattr__ (~4,400 instructions more per call, measured
+# on a class of the same fields).
 @attrs.define
 class MarkerReconciler:
     """Find the object a POST created by the marker in its metadata.

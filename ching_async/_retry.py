@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
-import orjson
 
 if TYPE_CHECKING:
     import tenacity
@@ -36,7 +35,7 @@ from ._errors import (
     ChingError,
     OutcomeUnknownError,
 )
-from ._http import Handler, Request, Response, parse_retry_after
+from ._http import Handler, Request, Response, error_envelope, parse_retry_after
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
 
@@ -72,13 +71,7 @@ class RetryPolicy:
 def _answered_by_ching(response: Response) -> bool:
     """A 500/502/503 whose body is CHING's own JSON error envelope: CHING has
     finished with the request. A 504, or a proxy's page, says nothing of that."""
-    if response.status == 504:
-        return False
-    try:
-        body = orjson.loads(response.body)
-    except orjson.JSONDecodeError:
-        return False
-    return isinstance(body, dict) and body.get("success") is False
+    return response.status != 504 and error_envelope(response) is not None
 
 
 class _Again(Exception):
