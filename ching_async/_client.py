@@ -104,10 +104,6 @@ class Client:
             ],
             transport,
         )
-        # Every request starts as a copy of this one (cheaper than attrs' __init__).
-        self._prototype = Request(
-            method="GET", path="", base_url=self.base_url, timeout=self.timeout
-        )
         self.setup_sessions = SetupSessions(self)
         self.charges = Charges(self)
         self.customers = Customers(self)
@@ -196,15 +192,17 @@ class Client:
         Argument errors are raised by the call itself.
         """
         self._check_usable()
-        request = self._prototype.replace(
-            method=method,
-            path=path,
-            query=tuple(query.items()) if query else (),
-            body=None if payload is None else encode_json(payload),
-            safe_to_retry=method == "GET" if safe_to_retry is None else safe_to_retry,
-            idempotency_key=idempotency_key,
-            reconciler=reconciler,
-            headers=_idempotency_header(method, idempotency_key),
+        request = Request.logical(
+            method,
+            path,
+            self.base_url,
+            tuple(query.items()) if query else (),
+            _idempotency_header(method, idempotency_key),
+            None if payload is None else encode_json(payload),
+            method == "GET" if safe_to_retry is None else safe_to_retry,
+            idempotency_key,
+            self.timeout,
+            reconciler,
         )
         return self._handler(request)
 

@@ -100,6 +100,44 @@ class Request:
             url += "?" + urlencode(self.query)
         return url
 
+    @classmethod
+    def logical(
+        cls,
+        method: str,
+        path: str,
+        base_url: str,
+        query: tuple[tuple[str, str], ...],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        safe_to_retry: bool,
+        idempotency_key: str | None,
+        timeout: float,
+        reconciler: Reconciler | None,
+    ) -> Request:
+        """The client's constructor for a call's first request (attempt 1, no
+        deadline yet): fills the instance dict in one step instead of attrs'
+        per-field frozen setattr, like Response.received (~2,500 instructions)."""
+        request = _new(cls)
+        _set_dict(
+            request,
+            "__dict__",
+            {
+                "method": method,
+                "path": path,
+                "base_url": base_url,
+                "query": query,
+                "headers": headers,
+                "body": body,
+                "safe_to_retry": safe_to_retry,
+                "idempotency_key": idempotency_key,
+                "attempt": 1,
+                "timeout": timeout,
+                "deadline": None,
+                "reconciler": reconciler,
+            },
+        )
+        return request
+
     def with_headers(self, extra: Mapping[str, str]) -> Request:
         return _replace(self, {"headers": {**self.headers, **extra}})
 

@@ -35,7 +35,7 @@ from ._errors import (
     ChingError,
     OutcomeUnknownError,
 )
-from ._http import Handler, Request, Response, error_envelope, parse_retry_after
+from ._http import Handler, Request, Response, _replace, error_envelope, parse_retry_after
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
 
@@ -115,12 +115,38 @@ class RetryMiddleware:
         self._clock = clock
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
-        # Positional: keywords cost an attrs __init__ ~1,600 instructions more.
-        state = _CallState(request, self._clock() + self.total_timeout, self.max_retries + 1)
-        # Fast path: most calls succeed first time, and building tenacity's
-        # machinery costs more than the rest of the chain (measured ~25 us/call).
+        # Fast path: most calls succeed first time. The first send is inlined
+        # and the call's state is built only when it fails: ~8,600 instructions
+        # a call (no _step frame, no _CallState, no deadline check against a
+        # deadline set just now).
+        deadline = self._clock() + self.total_timeout
+        timeout = min(request.timeout, self.total_timeout)
+        first = _replace(request, {"attempt": 1, "timeout": timeout, "deadline": deadline})
+        outcome: Response | APIConnectionError
         try:
-            return await self._step(state, call_next)
+            outcome = await call_next(first)
+        except APIConnectionError as exc:
+            outcome = exc  # handled outside this block: no __context__ for what follows
+        else:
+            if outcome.status < 429 and outcome.attempts == 1:
+                return outcome  # neither retryable nor in doubt: final as it is
+        return await self._after_first(request, deadline, outcome, call_next)
+
+    async def _after_first(
+        self,
+        request: Request,
+        deadline: float,
+        first: Response | APIConnectionError,
+        call_next: Handler,
+    ) -> Response:
+        """The first send failed or needs a look: the retry loop proper."""
+        # Positional: keywords cost an attrs __init__ ~1,600 instructions more.
+        state = _CallState(request, deadline, self.max_retries + 1, 1)
+        try:
+            if isinstance(first, Response):
+                return self._on_response(state, first)
+            self._on_connection_error(state, first)
+            raise _Again
         except _Again:
             pass
         # Imported here: only calls that failed once need it (~20 ms off `import ching_async`).

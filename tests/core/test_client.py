@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -361,6 +362,39 @@ async def test_middlewares_run_in_order(scripted: ScriptedServer, make_client: M
     assert scripted.seen[0].headers.get("X-inner") == "1"
 
 
+async def test_every_kind_of_callable_is_a_middleware(
+    scripted: ScriptedServer, make_client: MakeClient
+) -> None:
+    order: list[str] = []
+
+    async def tagged(name: str, request: Request, call_next: Handler) -> Response:
+        order.append(name)
+        return await call_next(request.with_headers({f"X-{name}": "1"}))
+
+    class Instance:
+        async def __call__(self, request: Request, call_next: Handler) -> Response:
+            return await tagged("instance", request, call_next)
+
+    class Holder:
+        async def method(self, request: Request, call_next: Handler) -> Response:
+            return await tagged("method", request, call_next)
+
+    class Swapped:
+        # __call__ looked up on the class when the client is built, not on the instance
+        async def __call__(self, request: Request, call_next: Handler) -> Response:
+            return await tagged("swapped", request, call_next)
+
+    swapped = Swapped()
+    swapped.__call__ = None  # type: ignore[method-assign]
+    client = make_client(
+        middlewares=[functools.partial(tagged, "partial"), Instance(), Holder().method, swapped]
+    )
+    scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
+    await client.charges.retrieve("ch_1")
+    assert order == ["partial", "instance", "method", "swapped"]
+    assert all(scripted.seen[0].headers.get(f"X-{name}") == "1" for name in order)
+
+
 async def test_middleware_can_answer_without_network(
     scripted: ScriptedServer, make_client: MakeClient
 ) -> None:
@@ -373,6 +407,22 @@ async def test_middleware_can_answer_without_network(
     assert charge.id == "ch_cached"
     assert charge.request_info is not None
     assert charge.request_info.request_id == "cache"
+    assert scripted.seen == []
+
+
+async def test_attempts_are_counted_by_the_client_not_taken_from_a_middleware(
+    scripted: ScriptedServer, make_client: MakeClient
+) -> None:
+    # A caching middleware replays a response recorded from another call's
+    # third attempt: this call sent once, and says so.
+    async def replaying(request: Request, call_next: Handler) -> Response:
+        body = orjson.dumps({"success": True, "data": CHARGE})
+        return Response(status=200, headers={}, body=body, request=request, attempts=3)
+
+    client = make_client(middlewares=[replaying])
+    charge = await client.charges.retrieve("ch_1")
+    assert charge.request_info is not None
+    assert charge.request_info.attempts == 1
     assert scripted.seen == []
 
 

@@ -1,0 +1,63 @@
+"""The hot-path constructors of Request and Response build the same objects as attrs."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ching_async._http import Request, Response
+
+
+def _request() -> Request:
+    return Request.logical(
+        "POST",
+        "/charges",
+        "http://127.0.0.1:1/ching/v1",
+        (("customer", "cus_1"),),
+        {"Idempotency-Key": "k-1"},
+        b"{}",
+        False,
+        "k-1",
+        7.5,
+        None,
+    )
+
+
+def test_logical_request_equals_the_attrs_constructor() -> None:
+    built = _request()
+    assert built == Request(
+        method="POST",
+        path="/charges",
+        base_url="http://127.0.0.1:1/ching/v1",
+        query=(("customer", "cus_1"),),
+        headers={"Idempotency-Key": "k-1"},
+        body=b"{}",
+        safe_to_retry=False,
+        idempotency_key="k-1",
+        attempt=1,
+        timeout=7.5,
+        deadline=None,
+        reconciler=None,
+    )
+    # Every field, no more: a field added to Request must be added here too.
+    assert set(vars(built)) == {f.name for f in attrs.fields(Request)}
+
+
+def test_received_response_equals_the_attrs_constructor() -> None:
+    request = _request().replace(attempt=2)
+    headers = CIMultiDictProxy(CIMultiDict({"Request-Id": "req_1"}))
+    built = Response.received(201, headers, b"{}", request, 0.25)
+    assert built == Response(
+        status=201, headers=headers, body=b"{}", request=request, attempts=2, elapsed=0.25
+    )
+    assert set(vars(built)) == {f.name for f in attrs.fields(Response)}
+
+
+def test_copies_leave_the_original_alone_and_stay_frozen() -> None:
+    original = _request()
+    copy = original.with_headers({"Authorization": "Bearer ck_test_abcdefgh"})
+    assert original.headers == {"Idempotency-Key": "k-1"}
+    assert copy.headers == {"Idempotency-Key": "k-1", "Authorization": "Bearer ck_test_abcdefgh"}
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        copy.attempt = 3  # type: ignore[misc]
