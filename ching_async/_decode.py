@@ -21,13 +21,16 @@ __all__ = ["decode_list", "decode_model", "request_info"]
 
 T = TypeVar("T")
 
+_new = object.__new__
+_set_dict = object.__setattr__
+
 
 def request_info(response: Response) -> RequestInfo:
     request = response.request
     # One per call on the hot path: fill the frozen instance's __dict__ in one
     # step instead of attrs' seven frozen setattrs (~1 us a call).
-    info = object.__new__(RequestInfo)
-    object.__setattr__(
+    info = _new(RequestInfo)
+    _set_dict(
         info,
         "__dict__",
         {

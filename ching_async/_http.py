@@ -203,8 +203,8 @@ class Response:
     ) -> Response:
         """The transport's constructor: skips attrs' per-field frozen setattr
         (the headers are case-insensitive already). About 1.5 us a response."""
-        response = object.__new__(cls)
-        object.__setattr__(
+        response = _new(cls)
+        _set_dict(
             response,
             "__dict__",
             {

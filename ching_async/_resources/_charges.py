@@ -75,12 +75,10 @@ class Charges(Resource):
         reconciler = None
         if mark_idempotency_key:
             meta = with_marker(meta, key)
+            # Positional (list_path, idempotency_key, customer, query, declined):
+            # keywords cost attrs' __init__ ~2,200 instructions more a call.
             reconciler = MarkerReconciler(
-                list_path="/charges",
-                query=(("customer", customer),),
-                idempotency_key=key,
-                customer=customer,
-                declined=charge_declined,
+                "/charges", key, customer, (("customer", customer),), charge_declined
             )
         if meta:
             payload["metadata"] = meta
