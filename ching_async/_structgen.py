@@ -375,14 +375,25 @@ def make_model_hooks(
     else:
         # No validators or converters to run: fill the frozen instance directly.
         src.emit("obj = _new(_cls_)")
-        src.emit("_set(obj, '__dict__', out)")
+        src.emit("_set_dict(obj, out)")
+        src.bind("_set_dict", dict_setter(cls))
     src.bind("_cls_", cls)
     src.bind("_new", object.__new__)
-    src.bind("_set", object.__setattr__)
     namespace = dict(src.names)
     code = compile(_functions(src), f"<ching_async structure {cls.__name__}>", "exec")
     exec(code, namespace)
     return ModelHooks(namespace["structure"], namespace["structure_list"])
+
+
+def dict_setter(cls: type[Any]) -> Callable[[Any, dict[str, Any]], None]:
+    """`set(obj, d)`: make `d` the `__dict__` of an instance of `cls`, past a
+    frozen class's __setattr__. The `__dict__` descriptor's own setter:
+    ~450 instructions less than object.__setattr__(obj, "__dict__", d)."""
+    for klass in cls.__mro__:
+        descriptor = klass.__dict__.get("__dict__")
+        if descriptor is not None:
+            return typing.cast("Callable[[Any, dict[str, Any]], None]", descriptor.__set__)
+    raise TypeError(f"{cls.__name__} instances have no __dict__")
 
 
 def _functions(src: _Source) -> str:

@@ -211,3 +211,27 @@ def test_the_timestamp_cache_is_bounded_and_every_value_exact(
         assert [c.created.second for c in charges] == list(range(30))
         assert all(c.created.tzinfo is not None for c in charges)
         assert len(cache) <= 8
+
+
+def test_dict_setter_fills_frozen_instances_wherever_dict_is_declared() -> None:
+    @attrs.frozen(slots=False)
+    class Base:
+        a: int = 0
+
+    @attrs.frozen(slots=False)
+    class Child(Base):
+        b: int = 0
+
+    for cls, values in ((Base, {"a": 1}), (Child, {"a": 1, "b": 2})):
+        obj = object.__new__(cls)
+        _structgen.dict_setter(cls)(obj, values)
+        assert obj == cls(**values)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            obj.a = 3  # type: ignore[misc]
+
+    @attrs.frozen
+    class Slotted:
+        a: int = 0
+
+    with pytest.raises(TypeError, match="no __dict__"):
+        _structgen.dict_setter(Slotted)
