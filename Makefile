@@ -22,6 +22,7 @@ demo: $(VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict ching_async
 
 test: lint

@@ -161,7 +161,9 @@ def run(quick: bool, log: Callable[[str], None] = print) -> tuple[list[dict[str,
     for _ in range(rounds):  # interleaved: A, B, C, A, B, C, ...
         for mode in MODES:
             samples[mode].append(measure(mode, small))
-    log(f"  {THROUGHPUT}: {rounds} rounds x {small:,} items in {time.perf_counter() - started:.0f}s")
+    log(
+        f"  {THROUGHPUT}: {rounds} rounds x {small:,} items in {time.perf_counter() - started:.0f}s"
+    )
     rows = [
         row(
             THROUGHPUT,

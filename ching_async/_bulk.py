@@ -497,9 +497,7 @@ class BulkRun:
         try:
             while pending and loop.time() < deadline:
                 self._drain()  # workers blocked on a full queue must not wait for us
-                _, pending = await asyncio.wait(
-                    pending, timeout=min(0.05, deadline - loop.time())
-                )
+                _, pending = await asyncio.wait(pending, timeout=min(0.05, deadline - loop.time()))
         finally:
             # Also when this wait is itself cancelled (a second Ctrl-C): no
             # worker may outlive the run, and the journal must be closed.

@@ -90,9 +90,7 @@ class SetupSession:
     created: datetime | None = None
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(
-        default=None, eq=False, repr=False, kw_only=True
-    )
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _structgen)
@@ -129,9 +127,7 @@ class Charge:
     customer_name: str | None = None
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(
-        default=None, eq=False, repr=False, kw_only=True
-    )
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 # --------------------------------------------------- customers, cards, refunds
@@ -175,9 +171,7 @@ class Customer:
     deleted: bool | None = None
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(
-        default=None, eq=False, repr=False, kw_only=True
-    )
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -226,9 +220,7 @@ class PaymentMethod:
     created: datetime | None = None
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(
-        default=None, eq=False, repr=False, kw_only=True
-    )
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -250,9 +242,7 @@ class Refund:
     created: datetime | None = None
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(
-        default=None, eq=False, repr=False, kw_only=True
-    )
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 EventData = Charge | SetupSession | Customer | Refund | PaymentMethod | dict[str, Any]

@@ -46,8 +46,21 @@ def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         sys.exit("no redis-server on PATH (apt-get install -y redis-server), or pass --redis URL")
     port = free_port()
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(directory), "--loglevel", "warning"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
     )
     for _ in range(100):
@@ -104,7 +117,10 @@ async def main(args: argparse.Namespace) -> None:
             base = await used_memory(redis)
             started = time.perf_counter()
             job = await scaleout.enqueue(
-                redis, rows(cards, args.items), job_id="sizing", shards=args.shards,
+                redis,
+                rows(cards, args.items),
+                job_id="sizing",
+                shards=args.shards,
                 concurrency=args.concurrency,
             )
             enqueue_s = time.perf_counter() - started
@@ -112,10 +128,17 @@ async def main(args: argparse.Namespace) -> None:
             items_keys = await key_memory(redis, "sizing", args.shards)
 
             settings = scaleout.worker_settings(
-                args.redis, burst=True, handle_signals=False, max_jobs=args.shards,
-                poll_delay=0.05, job_timeout=600,
-                client_options={"api_key": fake.api_key, "base_url": fake.url,
-                                "retry_policy": ching_async.RetryPolicy(instant=True)},
+                args.redis,
+                burst=True,
+                handle_signals=False,
+                max_jobs=args.shards,
+                poll_delay=0.05,
+                job_timeout=600,
+                client_options={
+                    "api_key": fake.api_key,
+                    "base_url": fake.url,
+                    "retry_policy": ching_async.RetryPolicy(instant=True),
+                },
             )
             worker = create_worker(settings)
             started = time.perf_counter()
@@ -130,18 +153,26 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             await redis.aclose()
     per = 100_000 / job.items
-    print(f"job: {job.items:,} items, {job.shards} shards, {args.customers:,} customers; "
-          f"redis used_memory before: {mib(base)}")
-    print(f"enqueue: {enqueue_s:.1f} s; used_memory +{mib(after_items - base)} "
-          f"({(after_items - base) / job.items:.0f} B/item); "
-          f"items lists {mib(items_keys['items'])}")
+    print(
+        f"job: {job.items:,} items, {job.shards} shards, {args.customers:,} customers; "
+        f"redis used_memory before: {mib(base)}"
+    )
+    print(
+        f"enqueue: {enqueue_s:.1f} s; used_memory +{mib(after_items - base)} "
+        f"({(after_items - base) / job.items:.0f} B/item); "
+        f"items lists {mib(items_keys['items'])}"
+    )
     print(f"charged: {snapshot.summary} in {charge_s:.1f} s ({job.items / charge_s:,.0f}/s)")
-    print(f"after results: used_memory +{mib(after_results - base)} total "
-          f"({(after_results - base) / job.items:.0f} B/item); results hashes "
-          f"{mib(result_keys['results'])}, items {mib(result_keys['items'])}, counts+state+open "
-          f"{result_keys['counts'] + result_keys['state'] + result_keys['open']:,} B")
-    print(f"per 100,000 items: items {mib(int((after_items - base) * per))}, "
-          f"items + results {mib(int((after_results - base) * per))}")
+    print(
+        f"after results: used_memory +{mib(after_results - base)} total "
+        f"({(after_results - base) / job.items:.0f} B/item); results hashes "
+        f"{mib(result_keys['results'])}, items {mib(result_keys['items'])}, counts+state+open "
+        f"{result_keys['counts'] + result_keys['state'] + result_keys['open']:,} B"
+    )
+    print(
+        f"per 100,000 items: items {mib(int((after_items - base) * per))}, "
+        f"items + results {mib(int((after_results - base) * per))}"
+    )
 
 
 if __name__ == "__main__":

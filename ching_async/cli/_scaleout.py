@@ -65,7 +65,6 @@ Ctrl-C (SIGINT/SIGTERM) stops taking shards and hands the running ones back.
 """
 
 
-
 def _positive_int(text: str) -> int:
     if text.strip().isdigit() and int(text) >= 1:
         return int(text)
@@ -93,9 +92,7 @@ def _lazy(name: str) -> Handler:
 # ------------------------------------------------------------------ parsers
 def add_bulk_charge_options(p: argparse.ArgumentParser) -> None:
     """The --redis options of ``ching bulk-charge``."""
-    group = p.add_argument_group(
-        "scale-out over Redis (needs: pip install 'ching-async[arq]')"
-    )
+    group = p.add_argument_group("scale-out over Redis (needs: pip install 'ching-async[arq]')")
     group.add_argument(
         "--redis",
         metavar="URL",
@@ -146,20 +143,30 @@ def add_worker_command(
         help=f"Redis to take shards from (default ${REDIS_URL_ENV}, else redis://127.0.0.1:6379)",
     )
     p.add_argument(
-        "--queue", default=DEFAULT_QUEUE, metavar="NAME",
+        "--queue",
+        default=DEFAULT_QUEUE,
+        metavar="NAME",
         help=f"arq queue (default {DEFAULT_QUEUE})",
     )
     p.add_argument(
-        "--max-jobs", type=_positive_int, default=4, metavar="N",
+        "--max-jobs",
+        type=_positive_int,
+        default=4,
+        metavar="N",
         help="shards this worker charges at once (default 4)",
     )
     p.add_argument(
-        "--job-timeout", type=_positive_float, default=300.0, metavar="SECONDS",
+        "--job-timeout",
+        type=_positive_float,
+        default=300.0,
+        metavar="SECONDS",
         help="longest run of one shard before it is continued by a fresh run; a dead "
         "worker's shards are picked up this long (+10 s) after they started (default 300)",
     )
     p.add_argument(
-        "--burst", action="store_true", help="exit once the queue is empty",
+        "--burst",
+        action="store_true",
+        help="exit once the queue is empty",
     )
     p.add_argument("--verbose", action="store_true", help="log every shard run")
     return p
@@ -302,8 +309,11 @@ async def _follow(
     last = None
     try:
         with BulkProgress(
-            out.stderr, rows, mode=args.progress,
-            label=f"charging ({job.shards} shards)", console=out.err_console,
+            out.stderr,
+            rows,
+            mode=args.progress,
+            label=f"charging ({job.shards} shards)",
+            console=out.err_console,
         ) as bar:
             async for snapshot in scaleout.watch(redis, job.job_id, interval=FOLLOW_INTERVAL):
                 bar.update(snapshot.summary)

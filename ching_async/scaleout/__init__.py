@@ -37,8 +37,7 @@ try:
     import redis.asyncio  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
-        "ching_async.scaleout needs the optional arq extra: pip install 'ching-async[arq]'"
-        f" ({exc})"
+        f"ching_async.scaleout needs the optional arq extra: pip install 'ching-async[arq]' ({exc})"
     ) from exc
 
 from ._enqueue import DEFAULT_SHARDS, DEFAULT_TTL, EnqueuedJob, JobConflictError, enqueue

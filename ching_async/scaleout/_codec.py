@@ -106,8 +106,13 @@ def result_record(result: ChargeResult) -> StoredResult:
         data["error_type"] = type(result.error).__name__
     else:  # not produced by create_many, but keep the rule: only a charge is proof
         final = result.outcome in (Outcome.SUCCEEDED, Outcome.DECLINED)
-    data = {"outcome": data.pop("outcome"), "final": final, "key": result.idempotency_key,
-            "attempts": result.attempts, **data}
+    data = {
+        "outcome": data.pop("outcome"),
+        "final": final,
+        "key": result.idempotency_key,
+        "attempts": result.attempts,
+        **data,
+    }
     if amount:
         data.update(amount=amount, currency=currency)
     if result.error_message:
@@ -116,8 +121,14 @@ def result_record(result: ChargeResult) -> StoredResult:
 
 
 def invalid_record(key: str, message: str) -> StoredResult:
-    data = {"outcome": Outcome.FAILED.value, "final": True, "key": key, "attempts": 0,
-            "error": message[:MAX_ERROR_CHARS], "error_type": "InvalidParameterError"}
+    data = {
+        "outcome": Outcome.FAILED.value,
+        "final": True,
+        "key": key,
+        "attempts": 0,
+        "error": message[:MAX_ERROR_CHARS],
+        "error_type": "InvalidParameterError",
+    }
     return StoredResult(orjson.dumps(data), Outcome.FAILED, True, 0, "ils")
 
 

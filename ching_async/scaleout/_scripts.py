@@ -16,7 +16,9 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 # Start enqueueing a job. KEYS: meta. ARGV: token, lease_ms, ttl_ms, shards.
 # Returns {verdict, previous shard count}: new | takeover (a dead enqueuer's
 # partial push) | busy (another live enqueuer) | exists (fully enqueued).
-BEGIN = _NOW + """
+BEGIN = (
+    _NOW
+    + """
 local status = redis.call('HGET', KEYS[1], 'status')
 local lease_until = now + tonumber(ARGV[2]) / 1000
 if not status then
@@ -37,10 +39,13 @@ if status == 'enqueuing' then
 end
 return {'exists', ''}
 """
+)
 
 # Append a chunk of items, if this enqueuer still holds the job.
 # KEYS: meta, list_1..list_n. ARGV: token, lease_ms, ttl_ms, count_1..count_n, items...
-PUSH = _NOW + """
+PUSH = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'enqueuer') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease', tostring(now + tonumber(ARGV[2]) / 1000))
 local n = #KEYS - 1
@@ -55,6 +60,7 @@ for k = 1, n do
 end
 return 1
 """
+)
 
 # Mark the job enqueued. KEYS: meta. ARGV: token, ttl_ms, field, value, ...
 COMMIT = """
@@ -68,7 +74,9 @@ return 1
 
 # A run takes a shard. KEYS: state. ARGV: token, worker, ttl_ms.
 # Returns {previous heartbeat or '', now}.
-CLAIM = _NOW + """
+CLAIM = (
+    _NOW
+    + """
 local previous = redis.call('HGET', KEYS[1], 'heartbeat') or ''
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2], 'status', 'running',
            'heartbeat', tostring(now), 'run_started', tostring(now))
@@ -80,23 +88,30 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {previous, tostring(now)}
 """
+)
 
 # The run is alive. KEYS: state. ARGV: token. Returns 0 if another run took the shard.
-BEAT = _NOW + """
+BEAT = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'heartbeat', tostring(now), 'status', 'running')
 return 1
 """
+)
 
 # Items are about to be sent: they are in doubt until a final result is recorded.
 # KEYS: state, open. ARGV: token, ttl_ms, index... Returns 0 if the shard was taken.
-DISPATCH = _NOW + """
+DISPATCH = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('SADD', KEYS[2], unpack(ARGV, 3))
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 redis.call('HSET', KEYS[1], 'heartbeat', tostring(now))
 return 1
 """
+)
 
 # Items marked open but never handed to create_many: not in doubt after all.
 # KEYS: state, open. ARGV: token, index... Only while the run still owns the shard
@@ -111,7 +126,9 @@ return 1
 # result may be replaced (its count moves), a final one never is.
 # KEYS: results, counts, open, state. ARGV: index, json, outcome, final (1/0),
 # amount, currency, ttl_ms. Returns 1 if stored, 0 if a final result was there.
-RECORD = _NOW + """
+RECORD = (
+    _NOW
+    + """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   local previous = cjson.decode(old)
@@ -128,9 +145,12 @@ redis.call('HSET', KEYS[4], 'heartbeat', tostring(now))
 for k = 1, 3 do redis.call('PEXPIRE', KEYS[k], ARGV[7]) end
 return 1
 """
+)
 
 # A run ends. KEYS: state. ARGV: token, status, error ('' for none), ttl_ms.
-FINISH = _NOW + """
+FINISH = (
+    _NOW
+    + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'heartbeat', tostring(now))
 if ARGV[2] == 'done' then redis.call('HSET', KEYS[1], 'finished', tostring(now)) end
@@ -139,3 +159,4 @@ redis.call('HDEL', KEYS[1], 'owner')
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """
+)

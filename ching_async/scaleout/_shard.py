@@ -171,7 +171,10 @@ class ShardRun:
             logger.info(
                 "job %s shard %d: %d item(s) in doubt; waiting %.1fs for a previous run's "
                 "requests to settle before looking them up",
-                self.job_id, self.shard, in_doubt, wait,
+                self.job_id,
+                self.shard,
+                in_doubt,
+                wait,
             )
             await asyncio.sleep(wait)
 
@@ -182,8 +185,9 @@ class ShardRun:
             try:
                 owned = await script(keys=[self.keys.state(self.shard)], args=[self._token])
             except Exception:  # Redis hiccup: the next dispatch or record will tell
-                logger.warning("job %s shard %d: heartbeat failed", self.job_id, self.shard,
-                               exc_info=True)
+                logger.warning(
+                    "job %s shard %d: heartbeat failed", self.job_id, self.shard, exc_info=True
+                )
                 continue
             if not owned:
                 self._lost = self._stop = True
@@ -258,9 +262,7 @@ class ShardRun:
                 )
             )
 
-    async def _items(
-        self, only: set[int] | None
-    ) -> AsyncGenerator[tuple[int, ChargeParams], None]:
+    async def _items(self, only: set[int] | None) -> AsyncGenerator[tuple[int, ChargeParams], None]:
         """The shard's items to send, in order, each marked open before it is yielded."""
         key = self.keys.items(self.shard)
         remaining = None if only is None else set(only)
@@ -309,7 +311,8 @@ class ShardRun:
             pipe.smismember(self.keys.open(self.shard), indexes)
             results, opened = await pipe.execute()
         return [
-            d for d, result, is_open in zip(decoded, results, opened, strict=True)
+            d
+            for d, result, is_open in zip(decoded, results, opened, strict=True)
             if result is None and not is_open
         ]
 
@@ -384,4 +387,3 @@ class _Options:
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-

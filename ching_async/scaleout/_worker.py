@@ -179,4 +179,3 @@ async def close_worker(worker: Worker) -> None:
 def run_worker(redis_url: str | None = None, **settings: Any) -> None:
     """`work` in a new event loop: ``run_worker("redis://...", max_jobs=8)``."""
     asyncio.run(work(redis_url, **settings))
-

@@ -241,9 +241,7 @@ def parse_upsert(body: JSONObject) -> UpsertParams:
     fields = _Fields(body)
     identify_by = fields.required_string("identifyBy")
     if body.get("identifyBy") is not None and identify_by not in IDENTIFY_BY:
-        fields.issues.append(
-            Issue(("identifyBy",), f"Expected one of: {', '.join(IDENTIFY_BY)}")
-        )
+        fields.issues.append(Issue(("identifyBy",), f"Expected one of: {', '.join(IDENTIFY_BY)}"))
     sent = _customer_fields(fields)
     attr = IDENTIFY_BY.get(identify_by)
     if attr is not None and body.get(identify_by) is None:

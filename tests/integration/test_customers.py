@@ -143,9 +143,7 @@ async def test_an_id_is_one_path_segment(fake: FakeChing, ching: ching_async.Cli
 async def test_update_changes_only_the_given_fields(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
-    created = await ching.customers.create(
-        email="tal@example.com", name="Tal", metadata={"a": "1"}
-    )
+    created = await ching.customers.create(email="tal@example.com", name="Tal", metadata={"a": "1"})
     updated = await ching.customers.update(created.id, phone="+972 54 111 2222", metadata={"b": 2})
     assert sent(fake, "POST", "/customers/{id}")[0].body == {
         "phone": "+972 54 111 2222",

@@ -72,10 +72,26 @@ class RedisServer:
             self.port = free_port()
             log = (self.directory / f"redis-{self.port}.log").open("wb")
             self.process = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", str(self.directory),
-                 "--daemonize", "no", "--loglevel", "warning"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.directory,
+                [
+                    self.binary,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.directory),
+                    "--daemonize",
+                    "no",
+                    "--loglevel",
+                    "warning",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
             )
             log.close()
             deadline = time.monotonic() + 10
@@ -216,14 +232,25 @@ class WorkerProcesses:
         self.directory = directory
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, redis_url: str, fake: FakeChing, *, job_timeout: float, max_jobs: int = 2
-              ) -> subprocess.Popen[bytes]:
+    def start(
+        self, redis_url: str, fake: FakeChing, *, job_timeout: float, max_jobs: int = 2
+    ) -> subprocess.Popen[bytes]:
         log = (self.directory / f"worker-{len(self.processes)}.log").open("wb")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, redis_url, fake.api_key, fake.url,
-             str(job_timeout), str(max_jobs)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-c",
+                WORKER_SCRIPT,
+                redis_url,
+                fake.api_key,
+                fake.url,
+                str(job_timeout),
+                str(max_jobs),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         log.close()
         self.processes.append(process)

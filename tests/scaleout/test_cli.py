@@ -36,10 +36,21 @@ def write_csv(path: Path, cards: list[tuple[str, str]], rows: int) -> Path:
 
 def bulk_args(file: Path, redis_url: str | None, **overrides: Any) -> argparse.Namespace:
     values: dict[str, Any] = {
-        "file": str(file), "job_id": "may", "concurrency": 4, "rate": None, "journal": None,
-        "no_journal": False, "output": None, "dry_run": False, "progress": "lines",
-        "redis": redis_url, "shards": 4, "queue": None, "detach": False,
-        "lookup_first": False, "json": False,
+        "file": str(file),
+        "job_id": "may",
+        "concurrency": 4,
+        "rate": None,
+        "journal": None,
+        "no_journal": False,
+        "output": None,
+        "dry_run": False,
+        "progress": "lines",
+        "redis": redis_url,
+        "shards": 4,
+        "queue": None,
+        "detach": False,
+        "lookup_first": False,
+        "json": False,
     }
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -58,8 +69,13 @@ async def background_worker(redis_url: str, fake: FakeChing) -> AsyncIterator[No
     from ching_async.scaleout._worker import close_worker
 
     worker = create_worker(
-        worker_settings(redis_url, handle_signals=False, poll_delay=0.05, job_timeout=10,
-                        client_options=client_options(fake))
+        worker_settings(
+            redis_url,
+            handle_signals=False,
+            poll_delay=0.05,
+            job_timeout=10,
+            client_options=client_options(fake),
+        )
     )
     task = asyncio.create_task(worker.async_run())
     try:
@@ -78,9 +94,7 @@ async def test_bulk_charge_over_redis_follows_to_the_usual_report(
     results_csv = tmp_path / "results.csv"
     out, stdout, stderr = output()
     async with asyncio.timeout(BOUND):
-        code = await _scaleout.bulk_charge(
-            bulk_args(file, redis_url, output=str(results_csv)), out
-        )
+        code = await _scaleout.bulk_charge(bulk_args(file, redis_url, output=str(results_csv)), out)
     assert code == EXIT_FAILED  # five rows were declined
     assert "enqueued job 'may': 40 rows in 4 shards (by customer)" in stderr.getvalue()
     assert "charging (4 shards): 40/40 rows (100%)" in stderr.getvalue()
@@ -141,8 +155,14 @@ async def test_worker_command_needs_a_key_then_charges(
 ) -> None:
     from ching_async import scaleout
 
-    args = argparse.Namespace(redis=redis_url, queue=scaleout.DEFAULT_QUEUE, max_jobs=2,
-                              job_timeout=60.0, burst=True, verbose=False)
+    args = argparse.Namespace(
+        redis=redis_url,
+        queue=scaleout.DEFAULT_QUEUE,
+        max_jobs=2,
+        job_timeout=60.0,
+        burst=True,
+        verbose=False,
+    )
     monkeypatch.delenv("CHING_API_KEY", raising=False)
     out, _, _ = output()
     with pytest.raises(UsageError, match="CHING_API_KEY"):
@@ -212,8 +232,13 @@ async def test_the_ching_command_end_to_end(redis, redis_url, fake, tmp_path) ->
 
     async def ching(*argv: str) -> tuple[int, str, str]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ching_async.cli", *argv, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "ching_async.cli",
+            *argv,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             async with asyncio.timeout(BOUND):
@@ -229,9 +254,7 @@ async def test_the_ching_command_end_to_end(redis, redis_url, fake, tmp_path) ->
     code, stdout, stderr = await ching(*base, "--detach")
     assert code == EXIT_OK, stderr
     assert "25 rows in 3 shards" in stdout
-    code, _, stderr = await ching(
-        "worker", "--redis", redis_url, "--burst", "--job-timeout", "60"
-    )
+    code, _, stderr = await ching("worker", "--redis", redis_url, "--burst", "--job-timeout", "60")
     assert code == EXIT_OK, stderr
     assert "worker charging at" in stderr
     code, stdout, stderr = await ching(*base, "--progress", "off")

@@ -30,7 +30,11 @@ async def test_sigkilled_worker_is_reconciled_not_recharged(
     fake.faults.add(Fault.latency(0.4), method="POST", path="/charges", rate=0.2)
     fake.faults.add(Fault.latency(0.08), method="POST", path="/charges", rate=0.8)
     job = await scaleout.enqueue(
-        redis, items(cards, count), job_id="crash-nov", shards=6, concurrency=3,
+        redis,
+        items(cards, count),
+        job_id="crash-nov",
+        shards=6,
+        concurrency=3,
         shutdown_grace=0.5,
     )
     assert job.queued_shards == (0, 1, 2, 3, 4, 5)

@@ -39,7 +39,11 @@ def test_shard_of_is_blake2b_of_the_customer_modulo_shards() -> None:
     code = "from ching_async.scaleout import shard_of; print(shard_of('cus_V8ltq1pK_MWH', 97))"
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30,
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
             env={"PYTHONHASHSEED": seed_value, "PATH": ""},
         ).stdout.strip()
         for seed_value in ("1", "2")
@@ -148,8 +152,9 @@ async def test_every_item_charged_once_with_declines_invalid_items_and_own_keys(
 
 async def test_redis_layout_and_expiry(redis, redis_url, fake) -> None:
     cards = seed(fake, 5)
-    await scaleout.enqueue(redis, items(cards, 20), job_id="lay.out:1", shards=2,
-                           ttl=3600, shutdown_grace=0.5)
+    await scaleout.enqueue(
+        redis, items(cards, 20), job_id="lay.out:1", shards=2, ttl=3600, shutdown_grace=0.5
+    )
     await run_burst_worker(redis_url, fake)
     names = sorted(k.decode() for k in await redis.keys("ching:job:*"))
     expected = {"ching:job:{lay.out:1}:meta"}
@@ -175,8 +180,12 @@ async def test_redis_layout_and_expiry(redis, redis_url, fake) -> None:
 
 
 async def test_default_expiry_is_seven_days(redis) -> None:
-    await scaleout.enqueue(redis, [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
-                           job_id="week", shards=1)
+    await scaleout.enqueue(
+        redis,
+        [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
+        job_id="week",
+        shards=1,
+    )
     ttl = await redis.ttl("ching:job:{week}:shard:0:items")
     assert 7 * 86400 - 60 < ttl <= 7 * 86400
 
@@ -202,8 +211,9 @@ async def test_enqueue_again_resumes_without_pushing_or_queueing_twice(
     redis, redis_url, fake
 ) -> None:
     cards = seed(fake, 10)
-    first = await scaleout.enqueue(redis, items(cards, 50), job_id="twice", shards=3,
-                                   shutdown_grace=0.5)
+    first = await scaleout.enqueue(
+        redis, items(cards, 50), job_id="twice", shards=3, shutdown_grace=0.5
+    )
     again = await scaleout.enqueue(redis, items(cards, 50), job_id="twice")
     assert again.resumed
     assert again.queued_shards == ()
@@ -248,8 +258,9 @@ async def test_a_dead_enqueuers_partial_push_is_replaced(redis, redis_url, fake)
     with pytest.raises(scaleout.JobConflictError, match="being enqueued"):
         await scaleout.enqueue(redis, items(cards, 30), job_id="half", shards=2)
     await redis.hset(JobKeys("half").meta, "lease", "0")  # the lease ran out
-    job = await scaleout.enqueue(redis, items(cards, 30), job_id="half", shards=2,
-                                 shutdown_grace=0.5)
+    job = await scaleout.enqueue(
+        redis, items(cards, 30), job_id="half", shards=2, shutdown_grace=0.5
+    )
     assert job.items == 30
     assert not job.resumed
     await run_burst_worker(redis_url, fake)
@@ -261,7 +272,7 @@ async def test_in_doubt_items_wait_for_orphans_then_are_looked_up(redis, redis_u
     """A previous run died a moment ago with item 0 in flight; the server commits
     it 0.8 s later. The next run waits (client timeout + heartbeat) before
     looking it up, so it finds the charge instead of making a second one."""
-    (customer, card), = seed(fake, 1)
+    ((customer, card),) = seed(fake, 1)
     rows = [{"customer": customer, "payment_method": card, "amount": 700 + i} for i in range(3)]
     await scaleout.enqueue(redis, rows, job_id="orphan", shards=1, shutdown_grace=0.5)
     keys = JobKeys("orphan")
@@ -275,7 +286,9 @@ async def test_in_doubt_items_wait_for_orphans_then_are_looked_up(redis, redis_u
     await run_burst_worker(redis_url, fake)
     assert asyncio.get_running_loop().time() - started >= 1.0
     assert sorted(charges_per_key(fake).items()) == [
-        ("orphan:0", 1), ("orphan:1", 1), ("orphan:2", 1)
+        ("orphan:0", 1),
+        ("orphan:1", 1),
+        ("orphan:2", 1),
     ]
     lookups = [r for r in fake.requests if r.method == "GET"]
     assert len(lookups) == 1  # only the item in doubt was looked up
@@ -290,8 +303,9 @@ async def test_final_results_are_skipped_and_the_rest_reconciled_on_resume(
     cards = seed(fake, 4)
     # The first POST fails with a 503 and no retries are left: a non-final failure.
     fake.faults.add(Fault.status(503), method="POST", path="/charges", times=1)
-    await scaleout.enqueue(redis, items(cards, 12), job_id="again", shards=1, concurrency=1,
-                           shutdown_grace=0.5)
+    await scaleout.enqueue(
+        redis, items(cards, 12), job_id="again", shards=1, concurrency=1, shutdown_grace=0.5
+    )
     await run_burst_worker(redis_url, fake, client={"max_retries": 0})
     first = await scaleout.progress(redis, "again")
     assert (first.summary.succeeded, first.summary.failed) == (11, 1)
@@ -318,8 +332,9 @@ async def test_final_results_are_skipped_and_the_rest_reconciled_on_resume(
 async def test_a_long_shard_runs_in_slices(redis, redis_url, fake) -> None:
     cards = seed(fake, 20)
     fake.faults.add(Fault.latency(0.05), method="POST", path="/charges")
-    await scaleout.enqueue(redis, items(cards, 120), job_id="slices", shards=1, concurrency=2,
-                           shutdown_grace=0.3)
+    await scaleout.enqueue(
+        redis, items(cards, 120), job_id="slices", shards=1, concurrency=2, shutdown_grace=0.3
+    )
     await run_burst_worker(redis_url, fake, job_timeout=4)
     snapshot = await scaleout.progress(redis, "slices")
     assert snapshot.complete
@@ -335,8 +350,9 @@ async def test_a_run_that_loses_the_shard_stops_sending(redis, fake) -> None:
 
     cards = seed(fake, 30)
     fake.faults.add(Fault.latency(0.05), method="POST", path="/charges")
-    await scaleout.enqueue(redis, items(cards, 300), job_id="lost", shards=1, concurrency=2,
-                           shutdown_grace=0.3)
+    await scaleout.enqueue(
+        redis, items(cards, 300), job_id="lost", shards=1, concurrency=2, shutdown_grace=0.3
+    )
     async with ching_async.Client(**client_options(fake)) as client:
         run = ShardRun(redis, client, "lost", 0, job_timeout=60)
         task = asyncio.create_task(run.run())
@@ -378,8 +394,9 @@ async def test_a_failed_shard_is_reported_stalled_and_resumes(redis, redis_url, 
 async def test_watch_follows_a_running_job(redis, redis_url, fake) -> None:
     cards = seed(fake, 10)
     fake.faults.add(Fault.latency(0.01), method="POST", path="/charges")
-    await scaleout.enqueue(redis, items(cards, 100), job_id="w", shards=2, concurrency=2,
-                           shutdown_grace=0.5)
+    await scaleout.enqueue(
+        redis, items(cards, 100), job_id="w", shards=2, concurrency=2, shutdown_grace=0.5
+    )
     worker = asyncio.create_task(run_burst_worker(redis_url, fake))
     async with asyncio.timeout(BOUND):
         seen = [s.done async for s in scaleout.watch(redis, "w", interval=0.05)]
@@ -392,8 +409,15 @@ async def test_watch_follows_a_running_job(redis, redis_url, fake) -> None:
 async def test_rate_limit_is_split_across_shards_and_resume_keeps_options(redis) -> None:
     from ching_async.scaleout._shard import _Options
 
-    await scaleout.enqueue(redis, [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
-                           job_id="rate", shards=4, rate_limit=20, concurrency=3)
+    await scaleout.enqueue(
+        redis,
+        [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
+        job_id="rate",
+        shards=4,
+        rate_limit=20,
+        concurrency=3,
+    )
+
     async def options() -> _Options:
         meta = await redis.hgetall(JobKeys("rate").meta)
         return _Options.from_meta({k.decode(): v.decode() for k, v in meta.items()})
