@@ -8,6 +8,8 @@ from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._http import (
     Response,
+    _new,
+    _set_dict,
     accepted_but_unreadable,
     body_excerpt,
     decode_envelope,
@@ -20,9 +22,6 @@ from ._models import RequestInfo
 __all__ = ["decode_list", "decode_model", "request_info"]
 
 T = TypeVar("T")
-
-_new = object.__new__
-_set_dict = object.__setattr__
 
 
 def request_info(response: Response) -> RequestInfo:

@@ -115,8 +115,9 @@ class Request:
         reconciler: Reconciler | None,
     ) -> Request:
         """The client's constructor for a call's first request (attempt 1, no
-        deadline yet): fills the instance dict in one step instead of attrs'
-        per-field frozen setattr, like Response.received (~2,500 instructions)."""
+        deadline yet): fills the instance dict in one step, like
+        Response.received. Instead of copying a prototype with 8 keyword
+        changes: ~8,000 instructions less per POST (measured end to end)."""
         request = _new(cls)
         _set_dict(
             request,
