@@ -326,14 +326,15 @@ class Ledger:
             charge.status = "requires_capture"
             charge.capturable_until = charge.created + AUTHORIZATION_WINDOW
         else:
-            self._mark_captured(charge, charge.amount)
+            # Captured as it is authorized: one instant, not a second clock read.
+            self._mark_captured(charge, charge.amount, charge.created)
 
-    def _mark_captured(self, charge: Charge, amount: int) -> None:
+    def _mark_captured(self, charge: Charge, amount: int, at: datetime) -> None:
         # The tax document is issued on capture (deferred for manual capture).
         charge.status = "succeeded"
         charge.captured = True
         charge.amount_captured = amount
-        charge.captured_at = self.now()
+        charge.captured_at = at
         charge.document = self._ids.new_id("doc")
 
     def _store_charge(self, charge: Charge) -> None:
@@ -358,7 +359,7 @@ class Ledger:
                 "capture_amount_too_large",
                 f"Capture amount {amount} exceeds the authorized {charge.amount}",
             )
-        self._mark_captured(charge, charge.amount if amount is None else amount)
+        self._mark_captured(charge, charge.amount if amount is None else amount, self.now())
         self._emit("charge.captured", charge.livemode, charge.to_json)
         return charge
 
