@@ -40,6 +40,7 @@ __all__ = [
     "decode_envelope",
     "encode_json",
     "error_from_response",
+    "exception_detail",
     "parse_retry_after",
     "path_segment",
     "redact_credentials",
@@ -48,12 +49,12 @@ __all__ = [
 _T = TypeVar("_T")
 
 BODY_EXCERPT_CHARS = 500
-_REDACTED_HEADERS = frozenset({"authorization"})
+REDACTED_HEADERS = frozenset({"authorization"})
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
 
 
 def _redact(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: ("<redacted>" if k.lower() in _REDACTED_HEADERS else v) for k, v in headers.items()}
+    return {k: ("<redacted>" if k.lower() in REDACTED_HEADERS else v) for k, v in headers.items()}
 
 
 _new = object.__new__
@@ -313,7 +314,7 @@ def request_secrets(request: Request) -> list[str]:
     """The credentials this request carries (its bearer token), for redaction."""
     secrets = []
     for name, value in request.headers.items():
-        if name.lower() in _REDACTED_HEADERS:
+        if name.lower() in REDACTED_HEADERS:
             secret = value.split(" ", 1)[-1].strip()
             if len(secret) >= 8:
                 secrets.append(secret)
@@ -339,6 +340,17 @@ def body_excerpt(body: bytes, secrets: Sequence[str] = ()) -> str:
     if len(window) < len(body):
         text = _scrub_cut_secret(text, secrets)
     text = _CONTROL_CHARS.sub(" ", text).strip()
+    if len(text) > BODY_EXCERPT_CHARS:
+        text = text[:BODY_EXCERPT_CHARS] + "..."
+    return text
+
+
+def exception_detail(exc: BaseException, secrets: Sequence[str]) -> str:
+    """`str(exc)` of another library's exception as one short line without
+    `secrets`. Such text may quote the server's bytes (aiohttp's parser errors
+    quote the offending line, and a server may echo the Authorization header)."""
+    text = _CONTROL_CHARS.sub(" ", scrub_secrets(str(exc), secrets))
+    text = " ".join(text.split())
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + "..."
     return text

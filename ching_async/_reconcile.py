@@ -24,7 +24,7 @@ import attrs
 import orjson
 
 from ._errors import APIError, InvalidParameterError
-from ._http import Handler, Request, Response, decode_envelope
+from ._http import REDACTED_HEADERS, Handler, Request, Response, decode_envelope
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
@@ -63,11 +63,27 @@ def _get(request: Request, path: str, query: tuple[tuple[str, str], ...] = ()) -
 
 def _found(original: Request, lookup: Response, data: Mapping[str, Any]) -> Response:
     """Present a found object as if the POST itself had returned it."""
+    return _answer(original, lookup, 200, {"success": True, "data": data})
+
+
+def _answer(original: Request, lookup: Response, status: int, envelope: Any) -> Response:
+    """A response to `original` made from what the lookup found.
+
+    Its request keeps the lookup's credentials: a response's request id and
+    any error built from it are redacted by the secrets of its request, and
+    `original` comes from before the auth step, so it has none (a request id
+    echoing the Authorization header would otherwise reach the caller).
+    """
+    credentials = {
+        name: value
+        for name, value in lookup.request.headers.items()
+        if name.lower() in REDACTED_HEADERS
+    }
     return Response(
-        status=200,
+        status=status,
         headers=lookup.headers,
-        body=orjson.dumps({"success": True, "data": data}),
-        request=original,
+        body=orjson.dumps(envelope),
+        request=original.with_headers(credentials) if credentials else original,
     )
 
 
@@ -140,12 +156,7 @@ def _declined(original: Request, lookup: Response, charge: Mapping[str, Any]) ->
         "code": "CHARGE_FAILED",
         "message": message if isinstance(message, str) else "The card was declined.",
     }
-    return Response(
-        status=402,
-        headers=lookup.headers,
-        body=orjson.dumps({"success": False, "error": error}),
-        request=original,
-    )
+    return _answer(original, lookup, 402, {"success": False, "error": error})
 
 
 def charge_declined(charge: Mapping[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ClientStateError, ResponseDecodeError
-from ._http import Request, Response, from_request
+from ._http import Request, Response, exception_detail, from_request, request_secrets
 from ._version import __version__
 
 __all__ = ["AiohttpTransport", "DEFAULT_MAX_RESPONSE_BYTES"]
@@ -126,7 +126,7 @@ class AiohttpTransport:
                     resp.status, resp.headers, body, request, time.monotonic() - started
                 )
         except aiohttp.ClientError as exc:
-            error = _connection_error(exc)
+            error = _connection_error(exc, request)
         except TimeoutError:
             error = APITimeoutError(f"request timed out after {request.timeout:g}s")
         finally:
@@ -258,7 +258,7 @@ def _queued_too_long(request: Request) -> APITimeoutError:
     return from_request(error, request)
 
 
-def _connection_error(exc: aiohttp.ClientError) -> APIConnectionError:
+def _connection_error(exc: aiohttp.ClientError, request: Request) -> APIConnectionError:
     """Map an aiohttp failure, recording whether the request may have been sent."""
     name = type(exc).__name__
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -271,4 +271,6 @@ def _connection_error(exc: aiohttp.ClientError) -> APIConnectionError:
             f"could not connect to {exc.host}:{exc.port} ({name}: {exc.os_error})",
             may_have_reached_server=False,
         )
-    return APIConnectionError(f"connection failed after the request was sent ({name}: {exc})")
+    # aiohttp's text may quote the response's bytes: scrubbed of the request's key.
+    detail = exception_detail(exc, request_secrets(request))
+    return APIConnectionError(f"connection failed after the request was sent ({name}: {detail})")

@@ -191,6 +191,7 @@ class Hostile:
         self.mode = "ok"
         self.status = 200
         self.pad = 0
+        self.stored: dict[str, Any] = {}
 
     async def __call__(self, conn: RawConnection, request: RawRequest) -> None:
         auth = request.headers.get("authorization", "")
@@ -226,6 +227,34 @@ class Hostile:
             await conn.respond(200, b"x" * 5000, echo)
         elif self.mode == "redirect":
             await conn.respond(302, b"", {"Location": "http://127.0.0.1:1/?k=" + auth})
+        elif self.mode == "bad_header":
+            # aiohttp's parser error quotes the offending line.
+            await conn.send(f"HTTP/1.1 200 OK\r\n{auth}\r\nContent-Length: 0\r\n\r\n".encode())
+            conn.keep_alive = False
+        elif self.mode in ("reconcile", "reconcile_declined"):
+            await self._reconcile(conn, request, auth, echo)
+
+    async def _reconcile(
+        self, conn: RawConnection, request: RawRequest, auth: str, echo: dict[str, str]
+    ) -> None:
+        """POST /charges creates the charge but answers CHING's own 503; the
+        lookup that follows finds it, and echoes the key wherever it can."""
+        if request.method == "POST":
+            sent = orjson.loads(request.body)
+            self.stored = {
+                **CHARGE,
+                "customer": sent["customer"],
+                "metadata": sent["metadata"],
+                **(
+                    {"status": "failed", "failure_message": "declined for " + auth}
+                    if self.mode == "reconcile_declined"
+                    else {}
+                ),
+            }
+            error = {"status": 503, "code": "UNAVAILABLE", "message": "busy"}
+            await conn.respond(503, orjson.dumps({"success": False, "error": error}))
+        else:
+            await conn.respond(200, envelope([self.stored]), echo)
 
 
 @pytest.fixture
@@ -362,6 +391,42 @@ async def test_connection_refused_and_closed_client(debug_logs: pytest.LogCaptur
     await client.aclose()
     exc = await _run(client, CALLS["retrieve"])
     assert isinstance(exc, ching_async.ClientStateError)
+    assert_no_secret_in_logs(debug_logs)
+
+
+async def test_reconciled_results_and_errors_are_redacted(
+    hostile: tuple[Hostile, RawServer], debug_logs: pytest.LogCaptureFixture
+) -> None:
+    """A result found by reconciliation is built for the POST, which had no
+    Authorization header yet: the lookup's echo is still redacted."""
+    handler, server = hostile
+    handler.mode = "reconcile"
+    async with _client(server.url) as client:
+        charge = await CALLS["create"](client)
+        assert charge.request_info.reconciled
+        assert charge.request_info.request_id == "Bearer <redacted>"
+        assert not leaks_secret(repr(charge.request_info))
+        handler.mode = "reconcile_declined"
+        exc = await _run(client, CALLS["create"])
+    assert isinstance(exc, ching_async.CardDeclinedError)
+    assert exc.request_id == "Bearer <redacted>"
+    assert "declined for Bearer <redacted>" in str(exc)
+    assert_no_secret_in_logs(debug_logs)
+
+
+@pytest.mark.parametrize("call", ["retrieve", "create"])
+async def test_parser_error_quoting_the_key_is_redacted(
+    hostile: tuple[Hostile, RawServer], debug_logs: pytest.LogCaptureFixture, call: str
+) -> None:
+    """aiohttp's parser error quotes the bad header line (here: the echoed
+    Authorization header); our error carries its text without the key."""
+    handler, server = hostile
+    handler.mode = "bad_header"
+    async with _client(server.url, max_retries=0) as client:
+        exc = await _run(client, CALLS[call])
+    connection_error = exc if call == "retrieve" else exc.__cause__ if exc else None
+    assert isinstance(connection_error, ching_async.APIConnectionError), exc
+    assert "Bearer <redacted>" in str(connection_error)
     assert_no_secret_in_logs(debug_logs)
 
 
