@@ -42,10 +42,12 @@ from ._pacing import Pacer, current_pacer
 from ._validation import (
     check_amount,
     check_currency,
+    check_flag,
     check_installments,
     check_metadata,
     check_optional_text,
     check_plain_id,
+    check_seconds,
 )
 
 if TYPE_CHECKING:
@@ -295,10 +297,10 @@ class BulkRun:
         self._concurrency = concurrency
         self._journal_path = journal
         self._journal: Journal | None = None
-        self._assume_new = assume_new
-        self._gate = _CustomerGate(one_per_customer)
+        self._assume_new = check_flag("assume_new", assume_new)
+        self._gate = _CustomerGate(check_flag("one_per_customer", one_per_customer))
         self._pacer = Pacer(_limiter(rate_limit))
-        self._grace = shutdown_grace
+        self._grace = check_seconds("shutdown_grace", shutdown_grace)
         self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
         self._workers: list[asyncio.Task[None]] = []
         self._live_workers = 0

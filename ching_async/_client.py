@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, new_session
+from ._validation import check_flag
 
 if TYPE_CHECKING:
     import aiohttp
@@ -75,10 +76,10 @@ class Client:
         self.total_timeout = _positive("total_timeout", total_timeout)
         self.max_retries = _count("max_retries", max_retries, minimum=0)
         self.max_connections = _count("max_connections", max_connections, minimum=1)
-        self.retry_policy = retry_policy or RetryPolicy()
-        if not verify_tls:
+        self.retry_policy = _check_retry_policy(retry_policy)
+        if not check_flag("verify_tls", verify_tls):
             _warn_tls_disabled()
-        self._session = session
+        self._session = _check_session(session)
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -98,7 +99,7 @@ class Client:
                     total_timeout=self.total_timeout,
                 ),
                 pacing_middleware,
-                *middlewares,
+                *_check_middlewares(middlewares),
                 AuthMiddleware(self._api_key),
                 LoggingMiddleware(),
             ],
@@ -221,6 +222,38 @@ def _positive(name: str, value: object) -> float:
     ):
         raise InvalidParameterError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def _check_retry_policy(policy: object) -> RetryPolicy:
+    if policy is None:
+        return RetryPolicy()
+    if not isinstance(policy, RetryPolicy):
+        raise InvalidParameterError(f"retry_policy must be a RetryPolicy, got {policy!r}")
+    return policy
+
+
+def _check_session(session: object) -> aiohttp.ClientSession | None:
+    from aiohttp.client import ClientSession  # loaded already, by the transport
+
+    if session is not None and not isinstance(session, ClientSession):
+        raise InvalidParameterError(
+            f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
+        )
+    return session
+
+
+def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
+    if isinstance(middlewares, str | bytes) or not isinstance(middlewares, Iterable):
+        raise InvalidParameterError(
+            f"middlewares must be a sequence of callables, got {middlewares!r}"
+        )
+    chain = tuple(middlewares)
+    for middleware in chain:
+        if not callable(middleware):
+            raise InvalidParameterError(
+                f"each middleware must be callable (request, call_next), got {middleware!r}"
+            )
+    return chain
 
 
 def _count(name: str, value: object, *, minimum: int) -> int:

@@ -18,10 +18,11 @@ Policy, in one place:
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,6 +34,7 @@ from ._errors import (
     APIError,
     APITimeoutError,
     ChingError,
+    InvalidParameterError,
     OutcomeUnknownError,
 )
 from ._http import Handler, Request, Response, _replace, error_envelope, parse_retry_after
@@ -43,6 +45,20 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 
+def _seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise InvalidParameterError(
+            f"RetryPolicy.{attribute.name} must be a number of seconds >= 0, got {value!r}"
+        )
+
+
+def _flag(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not True and value is not False:
+        raise InvalidParameterError(
+            f"RetryPolicy.{attribute.name} must be True or False, got {value!r}"
+        )
+
+
 @attrs.frozen
 class RetryPolicy:
     """How to wait between attempts. Attempt count and deadline are Client settings.
@@ -50,17 +66,17 @@ class RetryPolicy:
     `instant=True` makes every wait zero (for tests); nothing else changes.
     """
 
-    initial_backoff: float = 0.5
-    max_backoff: float = 8.0
-    max_retry_after: float = 60.0
-    jitter: bool = True
-    instant: bool = False
+    initial_backoff: float = attrs.field(default=0.5, validator=_seconds)
+    max_backoff: float = attrs.field(default=8.0, validator=_seconds)
+    max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
+    jitter: bool = attrs.field(default=True, validator=_flag)
+    instant: bool = attrs.field(default=False, validator=_flag)
     # After a POST failure CHING did not answer itself (timeout, dropped
     # connection, 504, a proxy's error page), the server may still be working
     # on the first send: an empty lookup proves nothing until this many
     # seconds after the failure. It should exceed the longest time CHING can
     # spend on a request. `instant` skips it too.
-    settle: float = 30.0
+    settle: float = attrs.field(default=30.0, validator=_seconds)
 
     def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""

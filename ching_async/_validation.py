@@ -18,11 +18,13 @@ __all__ = [
     "check_amount",
     "check_cancellation_reason",
     "check_currency",
+    "check_flag",
     "check_id",
     "check_installments",
     "check_metadata",
     "check_optional_text",
     "check_redirect_url",
+    "check_seconds",
 ]
 
 _FORBIDDEN_IN_ID = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -132,10 +134,28 @@ def check_optional_text(name: str, value: object) -> str:
 def check_redirect_url(name: str, value: object) -> str:
     if not isinstance(value, str) or _FORBIDDEN_IN_ID.search(value):
         raise _fail(f"{name} must be an absolute http(s) URL string, got {value!r}")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise _fail(f"{name} must be an absolute http(s) URL, got {value!r}")
     return value
+
+
+def check_flag(name: str, value: object) -> bool:
+    """A real bool: a truthy string such as "false" or "no" must not switch
+    a safety setting on (or off)."""
+    if value is not True and value is not False:
+        raise _fail(f"{name} must be True or False, got {_describe(value)}")
+    return value
+
+
+def check_seconds(name: str, value: object) -> float:
+    """A finite number of seconds >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise _fail(f"{name} must be a number of seconds >= 0, got {_describe(value)}")
+    return float(value)
 
 
 def _describe(value: object) -> str:

@@ -213,6 +213,22 @@ async def test_bad_arguments_are_rejected(client) -> None:
         client.charges.create_many(42, job_id="j")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("shutdown_grace", "5"),  # once failed only when the run was closed early
+        ("shutdown_grace", -1),
+        ("shutdown_grace", float("nan")),
+        ("assume_new", "no"),  # truthy: would skip the lookups that prevent double charges
+        ("one_per_customer", "false"),
+    ],
+    ids=repr,
+)
+async def test_bad_options_are_rejected_up_front(client, option: str, value: object) -> None:
+    with pytest.raises(ching_async.InvalidParameterError, match=option):
+        client.charges.create_many([], job_id="j", **{option: value})
+
+
 # ------------------------------------------------------------ journal/resume
 def journal_records(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

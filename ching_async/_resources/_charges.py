@@ -21,6 +21,7 @@ from .._validation import (
     check_amount,
     check_cancellation_reason,
     check_currency,
+    check_flag,
     check_id,
     check_installments,
     check_metadata,
@@ -73,6 +74,9 @@ class Charges(Resource):
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
         reconciler = None
+        if mark_idempotency_key is not True and mark_idempotency_key is not False:
+            # Tested inline: the hot path pays no call for a real bool.
+            check_flag("mark_idempotency_key", mark_idempotency_key)
         if mark_idempotency_key:
             meta = with_marker(meta, key)
             # Positional (list_path, idempotency_key, customer, query, declined):

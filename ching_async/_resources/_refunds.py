@@ -11,6 +11,7 @@ from .._models import Charge, Refund, RefundReason
 from .._reconcile import MarkerReconciler, find_marked, with_marker
 from .._validation import (
     check_amount,
+    check_flag,
     check_id,
     check_metadata,
     check_plain_id,
@@ -63,7 +64,7 @@ class Refunds(Resource):
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
         reconciler = None
-        if mark_idempotency_key:
+        if check_flag("mark_idempotency_key", mark_idempotency_key):
             meta = with_marker(meta, key)
             reconciler = MarkerReconciler(list_path=REFUNDS_PATH, idempotency_key=key)
         if meta:

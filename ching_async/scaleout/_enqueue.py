@@ -15,6 +15,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 
 from .._bulk import ChargeParams
 from .._errors import ChingError, InvalidParameterError
+from .._validation import check_flag, check_seconds
 from . import _scripts
 from ._codec import encode_invalid, encode_item, to_params
 from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION, JobKeys, arq_job_id, check_job_id, shard_of
@@ -87,12 +88,11 @@ async def enqueue(
         raise InvalidParameterError(f"shards must be an int from 1 to 10000, got {shards!r}")
     if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
         raise InvalidParameterError(f"concurrency must be an int >= 1, got {concurrency!r}")
-    if shutdown_grace is not None and (
-        isinstance(shutdown_grace, bool)
-        or not isinstance(shutdown_grace, int | float)
-        or not 0 <= shutdown_grace < float("inf")
-    ):
-        raise InvalidParameterError(f"shutdown_grace must be >= 0 s, got {shutdown_grace!r}")
+    if shutdown_grace is not None:
+        check_seconds("shutdown_grace", shutdown_grace)
+    if one_per_customer is not None:
+        check_flag("one_per_customer", one_per_customer)
+    check_flag("lookup_first", lookup_first)
     if rate_limit is not None and (
         isinstance(rate_limit, bool)
         or not isinstance(rate_limit, int | float)

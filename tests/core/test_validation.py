@@ -327,6 +327,8 @@ BAD_URLS: list[object] = [
     "https://",
     "https://exa mple.com",
     "https://example.com/\nx",
+    "http://[::1",  # urlsplit raises ValueError on an unclosed IPv6 bracket
+    "https://[x/",
     None,
     42,
 ]
@@ -458,6 +460,70 @@ async def test_infinite_timeout_rejected_or_usable(scripted: ScriptedServer) -> 
 def test_bad_max_retries(value: object) -> None:
     with pytest.raises(InvalidParameterError, match="max_retries"):
         ching_async.Client(TEST_KEY, max_retries=value)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------- the other Client options
+@pytest.mark.parametrize("value", ["false", "no", 0, 1, None], ids=repr)
+def test_verify_tls_must_be_a_bool(value: object) -> None:
+    """ "false" from an environment variable must not quietly mean True (or, for
+    None, print a false "verification is DISABLED" warning)."""
+    with pytest.raises(InvalidParameterError, match="verify_tls"):
+        ching_async.Client(TEST_KEY, verify_tls=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["fast", {"instant": True}, 1], ids=repr)
+def test_retry_policy_must_be_a_retry_policy(value: object) -> None:
+    with pytest.raises(InvalidParameterError, match="retry_policy"):
+        ching_async.Client(TEST_KEY, retry_policy=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("initial_backoff", "1"),
+        ("initial_backoff", -1),
+        ("max_backoff", math.inf),
+        ("max_retry_after", math.nan),
+        ("settle", None),
+        ("settle", True),
+        ("jitter", "no"),
+        ("instant", 1),
+    ],
+    ids=repr,
+)
+def test_bad_retry_policy_fields(field: str, value: object) -> None:
+    with pytest.raises(InvalidParameterError, match=f"RetryPolicy.{field}"):
+        ching_async.RetryPolicy(**{field: value})
+
+
+def test_retry_policy_accepts_zero_and_ints() -> None:
+    policy = ching_async.RetryPolicy(initial_backoff=0, max_backoff=2, settle=0.0, instant=True)
+    assert policy.backoff(3) == 0
+
+
+@pytest.mark.parametrize("value", ["not a session", object()], ids=repr)
+def test_session_must_be_an_aiohttp_session(value: object) -> None:
+    with pytest.raises(InvalidParameterError, match="session"):
+        ching_async.Client(TEST_KEY, session=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [[None], "abc", [print, 5], 7], ids=repr)
+def test_middlewares_must_be_callables(value: object) -> None:
+    with pytest.raises(InvalidParameterError, match="middleware"):
+        ching_async.Client(TEST_KEY, middlewares=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["no", 0, None], ids=repr)
+async def test_mark_idempotency_key_must_be_a_bool(
+    scripted: ScriptedServer, client: ching_async.Client, value: object
+) -> None:
+    """A truthy "no" must not silently keep the marker (nor 0 drop it)."""
+    calls: list[Call] = [
+        create_charge(mark_idempotency_key=value),
+        lambda c: c.refunds.create(charge="ch_1", mark_idempotency_key=value),  # type: ignore[arg-type]
+    ]
+    for call in calls:
+        await assert_rejected(scripted, client, call, match="mark_idempotency_key")
 
 
 def test_zero_max_retries_allowed() -> None:
