@@ -5,7 +5,8 @@ Guarantees, and where they come from:
   re-run of the same job addresses the same charges.
 - Before an item that an earlier run may have sent is sent again, it is looked
   up by that key (`find_by_idempotency_key`); with a journal only the items in
-  doubt are looked up, without one every item is.
+  doubt are looked up, without one every item is. Only a lookup that proves
+  absence (a list that is not full) lets it be sent; otherwise it is unknown.
 - At most one charge per customer is in flight (reconciliation searches the
   customer's 100 newest charges; one at a time keeps the marker inside them).
 - Memory is bounded by `concurrency`: items are pulled lazily by the workers,
@@ -409,6 +410,8 @@ class BulkRun:
         An item's call (re-sends included) ends within total_timeout of its
         start record, and the server may take up to one more attempt timeout
         after the client gave up; the last journal write bounds the last start.
+        With no journal, or a new one, nothing bounds when an earlier run died,
+        and nothing is waited for (see README, "Look up before sending").
         """
         journal = self._journal
         if journal is None or journal.last_written is None or journal.closed_cleanly:

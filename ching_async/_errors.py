@@ -17,6 +17,7 @@ __all__ = [
     "ConflictError",
     "InternalServerError",
     "InvalidParameterError",
+    "LookupInconclusiveError",
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
@@ -160,6 +161,12 @@ class ResponseDecodeError(APIError):
     """A response body could not be understood (not JSON, truncated, wrong shape)."""
 
 
+class LookupInconclusiveError(APIError):
+    """A lookup by idempotency key did not find the object, but the list it
+    searched was full (lists hold only the 100 newest objects), so the object
+    may exist beyond it: absence is not proven. Never treat it as "not made"."""
+
+
 class APIConnectionError(_RequestContext, ChingError):
     """No usable response: the connection failed, was reset, or timed out."""
 
@@ -198,6 +205,15 @@ class OutcomeUnknownError(APIError, APIConnectionError):
 
     def __str__(self) -> str:
         return APIError.__str__(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # idempotency_key is keyword-only: the default (cls, args) would not
+        # unpickle. The state restores the context and every attribute.
+        return (_rebuild_outcome_unknown, (type(self), self.message), self.__dict__)
+
+
+def _rebuild_outcome_unknown(cls: type[OutcomeUnknownError], message: str) -> OutcomeUnknownError:
+    return cls(message, idempotency_key="")
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

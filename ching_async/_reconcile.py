@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import attrs
 import orjson
 
-from ._errors import APIError, InvalidParameterError
+from ._errors import InvalidParameterError, LookupInconclusiveError
 from ._http import REDACTED_HEADERS, Handler, Request, Response, decode_envelope
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "Reconciler",
     "StateReconciler",
     "find_marked",
+    "prove_absent",
     "with_marker",
 ]
 
@@ -114,6 +115,29 @@ def find_marked(items: Any, key: str) -> Mapping[str, Any] | None:
 LIST_LIMIT = 100
 
 
+def prove_absent(response: Response, items: Any, key: str) -> None:
+    """Return when the list in `response` proves that no object carries `key`:
+    it is not full. A full list may have pushed the object out of its window:
+    LookupInconclusiveError. Call it only after find_marked found nothing."""
+    if isinstance(items, list) and len(items) < LIST_LIMIT:
+        return
+    request = response.request
+    error = LookupInconclusiveError(
+        f"none of the {LIST_LIMIT} newest objects at {request.path} carries idempotency "
+        f"key {key!r}, and the list is full: absence cannot be proven, the object may "
+        "exist beyond the list",
+        status=response.status,
+    )
+    error._set_context(
+        method=request.method,
+        path=request.path,
+        attempts=response.attempts,
+        idempotency_key=None,
+        request_id=response.request_id,
+    )
+    raise error
+
+
 # Mutable on purpose: built on every charges.create, and frozen attrs sets each
 # field through object.__setattr__ (~4,400 instructions more per call, measured
 # on a class of the same fields).
@@ -139,12 +163,7 @@ class MarkerReconciler:
             if self.declined is not None and self.declined(found):
                 return _declined(request, response, found)
             return _found(request, response, found)
-        if isinstance(items, list) and len(items) >= LIST_LIMIT:
-            # The window is full: the object may have been pushed out of it.
-            raise APIError(
-                f"the {LIST_LIMIT} newest objects at {self.list_path} do not carry the "
-                "marker, and the list is full: absence cannot be proven"
-            )
+        prove_absent(response, items, self.idempotency_key)
         return None
 
 

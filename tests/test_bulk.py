@@ -229,6 +229,25 @@ async def test_bad_options_are_rejected_up_front(client, option: str, value: obj
         client.charges.create_many([], job_id="j", **{option: value})
 
 
+async def test_a_rerun_with_more_than_100_items_for_one_customer_charges_nothing_twice(
+    fake, client
+) -> None:
+    """Lists hold a customer's 100 newest charges: a lookup that does not see
+    an item's key in a full list proves nothing, so the item is unknown, not
+    sent. (Each re-sent item used to push the next one out of the window.)"""
+    cards = seed(fake, 1)
+    first = await collect(client.charges.create_many(items(cards, 101), job_id="big"))
+    outcomes = Counter(r.outcome for r in first)
+    # The 101st lookup already sees 100 charges of this very run.
+    assert outcomes == {Outcome.SUCCEEDED: 100, Outcome.UNKNOWN: 1}
+    unknown = next(r for r in first if r.outcome is Outcome.UNKNOWN)
+    assert isinstance(unknown.error, ching_async.LookupInconclusiveError)
+    again = await collect(client.charges.create_many(items(cards, 101), job_id="big"))
+    assert len(again) == 101
+    assert max(charges_per_key(fake).values()) == 1
+    assert len(fake.charges()) == 100
+
+
 # ------------------------------------------------------------ journal/resume
 def journal_records(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]

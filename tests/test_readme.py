@@ -85,8 +85,8 @@ async def test_readme_bulk_example_charges_each_row_once(
 ) -> None:
     code = next(c for c in scripts() if "create_many" in c).replace(DOC_CARD, seeded.card)
     out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
-    assert "succeeded=200" in out
-    assert len(seeded.fake.charges_for(DOC_CUSTOMER)) == 200
+    assert "succeeded=100" in out
+    assert len(seeded.fake.charges_for(DOC_CUSTOMER)) == 100
     assert (tmp_path / "billing-2026-11.jsonl").exists()
 
 

@@ -78,7 +78,60 @@ async def test_a_full_window_cannot_prove_absence(scripted: ScriptedServer, clie
     with pytest.raises(ching_async.OutcomeUnknownError) as info:
         await create(client, "cus_1", "pm_1")
     assert len(scripted.seen_at("POST", CHARGES)) == 1
+    assert isinstance(info.value.__cause__, ching_async.LookupInconclusiveError)
     assert "absence cannot be proven" in str(info.value.__cause__)
+
+
+async def test_a_lookup_answer_that_is_not_a_list_proves_nothing(
+    scripted: ScriptedServer, client
+) -> None:
+    scripted.on("POST", CHARGES, error(503))
+    scripted.on("GET", CHARGES, envelope({"unexpected": "shape"}))
+    with pytest.raises(ching_async.OutcomeUnknownError):
+        await create(client, "cus_1", "pm_1")
+    assert len(scripted.seen_at("POST", CHARGES)) == 1, "re-sent on an unreadable lookup"
+
+
+KEY = "inv-2026-11-0042"
+
+
+@pytest.mark.parametrize("listed", [0, 99])
+async def test_find_by_idempotency_key_proves_absence_only_below_the_limit(
+    scripted: ScriptedServer, client, listed: int
+) -> None:
+    others = [CHARGE | {"id": f"ch_{n}", "metadata": {}} for n in range(listed)]
+    scripted.on("GET", CHARGES, envelope(others))
+    assert await client.charges.find_by_idempotency_key("cus_1", KEY) is None
+
+
+async def test_find_by_idempotency_key_in_a_full_list(scripted: ScriptedServer, client) -> None:
+    """Not among 100 newest: it may exist beyond them, so never None."""
+    others = [CHARGE | {"id": f"ch_{n}", "metadata": {}} for n in range(100)]
+    mine = CHARGE | {"id": "ch_mine", "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: KEY}}
+    scripted.on("GET", CHARGES, envelope(others), envelope([mine, *others[1:]]))
+    with pytest.raises(ching_async.LookupInconclusiveError) as info:
+        await client.charges.find_by_idempotency_key("cus_1", KEY)
+    assert info.value.method == "GET"
+    assert info.value.path == "/charges"
+    assert KEY in str(info.value)
+    found = await client.charges.find_by_idempotency_key("cus_1", KEY)
+    assert found is not None
+    assert found.id == "ch_mine"
+
+
+async def test_refunds_find_by_idempotency_key_in_a_full_list(
+    scripted: ScriptedServer, client
+) -> None:
+    refund = {"id": "re_1", "object": "refund", "amount": 100, "metadata": {}}
+    scripted.on(
+        "GET",
+        "/ching/v1/refunds",
+        envelope([refund] * 99),
+        envelope([refund] * 100),
+    )
+    assert await client.refunds.find_by_idempotency_key(KEY) is None
+    with pytest.raises(ching_async.LookupInconclusiveError):
+        await client.refunds.find_by_idempotency_key(KEY)
 
 
 async def test_a_declined_charge_found_by_reconciliation_raises_card_declined() -> None:

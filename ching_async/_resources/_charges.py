@@ -15,6 +15,7 @@ from .._reconcile import (
     charge_captured,
     charge_declined,
     find_marked,
+    prove_absent,
     with_marker,
 )
 from .._validation import (
@@ -186,15 +187,20 @@ class Charges(Resource):
         )
 
     async def find_by_idempotency_key(self, customer: str, key: str) -> Charge | None:
-        """The charge created with this idempotency key, if it is among the
-        customer's 100 newest charges; None otherwise.
+        """The charge created with this idempotency key, or None when it
+        provably does not exist (the customer has fewer than 100 charges and
+        none carries the key).
 
+        When it is not among the customer's 100 newest charges and they are
+        100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError later.
         """
         customer = check_plain_id("customer", customer)
         validate_idempotency_key(key)
         response = await self._get("/charges", {"customer": customer})
-        found = find_marked(list_data(response, Charge), key)
+        items = list_data(response, Charge)
+        found = find_marked(items, key)
         if found is None:
+            prove_absent(response, items, key)
             return None
         return decode_item(response, Charge, found, request_info(response))

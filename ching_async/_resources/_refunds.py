@@ -8,7 +8,7 @@ from .._errors import InvalidParameterError
 from .._listing import AsyncList
 from .._middleware import idempotency_key_for, validate_idempotency_key
 from .._models import Charge, Refund, RefundReason
-from .._reconcile import MarkerReconciler, find_marked, with_marker
+from .._reconcile import MarkerReconciler, find_marked, prove_absent, with_marker
 from .._validation import (
     check_amount,
     check_flag,
@@ -97,12 +97,17 @@ class Refunds(Resource):
         return self._list(Refund, REFUNDS_PATH, None)
 
     async def find_by_idempotency_key(self, key: str) -> Refund | None:
-        """The refund created with this idempotency key, if it is among the 100
-        newest refunds; None otherwise. Use it to resolve an OutcomeUnknownError.
+        """The refund created with this idempotency key, or None when it
+        provably does not exist (there are fewer than 100 refunds and none
+        carries the key). When it is not among the 100 newest refunds and they
+        are 100, it may exist beyond them: LookupInconclusiveError, never None.
+        Use it to resolve an OutcomeUnknownError.
         """
         validate_idempotency_key(key)
         response = await self._get(REFUNDS_PATH)
-        found = find_marked(list_data(response, Refund), key)
+        items = list_data(response, Refund)
+        found = find_marked(items, key)
         if found is None:
+            prove_absent(response, items, key)
             return None
         return decode_item(response, Refund, found, request_info(response))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -643,3 +644,26 @@ def test_body_excerpt_invalid_utf8() -> None:
         decode_envelope(_response(500, b"\xff\xfe bad \xc3"))
     assert "bad" in info.value.body
     assert "\ufffd" in info.value.body
+
+
+def test_errors_survive_pickling_with_their_context() -> None:
+    """Errors cross process boundaries (multiprocessing, job-queue result
+    stores). OutcomeUnknownError's keyword-only idempotency_key once made it
+    the one that could not be unpickled."""
+    unknown = ching_async.OutcomeUnknownError(
+        "could not tell", idempotency_key="inv-7", customer="cus_1", status=503
+    )
+    unknown._set_context(
+        method="POST",
+        path="/charges",
+        attempts=3,
+        idempotency_key="inv-7",
+        request_id="req_1",
+        outcome_unknown=True,
+    )
+    inconclusive = ching_async.LookupInconclusiveError("full list", status=200)
+    for original in (unknown, inconclusive, ching_async.CardDeclinedError("no", status=402)):
+        copy = pickle.loads(pickle.dumps(original))
+        assert type(copy) is type(original)
+        assert str(copy) == str(original)
+        assert vars(copy) == vars(original)
