@@ -103,8 +103,8 @@ async def refunds_find(args: argparse.Namespace, out: Output) -> int:
         refund = await conn.client.refunds.find_by_idempotency_key(args.key)
     if refund is None:
         raise CliError(
-            f"no refund with idempotency key {args.key!r}: not among the {WINDOW} newest "
-            f"refunds: it was not made (unless {WINDOW} or more refunds were made after it)",
+            f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
+            "refunds and none carries it, so it was not made",
             data={"idempotency_key": args.key, "found": False},
         )
     out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")

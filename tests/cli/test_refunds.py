@@ -50,8 +50,8 @@ def test_find_a_refund_that_was_not_made(ching: Ching) -> None:
     ran = ching("refunds", "find", "rma-1", "--json")
     assert ran.code == 1
     assert ran.err_lines[-1] == (
-        "ching: error: no refund with idempotency key 'rma-1': not among the 100 newest "
-        "refunds: it was not made (unless 100 or more refunds were made after it)"
+        "ching: error: no refund with idempotency key 'rma-1': there are fewer than 100 "
+        "refunds and none carries it, so it was not made"
     )
     error = json.loads(ran.out)
     assert (error["exit_code"], error["error"]["found"]) == (1, False)

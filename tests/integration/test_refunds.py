@@ -196,13 +196,16 @@ async def test_without_the_marker_an_ambiguous_failure_is_raised(
     assert "metadata" not in request.body
 
 
-async def test_find_by_idempotency_key_misses_outside_the_100_newest(
+async def test_find_by_idempotency_key_cannot_tell_outside_the_100_newest(
     fake: FakeChing, ching: ching_async.Client, charge: str
 ) -> None:
+    """The refund exists beyond the window: never None (which reads as
+    "not made" and invites refunding again)."""
     first = await ching.refunds.create(charge=charge, amount=1, idempotency_key="oldest")
     for _ in range(100):
         await ching.refunds.create(charge=charge, amount=1)
-    assert await ching.refunds.find_by_idempotency_key("oldest") is None
+    with pytest.raises(ching_async.LookupInconclusiveError, match="'oldest'"):
+        await ching.refunds.find_by_idempotency_key("oldest")
     assert await ching.refunds.retrieve(first.id) == first
 
 
