@@ -300,7 +300,11 @@ class BulkRun:
         self._journal: Journal | None = None
         self._assume_new = check_flag("assume_new", assume_new)
         self._gate = _CustomerGate(check_flag("one_per_customer", one_per_customer))
-        self._pacer = Pacer(_limiter(rate_limit))
+        # A server's Retry-After pauses the job at most as long as a single
+        # call would wait for it (RetryPolicy.max_retry_after).
+        self._pacer = Pacer(
+            _limiter(rate_limit), max_pause=charges._client.retry_policy.max_retry_after
+        )
         self._grace = check_seconds("shutdown_grace", shutdown_grace)
         self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
         self._workers: list[asyncio.Task[None]] = []

@@ -202,6 +202,23 @@ async def test_client_side_rate_limit(fake, client) -> None:
     assert len(fake.charges()) == 30
 
 
+async def test_a_job_pause_is_capped_like_a_single_calls_retry_after(fake) -> None:
+    ((customer, card),) = seed(fake, 1)
+    fake.faults.add(Fault.rate_limited(retry_after=30), method="POST", path="/charges", times=1)
+    policy = ching_async.RetryPolicy(instant=True, max_retry_after=0.3)
+    async with ching_async.Client(fake.api_key, base_url=fake.url, retry_policy=policy) as client:
+        started = time.monotonic()
+        results = await collect(
+            client.charges.create_many(
+                items([(customer, card)], 2), job_id="cap", concurrency=1, assume_new=True
+            )
+        )
+    assert time.monotonic() - started < 5  # not the server's 30 s
+    outcomes = sorted(r.outcome.value for r in results)
+    assert Outcome.SUCCEEDED.value in outcomes
+    assert len(fake.charges()) >= 1
+
+
 async def test_bad_arguments_are_rejected(client) -> None:
     with pytest.raises(ching_async.InvalidParameterError):
         client.charges.create_many([], job_id="has space")
