@@ -4,13 +4,15 @@ Each client runs in its own long-lived WORKER process (so a client's process
 holds only its own library, like a real application), driven over pipes by
 this orchestrator, which is idle while a worker measures. The loopback server
 (_server.py) is a third process. Per run a worker opens a fresh event loop and
-client, warms up (opening every pooled connection), then times N requests:
+client, warms up (opening every pooled connection), then times N requests in
+BLOCKS blocks, summed:
 
     CPU us/request = time.process_time() delta of the worker / N
     requests/s     = N / wall-clock delta
 
-Runs are interleaved per scenario (A, B, C, A, B, C, ...) and summarised as the
-median with min-max. Clients:
+Runs are interleaved per scenario, and within a run the clients' blocks
+alternate (A1 B1 C1 A2 B2 C2 ...); runs are summarised as the median with
+min-max. Clients:
 
     aiohttp   raw aiohttp ClientSession + json.loads -> dicts  (the floor, baseline)
     ching     ching_async.Client (full chain: validation, idempotency key,
@@ -54,6 +56,13 @@ CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
 # comparison clients (up to ~100x slower) run for about this long per run.
 CAPPED_CLIENTS = ("httpx", "stripe")
 CAP_SECONDS = (1.0, 0.2)  # (full, quick)
+# Each run is split into this many blocks (full, quick), alternating between
+# the clients: A1 B1 A2 B2 ... This VM's speed drifts over seconds (the floor's
+# CPU per GET, in 0.13 s blocks: 1,100-1,300 us for two seconds, then
+# 1,600-1,900 us for the next two), so a client whose whole run fell in a slow
+# stretch looked up to 1.5x costlier than the client run just before it.
+# Alternating blocks puts every client's run in the same stretches of time.
+BLOCKS = (4, 2)
 CLIENT_LABELS = {
     "aiohttp": "aiohttp + json.loads (floor)",
     "ching": "ching_async",
@@ -76,7 +85,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "label": "POST create, c=64",
         "op": "post",
         "concurrency": 64,
-        "requests": (2000, 384),
+        "requests": (4000, 384),
         "target": 1.3,
     },
     {
@@ -84,7 +93,7 @@ SCENARIOS: list[dict[str, Any]] = [
         "label": "GET list of 100, c=16",
         "op": "list",
         "concurrency": 16,
-        "requests": (400, 64),
+        "requests": (1200, 64),
         "target": 1.0,
     },
 ]
@@ -229,29 +238,54 @@ async def _drive(fn: Any, concurrency: int, n: int) -> None:
     await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
 
 
-async def _measure(
-    name: str, base: str, op: str, concurrency: int, requests: int, max_seconds: float | None
-) -> dict[str, float]:
-    """One run. With `max_seconds` (comparison clients only) the request count is
-    lowered so that the run takes about that long, judged from the warm-up."""
-    impl = IMPLS[name]()
-    await impl.open(base, concurrency)
-    try:
-        fn = impl.post if op == "post" else impl.list
-        _check(op, await fn())
+class _Run:
+    """One client's run inside a worker: open, then timed blocks, then close.
+
+    The event loop and the client live across commands, so the orchestrator can
+    alternate blocks of different clients within one run."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.impl: Any = None
+        self.fn: Any = None
+        self.per_block = 0
+        self.concurrency = 1
+
+    def open(self, name: str, base: str, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Open the client, check one answer, warm up, size the blocks.
+
+        With `max_seconds` (comparison clients only) the request count is
+        lowered so that the run takes about that long, judged from the warm-up."""
+        op, concurrency, max_seconds = cmd["op"], cmd["concurrency"], cmd.get("max_seconds")
+        requests, blocks = cmd["requests"], cmd["blocks"]
+        self.concurrency = concurrency
+        self.impl = IMPLS[name]()
+        self.loop.run_until_complete(self.impl.open(base, concurrency))
+        self.fn = self.impl.post if op == "post" else self.impl.list
+        _check(op, self.loop.run_until_complete(self.fn()))
         warmup = concurrency + 4 if max_seconds else 2 * concurrency + 10
         started = time.perf_counter()
-        await _drive(fn, concurrency, warmup)  # opens every pooled connection
+        self.loop.run_until_complete(_drive(self.fn, concurrency, warmup))  # fills the pool
         if max_seconds:
             per_request = (time.perf_counter() - started) / warmup
             requests = max(2 * concurrency, 20, min(requests, int(max_seconds / per_request)))
+        self.per_block = max(1, requests // blocks)
+        return {"per_block": self.per_block}
+
+    def block(self) -> dict[str, Any]:
         gc.collect()
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        await _drive(fn, concurrency, requests)
+        self.loop.run_until_complete(_drive(self.fn, self.concurrency, self.per_block))
         wall1, cpu1 = time.perf_counter(), time.process_time()
-    finally:
-        await impl.close()
-    return {"requests": requests, "cpu_s": cpu1 - cpu0, "wall_s": wall1 - wall0}
+        return {"requests": self.per_block, "cpu_s": cpu1 - cpu0, "wall_s": wall1 - wall0}
+
+    def close(self) -> dict[str, Any]:
+        try:
+            if self.impl is not None:
+                self.loop.run_until_complete(self.impl.close())
+        finally:
+            self.loop.close()
+        return {"closed": True}
 
 
 def _availability(name: str) -> str | None:
@@ -280,19 +314,20 @@ def worker_main(name: str, base: str) -> None:
     out.flush()
     if reason is not None:
         return
+    current: _Run | None = None
     for line in sys.stdin:
         cmd = json.loads(line)
         try:
-            result: dict[str, Any] = asyncio.run(
-                _measure(
-                    name,
-                    base,
-                    cmd["op"],
-                    cmd["concurrency"],
-                    cmd["requests"],
-                    cmd.get("max_seconds"),
-                )
-            )
+            if cmd["cmd"] == "open":
+                current = _Run()
+                result = current.open(name, base, cmd)
+            elif cmd["cmd"] == "block" and current is not None:
+                result = current.block()
+            elif cmd["cmd"] == "close" and current is not None:
+                run, current = current, None
+                result = run.close()
+            else:
+                result = {"error": f"unexpected command {cmd['cmd']!r}"}
         except Exception as exc:  # reported as a row note, never as numbers
             result = {"error": f"{type(exc).__name__}: {exc}"[:300]}
         out.write(json.dumps(result) + "\n")
@@ -339,6 +374,51 @@ class Worker:
             self.proc.stdout.close()
 
 
+def _interleaved_run(
+    workers: dict[str, Worker],
+    errors: dict[str, str],
+    command: dict[str, Any],
+    blocks: int,
+    quick: bool,
+) -> dict[str, dict[str, Any]]:
+    """One run of every client, their blocks alternating (A1 B1 A2 B2 ...).
+
+    Returns each client's run: its blocks' requests, CPU and wall time summed.
+    A client that fails gets its error in `errors` and no run."""
+    active: list[str] = []
+    for name, worker in workers.items():
+        if worker.reason or name in errors:
+            continue
+        cap = CAP_SECONDS[1 if quick else 0] if name in CAPPED_CLIENTS else None
+        res = worker.run({"cmd": "open", **command, "max_seconds": cap, "blocks": blocks})
+        if "error" in res:
+            errors[name] = res["error"]
+            worker.run({"cmd": "close"})
+        else:
+            active.append(name)
+    parts: dict[str, list[dict[str, Any]]] = {name: [] for name in active}
+    for _ in range(blocks):
+        for name in active:
+            if name in errors:
+                continue
+            res = workers[name].run({"cmd": "block"})
+            if "error" in res:
+                errors[name] = res["error"]
+            else:
+                parts[name].append(res)
+    for name in active:
+        workers[name].run({"cmd": "close"})
+    return {
+        name: {
+            "requests": sum(p["requests"] for p in done),
+            "cpu_s": sum(p["cpu_s"] for p in done),
+            "wall_s": sum(p["wall_s"] for p in done),
+        }
+        for name, done in parts.items()
+        if name not in errors
+    }
+
+
 def run(
     port: int,
     *,
@@ -350,6 +430,7 @@ def run(
 ) -> list[dict[str, Any]]:
     """All HTTP scenarios against the server on `port`; returns table rows."""
     rounds = rounds or (3 if quick else 5)
+    blocks = BLOCKS[1 if quick else 0]
     base = f"http://127.0.0.1:{port}"
     workers: dict[str, Worker] = {}
     rows: list[dict[str, Any]] = []
@@ -364,24 +445,13 @@ def run(
             errors: dict[str, str] = {}
             started = time.perf_counter()
             for _ in range(rounds):
-                for name, worker in workers.items():
-                    if worker.reason or name in errors:
-                        continue
-                    cap = CAP_SECONDS[1 if quick else 0] if name in CAPPED_CLIENTS else None
-                    res = worker.run(
-                        {
-                            "op": sc["op"],
-                            "concurrency": sc["concurrency"],
-                            "requests": requests,
-                            "max_seconds": cap,
-                        }
-                    )
-                    if "error" in res:
-                        errors[name] = res["error"]
-                    else:
-                        samples[name].append(res)
+                command = {"op": sc["op"], "concurrency": sc["concurrency"], "requests": requests}
+                this_round = _interleaved_run(workers, errors, command, blocks, quick)
+                for name, run_ in this_round.items():
+                    samples[name].append(run_)
             log(
-                f"  {sc['label']}: {rounds} rounds x {requests} requests in {time.perf_counter() - started:.1f}s"
+                f"  {sc['label']}: {rounds} rounds x {requests} requests ({blocks} blocks)"
+                f" in {time.perf_counter() - started:.1f}s"
             )
             for name in clients:
                 worker = workers[name]
