@@ -37,6 +37,7 @@ __all__ = [
     "Request",
     "Response",
     "build_url",
+    "check_sendable_url",
     "decode_envelope",
     "encode_json",
     "error_from_response",
@@ -264,6 +265,26 @@ def build_url(base_url: str, path: str, query: Mapping[str, str] | None = None) 
     url = base_url.rstrip("/") + path
     if query:
         url += "?" + urlencode(list(query.items()))
+    return url
+
+
+_UNSENDABLE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def check_sendable_url(url: str) -> str:
+    """`url` if it can go into a request line as is, else InvalidParameterError.
+
+    The client's own paths are percent-encoded (`path_segment`), but a
+    middleware may rewrite `Request.path`: a raw space would split the
+    request line (`GET /charges/ch_1 HTTP/1.1X-Injected: 1 HTTP/1.1`), and
+    aiohttp passes spaces through when it is told the URL is encoded.
+    """
+    bad = _UNSENDABLE_IN_URL.search(url)
+    if bad is not None:
+        raise InvalidParameterError(
+            f"request URL has a space or control character ({bad.group()!r} at offset"
+            f" {bad.start()}); percent-encode the path"
+        )
     return url
 
 

@@ -18,7 +18,14 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ClientStateError, ResponseDecodeError
-from ._http import Request, Response, exception_detail, from_request, request_secrets
+from ._http import (
+    Request,
+    Response,
+    check_sendable_url,
+    exception_detail,
+    from_request,
+    request_secrets,
+)
 from ._version import __version__
 
 __all__ = ["AiohttpTransport", "DEFAULT_MAX_RESPONSE_BYTES"]
@@ -150,7 +157,7 @@ class AiohttpTransport:
         text = request.url
         url = self._urls.get(text)
         if url is None:
-            url = URL(text, encoded=True)
+            url = URL(check_sendable_url(text), encoded=True)
             if len(self._urls) >= 256:
                 self._urls.clear()
             self._urls[text] = url

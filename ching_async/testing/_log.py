@@ -27,3 +27,26 @@ class RequestRecord:
     @property
     def idempotency_key(self) -> str | None:
         return self.headers.get("Idempotency-Key")
+
+    def __repr__(self) -> str:
+        # The record keeps the Authorization header as sent (tests assert on
+        # it); its repr, which ends up in test failure output, must not.
+        headers = [
+            (k, "<redacted>" if k.lower() == "authorization" else v)
+            for k, v in self.headers.items()
+        ]
+        fields = ", ".join(
+            f"{name}={value!r}"
+            for name, value in (
+                ("method", self.method),
+                ("path", self.path),
+                ("route", self.route),
+                ("query", list(self.query.items())),
+                ("headers", headers),
+                ("body", self.body),
+                ("fault", self.fault),
+                ("status", self.status),
+                ("at", self.at),
+            )
+        )
+        return f"RequestRecord({fields})"

@@ -457,3 +457,19 @@ def test_secret_detector_detects() -> None:
     except ching_async.ChingError as exc:
         with pytest.raises(AssertionError):
             assert_no_secret_in_exception(exc)
+
+
+async def test_fake_request_log_repr_never_shows_key() -> None:
+    """FakeChing's request records keep the header (tests assert on it), but
+    their repr, which pytest prints when an assertion on them fails, does not."""
+    from ching_async.testing import FakeChing
+
+    async with FakeChing(api_key=KEY) as fake:
+        async with ching_async.Client(KEY, base_url=fake.url) as client:
+            await client.customers.list()
+        record = fake.requests[-1]
+        assert record.headers["Authorization"] == f"Bearer {KEY}"
+        for text in (repr(record), str(record), repr(fake.requests)):
+            assert not leaks_secret(text), text
+            assert "GET" in text
+            assert "<redacted>" in text

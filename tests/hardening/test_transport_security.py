@@ -217,20 +217,52 @@ def test_malformed_base_url_is_rejected_at_construction(url: str) -> None:
 
 
 async def test_base_url_cannot_smuggle_into_the_request_line() -> None:
-    """Even if a malformed URL got through, nothing but the request line and
-    the client's own headers may reach the server."""
+    """A base URL carrying CR/LF is refused when the client is built."""
+    with pytest.raises(ching_async.InvalidParameterError):
+        _client("http://127.0.0.1:9 HTTP/1.1\r\nX-Injected: 1\r\nY:")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/charges/ch_1 HTTP/1.1\r\nX-Injected: 1\r\nY:",
+        "/charges/ch_1 HTTP/1.1",
+        "/charges/ch_1\tx",
+        "/charges/ch_1\x00",
+    ],
+)
+async def test_a_middleware_cannot_smuggle_a_path_into_the_request_line(path: str) -> None:
+    """A path that got past every check (here a user middleware's rewrite)
+    is refused by the transport, never sent: aiohttp, told the URL is
+    encoded, would send a raw space and split the request line."""
+
+    rewrites = [path]
+
+    async def rewrite(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        if rewrites:
+            request = request.replace(path=rewrites.pop())
+        return await call_next(request)
+
     async with RawServer() as server:
-        url = server.url + " HTTP/1.1\r\nX-Injected: 1\r\nY:"
-        try:
-            client = _client(url)
-        except ching_async.InvalidParameterError:
-            return  # refused up front: the guarantee holds
+        client = _client(server.url, middlewares=[rewrite], max_connections=1)
         async with client:
+            with pytest.raises(ching_async.InvalidParameterError, match="percent-encode"):
+                await client.charges.retrieve("ch_1")
+            assert server.requests == []
+            # The refused attempt gave its pool slot back: with a pool of one,
+            # the next call reaches the server instead of waiting out its timeout.
             with contextlib.suppress(ching_async.ChingError):
                 await client.charges.retrieve("ch_1")
-        for request in server.requests:
-            assert "x-injected" not in request.headers
-            assert request.line.count(" ") == 2, request.line
+        assert [r.target for r in server.requests] == ["/ching/v1/charges/ch_1"]
+
+
+def test_sendable_url_check_passes_encoded_urls() -> None:
+    from ching_async._http import check_sendable_url
+
+    url = "https://api.ching.co.il/ching/v1/charges/ch%201?customer=cus_1&q=a%20b"
+    assert check_sendable_url(url) == url
 
 
 # ---------------------------------------------------------------- redirects
