@@ -103,7 +103,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run (< 30 s): fewer rounds and requests"
+        "--quick", action="store_true", help="smoke run (about 75 s): fewer rounds and requests"
     )
     parser.add_argument(
         "--output",
