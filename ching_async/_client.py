@@ -6,7 +6,6 @@ import asyncio
 import ipaddress
 import logging
 import os
-import re
 import warnings
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from types import TracebackType
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ._errors import ClientStateError, InvalidParameterError
-from ._http import Handler, Middleware, Request, Response, encode_json
+from ._http import UNSENDABLE_IN_URL, Handler, Middleware, Request, Response, encode_json
 from ._middleware import (
     ApiKey,
     AuthMiddleware,
@@ -271,13 +270,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_URL_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
-
-
 def _check_base_url(base_url: object, api_key: ApiKey) -> str:
     if not isinstance(base_url, str):
         raise InvalidParameterError(f"base_url must be a string, got {base_url!r}")
-    if _URL_FORBIDDEN.search(base_url):
+    if UNSENDABLE_IN_URL.search(base_url):
         # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
         # end up in the request line.
         raise InvalidParameterError("base_url must not contain whitespace or control characters")

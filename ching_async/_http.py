@@ -268,7 +268,9 @@ def build_url(base_url: str, path: str, query: Mapping[str, str] | None = None) 
     return url
 
 
-_UNSENDABLE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+# Characters that may not go into a request line as is: the base URL check
+# (Client) and the transport's check of every URL share this one rule.
+UNSENDABLE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
 
 
 def check_sendable_url(url: str) -> str:
@@ -279,7 +281,7 @@ def check_sendable_url(url: str) -> str:
     request line (`GET /charges/ch_1 HTTP/1.1X-Injected: 1 HTTP/1.1`), and
     aiohttp passes spaces through when it is told the URL is encoded.
     """
-    bad = _UNSENDABLE_IN_URL.search(url)
+    bad = UNSENDABLE_IN_URL.search(url)
     if bad is not None:
         raise InvalidParameterError(
             f"request URL has a space or control character ({bad.group()!r} at offset"

@@ -8,6 +8,7 @@ from typing import Any
 
 from multidict import CIMultiDictProxy, MultiMapping
 
+from .._http import _redact
 from ._faults import Fault
 
 
@@ -31,10 +32,7 @@ class RequestRecord:
     def __repr__(self) -> str:
         # The record keeps the Authorization header as sent (tests assert on
         # it); its repr, which ends up in test failure output, must not.
-        headers = [
-            (k, "<redacted>" if k.lower() == "authorization" else v)
-            for k, v in self.headers.items()
-        ]
+        headers = _redact(self.headers)
         fields = ", ".join(
             f"{name}={value!r}"
             for name, value in (
