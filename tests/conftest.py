@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 
 import ching_async
+from ching_async import _transport
 
 TEST_KEY = "ck_test_" + "ab" * 32
 LIVE_KEY = "ck_live_" + "cd" * 32
@@ -212,3 +213,17 @@ async def make_client(
     yield make
     for c in made:
         await c.aclose()
+
+
+@pytest.fixture
+def capped_transports(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The transports a client's own connector capped (_transport.cap_read_size), in order."""
+    seen: list[object] = []
+    real = _transport.cap_read_size
+
+    def record(transport: object) -> None:
+        real(transport)
+        seen.append(transport)
+
+    monkeypatch.setattr(_transport, "cap_read_size", record)
+    return seen

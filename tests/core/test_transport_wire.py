@@ -5,12 +5,15 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Callable
+from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
 import ching_async
+from ching_async import _transport
 from tests.conftest import SETUP_SESSION, Reply, ScriptedServer, envelope
 
 BASE = "/ching/v1"
@@ -118,3 +121,44 @@ async def test_truncated_body_on_get_retried(
     assert session.id == SETUP_SESSION["id"]
     assert session.request_info is not None
     assert session.request_info.attempts == 2
+
+
+# ------------------------------------------------------------ read size cap
+async def test_owned_connections_read_at_most_64_kib_at_a_time(
+    scripted: ScriptedServer, make_client: MakeClient, capped_transports: list[Any]
+) -> None:
+    scripted.on(
+        "GET", BASE + "/setup_sessions/s", envelope({**SETUP_SESSION, "pad": "a" * 300_000})
+    )
+    client = make_client()
+    session = await client.setup_sessions.retrieve("s")
+    assert session.raw["pad"] == "a" * 300_000  # a body of several reads arrives whole
+    assert len(capped_transports) == 1, "one connection, capped once when it was made"
+    assert capped_transports[0].max_size == 64 * 1024
+    # Only this connection: asyncio's class default (other code's sockets) is untouched.
+    assert type(capped_transports[0]).max_size == 256 * 1024
+
+
+async def test_a_callers_session_keeps_its_connections_as_they_are(
+    scripted: ScriptedServer, make_client: MakeClient, capped_transports: list[Any]
+) -> None:
+    scripted.on("GET", BASE + "/setup_sessions/s", envelope(SETUP_SESSION))
+    async with aiohttp.ClientSession() as own:
+        client = make_client(session=own)
+        await client.setup_sessions.retrieve("s")
+    assert capped_transports == []
+
+
+def test_cap_read_size_leaves_other_transports_alone() -> None:
+    class Small:
+        max_size = 4096
+
+    class Uvloopish:  # no max_size attribute at all
+        pass
+
+    small, other = Small(), Uvloopish()
+    _transport.cap_read_size(small)
+    _transport.cap_read_size(other)
+    _transport.cap_read_size(None)
+    assert small.max_size == 4096  # never raised
+    assert not hasattr(other, "max_size")  # never added

@@ -11,6 +11,7 @@ import ssl
 import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -149,6 +150,19 @@ async def test_verify_tls_false_works_and_is_loud(
     async with client:
         charge = await client.charges.retrieve("ch_1")
     assert charge.id == CHARGE["id"]
+
+
+async def test_tls_connections_read_at_most_64_kib_at_a_time(
+    tls_server: TLSServer, capped_transports: list[Any]
+) -> None:
+    """Under TLS the SSL protocol's reads are capped too (see _transport.cap_read_size)."""
+    with pytest.warns(UserWarning, match="DISABLED"):
+        client = _client(tls_server.url, verify_tls=False)
+    async with client:
+        charge = await client.charges.retrieve("ch_1")
+    assert charge.id == CHARGE["id"]
+    assert len(capped_transports) == 1
+    assert capped_transports[0]._ssl_protocol.max_size == 64 * 1024
 
 
 # ------------------------------------------------------- plain http guard
