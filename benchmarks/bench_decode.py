@@ -99,10 +99,10 @@ def variants(body: bytes) -> list[tuple[str, str, Callable[[], Any], bool]]:
     import orjson
 
     import ching_async
-    from ching_async._convert import converter
+    from ching_async._convert import get_converter
 
     items = json.loads(body)["data"]
-    hook = converter.get_structure_hook(ching_async.Charge)
+    hook = get_converter().get_structure_hook(ching_async.Charge)
     charge = ching_async.Charge
     first_sight = first_sight_decoder(body)
     return [

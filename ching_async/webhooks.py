@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._convert import converter
+from ._convert import structure
 from ._errors import ChingError, InvalidParameterError
 from ._models import Event
 
@@ -137,7 +137,7 @@ def construct_event(payload: bytes, signature: str | None, secret: str | bytes) 
     except orjson.JSONDecodeError:
         raise WebhookPayloadError("webhook body is not JSON") from None
     try:
-        return converter.structure(parsed, Event)
+        return structure(parsed, Event)
     except TypeError as exc:
         raise WebhookPayloadError(f"webhook body is not a CHING event: {exc}") from None
 

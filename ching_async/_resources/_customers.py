@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 import orjson
 
-from .._convert import converter
+from .._convert import structure
 from .._decode import decode_error, decode_model, request_info
 from .._errors import InvalidParameterError
 from .._http import Response, decode_envelope
@@ -148,7 +148,7 @@ class Customers(Resource):
         response = await self._client._send("DELETE", "/customers/" + segment, safe_to_retry=True)
         if decode_envelope(response) is None:  # a bare {"success": true}
             tombstone = {"id": id, "object": "customer", "deleted": True}
-            customer = converter.structure(tombstone, Customer)
+            customer = structure(tombstone, Customer)
             object.__setattr__(customer, "request_info", request_info(response))
             return customer
         return decode_model(response, Customer)

@@ -8,6 +8,8 @@ order), every model must hold exactly its fields, each the payload's value
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 import typing
 from datetime import datetime
 from typing import Any
@@ -19,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ching_async import Charge, Customer, Installments, SetupSession, _structgen
-from ching_async._convert import converter, model_hook, model_list_hook
+from ching_async._convert import get_converter, model_hook, model_list_hook
 
 FULL_CHARGE: dict[str, Any] = {
     "id": "ch_1",
@@ -75,7 +77,7 @@ def assert_faithful(charge: Charge, payload: dict[str, Any], before: dict[str, A
         if name in ("raw", "request_info"):
             continue
         if name in payload:
-            expected = converter.structure(copy.deepcopy(payload[name]), HINTS[name])
+            expected = get_converter().structure(copy.deepcopy(payload[name]), HINTS[name])
         else:
             expected = field.default
         assert getattr(charge, name) == expected, name
@@ -235,3 +237,18 @@ def test_dict_setter_fills_frozen_instances_wherever_dict_is_declared() -> None:
 
     with pytest.raises(TypeError, match="no __dict__"):
         _structgen.dict_setter(Slotted)
+
+
+def test_the_converter_is_built_on_first_use_not_at_import() -> None:
+    # `import ching_async` stays cheap (issue 7's import target); the first
+    # decode pays for cattrs instead.
+    code = (
+        "import sys, ching_async\n"
+        "lazy = ('cattrs', 'tenacity', 'ching_async._bulk', 'aiolimiter')\n"
+        "assert not [m for m in lazy if m in sys.modules], [m for m in lazy if m in sys.modules]\n"
+        "from ching_async._convert import structure\n"
+        "charge = structure({'id': 'ch_1', 'amount': 100, 'status': 'paid'}, ching_async.Charge)\n"
+        "assert (charge.amount, charge.status) == (100, 'paid'), charge\n"
+        "assert 'cattrs' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
