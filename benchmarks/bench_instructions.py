@@ -15,6 +15,11 @@ at the scenario's concurrency. The same child with N=0 is the fixed cost
 (interpreter start, imports, warm-up); the difference over N is the
 per-request count. Each figure is the median of 3 such pairs.
 
+For the HTTP scenarios the same runs also count the kernel's instructions and
+the page faults per request (where perf_event_paranoid allows): they show
+whether a process reads through glibc's mmap path (cpython#85451), which
+user-space instructions do not.
+
     decode       in-process, per 100-charge list body: json.loads vs ching_async
     post_c64     POST create, c=64: raw aiohttp + json.loads vs ching_async
     list_c16     GET list of 100, c=16: same
@@ -87,43 +92,58 @@ def child(client: str, op: str, concurrency: int, n: int) -> None:
 
 
 # ------------------------------------------------------------------ parent
+# instructions:u is the headline. The kernel's instructions and the page
+# faults show the allocator regime of each process: when asyncio's 256 KiB
+# read buffer is served by mmap, every response adds an mmap, an mremap, a
+# munmap and page faults (cpython#85451; see _transport.cap_read_size).
+EVENTS = ("instructions:u", "instructions:k", "page-faults")
+EXTRA_ROWS = (  # (event, label suffix, metric): HTTP scenarios only
+    ("instructions:k", "kernel instructions", "kernel instructions/op"),
+    ("page-faults", "page faults", "page faults/op"),
+)
+
+
 def _perf_unavailable() -> str | None:
     if shutil.which("perf") is None:
         return "perf is not installed"
     probe = _count([sys.executable, "-c", "pass"])
-    if probe is None:
+    if probe.get("instructions:u") is None:
         return "perf cannot read the instructions counter here (perf_event_paranoid or no PMU)"
     return None
 
 
-def _count(argv: list[str]) -> int | None:
-    """User-space instructions retired by argv's own process (children excluded)."""
+def _count(argv: list[str]) -> dict[str, int]:
+    """EVENTS counted in argv's own process (children excluded); an event perf
+    could not count (kernel events under perf_event_paranoid >= 2) is absent."""
     result = subprocess.run(
-        ["perf", "stat", "--no-inherit", "-x", ",", "-e", "instructions:u", *argv],
+        ["perf", "stat", "--no-inherit", "-x", ",", "-e", ",".join(EVENTS), *argv],
         capture_output=True,
         text=True,
         timeout=600,
     )
     if result.returncode != 0:
-        return None
+        return {}
+    counts = {}
     for line in result.stderr.splitlines():
         fields = line.split(",")
-        if len(fields) > 2 and fields[2].startswith("instructions") and fields[0].isdigit():
-            return int(fields[0])
-    return None
+        if len(fields) > 2 and fields[2] in EVENTS and fields[0].isdigit():
+            counts[fields[2]] = int(fields[0])
+    return counts
 
 
-def _per_op(client: str, op: str, concurrency: int, n: int) -> float:
+def _per_op(client: str, op: str, concurrency: int, n: int) -> dict[str, float]:
     argv = [sys.executable, os.path.abspath(__file__), "--child", client, op, str(concurrency)]
     fixed, total = _count([*argv, "0"]), _count([*argv, str(n)])
-    if fixed is None or total is None:
+    if "instructions:u" not in fixed or "instructions:u" not in total:
         raise RuntimeError(f"perf stat failed for {client} {op}")
-    return (total - fixed) / n
+    # Clamped at 0: a per-op count near zero can come out slightly negative.
+    return {e: max(0.0, (total[e] - fixed[e]) / n) for e in EVENTS if e in fixed and e in total}
 
 
 def run(*, quick: bool = False, log: Any = print) -> list[dict[str, Any]]:
     reason = _perf_unavailable()
     rows: list[dict[str, Any]] = []
+    extra_rows: list[dict[str, Any]] = []
     for key, label, op, concurrency, counts in SCENARIOS:
         clients = ("json", "ching") if op == "decode" else ("aiohttp", "ching")
         if reason:
@@ -131,7 +151,7 @@ def run(*, quick: bool = False, log: Any = print) -> list[dict[str, Any]]:
             rows += [row(label, LABELS[c], "instructions/op", None, note=note) for c in clients]
             continue
         n = counts[1 if quick else 0]
-        samples: dict[str, list[float]] = {c: [] for c in clients}
+        samples: dict[str, list[dict[str, float]]] = {c: [] for c in clients}
         for _ in range(PAIRS):
             for client in clients:
                 samples[client].append(_per_op(client, op, concurrency, n))
@@ -142,12 +162,28 @@ def run(*, quick: bool = False, log: Any = print) -> list[dict[str, Any]]:
                     label,
                     LABELS[client],
                     "instructions/op",
-                    samples[client],
+                    [s["instructions:u"] for s in samples[client]],
                     baseline=client != "ching",
                     extra={"key": key + "_instructions", "client_key": client, "n": n},
                 )
             )
-    return rows
+        if op == "decode":
+            continue
+        for event, suffix, metric in EXTRA_ROWS:
+            for client in clients:
+                values = [s[event] for s in samples[client] if event in s]
+                extra_rows.append(
+                    row(
+                        label.replace("instructions", suffix),
+                        LABELS[client],
+                        metric,
+                        values or None,
+                        baseline=client != "ching",
+                        note="" if values else f"skipped: perf could not count {event}",
+                        extra={"key": f"{key}_{event}", "client_key": client, "n": n},
+                    )
+                )
+    return rows + extra_rows
 
 
 def main() -> None:
