@@ -32,7 +32,9 @@ import contextlib
 import gc
 import json
 import os
+import resource
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -274,10 +276,20 @@ class _Run:
 
     def block(self) -> dict[str, Any]:
         gc.collect()
+        usage0 = resource.getrusage(resource.RUSAGE_SELF)
         cpu0, wall0 = time.process_time(), time.perf_counter()
         self.loop.run_until_complete(_drive(self.fn, self.concurrency, self.per_block))
         wall1, cpu1 = time.perf_counter(), time.process_time()
-        return {"requests": self.per_block, "cpu_s": cpu1 - cpu0, "wall_s": wall1 - wall0}
+        usage1 = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "requests": self.per_block,
+            "cpu_s": cpu1 - cpu0,
+            "wall_s": wall1 - wall0,
+            # The allocator regime (see bench_instructions.py): kernel time and
+            # page faults, in the JSON only.
+            "sys_s": usage1.ru_stime - usage0.ru_stime,
+            "page_faults": usage1.ru_minflt - usage0.ru_minflt,
+        }
 
     def close(self) -> dict[str, Any]:
         try:
@@ -409,13 +421,9 @@ def _interleaved_run(
     for name in active:
         workers[name].run({"cmd": "close"})
     return {
-        name: {
-            "requests": sum(p["requests"] for p in done),
-            "cpu_s": sum(p["cpu_s"] for p in done),
-            "wall_s": sum(p["wall_s"] for p in done),
-        }
+        name: {key: sum(p[key] for p in done) for key in done[0]}
         for name, done in parts.items()
-        if name not in errors
+        if name not in errors and done
     }
 
 
@@ -451,7 +459,12 @@ def run(
                     samples[name].append(run_)
             log(
                 f"  {sc['label']}: {rounds} rounds x {requests} requests ({blocks} blocks)"
-                f" in {time.perf_counter() - started:.1f}s"
+                f" in {time.perf_counter() - started:.1f}s; page faults/request: "
+                + ", ".join(
+                    f"{name} {statistics.median(r['page_faults'] / r['requests'] for r in runs):.1f}"
+                    for name, runs in samples.items()
+                    if runs
+                )
             )
             for name in clients:
                 worker = workers[name]
@@ -477,6 +490,10 @@ def run(
                             "client_key": name,
                             "concurrency": sc["concurrency"],
                             "requests_per_run": [r["requests"] for r in runs],
+                            "page_faults_per_request": [
+                                r["page_faults"] / r["requests"] for r in runs
+                            ],
+                            "sys_us_per_request": [r["sys_s"] / r["requests"] * 1e6 for r in runs],
                             "runs": runs,
                         },
                     )
