@@ -112,6 +112,7 @@ class AiohttpTransport:
         # One coroutine for the whole attempt (no _send frame to resume at
         # every wake-up): ~2,000 instructions a request.
         error: APIConnectionError
+        seconds = request.timeout
         try:
             # Only now: the client may have been closed while this call was
             # queued (ClientStateError), or a caller may have closed its own
@@ -120,12 +121,15 @@ class AiohttpTransport:
             if session.closed:
                 raise ClientStateError("the aiohttp session is closed; nothing was sent")
             started = time.monotonic()
+            seconds = _attempt_seconds(request, started)
+            if seconds <= 0:
+                raise _queued_too_long(request)
             async with session.request(
                 request.method,
                 self._url(request),
                 data=request.body,
                 headers=_wire_headers(request, self._static_on_session),
-                timeout=self._timeout(request.timeout),
+                timeout=self._timeout(seconds),
                 allow_redirects=False,
                 ssl=self._ssl,
             ) as resp:
@@ -136,7 +140,7 @@ class AiohttpTransport:
         except aiohttp.ClientError as exc:
             error = _connection_error(exc, request)
         except TimeoutError:
-            error = APITimeoutError(f"request timed out after {request.timeout:g}s")
+            error = APITimeoutError(f"request timed out after {seconds:.3g}s")
         finally:
             self._slots.release()
         # Raised outside the except block: aiohttp's exception (which may carry
@@ -273,6 +277,22 @@ def _wire_headers(request: Request, static_on_session: bool) -> CIMultiDict[str]
     return headers
 
 
+# A wait before the attempt shorter than this leaves its timeout as set: one
+# cached ClientTimeout instead of a new one per call.
+_DEADLINE_SLACK = 0.01
+
+
+def _attempt_seconds(request: Request, now: float) -> float:
+    """The attempt's timeout, cut to what is left of the call's deadline when a
+    wait before it (for a pooled connection, a bulk job's pause) used up some
+    of it. Without the cut, such an attempt could end up to `timeout` past
+    `total_timeout`."""
+    if request.deadline is None:
+        return request.timeout
+    left = request.deadline - now
+    return request.timeout if left >= request.timeout - _DEADLINE_SLACK else left
+
+
 def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> ResponseDecodeError:
     error = ResponseDecodeError(
         f"response body exceeds max_response_bytes ({limit} bytes); not read",
@@ -290,7 +310,8 @@ def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> Re
 
 def _queued_too_long(request: Request) -> APITimeoutError:
     error = APITimeoutError(
-        "no pooled connection became free before the deadline; the request was not sent",
+        "the call's deadline passed while this attempt waited (for a pooled connection "
+        "or a bulk job's pause); the request was not sent",
         may_have_reached_server=False,
     )
     return from_request(error, request)

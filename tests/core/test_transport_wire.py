@@ -14,6 +14,7 @@ from aiohttp import web
 
 import ching_async
 from ching_async import _transport
+from ching_async._http import Request
 from tests.conftest import SETUP_SESSION, Reply, ScriptedServer, envelope
 
 BASE = "/ching/v1"
@@ -162,3 +163,28 @@ def test_cap_read_size_leaves_other_transports_alone() -> None:
     _transport.cap_read_size(None)
     assert small.max_size == 4096  # never raised
     assert not hasattr(other, "max_size")  # never added
+
+
+@pytest.mark.parametrize(
+    ("timeout", "deadline_in", "expected"),
+    [
+        (7.5, None, 7.5),  # no deadline: the attempt's own timeout
+        (7.5, 100.0, 7.5),  # plenty left
+        (7.5, 7.495, 7.5),  # within 10 ms: the cached timeout, not a new one
+        (7.5, 2.0, 2.0),  # a wait used some of it: what is left
+        (7.5, 0.0, 0.0),  # nothing left: the caller refuses to send
+        (7.5, -1.0, -1.0),
+    ],
+)
+def test_attempt_seconds_is_capped_by_what_is_left_of_the_deadline(
+    timeout: float, deadline_in: float | None, expected: float
+) -> None:
+    now = 1000.0
+    request = Request(
+        method="GET",
+        path="/charges",
+        base_url="http://127.0.0.1:1/ching/v1",
+        timeout=timeout,
+        deadline=None if deadline_in is None else now + deadline_in,
+    )
+    assert _transport._attempt_seconds(request, now) == pytest.approx(expected)

@@ -10,6 +10,7 @@ concurrently, each on its own server and client, to keep the suite fast.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -194,6 +195,53 @@ async def test_waiting_for_a_pool_slot_counts_against_the_deadline() -> None:
     assert info.value.may_have_reached_server is False
     assert info.value.outcome_unknown is False
     assert server.total == 0  # never even connected
+
+
+async def test_an_attempt_after_a_wait_for_a_pool_slot_gets_only_what_is_left() -> None:
+    """A call that waited 0.8 s for the pool's only connection has 0.4 s of its
+    1.2 s left. Its attempt must time out then, not get the full per-attempt
+    timeout: the server's answer at 1.0 s would end the call at 1.8 s."""
+
+    async def slow(conn: RawConnection, request: RawRequest) -> None:
+        await asyncio.sleep(1.0)
+        await conn.respond(200, envelope(CHARGE))
+
+    async with RawServer(slow) as server:
+        client = ching_async.Client(
+            KEY, base_url=server.url, max_connections=1, timeout=3.0, total_timeout=1.2
+        )
+        async with client:
+            slots = transport_of(client)._slots
+            await slots.acquire()  # the only connection is busy elsewhere for 0.8 s
+            asyncio.get_running_loop().call_later(0.8, slots.release)
+            started = time.monotonic()
+            with pytest.raises(ching_async.APITimeoutError) as info:
+                await client.charges.retrieve("ch_1")
+            elapsed = time.monotonic() - started
+    assert 1.1 < elapsed < 1.2 + 0.5, elapsed
+    match = re.search(r"timed out after ([0-9.]+)s", str(info.value))
+    assert match is not None, str(info.value)
+    assert 0.3 < float(match.group(1)) <= 0.4, str(info.value)
+
+
+async def test_an_attempt_with_nothing_left_of_its_deadline_is_not_sent() -> None:
+    async with (
+        RawServer(never_answer) as server,
+        ching_async.Client(KEY, base_url=server.url) as client,
+    ):
+        request = ching_async.Request(
+            method="POST",
+            path="/charges",
+            base_url=server.url,
+            body=b"{}",
+            timeout=30.0,
+            deadline=time.monotonic() - 0.001,  # a wait before it used it all up
+        )
+        with pytest.raises(ching_async.APITimeoutError) as info:
+            await transport_of(client)(request)
+        assert transport_of(client)._slots.free == client.max_connections
+    assert info.value.may_have_reached_server is False
+    assert server.total == 0
 
 
 async def test_backoff_and_retry_after_never_sleep_past_the_deadline() -> None:
