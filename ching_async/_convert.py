@@ -261,7 +261,8 @@ EVENT_DATA_MODELS: dict[str, type[Any]] = {
 def _event_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
     """Webhook events: `id` and `type` must be strings; everything else is
     decoded where possible and left alone where not, so an event never fails
-    on a new type or an odd payload (`raw` always has the original)."""
+    on a new type or an odd payload (`raw` always has the original), unless
+    its raw data is nested deeper than MAX_JSON_DEPTH."""
 
     def data_of(event_type: str, data: Any) -> EventData | None:
         if type(data) is not dict:
@@ -282,10 +283,18 @@ def _event_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
         if type(event_id) is not str or type(event_type) is not str:
             raise TypeError("an event needs a string id and a string type")
         livemode = value.get("livemode")
+        data = data_of(event_type, value.get("data"))
+        if type(data) is dict:
+            # Raw data keeps the models' depth rule: an event nested 1,000
+            # deep could not be printed or compared (RecursionError).
+            try:
+                _check_depth(data)
+            except ValueError as exc:
+                raise TypeError(f"data: {exc}") from None
         return Event(
             id=event_id,
             type=event_type,
-            data=data_of(event_type, value.get("data")),
+            data=data,
             livemode=livemode if type(livemode) is bool else None,
             created=_lenient_timestamp(value.get("created")),
             raw=value,

@@ -124,7 +124,8 @@ def construct_event(payload: bytes, signature: str | None, secret: str | bytes) 
 
     `event.data` is a Charge, SetupSession, Customer, Refund or
     PaymentMethod when the type says so and the payload decodes, the plain
-    dict otherwise: unknown event types never fail.
+    dict otherwise: unknown event types never fail (data nested deeper than
+    100 levels is refused, as in every model).
 
     Raises SignatureVerificationError (bad or missing signature),
     WebhookPayloadError (signed, but not an event), InvalidParameterError

@@ -178,6 +178,27 @@ def test_a_signed_body_that_is_not_an_event_is_a_payload_error(body: bytes) -> N
         construct_event(body, sign(body), SECRET)
 
 
+def _nested(depth: int) -> str:
+    return '{"a":' * depth + "{}" + "}" * depth
+
+
+@pytest.mark.parametrize("event_type", ["unknown.thing", "charge.succeeded"])
+def test_event_data_nested_past_the_depth_limit_is_a_payload_error(event_type: str) -> None:
+    # 1,000 levels: orjson reads it, but repr() and == of such an Event would
+    # raise RecursionError. Refused like a model's over-deep object.
+    body = f'{{"id": "evt_1", "type": "{event_type}", "data": {_nested(1000)}}}'.encode()
+    with pytest.raises(WebhookPayloadError, match="nested deeper than 100 levels"):
+        construct_event(body, sign(body), SECRET)
+
+
+def test_event_data_within_the_depth_limit_stays_raw_and_printable() -> None:
+    body = f'{{"id": "evt_1", "type": "unknown.thing", "data": {_nested(50)}}}'.encode()
+    event = construct_event(body, sign(body), SECRET)
+    assert type(event.data) is dict
+    assert repr(event).count("{'a': ") == 50
+    assert event == construct_event(body, sign(body), SECRET)
+
+
 @pytest.mark.parametrize(
     ("payload", "secret", "match"),
     [
