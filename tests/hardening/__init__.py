@@ -23,6 +23,7 @@ import orjson
 from hypothesis import HealthCheck, settings
 
 import ching_async
+from ching_async._http import _redact
 from ching_async._transport import AiohttpTransport
 
 from ..conftest import CHARGE as BASE_CHARGE
@@ -145,7 +146,8 @@ class RawRequest:
     line: str  # the request line as received
     method: str
     target: str
-    headers: dict[str, str]  # names lower-cased
+    # names lower-cased; the repr (pytest's failure output) redacts the key
+    headers: dict[str, str] = attrs.field(repr=lambda h: repr(_redact(h)))
     body: bytes
     peer: Any
 

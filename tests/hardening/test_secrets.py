@@ -473,3 +473,23 @@ async def test_fake_request_log_repr_never_shows_key() -> None:
             assert not leaks_secret(text), text
             assert "GET" in text
             assert "<redacted>" in text
+
+
+async def test_raw_server_request_repr_never_shows_key() -> None:
+    """The same for this suite's own raw server: its request records are what
+    a failing hardening test prints."""
+    seen: list[RawRequest] = []
+
+    async def record(conn: RawConnection, request: RawRequest) -> None:
+        seen.append(request)
+        await conn.respond(200, envelope(CHARGE))
+
+    async with (
+        RawServer(record) as server,
+        ching_async.Client(KEY, base_url=server.url) as client,
+    ):
+        await client.charges.retrieve("ch_1")
+    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
+    for text in (repr(seen[0]), str(seen[0]), repr(seen)):
+        assert not leaks_secret(text), text
+        assert "<redacted>" in text
