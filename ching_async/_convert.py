@@ -6,13 +6,14 @@ ignored; scalars are strict (no "100" -> 100, no 9.5 -> 9, no True -> 1).
 The raw payload is kept on each model as `raw`.
 
 The converter is built on first use (`get_converter`), not at import: cattrs
-and the converter's setup are about 13 ms that `import ching_async` need not
+and the converter's setup are about 11 ms that `import ching_async` need not
 pay (python -X importtime, with aiohttp already imported).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -311,13 +312,18 @@ def _lenient_timestamp(value: Any) -> datetime | None:
 
 
 _converter: cattrs.Converter | None = None
+# construct_event is synchronous and may run in several web-server threads at
+# once: one of them builds the converter, the others wait for it.
+_converter_lock = threading.Lock()
 
 
 def get_converter() -> cattrs.Converter:
     """The one converter, built on the first call."""
     global _converter
     if _converter is None:
-        _converter = _make_converter()
+        with _converter_lock:
+            if _converter is None:
+                _converter = _make_converter()
     return _converter
 
 

@@ -174,7 +174,6 @@ class RetryMiddleware:
         call_next: Handler,
     ) -> Response:
         """The first send failed or needs a look: the retry loop proper."""
-        # Positional: keywords cost an attrs __init__ ~1,600 instructions more.
         state = _CallState(request, deadline, self.max_retries + 1, 1)
         try:
             if isinstance(first, Response):

@@ -12,6 +12,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -124,12 +125,13 @@ class AiohttpTransport:
             seconds = _attempt_seconds(request, started)
             if seconds <= 0:
                 raise _queued_too_long(request)
+            _CONNECTING.set(None)  # our _Connector marks its connect() steps
             async with session.request(
                 request.method,
                 self._url(request),
                 data=request.body,
                 headers=_wire_headers(request, self._static_on_session),
-                timeout=self._timeout(seconds),
+                timeout=self._timeout(seconds, cache=seconds == request.timeout),
                 allow_redirects=False,
                 ssl=self._ssl,
             ) as resp:
@@ -140,7 +142,16 @@ class AiohttpTransport:
         except aiohttp.ClientError as exc:
             error = _connection_error(exc, request)
         except TimeoutError:
-            error = APITimeoutError(f"request timed out after {seconds:.3g}s")
+            # aiohttp's total timer can fire before its connect timer (a cut
+            # attempt has both the same length): a request whose connection
+            # never came was not sent, whichever timer ended it. Only positive
+            # evidence counts: a path that skips our connector stays cautious.
+            never_connected = _CONNECTING.get() is _STARTED
+            error = APITimeoutError(
+                f"request timed out after {round(seconds, 3):g}s"
+                + (" while connecting; the request was not sent" if never_connected else ""),
+                may_have_reached_server=not never_connected,
+            )
         finally:
             self._slots.release()
         # Raised outside the except block: aiohttp's exception (which may carry
@@ -168,14 +179,15 @@ class AiohttpTransport:
             self._urls[text] = url
         return url
 
-    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+    def _timeout(self, seconds: float, *, cache: bool = True) -> aiohttp.ClientTimeout:
         # Almost every attempt uses the client's one timeout: build it once.
+        # An attempt cut to what is left of its deadline is a one-off: not cached.
         cached = self._timeouts.get(seconds)
         if cached is None:
             cached = aiohttp.ClientTimeout(
                 total=seconds, connect=min(seconds, self._connect_timeout)
             )
-            if len(self._timeouts) < 64:
+            if cache and len(self._timeouts) < 64:
                 self._timeouts[seconds] = cached
         return cached
 
@@ -231,12 +243,28 @@ def cap_read_size(transport: object) -> None:
             reader.max_size = _RECV_SIZE  # type: ignore[union-attr]
 
 
+# Reset by the transport before each attempt; _Connector.connect, which runs
+# in the attempt's own task (so the same context), marks it _STARTED while it
+# waits for a connection and _DONE once it has one. _STARTED after a timeout
+# proves nothing was sent; anything else (None: connect() never ran, as
+# under aioresponses or a caller's session) proves nothing.
+_STARTED, _DONE = "started", "done"
+_CONNECTING: ContextVar[str | None] = ContextVar("ching_async_connecting", default=None)
+
+
 class _Connector(aiohttp.TCPConnector):
-    """A TCPConnector whose new connections read with cap_read_size."""
+    """A TCPConnector whose new connections read with cap_read_size, and which
+    marks in _CONNECTING whether an attempt is still waiting for a connection."""
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        _CONNECTING.set(_STARTED)
+        connection = await super().connect(*args, **kwargs)
+        _CONNECTING.set(_DONE)
+        return connection
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
         protocol = await super()._create_connection(*args, **kwargs)
-        cap_read_size(protocol.transport)
+        cap_read_size(getattr(protocol, "transport", None))
         return protocol
 
 
@@ -290,7 +318,9 @@ def _attempt_seconds(request: Request, now: float) -> float:
     if request.deadline is None:
         return request.timeout
     left = request.deadline - now
-    return request.timeout if left >= request.timeout - _DEADLINE_SLACK else left
+    if left <= 0 or left < request.timeout - _DEADLINE_SLACK:
+        return left
+    return request.timeout
 
 
 def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> ResponseDecodeError:
@@ -310,8 +340,8 @@ def _too_large(resp: aiohttp.ClientResponse, request: Request, limit: int) -> Re
 
 def _queued_too_long(request: Request) -> APITimeoutError:
     error = APITimeoutError(
-        "the call's deadline passed while this attempt waited (for a pooled connection "
-        "or a bulk job's pause); the request was not sent",
+        "the call's deadline passed before this attempt could be sent "
+        "(waiting for a pooled connection, a bulk job's pause); the request was not sent",
         may_have_reached_server=False,
     )
     return from_request(error, request)

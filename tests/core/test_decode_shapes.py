@@ -252,3 +252,26 @@ def test_the_converter_is_built_on_first_use_not_at_import() -> None:
         "assert 'cattrs' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_threads_racing_for_the_first_decode_share_one_converter() -> None:
+    # webhooks.construct_event is synchronous: web servers call it from threads.
+    code = (
+        "import threading, time, ching_async\n"
+        "from ching_async import _convert\n"
+        "real = _convert._make_converter\n"
+        "built = []\n"
+        "def slow():\n"
+        "    time.sleep(0.05)  # widen the race\n"
+        "    built.append(real())\n"
+        "    return built[-1]\n"
+        "_convert._make_converter = slow\n"
+        "got = []\n"
+        "threads = [threading.Thread(target=lambda: got.append(_convert.get_converter()))"
+        " for _ in range(8)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "assert len(built) == 1, len(built)\n"
+        "assert all(c is built[0] for c in got) and len(got) == 8\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

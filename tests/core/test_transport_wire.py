@@ -174,6 +174,7 @@ def test_cap_read_size_leaves_other_transports_alone() -> None:
         (7.5, 2.0, 2.0),  # a wait used some of it: what is left
         (7.5, 0.0, 0.0),  # nothing left: the caller refuses to send
         (7.5, -1.0, -1.0),
+        (0.004, -0.003, -0.003),  # past the deadline: never the slack's full timeout
     ],
 )
 def test_attempt_seconds_is_capped_by_what_is_left_of_the_deadline(

@@ -234,7 +234,7 @@ async def test_an_attempt_with_nothing_left_of_its_deadline_is_not_sent() -> Non
             path="/charges",
             base_url=server.url,
             body=b"{}",
-            timeout=30.0,
+            timeout=2.0,
             deadline=time.monotonic() - 0.001,  # a wait before it used it all up
         )
         with pytest.raises(ching_async.APITimeoutError) as info:
@@ -242,6 +242,34 @@ async def test_an_attempt_with_nothing_left_of_its_deadline_is_not_sent() -> Non
         assert transport_of(client)._slots.free == client.max_connections
     assert info.value.may_have_reached_server is False
     assert server.total == 0
+
+
+async def test_a_cut_attempt_that_times_out_while_connecting_was_not_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An attempt cut below connect_timeout has connect and total timers of the
+    same length, and aiohttp's total timer fires first. The connection never
+    came, so the timeout must still say the request was not sent (a POST is
+    then safe to retry)."""
+    loop = asyncio.get_running_loop()
+
+    async def hang(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(loop, "sock_connect", hang)
+    async with ching_async.Client(KEY, base_url="http://127.0.0.1:9/ching/v1") as client:
+        request = ching_async.Request(
+            method="POST",
+            path="/charges",
+            base_url="http://127.0.0.1:9/ching/v1",
+            body=b"{}",
+            timeout=30.0,
+            deadline=time.monotonic() + 0.3,  # a wait before it left 0.3 s
+        )
+        with pytest.raises(ching_async.APITimeoutError) as info:
+            await transport_of(client)(request)
+    assert info.value.may_have_reached_server is False, str(info.value)
+    assert "while connecting" in str(info.value)
 
 
 async def test_backoff_and_retry_after_never_sleep_past_the_deadline() -> None:
