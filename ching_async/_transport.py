@@ -245,10 +245,12 @@ def cap_read_size(transport: object) -> None:
 
 # Reset by the transport before each attempt; _Connector.connect, which runs
 # in the attempt's own task (so the same context), marks it _STARTED while it
-# waits for a connection and _DONE once it has one. _STARTED after a timeout
-# proves nothing was sent; anything else (None: connect() never ran, as
-# under aioresponses or a caller's session) proves nothing.
-_STARTED, _DONE = "started", "done"
+# waits for the attempt's first connection and _DONE once it has it. Only
+# _STARTED after a timeout proves nothing was sent. None (connect() never
+# ran, as under aioresponses or with a caller's session) and _AGAIN (a second
+# connect() in one attempt: aiohttp re-sending on a new connection) prove
+# nothing.
+_STARTED, _DONE, _AGAIN = "started", "done", "again"
 _CONNECTING: ContextVar[str | None] = ContextVar("ching_async_connecting", default=None)
 
 
@@ -257,9 +259,11 @@ class _Connector(aiohttp.TCPConnector):
     marks in _CONNECTING whether an attempt is still waiting for a connection."""
 
     async def connect(self, *args: Any, **kwargs: Any) -> Any:
-        _CONNECTING.set(_STARTED)
+        first = _CONNECTING.get() is None
+        _CONNECTING.set(_STARTED if first else _AGAIN)
         connection = await super().connect(*args, **kwargs)
-        _CONNECTING.set(_DONE)
+        if first:
+            _CONNECTING.set(_DONE)
         return connection
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import zlib
 from collections.abc import Callable
@@ -189,3 +190,32 @@ def test_attempt_seconds_is_capped_by_what_is_left_of_the_deadline(
         deadline=None if deadline_in is None else now + deadline_in,
     )
     assert _transport._attempt_seconds(request, now) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, _transport._STARTED),  # the attempt's first connect: proves not sent
+        (_transport._DONE, _transport._AGAIN),  # a second one (a re-send): proves nothing
+        (_transport._AGAIN, _transport._AGAIN),
+    ],
+)
+async def test_only_a_first_connect_that_never_finished_proves_not_sent(
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
+) -> None:
+    """The mark _Connector.connect leaves for the transport's timeout handling
+    when a connect never finishes."""
+
+    async def hang(*args: Any, **kwargs: Any) -> None:
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(aiohttp.BaseConnector, "connect", hang)
+    connector = _transport._Connector()
+    try:
+        _transport._CONNECTING.set(before)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await connector.connect()
+        assert _transport._CONNECTING.get() == after
+    finally:
+        await connector.close()
