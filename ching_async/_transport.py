@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -114,6 +117,7 @@ class AiohttpTransport:
         # every wake-up): ~2,000 instructions a request.
         error: APIConnectionError
         seconds = request.timeout
+        marked = False
         try:
             # Only now: the client may have been closed while this call was
             # queued (ClientStateError), or a caller may have closed its own
@@ -125,7 +129,9 @@ class AiohttpTransport:
             seconds = _attempt_seconds(request, started)
             if seconds <= 0:
                 raise _queued_too_long(request)
-            _CONNECTING.set(None)  # our _Connector marks its connect() steps
+            marked = seconds <= self._connect_timeout  # see _CONNECTING
+            if marked:
+                _CONNECTING.set(None)
             async with session.request(
                 request.method,
                 self._url(request),
@@ -146,7 +152,7 @@ class AiohttpTransport:
             # attempt has both the same length): a request whose connection
             # never came was not sent, whichever timer ended it. Only positive
             # evidence counts: a path that skips our connector stays cautious.
-            never_connected = _CONNECTING.get() is _STARTED
+            never_connected = marked and _CONNECTING.get() is _STARTED
             error = APITimeoutError(
                 f"request timed out after {round(seconds, 3):g}s"
                 + (" while connecting; the request was not sent" if never_connected else ""),
@@ -243,13 +249,16 @@ def cap_read_size(transport: object) -> None:
             reader.max_size = _RECV_SIZE  # type: ignore[union-attr]
 
 
-# Reset by the transport before each attempt; _Connector.connect, which runs
-# in the attempt's own task (so the same context), marks it _STARTED while it
-# waits for the attempt's first connection and _DONE once it has it. Only
-# _STARTED after a timeout proves nothing was sent. None (connect() never
-# ran, as under aioresponses or with a caller's session) and _AGAIN (a second
-# connect() in one attempt: aiohttp re-sending on a new connection) prove
-# nothing.
+# aiohttp's total timer fires before its connect timer when both have the
+# same length (an attempt's timeout at most connect_timeout, e.g. one cut to
+# what is left of its deadline): such a timeout during connect would read as
+# "may have been sent". For those attempts only, the transport resets this
+# mark and _Connector.connect, which runs in the attempt's own task (so the
+# same context), sets it: _STARTED while it waits for the attempt's first
+# connection, _DONE once it has it. Only _STARTED after a timeout proves
+# nothing was sent. None (connect() never ran, as under aioresponses or with
+# a caller's session) and _AGAIN (a second connect() in one attempt: a
+# re-send on a new connection) prove nothing.
 _STARTED, _DONE, _AGAIN = "started", "done", "again"
 _CONNECTING: ContextVar[str | None] = ContextVar("ching_async_connecting", default=None)
 
@@ -258,18 +267,29 @@ class _Connector(aiohttp.TCPConnector):
     """A TCPConnector whose new connections read with cap_read_size, and which
     marks in _CONNECTING whether an attempt is still waiting for a connection."""
 
-    async def connect(self, *args: Any, **kwargs: Any) -> Any:
-        first = _CONNECTING.get() is None
-        _CONNECTING.set(_STARTED if first else _AGAIN)
-        connection = await super().connect(*args, **kwargs)
-        if first:
-            _CONNECTING.set(_DONE)
-        return connection
+    def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Coroutine[Any, Any, Connection]:
+        connecting = super().connect(req, traces, timeout)
+        if timeout.connect is None or timeout.total is None or timeout.connect < timeout.total:
+            return connecting  # the connect timer fires first, and says "not sent" itself
+        # A plain method, not a coroutine, so that the usual case above costs
+        # no extra frame (the marking costs ~10,000 instructions a request).
+        return _marked(connecting)
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
         protocol = await super()._create_connection(*args, **kwargs)
         cap_read_size(getattr(protocol, "transport", None))
         return protocol
+
+
+async def _marked(connecting: Coroutine[Any, Any, Connection]) -> Connection:
+    first = _CONNECTING.get() is None
+    _CONNECTING.set(_STARTED if first else _AGAIN)
+    connection = await connecting
+    if first:
+        _CONNECTING.set(_DONE)
+    return connection
 
 
 def new_session(max_connections: int) -> aiohttp.ClientSession:
