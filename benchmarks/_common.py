@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 # Test-mode shaped keys; they only ever travel to 127.0.0.1.
@@ -12,6 +13,43 @@ STRIPE_KEY = "sk_test_bench_0123456789abcdef"
 CUSTOMER = "cus_V8ltq1pK_MWH"
 PAYMENT_METHOD = "pm_WMc9X22NT1af"
 AMOUNT = 9900
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a count of at least 1 (0 or less would measure nothing)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
+    return value
+
+
+def subset_of(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    """argparse type: a comma-separated, non-empty subset of `choices`."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        picked = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        unknown = [part for part in picked if part not in choices]
+        if unknown or not picked:
+            raise argparse.ArgumentTypeError(
+                f"unknown: {', '.join(unknown) or '(none given)'}; choose from {', '.join(choices)}"
+            )
+        return picked
+
+    return parse
 
 
 def summary(values: Sequence[float]) -> dict[str, float]:

@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import add_ratios, format_table, row
+from _common import add_ratios, format_table, positive_int, row
 from _server import ching_list_body
 
 SCENARIO = "Decode 100-charge list (in-process)"
@@ -192,7 +192,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--rounds", type=positive_int)
     args = parser.parse_args()
     rows = run(quick=args.quick, rounds=args.rounds)
     add_ratios(rows)

@@ -50,7 +50,9 @@ from _common import (
     STRIPE_KEY,
     add_ratios,
     format_table,
+    positive_int,
     row,
+    subset_of,
 )
 
 CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
@@ -510,15 +512,17 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer rounds and requests")
     parser.add_argument(
-        "--rounds", type=int, help="interleaved runs per client (default 5, quick 3)"
+        "--rounds", type=positive_int, help="interleaved runs per client (default 5, quick 3)"
     )
     parser.add_argument(
         "--clients",
-        default=",".join(CLIENTS),
+        type=subset_of(CLIENTS),
+        default=CLIENTS,
         help="comma-separated subset of " + ",".join(CLIENTS),
     )
     parser.add_argument(
         "--scenarios",
+        type=subset_of(tuple(sc["key"] for sc in SCENARIOS)),
         help="comma-separated subset of " + ",".join(sc["key"] for sc in SCENARIOS),
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -529,7 +533,7 @@ def main() -> None:
         return
     from _server import LoopbackServer
 
-    clients = tuple(c for c in args.clients.split(",") if c)
+    clients = args.clients
     if clients[0] != "aiohttp":
         clients = ("aiohttp", *(c for c in clients if c != "aiohttp"))
     with LoopbackServer() as server:
@@ -538,7 +542,7 @@ def main() -> None:
             quick=args.quick,
             rounds=args.rounds,
             clients=clients,
-            scenarios=tuple(args.scenarios.split(",")) if args.scenarios else None,
+            scenarios=args.scenarios,
         )
     add_ratios(rows)
     print(format_table(rows))

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import add_ratios, format_table, row
+from _common import add_ratios, format_table, positive_int, row
 
 SCENARIO = "import in a fresh process"
 PROGRAMS = [("pass", "pass"), ("aiohttp", "import aiohttp"), ("ching", "import ching_async")]
@@ -120,7 +120,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--rounds", type=positive_int)
     args = parser.parse_args()
     rows = run(quick=args.quick, rounds=args.rounds)
     add_ratios(rows)

@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import bench_http
+from _common import positive_float, positive_int
 from _server import LoopbackServer
 
 SCENARIOS = {
@@ -153,9 +154,11 @@ def main() -> None:
     )
     parser.add_argument("--client", default="ching", choices=sorted(bench_http.IMPLS))
     parser.add_argument("--scenario", default="both", choices=["post", "list", "both"])
-    parser.add_argument("--requests", type=int, help="requests per profiled run")
-    parser.add_argument("--interval", type=float, default=0.0002, help="sampling interval, seconds")
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--requests", type=positive_int, help="requests per profiled run")
+    parser.add_argument(
+        "--interval", type=positive_float, default=0.0002, help="sampling interval, seconds"
+    )
+    parser.add_argument("--top", type=positive_int, default=25)
     parser.add_argument("--tree", action="store_true", help="also print pyinstrument's call tree")
     args = parser.parse_args()
     try:
