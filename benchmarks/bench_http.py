@@ -100,6 +100,20 @@ SCENARIOS: list[dict[str, Any]] = [
         "requests": (1200, 64),
         "target": 1.0,
     },
+    # The same GET once both processes read on glibc's heap (see
+    # _use_heap_reads): the two libraries' code compared like for like, the
+    # floor without its mmap penalty. Info only, and last: the switch cannot
+    # be undone in a running worker.
+    {
+        "key": "list_c16_heap",
+        "label": "GET list of 100, c=16, heap reads (info)",
+        "op": "list",
+        "concurrency": 16,
+        "requests": (1200, 64),
+        "target": None,
+        "heap_reads": True,
+        "clients": ("aiohttp", "ching"),
+    },
 ]
 
 # ----------------------------------------------------------------- clients
@@ -319,6 +333,17 @@ def _availability(name: str) -> str | None:
     return None
 
 
+def _use_heap_reads() -> dict[str, Any]:
+    """Put this process where a long-running one usually ends up: freeing one
+    large mmapped block raises glibc's dynamic mmap threshold above asyncio's
+    256 KiB read buffer, which is then taken from the heap (cpython#85451).
+    Elsewhere than glibc, or with MALLOC_MMAP_THRESHOLD_ set, it changes
+    nothing; the page faults on the progress line show the regime."""
+    block = bytes(1 << 20)
+    del block
+    return {"heap_reads": True}
+
+
 def worker_main(name: str, base: str) -> None:
     """Worker process: one JSON command per stdin line, one JSON result per stdout line."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the orchestrator handles Ctrl-C
@@ -337,6 +362,8 @@ def worker_main(name: str, base: str) -> None:
                 result = current.open(name, base, cmd)
             elif cmd["cmd"] == "block" and current is not None:
                 result = current.block()
+            elif cmd["cmd"] == "heap_reads" and current is None:
+                result = _use_heap_reads()
             elif cmd["cmd"] == "close" and current is not None:
                 run, current = current, None
                 result = run.close()
@@ -451,12 +478,19 @@ def run(
             if scenarios is not None and sc["key"] not in scenarios:
                 continue
             requests = sc["requests"][1 if quick else 0]
-            samples: dict[str, list[dict[str, float]]] = {n: [] for n in clients}
+            names = tuple(n for n in clients if n in sc.get("clients", clients))
+            if sc.get("heap_reads"):
+                for name in names:
+                    if not workers[name].reason:
+                        workers[name].run({"cmd": "heap_reads"})
+            samples: dict[str, list[dict[str, float]]] = {n: [] for n in names}
             errors: dict[str, str] = {}
             started = time.perf_counter()
             for _ in range(rounds):
                 command = {"op": sc["op"], "concurrency": sc["concurrency"], "requests": requests}
-                this_round = _interleaved_run(workers, errors, command, blocks, quick)
+                this_round = _interleaved_run(
+                    {n: workers[n] for n in names}, errors, command, blocks, quick
+                )
                 for name, run_ in this_round.items():
                     samples[name].append(run_)
             log(
@@ -468,7 +502,7 @@ def run(
                     if runs
                 )
             )
-            for name in clients:
+            for name in names:
                 worker = workers[name]
                 label = CLIENT_LABELS[name]
                 if worker.reason or name in errors:
