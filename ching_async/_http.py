@@ -339,6 +339,8 @@ def request_secrets(request: Request) -> list[str]:
     for name, value in request.headers.items():
         if name.lower() in REDACTED_HEADERS:
             secret = value.split(" ", 1)[-1].strip()
+            # ApiKey refuses shorter keys (MIN_KEY_LENGTH), so the client's
+            # own key is always scrubbed.
             if len(secret) >= 8:
                 secrets.append(secret)
     return secrets
@@ -481,7 +483,9 @@ def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIE
     error = envelope.get("error")
     if not isinstance(error, dict):
         error = {}
-    status = response.status if response.status >= 400 else _failure_status(error)
+    # Only a 2xx that carries a failure takes the body's status; a 1xx or 3xx
+    # stays what it was (an APIError of that status).
+    status = _failure_status(error) if 200 <= response.status < 300 else response.status
     code = error.get("code")
     message = error.get("message")
     issues = error.get("issues")

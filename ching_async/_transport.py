@@ -378,6 +378,15 @@ def _connection_error(exc: aiohttp.ClientError, request: Request) -> APIConnecti
         return APITimeoutError(f"connecting timed out ({name})", may_have_reached_server=False)
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return APITimeoutError(f"the server did not answer in time ({name})")
+    if isinstance(exc, aiohttp.InvalidURL) and not isinstance(
+        exc, aiohttp.InvalidUrlRedirectClientError
+    ):
+        # aiohttp refuses the URL before connecting (e.g. a non-canonical
+        # IPv4 host such as 127.1): nothing was sent.
+        return APIConnectionError(
+            f"aiohttp refused the URL, nothing was sent ({name}: {exc})",
+            may_have_reached_server=False,
+        )
     if isinstance(exc, aiohttp.ClientConnectorError):
         # The TCP/TLS connection was never established: nothing was sent.
         return APIConnectionError(

@@ -53,7 +53,19 @@ def check_plain_id(name: str, value: object) -> str:
         raise _fail(f"{name} must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     if _FORBIDDEN_IN_ID.search(value):
         raise _fail(f"{name} must not contain whitespace or control characters: {value!r}")
+    if not _is_utf8_encodable(value):
+        # A lone surrogate (Python's stand-in for an undecodable byte, e.g. in
+        # a command-line argument) cannot go into a URL or a JSON body.
+        raise _fail(f"{name} must be valid Unicode text (it has a lone surrogate): {value!r}")
     return value
+
+
+def _is_utf8_encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_amount(name: str, value: object) -> int:

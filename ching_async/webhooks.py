@@ -82,7 +82,12 @@ def _secret_bytes(secret: object) -> bytes:
         raise InvalidParameterError(
             "secret contains whitespace or control characters; check how it was loaded"
         )
-    return secret.encode()
+    try:
+        return secret.encode()
+    except UnicodeEncodeError:
+        raise InvalidParameterError(
+            "secret is not valid Unicode text (it has a lone surrogate); check how it was loaded"
+        ) from None
 
 
 def _payload_bytes(payload: object) -> bytes:

@@ -602,6 +602,16 @@ def test_decode_envelope_non_json_error() -> None:
     assert info.value.message == "HTTP 503 with an unexpected body"
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 399])
+def test_a_failure_envelope_on_a_3xx_keeps_its_status(status: int) -> None:
+    # Only a 2xx carrying `success: false` takes the body's status (or 400).
+    body = {"success": False, "error": {"code": "X", "message": "m", "status": 404}}
+    with pytest.raises(APIError) as info:
+        decode_envelope(_response(status, body, method="POST"))
+    assert type(info.value) is APIError
+    assert (info.value.status, info.value.code) == (status, "X")
+
+
 def test_decode_envelope_success_envelope_on_error_status() -> None:
     # `success: true` with a 4xx status is still an error: the status wins.
     with pytest.raises(BadRequestError):

@@ -16,7 +16,7 @@ from aiohttp import web
 import ching_async
 from ching_async import _transport
 from ching_async._http import Request
-from tests.conftest import SETUP_SESSION, Reply, ScriptedServer, envelope
+from tests.conftest import SETUP_SESSION, TEST_KEY, Reply, ScriptedServer, envelope
 
 BASE = "/ching/v1"
 MakeClient = Callable[..., ching_async.Client]
@@ -223,3 +223,20 @@ async def test_only_a_first_connect_that_never_finished_proves_not_sent(
         assert _transport._CONNECTING.get() == after
     finally:
         await connector.close()
+
+
+@pytest.mark.parametrize("host", ["127.1", "2130706433"])
+async def test_a_url_aiohttp_refuses_was_not_sent(host: str) -> None:
+    # aiohttp refuses a non-canonical IPv4 host before connecting: the charge
+    # cannot exist, so it is not an outcome-unknown for the caller to reconcile.
+    retry = ching_async.RetryPolicy(instant=True)
+    async with ching_async.Client(
+        TEST_KEY, base_url=f"http://{host}:9/ching/v1", retry_policy=retry
+    ) as client:
+        with pytest.raises(ching_async.APIConnectionError) as info:
+            await client.charges.create(customer="cus_1", payment_method="pm_1", amount=100)
+    err = info.value
+    assert not isinstance(err, ching_async.OutcomeUnknownError)
+    assert err.may_have_reached_server is False
+    assert err.outcome_unknown is False
+    assert "nothing was sent" in str(err)

@@ -136,6 +136,7 @@ BAD_IDS: list[object] = [
     "ch\x7f",
     "ch\x1b",
     "ch\u2028",
+    "ch_\udcff",  # an undecodable byte of a command-line argument, as Python holds it
     None,
     123,
     b"ch_1",
@@ -172,7 +173,7 @@ async def test_id_length_limit(scripted: ScriptedServer, client: ching_async.Cli
     assert len(scripted.seen) == 1
 
 
-@pytest.mark.parametrize("bad_id", ["", " ", "a\nb", 5])
+@pytest.mark.parametrize("bad_id", ["", " ", "a\nb", 5, "cus_\udcff"])
 async def test_bad_list_customer_rejected_at_call_time(
     scripted: ScriptedServer, client: ching_async.Client, bad_id: object
 ) -> None:

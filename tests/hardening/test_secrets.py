@@ -89,6 +89,15 @@ def test_key_with_control_or_whitespace_characters_is_rejected(key: str) -> None
     assert_no_secret_in_exception(info.value)
 
 
+@pytest.mark.parametrize("key", ["Q#7", "Zq7#Kp2"])
+def test_a_key_too_short_to_redact_is_rejected(key: str) -> None:
+    # Redaction scrubs credentials of 8 characters or more: a shorter key
+    # would stay readable in an error that quotes the server's echo.
+    with pytest.raises(ching_async.InvalidParameterError, match="shorter than 8") as info:
+        ching_async.Client(key, base_url="https://api.ching.co.il/ching/v1")
+    assert key not in str(info.value)
+
+
 def test_key_from_environment_with_trailing_newline_is_rejected(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -207,6 +207,7 @@ def test_event_data_within_the_depth_limit_stays_raw_and_printable() -> None:
         (b"{}", "", "secret"),
         (b"{}", None, "secret"),
         (b"{}", SECRET + "\n", "whitespace"),
+        (b"{}", "whsec_\udcff", "lone surrogate"),
     ],
 )
 def test_misuse_is_an_invalid_parameter(payload: Any, secret: Any, match: str) -> None:
