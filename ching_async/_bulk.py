@@ -345,7 +345,10 @@ class BulkRun:
     def _start(self) -> None:
         if self._journal_path is not None:
             self._journal = Journal(
-                self._journal_path, job_id=self.job_id, concurrency=self._concurrency
+                self._journal_path,
+                job_id=self.job_id,
+                concurrency=self._concurrency,
+                outcomes=frozenset(Outcome),
             )
         context = contextvars.copy_context()
         context.run(current_pacer.set, self._pacer)
@@ -418,10 +421,13 @@ class BulkRun:
         and nothing is waited for (see README, "Look up before sending").
         """
         journal = self._journal
-        if journal is None or journal.last_written is None or journal.closed_cleanly:
+        if journal is None or not journal.has_history or journal.closed_cleanly:
+            # No job record (a new, empty or unreadable file): no earlier run
+            # started an item here, so none can be in flight.
             return
         client = self._charges._client
-        wait = journal.last_written + client.total_timeout + client.timeout - time.time()
+        last_written = journal.last_written or 0.0
+        wait = last_written + client.total_timeout + client.timeout - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 

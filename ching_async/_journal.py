@@ -31,9 +31,19 @@ FSYNC_INTERVAL = 1.0
 
 
 class Journal:
-    def __init__(self, path: str | os.PathLike[str], *, job_id: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        job_id: str,
+        concurrency: int,
+        outcomes: frozenset[str],
+    ) -> None:
         self.path = Path(path)
         self.job_id = job_id
+        # The outcomes this version can report from a finished item; any other
+        # (a newer version's, a hand edit) leaves the item in doubt.
+        self._outcomes = outcomes
         # index -> what an earlier run finished the item with (kept small:
         # a resumed million-item job holds one of these per finished item)
         self.final: dict[int, FinishedItem] = {}
@@ -78,7 +88,7 @@ class Journal:
             elif kind == "done":
                 index = _int(record.get("i"))
                 highest = max(highest, index)
-                if record.get("final") is True:
+                if record.get("final") is True and record.get("outcome") in self._outcomes:
                     self.final[index] = FinishedItem.from_record(record)
                     self.in_doubt.discard(index)
                 else:

@@ -390,6 +390,49 @@ async def test_resume_after_a_clean_run_skips_everything_at_once(fake, tmp_path)
     assert all(r.from_journal and r.ok for r in again)
 
 
+@pytest.mark.parametrize("content", [b"", b"not json\n", b"\xff\xfe\n"], ids=repr)
+async def test_an_existing_journal_without_history_waits_for_nothing(
+    fake, tmp_path, content: bytes
+) -> None:
+    # A file no run of this job wrote (no job record): nothing can be in
+    # flight, so the run must not wait total_timeout + timeout (30 s here).
+    cards = seed(fake, 2)
+    journal = tmp_path / "job.jsonl"
+    journal.write_bytes(content)
+    async with ching_async.Client(
+        fake.api_key, base_url=fake.url, timeout=10, total_timeout=20
+    ) as c:
+        started = time.monotonic()
+        results = await collect(
+            c.charges.create_many(items(cards, 4), job_id="new", journal=journal)
+        )
+    assert time.monotonic() - started < 5
+    assert all(r.ok for r in results)
+    assert len(fake.charges()) == 4
+
+
+async def test_a_finished_item_with_an_outcome_this_version_does_not_know_is_looked_up(
+    fake, client, tmp_path
+) -> None:
+    # A newer version's (or a hand-edited) journal: the item is in doubt,
+    # found by its key, and never charged twice; no raw ValueError.
+    cards = seed(fake, 2)
+    journal = tmp_path / "job.jsonl"
+    await collect(client.charges.create_many(items(cards, 2), job_id="odd", journal=journal))
+    lines = journal.read_bytes().splitlines()
+    records = [orjson.loads(line) for line in lines]
+    for record in records:
+        if record["t"] == "done" and record["i"] == 0:
+            record["outcome"] = "refunded"
+    journal.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    again = await collect(
+        client.charges.create_many(items(cards, 2), job_id="odd", journal=journal)
+    )
+    assert [r.from_journal for r in sorted(again, key=lambda r: r.index)] == [False, True]
+    assert all(r.ok for r in again)
+    assert len(fake.charges()) == 2
+
+
 async def test_wrong_key_failures_are_retried_on_resume(fake, tmp_path) -> None:
     cards = seed(fake, 3)
     journal = tmp_path / "job.jsonl"
