@@ -20,6 +20,7 @@ from ._middleware import (
     IdempotencyMiddleware,
     LoggingMiddleware,
     build_chain,
+    checked_user_middleware,
 )
 from ._pacing import pacing_middleware
 from ._resources._charges import Charges
@@ -252,7 +253,7 @@ def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
             raise InvalidParameterError(
                 f"each middleware must be callable (request, call_next), got {middleware!r}"
             )
-    return chain
+    return tuple(checked_user_middleware(middleware) for middleware in chain)
 
 
 def _count(name: str, value: object, *, minimum: int) -> int:

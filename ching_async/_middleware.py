@@ -70,6 +70,52 @@ def _link(middleware: Middleware, call_next: Handler) -> Handler:
     return link
 
 
+def checked_user_middleware(middleware: Middleware) -> Middleware:
+    """`middleware` with its contract checked: it forwards a Request whose
+    headers are str without CR, LF or NUL, and returns a Response. A broken
+    one gets an InvalidParameterError naming it, not an AttributeError from
+    the retry step or aiohttp's header-injection ValueError. Only the user's
+    middlewares are wrapped: the built-in ones pay nothing.
+    """
+    name = getattr(middleware, "__qualname__", None) or type(middleware).__qualname__
+
+    async def checked(request: Request, call_next: Handler) -> Response:
+        async def forward(forwarded: Request) -> Response:
+            _check_forwarded(name, forwarded)
+            return await call_next(forwarded)
+
+        result = await middleware(request, forward)
+        if not isinstance(result, Response):
+            raise InvalidParameterError(
+                f"middleware {name} returned {type(result).__name__}, not a Response: "
+                "return await call_next(request) (or a Response of its own)"
+            )
+        return result
+
+    return checked
+
+
+_BAD_IN_HEADER = re.compile(r"[\r\n\x00]")
+
+
+def _check_forwarded(name: str, request: object) -> None:
+    if not isinstance(request, Request):
+        raise InvalidParameterError(
+            f"middleware {name} passed {type(request).__name__} to call_next, not a Request"
+        )
+    for header, value in request.headers.items():
+        if type(header) is not str or type(value) is not str:
+            raise InvalidParameterError(
+                f"middleware {name} set header {header!r} to a {type(value).__name__}; "
+                "header names and values must be str"
+            )
+        if _BAD_IN_HEADER.search(header) or _BAD_IN_HEADER.search(value):
+            # The value is not echoed: it may be a credential.
+            raise InvalidParameterError(
+                f"middleware {name} set header {header!r} with CR, LF or NUL in it"
+            )
+
+
 # ---------------------------------------------------------------- API key
 class ApiKey:
     """Holds the secret; its repr and str never show it."""

@@ -410,6 +410,46 @@ async def test_middleware_can_answer_without_network(
     assert scripted.seen == []
 
 
+async def _returns_none(request: Request, call_next: Handler) -> Any:
+    await call_next(request)
+
+
+async def _returns_dict(request: Request, call_next: Handler) -> Any:
+    return {"status": 200}
+
+
+async def _forwards_a_dict(request: Request, call_next: Handler) -> Any:
+    return await call_next({"path": request.path})  # type: ignore[arg-type]
+
+
+async def _crlf_header(request: Request, call_next: Handler) -> Response:
+    return await call_next(request.with_headers({"X-Trace": "a\r\nX-Injected: 1"}))
+
+
+async def _int_header(request: Request, call_next: Handler) -> Response:
+    return await call_next(request.with_headers({"X-Trace": 5}))  # type: ignore[dict-item]
+
+
+@pytest.mark.parametrize(
+    ("middleware", "match"),
+    [
+        (_returns_none, "_returns_none returned NoneType, not a Response"),
+        (_returns_dict, "_returns_dict returned dict, not a Response"),
+        (_forwards_a_dict, "_forwards_a_dict passed dict to call_next, not a Request"),
+        (_crlf_header, "_crlf_header set header 'X-Trace' with CR, LF or NUL"),
+        (_int_header, "_int_header set header 'X-Trace' to a int"),
+    ],
+)
+async def test_a_middleware_that_breaks_the_contract_gets_a_clear_error(
+    scripted: ScriptedServer, make_client: MakeClient, middleware: Any, match: str
+) -> None:
+    scripted.on("GET", "/ching/v1/charges/ch_1", envelope(CHARGE))
+    client = make_client(middlewares=[middleware])
+    with pytest.raises(ching_async.InvalidParameterError, match=match) as info:
+        await client.charges.retrieve("ch_1")
+    assert "X-Injected" not in str(info.value), "a header's value is never echoed"
+
+
 async def test_attempts_are_counted_by_the_client_not_taken_from_a_middleware(
     scripted: ScriptedServer, make_client: MakeClient
 ) -> None:
