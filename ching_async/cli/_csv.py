@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
+import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,9 @@ COLUMNS = (
     "[,currency,description,installments,idempotency_key,metadata.<key>...]"
 )
 MAX_REPORTED_ERRORS = 20
+# What errors="surrogateescape" decodes a byte that is not UTF-8 to (valid UTF-8 never
+# decodes to a lone surrogate).
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 @attrs.frozen
@@ -172,9 +176,12 @@ class BillingFile:
             reader = csv.reader(handle, strict=True)
             row = 0
             try:
-                header = self._header(next(reader, None))
+                first = next(reader, None)
+                self._check_utf8(first or [], 1)
+                header = self._header(first)
                 row = 1
                 for row, fields in enumerate(reader, start=2):
+                    self._check_utf8(fields, row)
                     if not any(field.strip() for field in fields):
                         continue
                     try:
@@ -183,17 +190,19 @@ class BillingFile:
                         yield row, str(problem)
             except csv.Error as exc:
                 raise UsageError(f"{self.path}: row {row + 1}: not valid CSV: {exc}") from None
-            except UnicodeDecodeError:
-                raise UsageError(
-                    f"{self.path}: row {row + 1}: not valid UTF-8; save the file as UTF-8 CSV"
-                ) from None
 
     def _open(self) -> TextIO:
         try:
             # utf-8-sig: a byte-order mark (as Excel writes) is not part of the header.
-            return self.path.open(encoding="utf-8-sig", newline="")
+            # surrogateescape: a bad byte is found in its csv row (_check_utf8), not
+            # in whichever 8 KiB block the decoder happened to be reading.
+            return self.path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
         except OSError as exc:
             raise UsageError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
+    def _check_utf8(self, fields: list[str], row: int) -> None:
+        if any(_UNDECODED.search(field) for field in fields if not field.isascii()):
+            raise UsageError(f"{self.path}: row {row}: not valid UTF-8; save the file as UTF-8 CSV")
 
     def _header(self, fields: list[str] | None) -> _Header:
         if fields is None or not any(f.strip() for f in fields):

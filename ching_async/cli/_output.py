@@ -327,11 +327,18 @@ def describe_error(error: ChingError) -> str:
     text = f"{type(error).__name__}: {error}"
     if isinstance(error, APIError) and error.issues:
         issues = "; ".join(
-            f"{'.'.join(str(p) for p in issue.get('path') or ()) or '-'}: {issue.get('message')}"
-            for issue in error.issues
+            f"{_issue_path(issue.get('path'))}: {issue.get('message')}" for issue in error.issues
         )
         text += f" (issues: {issues})"
     return one_line(text)
+
+
+def _issue_path(path: Any) -> str:
+    """``["items", 0]`` -> ``items.0``. A server may send a bare string or number
+    instead of a list: shown whole (iterating "email" would give ``e.m.a.i.l``)."""
+    if isinstance(path, list | tuple):
+        path = ".".join(str(part) for part in path)
+    return "-" if path is None or path == "" else str(path)
 
 
 # ------------------------------------------------------------------ helpers

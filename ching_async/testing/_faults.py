@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -113,8 +114,11 @@ def _http_status(status: int) -> int:
 
 
 def _duration(seconds: float) -> float:
-    if seconds < 0:
-        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise TypeError(f"seconds must be a number, got {type(seconds).__name__}")
+    # NaN passes `< 0` (it compares False to everything) and inf never ends: both hang.
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"seconds must be a finite number >= 0, got {seconds}")
     return seconds
 
 

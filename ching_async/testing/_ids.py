@@ -37,6 +37,8 @@ class IdFactory:
 
 def key_livemode(key: str) -> bool:
     """Test or live mode is baked into the key prefix."""
+    if not isinstance(key, str):
+        raise TypeError(f"an API key must be a str, got {type(key).__name__}")
     if key.startswith(LIVE_KEY_PREFIXES):
         return True
     if key.startswith(TEST_KEY_PREFIXES):

@@ -49,6 +49,7 @@ class FakeChing:
         log_requests: bool = True,
         webhook_delivery: Literal["background", "manual"] = "background",
     ) -> None:
+        _check_arguments(host, port, api_key, live_api_key, clock)
         if webhook_delivery not in ("background", "manual"):
             raise ValueError(
                 f"webhook_delivery must be 'background' or 'manual', got {webhook_delivery!r}"
@@ -330,7 +331,10 @@ class FakeChing:
         return await self._webhooks.deliver_pending()
 
     def resend_webhook_event(self, event_id: str) -> None:
-        """Queue a repeat delivery of an event, as CHING may deliver one twice."""
+        """Queue a repeat delivery of an event, as CHING may deliver one twice.
+
+        An unknown id raises ``FakeApiError`` (404 ``NOT_FOUND``; also a ``KeyError``).
+        """
         self._webhooks.resend(event_id)
 
     @property
@@ -389,6 +393,21 @@ class FakeChing:
         """Logged requests for one method and route template, e.g. ``("POST", "/charges")``."""
         method = method.upper()
         return [r for r in self.requests if r.method == method and route in (r.route, r.path)]
+
+
+def _check_arguments(
+    host: object, port: object, api_key: object, live_api_key: object, clock: object
+) -> None:
+    """Fail at construction, naming the argument, rather than deep inside start()."""
+    for name, value in (("host", host), ("api_key", api_key), ("live_api_key", live_api_key)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if type(port) is not int:
+        raise TypeError(f"port must be an int, got {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535 (0: any free port), got {port}")
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning a datetime, got {clock!r}")
 
 
 def _metadata_group_key(value: Any) -> str:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ._clock import format_timestamp
+from ._envelope import FakeApiError
 from ._ids import IdFactory
 
 if TYPE_CHECKING:
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
 
 SIGNATURE_HEADER = "Ching-Signature"
 USER_AGENT = "CHING-Webhooks (ching_async FakeChing)"
+
+
+class UnknownWebhookEventError(FakeApiError, KeyError):
+    """No event has this id: a 404 like the fake's other lookups (``fake.charge``),
+    and still a KeyError for code that caught what ``resend`` raised before."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(404, "NOT_FOUND", f"No such webhook event: {event_id}")
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)  # not KeyError's, which would quote the message
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +175,7 @@ class WebhookDispatcher:
         """Queue another delivery of an event, as CHING may deliver one twice."""
         event = next((e for e in self.events if e.id == event_id), None)
         if event is None:
-            raise KeyError(f"no such event: {event_id}")
+            raise UnknownWebhookEventError(event_id)
         for endpoint in self.endpoints:
             if endpoint.wants(event.type, event.livemode):
                 self._pending.append((event, endpoint, 1))

@@ -176,6 +176,34 @@ def test_unreadable_files(tmp_path: Path) -> None:
         BillingFile(broken).validate()
 
 
+def _with_bad_byte(tmp_path: Path, rows: int, bad: int, before: str = "") -> Path:
+    """A CSV of `rows` data rows whose data row `bad` (1-based) holds a latin-1 byte."""
+    path = tmp_path / "bad_byte.csv"
+    lines = [f"cus_{i},pm_{i},100\n".encode() for i in range(1, rows + 1)]
+    lines[bad - 1] = "cus_\u00e9,pm_1,100\n".encode("latin-1")
+    path.write_bytes((HEADER + before).encode() + b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "bad", "row"),
+    [(3, 2, 3), (3, 1, 2), (3000, 1500, 1501), (3000, 3000, 3001)],
+)
+def test_a_byte_that_is_not_utf8_is_reported_in_its_own_row(
+    tmp_path: Path, rows: int, bad: int, row: int
+) -> None:
+    with pytest.raises(UsageError) as info:
+        BillingFile(_with_bad_byte(tmp_path, rows, bad)).validate()
+    assert info.value.message.endswith(f": row {row}: not valid UTF-8; save the file as UTF-8 CSV")
+
+
+def test_utf8_rows_count_csv_records_not_lines(tmp_path: Path) -> None:
+    # Row 2 spans two lines (a quoted newline), row 3 is blank: the bad byte is in row 5.
+    path = _with_bad_byte(tmp_path, 3, 2, before='cus_0,"pm\n0",100\n\n')
+    with pytest.raises(UsageError, match=r": row 5: not valid UTF-8"):
+        BillingFile(path).validate()
+
+
 def test_a_file_changed_between_validation_and_charging_stops_the_job(tmp_path: Path) -> None:
     # Big enough that the reader has not buffered the end when the file changes.
     path = write(tmp_path, HEADER + "cus_1,pm_1,100\n" * 5000)

@@ -178,6 +178,19 @@ def test_bad_files_exit_2(ching: Ching, tmp_path: Path, content: str, message: s
     assert message in ran.err_lines[0]
 
 
+def test_a_byte_that_is_not_utf8_is_reported_in_its_row(ching: Ching, tmp_path: Path) -> None:
+    rows = [f"cus_{i},pm_{i},100,d\n".encode() for i in range(1, 3001)]
+    # Data row 1500 saved as Windows Hebrew, as Excel may: file row 1501 with the header.
+    rows[1499] = "cus_1,pm_1,100,\u05e9\u05dc\u05d5\u05dd\n".encode("cp1255")
+    path = tmp_path / "f.csv"
+    path.write_bytes(HEADER.encode() + b"".join(rows))
+    ran = ching("bulk-charge", str(path), "--job-id", "t", "--dry-run")
+    assert ran.code == 2
+    assert ran.err_lines == [
+        f"ching: error: {path}: row 1501: not valid UTF-8; save the file as UTF-8 CSV"
+    ]
+
+
 def test_bad_arguments_exit_2(ching: Ching, tmp_path: Path) -> None:
     ran = ching("bulk-charge", str(tmp_path / "missing.csv"), "--job-id", "j")
     assert (ran.code, len(ran.err_lines)) == (2, 1)
