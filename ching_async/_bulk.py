@@ -421,13 +421,14 @@ class BulkRun:
         and nothing is waited for (see README, "Look up before sending").
         """
         journal = self._journal
-        if journal is None or not journal.has_history or journal.closed_cleanly:
-            # No job record (a new, empty or unreadable file): no earlier run
+        if journal is None or journal.last_written is None or journal.closed_cleanly:
+            return
+        if not journal.has_history:
+            # No job record (an empty or unreadable file): no earlier run
             # started an item here, so none can be in flight.
             return
         client = self._charges._client
-        last_written = journal.last_written or 0.0
-        wait = last_written + client.total_timeout + client.timeout - time.time()
+        wait = journal.last_written + client.total_timeout + client.timeout - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -51,6 +51,9 @@ _T = TypeVar("_T")
 
 BODY_EXCERPT_CHARS = 500
 REDACTED_HEADERS = frozenset({"authorization"})
+# Credentials at least this long are scrubbed from text; shorter ones could
+# not be told apart from ordinary words, so ApiKey refuses them.
+MIN_SECRET_LENGTH = 8
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
 
 
@@ -339,9 +342,7 @@ def request_secrets(request: Request) -> list[str]:
     for name, value in request.headers.items():
         if name.lower() in REDACTED_HEADERS:
             secret = value.split(" ", 1)[-1].strip()
-            # ApiKey refuses shorter keys (MIN_KEY_LENGTH), so the client's
-            # own key is always scrubbed.
-            if len(secret) >= 8:
+            if len(secret) >= MIN_SECRET_LENGTH:
                 secrets.append(secret)
     return secrets
 

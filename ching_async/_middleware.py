@@ -21,7 +21,7 @@ import types
 from collections.abc import Awaitable, Sequence
 
 from ._errors import APIConnectionError, InvalidParameterError
-from ._http import Handler, Middleware, Request, Response
+from ._http import MIN_SECRET_LENGTH, Handler, Middleware, Request, Response
 
 __all__ = [
     "ApiKey",
@@ -39,8 +39,6 @@ logger = logging.getLogger("ching_async")
 # Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
 # is a loading mistake and could smuggle bytes into the header.
 _KEY_FORBIDDEN = re.compile(r"[^\x21-\x7e]")
-# Redaction (_http.request_secrets) scrubs credentials this long or longer.
-MIN_KEY_LENGTH = 8
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -137,11 +135,10 @@ class ApiKey:
                 "api_key contains whitespace, control or non-ASCII characters; "
                 "check how it was loaded"
             )
-        if len(secret) < MIN_KEY_LENGTH:
-            # CHING keys are far longer; a key this short could not be told
-            # apart from ordinary text when it is redacted from errors and logs.
+        if len(secret) < MIN_SECRET_LENGTH:
+            # CHING keys are far longer, and redaction skips shorter secrets.
             raise InvalidParameterError(
-                f"api_key is shorter than {MIN_KEY_LENGTH} characters, so it is not a CHING "
+                f"api_key is shorter than {MIN_SECRET_LENGTH} characters, so it is not a CHING "
                 "key; check how it was loaded"
             )
         self._secret = secret
