@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
@@ -509,3 +510,41 @@ async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) 
     )
     assert lookups() == 8  # a new journal cannot vouch for the job: one lookup per item
     assert len(fake.charges()) == 16
+
+
+_CURRENT_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "test_current_call", default=None
+)
+
+
+async def test_each_worker_keeps_its_own_context(fake) -> None:
+    """What one item's call keeps in a ContextVar (a tracing span, the
+    transport's own per-attempt state) is never seen by another worker's call:
+    a shared context once let one worker's "still connecting" mark turn
+    another's sent charge into "not sent"."""
+    seen_foreign: list[str] = []
+
+    async def remembers_its_call(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        key = str(request.idempotency_key)
+        if (before := _CURRENT_CALL.get()) not in (None, key):
+            seen_foreign.append(before)
+        _CURRENT_CALL.set(key)
+        await asyncio.sleep(0.01)  # let the other workers run their calls
+        response = await call_next(request)
+        if (after := _CURRENT_CALL.get()) != key:
+            seen_foreign.append(str(after))
+        _CURRENT_CALL.set(None)
+        return response
+
+    cards = seed(fake, 8)
+    async with ching_async.Client(
+        fake.api_key, base_url=fake.url, middlewares=[remembers_its_call]
+    ) as client:
+        run = client.charges.create_many(
+            items(cards, 32), job_id="ctx", concurrency=8, assume_new=True
+        )
+        results = [result async for result in run]
+    assert all(result.ok for result in results)
+    assert seen_foreign == []
