@@ -548,3 +548,35 @@ async def test_each_worker_keeps_its_own_context(fake) -> None:
         results = [result async for result in run]
     assert all(result.ok for result in results)
     assert seen_foreign == []
+
+
+async def test_a_resume_waits_for_the_settle_time_before_a_lookup_proves_absence(
+    fake, tmp_path
+) -> None:
+    """A POST that timed out while the server was still working on it: the
+    run gives it up as unknown. A resume must not look it up (and, finding
+    nothing yet, send it again) before RetryPolicy.settle has passed, the rule
+    the run itself followed."""
+    cards = seed(fake, 1)
+    journal = tmp_path / "job.jsonl"
+    fake.faults.add(Fault.latency(2.5), method="POST", path="/charges", times=1)
+    async with ching_async.Client(
+        fake.api_key,
+        base_url=fake.url,
+        timeout=0.3,
+        total_timeout=0.6,
+        max_retries=0,
+        retry_policy=ching_async.RetryPolicy(settle=4.0, initial_backoff=0.01),
+    ) as c:
+        started = time.monotonic()
+        first = await collect(
+            c.charges.create_many(items(cards, 1), job_id="late", journal=journal)
+        )
+        assert [r.outcome for r in first] == [Outcome.UNKNOWN]
+        again = await collect(
+            c.charges.create_many(items(cards, 1), job_id="late", journal=journal)
+        )
+        # Let the first send's late commit happen before counting.
+        await asyncio.sleep(max(0.0, started + 3.0 - time.monotonic()))
+    assert [r.outcome for r in again] == [Outcome.SUCCEEDED]
+    assert len(fake.charges()) == 1
