@@ -193,9 +193,12 @@ class RetryMiddleware:
         except APIConnectionError as exc:
             outcome = exc  # handled outside this block: no __context__ for what follows
         else:
-            if outcome.status < 429 and outcome.attempts == 1:
-                if request.reconciler is None or not _unreadable_success(outcome):
-                    return outcome  # neither retryable nor in doubt: final as it is
+            if (
+                outcome.status < 429
+                and outcome.attempts == 1
+                and (request.reconciler is None or not _unreadable_success(outcome))
+            ):
+                return outcome  # neither retryable nor in doubt: final as it is
         return await self._after_first(request, deadline, outcome, call_next)
 
     async def _after_first(
