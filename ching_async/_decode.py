@@ -11,11 +11,10 @@ from ._http import (
     _new,
     _set_dict,
     accepted_but_unreadable,
-    body_excerpt,
     decode_envelope,
     redact_credentials,
+    redacted_head,
     request_secrets,
-    scrub_secrets,
 )
 from ._models import RequestInfo
 
@@ -46,12 +45,12 @@ def request_info(response: Response) -> RequestInfo:
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
-    # The converter's message may quote server data: scrub before cutting.
-    detail = scrub_secrets(str(exc), request_secrets(response.request))[:200]
+    # The converter's message may quote server data (a whole field, however
+    # long): cut it, and no secret starting in what is kept survives the cut.
+    detail = redacted_head(str(exc), 200, request_secrets(response.request))
     error = ResponseDecodeError(
         f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}",
         status=response.status,
-        body=body_excerpt(response.body),
     )
     error._set_context(
         method=response.request.method,
