@@ -347,9 +347,10 @@ def request_secrets(request: Request) -> list[str]:
             secret = value.split(" ", 1)[-1].strip()
             if len(secret) >= MIN_SECRET_LENGTH:
                 secrets.append(secret)
-    hidden = request.__dict__.get("_hidden_secrets")
-    if hidden is not None:
-        secrets += hidden.values
+    if not secrets:  # a request handed to a user middleware keeps them hidden
+        hidden = request.__dict__.get("_hidden_secrets")
+        if hidden is not None:
+            secrets += hidden.values
     return secrets
 
 
