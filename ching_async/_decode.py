@@ -74,6 +74,8 @@ def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) 
         return model_hook(cls)(data, cls, info)
     except Exception as exc:  # any shape problem becomes one typed error
         error = decode_error(response, cls, exc)
+    # The error's traceback keeps this frame alive: not the payload with it.
+    del data
     # Raised outside the except block: the converter's exception, which may
     # quote server data, stays out of __context__ (`from None` only hides it).
     raise error
@@ -85,6 +87,10 @@ def decode_list(response: Response, cls: type[T], items: list[Any], info: Reques
         return decode_all(items, cls, info)
     except Exception as exc:
         error = decode_error(response, cls, exc)
+    # The error's traceback keeps the callers' frames alive, and they hold
+    # this list of payloads (parsed from the body, never handed to the
+    # caller): emptied, it does not stay alive with the error.
+    items.clear()
     raise error  # outside the except block, as in decode_item
 
 

@@ -584,13 +584,11 @@ def decode_envelope(response: Response) -> Any:
     """
     parsed = _parse_json(response)
     ok = 200 <= response.status < 300
-    if isinstance(parsed, dict):
-        success = parsed.get("success")
-        if ok and success is True:
-            return parsed.get("data")
-        if success is False:
-            raise error_from_envelope(response, parsed)
-    if ok:
+    success = parsed.get("success") if isinstance(parsed, dict) else None
+    if ok and success is True:
+        return parsed.get("data")
+    error: APIError
+    if ok and success is not False:
         if parsed is _TOO_DENSE:
             message = "response body " + _too_dense_reason(response.body)
         elif not response.body:
@@ -599,8 +597,13 @@ def decode_envelope(response: Response) -> Any:
             message = "response body is " + (
                 "not JSON" if parsed is _NOT_JSON else "not a CHING envelope"
             )
-        raise _with_response(ResponseDecodeError(message, status=response.status), response)
-    raise _unexpected_body(response, parsed)
+        error = _with_response(ResponseDecodeError(message, status=response.status), response)
+    else:
+        error = _unexpected_body(response, parsed)
+    # The error's traceback keeps this frame alive as long as the error
+    # lives: it must not keep the whole parsed body too.
+    del parsed
+    raise error
 
 
 def error_envelope(response: Response) -> dict[str, Any] | None:

@@ -422,3 +422,43 @@ async def test_an_error_keeps_the_first_hundred_issues_and_counts_the_rest() -> 
         decode_envelope(_envelope_response(small, 400))
     assert len(short.value.issues) == 3
     assert short.value.issues_omitted == 0
+
+
+def _at_the_limit(head: bytes, tail: bytes, size: int) -> bytes:
+    """`head` + a list of one-key objects, one per 17 bytes (just under the
+    density limit), + `tail`: the costliest shape that is still parsed."""
+    item = b'{"a":"xxxxxxxx"}'
+    return head + b",".join([item] * ((size - len(head)) // (len(item) + 1))) + tail
+
+
+AT_THE_LIMIT = {
+    "400-issues": (
+        _at_the_limit(b'{"success":false,"error":{"message":"m","issues":[', b"]}}", 2_000_000),
+        400,
+        lambda c: c.charges.retrieve("ch_1"),
+    ),
+    "2xx-list": (
+        _at_the_limit(b'{"success":true,"data":[', b"]}", 2_000_000),
+        200,
+        lambda c: c.charges.list(),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(AT_THE_LIMIT))
+async def test_a_body_just_under_the_limit_costs_a_parse_and_is_not_kept(case: str) -> None:
+    """The densest body that is parsed costs about a bare parse, and once the
+    call has failed, its error (traceback included) keeps none of it."""
+    body, status, call = AT_THE_LIMIT[case]
+    loads_seconds, loads_peak = _baseline(body)
+    async with RawServer(_serve(body, status)) as server:
+        exc, _wall, block, peak, held = await _call_measured(server.url, call)
+    assert isinstance(exc, ching_async.APIError)
+    assert exc.status == status
+    if status == 400:
+        assert len(exc.issues) == 100
+        assert exc.issues_omitted == len(orjson.loads(body)["error"]["issues"]) - 100
+    assert peak < loads_peak + 4 * len(body), (peak, loads_peak)
+    assert held < 1.5 * len(body), f"the error keeps {held / MiB:.1f} MiB alive"
+    # A parse of the body, its free and little else (generous: shared CI).
+    assert block < 4 * loads_seconds + 0.05, (block, loads_seconds)
