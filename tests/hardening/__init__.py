@@ -24,7 +24,7 @@ import orjson
 from hypothesis import HealthCheck, settings
 
 import ching_async
-from ching_async._http import _redact
+from ching_async._secrets import redact_headers as _redact
 from ching_async._transport import AiohttpTransport
 
 from ..conftest import CHARGE as BASE_CHARGE
