@@ -81,6 +81,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if text.strip().isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+
+
 def _lazy(name: str) -> Handler:
     async def run(args: argparse.Namespace, out: Output) -> int:
         command: Handler = getattr(importlib.import_module(__name__), name)
@@ -169,6 +185,38 @@ def add_worker_command(
         help="exit once the queue is empty",
     )
     p.add_argument("--verbose", action="store_true", help="log every shard run")
+    client = p.add_argument_group("the worker's CHING client")
+    client.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="one attempt's timeout (default 30)",
+    )
+    client.add_argument(
+        "--total-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="one charge's deadline, every attempt and lookup included (default 120)",
+    )
+    client.add_argument(
+        "--max-retries",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="re-sends after a failure that provably charged nothing (default 2)",
+    )
+    client.add_argument(
+        "--settle",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="after a POST failure CHING did not answer itself (a timeout, a 504), how long "
+        "the server may still be committing it: an empty lookup proves the charge absent "
+        "only this long after the failure; keep it above the longest time CHING spends on "
+        "a request (default 30)",
+    )
     return p
 
 
@@ -384,7 +432,7 @@ def _print_detached(out: Output, job: Any, redis_url: str) -> int:
 # ------------------------------------------------------------------ worker
 async def worker(args: argparse.Namespace, out: Output) -> int:
     """``ching worker``: charge shards until Ctrl-C (or, with --burst, an empty queue)."""
-    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError
+    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError, RetryPolicy
     from ._env import API_KEY_ENV, api_key_from_env
     from ._output import describe_error
 
@@ -397,7 +445,12 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
         )
     redis_url = args.redis or os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379"
     _configure_logging(args.verbose)
-    async with Client() as client:
+    async with Client(
+        timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        max_retries=args.max_retries,
+        retry_policy=RetryPolicy(settle=args.settle),
+    ) as client:
         from ching_async.scaleout._shard import min_job_timeout
 
         shortest = min_job_timeout(client.timeout, DEFAULT_SHUTDOWN_GRACE)
