@@ -20,6 +20,7 @@ import asyncio
 import importlib
 import logging
 import logging.config
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -451,14 +452,16 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
         max_retries=args.max_retries,
         retry_policy=RetryPolicy(settle=args.settle),
     ) as client:
-        from ching_async.scaleout._shard import min_job_timeout
+        from ching_async.scaleout._shard import min_job_timeout, settle_window
 
-        shortest = min_job_timeout(client.timeout, DEFAULT_SHUTDOWN_GRACE)
+        window = settle_window(client)
+        shortest = math.ceil(min_job_timeout(window, DEFAULT_SHUTDOWN_GRACE))
         if args.job_timeout < shortest:
             raise UsageError(
-                f"--job-timeout must be at least {shortest:.0f} s: a shard run may first wait "
-                f"one client timeout ({client.timeout:g} s) for a dead worker's requests to "
-                "settle, and must end well inside the timeout"
+                f"--job-timeout must be at least {shortest} s: a shard run taking over rows "
+                f"in doubt first waits up to {window:g} s (--settle or --timeout, whichever "
+                "is longer, and a heartbeat) for requests an earlier run sent to settle, "
+                "and must end well inside the timeout"
             )
         try:  # the key, once, before taking any shard
             await client.charges.list()

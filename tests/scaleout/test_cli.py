@@ -174,7 +174,7 @@ async def test_worker_command_needs_a_key_then_charges(
     monkeypatch.setenv("CHING_API_KEY", fake.api_key)
     monkeypatch.setenv("CHING_BASE_URL", fake.url)
     monkeypatch.setattr(_scaleout, "_configure_logging", lambda verbose: None)
-    with pytest.raises(UsageError, match="--job-timeout must be at least 52 s"):
+    with pytest.raises(UsageError, match="--job-timeout must be at least 53 s"):
         await _scaleout.worker(argparse.Namespace(**{**vars(args), "job_timeout": 10.0}), out)
 
     cards = seed(fake, 4)
