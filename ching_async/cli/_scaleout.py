@@ -477,14 +477,19 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
             f"worker charging at {client.base_url} in {client.mode} mode; shards from queue "
             f"{args.queue!r} at {redis_url}, {args.max_jobs} at a time; Ctrl-C to stop"
         )
-        await scaleout.work(
-            redis_url,
-            client=client,
-            queue_name=args.queue,
-            max_jobs=args.max_jobs,
-            job_timeout=args.job_timeout,
-            burst=args.burst,
-        )
+        from redis.exceptions import RedisError
+
+        try:  # an outage is ridden out inside; anything else Redis says ends here
+            await scaleout.work(
+                redis_url,
+                client=client,
+                queue_name=args.queue,
+                max_jobs=args.max_jobs,
+                job_timeout=args.job_timeout,
+                burst=args.burst,
+            )
+        except RedisError as exc:
+            raise CliError(f"Redis at {redis_url} failed: {type(exc).__name__}: {exc}") from None
     return EXIT_OK
 
 
