@@ -350,11 +350,15 @@ class BulkRun:
                 concurrency=self._concurrency,
                 outcomes=frozenset(Outcome),
             )
+        # The job's pacer is in every worker's context, but each worker gets
+        # a context of its own: state one call keeps in a ContextVar must
+        # never be read by another worker's call.
         context = contextvars.copy_context()
         context.run(current_pacer.set, self._pacer)
         self._live_workers = self._concurrency
         self._workers = [
-            asyncio.create_task(self._worker(), context=context) for _ in range(self._concurrency)
+            asyncio.create_task(self._worker(), context=context.copy())
+            for _ in range(self._concurrency)
         ]
 
     # --------------------------------------------------------------- workers
@@ -415,8 +419,10 @@ class BulkRun:
         The server may still be processing a killed process's last requests;
         a lookup before they end could miss a charge that is about to exist.
         An item's call (re-sends included) ends within total_timeout of its
-        start record, and the server may take up to one more attempt timeout
-        after the client gave up; the last journal write bounds the last start.
+        start record, and the server may still commit its last send up to
+        RetryPolicy.settle later (the rule a live call follows before an empty
+        lookup proves absence), or one attempt timeout when the policy is
+        instant; the last journal write bounds the last start.
         With no journal, or a new one, nothing bounds when an earlier run died,
         and nothing is waited for (see README, "Look up before sending").
         """
@@ -428,7 +434,9 @@ class BulkRun:
             # started an item here, so none can be in flight.
             return
         client = self._charges._client
-        wait = journal.last_written + client.total_timeout + client.timeout - time.time()
+        policy = client.retry_policy
+        settle = client.timeout if policy.instant else max(client.timeout, policy.settle)
+        wait = journal.last_written + client.total_timeout + settle - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -36,8 +36,17 @@ from ._errors import (
     ChingError,
     InvalidParameterError,
     OutcomeUnknownError,
+    ResponseDecodeError,
 )
-from ._http import Handler, Request, Response, _replace, error_envelope, parse_retry_after
+from ._http import (
+    Handler,
+    Request,
+    Response,
+    _replace,
+    decode_envelope,
+    error_envelope,
+    parse_retry_after,
+)
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
 
@@ -88,6 +97,28 @@ def _answered_by_ching(response: Response) -> bool:
     """A 500/502/503 whose body is CHING's own JSON error envelope: CHING has
     finished with the request. A 504, or a proxy's page, says nothing of that."""
     return response.status != 504 and error_envelope(response) is not None
+
+
+def _unreadable_success(response: Response) -> bool:
+    """A 2xx whose body is not a CHING envelope (truncated, not JSON, empty)."""
+    if not 200 <= response.status < 300:
+        return False
+    try:
+        decode_envelope(response)
+    except ResponseDecodeError:
+        return True
+    except ChingError:  # CHING's own failure envelope on a 2xx: a readable answer
+        return False
+    return False
+
+
+def _decode_failure(response: Response) -> ResponseDecodeError:
+    """The ResponseDecodeError of an unreadable 2xx."""
+    try:
+        decode_envelope(response)
+    except ResponseDecodeError as exc:
+        return exc
+    raise AssertionError("only called for an unreadable 2xx")  # pragma: no cover
 
 
 class _Again(Exception):
@@ -162,7 +193,11 @@ class RetryMiddleware:
         except APIConnectionError as exc:
             outcome = exc  # handled outside this block: no __context__ for what follows
         else:
-            if outcome.status < 429 and outcome.attempts == 1:
+            if (
+                outcome.status < 429
+                and outcome.attempts == 1
+                and (request.reconciler is None or not _unreadable_success(outcome))
+            ):
                 return outcome  # neither retryable nor in doubt: final as it is
         return await self._after_first(request, deadline, outcome, call_next)
 
@@ -287,6 +322,14 @@ class RetryMiddleware:
         status = response.status
         if response.attempts != state.sends:
             response = response.replace(attempts=state.sends)
+        if state.request.reconciler is not None and _unreadable_success(response):
+            # Most likely applied, but the answer cannot say so: reconcile it
+            # like any other ambiguous answer. A 2xx means CHING has finished
+            # with the request, so a lookup may prove absence at once.
+            state.last_response = response
+            state.last_error = None
+            self._await_reconciliation(state, answered=True)
+            raise _Again
         if status not in RETRYABLE_STATUSES:
             unsafe_5xx = status >= 500 and not state.request.safe_to_retry
             return response.replace(outcome_unknown=True) if unsafe_5xx else response
@@ -332,8 +375,12 @@ class RetryMiddleware:
     def _proven_not_applied(self, state: _CallState) -> Response:
         """Out of attempts, but the last lookup proved the POST had no effect:
         the last failure is final and its outcome is known."""
-        if state.last_response is not None:
-            return state.last_response
+        last = state.last_response
+        if last is not None and 200 <= last.status < 300:
+            # An unreadable 2xx whose lookup proved it had no effect.
+            raise self._finalize_error(state, _decode_failure(last), outcome_unknown=False)
+        if last is not None:
+            return last
         assert isinstance(state.last_error, APIConnectionError | APIError)
         raise self._finalize_error(state, state.last_error, outcome_unknown=False)
 

@@ -12,10 +12,10 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable, Coroutine
-from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
+import attr
 from aiohttp.client_reqrep import ClientRequest
 from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
@@ -117,7 +117,7 @@ class AiohttpTransport:
         # every wake-up): ~2,000 instructions a request.
         error: APIConnectionError
         seconds = request.timeout
-        marked = False
+        mark: _ConnectMark | None = None
         try:
             # Only now: the client may have been closed while this call was
             # queued (ClientStateError), or a caller may have closed its own
@@ -129,15 +129,14 @@ class AiohttpTransport:
             seconds = _attempt_seconds(request, started)
             if seconds <= 0:
                 raise _queued_too_long(request)
-            marked = seconds <= self._connect_timeout  # see _CONNECTING
-            if marked:
-                _CONNECTING.set(None)
+            # The attempt's own proof of "still connecting", see _ConnectMark.
+            mark = _ConnectMark() if seconds <= self._connect_timeout else None
             async with session.request(
                 request.method,
                 self._url(request),
                 data=request.body,
                 headers=_wire_headers(request, self._static_on_session),
-                timeout=self._timeout(seconds, cache=seconds == request.timeout),
+                timeout=self._timeout(seconds, mark, cache=seconds == request.timeout),
                 allow_redirects=False,
                 ssl=self._ssl,
             ) as resp:
@@ -152,7 +151,7 @@ class AiohttpTransport:
             # attempt has both the same length): a request whose connection
             # never came was not sent, whichever timer ended it. Only positive
             # evidence counts: a path that skips our connector stays cautious.
-            never_connected = marked and _CONNECTING.get() is _STARTED
+            never_connected = mark is not None and mark.state is _STARTED
             error = APITimeoutError(
                 f"request timed out after {round(seconds, 3):g}s"
                 + (" while connecting; the request was not sent" if never_connected else ""),
@@ -185,14 +184,17 @@ class AiohttpTransport:
             self._urls[text] = url
         return url
 
-    def _timeout(self, seconds: float, *, cache: bool = True) -> aiohttp.ClientTimeout:
+    def _timeout(
+        self, seconds: float, mark: _ConnectMark | None, *, cache: bool = True
+    ) -> aiohttp.ClientTimeout:
+        connect = min(seconds, self._connect_timeout)
+        if mark is not None:
+            return _MarkedTimeout(total=seconds, connect=connect, mark=mark)
         # Almost every attempt uses the client's one timeout: build it once.
         # An attempt cut to what is left of its deadline is a one-off: not cached.
         cached = self._timeouts.get(seconds)
         if cached is None:
-            cached = aiohttp.ClientTimeout(
-                total=seconds, connect=min(seconds, self._connect_timeout)
-            )
+            cached = aiohttp.ClientTimeout(total=seconds, connect=connect)
             if cache and len(self._timeouts) < 64:
                 self._timeouts[seconds] = cached
         return cached
@@ -252,30 +254,54 @@ def cap_read_size(transport: object) -> None:
 # aiohttp's total timer fires before its connect timer when both have the
 # same length (an attempt's timeout at most connect_timeout, e.g. one cut to
 # what is left of its deadline): such a timeout during connect would read as
-# "may have been sent". For those attempts only, the transport resets this
-# mark and _Connector.connect, which runs in the attempt's own task (so the
-# same context), sets it: _STARTED while it waits for the attempt's first
-# connection, _DONE once it has it. Only _STARTED after a timeout proves
-# nothing was sent. None (connect() never ran, as under aioresponses or with
-# a caller's session) and _AGAIN (a second connect() in one attempt: a
-# re-send on a new connection) prove nothing.
+# "may have been sent". For those attempts only, the transport gives the
+# attempt a _ConnectMark of its own, carried by the attempt's own
+# ClientTimeout (aiohttp hands the request's timeout object to
+# connector.connect unchanged), and _Connector.connect records on it:
+# _STARTED while it waits for the attempt's first connection, _DONE once it
+# has it. Only _STARTED after a timeout proves nothing was sent. No state
+# (connect() never ran, as under aioresponses or with a caller's session)
+# and _AGAIN (a second connect() in one attempt: a re-send on a new
+# connection) prove nothing.
+#
+# The mark must belong to the attempt alone: a ContextVar here was shared by
+# every task started with one contextvars.Context (as BulkRun's workers were),
+# so one attempt's timeout could read another's "still connecting" and re-send
+# a POST that had been sent.
 _STARTED, _DONE, _AGAIN = "started", "done", "again"
-_CONNECTING: ContextVar[str | None] = ContextVar("ching_async_connecting", default=None)
+
+
+class _ConnectMark:
+    """How far one attempt got with its connection."""
+
+    __slots__ = ("state",)
+
+    def __init__(self) -> None:
+        self.state: str | None = None
+
+
+@attr.s(frozen=True, slots=True, kw_only=True)
+class _MarkedTimeout(aiohttp.ClientTimeout):
+    """An attempt's ClientTimeout that carries the attempt's _ConnectMark to
+    _Connector.connect."""
+
+    mark: _ConnectMark = attr.ib(eq=False, repr=False)
 
 
 class _Connector(aiohttp.TCPConnector):
     """A TCPConnector whose new connections read with cap_read_size, and which
-    marks in _CONNECTING whether an attempt is still waiting for a connection."""
+    records on an attempt's _ConnectMark whether it is still waiting for a
+    connection."""
 
     def connect(
         self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
     ) -> Coroutine[Any, Any, Connection]:
         connecting = super().connect(req, traces, timeout)
-        if timeout.connect is None or timeout.total is None or timeout.connect < timeout.total:
-            return connecting  # the connect timer fires first, and says "not sent" itself
-        # A plain method, not a coroutine, so that the usual case above costs
-        # no extra frame (the marking costs ~10,000 instructions a request).
-        return _marked(connecting)
+        if not isinstance(timeout, _MarkedTimeout):
+            # The connect timer fires first, and says "not sent" itself.
+            return connecting
+        # A plain method, not a coroutine: the unmarked case above adds no frame.
+        return _marked(connecting, timeout.mark)
 
     async def _create_connection(self, *args: Any, **kwargs: Any) -> Any:
         protocol = await super()._create_connection(*args, **kwargs)
@@ -283,12 +309,12 @@ class _Connector(aiohttp.TCPConnector):
         return protocol
 
 
-async def _marked(connecting: Coroutine[Any, Any, Connection]) -> Connection:
-    first = _CONNECTING.get() is None
-    _CONNECTING.set(_STARTED if first else _AGAIN)
+async def _marked(connecting: Coroutine[Any, Any, Connection], mark: _ConnectMark) -> Connection:
+    first = mark.state is None
+    mark.state = _STARTED if first else _AGAIN
     connection = await connecting
     if first:
-        _CONNECTING.set(_DONE)
+        mark.state = _DONE
     return connection
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
@@ -509,3 +510,73 @@ async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) 
     )
     assert lookups() == 8  # a new journal cannot vouch for the job: one lookup per item
     assert len(fake.charges()) == 16
+
+
+_CURRENT_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "test_current_call", default=None
+)
+
+
+async def test_each_worker_keeps_its_own_context(fake) -> None:
+    """What one item's call keeps in a ContextVar (a tracing span, the
+    transport's own per-attempt state) is never seen by another worker's call:
+    a shared context once let one worker's "still connecting" mark turn
+    another's sent charge into "not sent"."""
+    seen_foreign: list[str] = []
+
+    async def remembers_its_call(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        key = str(request.idempotency_key)
+        if (before := _CURRENT_CALL.get()) not in (None, key):
+            seen_foreign.append(before)
+        _CURRENT_CALL.set(key)
+        await asyncio.sleep(0.01)  # let the other workers run their calls
+        response = await call_next(request)
+        if (after := _CURRENT_CALL.get()) != key:
+            seen_foreign.append(str(after))
+        _CURRENT_CALL.set(None)
+        return response
+
+    cards = seed(fake, 8)
+    async with ching_async.Client(
+        fake.api_key, base_url=fake.url, middlewares=[remembers_its_call]
+    ) as client:
+        run = client.charges.create_many(
+            items(cards, 32), job_id="ctx", concurrency=8, assume_new=True
+        )
+        results = [result async for result in run]
+    assert all(result.ok for result in results)
+    assert seen_foreign == []
+
+
+async def test_a_resume_waits_for_the_settle_time_before_a_lookup_proves_absence(
+    fake, tmp_path
+) -> None:
+    """A POST that timed out while the server was still working on it: the
+    run gives it up as unknown. A resume must not look it up (and, finding
+    nothing yet, send it again) before RetryPolicy.settle has passed, the rule
+    the run itself followed."""
+    cards = seed(fake, 1)
+    journal = tmp_path / "job.jsonl"
+    fake.faults.add(Fault.latency(2.5), method="POST", path="/charges", times=1)
+    async with ching_async.Client(
+        fake.api_key,
+        base_url=fake.url,
+        timeout=0.3,
+        total_timeout=0.6,
+        max_retries=0,
+        retry_policy=ching_async.RetryPolicy(settle=4.0, initial_backoff=0.01),
+    ) as c:
+        started = time.monotonic()
+        first = await collect(
+            c.charges.create_many(items(cards, 1), job_id="late", journal=journal)
+        )
+        assert [r.outcome for r in first] == [Outcome.UNKNOWN]
+        again = await collect(
+            c.charges.create_many(items(cards, 1), job_id="late", journal=journal)
+        )
+        # Let the first send's late commit happen before counting.
+        await asyncio.sleep(max(0.0, started + 3.0 - time.monotonic()))
+    assert [r.outcome for r in again] == [Outcome.SUCCEEDED]
+    assert len(fake.charges()) == 1

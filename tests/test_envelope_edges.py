@@ -36,12 +36,15 @@ async def test_details_used_when_issues_is_null(scripted: ScriptedServer, client
     assert info.value.issues == ({"path": ["amount"], "message": "must be > 0"},)
 
 
-async def test_unreadable_2xx_answer_to_a_post_is_an_unknown_outcome(
+async def test_unreadable_2xx_answer_to_an_unreconciled_post_is_an_unknown_outcome(
     scripted: ScriptedServer, client
 ):
-    scripted.on("POST", "/ching/v1/charges", raw(200, b"<html>ok</html>"))
+    # setup_sessions.create has no reconciler (reconciled POSTs: test_reconcile_rules).
+    scripted.on("POST", "/ching/v1/setup_sessions", raw(200, b"<html>ok</html>"))
     with pytest.raises(ching_async.ResponseDecodeError) as info:
-        await client.charges.create(customer="cus_1", payment_method="pm_1", amount=100)
+        await client.setup_sessions.create(
+            customer="cus_1", success_url="https://a.example/ok", cancel_url="https://a.example/no"
+        )
     assert info.value.outcome_unknown is True
     assert info.value.idempotency_key is not None
 

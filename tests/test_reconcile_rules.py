@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 import pytest
 
 import ching_async
@@ -169,3 +171,93 @@ async def test_client_closed_during_reconciliation_is_an_unknown_outcome(
     await client.aclose()  # during the backoff before the lookup
     with pytest.raises(ching_async.OutcomeUnknownError):
         await call
+
+
+# ---------------------------------------------------------------- unreadable 2xx
+# A reconciled POST answered 2xx with a body that cannot be read: the server
+# most likely applied it. It is reconciled like any ambiguous answer.
+
+UNREADABLE_2XX = [
+    pytest.param(raw(200, orjson.dumps({"success": True, "data": CHARGE})[:150]), id="truncated"),
+    pytest.param(raw(200, b"<html>ok</html>"), id="html"),
+    pytest.param(raw(201, b"", content_type="application/json"), id="empty"),
+    pytest.param(raw(200, b'["success"]', content_type="application/json"), id="not-envelope"),
+]
+
+
+def marked_charge(key: str, **changes: Any) -> dict[str, Any]:
+    return CHARGE | {"metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}} | changes
+
+
+@pytest.mark.parametrize("answer", UNREADABLE_2XX)
+async def test_an_unreadable_2xx_found_by_its_marker_is_the_result(
+    scripted: ScriptedServer, client, answer
+) -> None:
+    scripted.on("POST", CHARGES, answer)
+    scripted.on("GET", CHARGES, envelope([marked_charge("order-7")]))
+    charge = await client.charges.create(
+        customer="cus_1", payment_method="pm_1", amount=4990, idempotency_key="order-7"
+    )
+    assert charge.id == CHARGE["id"]
+    assert charge.request_info.reconciled is True
+    assert charge.request_info.attempts == 1
+    assert len(scripted.seen_at("POST", CHARGES)) == 1
+
+
+async def test_an_unreadable_2xx_proven_absent_is_sent_again(
+    scripted: ScriptedServer, client
+) -> None:
+    scripted.on("POST", CHARGES, raw(200, b"<html>ok</html>"), envelope(CHARGE))
+    scripted.on("GET", CHARGES, envelope([]))
+    charge = await create(client, "cus_1", "pm_1")
+    assert charge.request_info.attempts == 2
+    assert charge.request_info.reconciled is False
+    assert len(scripted.seen_at("POST", CHARGES)) == 2
+
+
+async def test_an_unreadable_2xx_that_cannot_be_looked_up_is_an_unknown_outcome(
+    scripted: ScriptedServer, client
+) -> None:
+    others = [CHARGE | {"id": f"ch_{n}"} for n in range(100)]
+    scripted.on("POST", CHARGES, raw(200, b"{"))
+    scripted.on("GET", CHARGES, envelope(others))
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
+        await client.charges.create(
+            customer="cus_1", payment_method="pm_1", amount=4990, idempotency_key="order-8"
+        )
+    assert info.value.idempotency_key == "order-8"
+    assert info.value.status == 200
+    assert len(scripted.seen_at("POST", CHARGES)) == 1
+
+
+async def test_an_unreadable_2xx_proven_absent_with_no_attempts_left_is_known(
+    scripted: ScriptedServer, make_client
+) -> None:
+    scripted.on("POST", CHARGES, raw(200, b"<html>ok</html>"))
+    scripted.on("GET", CHARGES, envelope([]))
+    with pytest.raises(ching_async.ResponseDecodeError) as info:
+        await create(make_client(max_retries=0), "cus_1", "pm_1")
+    assert not isinstance(info.value, ching_async.OutcomeUnknownError)
+    assert info.value.outcome_unknown is False
+    assert info.value.status == 200
+
+
+async def test_an_unreadable_2xx_to_a_capture_is_reconciled_by_state(
+    scripted: ScriptedServer, client
+) -> None:
+    path = f"{CHARGES}/{CHARGE['id']}"
+    scripted.on("POST", path + "/capture", raw(200, b"\x00\x01"))
+    scripted.on("GET", path, envelope(CHARGE))
+    charge = await client.charges.capture(CHARGE["id"])
+    assert charge.request_info.reconciled is True
+    assert len(scripted.seen_at("POST", path + "/capture")) == 1
+
+
+async def test_a_failure_envelope_on_a_2xx_is_an_answer_not_a_doubt(
+    scripted: ScriptedServer, client
+) -> None:
+    failure = {"success": False, "error": {"status": 400, "code": "BAD", "message": "no"}}
+    scripted.on("POST", CHARGES, raw(200, orjson.dumps(failure), content_type="application/json"))
+    with pytest.raises(ching_async.BadRequestError):
+        await create(client, "cus_1", "pm_1")
+    assert scripted.seen_at("GET", CHARGES) == []

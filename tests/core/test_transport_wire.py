@@ -193,21 +193,18 @@ def test_attempt_seconds_is_capped_by_what_is_left_of_the_deadline(
 
 
 @pytest.mark.parametrize(
-    ("connect", "before", "after"),
+    ("before", "after"),
     [
-        # connect == total: the total timer wins the race, so connect() marks
-        (1.0, None, _transport._STARTED),  # the attempt's first connect: proves not sent
-        (1.0, _transport._DONE, _transport._AGAIN),  # a second one (a re-send): nothing
-        (1.0, _transport._AGAIN, _transport._AGAIN),
-        # connect < total: its own ConnectionTimeoutError says "not sent"; no mark
-        (0.5, None, None),
+        (None, _transport._STARTED),  # the attempt's first connect: proves not sent
+        (_transport._DONE, _transport._AGAIN),  # a second one (a re-send): proves nothing
+        (_transport._AGAIN, _transport._AGAIN),
     ],
 )
 async def test_only_a_first_connect_that_never_finished_proves_not_sent(
-    monkeypatch: pytest.MonkeyPatch, connect: float, before: str | None, after: str | None
+    monkeypatch: pytest.MonkeyPatch, before: str | None, after: str
 ) -> None:
-    """The mark _Connector.connect leaves for the transport's timeout handling
-    when a connect never finishes."""
+    """The mark _Connector.connect leaves on the attempt's own timeout object
+    for the transport's timeout handling when a connect never finishes."""
 
     async def hang(*args: Any, **kwargs: Any) -> None:
         await asyncio.sleep(3600)
@@ -215,12 +212,13 @@ async def test_only_a_first_connect_that_never_finished_proves_not_sent(
     monkeypatch.setattr(aiohttp.BaseConnector, "connect", hang)
     connector = _transport._Connector()
     try:
-        _transport._CONNECTING.set(before)
-        timeout = aiohttp.ClientTimeout(total=1.0, connect=connect)
+        mark = _transport._ConnectMark()
+        mark.state = before
+        timeout = _transport._MarkedTimeout(total=1.0, connect=1.0, mark=mark)
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
                 await connector.connect(None, [], timeout)  # type: ignore[arg-type]
-        assert _transport._CONNECTING.get() == after
+        assert mark.state == after
     finally:
         await connector.close()
 

@@ -10,6 +10,7 @@ concurrently, each on its own server and client, to keep the suite fast.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -270,6 +271,56 @@ async def test_a_cut_attempt_that_times_out_while_connecting_was_not_sent(
             await transport_of(client)(request)
     assert info.value.may_have_reached_server is False, str(info.value)
     assert "while connecting" in str(info.value)
+
+
+async def test_a_sent_attempt_never_reads_another_attempts_connect_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two attempts in tasks that share one contextvars.Context (as create_many's
+    workers once did): A is sent and the server never answers; B then hangs
+    while connecting. When A times out it must still say "may have been sent":
+    B's "still connecting" is no proof about A (a blind re-send of A would
+    charge twice)."""
+    loop = asyncio.get_running_loop()
+    real_connect = loop.sock_connect
+    connects = 0
+
+    async def second_connect_hangs(*args: Any, **kwargs: Any) -> Any:
+        nonlocal connects
+        connects += 1
+        if connects == 2:
+            await asyncio.sleep(3600)
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "sock_connect", second_connect_hangs)
+    received = asyncio.Event()
+
+    async def receive_and_never_answer(conn: RawConnection, request: RawRequest) -> None:
+        received.set()
+        await never_answer(conn, request)
+
+    async with (
+        RawServer(receive_and_never_answer) as server,
+        ching_async.Client(KEY, base_url=server.url, timeout=0.6) as client,
+    ):
+
+        def attempt() -> ching_async.Request:
+            return ching_async.Request(
+                method="POST", path="/charges", base_url=server.url, body=b"{}", timeout=0.6
+            )
+
+        shared = contextvars.copy_context()
+        sent = asyncio.create_task(transport_of(client)(attempt()), context=shared)
+        async with asyncio.timeout(5):
+            await received.wait()
+        connecting = asyncio.create_task(transport_of(client)(attempt()), context=shared)
+        results = await asyncio.gather(sent, connecting, return_exceptions=True)
+    sent_error, connecting_error = results
+    assert isinstance(sent_error, ching_async.APITimeoutError), sent_error
+    assert sent_error.may_have_reached_server is True, str(sent_error)
+    assert isinstance(connecting_error, ching_async.APITimeoutError), connecting_error
+    assert connecting_error.may_have_reached_server is False, str(connecting_error)
+    assert len(server.requests) == 1
 
 
 async def test_backoff_and_retry_after_never_sleep_past_the_deadline() -> None:
