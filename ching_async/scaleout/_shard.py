@@ -11,7 +11,8 @@ Why this is exactly-once across machines without a distributed lock:
   final result is stored. A run that died leaves its in-flight items there.
 
 A run:
-1. claims the shard (a fresh owner token; the previous heartbeat is kept);
+1. claims the shard (a fresh owner token; the previous run's last heartbeat
+   plus its settle window is folded into the shard's `quiet_at`);
 2. if items are open (in doubt), waits until `quiet_at`: the previous run's
    last heartbeat plus its settle window (`settle_window`: a heartbeat, and
    the client's `RetryPolicy.settle` or attempt timeout, whichever is longer).
@@ -210,7 +211,7 @@ class ShardRun:
                     self.job_id,
                     self.shard,
                     type(exc).__name__,
-                    " ".join(str(exc).split())[:200],
+                    one_line(exc),
                 )
                 continue
             if not owned:
@@ -372,6 +373,12 @@ class ShardRun:
             ],
         )
         self.charged += 1
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one short log line (never a traceback)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def stop_times(job_timeout: float, shutdown_grace: float) -> tuple[float, float]:

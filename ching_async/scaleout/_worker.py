@@ -19,7 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import Client
 from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION
-from ._shard import ScaleoutConfigError, ShardRun
+from ._shard import ScaleoutConfigError, ShardRun, one_line
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -203,7 +203,7 @@ async def _wait_for_redis(
         "lost Redis at %s (%s); waiting for it to come back, then taking shards again "
         "(Ctrl-C to stop)",
         url,
-        _one_line(error),
+        one_line(error),
     )
     loop = asyncio.get_running_loop()
     down_since = reminded = loop.time()
@@ -223,7 +223,7 @@ async def _wait_for_redis(
                     "still waiting for Redis at %s (down %.0fs: %s)",
                     url,
                     loop.time() - down_since,
-                    _one_line(exc),
+                    one_line(exc),
                 )
             continue
         logger.warning(
@@ -261,11 +261,6 @@ def _recover_slots(worker: Worker) -> None:
         worker.sem.release()
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 200 else text[:199] + "…"
-
-
 def _safe_url(url: str) -> str:
     """The Redis URL without its password, for log lines."""
     parts = urlsplit(url)
@@ -284,7 +279,7 @@ async def close_worker(worker: Worker) -> None:
         try:
             await worker.close()
         except REDIS_DOWN as exc:
-            logger.warning("Redis unreachable while stopping (%s)", _one_line(exc))
+            logger.warning("Redis unreachable while stopping (%s)", one_line(exc))
             # close() stopped at the first task that failed on Redis; the rest were
             # cancelled by then and must end before the client they use is closed.
             await asyncio.gather(*worker.tasks.values(), return_exceptions=True)

@@ -176,6 +176,9 @@ async def test_worker_command_needs_a_key_then_charges(
     monkeypatch.setattr(_scaleout, "_configure_logging", lambda verbose: None)
     with pytest.raises(UsageError, match="--job-timeout must be at least 53 s"):
         await _scaleout.worker(argparse.Namespace(**{**vars(args), "job_timeout": 10.0}), out)
+    # The minimum follows the settle window: a longer --settle needs a longer timeout.
+    with pytest.raises(UsageError, match=r"at least 97 s: .* up to 61 s \(--settle"):
+        await _scaleout.worker(argparse.Namespace(**{**vars(args), "settle": 60.0}), out)
 
     cards = seed(fake, 4)
     rows = [{"customer": c, "payment_method": p, "amount": 100} for c, p in cards * 3]
