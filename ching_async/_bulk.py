@@ -404,7 +404,10 @@ class BulkRun:
                     # never "failed" (which a re-run could take as final).
                     return self._finish(index, params, key, error=exc, in_doubt=True)
             if charge is None:
-                charge = await self._charges.create(**params.create_kwargs(), idempotency_key=key)
+                # Looked up above when in doubt; otherwise no run sent it.
+                charge = await self._charges.create(
+                    **params.create_kwargs(), idempotency_key=key, assume_new=True
+                )
         except ChingError as exc:
             return self._finish(index, params, key, error=exc)
         except asyncio.CancelledError:

@@ -11,11 +11,10 @@ from ._http import (
     _new,
     _set_dict,
     accepted_but_unreadable,
-    body_excerpt,
     decode_envelope,
     redact_credentials,
+    redacted_head,
     request_secrets,
-    scrub_secrets,
 )
 from ._models import RequestInfo
 
@@ -46,12 +45,12 @@ def request_info(response: Response) -> RequestInfo:
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
-    # The converter's message may quote server data: scrub before cutting.
-    detail = scrub_secrets(str(exc), request_secrets(response.request))[:200]
+    # The converter's message may quote server data (a whole field, however
+    # long): cut it, and no secret starting in what is kept survives the cut.
+    detail = redacted_head(str(exc), 200, request_secrets(response.request))
     error = ResponseDecodeError(
         f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}",
         status=response.status,
-        body=body_excerpt(response.body),
     )
     error._set_context(
         method=response.request.method,
@@ -75,6 +74,8 @@ def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) 
         return model_hook(cls)(data, cls, info)
     except Exception as exc:  # any shape problem becomes one typed error
         error = decode_error(response, cls, exc)
+    # The error's traceback keeps this frame alive: not the payload with it.
+    del data
     # Raised outside the except block: the converter's exception, which may
     # quote server data, stays out of __context__ (`from None` only hides it).
     raise error
@@ -86,6 +87,10 @@ def decode_list(response: Response, cls: type[T], items: list[Any], info: Reques
         return decode_all(items, cls, info)
     except Exception as exc:
         error = decode_error(response, cls, exc)
+    # The error's traceback keeps the callers' frames alive, and they hold
+    # this list of payloads (parsed from the body, never handed to the
+    # caller): emptied, it does not stay alive with the error.
+    items.clear()
     raise error  # outside the except block, as in decode_item
 
 

@@ -90,6 +90,8 @@ class APIError(_RequestContext, ChingError):
     code: str | None
     message: str
     issues: tuple[Mapping[str, Any], ...]
+    # How many more issues the server listed beyond those kept in `issues`.
+    issues_omitted: int
     body: str
 
     def __init__(
@@ -99,6 +101,7 @@ class APIError(_RequestContext, ChingError):
         status: int | None = None,
         code: str | None = None,
         issues: Sequence[Mapping[str, Any]] = (),
+        issues_omitted: int = 0,
         body: str = "",
         request_id: str | None = None,
     ) -> None:
@@ -107,6 +110,7 @@ class APIError(_RequestContext, ChingError):
         self.status = status
         self.code = code
         self.issues = tuple(issues)
+        self.issues_omitted = issues_omitted
         self.body = body
         self.request_id = request_id
 

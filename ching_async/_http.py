@@ -8,7 +8,10 @@ they are tested without a network and shared by every transport.
 from __future__ import annotations
 
 import email.utils
+import functools
+import itertools
 import math
+import operator
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -344,31 +347,148 @@ def request_secrets(request: Request) -> list[str]:
             secret = value.split(" ", 1)[-1].strip()
             if len(secret) >= MIN_SECRET_LENGTH:
                 secrets.append(secret)
+    if not secrets:  # a request handed to a user middleware keeps them hidden
+        hidden = request.__dict__.get("_hidden_secrets")
+        if hidden is not None:
+            secrets += hidden.values
     return secrets
 
 
+class HiddenSecrets:
+    """The secrets of credential headers taken off a request before a user
+    middleware sees it (see checked_user_middleware), kept so that the
+    response's request id and errors stay redacted. Shows as <redacted>; a
+    pickle of it keeps nothing."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values = tuple(values)
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (HiddenSecrets, ((),))
+
+    def __copy__(self) -> HiddenSecrets:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> HiddenSecrets:
+        return self
+
+
+def without_credentials(request: Request) -> Request | None:
+    """`request` without its credential headers (their secrets kept for
+    redaction only), or None when it has none."""
+    headers = request.headers
+    if not any(name.lower() in REDACTED_HEADERS for name in headers):
+        return None
+    kept = {k: v for k, v in headers.items() if k.lower() not in REDACTED_HEADERS}
+    return _replace(
+        request, {"headers": kept, "_hidden_secrets": HiddenSecrets(request_secrets(request))}
+    )
+
+
+def credential_headers(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() in REDACTED_HEADERS}
+
+
 def scrub_secrets(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every secret replaced, whether literal or spelled with JSON
+    string escapes (a server may echo the key as `ck\\u005ftest...`, the same
+    JSON value)."""
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, "<redacted>")
+    if "\\" in text:  # no backslash, no escape: the usual case ends here
+        for secret in secrets:
+            text = _spellings(secret).sub("<redacted>", text)
     return text
+
+
+_SHORT_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "/": "\\/",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+
+
+def _hex4(code: int) -> str:
+    """A regex for `\\uXXXX` of `code`, hex digits in either case."""
+    return "\\\\u" + "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{code:04x}")
+
+
+@functools.lru_cache(maxsize=16)
+def _spellings(secret: str) -> re.Pattern[str]:
+    """A regex for every way JSON can spell `secret` in a string: each
+    character literal, as `\\uXXXX` (either case), as a surrogate pair beyond
+    the BMP, or as its short escape (`\\/`, `\\"`, `\\\\`, ...)."""
+    parts = []
+    for char in secret:
+        code = ord(char)
+        forms = [re.escape(char)]
+        if code > 0xFFFF:
+            high, low = divmod(code - 0x10000, 0x400)
+            forms.append(_hex4(0xD800 + high) + _hex4(0xDC00 + low))
+        else:
+            forms.append(_hex4(code))
+        short = _SHORT_ESCAPES.get(char)
+        if short is not None:
+            forms.append(re.escape(short))
+        parts.append("(?:" + "|".join(forms) + ")")
+    return re.compile("".join(parts))
 
 
 def body_excerpt(body: bytes, secrets: Sequence[str] = ()) -> str:
     """A short, single-line, printable excerpt of a body for error messages.
 
-    `secrets` are replaced before anything is cut, so that no head of one
-    survives at a cut (collapsing control characters can pull text from the
-    end of the read window into the excerpt).
+    The excerpt comes from the body's first characters; a secret that starts
+    among them is replaced whole, in any spelling, even where it runs past
+    them (collapsing control characters can pull text from the end of that
+    window into the excerpt, so no head of one may survive there).
     """
-    window = body[: BODY_EXCERPT_CHARS * 4 + 4 * max(map(len, secrets), default=0)]
-    text = scrub_secrets(window.decode("utf-8", errors="replace"), secrets)
-    if len(window) < len(body):
-        text = _scrub_cut_secret(text, secrets)
+    head = BODY_EXCERPT_CHARS * 4
+    # A secret starting at the window's last character, every character of
+    # it spelled as an escape (a surrogate pair: 12 bytes), is still read whole.
+    longest = max(map(len, secrets), default=0)
+    window = body[: head * 4 + 12 * longest]
+    text = _redacted_head(window.decode("utf-8", errors="replace"), head, secrets)
     text = _CONTROL_CHARS.sub(" ", text).strip()
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + "..."
     return text
+
+
+def redacted_head(text: str, limit: int, secrets: Sequence[str]) -> str:
+    """`text[:limit]` with every secret that starts before `limit` replaced,
+    in any spelling, even where it runs past `limit`."""
+    longest = max(map(len, secrets), default=0)
+    return _redacted_head(text[: limit + 12 * longest], limit, secrets)
+
+
+def _redacted_head(text: str, limit: int, secrets: Sequence[str]) -> str:
+    spans = sorted(
+        match.span() for secret in secrets for match in _spellings(secret).finditer(text)
+    )
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        if start >= limit:
+            break
+        if start < pos:  # overlaps one replaced already
+            pos = max(pos, end)
+            continue
+        out += (text[pos:start], "<redacted>")
+        pos = end
+    if pos < limit:
+        out.append(text[pos:limit])
+    return "".join(out)
 
 
 def exception_detail(exc: BaseException, secrets: Sequence[str]) -> str:
@@ -379,15 +499,6 @@ def exception_detail(exc: BaseException, secrets: Sequence[str]) -> str:
     text = " ".join(text.split())
     if len(text) > BODY_EXCERPT_CHARS:
         text = text[:BODY_EXCERPT_CHARS] + "..."
-    return text
-
-
-def _scrub_cut_secret(text: str, secrets: Sequence[str]) -> str:
-    """The read window may have cut a secret in two: drop a head of one ending `text`."""
-    for secret in secrets:
-        for k in range(min(len(secret) - 1, len(text)), 3, -1):
-            if text.endswith(secret[:k]):
-                return text[:-k] + "<redacted>"
     return text
 
 
@@ -415,16 +526,52 @@ def _scrub_json(value: Any, secrets: Sequence[str]) -> Any:
     return root
 
 
+# Parsing costs orjson about 16 bytes per body byte for typical JSON, and
+# it runs on the event loop. Tiny objects or arrays cost more: a body of
+# `[{},{},...]` takes 36 per byte, and an error would keep every issue.
+# A body above _SCAN_ABOVE is first counted (two C-speed passes, a small
+# fraction of the parse) and refused unparsed when it holds more objects and
+# arrays than _FREE_CONTAINERS plus one per _BYTES_PER_CONTAINER bytes: at
+# that density the worst shape costs about what a body of one-character
+# strings does (under 30 per byte), which no container count can catch.
+# A list of 100 charges has one per ~200 bytes, an error's issues one per
+# ~20-50. Below _SCAN_ABOVE the worst case is a couple of MB and a millisecond.
+_SCAN_ABOVE = 64 * 1024
+_BYTES_PER_CONTAINER = 16
+_FREE_CONTAINERS = 1024
+
+
 def _parse_json(response: Response) -> Any:
+    body = response.body
+    if len(body) > _SCAN_ABOVE and _containers(body) > _container_budget(body):
+        return _TOO_DENSE
     try:
-        return orjson.loads(response.body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError:
         return _NOT_JSON
     except RecursionError:  # pragma: no cover - orjson bounds nesting itself
         return _NOT_JSON
 
 
+def _containers(body: bytes) -> int:
+    """Objects and arrays in `body`, give or take brackets inside strings."""
+    return body.count(b"{") + body.count(b"[")
+
+
+def _container_budget(body: bytes) -> int:
+    return _FREE_CONTAINERS + len(body) // _BYTES_PER_CONTAINER
+
+
+def _too_dense_reason(body: bytes) -> str:
+    return (
+        f"holds {_containers(body)} JSON objects and arrays in {len(body)} bytes, more than "
+        f"decoding allows ({_FREE_CONTAINERS} plus one per {_BYTES_PER_CONTAINER} bytes: "
+        f"{_container_budget(body)}); not decoded"
+    )
+
+
 _NOT_JSON = object()
+_TOO_DENSE = object()
 
 
 def decode_envelope(response: Response) -> Any:
@@ -437,25 +584,26 @@ def decode_envelope(response: Response) -> Any:
     """
     parsed = _parse_json(response)
     ok = 200 <= response.status < 300
-    if isinstance(parsed, dict):
-        success = parsed.get("success")
-        if ok and success is True:
-            return parsed.get("data")
-        if success is False:
-            raise error_from_envelope(response, parsed)
-    if ok:
-        reason = "not JSON" if parsed is _NOT_JSON else "not a CHING envelope"
-        if not response.body:
-            reason = "empty"
-        raise _with_response(
-            ResponseDecodeError(
-                f"response body is {reason}",
-                status=response.status,
-                body=body_excerpt(response.body),
-            ),
-            response,
-        )
-    raise error_from_response(response)
+    success = parsed.get("success") if isinstance(parsed, dict) else None
+    if ok and success is True:
+        return parsed.get("data")
+    error: APIError
+    if ok and success is not False:
+        if parsed is _TOO_DENSE:
+            message = "response body " + _too_dense_reason(response.body)
+        elif not response.body:
+            message = "response body is empty"
+        else:
+            message = "response body is " + (
+                "not JSON" if parsed is _NOT_JSON else "not a CHING envelope"
+            )
+        error = _with_response(ResponseDecodeError(message, status=response.status), response)
+    else:
+        error = _unexpected_body(response, parsed)
+    # The error's traceback keeps this frame alive as long as the error
+    # lives: it must not keep the whole parsed body too.
+    del parsed
+    raise error
 
 
 def error_envelope(response: Response) -> dict[str, Any] | None:
@@ -467,17 +615,20 @@ def error_envelope(response: Response) -> dict[str, Any] | None:
 
 
 def error_from_response(response: Response) -> APIError:
-    """The typed error for a non-2xx response whose body is not an error envelope."""
-    envelope = error_envelope(response)
-    if envelope is not None:
-        return error_from_envelope(response, envelope)
+    """The typed error for a non-2xx response, from its error envelope if it has one."""
+    return _unexpected_body(response, _parse_json(response))
+
+
+def _unexpected_body(response: Response, parsed: Any) -> APIError:
+    if isinstance(parsed, dict) and parsed.get("success") is False:
+        return error_from_envelope(response, parsed)
     message = f"HTTP {response.status} with an unexpected body"
     if not response.body:
         message = f"HTTP {response.status} with an empty body"
+    elif parsed is _TOO_DENSE:
+        message = f"HTTP {response.status} with a body that {_too_dense_reason(response.body)}"
     cls = error_class_for_status(response.status)
-    return _with_response(
-        cls(message, status=response.status, body=body_excerpt(response.body)), response
-    )
+    return _with_response(cls(message, status=response.status), response)
 
 
 def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIError:
@@ -493,12 +644,13 @@ def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIE
     if not isinstance(issues, list):
         issues = error.get("details")  # the official CLI's name for the same list
     cls = error_class_for_status(status)
+    kept, omitted = _clean_issues(issues)
     exc = cls(
         message if isinstance(message, str) and message else f"HTTP {response.status}",
         status=status,
         code=code if isinstance(code, str) else None,
-        issues=_clean_issues(issues),
-        body=body_excerpt(response.body),
+        issues=kept,
+        issues_omitted=omitted,
     )
     return _with_response(exc, response)
 
@@ -515,10 +667,24 @@ def accepted_but_unreadable(response: Response) -> bool:
     return response.request.method == "POST" and 200 <= response.status < 300
 
 
-def _clean_issues(issues: Any) -> list[Mapping[str, Any]]:
+# An error keeps this many of the server's issues (a request has far fewer
+# fields); the rest are only counted, so that an error never holds a huge list.
+MAX_ISSUES = 100
+
+
+def _clean_issues(issues: Any) -> tuple[list[Mapping[str, Any]], int]:
+    """The first MAX_ISSUES objects of `issues`, and how many more it has."""
     if not isinstance(issues, list):
-        return []
-    return [item for item in issues if isinstance(item, dict)]
+        return [], 0
+    kept: list[Mapping[str, Any]] = []
+    for index, item in enumerate(issues):
+        if type(item) is dict:
+            if len(kept) == MAX_ISSUES:
+                return kept, operator.countOf(
+                    map(type, itertools.islice(issues, index, None)), dict
+                )
+            kept.append(item)
+    return kept, 0
 
 
 def redact_credentials(exc: APIError, request: Request, body: bytes | None = None) -> None:
@@ -527,10 +693,10 @@ def redact_credentials(exc: APIError, request: Request, body: bytes | None = Non
     repr(err) and logs never carry the key. Given the `body`, the excerpt is
     cut again with the key removed first, so that no head of it survives."""
     secrets = request_secrets(request)
-    if not secrets:
-        return
     if body is not None:
         exc.body = body_excerpt(body, secrets)
+    if not secrets:
+        return
     exc.message = scrub_secrets(exc.message, secrets)
     exc.body = scrub_secrets(exc.body, secrets)
     if exc.code is not None:

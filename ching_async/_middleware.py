@@ -21,7 +21,15 @@ import types
 from collections.abc import Awaitable, Sequence
 
 from ._errors import APIConnectionError, InvalidParameterError
-from ._http import MIN_SECRET_LENGTH, Handler, Middleware, Request, Response
+from ._http import (
+    MIN_SECRET_LENGTH,
+    Handler,
+    Middleware,
+    Request,
+    Response,
+    credential_headers,
+    without_credentials,
+)
 
 __all__ = [
     "ApiKey",
@@ -74,13 +82,26 @@ def checked_user_middleware(middleware: Middleware) -> Middleware:
     one gets an InvalidParameterError naming it, not an AttributeError from
     the retry step or aiohttp's header-injection ValueError. Only the user's
     middlewares are wrapped: the built-in ones pay nothing.
+
+    The response the middleware gets back carries the request as the
+    transport sent it, Authorization header included: the middleware gets it
+    without that header, and the header goes back on whatever the middleware
+    returns, because errors built from the response are redacted by the
+    secrets of its request (and reconciliation's found answers take them).
     """
     name = getattr(middleware, "__qualname__", None) or type(middleware).__qualname__
 
     async def checked(request: Request, call_next: Handler) -> Response:
+        credentials: dict[str, str] = {}
+
         async def forward(forwarded: Request) -> Response:
             _check_forwarded(name, forwarded)
-            return await call_next(forwarded)
+            response = await call_next(forwarded)
+            hidden = without_credentials(response.request)
+            if hidden is None:
+                return response
+            credentials.update(credential_headers(response.request))
+            return response.replace(request=hidden)
 
         result = await middleware(request, forward)
         if not isinstance(result, Response):
@@ -88,6 +109,8 @@ def checked_user_middleware(middleware: Middleware) -> Middleware:
                 f"middleware {name} returned {type(result).__name__}, not a Response: "
                 "return await call_next(request) (or a Response of its own)"
             )
+        if credentials and not credential_headers(result.request):
+            result = result.replace(request=result.request.with_headers(credentials))
         return result
 
     return checked

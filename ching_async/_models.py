@@ -57,8 +57,16 @@ class RequestInfo:
     attempts: int
     idempotency_key: str | None
     request_id: str | None
-    # True when the object was found by reconciliation after an ambiguous failure.
+    # True when the object was found by a lookup by its idempotency key
+    # rather than returned by the POST (after an ambiguous failure, or before
+    # the first send when the caller's key had been used already).
     reconciled: bool = False
+
+    @property
+    def found_existing(self) -> bool:
+        """True when the caller's idempotency key had made this object already
+        (an earlier call): it was found before anything was sent."""
+        return self.reconciled and self.attempts == 0
 
 
 @attrs.frozen

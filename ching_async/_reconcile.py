@@ -25,6 +25,7 @@ import orjson
 
 from ._errors import InvalidParameterError, LookupInconclusiveError
 from ._http import REDACTED_HEADERS, Handler, Request, Response, decode_envelope
+from ._validation import check_flag, check_on_full_window
 
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
@@ -32,6 +33,7 @@ __all__ = [
     "Reconciler",
     "StateReconciler",
     "find_marked",
+    "look_first_for",
     "prove_absent",
     "with_marker",
 ]
@@ -43,6 +45,14 @@ IDEMPOTENCY_METADATA_KEY = "ching_async_idempotency_key"
 class Reconciler(Protocol):
     @property
     def customer(self) -> str | None: ...
+
+    # Look before the first send too (a caller's own idempotency key).
+    @property
+    def look_first(self) -> bool: ...
+
+    # Before the first send, a full list that lacks the key: "raise" or "send".
+    @property
+    def on_full_window(self) -> str: ...
 
     async def lookup(self, request: Request, call_next: Handler) -> Response | None: ...
 
@@ -111,6 +121,14 @@ def find_marked(items: Any, key: str) -> Mapping[str, Any] | None:
     return None
 
 
+def look_first_for(caller_key: str | None, on_full_window: object, assume_new: object) -> bool:
+    """Whether a create looks for its idempotency key before the first send:
+    only for the caller's own key (a key the library mints is new), unless
+    the caller says it is new. Checks both options."""
+    check_on_full_window(on_full_window)
+    return caller_key is not None and not check_flag("assume_new", assume_new)
+
+
 # Lists answer with at most this many objects (the newest).
 LIST_LIMIT = 100
 
@@ -154,6 +172,8 @@ class MarkerReconciler:
     customer: str | None = None
     query: tuple[tuple[str, str], ...] = ()
     declined: Callable[[Mapping[str, Any]], bool] | None = None
+    look_first: bool = False
+    on_full_window: str = "raise"
 
     async def lookup(self, request: Request, call_next: Handler) -> Response | None:
         response = await call_next(_get(request, self.list_path, self.query))
@@ -192,6 +212,8 @@ class StateReconciler:
     object_path: str
     settled: Callable[[Mapping[str, Any]], bool]
     customer: str | None = None
+    look_first: bool = False
+    on_full_window: str = "raise"
 
     async def lookup(self, request: Request, call_next: Handler) -> Response | None:
         response = await call_next(_get(request, self.object_path))

@@ -35,6 +35,7 @@ from ._errors import (
     APITimeoutError,
     ChingError,
     InvalidParameterError,
+    LookupInconclusiveError,
     OutcomeUnknownError,
     ResponseDecodeError,
 )
@@ -45,12 +46,16 @@ from ._http import (
     _replace,
     decode_envelope,
     error_envelope,
+    from_request,
     parse_retry_after,
 )
+from ._reconcile import LIST_LIMIT
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Keys remembered as still settling (see _look_first); beyond this, none more.
+_MAX_UNSETTLED = 10_000
 AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -138,6 +143,7 @@ class _CallState:
         "looked_early",
         "lookup_error",
         "lookups",
+        "max_lookups",
         "max_sends",
         "pending_lookup",
         "request",
@@ -152,6 +158,8 @@ class _CallState:
         self.max_sends = max_sends
         self.sends = sends
         self.lookups = 0
+        # Up to two lookups per send: one at once, one after settling.
+        self.max_lookups = 2 * max_sends
         # True after an ambiguous failure until a reconciler lookup settles it.
         self.pending_lookup = False
         # Before this (monotonic) time an empty lookup does not prove absence.
@@ -178,6 +186,11 @@ class RetryMiddleware:
         self.max_retries = max_retries
         self.total_timeout = total_timeout
         self._clock = clock
+        # Calls with a caller's idempotency key (see _look_first): the keys
+        # in flight, and until when an empty lookup proves nothing for a key
+        # whose last call ended in doubt.
+        self._keys_in_flight: dict[str, asyncio.Event] = {}
+        self._unsettled: dict[str, float] = {}
 
     async def __call__(self, request: Request, call_next: Handler) -> Response:
         # Fast path: most calls succeed first time. The first send is inlined
@@ -185,6 +198,8 @@ class RetryMiddleware:
         # a call (no _step frame, no _CallState, no deadline check against a
         # deadline set just now).
         deadline = self._clock() + self.total_timeout
+        if request.reconciler is not None and request.reconciler.look_first:
+            return await self._look_first(request, deadline, call_next)
         timeout = min(request.timeout, self.total_timeout)
         first = _replace(request, {"attempt": 1, "timeout": timeout, "deadline": deadline})
         outcome: Response | APIConnectionError
@@ -217,6 +232,61 @@ class RetryMiddleware:
             raise _Again
         except _Again:
             pass
+        return await self._loop(state, call_next, replay=True)
+
+    async def _look_first(self, request: Request, deadline: float, call_next: Handler) -> Response:
+        """A caller's own idempotency key: look for an object made with it
+        before the first send, so that the same key never makes two objects.
+
+        One call per key at a time in this client; a lookup within the settle
+        time of an earlier call's ambiguous failure with the same key (one
+        that ended unknown or was cancelled mid-send) proves nothing until the
+        settle time has passed, as within one call."""
+        key = request.idempotency_key
+        assert key is not None
+        await self._wait_for_key(request, key, deadline)
+        done = self._keys_in_flight[key] = asyncio.Event()
+        state = _CallState(request, deadline, self.max_retries + 1, 0)
+        state.max_lookups += 2  # and two before the first send
+        state.pending_lookup = True
+        state.settle_until = self._unsettled.get(key, 0.0)
+        try:
+            return await self._loop(state, call_next, replay=False)
+        except OutcomeUnknownError:
+            if state.sends:
+                self._remember_unsettled(key, state.settle_until)
+            raise
+        except asyncio.CancelledError:
+            if state.sends:  # a send may be in flight: the server may still apply it
+                self._remember_unsettled(key, self._clock() + self.policy.settle)
+            raise
+        finally:
+            del self._keys_in_flight[key]
+            done.set()
+
+    async def _wait_for_key(self, request: Request, key: str, deadline: float) -> None:
+        while (busy := self._keys_in_flight.get(key)) is not None:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                    await busy.wait()
+            except TimeoutError:
+                error = APITimeoutError(
+                    f"another call with idempotency key {key!r} was still in flight in this "
+                    "client when this call's total_timeout ran out; this call sent nothing",
+                    may_have_reached_server=False,
+                )
+                raise from_request(error, request) from None
+
+    def _remember_unsettled(self, key: str, until: float) -> None:
+        if self.policy.instant:
+            return
+        now = self._clock()
+        if len(self._unsettled) >= _MAX_UNSETTLED:
+            self._unsettled = {k: t for k, t in self._unsettled.items() if t > now}
+        if until > now and len(self._unsettled) < _MAX_UNSETTLED:
+            self._unsettled[key] = max(until, self._unsettled.get(key, 0.0))
+
+    async def _loop(self, state: _CallState, call_next: Handler, *, replay: bool) -> Response:
         # Imported here: only calls that failed once need it (~20 ms off `import ching_async`).
         import tenacity
 
@@ -227,7 +297,6 @@ class RetryMiddleware:
             sleep=self._sleep,
             reraise=True,
         )
-        replay = True
         try:
             async for attempt in retrying:
                 with attempt:
@@ -281,6 +350,12 @@ class RetryMiddleware:
         try:
             lookup = state.request.replace(timeout=budget, deadline=state.deadline)
             found = await reconciler.lookup(lookup, call_next)
+        except LookupInconclusiveError as exc:
+            if state.sends == 0:
+                self._before_first_send_in_full_window(state, exc)
+                return None  # the caller chose to send anyway
+            state.lookup_error = exc
+            raise _Again from exc
         except ChingError as exc:
             # The lookup itself failed (or the client was closed meanwhile):
             # the outcome is still unknown.
@@ -295,6 +370,26 @@ class RetryMiddleware:
             raise _Again
         state.pending_lookup = False  # proven absent: a re-send is safe
         return None
+
+    def _before_first_send_in_full_window(
+        self, state: _CallState, exc: LookupInconclusiveError
+    ) -> None:
+        """A caller's key not among a full list's objects: it may have been
+        used beyond the window. Send only when the caller asked for that, and
+        never while an earlier call with the key may still be settling."""
+        reconciler = state.request.reconciler
+        assert reconciler is not None
+        if reconciler.on_full_window == "send" and state.settle_until <= self._clock():
+            state.pending_lookup = False
+            return
+        key = state.request.idempotency_key
+        error = LookupInconclusiveError(
+            f"idempotency key {key!r} is not among the {LIST_LIMIT} newest objects, and the "
+            "list is full: it may have been used beyond it, so nothing was sent. Resolve it "
+            "with find_by_idempotency_key, or pass on_full_window='send' to send anyway",
+            status=exc.status,
+        )
+        raise self._finalize_error(state, error, outcome_unknown=False) from exc
 
     def _await_reconciliation(self, state: _CallState, *, answered: bool) -> None:
         """An ambiguous failure: look before any re-send. Unless CHING itself
@@ -364,8 +459,7 @@ class RetryMiddleware:
         if self._clock() + rs.upcoming_sleep >= state.deadline:
             return True
         if state.pending_lookup:
-            # Up to two lookups per send: one at once, one after settling.
-            return state.lookups >= 2 * state.max_sends
+            return state.lookups >= state.max_lookups
         return state.sends >= state.max_sends
 
     async def _sleep(self, seconds: float) -> None:
@@ -421,9 +515,17 @@ class RetryMiddleware:
 
     def _outcome_unknown(self, state: _CallState) -> OutcomeUnknownError:
         reconciler = state.request.reconciler
-        exc = OutcomeUnknownError(
+        message = (
             "the request may or may not have taken effect, and reconciliation could not "
-            "tell; resolve it later by its idempotency key",
+            "tell; resolve it later by its idempotency key"
+        )
+        if not state.sends:
+            message = (
+                "could not tell whether an earlier call with this idempotency key took "
+                "effect, so this call sent nothing; resolve it later by its idempotency key"
+            )
+        exc = OutcomeUnknownError(
+            message,
             idempotency_key=state.request.idempotency_key or "",
             customer=reconciler.customer if reconciler is not None else None,
             status=state.last_response.status if state.last_response else None,

@@ -222,6 +222,15 @@ def check_refund_reason(value: object) -> str:
     raise _fail(f"reason must be one of {allowed}, got {value!r}")
 
 
+ON_FULL_WINDOW = ("raise", "send")
+
+
+def check_on_full_window(value: object) -> str:
+    if isinstance(value, str) and value in ON_FULL_WINDOW:
+        return value
+    raise _fail(f"on_full_window must be one of {list(ON_FULL_WINDOW)}, got {value!r}")
+
+
 def check_identify_by(value: object) -> str:
     """Returns the Python spelling; IDENTIFY_BY maps it to the wire value."""
     if isinstance(value, str) and value in IDENTIFY_BY:
@@ -233,6 +242,7 @@ __all__ += [
     "check_card_index",
     "check_email",
     "check_identify_by",
+    "check_on_full_window",
     "check_refund_reason",
     "check_text",
 ]

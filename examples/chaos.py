@@ -1,7 +1,8 @@
 """Exactly-once charging under chaos: many concurrent charges.create calls over one
 client against a FakeChing that does NOT deduplicate, with seeded faults on
 POST /charges (503 before processing, commit-then-drop, commit-then-slower-than-
-the-timeout, 429 with Retry-After). Prints what the server ended up with.
+the-timeout, 429 with Retry-After, slower than the timeout then commit, a gateway's
+504 page now and the commit later). Prints what the server ended up with.
 
     .venv/bin/python examples/chaos.py --calls 10000
 """
@@ -60,6 +61,10 @@ def inject_faults(fake: FakeChing) -> None:
     fake.faults.add(Fault.commit_then_drop(), rate=0.10, **route)
     fake.faults.add(Fault.commit_then_delay(CLIENT_TIMEOUT * 3), rate=0.05, **route)
     fake.faults.add(Fault.rate_limited(retry_after=1), rate=0.05, **route)
+    # Added after the others, so the draws above keep their slices of [0, 1).
+    # Both commit after the client has given up on the attempt.
+    fake.faults.add(Fault.latency(CLIENT_TIMEOUT * 3), rate=0.05, **route)
+    fake.faults.add(Fault.html_then_commit(504, CLIENT_TIMEOUT * 3), rate=0.05, **route)
 
 
 async def run_chaos(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from pathlib import Path
@@ -111,7 +112,11 @@ async def test_rerun_with_the_same_key_after_unknown_outcome_finds_the_charge(fa
     fake.faults.add(Fault.status(503), method="GET", path="/charges")
     with pytest.raises(ching_async.OutcomeUnknownError) as info:
         await client.charges.create(
-            customer=customer, payment_method=card, amount=4990, idempotency_key="inv-1"
+            customer=customer,
+            payment_method=card,
+            amount=4990,
+            idempotency_key="inv-1",
+            assume_new=True,  # else the failing lookups would stop it before sending
         )
     assert info.value.customer == customer
     assert info.value.idempotency_key == "inv-1"
@@ -120,13 +125,15 @@ async def test_rerun_with_the_same_key_after_unknown_outcome_finds_the_charge(fa
     found = await client.charges.find_by_idempotency_key(customer, "inv-1")
     assert found is not None
     assert [c.id for c in fake.charges_for(customer)] == [found.id]
-    # Retrying the same logical charge with the same key never charges twice
-    # when the first one is found.
-    fake.faults.add(Fault.status(503), method="POST", path="/charges", times=1)
+    # Retrying the same logical charge with the same key never charges twice:
+    # the charge is found before anything is sent.
+    posts = len(fake.requests_to("POST", "/charges"))
     again = await client.charges.create(
         customer=customer, payment_method=card, amount=4990, idempotency_key="inv-1"
     )
     assert again.id == found.id
+    assert again.request_info.found_existing is True
+    assert len(fake.requests_to("POST", "/charges")) == posts
     assert len(fake.charges_for(customer)) == 1
 
 
@@ -166,3 +173,234 @@ async def test_setup_session_create_ambiguous_failure_is_not_resent(fake, client
         )
     assert info.value.outcome_unknown is True
     assert len([r for r in fake.requests if r.method == "POST"]) == 1
+
+
+# ------------------------------------------------ a caller's own idempotency key
+# "The same key never makes two objects": a create with the caller's key looks
+# for an object made with it before the first send (issue 19, defect 2).
+
+
+async def test_the_same_key_twice_charges_once(fake, client) -> None:
+    customer, card = seed_card(fake)
+    first = await client.charges.create(
+        customer=customer, payment_method=card, amount=4990, idempotency_key="invoice-K1"
+    )
+    again = await client.charges.create(
+        customer=customer, payment_method=card, amount=4990, idempotency_key="invoice-K1"
+    )
+    assert again.id == first.id
+    assert first.request_info.found_existing is False
+    assert again.request_info.found_existing is True
+    assert again.request_info.attempts == 0
+    assert again.request_info.method == "POST"
+    assert again.request_info.idempotency_key == "invoice-K1"
+    assert len(fake.requests_to("POST", "/charges")) == 1
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_the_same_key_from_another_client_charges_once(fake, client) -> None:
+    # A worker restarted after a crash: a new process, a new client.
+    customer, card = seed_card(fake)
+    await client.charges.create(
+        customer=customer, payment_method=card, amount=4990, idempotency_key="invoice-K2"
+    )
+    async with ching_async.Client(fake.api_key, base_url=fake.url) as restarted:
+        again = await restarted.charges.create(
+            customer=customer, payment_method=card, amount=4990, idempotency_key="invoice-K2"
+        )
+    assert again.request_info.found_existing is True
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_concurrent_calls_with_one_key_charge_once(fake, client) -> None:
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(0.1), method="POST", path="/charges")
+    charges = await asyncio.gather(
+        *(
+            client.charges.create(
+                customer=customer, payment_method=card, amount=4990, idempotency_key="order-9"
+            )
+            for _ in range(8)
+        )
+    )
+    assert len({charge.id for charge in charges}) == 1
+    assert sum(not c.request_info.found_existing for c in charges) == 1
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_a_found_decline_is_a_decline_again(fake, client) -> None:
+    customer = fake.add_customer(email="tal@example.com")
+    card = fake.add_payment_method(customer.id, declines=True)
+    for _ in range(2):
+        with pytest.raises(ching_async.CardDeclinedError):
+            await client.charges.create(
+                customer=customer.id, payment_method=card.id, amount=100, idempotency_key="d-1"
+            )
+    assert len(fake.charges_for(customer.id)) == 1
+
+
+async def test_a_minted_key_is_not_looked_up(fake, client) -> None:
+    customer, card = seed_card(fake)
+    await client.charges.create(customer=customer, payment_method=card, amount=100)
+    await client.charges.create(
+        customer=customer, payment_method=card, amount=100, idempotency_key="k", assume_new=True
+    )
+    assert [r.method for r in fake.requests] == ["POST", "POST"]
+
+
+def full_window(fake: FakeChing) -> tuple[str, str]:
+    customer, card = seed_card(fake)
+    for n in range(100):
+        fake.add_charge(customer, card, amount=100 + n)
+    return customer, card
+
+
+async def test_a_full_window_stops_a_keyed_create_before_sending(fake, client) -> None:
+    customer, card = full_window(fake)
+    with pytest.raises(ching_async.LookupInconclusiveError) as info:
+        await client.charges.create(
+            customer=customer, payment_method=card, amount=4990, idempotency_key="late-1"
+        )
+    err = info.value
+    assert not isinstance(err, ching_async.OutcomeUnknownError)
+    assert (err.method, err.path, err.idempotency_key) == ("POST", "/charges", "late-1")
+    assert err.outcome_unknown is False
+    assert "on_full_window='send'" in str(err)
+    assert fake.requests_to("POST", "/charges") == []
+
+
+async def test_a_full_window_sends_when_the_caller_says_so(fake, client) -> None:
+    customer, card = full_window(fake)
+    charge = await client.charges.create(
+        customer=customer,
+        payment_method=card,
+        amount=4990,
+        idempotency_key="late-2",
+        on_full_window="send",
+    )
+    assert charge.request_info.found_existing is False
+    assert len(fake.charges_for(customer)) == 101
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("on_full_window", "maybe"), ("on_full_window", None), ("assume_new", "yes")],
+)
+async def test_bad_key_options_are_typed_errors(fake, client, option: str, value: object) -> None:
+    customer, card = seed_card(fake)
+    with pytest.raises(ching_async.InvalidParameterError, match=option):
+        await client.charges.create(
+            customer=customer, payment_method=card, amount=1, idempotency_key="k", **{option: value}
+        )
+    with pytest.raises(ching_async.InvalidParameterError, match=option):
+        await client.refunds.create(charge="ch_1", amount=1, idempotency_key="k", **{option: value})
+    assert fake.requests == []
+
+
+def settling_client(
+    fake: FakeChing, settle: float, *middlewares: ching_async.Middleware
+) -> ching_async.Client:
+    return ching_async.Client(
+        fake.api_key,
+        base_url=fake.url,
+        timeout=0.3,
+        total_timeout=3.0 * settle,
+        max_retries=0,
+        retry_policy=ching_async.RetryPolicy(settle=settle, initial_backoff=0.01),
+        middlewares=middlewares,
+    )
+
+
+async def test_a_retry_right_after_an_unknown_outcome_waits_for_the_settle_time(fake) -> None:
+    """The first call times out while the server still commits (1 s late),
+    and its lookups fail: OutcomeUnknownError. A retry with the same key at
+    once must not take an empty lookup as proof before the settle time: it
+    waits and finds the charge instead of charging again."""
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    gets = 0
+
+    async def second_and_third_lookup_fail(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        nonlocal gets
+        if request.method == "GET":
+            gets += 1
+            if gets in (2, 3):
+                return ching_async.Response(
+                    status=503, headers={}, body=b"<html>busy</html>", request=request
+                )
+        return await call_next(request)
+
+    async with settling_client(fake, 1.5, second_and_third_lookup_fail) as c:
+        with pytest.raises(ching_async.OutcomeUnknownError):
+            await c.charges.create(
+                customer=customer, payment_method=card, amount=4990, idempotency_key="inv-7"
+            )
+        assert fake.charges_for(customer) == []  # still committing
+        again = await c.charges.create(
+            customer=customer, payment_method=card, amount=4990, idempotency_key="inv-7"
+        )
+    assert again.request_info.found_existing is True
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_a_retry_right_after_a_cancelled_call_waits_for_the_settle_time(fake) -> None:
+    """A handler's own deadline cancels the call mid-send (the server commits
+    1 s later). A retry with the same key at once finds the charge."""
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    async with settling_client(fake, 1.5) as c:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await c.charges.create(
+                    customer=customer, payment_method=card, amount=4990, idempotency_key="inv-8"
+                )
+        again = await c.charges.create(
+            customer=customer, payment_method=card, amount=4990, idempotency_key="inv-8"
+        )
+    assert again.request_info.found_existing is True
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_a_call_with_a_key_in_flight_waits_for_it_and_finds_its_charge(fake) -> None:
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=5) as slow:
+        first = asyncio.create_task(
+            slow.charges.create(
+                customer=customer, payment_method=card, amount=1, idempotency_key="busy"
+            )
+        )
+        await asyncio.sleep(0.2)  # the first call's POST is at the server now
+        second = await slow.charges.create(
+            customer=customer, payment_method=card, amount=1, idempotency_key="busy"
+        )
+        charge = await first
+    assert second.id == charge.id  # waited for the first, then found its charge
+    assert second.request_info.found_existing is True
+    assert len(fake.charges_for(customer)) == 1
+
+
+async def test_the_same_refund_key_twice_refunds_once(fake, client) -> None:
+    customer, card = seed_card(fake)
+    charge = fake.add_charge(customer, card, amount=5000)
+    first = await client.refunds.create(charge=charge.id, amount=1000, idempotency_key="rf-1")
+    again = await client.refunds.create(charge=charge.id, amount=1000, idempotency_key="rf-1")
+    assert again.id == first.id
+    assert again.request_info.found_existing is True
+    assert len(fake.refunds_for(charge.id)) == 1
+
+
+async def test_a_full_refund_retried_with_its_key_returns_the_refund(fake, client) -> None:
+    # Nothing is left to refund the second time: that is this key's own refund.
+    customer, card = seed_card(fake)
+    charge = fake.add_charge(customer, card, amount=5000)
+    first = await client.refunds.create(charge=charge.id, idempotency_key="rf-all")
+    again = await client.refunds.create(charge=charge.id, idempotency_key="rf-all")
+    assert again.id == first.id
+    assert again.request_info.found_existing is True
+    assert (again.request_info.method, again.request_info.attempts) == ("POST", 0)
+    assert len(fake.refunds_for(charge.id)) == 1
+    with pytest.raises(ching_async.InvalidParameterError, match="nothing left"):
+        await client.refunds.create(charge=charge.id, idempotency_key="rf-other")

@@ -219,14 +219,20 @@ async def test_connection_refused_is_retried_even_for_post():
 async def test_create_found_by_marker_is_returned_without_resending(scripted, client):
     key = "bill-2026-11-cus_1"
     scripted.on("POST", CHARGES, error(503))
-    scripted.on("GET", CHARGES, envelope([CHARGE, marked(CHARGE, key) | {"id": "ch_mine"}]))
+    scripted.on(
+        "GET",
+        CHARGES,
+        envelope([CHARGE]),  # the caller's key is looked up before the first send
+        envelope([CHARGE, marked(CHARGE, key) | {"id": "ch_mine"}]),
+    )
     charge = await create_charge(client, idempotency_key=key)
     assert charge.id == "ch_mine"
     assert charge.request_info.reconciled is True
+    assert charge.request_info.found_existing is False
     assert len(scripted.seen_at("POST", CHARGES)) == 1
     lookups = scripted.seen_at("GET", CHARGES)
-    assert [s.query for s in lookups] == [{"customer": "cus_1"}]
-    assert "Idempotency-Key" not in lookups[0].headers
+    assert [s.query for s in lookups] == [{"customer": "cus_1"}] * 2
+    assert all("Idempotency-Key" not in lookup.headers for lookup in lookups)
 
 
 async def test_create_not_found_is_resent_with_the_same_key(scripted, client):
@@ -243,7 +249,7 @@ async def test_create_not_found_is_resent_with_the_same_key(scripted, client):
 
 async def test_create_unknown_when_lookups_keep_failing(scripted, client):
     scripted.on("POST", CHARGES, error(503))
-    scripted.on("GET", CHARGES, error(503))
+    scripted.on("GET", CHARGES, envelope([]), error(503))  # absent before the send, then fails
     with pytest.raises(OutcomeUnknownError) as info:
         await create_charge(client, idempotency_key="k-unknown")
     err = info.value

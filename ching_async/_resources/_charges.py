@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._decode import decode_item, decode_model, list_data, request_info
 from .._listing import AsyncList
@@ -15,6 +15,7 @@ from .._reconcile import (
     charge_captured,
     charge_declined,
     find_marked,
+    look_first_for,
     prove_absent,
     with_marker,
 )
@@ -52,6 +53,8 @@ class Charges(Resource):
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         mark_idempotency_key: bool = True,
+        on_full_window: Literal["raise", "send"] = "raise",
+        assume_new: bool = False,
     ) -> Charge:
         """Create and confirm a charge of `amount` agorot (49.90 ILS = 4990).
 
@@ -60,6 +63,15 @@ class Charges(Resource):
         instead of re-sent. With `mark_idempotency_key=False` nothing is
         added to metadata, and an ambiguous failure raises with
         `outcome_unknown=True` instead.
+
+        With your own `idempotency_key`, the same key never makes two
+        charges: the customer's charges are looked up first (one GET) and a
+        charge already made with the key is returned
+        (`request_info.found_existing`) instead of charging again. When the
+        customer's 100 newest charges (the API's window) lack the key, it may
+        have been used beyond them: `LookupInconclusiveError`, nothing sent,
+        unless `on_full_window="send"`. `assume_new=True` skips the lookup
+        (you know the key was never used).
         """
         customer = check_plain_id("customer", customer)
         payload: dict[str, Any] = {
@@ -74,16 +86,18 @@ class Charges(Resource):
             payload["installments"] = check_installments(installments)
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
+        look_first = look_first_for(idempotency_key, on_full_window, assume_new)
         reconciler = None
-        if mark_idempotency_key is not True and mark_idempotency_key is not False:
-            # Tested inline: the hot path pays no call for a real bool.
-            check_flag("mark_idempotency_key", mark_idempotency_key)
-        if mark_idempotency_key:
+        if check_flag("mark_idempotency_key", mark_idempotency_key):
             meta = with_marker(meta, key)
-            # Positional (list_path, idempotency_key, customer, query, declined):
-            # keywords cost attrs' __init__ ~2,200 instructions more a call.
             reconciler = MarkerReconciler(
-                "/charges", key, customer, (("customer", customer),), charge_declined
+                list_path="/charges",
+                idempotency_key=key,
+                customer=customer,
+                query=(("customer", customer),),
+                declined=charge_declined,
+                look_first=look_first,
+                on_full_window=on_full_window,
             )
         if meta:
             payload["metadata"] = meta

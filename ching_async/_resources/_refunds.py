@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+import attrs
 
 from .._decode import decode_item, decode_model, list_data, request_info
-from .._errors import InvalidParameterError
+from .._errors import InvalidParameterError, LookupInconclusiveError
 from .._listing import AsyncList
 from .._middleware import idempotency_key_for, validate_idempotency_key
-from .._models import Charge, Refund, RefundReason
-from .._reconcile import MarkerReconciler, find_marked, prove_absent, with_marker
+from .._models import Charge, Refund, RefundReason, RequestInfo
+from .._reconcile import (
+    MarkerReconciler,
+    find_marked,
+    look_first_for,
+    prove_absent,
+    with_marker,
+)
 from .._validation import (
     check_amount,
     check_flag,
@@ -43,6 +51,8 @@ class Refunds(Resource):
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         mark_idempotency_key: bool = True,
+        on_full_window: Literal["raise", "send"] = "raise",
+        assume_new: bool = False,
     ) -> Refund:
         """Refund `amount` agorot of `charge`; None refunds all that is left.
 
@@ -54,6 +64,13 @@ class Refunds(Resource):
         With `mark_idempotency_key=False` nothing is added to metadata, and an
         ambiguous failure raises with `outcome_unknown=True` instead of being
         reconciled.
+
+        With your own `idempotency_key`, the same key never makes two refunds:
+        the 100 newest refunds (project-wide: the API has no filter) are
+        looked up first and a refund already made with the key is returned
+        (`request_info.found_existing`). When they are 100 and lack the key, it
+        may have been used beyond them: `LookupInconclusiveError`, nothing
+        sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
         charge = check_plain_id("charge", charge)
         payload: dict[str, Any] = {"charge": charge}
@@ -63,18 +80,51 @@ class Refunds(Resource):
             payload["reason"] = check_refund_reason(reason)
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
+        look_first = look_first_for(idempotency_key, on_full_window, assume_new)
         reconciler = None
         if check_flag("mark_idempotency_key", mark_idempotency_key):
             meta = with_marker(meta, key)
-            reconciler = MarkerReconciler(list_path=REFUNDS_PATH, idempotency_key=key)
+            reconciler = MarkerReconciler(
+                list_path=REFUNDS_PATH,
+                idempotency_key=key,
+                look_first=look_first,
+                on_full_window=on_full_window,
+            )
         if meta:
             payload["metadata"] = meta
         if amount is None:
-            payload["amount"] = await self._refundable(charge)
+            try:
+                payload["amount"] = await self._refundable(charge)
+            except InvalidParameterError:
+                # Nothing left may be this key's own earlier refund: return it.
+                existing = await self._made_with(key) if reconciler and look_first else None
+                if existing is None:
+                    raise
+                return existing
         response = await self._post(
             REFUNDS_PATH, payload, idempotency_key=key, reconciler=reconciler
         )
         return decode_model(response, Refund)
+
+    async def _made_with(self, key: str) -> Refund | None:
+        """The refund an earlier call made with `key`, presented as this call's
+        result; None when it cannot be found."""
+        try:
+            found = await self.find_by_idempotency_key(key)
+        except LookupInconclusiveError:
+            return None
+        if found is None or found.request_info is None:
+            return None
+        info = RequestInfo(
+            method="POST",
+            path=REFUNDS_PATH,
+            status=200,
+            attempts=0,
+            idempotency_key=key,
+            request_id=found.request_info.request_id,
+            reconciled=True,
+        )
+        return attrs.evolve(found, request_info=info)
 
     async def _refundable(self, charge_id: str) -> int:
         response = await self._get("/charges/" + check_id("charge", charge_id))

@@ -53,19 +53,9 @@ async def setup_sessions_cancel(args: argparse.Namespace, out: Output) -> int:
 # ------------------------------------------------------------------- charges
 async def charges_create(args: argparse.Namespace, out: Output) -> int:
     async with connect(out) as conn:
-        if args.idempotency_key is not None:
-            # CHING does not deduplicate: re-running this command with the same key
-            # (say, from a script after a timeout) must find the charge, not repeat it.
-            existing = await conn.client.charges.find_by_idempotency_key(
-                args.customer, args.idempotency_key
-            )
-            if existing is not None:
-                out.notice(
-                    f"{existing.id} was already created with idempotency key "
-                    f"{args.idempotency_key!r}: not charged again"
-                )
-                out.charge(existing, title="Charge (already created with this key)")
-                return EXIT_OK
+        # CHING does not deduplicate, but the SDK does for a caller's own key:
+        # re-running this command with the same key (say, from a script after
+        # a timeout) finds the charge instead of repeating it.
         charge = await conn.client.charges.create(
             customer=args.customer,
             payment_method=args.payment_method,
@@ -76,6 +66,13 @@ async def charges_create(args: argparse.Namespace, out: Output) -> int:
             metadata=args.metadata,
             idempotency_key=args.idempotency_key,
         )
+    if charge.request_info is not None and charge.request_info.found_existing:
+        out.notice(
+            f"{charge.id} was already created with idempotency key "
+            f"{args.idempotency_key!r}: not charged again"
+        )
+        out.charge(charge, title="Charge (already created with this key)")
+        return EXIT_OK
     out.charge(charge, title="Charge created")
     return EXIT_OK
 

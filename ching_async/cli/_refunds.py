@@ -42,6 +42,8 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
                 reason=args.reason,
                 metadata=args.metadata,
                 idempotency_key=args.idempotency_key,
+                # Looked up above: the key was not used.
+                assume_new=args.idempotency_key is not None,
             )
         except (APIError, APIConnectionError) as exc:
             key = exc.idempotency_key

@@ -93,6 +93,10 @@ class Gateway:
         self._log = log
         self._replies: dict[tuple[str, str], Reply] = {}  # (api key, Idempotency-Key)
         self._stopping = asyncio.Event()
+        self._late_commits: set[asyncio.Task[None]] = set()
+        self.pending_commits = 0  # accepted requests whose commit is still to come
+        self._committed = asyncio.Event()  # set while pending_commits == 0
+        self._committed.set()
 
     def build_app(self) -> web.Application:
         app = web.Application()
@@ -108,6 +112,25 @@ class Gateway:
         """Cut injected sleeps short so shutdown does not wait for them."""
         self._stopping.set()
 
+    async def wait_for_commits(self) -> None:
+        while self.pending_commits:
+            await self._committed.wait()
+
+    def _commit_pending(self) -> None:
+        self.pending_commits += 1
+        self._committed.clear()
+
+    def _commit_done(self) -> None:
+        self.pending_commits -= 1
+        if not self.pending_commits:
+            self._committed.set()
+
+    async def finish_late_commits(self) -> None:
+        """Wait for the background commits of ``*_then_commit`` faults (after
+        ``stop_pauses`` they commit at once), so none outlives the server."""
+        if self._late_commits:
+            await asyncio.gather(*self._late_commits)
+
     async def handle(self, route: Route | None, request: web.Request) -> web.StreamResponse:
         exchange = await self._receive(route, request)
         fault = exchange.fault
@@ -121,8 +144,17 @@ class Gateway:
         return await self._process_with_fault(exchange, fault)
 
     async def _process_with_fault(self, exchange: _Exchange, fault: Fault) -> web.StreamResponse:
+        if fault.commits_late:
+            self._commit_later(exchange, fault.seconds)
+            return _to_response(fault.reply())  # logged when it commits
         if fault.kind is FaultKind.LATENCY:
-            await self._pause(fault.seconds)
+            # aiohttp does not cancel a handler whose client hung up (handler_cancellation
+            # is off), so a client that times out first still gets a late commit.
+            self._commit_pending()
+            try:
+                await self._pause(fault.seconds)
+            finally:
+                self._commit_done()
         reply = self._process(exchange)
         if fault.kind is FaultKind.COMMIT_THEN_DROP:
             self._record(exchange, reply.status)
@@ -131,6 +163,20 @@ class Gateway:
         if fault.kind is FaultKind.COMMIT_THEN_DELAY:
             await self._pause(fault.seconds)
         return response
+
+    def _commit_later(self, exchange: _Exchange, seconds: float) -> None:
+        self._commit_pending()
+        task = asyncio.get_running_loop().create_task(self._late_commit(exchange, seconds))
+        self._late_commits.add(task)
+        task.add_done_callback(self._late_commits.discard)
+
+    async def _late_commit(self, exchange: _Exchange, seconds: float) -> None:
+        try:
+            await self._pause(seconds)
+            # Everything _process reads (headers, match_info, query) outlives the response.
+            self._record(exchange, self._process(exchange).status)
+        finally:
+            self._commit_done()
 
     async def _receive(self, route: Route | None, request: web.Request) -> _Exchange:
         raw = await request.read()

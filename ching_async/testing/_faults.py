@@ -23,11 +23,17 @@ class FaultKind(StrEnum):
     RESET_BEFORE = "reset_before"
     COMMIT_THEN_DROP = "commit_then_drop"
     COMMIT_THEN_DELAY = "commit_then_delay"
+    STATUS_THEN_COMMIT = "status_then_commit"
+    HTML_THEN_COMMIT = "html_then_commit"
 
+
+# Answered at once, committed `seconds` later in the background.
+LATE_COMMIT_KINDS = frozenset({FaultKind.STATUS_THEN_COMMIT, FaultKind.HTML_THEN_COMMIT})
 
 # Faults after which the request is still processed (state is mutated).
-_PROCESSING_KINDS = frozenset(
-    {FaultKind.LATENCY, FaultKind.COMMIT_THEN_DROP, FaultKind.COMMIT_THEN_DELAY}
+_PROCESSING_KINDS = (
+    frozenset({FaultKind.LATENCY, FaultKind.COMMIT_THEN_DROP, FaultKind.COMMIT_THEN_DELAY})
+    | LATE_COMMIT_KINDS
 )
 
 _NGINX_PAGE = (
@@ -65,7 +71,12 @@ class Fault:
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
-        """Wait ``seconds``, then process and answer normally."""
+        """Wait ``seconds``, then process and answer normally.
+
+        A client that gives up first (its timeout is shorter than ``seconds``) does
+        not stop the request: the fake still commits it after ``seconds``, as a
+        server that was merely slow would.
+        """
         return cls(FaultKind.LATENCY, seconds=_duration(seconds))
 
     @classmethod
@@ -83,6 +94,42 @@ class Fault:
         """Process (commit) the request, then answer only after ``seconds``."""
         return cls(FaultKind.COMMIT_THEN_DELAY, seconds=_duration(seconds))
 
+    @classmethod
+    def status_then_commit(
+        cls, status: int, seconds: float, *, code: str | None = None, message: str | None = None
+    ) -> Fault:
+        """Answer ``status`` (400-599) with the API's error envelope at once, then commit
+        the request ``seconds`` later in the background.
+
+        A server that failed its answer but finished the work anyway: the client has
+        already seen the error when the charge appears. The request log records the
+        request when it commits, with the committed status. ``FakeChing.close()``
+        commits what is still pending at once instead of waiting.
+        """
+        return cls(
+            FaultKind.STATUS_THEN_COMMIT,
+            http_status=_error_status(status),
+            code=code,
+            message=message,
+            seconds=_duration(seconds),
+        )
+
+    @classmethod
+    def html_then_commit(cls, status: int, seconds: float) -> Fault:
+        """Answer a proxy's HTML error page (e.g. a gateway's 504) at once, then commit
+        the request ``seconds`` later in the background, as ``status_then_commit``.
+        """
+        return cls(
+            FaultKind.HTML_THEN_COMMIT,
+            http_status=_error_status(status),
+            seconds=_duration(seconds),
+        )
+
+    @property
+    def commits_late(self) -> bool:
+        """Answered at once, committed ``seconds`` later (``*_then_commit``)."""
+        return self.kind in LATE_COMMIT_KINDS
+
     @property
     def processes_request(self) -> bool:
         return self.kind in _PROCESSING_KINDS
@@ -90,7 +137,7 @@ class Fault:
     def reply(self) -> Reply:
         """The canned answer of status-like faults."""
         status = self.http_status or 500
-        if self.kind is FaultKind.HTML:
+        if self.kind in (FaultKind.HTML, FaultKind.HTML_THEN_COMMIT):
             phrase = HTTPStatus(status).phrase
             page = _NGINX_PAGE.format(status=status, phrase=phrase)
             return Reply(status, page.encode(), content_type="text/html")
@@ -111,6 +158,15 @@ class Fault:
 
 def _http_status(status: int) -> int:
     return HTTPStatus(status).value  # ValueError early for codes HTTPStatus cannot name
+
+
+def _error_status(status: int) -> int:
+    # HTTPStatus(504.0) and HTTPStatus(True)-like values would slip through by equality.
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise TypeError(f"status must be an int, got {type(status).__name__}")
+    if not 400 <= status <= 599:
+        raise ValueError(f"status must be an error status (400-599), got {status}")
+    return _http_status(status)
 
 
 def _duration(seconds: float) -> float:

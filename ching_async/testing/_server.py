@@ -113,6 +113,7 @@ class FakeChing:
         if runner is not None:
             self._gateway.stop_pauses()
             await runner.cleanup()
+            await self._gateway.finish_late_commits()
         await self._webhooks.close()
 
     async def __aenter__(self) -> Self:
@@ -153,6 +154,18 @@ class FakeChing:
     def live_keys_active(self, active: bool) -> None:
         """``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."""
         self._keys.live_keys_active = active
+
+    @property
+    def pending_commits(self) -> int:
+        """Requests accepted and not yet committed: ``latency`` pauses and
+        ``*_then_commit`` faults still waiting. At 0, the state changes only with
+        new requests (count charges then)."""
+        return self._gateway.pending_commits
+
+    async def wait_for_commits(self) -> None:
+        """Return once ``pending_commits`` is 0 (at once if it is): every request
+        accepted so far that will commit has committed."""
+        await self._gateway.wait_for_commits()
 
     @property
     def honor_idempotency_keys(self) -> bool:

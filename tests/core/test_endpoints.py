@@ -267,6 +267,7 @@ async def test_charge_create_minimal(scripted: ScriptedServer, client: ching_asy
 
 async def test_charge_create_full(scripted: ScriptedServer, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
+    scripted.on("GET", BASE + "/charges", envelope([]))
     await client.charges.create(
         customer=CUS,
         payment_method=PM,
@@ -277,7 +278,9 @@ async def test_charge_create_full(scripted: ScriptedServer, client: ching_async.
         metadata={"order": "42", "tags": ["a", "b"]},
         idempotency_key="order-42-attempt-1",
     )
-    [seen] = scripted.seen
+    # The caller's own key is looked up before the first send.
+    [lookup, seen] = scripted.seen
+    assert (lookup.method, lookup.query) == ("GET", {"customer": CUS})
     assert header(seen, "Idempotency-Key") == "order-42-attempt-1"
     assert seen.json == {
         "customer": CUS,

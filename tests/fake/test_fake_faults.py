@@ -1,8 +1,10 @@
-"""Fault injection: canned errors, latency, resets, commit-then-drop/delay, seeded rates."""
+"""Fault injection: canned errors, latency, resets, commit-then-drop/delay, answer-then-
+commit-later, seeded rates."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
@@ -125,6 +127,81 @@ async def test_commit_then_delay_answers_after_the_delay(
     assert payload["data"]["id"] == fake.charges()[0].id
 
 
+async def _until_committed(fake: FakeChing) -> None:
+    # A bound, not a timing assertion: the commit is due within 0.3 s.
+    async with asyncio.timeout(10):
+        await fake.wait_for_commits()
+
+
+async def test_latency_past_the_client_timeout_still_commits(
+    api: Api, fake: FakeChing, seeded: Seeded
+) -> None:
+    fake.faults.add(Fault.latency(0.3), method="POST", path="/charges", times=1)
+    with pytest.raises(asyncio.TimeoutError):
+        await api.post("/charges", seeded.charge_body(), timeout=aiohttp.ClientTimeout(total=0.05))
+    # The client hung up; the slow server goes on and commits. (Polled: on a loaded
+    # machine the server may not even have read the request when the client gave up.)
+    async with asyncio.timeout(10):
+        while not fake.charges() or fake.pending_commits:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    [charge] = fake.charges()
+    assert charge.status == "succeeded"
+    [record] = fake.requests
+    assert (record.fault, record.status) == (Fault.latency(0.3), 200)
+
+
+@pytest.mark.parametrize(
+    ("fault", "content_type", "marker"),
+    [
+        (Fault.status_then_commit(504, 30.0), "application/json", '"GATEWAY_TIMEOUT"'),
+        (Fault.html_then_commit(504, 30.0), "text/html", "<h1>504 Gateway Timeout</h1>"),
+    ],
+)
+async def test_then_commit_answers_the_error_now_and_commits_later(
+    api: Api, fake: FakeChing, seeded: Seeded, fault: Fault, content_type: str, marker: str
+) -> None:
+    fake.faults.add(fault, method="POST", path="/charges", times=1)
+    started = time.monotonic()
+    async with api.session.post(api.url + "/charges", json=seeded.charge_body()) as resp:
+        assert (resp.status, resp.content_type) == (504, content_type)
+        assert marker in await resp.text()
+    # 30 s away: nothing is committed yet, and nothing is logged until it is.
+    assert (fake.charges(), fake.requests, fake.pending_commits) == ([], [], 1)
+    await fake.close()  # commits what is pending at once, without waiting 30 s
+    assert time.monotonic() - started < 5
+    [charge] = fake.charges()
+    assert charge.status == "succeeded"
+    [record] = fake.requests
+    assert (record.fault, record.status, fake.pending_commits) == (fault, 200, 0)
+
+
+async def test_status_then_commit_commits_after_seconds_while_serving(
+    api: Api, fake: FakeChing, seeded: Seeded
+) -> None:
+    fault = Fault.status_then_commit(502, 0.2, code="BAD_GATEWAY", message="upstream")
+    fake.faults.add(fault, method="POST", path="/charges", times=1)
+    status, payload = await api.post("/charges", seeded.charge_body(metadata={"order": "B-1"}))
+    assert (status, payload["error"]) == (
+        502,
+        {"status": 502, "code": "BAD_GATEWAY", "message": "upstream"},
+    )
+    await _until_committed(fake)
+    [charge] = fake.charges()
+    assert charge.metadata == {"order": "B-1"}
+    # The client saw a failure; a blind re-send now duplicates the charge.
+    assert (await api.post("/charges", seeded.charge_body(metadata={"order": "B-1"})))[0] == 200
+    assert len(fake.duplicates_by_metadata("order")["B-1"]) == 2
+
+
+async def test_then_commit_of_an_invalid_request_commits_its_error(
+    api: Api, fake: FakeChing, seeded: Seeded
+) -> None:
+    fake.faults.add(Fault.status_then_commit(504, 0.0), method="POST", path="/charges")
+    assert (await api.post("/charges", seeded.charge_body(amount=-1)))[0] == 504
+    await _until_committed(fake)
+    assert (fake.requests[0].status, fake.charges()) == (422, [])
+
+
 async def test_matching_is_by_method_and_route_template(
     api: Api, fake: FakeChing, seeded: Seeded
 ) -> None:
@@ -170,10 +247,33 @@ async def test_clear_and_remove(api: Api, fake: FakeChing) -> None:
         lambda: Fault.html(42),
         lambda: Fault.latency(-1),
         lambda: Fault.commit_then_delay(-0.5),
+        lambda: Fault.status_then_commit(200, 1.0),
+        lambda: Fault.html_then_commit(302, 1.0),
+        lambda: Fault.status_then_commit(600, 1.0),
+        lambda: Fault.status_then_commit(504, -1.0),
+        lambda: Fault.html_then_commit(504, math.nan),
+        lambda: Fault.status_then_commit(504, math.inf),
     ],
 )
 def test_invalid_faults_are_rejected(build: Callable[[], Fault]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - messages come from HTTPStatus too
+        build()
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: Fault.status_then_commit("504", 1.0), "status must be an int"),  # type: ignore[arg-type]
+        (lambda: Fault.status_then_commit(504.0, 1.0), "status must be an int"),  # type: ignore[arg-type]
+        (lambda: Fault.html_then_commit(True, 1.0), "status must be an int"),
+        (lambda: Fault.html_then_commit(504, "1"), "seconds must be a number"),  # type: ignore[arg-type]
+        (lambda: Fault.status_then_commit(504, None), "seconds must be a number"),  # type: ignore[arg-type]
+    ],
+)
+def test_then_commit_arguments_of_the_wrong_type_are_type_errors(
+    build: Callable[[], Fault], match: str
+) -> None:
+    with pytest.raises(TypeError, match=match):
         build()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -41,10 +42,39 @@ SECRET_FRAGMENTS = tuple({SECRET[i : i + _FRAGMENT] for i in range(len(SECRET) -
 
 
 def leaks_secret(text: str) -> bool:
-    """True when `text` holds the secret or any 12-character fragment of it."""
+    """True when `text` holds the secret or any 12-character fragment of it,
+    as is or spelled with JSON string escapes (`\\u0035ec2...`), also inside
+    a repr (which doubles each backslash)."""
+    if _holds_secret(text):
+        return True
+    if "\\" not in text:
+        return False
+    once = json_unescape(text)
+    return _holds_secret(once) or _holds_secret(json_unescape(once))
+
+
+def _holds_secret(text: str) -> bool:
     if SECRET[:_FRAGMENT] in text or SECRET in text:
         return True
     return any(fragment in text for fragment in SECRET_FRAGMENTS)
+
+
+_JSON_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}|\\.")
+_SHORT_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def json_unescape(text: str) -> str:
+    """`text` with every JSON string escape resolved, wherever it stands
+    (what a reader of an excerpt could do by hand); surrogate pairs joined."""
+
+    def one(match: re.Match[str]) -> str:
+        escape = match.group()
+        if len(escape) == 6:
+            return chr(int(escape[2:], 16))
+        return _SHORT_ESCAPES.get(escape[1], escape[1])
+
+    text = _JSON_ESCAPE.sub(one, text)
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def exception_chain(exc: BaseException) -> list[BaseException]:
@@ -310,6 +340,7 @@ __all__ = [
     "envelope",
     "exception_chain",
     "exception_texts",
+    "json_unescape",
     "leaks_secret",
     "transport_of",
 ]

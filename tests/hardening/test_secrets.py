@@ -36,6 +36,7 @@ from . import (
     RawServer,
     assert_no_secret_in_exception,
     envelope,
+    exception_chain,
     leaks_secret,
 )
 
@@ -148,16 +149,21 @@ def echoing_bodies(draw: st.DrawFn) -> bytes:
     pad = draw(padding)
     kind = draw(st.sampled_from(["raw", "message", "code", "issues", "details", "field"]))
     if kind == "raw":
-        return (pad + echo + draw(padding)).encode()
-    if kind == "field":
+        body = (pad + echo + draw(padding)).encode()
+    elif kind == "field":
         field = draw(st.sampled_from(["created", "amount", "status", "id", "metadata"]))
-        return orjson.dumps({"success": True, "data": {**CHARGE, field: pad + echo}})
-    error: dict[str, Any] = {"code": "X", "message": "m"}
-    if kind in ("message", "code"):
-        error[kind] = pad + echo
+        body = orjson.dumps({"success": True, "data": {**CHARGE, field: pad + echo}})
     else:
-        error[kind] = [{"path": ["a", pad + echo], "message": pad + echo, echo: 1}]
-    return orjson.dumps({"success": draw(st.sampled_from([False, True, None])), "error": error})
+        error: dict[str, Any] = {"code": "X", "message": "m"}
+        if kind in ("message", "code"):
+            error[kind] = pad + echo
+        else:
+            error[kind] = [{"path": ["a", pad + echo], "message": pad + echo, echo: 1}]
+        success = draw(st.sampled_from([False, True, None]))
+        body = orjson.dumps({"success": success, "error": error})
+    # The same JSON value, the key spelled with escapes (see ESCAPES below).
+    form = draw(st.sampled_from([None, *sorted(ESCAPES)]))
+    return body if form is None else body.replace(KEY.encode(), spell(KEY, form).encode())
 
 
 @FUZZ
@@ -458,6 +464,12 @@ def test_secret_detector_detects() -> None:
     assert leaks_secret(KEY)
     assert leaks_secret("xx" + SECRET[20:40] + "yy")
     assert not leaks_secret("ck_test_<redacted>")
+    # Spelled with JSON escapes, as is and inside a repr.
+    escaped = spell(KEY, "all-upper")
+    assert SECRET[:12] not in escaped
+    assert leaks_secret(escaped)
+    assert leaks_secret(repr({"body": escaped}))
+    assert leaks_secret(spell(KEY, "underscores"))
     try:
         try:
             raise ValueError("Bearer " + KEY)
@@ -502,3 +514,195 @@ async def test_raw_server_request_repr_never_shows_key() -> None:
     for text in (repr(seen[0]), str(seen[0]), repr(seen)):
         assert not leaks_secret(text), text
         assert "<redacted>" in text
+
+
+# ------------------------------------------------------ user middlewares
+class Recorder:
+    """A user middleware that keeps everything it can read of each response,
+    and hands on a derived copy (as a middleware that adds a header would)."""
+
+    def __init__(self, derive: bool) -> None:
+        self.derive = derive
+        self.seen: list[str] = []
+
+    async def __call__(self, request: Request, call_next: Any) -> Response:
+        self.seen.append(repr(vars(request)))
+        response: Response = await call_next(request)
+        req = response.request
+        self.seen += [repr(response), repr(req), repr(dict(req.headers)), repr(vars(req))]
+        # Not response.headers or .body: those are the server's own bytes,
+        # here echoing the key on purpose (see SECURITY.md).
+        self.seen += [repr(response.request_id), repr(req.url), repr(req.replace(attempt=9))]
+        return response.replace(elapsed=0.0) if self.derive else response
+
+
+@pytest.mark.parametrize("derive", [False, True], ids=["as-is", "derived"])
+@pytest.mark.parametrize("mode", ["ok", "status", "reconcile", "reconcile_declined"])
+async def test_user_middleware_never_sees_the_key(
+    hostile: tuple[Hostile, RawServer],
+    debug_logs: pytest.LogCaptureFixture,
+    mode: str,
+    derive: bool,
+) -> None:
+    """The response a user middleware gets back carries its request without
+    the Authorization header; what it hands on is still redacted as before."""
+    handler, server = hostile
+    handler.mode = mode
+    handler.status = 400
+    outer, inner = Recorder(derive), Recorder(derive)
+    async with _client(server.url, middlewares=[outer, inner]) as client:
+        for name in ("retrieve", "list", "create"):
+            await _run(client, CALLS[name])
+        if mode == "reconcile":
+            charge = await CALLS["create"](client)
+            assert charge.request_info.request_id == "Bearer <redacted>"
+    assert all(r.headers["authorization"] == "Bearer " + KEY for r in server.requests)
+    for recorder in (outer, inner):
+        assert len(recorder.seen) > 3
+        for text in recorder.seen:
+            assert not leaks_secret(text), text
+    assert_no_secret_in_logs(debug_logs)
+
+
+# ----------------------------------------------- JSON-escaped echoes
+def _u(c: str, *, upper: bool = False) -> str:
+    code = f"{ord(c):04x}"
+    return "\\u" + (code.upper() if upper else code)
+
+
+_SHORT = {'"': '\\"', "\\": "\\\\", "/": "\\/"}
+# Each form spells the i-th character of the key; a quote or backslash left
+# literal by a form gets its short escape (a bare one would end the string).
+ESCAPES: dict[str, Callable[[int, str], str]] = {
+    "underscores": lambda i, c: _u(c) if c == "_" else c,
+    "underscores-upper": lambda i, c: _u(c, upper=True) if c == "_" else c,
+    "all-lower": lambda i, c: _u(c),
+    "all-upper": lambda i, c: _u(c, upper=True),
+    "every-third": lambda i, c: _u(c) if i % 3 == 0 else c,
+    "every-seventh-upper": lambda i, c: _u(c, upper=True) if i % 7 == 0 else c,
+    "mixed-case-hex": lambda i, c: _u(c)[:5] + _u(c, upper=True)[5:],
+    "mixed": lambda i, c: [c, _u(c), _u(c, upper=True), _u(c)[:5] + _u(c, upper=True)[5:]][i % 4],
+    "short-escapes": lambda i, c: _SHORT.get(c, c),
+}
+
+
+def spell(key: str, form: str) -> str:
+    """`key` as the inside of a JSON string, spelled the `form` way."""
+    out = []
+    for i, c in enumerate(key):
+        spelled = ESCAPES[form](i, c)
+        out.append(_SHORT[c] if spelled == c and c in '"\\' else spelled)
+    return "".join(out)
+
+
+# A key with "/", '"' and "\\" (printable ASCII, so a valid key) covers the
+# short escapes too.
+SLASH_KEY = "ck_test_" + SECRET[:20] + '/"\\' + SECRET[20:]
+
+
+def _escaped_echo_bodies(key: str, form: str) -> dict[str, bytes]:
+    """Bodies that echo `key` (in JSON spelling `form`) where an error keeps text."""
+    spelled = spell(key, form)
+    surrogate = "\\ud83d\\udcb3"  # U+1F4B3 as a surrogate pair, right before the key
+    marker = "@@KEY@@"
+    shapes: dict[str, Any] = {
+        "message": {"success": False, "error": {"code": "X", "message": "m " + marker}},
+        "code": {"success": False, "error": {"code": marker, "message": "m"}},
+        "issues": {
+            "success": False,
+            "error": {
+                "code": "X",
+                "message": "m",
+                "issues": [{"path": [marker], "message": marker}],
+            },
+        },
+        "unknown-field": {"success": False, "error": {"code": "X", "message": "m"}, "e": marker},
+        "charge-field": {"success": True, "data": {**CHARGE, "created": marker}},
+        "list-item": {"success": True, "data": [{**CHARGE, "amount": marker}]},
+        "not-an-envelope": {"echo": marker},
+    }
+    bodies = {}
+    for name, shape in shapes.items():
+        raw = orjson.dumps(shape).decode()
+        bodies[name] = raw.replace(marker, "Bearer " + spelled).encode()
+        bodies[name + "+surrogate"] = raw.replace(marker, surrogate + spelled).encode()
+        # Past every excerpt boundary too.
+        padded = raw.replace(marker, "p" * 480 + spelled)
+        bodies[name + "+padded"] = padded.encode()
+        # Cut anywhere: not JSON any more, the raw text still must not show it.
+        bodies[name + "+truncated"] = padded.encode()[: len(padded) - 3]
+    # Raw text straddling the excerpt's read window, where control characters
+    # collapse and pull the window's end into the excerpt.
+    for pad in (1990, 1999, 2000, 2001):
+        bodies[f"raw-at-{pad}+truncated"] = ("y" * pad + spelled).encode()
+        bodies[f"raw-controls-{pad}+truncated"] = ("\x00" * pad + spelled + "z").encode()
+    return bodies
+
+
+@pytest.mark.parametrize("form", sorted(ESCAPES))
+@pytest.mark.parametrize("key", [KEY, SLASH_KEY], ids=["key", "key-with-slash-quote-backslash"])
+def test_json_escaped_echo_never_reaches_an_error(key: str, form: str) -> None:
+    """The server echoes the key as the same JSON string value, spelled with
+    escapes: err.body, vars(err), its pickle and its chain stay clean."""
+    import pickle
+
+    request = REQUEST.with_headers({"Authorization": "Bearer " + key})
+    secret = key.removeprefix("ck_test_")
+    checked = 0
+    for name, body in _escaped_echo_bodies(key, form).items():
+        if not name.endswith("+truncated"):
+            # The same JSON value as the key itself.
+            assert secret in repr(orjson.loads(body)).replace("\\\\", "\\"), name
+        for status in (200, 400, 500):
+            headers = {"x-request-id": spell(key, form)}
+            response = Response(status=status, headers=headers, body=body, request=request)
+            for decode in (
+                lambda response=response: decode_envelope(response),
+                lambda response=response: decode_model(response, Charge),
+                lambda response=response: decode_list(
+                    response, Charge, list_data(response, Charge), request_info(response)
+                ),
+            ):
+                try:
+                    decode()
+                except ching_async.ChingError as exc:
+                    checked += 1
+                    for item in exception_chain(exc):
+                        # Values as they are (a repr would double every backslash).
+                        values = [*vars(item).values(), *item.args]
+                        texts = [
+                            str(item),
+                            repr(item),
+                            *(v if type(v) is str else repr(v) for v in values),
+                        ]
+                        for text in texts:
+                            assert not leaks_secret(text), (name, status, text[:300])
+                        pickled = pickle.dumps(item)
+                        assert not leaks_secret(pickled.decode("latin-1")), name
+    assert checked > 50
+
+
+def test_a_request_without_credentials_still_redacts_and_pickles_nothing() -> None:
+    """What a user middleware gets: no Authorization header, the secret kept
+    only for redaction, shown and pickled as nothing."""
+    import copy
+    import pickle
+
+    from ching_async._http import without_credentials
+
+    hidden = without_credentials(REQUEST.with_headers({"X-Shop": "1"}))
+    assert hidden is not None
+    assert dict(hidden.headers) == {"X-Shop": "1"}
+    assert without_credentials(hidden) is None
+    response = Response(status=200, headers={"x-request-id": KEY}, body=b"", request=hidden)
+    assert response.request_id == "<redacted>"
+    derived = copy.deepcopy(hidden.replace(attempt=2))
+    assert (
+        Response(status=200, headers={"x-request-id": KEY}, body=b"", request=derived).request_id
+        == "<redacted>"
+    )
+    for text in (repr(hidden), repr(vars(hidden)), repr(vars(derived))):
+        assert not leaks_secret(text), text
+    pickled = pickle.dumps(hidden)
+    assert not leaks_secret(pickled.decode("latin-1"))
+    assert dict(pickle.loads(pickled).headers) == {"X-Shop": "1"}
