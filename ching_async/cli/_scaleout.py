@@ -20,6 +20,7 @@ import asyncio
 import importlib
 import logging
 import logging.config
+import math
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -79,6 +80,22 @@ def _positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if text.strip().isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
 
 
 def _lazy(name: str) -> Handler:
@@ -169,6 +186,38 @@ def add_worker_command(
         help="exit once the queue is empty",
     )
     p.add_argument("--verbose", action="store_true", help="log every shard run")
+    client = p.add_argument_group("the worker's CHING client")
+    client.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="one attempt's timeout (default 30)",
+    )
+    client.add_argument(
+        "--total-timeout",
+        type=_positive_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="one charge's deadline, every attempt and lookup included (default 120)",
+    )
+    client.add_argument(
+        "--max-retries",
+        type=_count,
+        default=2,
+        metavar="N",
+        help="re-sends after a failure that provably charged nothing (default 2)",
+    )
+    client.add_argument(
+        "--settle",
+        type=_seconds,
+        default=30.0,
+        metavar="SECONDS",
+        help="after a POST failure CHING did not answer itself (a timeout, a 504), how long "
+        "the server may still be committing it: an empty lookup proves the charge absent "
+        "only this long after the failure; keep it above the longest time CHING spends on "
+        "a request (default 30)",
+    )
     return p
 
 
@@ -384,7 +433,7 @@ def _print_detached(out: Output, job: Any, redis_url: str) -> int:
 # ------------------------------------------------------------------ worker
 async def worker(args: argparse.Namespace, out: Output) -> int:
     """``ching worker``: charge shards until Ctrl-C (or, with --burst, an empty queue)."""
-    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError
+    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError, RetryPolicy
     from ._env import API_KEY_ENV, api_key_from_env
     from ._output import describe_error
 
@@ -397,15 +446,22 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
         )
     redis_url = args.redis or os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379"
     _configure_logging(args.verbose)
-    async with Client() as client:
-        from ching_async.scaleout._shard import min_job_timeout
+    async with Client(
+        timeout=args.timeout,
+        total_timeout=args.total_timeout,
+        max_retries=args.max_retries,
+        retry_policy=RetryPolicy(settle=args.settle),
+    ) as client:
+        from ching_async.scaleout._shard import min_job_timeout, settle_window
 
-        shortest = min_job_timeout(client.timeout, DEFAULT_SHUTDOWN_GRACE)
+        window = settle_window(client)
+        shortest = math.ceil(min_job_timeout(window, DEFAULT_SHUTDOWN_GRACE))
         if args.job_timeout < shortest:
             raise UsageError(
-                f"--job-timeout must be at least {shortest:.0f} s: a shard run may first wait "
-                f"one client timeout ({client.timeout:g} s) for a dead worker's requests to "
-                "settle, and must end well inside the timeout"
+                f"--job-timeout must be at least {shortest} s: a shard run taking over rows "
+                f"in doubt first waits up to {window:g} s (--settle or --timeout, whichever "
+                "is longer, and a heartbeat) for requests an earlier run sent to settle, "
+                "and must end well inside the timeout"
             )
         try:  # the key, once, before taking any shard
             await client.charges.list()
@@ -421,14 +477,19 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
             f"worker charging at {client.base_url} in {client.mode} mode; shards from queue "
             f"{args.queue!r} at {redis_url}, {args.max_jobs} at a time; Ctrl-C to stop"
         )
-        await scaleout.work(
-            redis_url,
-            client=client,
-            queue_name=args.queue,
-            max_jobs=args.max_jobs,
-            job_timeout=args.job_timeout,
-            burst=args.burst,
-        )
+        from redis.exceptions import RedisError
+
+        try:  # an outage is ridden out inside; anything else Redis says ends here
+            await scaleout.work(
+                redis_url,
+                client=client,
+                queue_name=args.queue,
+                max_jobs=args.max_jobs,
+                job_timeout=args.job_timeout,
+                burst=args.burst,
+            )
+        except RedisError as exc:
+            raise CliError(f"Redis at {redis_url} failed: {type(exc).__name__}: {exc}") from None
     return EXIT_OK
 
 

@@ -72,21 +72,31 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# A run takes a shard. KEYS: state. ARGV: token, worker, ttl_ms.
-# Returns {previous heartbeat or '', now}.
+# A run takes a shard. KEYS: state. ARGV: token, worker, ttl_ms, window.
+# `window` is how long after a run's last heartbeat a request it sent may still
+# be committed on the server (see _shard.settle_window). The previous run's
+# heartbeat + window is folded into `quiet_at`, so the rule survives any number
+# of hand-overs (a run that dies while waiting passes the wait on).
+# Returns {quiet_at: no lookup of an open item proves absence before it, now}.
 CLAIM = (
     _NOW
     + """
-local previous = redis.call('HGET', KEYS[1], 'heartbeat') or ''
+local previous = redis.call('HGET', KEYS[1], 'heartbeat')
+local quiet = tonumber(redis.call('HGET', KEYS[1], 'quiet_at') or '0')
+if previous then
+  local window = tonumber(redis.call('HGET', KEYS[1], 'window') or ARGV[4])
+  quiet = math.max(quiet, tonumber(previous) + window)
+end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'worker', ARGV[2], 'status', 'running',
-           'heartbeat', tostring(now), 'run_started', tostring(now))
+           'heartbeat', tostring(now), 'run_started', tostring(now), 'window', ARGV[4],
+           'quiet_at', tostring(quiet))
 redis.call('HDEL', KEYS[1], 'error')
 redis.call('HINCRBY', KEYS[1], 'runs', 1)
 if redis.call('HEXISTS', KEYS[1], 'started') == 0 then
   redis.call('HSET', KEYS[1], 'started', tostring(now))
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {previous, tostring(now)}
+return {tostring(quiet), tostring(now)}
 """
 )
 
@@ -147,11 +157,17 @@ return 1
 """
 )
 
-# A run ends. KEYS: state. ARGV: token, status, error ('' for none), ttl_ms.
+# A run ends. KEYS: state, results, items. ARGV: token, status, error ('' for
+# none), ttl_ms. Returns 0 if another run owns the shard, -1 (nothing changed)
+# for 'done' while an item has no result: a shard is done only with every
+# item's result stored.
 FINISH = (
     _NOW
     + """
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+if ARGV[2] == 'done' and redis.call('HLEN', KEYS[2]) < redis.call('LLEN', KEYS[3]) then
+  return -1
+end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'heartbeat', tostring(now))
 if ARGV[2] == 'done' then redis.call('HSET', KEYS[1], 'finished', tostring(now)) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[3]) end

@@ -11,14 +11,23 @@ Why this is exactly-once across machines without a distributed lock:
   final result is stored. A run that died leaves its in-flight items there.
 
 A run:
-1. claims the shard (a fresh owner token; the previous heartbeat is kept);
-2. if items are open (in doubt), waits until one client attempt timeout (plus
-   one heartbeat interval) has passed since the previous run's last
-   heartbeat: requests a killed worker left in flight have ended by then;
+1. claims the shard (a fresh owner token; the previous run's last heartbeat
+   plus its settle window is folded into the shard's `quiet_at`);
+2. if items are open (in doubt), waits until `quiet_at`: the previous run's
+   last heartbeat plus its settle window (`settle_window`: a heartbeat, and
+   the client's `RetryPolicy.settle` or attempt timeout, whichever is longer).
+   A request it sent, even one answered by a 504 just before it was handed
+   over or killed, may be committed on the server until then, and an empty
+   lookup before then would prove nothing: the client's own settle rule,
+   carried across the hand-over. (`RetryPolicy(instant=True)` skips the
+   settle, as the client does; the attempt timeout still applies.)
 3. pass 1: the open items, each looked up by its key before it is sent again
    (`create_many` without `assume_new`);
 4. pass 2: the items with no result yet, sent without a lookup (nothing can
-   have sent them: they were never open), unless the job asked `lookup_first`;
+   have sent them: they were never open), unless the job asked `lookup_first`.
+   It starts only if the soft stop has not come: a pass 1 that outlasts it
+   ends the run as a slice, never as done. The shard is marked done only
+   when every item has a stored result (checked in Redis by FINISH);
 5. stops taking items well inside the arq job timeout and cancels what is
    still in flight shortly after (those stay open; see `stop_times`), then
    asks arq to run it again (`Retry`):
@@ -35,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import uuid
@@ -52,7 +62,7 @@ from ._keys import JobKeys
 if TYPE_CHECKING:
     from .. import Client
 
-__all__ = ["HEARTBEAT", "ScaleoutConfigError", "ShardRun"]
+__all__ = ["HEARTBEAT", "ScaleoutConfigError", "ShardRun", "min_job_timeout", "settle_window"]
 
 logger = logging.getLogger("ching_async.scaleout")
 
@@ -112,28 +122,32 @@ class ShardRun:
         started = loop.time()
         budget, cutoff = stop_times(self._job_timeout, options.shutdown_grace)
         soft, hard = started + budget, started + cutoff
+        window = settle_window(self._client)
         claim = self._redis.register_script(_scripts.CLAIM)
-        previous, now = await claim(
-            keys=[self.keys.state(self.shard)], args=[self._token, self._worker, self._ttl_ms]
+        quiet_at, now = await claim(
+            keys=[self.keys.state(self.shard)],
+            args=[self._token, self._worker, self._ttl_ms, repr(window)],
         )
         beat = asyncio.create_task(self._beat())
         deadline = loop.call_at(soft, self._soft_stop)
         try:
-            settle = self._client.timeout + HEARTBEAT
-            if not settle < budget:
+            if not window < budget:
                 raise ScaleoutConfigError(
                     f"job_timeout {self._job_timeout:g}s is too short: a shard run may first "
-                    f"wait {settle:g}s (client timeout + heartbeat) for a dead run's requests "
-                    f"to settle, and must end {options.shutdown_grace:g}s (shutdown_grace) and "
-                    "a margin before the timeout; use a job_timeout of at least "
-                    f"{min_job_timeout(self._client.timeout, options.shutdown_grace):.0f}s"
+                    f"wait {window:g}s (heartbeat + the client's settle or attempt timeout, "
+                    "whichever is longer) for a previous run's requests to settle, and must "
+                    f"end {options.shutdown_grace:g}s (shutdown_grace) and a margin before the "
+                    "timeout; use a job_timeout of at least "
+                    f"{math.ceil(min_job_timeout(window, options.shutdown_grace))}s"
                 )
             open_now = {int(m) for m in await self._redis.smembers(self.keys.open(self.shard))}
             finished = True
             if open_now:
-                await self._settle(_s(previous), float(_s(now)), len(open_now))
-                finished = await self._pass(options, hard, only=open_now, lookup=True)
-            if finished and not self._stop:
+                quiet = await self._settle(float(_s(quiet_at)), float(_s(now)), soft - loop.time())
+                finished = quiet and await self._pass(options, hard, only=open_now, lookup=True)
+            # A pass 1 that outlasted the soft stop leaves pass 2 to the next run.
+            finished = finished and not self._stop
+            if finished:
                 finished = await self._pass(options, hard, only=None, lookup=options.lookup_first)
         except asyncio.CancelledError:  # the worker is shutting down: arq runs it again
             with contextlib.suppress(Exception):
@@ -153,30 +167,37 @@ class ShardRun:
                 "job %s shard %d: taken by another run; stopped", self.job_id, self.shard
             )
             return "lost"
-        if finished:
-            await self._finish("done")
+        if finished and await self._finish("done") != -1:
             return "done"
+        if finished:
+            logger.warning(
+                "job %s shard %d: items without a result are left; a fresh run continues",
+                self.job_id,
+                self.shard,
+            )
         await self._finish("queued")
         return "slice"
 
     def _soft_stop(self) -> None:
         self._stop = True
 
-    async def _settle(self, previous: str, now: float, in_doubt: int) -> None:
-        """Let requests a dead run left in flight end before looking its items up."""
-        if not previous:
-            return
-        wait = float(previous) + HEARTBEAT + self._client.timeout - now
-        if wait > 0:
-            logger.info(
-                "job %s shard %d: %d item(s) in doubt; waiting %.1fs for a previous run's "
-                "requests to settle before looking them up",
-                self.job_id,
-                self.shard,
-                in_doubt,
-                wait,
-            )
-            await asyncio.sleep(wait)
+    async def _settle(self, quiet_at: float, now: float, before_stop: float) -> bool:
+        """Wait until a lookup of the open items proves absence (see `quiet_at` in the
+        module docstring). False if that is past this run's soft stop: the run ends
+        as a slice and the next one waits for the rest."""
+        wait = quiet_at - now
+        if wait <= 0:
+            return True
+        logger.info(
+            "job %s shard %d: waiting %.1fs before looking up the items in doubt: requests "
+            "an earlier run sent may still be committing on the server (its client's "
+            "RetryPolicy.settle or attempt timeout after its last heartbeat)",
+            self.job_id,
+            self.shard,
+            wait,
+        )
+        await asyncio.sleep(max(0.0, min(wait, before_stop)))
+        return wait <= before_stop
 
     async def _beat(self) -> None:
         script = self._redis.register_script(_scripts.BEAT)
@@ -184,19 +205,27 @@ class ShardRun:
             await asyncio.sleep(HEARTBEAT)
             try:
                 owned = await script(keys=[self.keys.state(self.shard)], args=[self._token])
-            except Exception:  # Redis hiccup: the next dispatch or record will tell
+            except Exception as exc:  # Redis hiccup: the next dispatch or record will tell
                 logger.warning(
-                    "job %s shard %d: heartbeat failed", self.job_id, self.shard, exc_info=True
+                    "job %s shard %d: heartbeat failed (%s: %s)",
+                    self.job_id,
+                    self.shard,
+                    type(exc).__name__,
+                    one_line(exc),
                 )
                 continue
             if not owned:
                 self._lost = self._stop = True
                 return
 
-    async def _finish(self, status: str, error: str = "") -> None:
+    async def _finish(self, status: str, error: str = "") -> int:
         script = self._redis.register_script(_scripts.FINISH)
-        await script(
-            keys=[self.keys.state(self.shard)], args=[self._token, status, error, self._ttl_ms]
+        keys = [self.keys.state(self.shard), self.keys.results(self.shard)]
+        return int(
+            await script(
+                keys=[*keys, self.keys.items(self.shard)],
+                args=[self._token, status, error, self._ttl_ms],
+            )
         )
 
     # --------------------------------------------------------------- passes
@@ -346,6 +375,12 @@ class ShardRun:
         self.charged += 1
 
 
+def one_line(error: BaseException) -> str:
+    """An error as one short log line (never a traceback)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
 def stop_times(job_timeout: float, shutdown_grace: float) -> tuple[float, float]:
     """(stop taking items, cancel what is in flight), in seconds after a run starts.
 
@@ -357,9 +392,23 @@ def stop_times(job_timeout: float, shutdown_grace: float) -> tuple[float, float]
     return hard * SOFT_STOP, hard
 
 
-def min_job_timeout(client_timeout: float, shutdown_grace: float) -> float:
-    settle = client_timeout + HEARTBEAT
-    return (settle / SOFT_STOP + shutdown_grace) / 0.9 + 1
+def settle_window(client: Client) -> float:
+    """Seconds after a run's last heartbeat during which a request it sent may still be
+    committed on the server: its next run looks the open items up only after that.
+
+    A heartbeat (the run may have sent until its next one), then the client's
+    `RetryPolicy.settle` (an empty lookup proves absence only that long after an
+    ambiguous failure), or the attempt timeout if longer. `instant=True` skips
+    the settle, as the client itself does."""
+    policy = client.retry_policy
+    settle = 0.0 if policy.instant else policy.settle
+    return HEARTBEAT + max(client.timeout, settle)
+
+
+def min_job_timeout(window: float, shutdown_grace: float) -> float:
+    """The shortest job timeout whose runs can wait `window` (see `settle_window`)
+    before their soft stop."""
+    return (window / SOFT_STOP + shutdown_grace) / 0.9 + 1
 
 
 @attrs.frozen

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import logging
 import os
 import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
-from arq.connections import RedisSettings
+from arq.connections import RedisSettings, create_pool
 from arq.worker import Function, Retry, Worker, create_worker, func
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import Client
 from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION
-from ._shard import ScaleoutConfigError, ShardRun
+from ._shard import ScaleoutConfigError, ShardRun, one_line
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT",
@@ -28,6 +32,8 @@ __all__ = [
     "work",
     "worker_settings",
 ]
+
+logger = logging.getLogger("ching_async.scaleout")
 
 DEFAULT_JOB_TIMEOUT = 300.0
 DEFAULT_MAX_JOBS = 4
@@ -157,23 +163,129 @@ class WorkerSettings:
 
 async def work(redis_url: str | None = None, **settings: Any) -> None:
     """Run a worker in the running event loop until SIGINT/SIGTERM (or, with
-    ``burst=True``, until the queue is empty). Takes `worker_settings` arguments."""
-    worker = create_worker(worker_settings(redis_url, **settings))
+    ``burst=True``, until the queue is empty). Takes `worker_settings` arguments.
+
+    A Redis outage does not stop it: it says so on the ``ching_async.scaleout``
+    logger, waits for Redis with backoff, and carries on. Shard runs in progress
+    meanwhile fail their Redis writes and are run again (their rows stay open)."""
+    url = redis_url or redis_url_from_env()
+    worker = create_worker(worker_settings(url, **settings))
+    stopped = asyncio.Event()  # a signal, also while Redis is down and arq is not running
+    worker.on_stop = lambda _signal: stopped.set()
     try:
-        await worker.async_run()
-    except asyncio.CancelledError:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise  # we were cancelled, not stopped by a signal
+        while True:
+            try:
+                await worker.async_run()
+                return
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we were cancelled, not stopped by a signal
+                return
+            except REDIS_DOWN as exc:
+                if not await _wait_for_redis(worker, _safe_url(url), exc, stopped):
+                    return
+                _recover_slots(worker)
     finally:
         await close_worker(worker)
 
 
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
+REDIS_BACKOFF = (0.5, 5.0)  # first and longest wait between two tries to reach Redis
+REMIND_EVERY = 30.0  # seconds between two "still waiting for Redis" lines
+
+
+async def _wait_for_redis(
+    worker: Worker, url: str, error: BaseException, stopped: asyncio.Event
+) -> bool:
+    """Wait until Redis answers again (True), or a signal asks to stop (False)."""
+    logger.warning(
+        "lost Redis at %s (%s); waiting for it to come back, then taking shards again "
+        "(Ctrl-C to stop)",
+        url,
+        one_line(error),
+    )
+    loop = asyncio.get_running_loop()
+    down_since = reminded = loop.time()
+    delay, longest = REDIS_BACKOFF
+    while not stopped.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopped.wait(), delay)
+        if stopped.is_set():
+            break
+        try:
+            await _ping(worker)
+        except REDIS_DOWN as exc:
+            delay = min(longest, delay * 2)
+            if loop.time() - reminded >= REMIND_EVERY:
+                reminded = loop.time()
+                logger.warning(
+                    "still waiting for Redis at %s (down %.0fs: %s)",
+                    url,
+                    loop.time() - down_since,
+                    one_line(exc),
+                )
+            continue
+        logger.warning(
+            "Redis at %s is back after %.1fs; taking shards again", url, loop.time() - down_since
+        )
+        return True
+    return False
+
+
+async def _ping(worker: Worker) -> None:
+    if worker._pool is None:  # Redis was gone before arq's first connection
+        settings = worker.redis_settings
+        assert settings is not None  # worker_settings always sets it
+        pool = await create_pool(dataclasses.replace(settings, conn_retries=0))
+        await pool.aclose()
+        return
+    # Idle connections to the Redis that went away are dead: start afresh.
+    await worker.pool.connection_pool.disconnect(inuse_connections=False)
+    await worker.pool.ping()
+
+
+def _recover_slots(worker: Worker) -> None:
+    """Forget job tasks that ended while Redis was down (their errors are Redis's), and
+    give back the job slots arq took for jobs it could not start: without this, every
+    outage would leave the worker able to run fewer shards at once. Called once Redis
+    is back, so the slot callbacks of tasks that ended meanwhile have run."""
+    for job_id, task in list(worker.tasks.items()):
+        if task.done():
+            del worker.tasks[job_id]
+            if not task.cancelled() and task.exception() is not None:
+                logger.debug("job %s ended while Redis was down: %r", job_id, task.exception())
+    leaked = worker.job_counter - sum(not t.done() for t in worker.tasks.values())
+    for _ in range(max(0, leaked)):
+        worker.job_counter -= 1
+        worker.sem.release()
+
+
+def _safe_url(url: str) -> str:
+    """The Redis URL without its password, for log lines."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 async def close_worker(worker: Worker) -> None:
-    """`worker.close()`, without the DeprecationWarning arq 0.28 triggers in redis-py 5."""
+    """`worker.close()`, without the DeprecationWarning arq 0.28 triggers in redis-py 5,
+    and without a traceback when Redis is gone: the connections are dropped anyway."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Call to deprecated close", DeprecationWarning)
-        await worker.close()
+        try:
+            await worker.close()
+        except REDIS_DOWN as exc:
+            logger.warning("Redis unreachable while stopping (%s)", one_line(exc))
+            # close() stopped at the first task that failed on Redis; the rest were
+            # cancelled by then and must end before the client they use is closed.
+            await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+            await shutdown(worker.ctx)
+            with contextlib.suppress(*REDIS_DOWN):
+                await worker.pool.close(close_connection_pool=True)
 
 
 def run_worker(redis_url: str | None = None, **settings: Any) -> None:

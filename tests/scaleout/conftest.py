@@ -57,9 +57,10 @@ def redis_command(port: int, *words: str) -> bytes:
 
 
 class RedisServer:
-    def __init__(self, binary: str, directory: Path) -> None:
+    def __init__(self, binary: str, directory: Path, *, appendonly: bool = False) -> None:
         self.binary = binary
         self.directory = directory
+        self.appendonly = appendonly
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
 
@@ -67,10 +68,12 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> None:
-        for _ in range(5):  # a free port can be taken between probing and binding
-            self.port = free_port()
-            log = (self.directory / f"redis-{self.port}.log").open("wb")
+    def start(self, *, same_port: bool = False) -> None:
+        """Start on a free port, or (`same_port`) again on the port it had."""
+        for _ in range(1 if same_port else 5):  # a free port can be taken before binding
+            if not same_port:
+                self.port = free_port()
+            log = (self.directory / f"redis-{self.port}.log").open("ab")
             self.process = subprocess.Popen(
                 [
                     self.binary,
@@ -81,7 +84,7 @@ class RedisServer:
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
+                    "yes" if self.appendonly else "no",
                     "--dir",
                     str(self.directory),
                     "--daemonize",

@@ -162,6 +162,10 @@ async def test_worker_command_needs_a_key_then_charges(
         job_timeout=60.0,
         burst=True,
         verbose=False,
+        timeout=30.0,
+        total_timeout=120.0,
+        max_retries=2,
+        settle=30.0,
     )
     monkeypatch.delenv("CHING_API_KEY", raising=False)
     out, _, _ = output()
@@ -170,8 +174,11 @@ async def test_worker_command_needs_a_key_then_charges(
     monkeypatch.setenv("CHING_API_KEY", fake.api_key)
     monkeypatch.setenv("CHING_BASE_URL", fake.url)
     monkeypatch.setattr(_scaleout, "_configure_logging", lambda verbose: None)
-    with pytest.raises(UsageError, match="--job-timeout must be at least 52 s"):
+    with pytest.raises(UsageError, match="--job-timeout must be at least 53 s"):
         await _scaleout.worker(argparse.Namespace(**{**vars(args), "job_timeout": 10.0}), out)
+    # The minimum follows the settle window: a longer --settle needs a longer timeout.
+    with pytest.raises(UsageError, match=r"at least 97 s: .* up to 61 s \(--settle"):
+        await _scaleout.worker(argparse.Namespace(**{**vars(args), "settle": 60.0}), out)
 
     cards = seed(fake, 4)
     rows = [{"customer": c, "payment_method": p, "amount": 100} for c, p in cards * 3]
@@ -217,7 +224,14 @@ def test_parser_options() -> None:
     args = parser.parse_args(["worker", "--max-jobs", "3", "--burst"])
     assert (args.max_jobs, args.burst, args.queue) == (3, True, "ching:queue")
     assert args.job_timeout == 300
+    assert (args.timeout, args.total_timeout, args.max_retries, args.settle) == (30, 120, 2, 30)
     assert callable(args.handler)
+    client_flags = ["--timeout", "2.5", "--total-timeout", "20", "--max-retries", "0"]
+    args = parser.parse_args(["worker", *client_flags, "--settle", "4"])
+    assert (args.timeout, args.total_timeout, args.max_retries, args.settle) == (2.5, 20, 0, 4)
+    for bad in (["--timeout", "0"], ["--settle", "-1"], ["--max-retries", "x"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["worker", *bad])
 
 
 async def test_the_ching_command_end_to_end(redis, redis_url, fake, tmp_path) -> None:
