@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 SIGNATURE_HEADER = "Ching-Signature"
+# What `_payload_bytes` accepts: a framework's raw body in any of its buffer types.
+_Payload = bytes | bytearray | memoryview
 _FORBIDDEN_IN_SECRET = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -70,7 +72,7 @@ def check_secret(secret: object) -> bytes:
 
 
 def _payload_bytes(payload: object) -> bytes:
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, _Payload):
         return bytes(payload)
     raise InvalidParameterError(
         "payload must be the raw request body as bytes (not parsed or re-encoded JSON), "
@@ -78,12 +80,12 @@ def _payload_bytes(payload: object) -> bytes:
     )
 
 
-def compute_signature(payload: bytes, secret: str | bytes) -> str:
+def compute_signature(payload: _Payload, secret: str | bytes) -> str:
     """The `Ching-Signature` value for a body: lowercase hex HMAC-SHA256."""
     return hmac.new(check_secret(secret), _payload_bytes(payload), hashlib.sha256).hexdigest()
 
 
-def verify_signature(payload: bytes, signature: str | None, secret: str | bytes) -> None:
+def verify_signature(payload: _Payload, signature: str | None, secret: str | bytes) -> None:
     """Raise SignatureVerificationError unless `signature` signs `payload`.
 
     Compared in constant time. Surrounding whitespace and upper-case hex in
@@ -100,7 +102,7 @@ def verify_signature(payload: bytes, signature: str | None, secret: str | bytes)
         )
 
 
-def construct_event(payload: bytes, signature: str | None, secret: str | bytes) -> Event:
+def construct_event(payload: _Payload, signature: str | None, secret: str | bytes) -> Event:
     """Verify a delivery and decode it into an Event.
 
     `payload` is the raw request body; `signature` the `Ching-Signature`

@@ -87,7 +87,7 @@ def test_only_the_aiohttp_receiver_imports_aiohttp_web_and_only_when_built() -> 
 
 def test_unknown_attributes_of_ching_async_still_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'webhook'"):
-        ching_async.webhook  # type: ignore[attr-defined]  # noqa: B018
+        ching_async.webhook  # noqa: B018
 
 
 def _cross_module_private_imports() -> list[str]:

@@ -191,7 +191,7 @@ def test_misuse_is_an_invalid_parameter(payload: Any, secret: Any, match: str) -
 
 def test_verify_signature_checks_the_signature_only() -> None:
     body = b"not even json"
-    assert verify_signature(body, sign(body), SECRET) is None  # no decoding, so no payload error
+    verify_signature(body, sign(body), SECRET)  # not JSON, but only the signature is checked
     with pytest.raises(SignatureVerificationError, match="missing Ching-Signature"):
         verify_signature(body, None, SECRET)
     with pytest.raises(SignatureVerificationError, match="does not match"):
