@@ -58,22 +58,27 @@ _LAZY = {  # the bulk engine is imported on first use, not by `import ching_asyn
     "ChargeParams": "ching_async._bulk",
     "ChargeResult": "ching_async._bulk",
     "Outcome": "ching_async._bulk",
-    # webhooks is imported explicitly by users; its error is reachable from here too
+    # the webhooks subpackage loads on first use too (see __getattr__); its errors are here
     "SignatureVerificationError": "ching_async.webhooks",
     "WebhookPayloadError": "ching_async.webhooks",
 }
 
 
 def __getattr__(name: str) -> object:
+    import importlib
+
+    if name == "webhooks":
+        # `ching_async.webhooks` after a bare `import ching_async`: the subpackage is
+        # imported here, on first access, so that `import ching_async` does not pay for it.
+        return importlib.import_module("ching_async.webhooks")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ching_async' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
 
 
 if TYPE_CHECKING:
+    from . import webhooks as webhooks  # for type checkers; at run time, __getattr__
     from ._bulk import BulkRun, BulkSummary, ChargeParams, ChargeResult, Outcome
     from .webhooks import SignatureVerificationError, WebhookPayloadError
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..webhooks import SIGNATURE_HEADER, compute_signature
 from ._clock import format_timestamp
 from ._envelope import FakeApiError
 from ._ids import IdFactory
@@ -32,7 +31,6 @@ from ._ids import IdFactory
 if TYPE_CHECKING:
     import aiohttp
 
-SIGNATURE_HEADER = "Ching-Signature"
 USER_AGENT = "CHING-Webhooks (ching_async FakeChing)"
 
 
@@ -94,10 +92,6 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-def sign(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
 _Queued = tuple[WebhookEvent, WebhookEndpoint, int]  # (event, endpoint, attempt number)
 
 
@@ -133,6 +127,10 @@ class WebhookDispatcher:
         wanted = frozenset(events)
         if not wanted or not all(isinstance(e, str) and e for e in wanted):
             raise ValueError("events must be a non-empty list of event types (or ['*'])")
+        if secret is not None:
+            # A secret the receivers refuse (a ValueError) is refused here, not by
+            # the delivery task on the first event.
+            compute_signature(b"", secret)
         endpoint = WebhookEndpoint(
             id=self._ids.new_id("we", {e.id for e in self.endpoints}),
             url=url,
@@ -212,7 +210,7 @@ class WebhookDispatcher:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(event.body, endpoint.secret),
+            SIGNATURE_HEADER: compute_signature(event.body, endpoint.secret),
         }
         status: int | None = None
         error: str | None = None

@@ -272,6 +272,14 @@ def test_bad_endpoint_arguments(url: str, events: list[str]) -> None:
         FakeChing().add_webhook_endpoint(url, events=events)
 
 
+@pytest.mark.parametrize(("secret", "match"), [("whsec_1\n", "whitespace"), ("", "non-empty")])
+def test_a_secret_the_receivers_refuse_is_refused_when_the_endpoint_is_added(
+    secret: str, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        FakeChing().add_webhook_endpoint("https://example.com/hook", secret=secret)
+
+
 def test_bad_delivery_mode() -> None:
     with pytest.raises(ValueError, match="webhook_delivery"):
         FakeChing(webhook_delivery="sometimes")  # type: ignore[arg-type]

@@ -1,11 +1,10 @@
-"""examples/webhooks_asgi.py: called as an ASGI callable, and served over a real socket."""
+"""ching_async.webhooks.asgi_app and examples/webhooks_asgi.py: called directly, and served
+over a real socket."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import importlib.util
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -18,14 +17,14 @@ import aiohttp
 import orjson
 import pytest
 
+import ching_async
 from ching_async import Charge
 from ching_async.testing import FakeChing
-from ching_async.webhooks import Event
+from ching_async.webhooks import Event, asgi_app
 from tests.conftest import CHARGE
 
-from . import client_for
+from . import SECRET, sign
 
-SECRET = "whsec_" + "a1" * 32
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webhooks_asgi.py"
 
 Message = MutableMapping[str, Any]
@@ -45,10 +44,6 @@ def load_example() -> ModuleType:
 
 
 example = load_example()
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def charge_event(event_id: str = "evt_1") -> bytes:
@@ -198,14 +193,29 @@ async def test_other_methods_paths_sizes_and_disconnects(app: ASGIApp, handled: 
 
 
 async def test_the_body_limit_answers_413() -> None:
-    from ching_async.webhooks import asgi_app
-
     seen: list[Event] = []
     small = asgi_app(SECRET, seen.append, max_body_bytes=100)
     body = charge_event()
     status, _, _ = await call(small, body=body, headers=[(b"ching-signature", sign(body).encode())])
     assert status == 413
     assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("secret", "on_event", "max_body_bytes", "match"),
+    [
+        ("", print, 100, "secret"),
+        (SECRET, "not callable", 100, "on_event must be callable"),
+        (SECRET, print, 0, "max_body_bytes"),
+        (SECRET, print, 1.5, "max_body_bytes"),
+    ],
+    ids=["empty secret", "callback", "zero limit", "float limit"],
+)
+def test_the_app_checks_its_arguments_when_built(
+    secret: str, on_event: Any, max_body_bytes: Any, match: str
+) -> None:
+    with pytest.raises(ching_async.InvalidParameterError, match=match):
+        asgi_app(secret, on_event, max_body_bytes=max_body_bytes)
 
 
 async def test_lifespan_is_answered(app: ASGIApp) -> None:
@@ -317,18 +327,18 @@ async def test_served_over_a_socket_with_plain_http(app: ASGIApp, handled: Handl
 
 
 async def test_fake_ching_delivers_to_the_served_example_end_to_end(
-    app: ASGIApp, handled: Handled
+    app: ASGIApp, handled: Handled, fake_ching: FakeChing, ching_client: ching_async.Client
 ) -> None:
-    async with serve(app) as root, FakeChing() as fake:
+    fake = fake_ching  # background delivery, the default
+    async with serve(app) as root:
         wanted = ["charge.succeeded", "refund.created"]
         fake.add_webhook_endpoint(root + "/webhooks/ching", secret=SECRET, events=wanted)
         customer = fake.add_customer(name="Tal", email="tal@example.com")
         card = fake.add_payment_method(customer.id)
-        async with client_for(fake) as ching:
-            charge = await ching.charges.create(
-                customer=customer.id, payment_method=card.id, amount=4990
-            )
-            refund = await ching.refunds.create(charge=charge.id)
+        charge = await ching_client.charges.create(
+            customer=customer.id, payment_method=card.id, amount=4990
+        )
+        refund = await ching_client.refunds.create(charge=charge.id)
         await fake.deliver_pending()  # waits for the background round too
         event_ids = [e.id for e in fake.webhook_events]
         fake.resend_webhook_event(event_ids[0])  # CHING may deliver twice

@@ -1,27 +1,9 @@
-"""Verify and decode CHING webhook deliveries.
-
-    from ching_async.webhooks import construct_event
-
-    event = construct_event(raw_body, headers.get("Ching-Signature"), secret)
+"""Signing, verification and decoding of one webhook delivery: no I/O, no framework.
 
 CHING signs each delivery with `Ching-Signature`: the lowercase hex
 HMAC-SHA256 of the raw request body, keyed with the endpoint's secret
-(`whsec_...`). There is no timestamp in the scheme, so verify the exact bytes
-you received, before any JSON parsing.
-
-Deliveries can repeat (CHING retries non-2xx answers for days, and a delivery
-whose answer was lost is sent again): make your handling idempotent by event
-id. Events can also arrive out of order: compare `event.created`.
-
-Ready-made receivers, both reading the raw body first, answering 400 to a bad
-signature, 500 when your callback raises (so CHING delivers again) and 200
-otherwise:
-
-- `aiohttp_handler(secret, on_event)`: an aiohttp.web handler;
-- `asgi_app(secret, on_event)`: a plain ASGI app (mount it in Starlette or
-  FastAPI, or serve it with any ASGI server).
-
-Keep `on_event` fast: record the event (or enqueue the work) and return.
+(`whsec_...`). There is no timestamp in the scheme, so the exact bytes
+received are verified, before any JSON parsing.
 """
 
 from __future__ import annotations
@@ -29,50 +11,49 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ._convert import structure
-from ._errors import ChingError, InvalidParameterError
-from ._models import Event
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    from ._webhook_receivers import ASGIApp
+from .._convert import structure
+from .._errors import ChingError, InvalidParameterError
+from .._models import Event
 
 __all__ = [
     "SIGNATURE_HEADER",
-    "Event",
-    "OnEvent",
     "SignatureVerificationError",
     "WebhookPayloadError",
-    "aiohttp_handler",
-    "asgi_app",
+    "check_secret",
     "compute_signature",
     "construct_event",
     "verify_signature",
 ]
 
 SIGNATURE_HEADER = "Ching-Signature"
+# What `_payload_bytes` accepts: a framework's raw body in any of its buffer types.
+_Payload = bytes | bytearray | memoryview
 _FORBIDDEN_IN_SECRET = re.compile(r"[\s\x00-\x1f\x7f]")
-
-# Your callback: sync or async, given each verified event.
-OnEvent = Callable[[Event], Awaitable[Any] | Any]
 
 
 class SignatureVerificationError(ChingError):
     """The `Ching-Signature` header is missing or does not match the body."""
+
+    # Tracebacks and pickles name the public home, as before the package split.
+    __module__ = "ching_async.webhooks"
 
 
 class WebhookPayloadError(ChingError):
     """The body is correctly signed but is not a CHING event (no JSON object
     with a string `id` and `type`)."""
 
+    __module__ = "ching_async.webhooks"
 
-def _secret_bytes(secret: object) -> bytes:
+
+def check_secret(secret: object) -> bytes:
+    """The endpoint secret as HMAC key bytes; InvalidParameterError if it cannot be one.
+
+    The receivers call it when they are wired, so that a bad secret fails at
+    start-up rather than on the first delivery.
+    """
     if isinstance(secret, bytes) and secret:
         return secret
     if not isinstance(secret, str) or not secret:
@@ -91,7 +72,7 @@ def _secret_bytes(secret: object) -> bytes:
 
 
 def _payload_bytes(payload: object) -> bytes:
-    if isinstance(payload, bytes | bytearray | memoryview):
+    if isinstance(payload, _Payload):
         return bytes(payload)
     raise InvalidParameterError(
         "payload must be the raw request body as bytes (not parsed or re-encoded JSON), "
@@ -99,12 +80,12 @@ def _payload_bytes(payload: object) -> bytes:
     )
 
 
-def compute_signature(payload: bytes, secret: str | bytes) -> str:
+def compute_signature(payload: _Payload, secret: str | bytes) -> str:
     """The `Ching-Signature` value for a body: lowercase hex HMAC-SHA256."""
-    return hmac.new(_secret_bytes(secret), _payload_bytes(payload), hashlib.sha256).hexdigest()
+    return hmac.new(check_secret(secret), _payload_bytes(payload), hashlib.sha256).hexdigest()
 
 
-def verify_signature(payload: bytes, signature: str | None, secret: str | bytes) -> None:
+def verify_signature(payload: _Payload, signature: str | None, secret: str | bytes) -> None:
     """Raise SignatureVerificationError unless `signature` signs `payload`.
 
     Compared in constant time. Surrounding whitespace and upper-case hex in
@@ -121,7 +102,7 @@ def verify_signature(payload: bytes, signature: str | None, secret: str | bytes)
         )
 
 
-def construct_event(payload: bytes, signature: str | None, secret: str | bytes) -> Event:
+def construct_event(payload: _Payload, signature: str | None, secret: str | bytes) -> Event:
     """Verify a delivery and decode it into an Event.
 
     `payload` is the raw request body; `signature` the `Ching-Signature`
@@ -146,28 +127,3 @@ def construct_event(payload: bytes, signature: str | None, secret: str | bytes) 
         return structure(parsed, Event)
     except TypeError as exc:
         raise WebhookPayloadError(f"webhook body is not a CHING event: {exc}") from None
-
-
-def aiohttp_handler(
-    secret: str | bytes, on_event: OnEvent
-) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    """An aiohttp.web handler: `app.router.add_post("/webhooks/ching", handler)`.
-
-    The body size limit is the application's `client_max_size` (1 MiB by
-    default); a larger body is answered 413.
-    """
-    from ._webhook_receivers import make_aiohttp_handler
-
-    return make_aiohttp_handler(secret, on_event)
-
-
-def asgi_app(
-    secret: str | bytes, on_event: OnEvent, *, max_body_bytes: int = 1024 * 1024
-) -> ASGIApp:
-    """A plain ASGI 3 app that receives webhooks at whatever path it is mounted on.
-
-    FastAPI/Starlette: `app.mount("/webhooks/ching", asgi_app(secret, on_event))`.
-    """
-    from ._webhook_receivers import make_asgi_app
-
-    return make_asgi_app(secret, on_event, max_body_bytes=max_body_bytes)
