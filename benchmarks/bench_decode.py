@@ -45,7 +45,7 @@ def ching_decoder(body: bytes) -> Callable[[], list[Any]]:
 
     try:
         from ching_async import _decode
-        from ching_async._http import Request, Response
+        from ching_async._messages import Request, Response
 
         _decode.request_info, _decode.list_data, _decode.decode_list  # noqa: B018
     except (ImportError, AttributeError):  # internals moved: fall back to the converter

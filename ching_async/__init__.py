@@ -28,8 +28,8 @@ from ._errors import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
-from ._http import Handler, Middleware, Request, Response
 from ._listing import AsyncList
+from ._messages import Handler, Middleware, Request, Response
 from ._models import (
     CancellationReason,
     CaptureMethod,

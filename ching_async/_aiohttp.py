@@ -43,14 +43,9 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ClientStateError, InvalidParameterError
-from ._http import (
-    Request,
-    Response,
-    check_sendable_url,
-    exception_detail,
-    from_request,
-    request_secrets,
-)
+from ._messages import Request, Response
+from ._protocol import check_sendable_url
+from ._secrets import attach_context, exception_detail, request_secrets
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, too_large
 from ._version import __version__
 
@@ -204,7 +199,7 @@ class AiohttpTransport:
             self._slots.release()
         # Raised outside the except block: aiohttp's exception (which may carry
         # request headers) stays out of __cause__ and __context__.
-        raise from_request(error, request)
+        raise attach_context(error, request)
 
     async def _wait_for_slot(self, request: Request) -> bool:
         """Wait until a pool slot is taken for this request, up to its deadline."""
@@ -427,7 +422,7 @@ def _queued_too_long(request: Request) -> APITimeoutError:
         "(waiting for a pooled connection, a bulk job's pause); the request was not sent",
         may_have_reached_server=False,
     )
-    return from_request(error, request)
+    return attach_context(error, request)
 
 
 def _connection_error(exc: aiohttp.ClientError, request: Request) -> APIConnectionError:

@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
-from ._http import UNSENDABLE_IN_URL, Handler, Middleware, Request, Response, encode_json
+from ._messages import Handler, Middleware, Request, Response
 from ._middleware import (
-    ApiKey,
     AuthMiddleware,
     IdempotencyMiddleware,
     LoggingMiddleware,
@@ -24,12 +23,14 @@ from ._middleware import (
     checked_user_middleware,
 )
 from ._pacing import pacing_middleware
+from ._protocol import UNSENDABLE_IN_URL, encode_json
 from ._resources._charges import Charges
 from ._resources._customers import Customers
 from ._resources._payment_methods import PaymentMethods
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
+from ._secrets import ApiKey
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
 from ._validation import check_flag
 

@@ -6,17 +6,10 @@ from typing import Any, TypeVar
 
 from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
-from ._http import (
-    Response,
-    _new,
-    _set_dict,
-    accepted_but_unreadable,
-    decode_envelope,
-    redact_credentials,
-    redacted_head,
-    request_secrets,
-)
+from ._messages import Response, _new, _set_dict
 from ._models import RequestInfo
+from ._protocol import accepted_but_unreadable, decode_envelope
+from ._secrets import attach_context, redacted_head, request_secrets
 
 __all__ = ["decode_list", "decode_model", "request_info"]
 
@@ -52,16 +45,14 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}",
         status=response.status,
     )
-    error._set_context(
-        method=response.request.method,
-        path=response.request.path,
+    return attach_context(
+        error,
+        response.request,
         attempts=response.attempts,
-        idempotency_key=response.request.idempotency_key,
         request_id=response.request_id,
         outcome_unknown=accepted_but_unreadable(response),
+        body=response.body,
     )
-    redact_credentials(error, response.request, response.body)
-    return error
 
 
 def decode_model(response: Response, cls: type[T]) -> T:

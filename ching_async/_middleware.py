@@ -21,8 +21,7 @@ import types
 from collections.abc import Awaitable, Sequence
 
 from ._errors import APIConnectionError, InvalidParameterError
-from ._http import (
-    MIN_SECRET_LENGTH,
+from ._messages import (
     Handler,
     Middleware,
     Request,
@@ -30,9 +29,9 @@ from ._http import (
     credential_headers,
     without_credentials,
 )
+from ._secrets import ApiKey
 
 __all__ = [
-    "ApiKey",
     "AuthMiddleware",
     "IdempotencyMiddleware",
     "LoggingMiddleware",
@@ -46,7 +45,6 @@ logger = logging.getLogger("ching_async")
 
 # Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
 # is a loading mistake and could smuggle bytes into the header.
-_KEY_FORBIDDEN = re.compile(r"[^\x21-\x7e]")
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -135,53 +133,6 @@ def _check_forwarded(name: str, request: object) -> None:
             raise InvalidParameterError(
                 f"middleware {name} set header {header!r} with CR, LF or NUL in it"
             )
-
-
-# ---------------------------------------------------------------- API key
-class ApiKey:
-    """Holds the secret; its repr and str never show it."""
-
-    __slots__ = ("_secret",)
-
-    def __init__(self, secret: object) -> None:
-        if not isinstance(secret, str):
-            raise InvalidParameterError(
-                "api_key must be a string: pass Client(api_key=...) or set CHING_API_KEY"
-            )
-        if not secret.strip():
-            raise InvalidParameterError(
-                "api_key is empty: pass Client(api_key=...) or set CHING_API_KEY"
-            )
-        if _KEY_FORBIDDEN.search(secret):
-            # Never echo the key itself, not even in this message.
-            raise InvalidParameterError(
-                "api_key contains whitespace, control or non-ASCII characters; "
-                "check how it was loaded"
-            )
-        if len(secret) < MIN_SECRET_LENGTH:
-            # CHING keys are far longer, and redaction skips shorter secrets.
-            raise InvalidParameterError(
-                f"api_key is shorter than {MIN_SECRET_LENGTH} characters, so it is not a CHING "
-                "key; check how it was loaded"
-            )
-        self._secret = secret
-
-    @property
-    def mode(self) -> str:
-        """ "test", "live", or "unknown" (test or live mode is baked into the key)."""
-        if self._secret.startswith(("ck_test_", "sk_test_")):
-            return "test"
-        if self._secret.startswith(("ck_live_", "sk_live_")):
-            return "live"
-        return "unknown"
-
-    def authorization(self) -> str:
-        return "Bearer " + self._secret
-
-    def __repr__(self) -> str:
-        return f"<ApiKey mode={self.mode} (redacted)>"
-
-    __str__ = __repr__
 
 
 class AuthMiddleware:

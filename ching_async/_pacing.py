@@ -16,7 +16,9 @@ from contextvars import ContextVar
 from typing import Protocol
 
 from ._errors import APITimeoutError
-from ._http import Handler, Request, Response, from_request, parse_retry_after
+from ._messages import Handler, Request, Response
+from ._protocol import parse_retry_after
+from ._secrets import attach_context
 
 __all__ = ["Pacer", "current_pacer", "pacing_middleware"]
 
@@ -71,7 +73,7 @@ async def _paced(pacer: Pacer, request: Request, call_next: Handler) -> Response
             "the request was not sent",
             may_have_reached_server=False,
         )
-        raise from_request(error, request)
+        raise attach_context(error, request)
     response = await call_next(request)
     if response.status == 429:
         pacer.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))

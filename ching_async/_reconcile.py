@@ -24,7 +24,9 @@ import attrs
 import orjson
 
 from ._errors import InvalidParameterError, LookupInconclusiveError
-from ._http import REDACTED_HEADERS, Handler, Request, Response, decode_envelope
+from ._messages import Handler, Request, Response
+from ._protocol import decode_envelope
+from ._secrets import REDACTED_HEADERS, attach_context
 from ._validation import check_flag, check_on_full_window
 
 __all__ = [
@@ -146,14 +148,7 @@ def prove_absent(response: Response, items: Any, key: str) -> None:
         "exist beyond the list",
         status=response.status,
     )
-    error._set_context(
-        method=request.method,
-        path=request.path,
-        attempts=response.attempts,
-        idempotency_key=None,
-        request_id=response.request_id,
-    )
-    raise error
+    raise attach_context(error, request, attempts=response.attempts, request_id=response.request_id)
 
 
 # Mutable on purpose: built on every charges.create, and frozen attrs sets each

@@ -39,17 +39,10 @@ from ._errors import (
     OutcomeUnknownError,
     ResponseDecodeError,
 )
-from ._http import (
-    Handler,
-    Request,
-    Response,
-    _replace,
-    decode_envelope,
-    error_envelope,
-    from_request,
-    parse_retry_after,
-)
+from ._messages import Handler, Request, Response, _replace
+from ._protocol import decode_envelope, error_envelope, parse_retry_after
 from ._reconcile import LIST_LIMIT
+from ._secrets import attach_context
 
 __all__ = ["RetryMiddleware", "RetryPolicy"]
 
@@ -275,7 +268,7 @@ class RetryMiddleware:
                     "client when this call's total_timeout ran out; this call sent nothing",
                     may_have_reached_server=False,
                 )
-                raise from_request(error, request) from None
+                raise attach_context(error, request) from None
 
     def _remember_unsettled(self, key: str, until: float) -> None:
         if self.policy.instant:
@@ -491,14 +484,9 @@ class RetryMiddleware:
     def _finalize_error(
         self, state: _CallState, exc: APIConnectionError | APIError, *, outcome_unknown: bool
     ) -> APIConnectionError | APIError:
-        exc._set_context(
-            method=state.request.method,
-            path=state.request.path,
-            attempts=state.sends,
-            idempotency_key=state.request.idempotency_key,
-            outcome_unknown=outcome_unknown,
+        return attach_context(
+            exc, state.request, attempts=state.sends, outcome_unknown=outcome_unknown
         )
-        return exc
 
     def _deadline_error(self, state: _CallState) -> APIConnectionError | APIError:
         if state.pending_lookup:
@@ -530,12 +518,6 @@ class RetryMiddleware:
             customer=reconciler.customer if reconciler is not None else None,
             status=state.last_response.status if state.last_response else None,
         )
-        exc._set_context(
-            method=state.request.method,
-            path=state.request.path,
-            attempts=state.sends,
-            idempotency_key=state.request.idempotency_key,
-            outcome_unknown=True,
-        )
+        attach_context(exc, state.request, attempts=state.sends, outcome_unknown=True)
         exc.__cause__ = state.lookup_error or state.last_error
         return exc

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 from ._errors import APIConnectionError, InvalidParameterError, ResponseDecodeError
-from ._http import Handler, Request, Response, from_request
+from ._messages import Handler, Request, Response
+from ._secrets import attach_context
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "checked_transport", "too_large"]
 
@@ -70,7 +71,7 @@ def checked_transport(transport: object, max_response_bytes: int) -> Handler:
             response = await handle(request)
         except APIConnectionError as error:
             if error.method is None:
-                from_request(error, request)
+                attach_context(error, request)
             raise
         if not isinstance(response, Response):
             raise InvalidParameterError(
@@ -91,11 +92,4 @@ def too_large(
         f"response body exceeds max_response_bytes ({limit} bytes); {fate}",
         status=status,
     )
-    error._set_context(
-        method=request.method,
-        path=request.path,
-        attempts=request.attempt,
-        idempotency_key=request.idempotency_key,
-        outcome_unknown=request.method != "GET",
-    )
-    return error
+    return attach_context(error, request, outcome_unknown=request.method != "GET")

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from ._errors import InvalidParameterError
-from ._http import path_segment
 from ._models import CancellationReason, Installments, RefundReason
+from ._protocol import path_segment
 
 __all__ = [
     "check_amount",

@@ -23,7 +23,7 @@ from aiohttp import web
 
 import ching_async
 from ching_async import _aiohttp
-from ching_async._http import _redact
+from ching_async._secrets import redact_headers
 from ching_async.testing import MockTransport
 
 TEST_KEY = "ck_test_" + "ab" * 32
@@ -36,7 +36,7 @@ class Seen:
     path: str
     query: dict[str, str]
     # pytest's failure output shows the key as <redacted>
-    headers: dict[str, str] = attrs.field(repr=lambda h: repr(_redact(h)))
+    headers: dict[str, str] = attrs.field(repr=lambda h: repr(redact_headers(h)))
     body: bytes
 
     @property

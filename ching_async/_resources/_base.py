@@ -4,8 +4,8 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._decode import decode_item, decode_list, list_data, request_info
-from .._http import Response
 from .._listing import AsyncList, Page
+from .._messages import Response
 
 if TYPE_CHECKING:
     from .._client import Client

@@ -8,10 +8,11 @@ import orjson
 from .._convert import structure
 from .._decode import decode_error, decode_model, request_info
 from .._errors import InvalidParameterError
-from .._http import Response, decode_envelope
 from .._listing import AsyncList
+from .._messages import Response
 from .._middleware import validate_idempotency_key
 from .._models import Customer, PaymentMethod, UpsertAction, UpsertResult
+from .._protocol import decode_envelope
 from .._validation import (
     IDENTIFY_BY,
     check_email,

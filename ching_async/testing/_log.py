@@ -8,7 +8,7 @@ from typing import Any
 
 from multidict import CIMultiDictProxy, MultiMapping
 
-from .._http import _redact
+from .._secrets import redact_headers as _redact
 from ._faults import Fault
 
 

@@ -22,7 +22,8 @@ import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._errors import InvalidParameterError
-from .._http import REDACTED_HEADERS, Request, Response
+from .._messages import Request, Response
+from .._secrets import REDACTED_HEADERS
 
 __all__ = [
     "MockHandler",

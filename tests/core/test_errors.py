@@ -26,13 +26,9 @@ from ching_async import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
-from ching_async._http import (
-    BODY_EXCERPT_CHARS,
-    Request,
-    Response,
-    decode_envelope,
-    parse_retry_after,
-)
+from ching_async._messages import Request, Response
+from ching_async._protocol import decode_envelope, parse_retry_after
+from ching_async._secrets import BODY_EXCERPT_CHARS
 from tests.conftest import (
     CHARGE,
     SETUP_SESSION,

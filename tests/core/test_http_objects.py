@@ -6,7 +6,7 @@ import attrs
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ching_async._http import Request, Response
+from ching_async._messages import Request, Response
 
 
 def _request() -> Request:

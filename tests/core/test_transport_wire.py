@@ -15,7 +15,7 @@ from aiohttp import web
 
 import ching_async
 from ching_async import _aiohttp
-from ching_async._http import Request
+from ching_async._messages import Request
 from tests.conftest import SETUP_SESSION, TEST_KEY, ScriptedServer, WireReply, envelope
 
 BASE = "/ching/v1"

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 
 import ching_async
 from ching_async._aiohttp import AiohttpTransport
-from ching_async._http import _redact
+from ching_async._secrets import redact_headers as _redact
 
 from ..conftest import CHARGE as BASE_CHARGE
 from ..conftest import SETUP_SESSION as BASE_SETUP_SESSION

@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 import ching_async
 from ching_async import Charge, ChingError, SetupSession
 from ching_async._decode import decode_list, decode_model, list_data, request_info
-from ching_async._http import Request, Response, decode_envelope, parse_retry_after
+from ching_async._messages import Request, Response
+from ching_async._protocol import decode_envelope, parse_retry_after
 
 from . import (
     CHARGE,

@@ -353,7 +353,7 @@ async def test_a_dense_body_under_the_cap_is_refused_cheaply(case: str) -> None:
 
 
 def _envelope_response(body: bytes, status: int) -> Any:
-    from ching_async._http import Request, Response
+    from ching_async._messages import Request, Response
 
     request = Request(method="GET", path="/charges", base_url="https://x.example/ching/v1")
     return Response(status=status, headers={}, body=body, request=request)
@@ -362,7 +362,7 @@ def _envelope_response(body: bytes, status: int) -> Any:
 def test_the_density_limit_is_exact_and_spares_real_bodies() -> None:
     """One object or array per 16 bytes beyond the first 1,024 decodes; one
     more is refused. A list of 100 charges has one per ~200 bytes."""
-    from ching_async._http import decode_envelope
+    from ching_async._protocol import decode_envelope
 
     def body_with(containers: int, size: int) -> bytes:
         items = b",".join([b"{}"] * (containers - 2))  # the envelope has 1, data 1
@@ -416,7 +416,7 @@ async def test_an_error_keeps_the_first_hundred_issues_and_counts_the_rest() -> 
     assert (copy.issues_omitted, len(copy.issues)) == (4900, 100)
     # A short list is kept whole.
     small = orjson.dumps({"success": False, "error": {"message": "m", "issues": [issue] * 3}})
-    from ching_async._http import decode_envelope
+    from ching_async._protocol import decode_envelope
 
     with pytest.raises(ching_async.BadRequestError) as short:
         decode_envelope(_envelope_response(small, 400))

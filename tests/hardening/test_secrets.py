@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 
 import ching_async
 from ching_async._decode import decode_list, decode_model, list_data, request_info
-from ching_async._http import Request, Response, decode_envelope
+from ching_async._messages import Request, Response
 from ching_async._models import Charge
+from ching_async._protocol import decode_envelope
 
 from . import (
     CHARGE,
@@ -688,7 +689,7 @@ def test_a_request_without_credentials_still_redacts_and_pickles_nothing() -> No
     import copy
     import pickle
 
-    from ching_async._http import without_credentials
+    from ching_async._messages import without_credentials
 
     hidden = without_credentials(REQUEST.with_headers({"X-Shop": "1"}))
     assert hidden is not None

@@ -273,7 +273,7 @@ async def test_a_middleware_cannot_smuggle_a_path_into_the_request_line(path: st
 
 
 def test_sendable_url_check_passes_encoded_urls() -> None:
-    from ching_async._http import check_sendable_url
+    from ching_async._protocol import check_sendable_url
 
     url = "https://api.ching.co.il/ching/v1/charges/ch%201?customer=cus_1&q=a%20b"
     assert check_sendable_url(url) == url

@@ -1,0 +1,228 @@
+"""The library's own messages: a frozen Request going down the chain and a
+frozen Response coming back up. They carry no domain logic; the pure
+functions over them live in _protocol, redaction in _secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
+
+import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from ._secrets import (
+    REDACTED_HEADERS,
+    HiddenSecrets,
+    redact_headers,
+    request_secrets,
+    scrub_secrets,
+)
+
+if TYPE_CHECKING:
+    from ._reconcile import Reconciler
+
+__all__ = [
+    "Handler",
+    "Middleware",
+    "Request",
+    "Response",
+    "credential_headers",
+    "without_credentials",
+]
+
+_T = TypeVar("_T")
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
+
+_new = object.__new__
+_set_dict = object.__setattr__
+
+
+def _replace(obj: _T, changes: dict[str, Any]) -> _T:
+    """attrs.evolve for our validator-free, slot-less frozen classes, about 8x
+    cheaper: a merged copy of the instance dict (the chain derives ~4 per call;
+    the one-step merge and bound names save ~1,000 instructions each)."""
+    new = _new(type(obj))
+    _set_dict(new, "__dict__", obj.__dict__ | changes)
+    return new
+
+
+@attrs.frozen(repr=False, slots=False)
+class Request:
+    """One logical API call, as it travels down the middleware chain.
+
+    `path` is relative to the client's base URL and already percent-encoded.
+    Middlewares derive new requests with `with_headers`/`evolve`; they never mutate.
+    """
+
+    method: str
+    path: str
+    base_url: str
+    query: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes | None = None
+    # Retry policy: a request is "safe" to re-send blindly (GET) or not (POST).
+    safe_to_retry: bool = False
+    idempotency_key: str | None = None
+    attempt: int = 1
+    timeout: float = 30.0
+    # time.monotonic() by which the whole logical call must end (set by retry).
+    deadline: float | None = None
+    # Consulted by the retry middleware after an ambiguous failure (see _reconcile).
+    reconciler: Reconciler | None = None
+
+    @property
+    def url(self) -> str:
+        url = self.base_url + self.path
+        if self.query:
+            url += "?" + urlencode(self.query)
+        return url
+
+    @classmethod
+    def logical(
+        cls,
+        method: str,
+        path: str,
+        base_url: str,
+        query: tuple[tuple[str, str], ...],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        safe_to_retry: bool,
+        idempotency_key: str | None,
+        timeout: float,
+        reconciler: Reconciler | None,
+    ) -> Request:
+        """The client's constructor for a call's first request (attempt 1, no
+        deadline yet): fills the instance dict in one step, like
+        Response.received. Instead of copying a prototype with 8 keyword
+        changes: ~8,000 instructions less per POST (measured end to end)."""
+        request = _new(cls)
+        _set_dict(
+            request,
+            "__dict__",
+            {
+                "method": method,
+                "path": path,
+                "base_url": base_url,
+                "query": query,
+                "headers": headers,
+                "body": body,
+                "safe_to_retry": safe_to_retry,
+                "idempotency_key": idempotency_key,
+                "attempt": 1,
+                "timeout": timeout,
+                "deadline": None,
+                "reconciler": reconciler,
+            },
+        )
+        return request
+
+    def with_headers(self, extra: Mapping[str, str]) -> Request:
+        return _replace(self, {"headers": {**self.headers, **extra}})
+
+    def replace(self, **changes: Any) -> Request:
+        """A copy with `changes` applied (the frozen request is never mutated)."""
+        return _replace(self, changes)
+
+    def __repr__(self) -> str:
+        return (
+            f"Request(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+            f"headers={redact_headers(self.headers)!r}, attempt={self.attempt}, "
+            f"idempotency_key={self.idempotency_key!r})"
+        )
+
+
+def _case_insensitive(headers: Mapping[str, str]) -> Mapping[str, str]:
+    if isinstance(headers, CIMultiDictProxy | CIMultiDict):
+        return headers  # what the transport hands over: no copy
+    return CIMultiDictProxy(CIMultiDict(headers))
+
+
+@attrs.frozen(repr=False, slots=False)
+class Response:
+    """A complete HTTP response (body fully read, size-capped) plus its provenance.
+
+    Header lookups are case-insensitive, whoever built the response.
+    """
+
+    status: int
+    headers: Mapping[str, str] = attrs.field(converter=_case_insensitive)
+    body: bytes
+    request: Request
+    attempts: int = 1
+    elapsed: float = 0.0
+    # Set by the retry middleware when a non-retryable POST failed in a way
+    # that may still have taken effect on the server.
+    outcome_unknown: bool = False
+    # Set when the result was found by reconciliation rather than returned by the POST.
+    reconciled: bool = False
+
+    @property
+    def request_id(self) -> str | None:
+        for name in _REQUEST_ID_HEADERS:
+            value = self.headers.get(name)
+            if value:
+                # A server or proxy that echoes the Authorization header here
+                # must not put the key into RequestInfo or error messages.
+                return scrub_secrets(value, request_secrets(self.request))
+        return None
+
+    def replace(self, **changes: Any) -> Response:
+        """A copy with `changes` applied; `headers` must stay case-insensitive."""
+        return _replace(self, changes)
+
+    @classmethod
+    def received(
+        cls,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        request: Request,
+        elapsed: float,
+    ) -> Response:
+        """The transport's constructor: skips attrs' per-field frozen setattr
+        (the headers are case-insensitive already). About 1.5 us a response."""
+        response = _new(cls)
+        _set_dict(
+            response,
+            "__dict__",
+            {
+                "status": status,
+                "headers": headers,
+                "body": body,
+                "request": request,
+                "attempts": request.attempt,
+                "elapsed": elapsed,
+                "outcome_unknown": False,
+                "reconciled": False,
+            },
+        )
+        return response
+
+    def __repr__(self) -> str:
+        return (
+            f"Response(status={self.status}, method={self.request.method!r}, "
+            f"path={self.request.path!r}, attempts={self.attempts}, bytes={len(self.body)})"
+        )
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+Middleware = Callable[[Request, Handler], Awaitable[Response]]
+
+
+def without_credentials(request: Request) -> Request | None:
+    """`request` without its credential headers (their secrets kept for
+    redaction only), or None when it has none."""
+    headers = request.headers
+    if not any(name.lower() in REDACTED_HEADERS for name in headers):
+        return None
+    kept = {k: v for k, v in headers.items() if k.lower() not in REDACTED_HEADERS}
+    return _replace(
+        request, {"headers": kept, "_hidden_secrets": HiddenSecrets(request_secrets(request))}
+    )
+
+
+def credential_headers(request: Request) -> dict[str, str]:
+    return {k: v for k, v in request.headers.items() if k.lower() in REDACTED_HEADERS}
