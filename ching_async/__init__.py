@@ -50,6 +50,7 @@ from ._models import (
 )
 from ._reconcile import IDEMPOTENCY_METADATA_KEY
 from ._retry import RetryPolicy
+from ._transport import Transport
 from ._version import __version__
 
 _LAZY = {  # the bulk engine is imported on first use, not by `import ching_async`
@@ -122,6 +123,7 @@ __all__ = [
     "RetryPolicy",
     "SetupSession",
     "SetupSessionStatus",
+    "Transport",
     "UnprocessableEntityError",
     "__version__",
     "Customer",

@@ -1,4 +1,4 @@
-"""The Client: configuration, the lazily created session pool, and the chain."""
+"""The Client: configuration, the chain, and its transport."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
 from ._messages import Handler, Middleware, Request, Response
 from ._middleware import (
@@ -30,7 +31,7 @@ from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryMiddleware, RetryPolicy
 from ._secrets import ApiKey
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, new_session
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
 from ._validation import check_flag
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Client:
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_tls: bool = True,
+        transport: Transport | None = None,
     ) -> None:
         self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
         if base_url is None:
@@ -78,19 +80,30 @@ class Client:
         self.max_retries = _count("max_retries", max_retries, minimum=0)
         self.max_connections = _count("max_connections", max_connections, minimum=1)
         self.retry_policy = _check_retry_policy(retry_policy)
-        if not check_flag("verify_tls", verify_tls):
-            _warn_tls_disabled()
-        self._session = _check_session(session)
-        self._owns_session = session is None
+        max_bytes = _count("max_response_bytes", max_response_bytes, minimum=1)
+        tls = check_flag("verify_tls", verify_tls)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
-        transport = AiohttpTransport(
-            self._get_session,
-            max_response_bytes=_count("max_response_bytes", max_response_bytes, minimum=1),
-            verify_tls=verify_tls,
-            max_connections=self.max_connections,
-            static_headers_on_session=self._owns_session,
-        )
+        # The transport the client made, and so closes; never a caller's.
+        self._own_transport: AiohttpTransport | None = None
+        send: Handler
+        if transport is None:
+            if not tls:
+                _warn_tls_disabled()
+            self._own_transport = AiohttpTransport(
+                session,
+                max_response_bytes=max_bytes,
+                verify_tls=tls,
+                max_connections=self.max_connections,
+            )
+            send = self._own_transport.handle
+        else:
+            if session is not None or not tls:
+                raise InvalidParameterError(
+                    "session= and verify_tls= configure the default aiohttp transport;"
+                    " with transport=, configure your transport instead"
+                )
+            send = checked_transport(transport, max_bytes)
         self._handler: Handler = build_chain(
             [
                 IdempotencyMiddleware(),
@@ -104,7 +117,7 @@ class Client:
                 AuthMiddleware(self._api_key),
                 LoggingMiddleware(),
             ],
-            transport,
+            send,
         )
         self.setup_sessions = SetupSessions(self)
         self.charges = Charges(self)
@@ -134,13 +147,13 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (a caller-supplied session is left open)."""
+        """Close the connection pool. A session or transport passed in is
+        left open: whoever made it closes it."""
         if self._closed:
             return
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        if self._own_transport is not None:
+            await self._own_transport.aclose()
 
     @property
     def closed(self) -> bool:
@@ -158,16 +171,6 @@ class Client:
                 "create one Client per event loop"
             )
         return loop
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        # Called by the transport inside a call that _send already checked,
-        # but the call may have waited for a pool slot or retried since, and
-        # a closed client must never open a new (never closed) session.
-        if self._closed:
-            raise ClientStateError("this Client is closed; create a new one")
-        if self._session is None:
-            self._session = new_session(self.max_connections)
-        return self._session
 
     # ----------------------------------------------------------- requests
     def _send(
@@ -231,16 +234,6 @@ def _check_retry_policy(policy: object) -> RetryPolicy:
     if not isinstance(policy, RetryPolicy):
         raise InvalidParameterError(f"retry_policy must be a RetryPolicy, got {policy!r}")
     return policy
-
-
-def _check_session(session: object) -> aiohttp.ClientSession | None:
-    from aiohttp.client import ClientSession  # loaded already, by the transport
-
-    if session is not None and not isinstance(session, ClientSession):
-        raise InvalidParameterError(
-            f"session must be an aiohttp.ClientSession, got {type(session).__name__}"
-        )
-    return session
 
 
 def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:

@@ -1,8 +1,11 @@
-"""Shared fixtures: a scripted loopback server for exact wire-level checks.
+"""Shared fixtures: `scripted`, canned answers per route, for exact request checks.
 
-`scripted` answers each request from a per-route queue of canned responses
-and records what reached it, so tests assert on the server side exactly what
-the client sent. Behavioural integration tests use FakeChing instead.
+`scripted` answers each request from a per-route queue of canned replies and
+records what reached it, so tests assert exactly what the client sent. By
+default it is a MockTransport (no socket); a test marked `loopback` gets the
+same script served by an aiohttp server on 127.0.0.1, for what only the wire
+shows (aiohttp's own headers, dropped connections, timeouts, a caller's
+session). Behavioural integration tests use FakeChing instead.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import orjson
@@ -18,12 +22,12 @@ import pytest
 from aiohttp import web
 
 import ching_async
-from ching_async import _transport
+from ching_async import _aiohttp
+from ching_async._secrets import redact_headers
+from ching_async.testing import MockTransport
 
 TEST_KEY = "ck_test_" + "ab" * 32
 LIVE_KEY = "ck_live_" + "cd" * 32
-
-Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @attrs.frozen
@@ -31,7 +35,8 @@ class Seen:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    # pytest's failure output shows the key as <redacted>
+    headers: dict[str, str] = attrs.field(repr=lambda h: repr(redact_headers(h)))
     body: bytes
 
     @property
@@ -39,70 +44,152 @@ class Seen:
         return orjson.loads(self.body) if self.body else None
 
 
-def envelope(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
-    async def reply(_: web.Request) -> web.Response:
+class Reply:
+    """A canned answer, given by the loopback server (`__call__`) or by
+    MockTransport (`answer`)."""
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def answer(self, request: ching_async.Request) -> ching_async.Response:
+        raise NotImplementedError
+
+
+@attrs.frozen
+class Canned(Reply):
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
         return web.Response(
-            status=status,
-            body=orjson.dumps({"success": True, "data": data}),
-            content_type="application/json",
-            headers=headers,
+            status=self.status,
+            body=self.body,
+            content_type=self.content_type,
+            headers=self.headers,
         )
 
-    return reply
+    async def answer(self, request: ching_async.Request) -> ching_async.Response:
+        headers = {"Content-Type": self.content_type, **(self.headers or {})}
+        return ching_async.Response(
+            self.status, headers, self.body, request, attempts=request.attempt
+        )
+
+
+# A reply only the loopback server can give: an aiohttp handler.
+WireReply = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def envelope(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Canned(status, orjson.dumps({"success": True, "data": data}), headers=headers)
 
 
 def error(status: int, code: str = "X", message: str = "boom", **extra: Any) -> Reply:
     headers = extra.pop("headers", None)
-
-    async def reply(_: web.Request) -> web.Response:
-        err = {"status": status, "code": code, "message": message, **extra}
-        return web.Response(
-            status=status,
-            body=orjson.dumps({"success": False, "error": err}),
-            content_type="application/json",
-            headers=headers,
-        )
-
-    return reply
+    err = {"status": status, "code": code, "message": message, **extra}
+    return Canned(status, orjson.dumps({"success": False, "error": err}), headers=headers)
 
 
 def raw(status: int, body: bytes, content_type: str = "text/html", **headers: str) -> Reply:
-    async def reply(_: web.Request) -> web.Response:
-        return web.Response(status=status, body=body, content_type=content_type, headers=headers)
+    return Canned(status, body, content_type, headers)
 
-    return reply
+
+@attrs.frozen
+class _Hang(Reply):
+    seconds: float
+    then: Reply | None
+
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(self.seconds)
+        if self.then is None:
+            return web.Response(status=204)
+        return await self.then(request)
+
+    async def answer(self, request: ching_async.Request) -> ching_async.Response:
+        raise AssertionError("hang() times out a real socket: mark the test loopback")
 
 
 def hang(seconds: float, then: Reply | None = None) -> Reply:
-    async def reply(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(seconds)
-        if then is None:
-            return web.Response(status=204)
-        return await then(request)
-
-    return reply
+    return _Hang(seconds, then)
 
 
-def drop() -> Reply:
-    async def reply(request: web.Request) -> web.StreamResponse:
+class _Drop(Reply):
+    async def __call__(self, request: web.Request) -> web.StreamResponse:
         assert request.transport is not None
         request.transport.close()
         return web.Response(status=500)
 
-    return reply
+    async def answer(self, request: ching_async.Request) -> ching_async.Response:
+        # What a transport reports for a connection lost after the request went out.
+        raise ching_async.APIConnectionError("connection lost after the request was sent")
 
 
-class ScriptedServer:
+def drop() -> Reply:
+    return _Drop()
+
+
+class Script:
+    """The per-route queues of replies and what was seen, shared by both kinds."""
+
+    url = ""
+    transport: MockTransport | None = None
+
     def __init__(self) -> None:
         self.seen: list[Seen] = []
-        self.script: dict[tuple[str, str], deque[Reply]] = defaultdict(deque)
-        self.url = ""
+        self.script: dict[tuple[str, str], deque[Reply | WireReply]] = defaultdict(deque)
 
-    def on(self, method: str, path: str, *replies: Reply) -> None:
+    def on(self, method: str, path: str, *replies: Reply | WireReply) -> None:
         self.script[(method, path)].extend(replies)
 
     def seen_at(self, method: str, path: str) -> list[Seen]:
         return [s for s in self.seen if s.method == method and s.path == path]
+
+    def client_options(self) -> dict[str, Any]:
+        """What a Client needs to reach this script."""
+        options: dict[str, Any] = {"base_url": self.url}
+        if self.transport is not None:
+            options["transport"] = self.transport
+        return options
+
+    def next_reply(self, method: str, path: str) -> Reply | WireReply | None:
+        queue = self.script.get((method, path))
+        if not queue:
+            return None
+        return queue.popleft() if len(queue) > 1 else queue[0]
+
+
+class ScriptedTransport(Script):
+    """The script answered in-process by a MockTransport."""
+
+    url = "https://ching.invalid/ching/v1"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transport = MockTransport(self.answer)
+
+    async def answer(self, request: ching_async.Request) -> ching_async.Response:
+        path = urlsplit(request.url).path
+        self.seen.append(
+            Seen(
+                method=request.method,
+                path=path,
+                query=dict(request.query),
+                headers=dict(request.headers),
+                body=request.body or b"",
+            )
+        )
+        reply = self.next_reply(request.method, path)
+        if reply is None:
+            return ching_async.Response(
+                599, {}, f"unscripted {request.method} {path}".encode(), request
+            )
+        assert isinstance(reply, Reply), "an aiohttp handler reply: mark the test loopback"
+        return await reply.answer(request)
+
+
+class ScriptedServer(Script):
+    """The script served by aiohttp on 127.0.0.1."""
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -115,15 +202,17 @@ class ScriptedServer:
                 body=body,
             )
         )
-        queue = self.script.get((request.method, request.raw_path.split("?")[0]))
-        if not queue:
+        reply = self.next_reply(request.method, request.raw_path.split("?")[0])
+        if reply is None:
             return web.Response(status=599, text=f"unscripted {request.method} {request.raw_path}")
-        reply = queue.popleft() if len(queue) > 1 else queue[0]
         return await reply(request)
 
 
 @pytest.fixture
-async def scripted() -> AsyncIterator[ScriptedServer]:
+async def scripted(request: pytest.FixtureRequest) -> AsyncIterator[Script]:
+    if request.node.get_closest_marker("loopback") is None:
+        yield ScriptedTransport()
+        return
     server = ScriptedServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
@@ -138,13 +227,13 @@ async def scripted() -> AsyncIterator[ScriptedServer]:
 
 
 @pytest.fixture
-async def client(scripted: ScriptedServer) -> AsyncIterator[ching_async.Client]:
+async def client(scripted: Script) -> AsyncIterator[ching_async.Client]:
     async with ching_async.Client(
         TEST_KEY,
-        base_url=scripted.url,
         retry_policy=ching_async.RetryPolicy(instant=True),
         timeout=2.0,
         total_timeout=10.0,
+        **scripted.client_options(),
     ) as c:
         yield c
 
@@ -192,7 +281,7 @@ SETUP_SESSION: dict[str, Any] = {
 
 @pytest.fixture
 async def make_client(
-    scripted: ScriptedServer,
+    scripted: Script,
 ) -> AsyncIterator[Callable[..., ching_async.Client]]:
     """A factory for Clients pointed at `scripted` (instant backoff), closed at teardown.
 
@@ -202,7 +291,8 @@ async def make_client(
 
     def make(**kwargs: Any) -> ching_async.Client:
         api_key = kwargs.pop("api_key", TEST_KEY)
-        kwargs.setdefault("base_url", scripted.url)
+        for name, value in scripted.client_options().items():
+            kwargs.setdefault(name, value)
         kwargs.setdefault("retry_policy", ching_async.RetryPolicy(instant=True))
         kwargs.setdefault("timeout", 2.0)
         kwargs.setdefault("total_timeout", 10.0)
@@ -217,13 +307,13 @@ async def make_client(
 
 @pytest.fixture
 def capped_transports(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The transports a client's own connector capped (_transport.cap_read_size), in order."""
+    """The transports a client's own connector capped (_aiohttp.cap_read_size), in order."""
     seen: list[object] = []
-    real = _transport.cap_read_size
+    real = _aiohttp.cap_read_size
 
     def record(transport: object) -> None:
         real(transport)
         seen.append(transport)
 
-    monkeypatch.setattr(_transport, "cap_read_size", record)
+    monkeypatch.setattr(_aiohttp, "cap_read_size", record)
     return seen

@@ -13,14 +13,15 @@ import pytest
 import ching_async
 from ching_async.testing import FakeChing, Fault
 
-from .conftest import CHARGE, TEST_KEY, ScriptedServer, envelope, error, raw
+from .conftest import CHARGE, TEST_KEY, Script, envelope, error, raw
 
 CHARGES = "/ching/v1/charges"
 
 
-def settle_client(url: str, settle: float, **kw: object) -> ching_async.Client:
+def settle_client(scripted: Script, settle: float, **kw: object) -> ching_async.Client:
     policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=settle)
-    return ching_async.Client(TEST_KEY, base_url=url, retry_policy=policy, **kw)  # type: ignore[arg-type]
+    options = {**scripted.client_options(), **kw}
+    return ching_async.Client(TEST_KEY, retry_policy=policy, **options)  # type: ignore[arg-type]
 
 
 async def test_a_slow_server_is_not_charged_twice() -> None:
@@ -42,20 +43,20 @@ async def create(client: ching_async.Client, customer: str, card: str) -> ching_
     return await client.charges.create(customer=customer, payment_method=card, amount=4990)
 
 
-async def test_ching_error_envelope_proves_absence_at_once(scripted: ScriptedServer) -> None:
+async def test_ching_error_envelope_proves_absence_at_once(scripted: Script) -> None:
     scripted.on("POST", CHARGES, error(503, "SERVICE_UNAVAILABLE"), envelope(CHARGE))
     scripted.on("GET", CHARGES, envelope([]))
-    async with settle_client(scripted.url, 30) as client:
+    async with settle_client(scripted, 30) as client:
         started = time.monotonic()
         charge = await create(client, "cus_1", "pm_1")
     assert time.monotonic() - started < 5  # no 30 s settle: CHING answered itself
     assert charge.request_info.attempts == 2
 
 
-async def test_a_proxy_error_page_waits_before_resending(scripted: ScriptedServer) -> None:
+async def test_a_proxy_error_page_waits_before_resending(scripted: Script) -> None:
     scripted.on("POST", CHARGES, raw(502, b"<html>bad gateway</html>"), envelope(CHARGE))
     scripted.on("GET", CHARGES, envelope([]))
-    async with settle_client(scripted.url, 0.6) as client:
+    async with settle_client(scripted, 0.6) as client:
         started = time.monotonic()
         charge = await create(client, "cus_1", "pm_1")
     assert time.monotonic() - started >= 0.55
@@ -64,16 +65,16 @@ async def test_a_proxy_error_page_waits_before_resending(scripted: ScriptedServe
     assert charge.request_info.attempts == 2
 
 
-async def test_unanswered_failure_past_the_deadline_is_unknown(scripted: ScriptedServer) -> None:
+async def test_unanswered_failure_past_the_deadline_is_unknown(scripted: Script) -> None:
     scripted.on("POST", CHARGES, raw(504, b""))
     scripted.on("GET", CHARGES, envelope([]))
-    async with settle_client(scripted.url, 30, total_timeout=1.0) as client:
+    async with settle_client(scripted, 30, total_timeout=1.0) as client:
         with pytest.raises(ching_async.OutcomeUnknownError):
             await create(client, "cus_1", "pm_1")
     assert len(scripted.seen_at("POST", CHARGES)) == 1
 
 
-async def test_a_full_window_cannot_prove_absence(scripted: ScriptedServer, client) -> None:
+async def test_a_full_window_cannot_prove_absence(scripted: Script, client) -> None:
     others = [CHARGE | {"id": f"ch_{n}"} for n in range(100)]
     scripted.on("POST", CHARGES, error(503))
     scripted.on("GET", CHARGES, envelope(others))
@@ -84,9 +85,7 @@ async def test_a_full_window_cannot_prove_absence(scripted: ScriptedServer, clie
     assert "absence cannot be proven" in str(info.value.__cause__)
 
 
-async def test_a_lookup_answer_that_is_not_a_list_proves_nothing(
-    scripted: ScriptedServer, client
-) -> None:
+async def test_a_lookup_answer_that_is_not_a_list_proves_nothing(scripted: Script, client) -> None:
     scripted.on("POST", CHARGES, error(503))
     scripted.on("GET", CHARGES, envelope({"unexpected": "shape"}))
     with pytest.raises(ching_async.OutcomeUnknownError):
@@ -99,14 +98,14 @@ KEY = "inv-2026-11-0042"
 
 @pytest.mark.parametrize("listed", [0, 99])
 async def test_find_by_idempotency_key_proves_absence_only_below_the_limit(
-    scripted: ScriptedServer, client, listed: int
+    scripted: Script, client, listed: int
 ) -> None:
     others = [CHARGE | {"id": f"ch_{n}", "metadata": {}} for n in range(listed)]
     scripted.on("GET", CHARGES, envelope(others))
     assert await client.charges.find_by_idempotency_key("cus_1", KEY) is None
 
 
-async def test_find_by_idempotency_key_in_a_full_list(scripted: ScriptedServer, client) -> None:
+async def test_find_by_idempotency_key_in_a_full_list(scripted: Script, client) -> None:
     """Not among 100 newest: it may exist beyond them, so never None."""
     others = [CHARGE | {"id": f"ch_{n}", "metadata": {}} for n in range(100)]
     mine = CHARGE | {"id": "ch_mine", "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: KEY}}
@@ -121,9 +120,7 @@ async def test_find_by_idempotency_key_in_a_full_list(scripted: ScriptedServer, 
     assert found.id == "ch_mine"
 
 
-async def test_refunds_find_by_idempotency_key_in_a_full_list(
-    scripted: ScriptedServer, client
-) -> None:
+async def test_refunds_find_by_idempotency_key_in_a_full_list(scripted: Script, client) -> None:
     refund = {"id": "re_1", "object": "refund", "amount": 100, "metadata": {}}
     scripted.on(
         "GET",
@@ -191,7 +188,7 @@ def marked_charge(key: str, **changes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("answer", UNREADABLE_2XX)
 async def test_an_unreadable_2xx_found_by_its_marker_is_the_result(
-    scripted: ScriptedServer, client, answer
+    scripted: Script, client, answer
 ) -> None:
     scripted.on("POST", CHARGES, answer)
     # Absent before the first send (the caller's key is looked up), then found.
@@ -205,9 +202,7 @@ async def test_an_unreadable_2xx_found_by_its_marker_is_the_result(
     assert len(scripted.seen_at("POST", CHARGES)) == 1
 
 
-async def test_an_unreadable_2xx_proven_absent_is_sent_again(
-    scripted: ScriptedServer, client
-) -> None:
+async def test_an_unreadable_2xx_proven_absent_is_sent_again(scripted: Script, client) -> None:
     scripted.on("POST", CHARGES, raw(200, b"<html>ok</html>"), envelope(CHARGE))
     scripted.on("GET", CHARGES, envelope([]))
     charge = await create(client, "cus_1", "pm_1")
@@ -217,7 +212,7 @@ async def test_an_unreadable_2xx_proven_absent_is_sent_again(
 
 
 async def test_an_unreadable_2xx_that_cannot_be_looked_up_is_an_unknown_outcome(
-    scripted: ScriptedServer, client
+    scripted: Script, client
 ) -> None:
     others = [CHARGE | {"id": f"ch_{n}"} for n in range(100)]
     scripted.on("POST", CHARGES, raw(200, b"{"))
@@ -236,7 +231,7 @@ async def test_an_unreadable_2xx_that_cannot_be_looked_up_is_an_unknown_outcome(
 
 
 async def test_an_unreadable_2xx_proven_absent_with_no_attempts_left_is_known(
-    scripted: ScriptedServer, make_client
+    scripted: Script, make_client
 ) -> None:
     scripted.on("POST", CHARGES, raw(200, b"<html>ok</html>"))
     scripted.on("GET", CHARGES, envelope([]))
@@ -248,7 +243,7 @@ async def test_an_unreadable_2xx_proven_absent_with_no_attempts_left_is_known(
 
 
 async def test_an_unreadable_2xx_to_a_capture_is_reconciled_by_state(
-    scripted: ScriptedServer, client
+    scripted: Script, client
 ) -> None:
     path = f"{CHARGES}/{CHARGE['id']}"
     scripted.on("POST", path + "/capture", raw(200, b"\x00\x01"))
@@ -259,7 +254,7 @@ async def test_an_unreadable_2xx_to_a_capture_is_reconciled_by_state(
 
 
 async def test_a_failure_envelope_on_a_2xx_is_an_answer_not_a_doubt(
-    scripted: ScriptedServer, client
+    scripted: Script, client
 ) -> None:
     failure = {"success": False, "error": {"status": 400, "code": "BAD", "message": "no"}}
     scripted.on("POST", CHARGES, raw(200, orjson.dumps(failure), content_type="application/json"))

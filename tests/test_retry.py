@@ -21,7 +21,7 @@ from .conftest import (
     CHARGE,
     SETUP_SESSION,
     TEST_KEY,
-    ScriptedServer,
+    Script,
     drop,
     envelope,
     error,
@@ -43,11 +43,11 @@ async def create_charge(client: ching_async.Client, **kw: object) -> ching_async
 
 
 @pytest.fixture
-async def slow_client(scripted: ScriptedServer) -> AsyncIterator[ching_async.Client]:
+async def slow_client(scripted: Script) -> AsyncIterator[ching_async.Client]:
     """Real (tiny) backoff, so sleeping behaviour is observable."""
     policy = ching_async.RetryPolicy(initial_backoff=0.01, max_backoff=0.02, max_retry_after=2)
     async with ching_async.Client(
-        TEST_KEY, base_url=scripted.url, retry_policy=policy, timeout=2, total_timeout=20
+        TEST_KEY, **scripted.client_options(), retry_policy=policy, timeout=2, total_timeout=20
     ) as c:
         yield c
 
@@ -72,6 +72,7 @@ async def test_get_gives_up_after_max_retries(scripted, client):
     assert len(scripted.seen) == 3
 
 
+@pytest.mark.loopback  # aiohttp must not re-send by itself
 async def test_get_retries_dropped_connection(scripted, client):
     scripted.on("GET", CHARGES + "/ch_1", drop(), drop(), envelope(CHARGE))
     charge = await client.charges.retrieve("ch_1")
@@ -81,11 +82,12 @@ async def test_get_retries_dropped_connection(scripted, client):
     assert len(scripted.seen) == 3
 
 
+@pytest.mark.loopback
 async def test_timeout_is_per_attempt(scripted):
     scripted.on("GET", CHARGES + "/ch_1", hang(5.0, envelope(CHARGE)), envelope(CHARGE))
     async with ching_async.Client(
         TEST_KEY,
-        base_url=scripted.url,
+        **scripted.client_options(),
         timeout=0.2,
         total_timeout=10,
         retry_policy=ching_async.RetryPolicy(instant=True),
@@ -96,11 +98,12 @@ async def test_timeout_is_per_attempt(scripted):
     assert time.monotonic() - started < 3.0  # the first attempt's 5 s hang was cut
 
 
+@pytest.mark.loopback
 async def test_total_timeout_bounds_all_attempts(scripted):
     scripted.on("GET", CHARGES + "/ch_1", hang(5.0))
     async with ching_async.Client(
         TEST_KEY,
-        base_url=scripted.url,
+        **scripted.client_options(),
         timeout=0.3,
         total_timeout=0.5,
         max_retries=10,
@@ -183,11 +186,12 @@ async def test_post_dropped_connection_is_not_resent(scripted, client):
     assert info.value.idempotency_key == "my-key-1"
 
 
+@pytest.mark.loopback
 async def test_post_timeout_after_sending_is_not_resent(scripted):
     scripted.on("POST", SESSIONS, hang(2.0, envelope(SETUP_SESSION)))
     async with ching_async.Client(
         TEST_KEY,
-        base_url=scripted.url,
+        **scripted.client_options(),
         timeout=0.2,
         retry_policy=ching_async.RetryPolicy(instant=True),
     ) as client:
@@ -319,7 +323,7 @@ async def test_a_bulk_pause_longer_than_the_deadline_sends_nothing(scripted):
     try:
         async with ching_async.Client(
             TEST_KEY,
-            base_url=scripted.url,
+            **scripted.client_options(),
             total_timeout=1.0,
             retry_policy=ching_async.RetryPolicy(instant=True),
         ) as client:

@@ -1,9 +1,11 @@
-"""Testing tools for ``ching_async``: a faithful in-memory fake CHING server.
+"""Testing tools for ``ching_async``: a faithful in-memory fake CHING server,
+and ``MockTransport`` to answer a client's requests in-process.
 
 ``async with FakeChing() as fake:`` serves the documented endpoints on an ephemeral
 127.0.0.1 port with in-memory state, seeding helpers, a request log, an injectable
 clock and scriptable fault injection (``fake.faults.add(Fault.commit_then_drop())``).
 Run it standalone with ``python -m ching_async.testing --port 8787``.
+``Client(transport=MockTransport(handler))`` needs no server at all.
 
 Not imported by ``import ching_async``. Exports load lazily, so the pytest plugin
 (``ching_async.testing.plugin``, loaded by every pytest session) stays cheap to import.
@@ -18,11 +20,23 @@ if TYPE_CHECKING:
     from ._envelope import FakeApiError, Issue
     from ._faults import Fault, FaultKind, FaultRule, FaultSet
     from ._log import RequestRecord
+    from ._mock import (
+        MockHandler,
+        MockTransport,
+        envelope_response,
+        error_response,
+        json_response,
+    )
     from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
     from ._server import FakeChing
     from ._webhooks import Delivery, WebhookEvent
 
 __all__ = [
+    "MockHandler",
+    "MockTransport",
+    "envelope_response",
+    "error_response",
+    "json_response",
     "FakeChing",
     "Fault",
     "FaultKind",
@@ -41,6 +55,11 @@ __all__ = [
 ]
 
 _HOMES = {
+    "MockHandler": "_mock",
+    "MockTransport": "_mock",
+    "envelope_response": "_mock",
+    "error_response": "_mock",
+    "json_response": "_mock",
     "FakeChing": "_server",
     "Fault": "_faults",
     "FaultKind": "_faults",

@@ -20,7 +20,7 @@ from tests.conftest import (
     CHARGE,
     LIVE_KEY,
     TEST_KEY,
-    ScriptedServer,
+    Script,
     drop,
     envelope,
     error,
@@ -48,8 +48,9 @@ def sessions(monkeypatch: pytest.MonkeyPatch) -> list[aiohttp.ClientSession]:
 
 
 # ================================================================ lifecycle
+@pytest.mark.loopback
 async def test_session_created_lazily_and_reused(
-    scripted: ScriptedServer, sessions: list[aiohttp.ClientSession]
+    scripted: Script, sessions: list[aiohttp.ClientSession]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     scripted.on("GET", BASE + "/charges", envelope([CHARGE]))
@@ -75,8 +76,9 @@ async def test_session_created_lazily_and_reused(
     assert len(scripted.seen) == 5
 
 
+@pytest.mark.loopback
 async def test_concurrent_first_calls_share_one_session(
-    scripted: ScriptedServer, sessions: list[aiohttp.ClientSession]
+    scripted: Script, sessions: list[aiohttp.ClientSession]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
@@ -94,9 +96,8 @@ async def test_close_without_use_creates_nothing(sessions: list[aiohttp.ClientSe
     assert sessions == []
 
 
-async def test_async_with_closes(
-    scripted: ScriptedServer, sessions: list[aiohttp.ClientSession]
-) -> None:
+@pytest.mark.loopback
+async def test_async_with_closes(scripted: Script, sessions: list[aiohttp.ClientSession]) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
         assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]
@@ -105,8 +106,9 @@ async def test_async_with_closes(
     assert [s.closed for s in sessions] == [True]
 
 
+@pytest.mark.loopback
 async def test_async_with_closes_on_error(
-    scripted: ScriptedServer, sessions: list[aiohttp.ClientSession]
+    scripted: Script, sessions: list[aiohttp.ClientSession]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", error(404, "NOT_FOUND"))
     with pytest.raises(ching_async.NotFoundError):
@@ -116,8 +118,9 @@ async def test_async_with_closes_on_error(
     assert [s.closed for s in sessions] == [True]
 
 
+@pytest.mark.loopback
 async def test_caller_session_used_and_left_open(
-    scripted: ScriptedServer, sessions: list[aiohttp.ClientSession]
+    scripted: Script, sessions: list[aiohttp.ClientSession]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     async with aiohttp.ClientSession(headers={"X-Caller-Session": "yes"}) as own:
@@ -140,9 +143,9 @@ async def test_caller_session_used_and_left_open(
     ]
 
 
-async def test_use_after_close(scripted: ScriptedServer) -> None:
+async def test_use_after_close(scripted: Script) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
-    client = ching_async.Client(TEST_KEY, base_url=scripted.url)
+    client = ching_async.Client(TEST_KEY, **scripted.client_options())
     await client.charges.retrieve("ch_1")
     await client.aclose()
     with pytest.raises(ClientStateError, match="closed"):
@@ -158,9 +161,7 @@ async def test_use_after_close(scripted: ScriptedServer) -> None:
     assert issubclass(ClientStateError, ching_async.ChingError)
 
 
-async def test_use_from_another_event_loop(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_use_from_another_event_loop(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     await client.charges.retrieve("ch_1")  # binds the client to this loop
 
@@ -243,7 +244,7 @@ def test_request_url_and_with_headers() -> None:
 
 
 async def test_debug_logging_never_shows_key(
-    scripted: ScriptedServer, client: ching_async.Client, caplog: pytest.LogCaptureFixture
+    scripted: Script, client: ching_async.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", error(503), envelope(CHARGE))
     with caplog.at_level(logging.DEBUG, logger="ching_async"):
@@ -287,9 +288,7 @@ class TimingMiddleware:
         return response
 
 
-async def test_middleware_sees_every_attempt(
-    scripted: ScriptedServer, make_client: MakeClient
-) -> None:
+async def test_middleware_sees_every_attempt(scripted: Script, make_client: MakeClient) -> None:
     timing = TimingMiddleware()
     client = make_client(middlewares=[timing])
     scripted.on("GET", BASE + "/charges/ch_1", error(503), error(502), envelope(CHARGE))
@@ -310,9 +309,8 @@ async def test_middleware_sees_every_attempt(
     assert all(s.headers["Authorization"] == "Bearer " + TEST_KEY for s in scripted.seen)
 
 
-async def test_middleware_sees_failed_attempts(
-    scripted: ScriptedServer, make_client: MakeClient
-) -> None:
+@pytest.mark.loopback
+async def test_middleware_sees_failed_attempts(scripted: Script, make_client: MakeClient) -> None:
     timing = TimingMiddleware()
     client = make_client(middlewares=[timing], timeout=0.1)
     scripted.on("GET", BASE + "/charges/ch_1", hang(0.3), hang(0.3), envelope(CHARGE))
@@ -330,7 +328,7 @@ async def test_middleware_sees_failed_attempts(
 
 
 async def test_middleware_sees_one_idempotency_key_across_attempts(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     timing = TimingMiddleware()
     client = make_client(middlewares=[timing])
@@ -342,7 +340,7 @@ async def test_middleware_sees_one_idempotency_key_across_attempts(
     assert [s.headers["X-Trace-Attempt"] for s in scripted.seen] == ["trace-1", "trace-2"]
 
 
-async def test_middlewares_run_in_order(scripted: ScriptedServer, make_client: MakeClient) -> None:
+async def test_middlewares_run_in_order(scripted: Script, make_client: MakeClient) -> None:
     order: list[str] = []
 
     def named(name: str) -> ching_async.Middleware:
@@ -363,7 +361,7 @@ async def test_middlewares_run_in_order(scripted: ScriptedServer, make_client: M
 
 
 async def test_every_kind_of_callable_is_a_middleware(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     order: list[str] = []
 
@@ -396,7 +394,7 @@ async def test_every_kind_of_callable_is_a_middleware(
 
 
 async def test_middleware_can_answer_without_network(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     async def canned(request: Request, call_next: Handler) -> Response:
         body = orjson.dumps({"success": True, "data": {**CHARGE, "id": "ch_cached"}})
@@ -441,7 +439,7 @@ async def _int_header(request: Request, call_next: Handler) -> Response:
     ],
 )
 async def test_a_middleware_that_breaks_the_contract_gets_a_clear_error(
-    scripted: ScriptedServer, make_client: MakeClient, middleware: Any, match: str
+    scripted: Script, make_client: MakeClient, middleware: Any, match: str
 ) -> None:
     scripted.on("GET", "/ching/v1/charges/ch_1", envelope(CHARGE))
     client = make_client(middlewares=[middleware])
@@ -451,7 +449,7 @@ async def test_a_middleware_that_breaks_the_contract_gets_a_clear_error(
 
 
 async def test_attempts_are_counted_by_the_client_not_taken_from_a_middleware(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     # A caching middleware replays a response recorded from another call's
     # third attempt: this call sent once, and says so.
@@ -466,8 +464,9 @@ async def test_attempts_are_counted_by_the_client_not_taken_from_a_middleware(
     assert scripted.seen == []
 
 
+@pytest.mark.loopback  # aiohttp must not re-send by itself
 async def test_get_not_resent_behind_the_clients_back(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     timing = TimingMiddleware()
     client = make_client(middlewares=[timing], max_retries=0)
@@ -479,7 +478,7 @@ async def test_get_not_resent_behind_the_clients_back(
 
 
 async def test_middleware_response_headers_are_case_insensitive(
-    scripted: ScriptedServer, make_client: MakeClient
+    scripted: Script, make_client: MakeClient
 ) -> None:
     # A middleware may build a Response with headers spelled any way HTTP allows.
     calls: list[int] = []

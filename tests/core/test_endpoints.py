@@ -22,7 +22,7 @@ from tests.conftest import (
     CHARGE,
     SETUP_SESSION,
     TEST_KEY,
-    ScriptedServer,
+    Script,
     Seen,
     envelope,
     error,
@@ -63,17 +63,22 @@ def test_minted_keys_are_random_version_4_uuids() -> None:
 
 
 def assert_common_headers(seen: Seen, *, post: bool) -> None:
+    """The call's own headers, as any transport gets them."""
     assert header(seen, "Authorization") == "Bearer " + TEST_KEY
-    assert header(seen, "Accept") == "application/json"
-    user_agent = header(seen, "User-Agent")
-    assert user_agent is not None
-    assert user_agent.startswith("ching-async/")
     if post:
-        assert header(seen, "Content-Type") == "application/json"
         assert_uuid4(header(seen, "Idempotency-Key"))
     else:
         assert header(seen, "Idempotency-Key") is None
         assert seen.body == b""
+
+
+def assert_wire_headers(seen: Seen, *, post: bool) -> None:
+    """The headers the aiohttp transport adds on the wire."""
+    assert header(seen, "Accept") == "application/json"
+    user_agent = header(seen, "User-Agent")
+    assert user_agent is not None
+    assert user_agent.startswith("ching-async/")
+    assert header(seen, "Content-Type") == ("application/json" if post else None)
 
 
 def assert_utc(value: datetime | None, expected: datetime) -> None:
@@ -84,7 +89,7 @@ def assert_utc(value: datetime | None, expected: datetime) -> None:
 
 
 # ============================================================ setup sessions
-async def test_setup_session_create(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_setup_session_create(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "POST", BASE + "/setup_sessions", envelope(SETUP_SESSION, headers={"X-Request-Id": "rq_1"})
     )
@@ -128,7 +133,7 @@ async def test_setup_session_create(scripted: ScriptedServer, client: ching_asyn
 
 
 async def test_setup_session_create_with_metadata_and_key(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("POST", BASE + "/setup_sessions", envelope(SETUP_SESSION))
     session = await client.setup_sessions.create(
@@ -152,7 +157,7 @@ async def test_setup_session_create_with_metadata_and_key(
     assert session.request_info.idempotency_key == "setup-order-42"
 
 
-async def test_setup_session_retrieve(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_setup_session_retrieve(scripted: Script, client: ching_async.Client) -> None:
     data = {**SETUP_SESSION, "status": "succeeded"}
     scripted.on("GET", BASE + "/setup_sessions/seti_bQdnU-G6wCOj", envelope(data))
     session = await client.setup_sessions.retrieve("seti_bQdnU-G6wCOj")
@@ -171,7 +176,7 @@ async def test_setup_session_retrieve(scripted: ScriptedServer, client: ching_as
 
 
 async def test_setup_session_cancel_partial_response(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on(
         "POST",
@@ -191,9 +196,7 @@ async def test_setup_session_cancel_partial_response(
     assert session.raw == {"id": "seti_bQdnU-G6wCOj", "status": "canceled"}
 
 
-async def test_setup_session_cancel_with_key(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_setup_session_cancel_with_key(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "POST",
         BASE + "/setup_sessions/seti_1/cancel",
@@ -204,7 +207,7 @@ async def test_setup_session_cancel_with_key(
 
 
 async def test_unknown_setup_session_status_is_plain_str(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("GET", BASE + "/setup_sessions/s", envelope({**SETUP_SESSION, "status": "weird"}))
     session = await client.setup_sessions.retrieve("s")
@@ -213,7 +216,7 @@ async def test_unknown_setup_session_status_is_plain_str(
 
 
 # =================================================================== charges
-async def test_charge_create_minimal(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_create_minimal(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE, headers={"X-Request-Id": "req_abc"}))
     charge = await client.charges.create(customer=CUS, payment_method=PM, amount=9900)
     [seen] = scripted.seen
@@ -265,7 +268,7 @@ async def test_charge_create_minimal(scripted: ScriptedServer, client: ching_asy
     assert info.reconciled is False
 
 
-async def test_charge_create_full(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_create_full(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
     scripted.on("GET", BASE + "/charges", envelope([]))
     await client.charges.create(
@@ -294,14 +297,14 @@ async def test_charge_create_full(scripted: ScriptedServer, client: ching_async.
 
 
 async def test_charge_create_empty_description_is_sent(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
     await client.charges.create(customer=CUS, payment_method=PM, amount=1, description="")
     assert scripted.seen[0].json["description"] == ""
 
 
-async def test_charge_create_unmarked(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_create_unmarked(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
     charge = await client.charges.create(
         customer=CUS, payment_method=PM, amount=100, mark_idempotency_key=False
@@ -313,9 +316,7 @@ async def test_charge_create_unmarked(scripted: ScriptedServer, client: ching_as
     assert charge.request_info.idempotency_key == key
 
 
-async def test_charge_create_new_key_per_call(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_charge_create_new_key_per_call(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
     await client.charges.create(customer=CUS, payment_method=PM, amount=100)
     await client.charges.create(customer=CUS, payment_method=PM, amount=100)
@@ -326,7 +327,7 @@ async def test_charge_create_new_key_per_call(
 
 @pytest.mark.parametrize("endpoint", ["charges.create", "setup_sessions.create", "capture"])
 async def test_idempotency_key_identical_across_retries(
-    scripted: ScriptedServer, client: ching_async.Client, endpoint: str
+    scripted: Script, client: ching_async.Client, endpoint: str
 ) -> None:
     # 429 is retried for POSTs too (the server provably did nothing).
     if endpoint == "charges.create":
@@ -354,7 +355,7 @@ async def test_idempotency_key_identical_across_retries(
     assert result.request_info.idempotency_key == key
 
 
-async def test_charge_retrieve(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_retrieve(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges/ch_9mTPfRSDmEOU", envelope(CHARGE))
     charge = await client.charges.retrieve("ch_9mTPfRSDmEOU")
     [seen] = scripted.seen
@@ -366,9 +367,7 @@ async def test_charge_retrieve(scripted: ScriptedServer, client: ching_async.Cli
     assert charge.request_info.idempotency_key is None
 
 
-async def test_get_retried_attempts_reported(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_get_retried_attempts_reported(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "GET", BASE + "/charges/ch_1", error(503, "UNAVAILABLE"), error(502), envelope(CHARGE)
     )
@@ -387,7 +386,7 @@ MANUAL_CAPTURED = {
 }
 
 
-async def test_charge_capture_full(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_capture_full(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges/ch_1/capture", envelope({**MANUAL_CAPTURED}))
     charge = await client.charges.capture("ch_1")
     [seen] = scripted.seen
@@ -398,7 +397,7 @@ async def test_charge_capture_full(scripted: ScriptedServer, client: ching_async
     assert_utc(charge.capturable_until, WHEN + timedelta(days=7))
 
 
-async def test_charge_capture_partial(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charge_capture_partial(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges/ch_1/capture", envelope(MANUAL_CAPTURED))
     charge = await client.charges.capture("ch_1", amount=500, idempotency_key="cap-1")
     [seen] = scripted.seen
@@ -420,9 +419,7 @@ CANCELED = {
 }
 
 
-async def test_charge_cancel_without_reason(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_charge_cancel_without_reason(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", BASE + "/charges/ch_1/cancel", envelope(CANCELED))
     charge = await client.charges.cancel("ch_1")
     [seen] = scripted.seen
@@ -444,7 +441,7 @@ async def test_charge_cancel_without_reason(
     ],
 )
 async def test_charge_cancel_with_reason(
-    scripted: ScriptedServer, client: ching_async.Client, reason: str, wire: str
+    scripted: Script, client: ching_async.Client, reason: str, wire: str
 ) -> None:
     scripted.on(
         "POST", BASE + "/charges/ch_1/cancel", envelope({**CANCELED, "cancellation_reason": wire})
@@ -464,7 +461,7 @@ LIST_ITEM = {
 }
 
 
-async def test_charges_list_awaitable(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_charges_list_awaitable(scripted: Script, client: ching_async.Client) -> None:
     second = {**LIST_ITEM, "id": "ch_2", "wallet_method": "apple_pay", "customer_name": "Dana"}
     scripted.on(
         "GET", BASE + "/charges", envelope([LIST_ITEM, second], headers={"X-Request-Id": "rl"})
@@ -487,9 +484,7 @@ async def test_charges_list_awaitable(scripted: ScriptedServer, client: ching_as
         assert charge.request_info.request_id == "rl"
 
 
-async def test_charges_list_by_customer(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_charges_list_by_customer(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges", envelope([LIST_ITEM]))
     charges = await client.charges.list(customer=CUS)
     [seen] = scripted.seen
@@ -499,7 +494,7 @@ async def test_charges_list_by_customer(
 
 @pytest.mark.parametrize("customer", [None, CUS])
 async def test_charges_list_async_iterable(
-    scripted: ScriptedServer, client: ching_async.Client, customer: str | None
+    scripted: Script, client: ching_async.Client, customer: str | None
 ) -> None:
     scripted.on("GET", BASE + "/charges", envelope([LIST_ITEM, {**LIST_ITEM, "id": "ch_2"}]))
     listing = client.charges.list(customer=customer)
@@ -515,9 +510,7 @@ async def test_charges_list_async_iterable(
         assert_common_headers(seen, post=False)
 
 
-async def test_charges_list_lazy_until_used(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_charges_list_lazy_until_used(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges", envelope([]))
     listing = client.charges.list()
     assert scripted.seen == []
@@ -525,17 +518,13 @@ async def test_charges_list_lazy_until_used(
     assert len(scripted.seen) == 1
 
 
-async def test_charges_list_data_not_a_list(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_charges_list_data_not_a_list(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges", envelope({"not": "a list"}))
     with pytest.raises(ching_async.ResponseDecodeError):
         await client.charges.list()
 
 
-async def test_find_by_idempotency_key(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_find_by_idempotency_key(scripted: Script, client: ching_async.Client) -> None:
     other = {**LIST_ITEM, "id": "ch_other", "metadata": {MARKER: "other"}}
     mine = {**LIST_ITEM, "id": "ch_mine", "metadata": {MARKER: "order-7", "x": "y"}}
     scripted.on("GET", BASE + "/charges", envelope([other, mine]))
@@ -549,7 +538,7 @@ async def test_find_by_idempotency_key(
 
 # ================================================================= decoding
 async def test_unknown_enum_values_are_plain_str(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     data = {
         **CHARGE,
@@ -567,15 +556,13 @@ async def test_unknown_enum_values_are_plain_str(
     assert type(charge.cancellation_reason) is str
 
 
-async def test_known_enum_values_are_members(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_known_enum_values_are_members(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope({**CHARGE, "status": "requires_capture"}))
     charge = await client.charges.retrieve("ch_1")
     assert charge.status is ChargeStatus.REQUIRES_CAPTURE
 
 
-async def test_unknown_fields_ignored(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_unknown_fields_ignored(scripted: Script, client: ching_async.Client) -> None:
     data = {
         **CHARGE,
         "brand_new_field": {"deep": [1, 2, 3]},
@@ -595,7 +582,7 @@ async def test_unknown_fields_ignored(scripted: ScriptedServer, client: ching_as
     ids=["raw", "request_info", "both"],
 )
 async def test_server_fields_named_like_provenance_do_not_break_decoding(
-    scripted: ScriptedServer, client: ching_async.Client, extra: dict[str, Any]
+    scripted: Script, client: ching_async.Client, extra: dict[str, Any]
 ) -> None:
     data = {**CHARGE, **extra}
     scripted.on("GET", BASE + "/charges/ch_1", envelope(data))
@@ -610,9 +597,7 @@ async def test_server_fields_named_like_provenance_do_not_break_decoding(
     [1776590122, 1776590122000, 1776590122.0, 1776590122000.0],
     ids=["seconds", "milliseconds", "float-seconds", "float-milliseconds"],
 )
-async def test_epoch_timestamps(
-    scripted: ScriptedServer, client: ching_async.Client, value: float
-) -> None:
+async def test_epoch_timestamps(scripted: Script, client: ching_async.Client, value: float) -> None:
     data = {**CHARGE, "created": value, "authorized_at": value, "captured_at": None}
     scripted.on("GET", BASE + "/charges/ch_1", envelope(data))
     charge = await client.charges.retrieve("ch_1")
@@ -622,7 +607,7 @@ async def test_epoch_timestamps(
 
 
 async def test_epoch_fraction_and_offset_timestamps(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     data = {
         **CHARGE,
@@ -656,7 +641,7 @@ async def test_epoch_fraction_and_offset_timestamps(
     ids=repr,
 )
 async def test_malformed_fields_raise_decode_error(
-    scripted: ScriptedServer, client: ching_async.Client, bad: dict[str, Any]
+    scripted: Script, client: ching_async.Client, bad: dict[str, Any]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope({**CHARGE, **bad}))
     with pytest.raises(ching_async.ResponseDecodeError) as info:
@@ -669,16 +654,14 @@ async def test_malformed_fields_raise_decode_error(
 
 
 async def test_data_not_an_object_raises_decode_error(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(["not", "an", "object"]))
     with pytest.raises(ching_async.ResponseDecodeError):
         await client.charges.retrieve("ch_1")
 
 
-async def test_integral_float_amount_accepted(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_integral_float_amount_accepted(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope({**CHARGE, "amount": 9900.0}))
     charge = await client.charges.retrieve("ch_1")
     assert charge.amount == 9900
@@ -687,7 +670,7 @@ async def test_integral_float_amount_accepted(
 
 @pytest.mark.parametrize("header_name", ["X-Request-Id", "Request-Id", "X-Ching-Request-Id"])
 async def test_request_id_headers(
-    scripted: ScriptedServer, client: ching_async.Client, header_name: str
+    scripted: Script, client: ching_async.Client, header_name: str
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE, headers={header_name: "rid-9"}))
     charge = await client.charges.retrieve("ch_1")
@@ -695,9 +678,10 @@ async def test_request_id_headers(
     assert charge.request_info.request_id == "rid-9"
 
 
+@pytest.mark.loopback
 @pytest.mark.parametrize("caller_session", [False, True])
 async def test_static_headers_whoever_made_the_session(
-    scripted: ScriptedServer, caller_session: bool
+    scripted: Script, caller_session: bool
 ) -> None:
     # A client's own session carries Accept and User-Agent as its default
     # headers; a caller's session gets them with each request instead, over
@@ -705,6 +689,7 @@ async def test_static_headers_whoever_made_the_session(
     import aiohttp
 
     scripted.on("POST", BASE + "/charges", envelope(CHARGE))
+    scripted.on("POST", BASE + "/charges/ch_1/capture", envelope(CHARGE))
     scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
     session = aiohttp.ClientSession(headers={"User-Agent": "theirs", "Accept": "*/*"})
     try:
@@ -712,10 +697,12 @@ async def test_static_headers_whoever_made_the_session(
             TEST_KEY, base_url=scripted.url, session=session if caller_session else None
         ) as client:
             await client.charges.create(customer=CUS, payment_method=PM, amount=9900)
+            await client.charges.capture("ch_1")
             await client.charges.retrieve("ch_1")
     finally:
         await session.close()
-    post, get = scripted.seen
-    assert_common_headers(post, post=True)
-    assert_common_headers(get, post=False)
-    assert header(get, "Content-Type") is None
+    post, capture, get = scripted.seen
+    assert capture.body == b""  # a body-less POST is declared JSON too
+    for seen, is_post in ((post, True), (capture, True), (get, False)):
+        assert_common_headers(seen, post=is_post)
+        assert_wire_headers(seen, post=is_post)

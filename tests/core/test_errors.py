@@ -33,7 +33,7 @@ from tests.conftest import (
     CHARGE,
     SETUP_SESSION,
     TEST_KEY,
-    ScriptedServer,
+    Script,
     envelope,
     error,
     raw,
@@ -70,7 +70,7 @@ def assert_common(err: APIError) -> None:
 
 @pytest.mark.parametrize(("status", "code", "cls"), STATUS_CLASSES, ids=lambda v: str(v))
 async def test_status_maps_to_class_on_get(
-    scripted: ScriptedServer,
+    scripted: Script,
     make_client: MakeClient,
     status: int,
     code: str,
@@ -103,7 +103,7 @@ async def test_status_maps_to_class_on_get(
 
 @pytest.mark.parametrize(("status", "code", "cls"), STATUS_CLASSES, ids=lambda v: str(v))
 async def test_status_maps_to_class_on_post(
-    scripted: ScriptedServer,
+    scripted: Script,
     make_client: MakeClient,
     status: int,
     code: str,
@@ -128,9 +128,7 @@ async def test_status_maps_to_class_on_post(
     assert ("outcome_unknown=True" in str(err)) is (status >= 500)
 
 
-async def test_card_declined_on_charge_create(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_card_declined_on_charge_create(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "POST",
         BASE + "/charges",
@@ -156,7 +154,7 @@ ISSUES = [
 
 @pytest.mark.parametrize("field", ["issues", "details"])
 async def test_422_issues_or_details(
-    scripted: ScriptedServer, client: ching_async.Client, field: str
+    scripted: Script, client: ching_async.Client, field: str
 ) -> None:
     scripted.on(
         "POST", BASE + "/charges", error(422, "INVALID_FIELD", "Invalid body", **{field: ISSUES})
@@ -167,9 +165,7 @@ async def test_422_issues_or_details(
     assert info.value.code == "INVALID_FIELD"
 
 
-async def test_issues_non_dict_items_dropped(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_issues_non_dict_items_dropped(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "GET",
         BASE + "/charges/ch_1",
@@ -185,7 +181,7 @@ async def test_issues_non_dict_items_dropped(
     [("7", 7.0), ("0", 0.0), ("1.5", 1.5), ("soon", None), (None, None)],
 )
 async def test_429_retry_after(
-    scripted: ScriptedServer,
+    scripted: Script,
     make_client: MakeClient,
     retry_after: str | None,
     expected: float | None,
@@ -198,9 +194,7 @@ async def test_429_retry_after(
     assert info.value.retry_after == expected
 
 
-async def test_429_retried_then_raised(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_429_retried_then_raised(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "POST", BASE + "/setup_sessions", error(429, "RATE_LIMITED", headers={"Retry-After": "1"})
     )
@@ -215,7 +209,7 @@ async def test_429_retried_then_raised(
 
 
 async def test_429_with_long_retry_after_is_final(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on(
         "GET", BASE + "/charges/ch_1", error(429, "RATE_LIMITED", headers={"Retry-After": "3600"})
@@ -227,9 +221,7 @@ async def test_429_with_long_retry_after_is_final(
     assert len(scripted.seen) == 1
 
 
-async def test_get_5xx_exhausts_retries(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_get_5xx_exhausts_retries(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", error(503, "UNAVAILABLE", "try later"))
     with pytest.raises(InternalServerError) as info:
         await client.charges.retrieve("ch_1")
@@ -239,7 +231,7 @@ async def test_get_5xx_exhausts_retries(
     assert len(scripted.seen) == 3
 
 
-async def test_success_false_on_200(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_success_false_on_200(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "GET",
         BASE + "/charges/ch_1",
@@ -258,7 +250,7 @@ async def test_success_false_on_200(scripted: ScriptedServer, client: ching_asyn
     assert len(scripted.seen) == 1
 
 
-async def test_html_on_502(scripted: ScriptedServer, make_client: MakeClient) -> None:
+async def test_html_on_502(scripted: Script, make_client: MakeClient) -> None:
     client = make_client(max_retries=0)
     page = (
         b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -283,7 +275,7 @@ async def test_html_on_502(scripted: ScriptedServer, make_client: MakeClient) ->
     [(200, ResponseDecodeError), (404, NotFoundError), (500, InternalServerError)],
 )
 async def test_empty_body(
-    scripted: ScriptedServer,
+    scripted: Script,
     make_client: MakeClient,
     status: int,
     cls: type[APIError],
@@ -306,7 +298,7 @@ TRUNCATED = b'{"success": true, "data": {"id": "ch_1", "amou'
     [(200, ResponseDecodeError), (201, ResponseDecodeError), (400, BadRequestError)],
 )
 async def test_truncated_json(
-    scripted: ScriptedServer, client: ching_async.Client, status: int, cls: type[APIError]
+    scripted: Script, client: ching_async.Client, status: int, cls: type[APIError]
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", raw(status, TRUNCATED, "application/json"))
     with pytest.raises(cls) as info:
@@ -344,7 +336,7 @@ async def test_truncated_json(
     ],
 )
 async def test_non_envelope_2xx_is_decode_error(
-    scripted: ScriptedServer, client: ching_async.Client, payload: Any
+    scripted: Script, client: ching_async.Client, payload: Any
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", raw(200, orjson.dumps(payload), "application/json"))
     with pytest.raises(ResponseDecodeError) as info:
@@ -358,7 +350,7 @@ async def test_non_envelope_2xx_is_decode_error(
 
 
 async def test_non_envelope_on_post_keeps_idempotency_key(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("POST", BASE + "/setup_sessions", raw(200, b"OK", "text/plain"))
     with pytest.raises(ResponseDecodeError) as info:
@@ -370,7 +362,7 @@ async def test_non_envelope_on_post_keeps_idempotency_key(
 
 
 async def test_success_true_without_data_is_decode_error_for_models(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on(
         "GET", BASE + "/setup_sessions/s", raw(200, b'{"success":true}', "application/json")
@@ -380,9 +372,7 @@ async def test_success_true_without_data_is_decode_error_for_models(
     assert "SetupSession" in str(info.value)
 
 
-async def test_error_text_never_contains_key(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_error_text_never_contains_key(scripted: Script, client: ching_async.Client) -> None:
     # Even a server that echoes the Authorization header back must not put the
     # key into the error's string form (which ends up in logs).
     echo = f"Invalid API key provided: Bearer {TEST_KEY}"
@@ -399,7 +389,7 @@ async def test_error_text_never_contains_key(
 
 
 async def test_decode_error_body_never_contains_key(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     data = {**SETUP_SESSION, "created": f"echo Bearer {TEST_KEY}"}
     scripted.on("GET", BASE + "/setup_sessions/s", envelope(data))
@@ -411,7 +401,7 @@ async def test_decode_error_body_never_contains_key(
 
 
 async def test_unknown_4xx_status_is_base_api_error(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("GET", BASE + "/charges/ch_1", error(418, "TEAPOT", "short and stout"))
     with pytest.raises(APIError) as info:
@@ -421,7 +411,7 @@ async def test_unknown_4xx_status_is_base_api_error(
     assert str(info.value).startswith("418 TEAPOT: short and stout")
 
 
-async def test_redirect_not_followed(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_redirect_not_followed(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "GET",
         BASE + "/charges/ch_1",
@@ -433,9 +423,7 @@ async def test_redirect_not_followed(scripted: ScriptedServer, client: ching_asy
     assert len(scripted.seen) == 1
 
 
-async def test_setup_session_conflict_codes(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_setup_session_conflict_codes(scripted: Script, client: ching_async.Client) -> None:
     scripted.on(
         "POST",
         BASE + "/setup_sessions/seti_1/cancel",
@@ -447,7 +435,7 @@ async def test_setup_session_conflict_codes(
     assert info.value.outcome_unknown is False
 
 
-async def test_envelope_helpers_smoke(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_envelope_helpers_smoke(scripted: Script, client: ching_async.Client) -> None:
     # Sanity check of the scripted fixture itself: a success still decodes.
     scripted.on("GET", BASE + "/setup_sessions/seti_1", envelope(SETUP_SESSION))
     assert (await client.setup_sessions.retrieve("seti_1")).id == SETUP_SESSION["id"]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ching_async._transport import PoolSlots
+from ching_async._aiohttp import PoolSlots
 
 
 async def test_free_slots_are_taken_at_once_and_counted() -> None:

@@ -14,15 +14,16 @@ import pytest
 from aiohttp import web
 
 import ching_async
-from ching_async import _transport
+from ching_async import _aiohttp
 from ching_async._messages import Request
-from tests.conftest import SETUP_SESSION, TEST_KEY, Reply, ScriptedServer, envelope
+from tests.conftest import SETUP_SESSION, TEST_KEY, ScriptedServer, WireReply, envelope
 
 BASE = "/ching/v1"
 MakeClient = Callable[..., ching_async.Client]
+pytestmark = pytest.mark.loopback  # the aiohttp transport itself, on the wire
 
 
-def encoded(body: bytes, encoding: str) -> Reply:
+def encoded(body: bytes, encoding: str) -> WireReply:
     compressed = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
 
     async def reply(_: web.Request) -> web.Response:
@@ -84,7 +85,7 @@ async def test_plain_body_over_cap_on_post_is_outcome_unknown(
     assert info.value.idempotency_key == scripted.seen[0].headers["Idempotency-Key"]
 
 
-def short_body() -> Reply:
+def short_body() -> WireReply:
     """Promises more bytes than it sends, then closes the connection."""
 
     async def reply(request: web.Request) -> web.StreamResponse:
@@ -159,9 +160,9 @@ def test_cap_read_size_leaves_other_transports_alone() -> None:
         pass
 
     small, other = Small(), Uvloopish()
-    _transport.cap_read_size(small)
-    _transport.cap_read_size(other)
-    _transport.cap_read_size(None)
+    _aiohttp.cap_read_size(small)
+    _aiohttp.cap_read_size(other)
+    _aiohttp.cap_read_size(None)
     assert small.max_size == 4096  # never raised
     assert not hasattr(other, "max_size")  # never added
 
@@ -189,15 +190,15 @@ def test_attempt_seconds_is_capped_by_what_is_left_of_the_deadline(
         timeout=timeout,
         deadline=None if deadline_in is None else now + deadline_in,
     )
-    assert _transport._attempt_seconds(request, now) == pytest.approx(expected)
+    assert _aiohttp._attempt_seconds(request, now) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
     ("before", "after"),
     [
-        (None, _transport._STARTED),  # the attempt's first connect: proves not sent
-        (_transport._DONE, _transport._AGAIN),  # a second one (a re-send): proves nothing
-        (_transport._AGAIN, _transport._AGAIN),
+        (None, _aiohttp._STARTED),  # the attempt's first connect: proves not sent
+        (_aiohttp._DONE, _aiohttp._AGAIN),  # a second one (a re-send): proves nothing
+        (_aiohttp._AGAIN, _aiohttp._AGAIN),
     ],
 )
 async def test_only_a_first_connect_that_never_finished_proves_not_sent(
@@ -210,11 +211,11 @@ async def test_only_a_first_connect_that_never_finished_proves_not_sent(
         await asyncio.sleep(3600)
 
     monkeypatch.setattr(aiohttp.BaseConnector, "connect", hang)
-    connector = _transport._Connector()
+    connector = _aiohttp._Connector()
     try:
-        mark = _transport._ConnectMark()
+        mark = _aiohttp._ConnectMark()
         mark.state = before
-        timeout = _transport._MarkedTimeout(total=1.0, connect=1.0, mark=mark)
+        timeout = _aiohttp._MarkedTimeout(total=1.0, connect=1.0, mark=mark)
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.05):
                 await connector.connect(None, [], timeout)  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import ching_async
 from ching_async import Installments, InvalidParameterError
-from tests.conftest import CHARGE, LIVE_KEY, SETUP_SESSION, TEST_KEY, ScriptedServer, envelope
+from tests.conftest import CHARGE, LIVE_KEY, SETUP_SESSION, TEST_KEY, Script, envelope
 
 CUS = "cus_V8ltq1pK_MWH"
 PM = "pm_WMc9X22NT1af"
@@ -21,7 +21,7 @@ Call = Callable[[ching_async.Client], Awaitable[Any]]
 
 
 async def assert_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, call: Call, match: str | None = None
+    scripted: Script, client: ching_async.Client, call: Call, match: str | None = None
 ) -> InvalidParameterError:
     with pytest.raises(InvalidParameterError, match=match) as info:
         await call(client)
@@ -50,7 +50,7 @@ def create_session(**overrides: Any) -> Call:
 # ------------------------------------------------------------------ amounts
 @pytest.mark.parametrize("amount", [True, False, 9.5, 100.0, "100", 0, -1, None, [100]])
 async def test_charge_amount_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, amount: object
+    scripted: Script, client: ching_async.Client, amount: object
 ) -> None:
     err = await assert_rejected(scripted, client, create_charge(amount=amount), match="amount")
     assert "amount" in str(err)
@@ -58,7 +58,7 @@ async def test_charge_amount_rejected(
 
 @pytest.mark.parametrize("amount", [True, 0, -5, 1.0, "10"])
 async def test_capture_amount_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, amount: object
+    scripted: Script, client: ching_async.Client, amount: object
 ) -> None:
     await assert_rejected(
         scripted, client, lambda c: c.charges.capture("ch_1", amount=amount), match="amount"
@@ -66,7 +66,7 @@ async def test_capture_amount_rejected(
 
 
 async def test_huge_amount_rejected_before_network(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     # Larger than a 64-bit int: cannot be encoded as a JSON number by orjson.
     await assert_rejected(scripted, client, create_charge(amount=10**30))
@@ -75,12 +75,12 @@ async def test_huge_amount_rejected_before_network(
 # ----------------------------------------------------------------- currency
 @pytest.mark.parametrize("currency", ["il", "ilsx", "", "1ls", "i s", "ils\n", None, 376, "שקל"])
 async def test_currency_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, currency: object
+    scripted: Script, client: ching_async.Client, currency: object
 ) -> None:
     await assert_rejected(scripted, client, create_charge(currency=currency), match="currency")
 
 
-async def test_currency_is_lowercased(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_currency_is_lowercased(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("POST", "/ching/v1/charges", envelope(CHARGE))
     await client.charges.create(customer=CUS, payment_method=PM, amount=100, currency="USD")
     assert scripted.seen[0].json["currency"] == "usd"
@@ -91,7 +91,7 @@ async def test_currency_is_lowercased(scripted: ScriptedServer, client: ching_as
     "installments", [0, -1, 1.5, "3", True, Installments(0), Installments(True), [3], {"count": 3}]
 )
 async def test_installments_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, installments: object
+    scripted: Script, client: ching_async.Client, installments: object
 ) -> None:
     await assert_rejected(
         scripted, client, create_charge(installments=installments), match="installments"
@@ -100,7 +100,7 @@ async def test_installments_rejected(
 
 @pytest.mark.parametrize("installments", [Installments(3), 3])
 async def test_installments_accepted(
-    scripted: ScriptedServer, client: ching_async.Client, installments: object
+    scripted: Script, client: ching_async.Client, installments: object
 ) -> None:
     scripted.on("POST", "/ching/v1/charges", envelope({**CHARGE, "installments": {"count": 3}}))
     charge = await create_charge(installments=installments)(client)
@@ -113,7 +113,7 @@ async def test_installments_accepted(
     "reason", ["nope", "", "FRAUDULENT", "fraudulent ", 1, True, ["fraudulent"]]
 )
 async def test_cancellation_reason_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, reason: object
+    scripted: Script, client: ching_async.Client, reason: object
 ) -> None:
     await assert_rejected(
         scripted,
@@ -159,12 +159,12 @@ ID_CALLS: dict[str, Callable[[object], Call]] = {
 @pytest.mark.parametrize("bad_id", BAD_IDS, ids=repr)
 @pytest.mark.parametrize("endpoint", list(ID_CALLS))
 async def test_bad_ids_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, endpoint: str, bad_id: object
+    scripted: Script, client: ching_async.Client, endpoint: str, bad_id: object
 ) -> None:
     await assert_rejected(scripted, client, ID_CALLS[endpoint](bad_id))
 
 
-async def test_id_length_limit(scripted: ScriptedServer, client: ching_async.Client) -> None:
+async def test_id_length_limit(scripted: Script, client: ching_async.Client) -> None:
     err = await assert_rejected(scripted, client, lambda c: c.charges.retrieve("c" * 256))
     assert "at most 255 characters" in str(err)
     assert "c" * 256 not in str(err), "a 256-char id is not echoed back whole"
@@ -175,7 +175,7 @@ async def test_id_length_limit(scripted: ScriptedServer, client: ching_async.Cli
 
 @pytest.mark.parametrize("bad_id", ["", " ", "a\nb", 5, "cus_\udcff"])
 async def test_bad_list_customer_rejected_at_call_time(
-    scripted: ScriptedServer, client: ching_async.Client, bad_id: object
+    scripted: Script, client: ching_async.Client, bad_id: object
 ) -> None:
     with pytest.raises(InvalidParameterError):
         client.charges.list(customer=bad_id)  # type: ignore[arg-type]
@@ -197,7 +197,7 @@ async def test_bad_list_customer_rejected_at_call_time(
     ],
 )
 async def test_ids_are_one_path_segment(
-    scripted: ScriptedServer, client: ching_async.Client, raw_id: str, segment: str
+    scripted: Script, client: ching_async.Client, raw_id: str, segment: str
 ) -> None:
     scripted.on("GET", "/ching/v1/charges/" + segment, envelope(CHARGE))
     scripted.on("POST", "/ching/v1/charges/" + segment + "/capture", envelope(CHARGE))
@@ -224,9 +224,7 @@ async def test_ids_are_one_path_segment(
     assert charge.request_info.path == "/charges/" + segment
 
 
-async def test_list_customer_is_query_encoded(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_list_customer_is_query_encoded(scripted: Script, client: ching_async.Client) -> None:
     scripted.on("GET", "/ching/v1/charges", envelope([]))
     assert await client.charges.list(customer="cus_a&b=c#d") == []
     assert scripted.seen[0].query == {"customer": "cus_a&b=c#d"}
@@ -252,21 +250,19 @@ BAD_METADATA: list[object] = [
 
 @pytest.mark.parametrize("metadata", BAD_METADATA, ids=repr)
 async def test_charge_metadata_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, metadata: object
+    scripted: Script, client: ching_async.Client, metadata: object
 ) -> None:
     await assert_rejected(scripted, client, create_charge(metadata=metadata), match="metadata")
 
 
 @pytest.mark.parametrize("metadata", BAD_METADATA, ids=repr)
 async def test_session_metadata_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, metadata: object
+    scripted: Script, client: ching_async.Client, metadata: object
 ) -> None:
     await assert_rejected(scripted, client, create_session(metadata=metadata), match="metadata")
 
 
-async def test_reserved_metadata_key_rejected(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_reserved_metadata_key_rejected(scripted: Script, client: ching_async.Client) -> None:
     err = await assert_rejected(
         scripted,
         client,
@@ -276,7 +272,7 @@ async def test_reserved_metadata_key_rejected(
 
 
 async def test_metadata_mapping_is_not_mutated(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     scripted.on("POST", "/ching/v1/charges", envelope(CHARGE))
     metadata = {"order": "42"}
@@ -302,13 +298,13 @@ KEY_CALLS: dict[str, Callable[[object], Call]] = {
 @pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
 @pytest.mark.parametrize("endpoint", list(KEY_CALLS))
 async def test_bad_idempotency_key_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, endpoint: str, key: object
+    scripted: Script, client: ching_async.Client, endpoint: str, key: object
 ) -> None:
     await assert_rejected(scripted, client, KEY_CALLS[endpoint](key), match="idempotency_key")
 
 
 async def test_find_by_idempotency_key_validates(
-    scripted: ScriptedServer, client: ching_async.Client
+    scripted: Script, client: ching_async.Client
 ) -> None:
     await assert_rejected(
         scripted, client, lambda c: c.charges.find_by_idempotency_key(CUS, "bad key")
@@ -338,14 +334,12 @@ BAD_URLS: list[object] = [
 @pytest.mark.parametrize("url", BAD_URLS, ids=repr)
 @pytest.mark.parametrize("field", ["success_url", "cancel_url"])
 async def test_redirect_url_rejected(
-    scripted: ScriptedServer, client: ching_async.Client, field: str, url: object
+    scripted: Script, client: ching_async.Client, field: str, url: object
 ) -> None:
     await assert_rejected(scripted, client, create_session(**{field: url}), match=field)
 
 
-async def test_description_must_be_text(
-    scripted: ScriptedServer, client: ching_async.Client
-) -> None:
+async def test_description_must_be_text(scripted: Script, client: ching_async.Client) -> None:
     await assert_rejected(scripted, client, create_charge(description=42), match="description")
 
 
@@ -402,22 +396,22 @@ def test_non_string_key(key: object) -> None:
         ching_async.Client(key)  # type: ignore[arg-type]
 
 
-async def test_key_from_env_var(monkeypatch: pytest.MonkeyPatch, scripted: ScriptedServer) -> None:
+async def test_key_from_env_var(monkeypatch: pytest.MonkeyPatch, scripted: Script) -> None:
     monkeypatch.setenv("CHING_API_KEY", LIVE_KEY)
     scripted.on("GET", "/ching/v1/charges/ch_1", envelope(CHARGE))
     # A live key is allowed over plain http only to loopback, which scripted is.
-    async with ching_async.Client(base_url=scripted.url) as c:
+    async with ching_async.Client(**scripted.client_options()) as c:
         assert c.mode == "live"
         await c.charges.retrieve("ch_1")
     assert scripted.seen[0].headers["Authorization"] == "Bearer " + LIVE_KEY
 
 
 async def test_explicit_key_beats_env_var(
-    monkeypatch: pytest.MonkeyPatch, scripted: ScriptedServer
+    monkeypatch: pytest.MonkeyPatch, scripted: Script
 ) -> None:
     monkeypatch.setenv("CHING_API_KEY", LIVE_KEY)
     scripted.on("GET", "/ching/v1/charges/ch_1", envelope(CHARGE))
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as c:
+    async with ching_async.Client(TEST_KEY, **scripted.client_options()) as c:
         assert c.mode == "test"
         await c.charges.retrieve("ch_1")
     assert scripted.seen[0].headers["Authorization"] == "Bearer " + TEST_KEY
@@ -444,11 +438,11 @@ def test_bad_timeouts(name: str, value: object) -> None:
         ching_async.Client(TEST_KEY, **{name: value})
 
 
-async def test_infinite_timeout_rejected_or_usable(scripted: ScriptedServer) -> None:
+async def test_infinite_timeout_rejected_or_usable(scripted: Script) -> None:
     scripted.on("GET", "/ching/v1/charges/ch_1", envelope(CHARGE))
     try:
         c = ching_async.Client(
-            TEST_KEY, base_url=scripted.url, timeout=math.inf, total_timeout=math.inf
+            TEST_KEY, **scripted.client_options(), timeout=math.inf, total_timeout=math.inf
         )
     except InvalidParameterError:
         return  # rejecting it up front is fine
@@ -516,7 +510,7 @@ def test_middlewares_must_be_callables(value: object) -> None:
 
 @pytest.mark.parametrize("value", ["no", 0, None], ids=repr)
 async def test_mark_idempotency_key_must_be_a_bool(
-    scripted: ScriptedServer, client: ching_async.Client, value: object
+    scripted: Script, client: ching_async.Client, value: object
 ) -> None:
     """A truthy "no" must not silently keep the marker (nor 0 drop it)."""
     calls: list[Call] = [

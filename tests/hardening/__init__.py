@@ -24,8 +24,8 @@ import orjson
 from hypothesis import HealthCheck, settings
 
 import ching_async
+from ching_async._aiohttp import AiohttpTransport
 from ching_async._secrets import redact_headers as _redact
-from ching_async._transport import AiohttpTransport
 
 from ..conftest import CHARGE as BASE_CHARGE
 from ..conftest import SETUP_SESSION as BASE_SETUP_SESSION

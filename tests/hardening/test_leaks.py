@@ -95,7 +95,7 @@ def _assert_pool_idle(client: ching_async.Client) -> None:
     transport = transport_of(client)
     assert transport._slots.free == client.max_connections, "a transport slot is still taken"
     assert not transport._slots.waiters, "a call is still queued for a slot"
-    session = client._session
+    session = transport_of(client)._session
     if session is not None:
         connector = session.connector
         assert connector is not None
@@ -187,7 +187,7 @@ async def test_a_thousand_calls_cancelled_at_random_points(problems: Problems) -
             # The pool still works after all that.
             assert (await client.charges.retrieve("ch_ok")).id == CHARGE["id"]
             _assert_pool_idle(client)
-            session = client._session
+            session = transport_of(client)._session
         assert session is not None
         assert session.closed
         assert session.connector is None or session.connector.closed
@@ -223,7 +223,7 @@ async def test_aclose_closes_everything(problems: Problems) -> None:
     async with RawServer() as server:
         client = ching_async.Client(KEY, base_url=server.url, max_connections=5)
         await asyncio.gather(*(client.charges.retrieve("ch_1") for _ in range(20)))
-        session = client._session
+        session = transport_of(client)._session
         assert session is not None
         connector = session.connector
         assert connector is not None
@@ -232,7 +232,7 @@ async def test_aclose_closes_everything(problems: Problems) -> None:
         assert client.closed
         assert session.closed
         assert connector.closed
-        assert client._session is None
+        assert transport_of(client)._session is None
         await server.wait_all_closed()  # the server saw every socket close
         await _settle()
         assert not _other_tasks(server)
@@ -274,7 +274,7 @@ async def test_aclose_under_load_ends_every_call_in_a_ching_error(problems: Prob
         )
         assert kinds["ClientStateError"] >= 30, kinds
         # No call, queued or retried, opened a new session on the closed client.
-        assert client._session is None
+        assert transport_of(client)._session is None
         await server.wait_all_closed()
         await _settle()
         assert not _other_tasks(server)

@@ -239,7 +239,7 @@ async def test_an_attempt_with_nothing_left_of_its_deadline_is_not_sent() -> Non
             deadline=time.monotonic() - 0.001,  # a wait before it used it all up
         )
         with pytest.raises(ching_async.APITimeoutError) as info:
-            await transport_of(client)(request)
+            await transport_of(client).handle(request)
         assert transport_of(client)._slots.free == client.max_connections
     assert info.value.may_have_reached_server is False
     assert server.total == 0
@@ -268,7 +268,7 @@ async def test_a_cut_attempt_that_times_out_while_connecting_was_not_sent(
             deadline=time.monotonic() + 0.3,  # a wait before it left 0.3 s
         )
         with pytest.raises(ching_async.APITimeoutError) as info:
-            await transport_of(client)(request)
+            await transport_of(client).handle(request)
     assert info.value.may_have_reached_server is False, str(info.value)
     assert "while connecting" in str(info.value)
 
@@ -310,10 +310,10 @@ async def test_a_sent_attempt_never_reads_another_attempts_connect_mark(
             )
 
         shared = contextvars.copy_context()
-        sent = asyncio.create_task(transport_of(client)(attempt()), context=shared)
+        sent = asyncio.create_task(transport_of(client).handle(attempt()), context=shared)
         async with asyncio.timeout(5):
             await received.wait()
-        connecting = asyncio.create_task(transport_of(client)(attempt()), context=shared)
+        connecting = asyncio.create_task(transport_of(client).handle(attempt()), context=shared)
         results = await asyncio.gather(sent, connecting, return_exceptions=True)
     sent_error, connecting_error = results
     assert isinstance(sent_error, ching_async.APITimeoutError), sent_error

@@ -155,7 +155,7 @@ async def test_verify_tls_false_works_and_is_loud(
 async def test_tls_connections_read_at_most_64_kib_at_a_time(
     tls_server: TLSServer, capped_transports: list[Any]
 ) -> None:
-    """Under TLS the SSL protocol's reads are capped too (see _transport.cap_read_size)."""
+    """Under TLS the SSL protocol's reads are capped too (see _aiohttp.cap_read_size)."""
     with pytest.warns(UserWarning, match="DISABLED"):
         client = _client(tls_server.url, verify_tls=False)
     async with client:

@@ -10,7 +10,7 @@ import pytest
 import ching_async
 from ching_async import Customer, PaymentMethod, UpsertAction
 from ching_async.testing import FakeChing, Fault
-from tests.conftest import TEST_KEY, ScriptedServer, envelope, raw
+from tests.conftest import TEST_KEY, Script, envelope, raw
 
 from . import client_for, sent
 
@@ -296,7 +296,7 @@ async def test_server_rejects_an_unparsable_phone_on_upsert(ching: ching_async.C
     ],
 )
 async def test_upsert_action_is_read_tolerantly(
-    scripted: ScriptedServer,
+    scripted: Script,
     body: dict[str, object],
     action: object,
     created: bool | None,
@@ -308,7 +308,7 @@ async def test_upsert_action_is_read_tolerantly(
         "/ching/v1/customers/upsert",
         raw(200, orjson.dumps({"success": True, **body}), "application/json"),
     )
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
+    async with ching_async.Client(TEST_KEY, **scripted.client_options()) as client:
         result = await client.customers.upsert(identify_by="email", email="a@example.com")
     assert result.customer.id == "cus_1"
     assert result.action == action
@@ -316,12 +316,12 @@ async def test_upsert_action_is_read_tolerantly(
     assert result.raw["data"]["id"] == "cus_1"
 
 
-async def test_upsert_with_a_non_string_action_is_a_decode_error(scripted: ScriptedServer) -> None:
+async def test_upsert_with_a_non_string_action_is_a_decode_error(scripted: Script) -> None:
     import orjson
 
     body = orjson.dumps({"success": True, "data": {"id": "cus_1"}, "action": 1})
     scripted.on("POST", "/ching/v1/customers/upsert", raw(200, body, "application/json"))
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
+    async with ching_async.Client(TEST_KEY, **scripted.client_options()) as client:
         with pytest.raises(ching_async.ResponseDecodeError, match="action"):
             await client.customers.upsert(identify_by="email", email="a@example.com")
 
@@ -383,10 +383,10 @@ async def test_delete_of_unknown_customer_is_not_found(ching: ching_async.Client
         await ching.customers.delete("cus_missing")
 
 
-async def test_delete_answered_without_data_returns_a_tombstone(scripted: ScriptedServer) -> None:
+async def test_delete_answered_without_data_returns_a_tombstone(scripted: Script) -> None:
     bare = raw(200, b'{"success": true}', "application/json")
     scripted.on("DELETE", "/ching/v1/customers/cus%2F1", bare)
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
+    async with ching_async.Client(TEST_KEY, **scripted.client_options()) as client:
         tombstone = await client.customers.delete("cus/1")
     assert (tombstone.id, tombstone.deleted) == ("cus/1", True)
     assert tombstone.request_info is not None
@@ -412,7 +412,7 @@ async def test_list_payment_methods(fake: FakeChing, ching: ching_async.Client) 
         await ching.customers.list_payment_methods("cus_missing")
 
 
-async def test_nested_card_details_are_lifted(scripted: ScriptedServer) -> None:
+async def test_nested_card_details_are_lifted(scripted: Script) -> None:
     card = {
         "id": "pm_1",
         "type": "card",
@@ -421,7 +421,7 @@ async def test_nested_card_details_are_lifted(scripted: ScriptedServer) -> None:
         "status": "active",
     }
     scripted.on("GET", "/ching/v1/customers/cus_1/payment_methods", envelope([card]))
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
+    async with ching_async.Client(TEST_KEY, **scripted.client_options()) as client:
         [method] = await client.customers.list_payment_methods("cus_1")
     assert (method.brand, method.last4, method.exp_month, method.exp_year) == (
         "visa",

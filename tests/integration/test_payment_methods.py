@@ -9,7 +9,7 @@ import pytest
 import ching_async
 from ching_async import PaymentMethod
 from ching_async.testing import FakeChing, Fault
-from tests.conftest import LIVE_KEY, ScriptedServer
+from tests.conftest import LIVE_KEY, Script
 
 from . import client_for, raw_call, sent
 
@@ -178,8 +178,8 @@ async def test_create_test_card_with_a_live_key_fails_before_the_network(
     assert fake.requests == []
 
 
-async def test_create_test_card_with_a_live_key_never_connects(scripted: ScriptedServer) -> None:
-    async with ching_async.Client(LIVE_KEY, base_url=scripted.url) as live:
+async def test_create_test_card_with_a_live_key_never_connects(scripted: Script) -> None:
+    async with ching_async.Client(LIVE_KEY, **scripted.client_options()) as live:
         with pytest.raises(ching_async.InvalidParameterError):
             await live.payment_methods.create_test_card("cus_1")
     assert scripted.seen == []
