@@ -11,8 +11,10 @@ to take ~0.25 s (quick: ~0.05 s):
     first sight          info: ching_async on a list whose 300 timestamps are
                          all distinct and not yet cached (the cache hits in
                          the rows above, as when a client lists again)
+    fast decoder off     info: the same decode through cattrs' own hooks
+                         (what CHING_ASYNC_FAST_DECODE=0 selects)
     orjson.loads         info: the parse step alone
-    converter only       info: cattrs structuring of already-parsed dicts
+    converter only       info: structuring of already-parsed dicts (fast decoder)
 
 The body is the one the loopback server serves (_server.ching_list_body()).
 
@@ -42,18 +44,8 @@ def ching_decoder(body: bytes) -> Callable[[], list[Any]]:
     """bytes -> list[Charge] through ching_async's own GET-list decode path
     (what Resource._list's fetch_page and AsyncList do after the transport)."""
     import ching_async
-
-    try:
-        from ching_async import _decode
-        from ching_async._messages import Request, Response
-
-        _decode.request_info, _decode.list_data, _decode.decode_list  # noqa: B018
-    except (ImportError, AttributeError):  # internals moved: fall back to the converter
-        import orjson
-
-        from ching_async._convert import structure_list
-
-        return lambda: structure_list(orjson.loads(body)["data"], ching_async.Charge)
+    from ching_async import _decode
+    from ching_async._messages import Request, Response
 
     request = Request(method="GET", path="/charges", base_url="http://127.0.0.1/ching/v1")
     response = Response(
@@ -68,19 +60,13 @@ def ching_decoder(body: bytes) -> Callable[[], list[Any]]:
     return decode
 
 
-def first_sight_decoder(body: bytes) -> Callable[[], list[Any]] | None:
-    """ching_decoder on the body with every timestamp distinct, the timestamp
-    cache emptied before each decode. None if the internals moved."""
+def first_sight_decoder(body: bytes) -> Callable[[], list[Any]]:
+    """ching_decoder on the body with every timestamp distinct, the fast
+    decoder's remembered timestamps forgotten before each decode."""
     import orjson
 
-    try:
-        from ching_async import Charge
-        from ching_async._convert import model_list_hook
-        from ching_async._structgen import bound_names
+    from ching_async import _fastdecode
 
-        cache = bound_names(model_list_hook(Charge))["_timestamps"]
-    except (ImportError, AttributeError, KeyError):
-        return None
     envelope = orjson.loads(body)
     for i, charge in enumerate(envelope["data"]):
         for n, field in enumerate(("authorized_at", "captured_at", "created")):
@@ -88,10 +74,23 @@ def first_sight_decoder(body: bytes) -> Callable[[], list[Any]] | None:
     decode = ching_decoder(orjson.dumps(envelope))
 
     def first_sight() -> list[Any]:
-        cache.clear()
+        _fastdecode.clear_memos()
         return decode()
 
     return first_sight
+
+
+def plain_decoder(body: bytes) -> Callable[[], list[Any]]:
+    """ching_decoder with the fast decoder switched off (CHING_ASYNC_FAST_DECODE=0):
+    cattrs' own hooks, with a Decoding of its own."""
+    import orjson
+
+    import ching_async
+    from ching_async import _convert
+
+    hook = _convert.Decoding(fast=False).model_list_hook(ching_async.Charge)
+    charge = ching_async.Charge
+    return lambda: hook(orjson.loads(body)["data"], charge, None)
 
 
 def variants(body: bytes) -> list[tuple[str, str, Callable[[], Any], bool]]:
@@ -99,25 +98,26 @@ def variants(body: bytes) -> list[tuple[str, str, Callable[[], Any], bool]]:
     import orjson
 
     import ching_async
-    from ching_async._convert import get_converter
+    from ching_async._convert import model_hook
 
     items = json.loads(body)["data"]
-    hook = get_converter().get_structure_hook(ching_async.Charge)
+    hook = model_hook(ching_async.Charge)
     charge = ching_async.Charge
-    first_sight = first_sight_decoder(body)
     return [
         ("json", "json.loads (baseline)", lambda: json.loads(body), True),
         ("ching", "ching_async (bytes -> list[Charge])", ching_decoder(body), False),
-        *(
-            [("first_sight", "info: ching_async, first sight of timestamps", first_sight, False)]
-            if first_sight
-            else []
+        (
+            "first_sight",
+            "info: ching_async, first sight of timestamps",
+            first_sight_decoder(body),
+            False,
         ),
+        ("plain", "info: ching_async, fast decoder off", plain_decoder(body), False),
         ("orjson", "info: orjson.loads only", lambda: orjson.loads(body), False),
         (
             "convert",
             "info: converter only (dicts -> Charge)",
-            lambda: [hook(i, charge) for i in items],
+            lambda: [hook(i, charge, None) for i in items],
             False,
         ),
     ]
@@ -131,6 +131,30 @@ def _check(fns: list[tuple[str, str, Callable[[], Any], bool]]) -> None:
     charges = {k: f for k, _, f, _ in fns}["ching"]()
     assert charges[0].amount == 9900
     assert charges[0].created.year == 2026
+
+
+def tracked_per_charge(decode: Callable[[], list[Any]]) -> int:
+    """GC-tracked objects that one decoded Charge keeps alive and shares with
+    no other charge of its list (the model, its __dict__, the kept payload,
+    and nested containers the collector tracks): what a collection has to
+    traverse per charge a program holds."""
+
+    def reachable(root: Any) -> dict[int, Any]:
+        seen: dict[int, Any] = {}
+        stack = [root]
+        while stack:
+            obj = stack.pop()
+            if id(obj) not in seen and not isinstance(obj, type):
+                seen[id(obj)] = obj
+                stack.extend(gc.get_referents(obj))
+        return seen
+
+    charges = decode()
+    mine = reachable(charges[1])
+    shared: dict[int, Any] = {}
+    for other in charges[:1] + charges[2:]:
+        shared.update(reachable(other))
+    return sum(1 for key, obj in mine.items() if key not in shared and gc.is_tracked(obj))
 
 
 def _batch_size(fn: Callable[[], Any], seconds: float) -> int:
@@ -164,8 +188,11 @@ def run(
     for _ in range(rounds):
         for key, _, fn, _ in fns:
             samples[key].append(_time_batch(fn, sizes[key]))
+    tracked = {key: tracked_per_charge(fn) for key, _, fn, _ in fns if key in ("ching", "plain")}
     log(
-        f"  {SCENARIO}: {rounds} rounds in {time.perf_counter() - started:.1f}s ({len(body):,} bytes)"
+        f"  {SCENARIO}: {rounds} rounds in {time.perf_counter() - started:.1f}s ({len(body):,} bytes);"
+        f" GC-tracked objects per decoded Charge: {tracked['ching']}"
+        f" (fast decoder off: {tracked['plain']})"
     )
     return [
         row(
@@ -181,6 +208,7 @@ def run(
                 "client_key": key,
                 "batch": sizes[key],
                 "body_bytes": len(body),
+                **({"gc_tracked_per_charge": tracked[key]} if key in tracked else {}),
             },
         )
         for key, label, _, baseline in fns

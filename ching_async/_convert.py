@@ -1,24 +1,38 @@
-"""The one cattrs converter that owns every decoding rule.
+"""The decoding rules, and the one cattrs converter that applies them.
 
-Rules: timestamps (ISO-8601 with "Z", or epoch numbers) become aware UTC
-datetimes; enum fields keep unknown values as plain str; unknown keys are
-ignored; scalars are strict (no "100" -> 100, no 9.5 -> 9, no True -> 1).
-The raw payload is kept on each model as `raw`.
+Rules: scalars are strict (no "100" -> 100, no 9.5 -> 9, no True -> 1, no
+integer a float cannot hold exactly); timestamps (ISO-8601 with "Z" or an
+offset, or epoch numbers) become aware UTC datetimes; enum fields keep unknown
+values as plain str; free-form objects are bounded in depth; unknown keys are
+ignored. Each model keeps the payload as received on `raw` and where it came
+from on `request_info`.
 
-The converter is built on first use (`get_converter`), not at import: cattrs
-and the converter's setup are about 11 ms that `import ching_async` need not
-pay (python -X importtime, with aiohttp already imported).
+Each rule is written once, as a `Rule`. The converter registers it as a cattrs
+hook; `_fastdecode` (the generated decoders, on unless
+CHING_ASYNC_FAST_DECODE=0) reads the same Rule objects to build its inline
+checks, and hands any payload it does not decode to the plain cattrs hook,
+so errors are the plain hooks' errors on both paths.
+
+The converter is built on first use (`get_decoding`), not at import: cattrs
+and its set-up are a cost `import ching_async` need not pay (numbers in
+benchmarks/README.md).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
+from . import _fastdecode
 from ._models import (
     CancellationReason,
     CaptureMethod,
@@ -36,30 +50,52 @@ from ._models import (
     SetupSessionStatus,
     UpsertAction,
 )
-from ._structgen import SharedInstances, make_model_hooks
 
 if TYPE_CHECKING:
     import cattrs
 
 __all__ = [
+    "Decoding",
+    "Rule",
     "get_converter",
+    "get_decoding",
     "model_hook",
     "model_list_hook",
     "parse_timestamp",
+    "rule_for",
+    "set_fast_decode",
     "structure",
-    "structure_list",
 ]
 
 T = TypeVar("T")
 
-# Epoch numbers above this are milliseconds (1e11 s is the year 5138).
-_MILLISECONDS_THRESHOLD = 1e11
+
+@attrs.frozen
+class Rule:
+    """How values of one type are decoded.
+
+    A value whose type is exactly `keeps` is valid as it is; any other value
+    goes to `other`, which returns the decoded value or raises TypeError or
+    ValueError. `pure`: `other` gives the same immutable result for the same
+    str every time, so a decoder may remember it.
+    """
+
+    keeps: type | None
+    other: Callable[[Any], Any]
+    pure: bool = False
+
+    def structure(self, value: Any, _: Any = None) -> Any:
+        """The cattrs structure hook."""
+        if type(value) is self.keeps:
+            return value
+        return self.other(value)
 
 
-def _strict_str(value: Any, _: Any) -> str:
-    if type(value) is str:
-        return value
-    raise TypeError(f"expected a string, got {type(value).__name__}")
+def _rejects(expected: str) -> Callable[[Any], Any]:
+    def reject(value: Any) -> Any:
+        raise TypeError(f"expected {expected}, got {type(value).__name__}")
+
+    return reject
 
 
 # Beyond 2**53 a float no longer holds every integer: orjson reads integer
@@ -67,9 +103,8 @@ def _strict_str(value: Any, _: Any) -> str:
 _EXACT_FLOAT_INT = 2.0**53
 
 
-def _strict_int(value: Any, _: Any) -> int:
-    if type(value) is int:
-        return value
+def _int_from_float(value: Any) -> int:
+    """Integral floats (9900.0) are integers on the wire; 9.5, bools and strings are not."""
     if type(value) is float and value.is_integer():
         if abs(value) > _EXACT_FLOAT_INT:
             raise ValueError("integer out of the exactly representable range")
@@ -77,10 +112,25 @@ def _strict_int(value: Any, _: Any) -> int:
     raise TypeError(f"expected an integer, got {type(value).__name__}")
 
 
-def _strict_bool(value: Any, _: Any) -> bool:
-    if type(value) is bool:
-        return value
-    raise TypeError(f"expected a boolean, got {type(value).__name__}")
+def _float_from_int(value: Any) -> float:
+    if type(value) is int:
+        return float(value)
+    raise TypeError(f"expected a number, got {type(value).__name__}")
+
+
+# Epoch numbers above this are milliseconds (1e11 s is the year 5138).
+_MILLISECONDS_THRESHOLD = 1e11
+
+
+def parse_timestamp(value: Any, _: Any = None) -> datetime:
+    """ISO-8601 string (with "Z" or an offset) or epoch seconds/milliseconds."""
+    if type(value) is str:
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if type(value) in (int, float) and math.isfinite(value):
+        seconds = value / 1000 if abs(value) >= _MILLISECONDS_THRESHOLD else value
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    raise TypeError(f"expected a timestamp, got {type(value).__name__}")
 
 
 # orjson accepts 1024 levels, but repr() and == of a model recurse into its
@@ -89,7 +139,7 @@ def _strict_bool(value: Any, _: Any) -> bool:
 MAX_JSON_DEPTH = 100
 
 
-def _json_object(value: Any, _: Any) -> dict[str, Any]:
+def _json_object(value: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise TypeError(f"expected an object, got {type(value).__name__}")
     for child in value.values():
@@ -110,102 +160,117 @@ def _check_depth(value: dict[str, Any]) -> None:
         stack.extend((c, depth + 1) for c in children if type(c) in (dict, list))
 
 
-def parse_timestamp(value: Any, _: Any = None) -> datetime:
-    """ISO-8601 string (with "Z" or an offset) or epoch seconds/milliseconds."""
-    if type(value) is str:
-        parsed = datetime.fromisoformat(value)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if type(value) in (int, float) and math.isfinite(value):
-        seconds = value / 1000 if abs(value) >= _MILLISECONDS_THRESHOLD else value
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    raise TypeError(f"expected a timestamp, got {type(value).__name__}")
-
-
-def _tolerant_enum(enum_cls: type[StrEnum]) -> Callable[[Any, Any], StrEnum | str]:
+def _tolerant_enum(enum_cls: type[StrEnum]) -> Rule:
     members = {member.value: member for member in enum_cls}
 
-    def structure(value: Any, _: Any) -> StrEnum | str:
+    def member_or_str(value: Any) -> StrEnum | str:
         if type(value) is not str:
             raise TypeError(f"expected a string, got {type(value).__name__}")
-        return members.get(value, value)
+        return members.get(value, value)  # a value this version does not know stays a str
+
+    return Rule(keeps=None, other=member_or_str, pure=True)
+
+
+_ENUMS = (
+    SetupSessionStatus,
+    ChargeStatus,
+    CaptureMethod,
+    CancellationReason,
+    RefundStatus,
+    RefundReason,
+    UpsertAction,
+)
+
+# The rules by the type they decode. Optional types, lists and nested models
+# are built from these (see _make_converter).
+RULES: dict[Any, Rule] = {
+    str: Rule(keeps=str, other=_rejects("a string")),
+    bool: Rule(keeps=bool, other=_rejects("a boolean")),
+    int: Rule(keeps=int, other=_int_from_float),
+    float: Rule(keeps=float, other=_float_from_int),
+    datetime: Rule(keeps=None, other=parse_timestamp, pure=True),
+    dict[str, Any]: Rule(keeps=None, other=_json_object),
+    **{enum_cls | str: _tolerant_enum(enum_cls) for enum_cls in _ENUMS},
+}
+
+
+def rule_for(tp: Any) -> Rule | None:
+    return RULES.get(tp)
+
+
+def optional_of(tp: Any) -> Any | None:
+    """X for `X | None` (X itself may be a union), else None."""
+    if not (isinstance(tp, UnionType) or typing.get_origin(tp) is typing.Union):
+        return None
+    args = [a for a in typing.get_args(tp) if a is not NoneType]
+    if len(args) == len(typing.get_args(tp)):
+        return None
+    inner = args[0]
+    for arg in args[1:]:
+        inner = inner | arg
+    return inner
+
+
+def _optional(hook: Callable[[Any, Any], T], inner: Any) -> Callable[[Any, Any], T | None]:
+    def structure(value: Any, _: Any) -> T | None:
+        return None if value is None else hook(value, inner)
 
     return structure
 
 
-def _is_type(expected: Any) -> Callable[[Any], bool]:
-    return lambda candidate: bool(candidate == expected)
-
-
-def _optional(hook: Callable[[Any, Any], T]) -> Callable[[Any, Any], T | None]:
-    def structure(value: Any, cls: Any) -> T | None:
-        return None if value is None else hook(value, cls)
+def _list_of(hook: Callable[[Any, Any], T], item_type: Any) -> Callable[[Any, Any], list[T]]:
+    def structure(value: Any, _: Any) -> list[T]:
+        if type(value) is not list:
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return [hook(item, item_type) for item in value]
 
     return structure
 
 
-def _register_model(
-    conv: cattrs.Converter,
-    cls: type[Any],
-    prepare: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-) -> None:
-    """Register the generated hook of a model that keeps `raw` and `request_info`.
-
-    The provenance fields are never read from the payload: a server field that
-    happens to be called "raw" or "request_info" must not break decoding. The
-    hook is generated by a factory on first use, when every hook it calls is
-    registered, and cattrs then caches the generated function itself (no
-    wrapper frame per item). `prepare` maps alternative spellings first.
-    """
-
-    def factory(_: Any) -> Callable[..., Any]:
-        hooks = make_model_hooks(cls, conv.get_structure_hook, provenance=_PROVENANCE)
-        if prepare is not None:
-            return _renamed(hooks.one, prepare)
-        if conv is _converter:  # model_list_hook serves the module's converter
-            _list_hooks[cls] = hooks.many
-        return hooks.one
-
-    conv.register_structure_hook_factory(lambda t: t is cls, factory)
-    _MODELS.add(cls)
+# ------------------------------------------------------------------- models
+# Never read from the payload: a server field that happens to be called "raw"
+# or "request_info" must not break decoding.
+PROVENANCE = frozenset({"raw", "request_info"})
 
 
-# Models whose hook takes the RequestInfo as a third argument (see model_hook).
-_MODELS: set[type[Any]] = set()
-_PROVENANCE = frozenset({"raw", "request_info"})
+def _first_error(exc: Exception) -> Exception:
+    """The first field error of cattrs' detailed validation, named by its field
+    ("amount: expected an integer, got str"); a missing field stays KeyError."""
+    from cattrs.errors import AttributeValidationNote, ClassValidationError
+
+    if not isinstance(exc, ClassValidationError) or not exc.exceptions:
+        return exc
+    first = exc.exceptions[0]
+    notes = [n for n in getattr(first, "__notes__", ()) if isinstance(n, AttributeValidationNote)]
+    first = _first_error(first)
+    if notes and type(first) in (TypeError, ValueError):
+        return type(first)(f"{notes[0].name}: {first}")
+    return first
 
 
-def _make_converter() -> cattrs.Converter:
-    import cattrs
-    from cattrs.gen import make_dict_structure_fn
+def _plain_model_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[..., Any]:
+    """cattrs' own generated hook for `cls`, plus the provenance fields:
+    `(payload, cls, request_info=None) -> model`."""
+    from cattrs.gen import make_dict_structure_fn, override
 
-    conv = cattrs.Converter(forbid_extra_keys=False, detailed_validation=False)
-    conv.register_structure_hook(str, _strict_str)
-    conv.register_structure_hook(int, _strict_int)
-    conv.register_structure_hook(bool, _strict_bool)
-    conv.register_structure_hook_func(lambda t: t == dict[str, Any], _json_object)
-    conv.register_structure_hook(datetime, parse_timestamp)
-    for enum_cls in (
-        SetupSessionStatus,
-        ChargeStatus,
-        CaptureMethod,
-        CancellationReason,
-        RefundStatus,
-        RefundReason,
-        UpsertAction,
-    ):
-        hook = _tolerant_enum(enum_cls)
-        conv.register_structure_hook_func(_is_type(enum_cls | str), hook)
-        conv.register_structure_hook_func(_is_type(enum_cls | str | None), _optional(hook))
-    installments = make_dict_structure_fn(Installments, conv, _cattrs_detailed_validation=False)
-    # Immutable and almost always {"count": 1}: one shared instance per count.
-    conv.register_structure_hook(Installments, SharedInstances(Installments, "count", installments))
-    _register_model(conv, SetupSession)
-    _register_model(conv, Charge)
-    _register_model(conv, Customer, _customer_aliases)
-    _register_model(conv, Refund, _refund_aliases)
-    _register_model(conv, PaymentMethod, _card_details)
-    conv.register_structure_hook(Event, _event_hook(conv))
-    return conv
+    names = {field.name for field in attrs.fields(cls)}
+    omitted = {name: override(omit=True) for name in PROVENANCE & names}
+    build = make_dict_structure_fn(cls, conv, _cattrs_detailed_validation=True, **omitted)  # type: ignore[arg-type]
+
+    def structure(value: Any, _: Any, info: Any = None) -> Any:
+        if type(value) is not dict:
+            raise TypeError(f"expected an object, got {type(value).__name__}")
+        try:
+            obj = build(value, cls)
+        except Exception as exc:
+            raise _first_error(exc) from None
+        if "raw" in names:
+            object.__setattr__(obj, "raw", value)
+        if "request_info" in names:
+            object.__setattr__(obj, "request_info", info)
+        return obj
+
+    return structure
 
 
 def _renamed(
@@ -247,6 +312,123 @@ def _card_details(value: dict[str, Any]) -> dict[str, Any]:
         return value
     lifted = {name: card[name] for name in _CARD_FIELDS if value.get(name) is None and name in card}
     return {**value, **lifted} if lifted else value
+
+
+# The models that keep `raw` and `request_info`, with their alternative spellings.
+_MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
+    SetupSession: None,
+    Charge: None,
+    Customer: _customer_aliases,
+    Refund: _refund_aliases,
+    PaymentMethod: _card_details,
+}
+# Immutable models keyed by one int field that the fast decoder shares, one
+# instance per key: the installment plan is almost always {"count": 1}.
+_SHARED = {Installments: "count"}
+
+
+def _is_type(expected: Any) -> Callable[[Any], bool]:
+    return lambda candidate: bool(candidate == expected)
+
+
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) is list
+
+
+class Decoding:
+    """The converter with every rule and model registered, and the model hooks
+    the decoders call: generated (`fast`) or cattrs' own."""
+
+    def __init__(self, *, fast: bool) -> None:
+        import cattrs
+
+        self.fast = fast
+        # Payloads the generated decoders handed to the plain hooks (a bad
+        # payload, or a shape they do not handle): the differential test reads it.
+        self.fallbacks = 0
+        self._one: dict[type[Any], Callable[..., Any]] = {}
+        self._many: dict[type[Any], Callable[..., list[Any]]] = {}
+        conv = self.converter = cattrs.Converter(forbid_extra_keys=False)
+        for tp, rule in RULES.items():
+            if isinstance(tp, type):
+                conv.register_structure_hook(tp, rule.structure)
+            else:
+                conv.register_structure_hook_func(_is_type(tp), rule.structure)
+        conv.register_structure_hook_factory(
+            lambda t: optional_of(t) is not None,
+            lambda t: _optional(conv.get_structure_hook(optional_of(t)), optional_of(t)),
+        )
+        conv.register_structure_hook_factory(
+            _is_list,
+            lambda t: _list_of(
+                conv.get_structure_hook(typing.get_args(t)[0]), typing.get_args(t)[0]
+            ),
+        )
+        for cls, key in _SHARED.items():
+            plain = _plain_model_hook(conv, cls)
+            conv.register_structure_hook(
+                cls, _fastdecode.SharedInstances(cls, key, plain) if fast else plain
+            )
+        for cls in _MODELS:
+            # A factory: the hook is made on first use, when every hook it
+            # calls is registered.
+            conv.register_structure_hook_factory(_is_type(cls), self._model_factory)
+        conv.register_structure_hook(Event, _event_hook(conv))
+
+    def _model_factory(self, cls: type[Any]) -> Callable[..., Any]:
+        plain = _plain_model_hook(self.converter, cls)
+        prepare = _MODELS[cls]
+        if not self.fast:
+            return plain if prepare is None else _renamed(plain, prepare)
+
+        def fallback(value: Any, target: Any, info: Any = None) -> Any:
+            self.fallbacks += 1
+            return plain(value, target, info)
+
+        hooks = _fastdecode.make_model_hooks(
+            cls,
+            rule_for=rule_for,
+            optional_of=optional_of,
+            hook_for=self.converter.get_structure_hook,
+            fallback=fallback,
+            provenance=PROVENANCE,
+        )
+        if prepare is not None:
+            return _renamed(hooks.one, prepare)
+        self._many[cls] = hooks.many
+        return hooks.one
+
+    def model_hook(self, cls: type[T]) -> Callable[[Any, Any, Any], T]:
+        """`hook(payload, cls, request_info)`."""
+        hook = self._one.get(cls)
+        if hook is None:
+            hook = self._one[cls] = self._make_model_hook(cls)
+        return hook
+
+    def _make_model_hook(self, cls: type[T]) -> Callable[[Any, Any, Any], T]:
+        hook = self.converter.get_structure_hook(cls)
+        if cls in _MODELS:
+            return typing.cast("Callable[[Any, Any, Any], T]", hook)
+
+        def structure(data: Any, target: Any, info: Any) -> T:
+            obj: T = hook(data, target)
+            object.__setattr__(obj, "request_info", info)
+            return obj
+
+        return structure
+
+    def model_list_hook(self, cls: type[T]) -> Callable[[list[Any], Any, Any], list[T]]:
+        """`hook(payloads, cls, request_info)`: the generated list decoder where
+        there is one, else `model_hook` per item."""
+        hook = self.model_hook(cls)  # makes the generated hooks on first use
+        many = self._many.get(cls)
+        if many is None:
+
+            def many(items: list[Any], target: Any, info: Any) -> list[T]:
+                return [hook(item, target, info) for item in items]
+
+            self._many[cls] = many
+        return many
 
 
 # Event type prefix -> the model its `data` decodes into.
@@ -311,71 +493,52 @@ def _lenient_timestamp(value: Any) -> datetime | None:
         return None
 
 
-_converter: cattrs.Converter | None = None
+# ------------------------------------------------------------- the switch
+FAST_DECODE_ENV = "CHING_ASYNC_FAST_DECODE"
+
+_decoding: Decoding | None = None
+_fast: bool | None = None  # None: read FAST_DECODE_ENV on the first decode
 # construct_event is synchronous and may run in several web-server threads at
 # once: one of them builds the converter, the others wait for it.
-_converter_lock = threading.Lock()
+_decoding_lock = threading.Lock()
+
+
+def _make_decoding() -> Decoding:
+    fast = _fast if _fast is not None else os.environ.get(FAST_DECODE_ENV, "1") != "0"
+    return Decoding(fast=fast)
+
+
+def get_decoding() -> Decoding:
+    """The process's decoding, built on the first call."""
+    global _decoding
+    if _decoding is None:
+        with _decoding_lock:
+            if _decoding is None:
+                _decoding = _make_decoding()
+    return _decoding
+
+
+def set_fast_decode(enabled: bool | None) -> None:
+    """Switch the generated decoders on or off from the next decode (None: as
+    CHING_ASYNC_FAST_DECODE says). For tests and benchmarks; an application
+    sets the variable instead."""
+    global _decoding, _fast
+    with _decoding_lock:
+        _fast = enabled
+        _decoding = None
 
 
 def get_converter() -> cattrs.Converter:
-    """The one converter, built on the first call."""
-    global _converter
-    if _converter is None:
-        with _converter_lock:
-            if _converter is None:
-                _converter = _make_converter()
-    return _converter
+    return get_decoding().converter
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    return get_converter().structure(data, cls)
+    return get_decoding().converter.structure(data, cls)
 
 
 def model_hook(cls: type[T]) -> Callable[[Any, Any, Any], T]:
-    """`hook(payload, cls, request_info)` for `cls`: the generated hook itself
-    for the provenance models, which attach `request_info` as they build."""
-    hook = _model_hooks.get(cls)
-    if hook is None:
-        hook = _model_hooks[cls] = _model_hook(cls)
-    return hook
-
-
-# cattrs' dispatch per call costs about as much as decoding a small model.
-_model_hooks: dict[type[Any], Callable[[Any, Any, Any], Any]] = {}
-
-
-def _model_hook(cls: type[T]) -> Callable[[Any, Any, Any], T]:
-    hook = get_converter().get_structure_hook(cls)
-    if cls in _MODELS:
-        return cast("Callable[[Any, Any, Any], T]", hook)
-
-    def structure(data: Any, target: Any, info: Any) -> T:
-        obj: T = hook(data, target)
-        object.__setattr__(obj, "request_info", info)
-        return obj
-
-    return structure
+    return get_decoding().model_hook(cls)
 
 
 def model_list_hook(cls: type[T]) -> Callable[[list[Any], Any, Any], list[T]]:
-    """`hook(payloads, cls, request_info)` for `cls`: the generated list decoder
-    where there is one (one loop, no call per item), else `model_hook` per item."""
-    hook = model_hook(cls)  # generates the hooks on first use
-    many = _list_hooks.get(cls)
-    if many is None:
-
-        def many(items: list[Any], target: Any, info: Any) -> list[T]:
-            return [hook(item, target, info) for item in items]
-
-        _list_hooks[cls] = many
-    return many
-
-
-_list_hooks: dict[type[Any], Callable[[list[Any], Any, Any], list[Any]]] = {}
-
-
-def structure_list(data: Any, cls: type[T]) -> list[T]:
-    if type(data) is not list:
-        raise TypeError(f"expected a list, got {type(data).__name__}")
-    hook = get_converter().get_structure_hook(cls)
-    return [hook(item, cls) for item in data]
+    return get_decoding().model_list_hook(cls)

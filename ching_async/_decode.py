@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
-from ._messages import Response, _new, _set_dict
+from ._messages import Response
 from ._models import RequestInfo
 from ._protocol import accepted_but_unreadable, decode_envelope
 from ._secrets import attach_context, redacted_head, request_secrets
@@ -18,23 +18,15 @@ T = TypeVar("T")
 
 def request_info(response: Response) -> RequestInfo:
     request = response.request
-    # One per call on the hot path: fill the frozen instance's __dict__ in one
-    # step instead of attrs' seven frozen setattrs (~1 us a call).
-    info = _new(RequestInfo)
-    _set_dict(
-        info,
-        "__dict__",
-        {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "attempts": response.attempts,
-            "idempotency_key": request.idempotency_key,
-            "request_id": response.request_id,
-            "reconciled": response.reconciled,
-        },
+    return RequestInfo(
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        attempts=response.attempts,
+        idempotency_key=request.idempotency_key,
+        request_id=response.request_id,
+        reconciled=response.reconciled,
     )
-    return info
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:

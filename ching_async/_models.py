@@ -47,7 +47,7 @@ class CancellationReason(StrEnum):
     ABANDONED = "abandoned"
 
 
-@attrs.frozen(slots=False)  # built on every call: _decode fills __dict__ directly
+@attrs.frozen(slots=False)  # keeps a __dict__, as in earlier releases
 class RequestInfo:
     """Where a result came from. Attached to every decoded model as `request_info`."""
 
@@ -76,7 +76,7 @@ class Installments:
     count: int = 1
 
 
-@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _structgen)
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
 class SetupSession:
     """A hosted page that attaches a new card to a customer.
 
@@ -101,7 +101,7 @@ class SetupSession:
     request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _structgen)
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
 class Charge:
     """A charge of a saved card, in the currency's smallest unit (agorot for ILS)."""
 
