@@ -28,6 +28,7 @@ from ._errors import (
     ResponseDecodeError,
     UnprocessableEntityError,
 )
+from ._idempotency import IDEMPOTENCY_METADATA_KEY
 from ._listing import AsyncList
 from ._messages import Handler, Middleware, Request, Response
 from ._models import (
@@ -48,7 +49,6 @@ from ._models import (
     UpsertAction,
     UpsertResult,
 )
-from ._reconcile import IDEMPOTENCY_METADATA_KEY
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._version import __version__

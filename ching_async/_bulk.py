@@ -25,9 +25,16 @@ import contextvars
 import os
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -39,7 +46,8 @@ from ._errors import (
 )
 from ._journal import FinishedItem, Journal
 from ._models import Charge, ChargeStatus
-from ._pacing import Pacer, current_pacer
+from ._pacing import Pacer
+from ._requester import Requester
 from ._validation import (
     check_amount,
     check_currency,
@@ -51,8 +59,16 @@ from ._validation import (
     check_seconds,
 )
 
-if TYPE_CHECKING:
-    from ._resources._charges import Charges
+
+class ChargeCalls(Protocol):
+    """What the engine needs of `charges` (the Charges resource)."""
+
+    @property
+    def create(self) -> Callable[..., Awaitable[Charge]]: ...
+
+    @property
+    def find_by_idempotency_key(self) -> Callable[[str, str], Awaitable[Charge | None]]: ...
+
 
 __all__ = ["BulkRun", "BulkSummary", "ChargeParams", "ChargeResult", "Outcome"]
 
@@ -269,7 +285,8 @@ class BulkRun:
 
     def __init__(
         self,
-        charges: Charges,
+        requester: Requester,
+        charges: Callable[[Requester], ChargeCalls],
         items: Iterable[Any] | AsyncIterable[Any],
         *,
         job_id: str,
@@ -292,8 +309,8 @@ class BulkRun:
             or not rate_limit > 0
         ):
             raise InvalidParameterError(f"rate_limit must be > 0 requests/s, got {rate_limit!r}")
-        self._charges = charges
         self._source = _ItemSource(items)
+        self._requester = requester
         self.job_id = job_id
         self._concurrency = concurrency
         self._journal_path = journal
@@ -302,9 +319,9 @@ class BulkRun:
         self._gate = _CustomerGate(check_flag("one_per_customer", one_per_customer))
         # A server's Retry-After pauses the job at most as long as a single
         # call would wait for it (RetryPolicy.max_retry_after).
-        self._pacer = Pacer(
-            _limiter(rate_limit), max_pause=charges._client.retry_policy.max_retry_after
-        )
+        self._pacer = Pacer(_limiter(rate_limit), max_pause=requester.retry_policy.max_retry_after)
+        # The job's calls: the client's, each attempt paced job-wide.
+        self._charges = charges(requester.with_attempt_middleware(self._pacer.middleware))
         self._grace = check_seconds("shutdown_grace", shutdown_grace)
         self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
         self._workers: list[asyncio.Task[None]] = []
@@ -350,14 +367,11 @@ class BulkRun:
                 concurrency=self._concurrency,
                 outcomes=frozenset(Outcome),
             )
-        # The job's pacer is in every worker's context, but each worker gets
-        # a context of its own: state one call keeps in a ContextVar must
-        # never be read by another worker's call.
-        context = contextvars.copy_context()
-        context.run(current_pacer.set, self._pacer)
+        # Each worker in a context of its own: state one call keeps in a
+        # ContextVar (a user middleware's, say) is never read by another's.
         self._live_workers = self._concurrency
         self._workers = [
-            asyncio.create_task(self._worker(), context=context.copy())
+            asyncio.create_task(self._worker(), context=contextvars.copy_context())
             for _ in range(self._concurrency)
         ]
 
@@ -436,10 +450,10 @@ class BulkRun:
             # No job record (an empty or unreadable file): no earlier run
             # started an item here, so none can be in flight.
             return
-        client = self._charges._client
-        policy = client.retry_policy
-        settle = client.timeout if policy.instant else max(client.timeout, policy.settle)
-        wait = journal.last_written + client.total_timeout + settle - time.time()
+        calls = self._requester
+        policy = calls.retry_policy
+        settle = calls.timeout if policy.instant else max(calls.timeout, policy.settle)
+        wait = journal.last_written + calls.total_timeout + settle - time.time()
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -7,37 +7,34 @@ import ipaddress
 import logging
 import os
 import warnings
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
-from ._messages import Handler, Middleware, Request, Response
+from ._messages import Handler, Middleware
 from ._middleware import (
     AuthMiddleware,
-    IdempotencyMiddleware,
     LoggingMiddleware,
     build_chain,
     checked_user_middleware,
 )
-from ._pacing import pacing_middleware
-from ._protocol import UNSENDABLE_IN_URL, encode_json
+from ._protocol import UNSENDABLE_IN_URL
+from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
 from ._resources._payment_methods import PaymentMethods
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
-from ._retry import RetryMiddleware, RetryPolicy
+from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
 from ._validation import check_flag
 
 if TYPE_CHECKING:
     import aiohttp
-
-    from ._reconcile import Reconciler
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
@@ -104,26 +101,26 @@ class Client:
                     " with transport=, configure your transport instead"
                 )
             send = checked_transport(transport, max_bytes)
-        self._handler: Handler = build_chain(
-            [
-                IdempotencyMiddleware(),
-                RetryMiddleware(
-                    self.retry_policy,
-                    max_retries=self.max_retries,
-                    total_timeout=self.total_timeout,
-                ),
-                pacing_middleware,
-                *_check_middlewares(middlewares),
-                AuthMiddleware(self._api_key),
-                LoggingMiddleware(),
-            ],
+        attempt = build_chain(
+            [*_check_middlewares(middlewares), AuthMiddleware(self._api_key), LoggingMiddleware()],
             send,
         )
-        self.setup_sessions = SetupSessions(self)
-        self.charges = Charges(self)
-        self.customers = Customers(self)
-        self.payment_methods = PaymentMethods(self)
-        self.refunds = Refunds(self)
+        retry = RetryLoop(
+            self.retry_policy, max_retries=self.max_retries, total_timeout=self.total_timeout
+        )
+        requester = Requester(
+            base_url=self.base_url,
+            mode=self.mode,
+            timeout=self.timeout,
+            retry=retry,
+            attempt=attempt,
+            check_usable=self._check_usable,
+        )
+        self.setup_sessions = SetupSessions(requester)
+        self.charges = Charges(requester)
+        self.customers = Customers(requester)
+        self.payment_methods = PaymentMethods(requester)
+        self.refunds = Refunds(requester)
 
     @property
     def mode(self) -> str:
@@ -171,51 +168,6 @@ class Client:
                 "create one Client per event loop"
             )
         return loop
-
-    # ----------------------------------------------------------- requests
-    def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        payload: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        reconciler: Reconciler | None = None,
-        safe_to_retry: bool | None = None,
-    ) -> Awaitable[Response]:
-        """Send one logical request through the chain.
-
-        `safe_to_retry` defaults to True for GET only. An endpoint that is
-        idempotent on the server (a soft DELETE, an update or upsert that sets
-        the same fields again) passes True so that an ambiguous failure is
-        retried like a GET; anything else that may have taken effect is
-        reconciled or raised with `outcome_unknown=True`.
-
-        A plain function returning the chain's awaitable (every caller awaits
-        it at once): no coroutine frame of its own, ~1,700 instructions a call.
-        Argument errors are raised by the call itself.
-        """
-        self._check_usable()
-        request = Request.logical(
-            method,
-            path,
-            self.base_url,
-            tuple(query.items()) if query else (),
-            _idempotency_header(method, idempotency_key),
-            None if payload is None else encode_json(payload),
-            method == "GET" if safe_to_retry is None else safe_to_retry,
-            idempotency_key,
-            self.timeout,
-            reconciler,
-        )
-        return self._handler(request)
-
-
-def _idempotency_header(method: str, key: str | None) -> dict[str, str]:
-    # Stamped when the call is built, so that the idempotency middleware has
-    # no request to copy (~6,000 instructions a POST).
-    return {"Idempotency-Key": key} if method == "POST" and key else {}
 
 
 def _positive(name: str, value: object) -> float:

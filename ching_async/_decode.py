@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
+
+import orjson
 
 from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._messages import Response
-from ._models import RequestInfo
+from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
 from ._protocol import accepted_but_unreadable, decode_envelope
 from ._secrets import attach_context, redacted_head, request_secrets
 
@@ -47,9 +50,33 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
     )
 
 
-def decode_model(response: Response, cls: type[T]) -> T:
+def decode_model(
+    response: Response, cls: type[T], *, when_empty: Mapping[str, Any] | None = None
+) -> T:
+    """The response's object as `cls`; `when_empty` stands in for an envelope
+    without data (an endpoint that may answer a bare `{"success": true}`)."""
     data = decode_envelope(response)
+    if data is None and when_empty is not None:
+        data = dict(when_empty)
     return decode_item(response, cls, data, request_info(response))
+
+
+def decode_upsert(response: Response) -> UpsertResult:
+    """customers.upsert: the customer, and the `action` the server reports
+    beside `data` (as the docs destructure it) or inside it."""
+    customer = decode_model(response, Customer)
+    envelope = orjson.loads(response.body)  # decode_model proved it is an envelope
+    action: Any = envelope.get("action")
+    if action is None and isinstance(envelope.get("data"), dict):
+        action = envelope["data"].get("action")
+    if action is not None and type(action) is not str:
+        raise decode_error(response, UpsertResult, TypeError("action must be a string"))
+    members = {member.value: member for member in UpsertAction}
+    return UpsertResult(
+        customer=customer,
+        action=None if action is None else members.get(action, action),
+        raw=envelope,
+    )
 
 
 def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) -> T:

@@ -1,20 +1,18 @@
-"""The middleware chain and the built-in middlewares.
+"""The attempt chain: what every attempt of a call passes through between
+the retry loop and the transport.
 
 A middleware is `async (request, call_next) -> response` over the library's
-own frozen Request/Response. The client's chain, outermost first:
+own frozen Request/Response. Each attempt, outermost first:
 
-    idempotency key -> retry/backoff/reconcile -> user middlewares
-        -> auth -> logging -> transport
+    (a bulk job's pacing) -> user middlewares -> auth -> logging -> transport
 
-The idempotency key sits outside retry so every attempt carries the same key;
-user middlewares, auth and logging sit inside it so they see every attempt.
+They sit inside the retry loop, so they see every attempt and every lookup.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
 import re
 import time
 import types
@@ -33,19 +31,11 @@ from ._secrets import ApiKey
 
 __all__ = [
     "AuthMiddleware",
-    "IdempotencyMiddleware",
     "LoggingMiddleware",
     "build_chain",
-    "idempotency_key_for",
-    "new_idempotency_key",
-    "validate_idempotency_key",
 ]
 
 logger = logging.getLogger("ching_async")
-
-# Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
-# is a loading mistake and could smuggle bytes into the header.
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def build_chain(middlewares: Sequence[Middleware], transport: Handler) -> Handler:
@@ -146,53 +136,6 @@ class AuthMiddleware:
 
     def __repr__(self) -> str:
         return "AuthMiddleware(<redacted>)"
-
-
-# ----------------------------------------------------------- idempotency
-# The RFC 4122 variant digit (8, 9, a or b) from a random hex digit's low 2 bits.
-_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-
-
-def new_idempotency_key() -> str:
-    """A random (version 4) UUID string: 122 random bits, as uuid.uuid4().
-
-    Written straight from 16 random bytes' hex, version and variant set in
-    the text: ~7,000 instructions, where str(uuid.uuid4()) takes ~20,000.
-    """
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT_DIGIT[h[16]]}{h[17:20]}-{h[20:]}"
-
-
-def idempotency_key_for(key: str | None) -> str:
-    """The caller's key, validated, or a new one: minted once per logical call."""
-    return new_idempotency_key() if key is None else validate_idempotency_key(key)
-
-
-def validate_idempotency_key(key: object) -> str:
-    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
-        raise InvalidParameterError(
-            "idempotency_key must be 1-255 printable ASCII characters without spaces"
-        )
-    return key
-
-
-class IdempotencyMiddleware:
-    """Every POST carries one Idempotency-Key per logical call, on every attempt.
-
-    The key is minted when the logical request is built (so that it can also be
-    written into a charge's metadata); this middleware mints one for any POST
-    that arrives without, and stamps the header once, outside the retry loop.
-    """
-
-    def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
-        if request.method != "POST":
-            return call_next(request)
-        key = request.idempotency_key
-        if key is not None and request.headers.get("Idempotency-Key") == key:
-            return call_next(request)  # stamped when the call was built
-        key = key or new_idempotency_key()
-        headers = {**request.headers, "Idempotency-Key": key}
-        return call_next(request.replace(headers=headers, idempotency_key=key))
 
 
 # --------------------------------------------------------------- logging

@@ -1,18 +1,15 @@
 """Job-wide pacing: a shared client-side rate limit and a shared 429 backoff.
 
-A bulk job installs a Pacer in a context variable; this middleware (inside the
-retry loop, so it sees every attempt) waits for it before each attempt and
-tells it about every 429. One task's 429 therefore slows the whole job down,
-not just that task. Outside a job the context variable is unset and the
-middleware costs one lookup.
+A bulk job adds its Pacer's `middleware` to each attempt of its calls
+(Requester.with_attempt_middleware): it waits for the pacer before each
+attempt and tells it about every 429. One task's 429 therefore slows the
+whole job down, not just that task. Calls outside a job never pass through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
-from contextvars import ContextVar
 from typing import Protocol
 
 from ._errors import APITimeoutError
@@ -20,7 +17,7 @@ from ._messages import Handler, Request, Response
 from ._protocol import parse_retry_after
 from ._secrets import attach_context
 
-__all__ = ["Pacer", "current_pacer", "pacing_middleware"]
+__all__ = ["Pacer"]
 
 # Wait this long after a 429 that carries no Retry-After.
 DEFAULT_RATE_LIMIT_PAUSE = 1.0
@@ -50,31 +47,20 @@ class Pacer:
             await self._limiter.acquire()
         return True
 
+    async def middleware(self, request: Request, call_next: Handler) -> Response:
+        if not await self.before_attempt(request.deadline):
+            error = APITimeoutError(
+                "the bulk job's rate-limit pause outlasts this call's total_timeout; "
+                "the request was not sent",
+                may_have_reached_server=False,
+            )
+            raise attach_context(error, request)
+        response = await call_next(request)
+        if response.status == 429:
+            self.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))
+        return response
+
     def on_rate_limited(self, retry_after: float | None) -> None:
         self.rate_limited += 1
         pause = DEFAULT_RATE_LIMIT_PAUSE if retry_after is None else retry_after
         self._resume_at = max(self._resume_at, time.monotonic() + min(pause, self._max_pause))
-
-
-current_pacer: ContextVar[Pacer | None] = ContextVar("ching_async_pacer", default=None)
-
-
-def pacing_middleware(request: Request, call_next: Handler) -> Awaitable[Response]:
-    pacer = current_pacer.get()
-    if pacer is None:
-        return call_next(request)  # outside a bulk job: a pass-through
-    return _paced(pacer, request, call_next)
-
-
-async def _paced(pacer: Pacer, request: Request, call_next: Handler) -> Response:
-    if not await pacer.before_attempt(request.deadline):
-        error = APITimeoutError(
-            "the bulk job's rate-limit pause outlasts this call's total_timeout; "
-            "the request was not sent",
-            may_have_reached_server=False,
-        )
-        raise attach_context(error, request)
-    response = await call_next(request)
-    if response.status == 429:
-        pacer.on_rate_limited(parse_retry_after(response.headers.get("retry-after")))
-    return response

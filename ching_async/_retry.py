@@ -1,33 +1,43 @@
-"""Bounded, explicit retries over tenacity, safe by construction for POSTs.
+"""Retries: what to do after each step of a call, decided by a pure function,
+and the short loop that acts on it.
 
-Policy, in one place:
-- A request marked `safe_to_retry` (GET) is retried on connection errors,
-  timeouts, 429 and 500/502/503/504.
-- Any request is retried when the failure provably had no effect: the
-  connection could not be established, or the server answered 429.
-- A POST failure that may have taken effect (timeout or connection lost after
-  sending, 500/502/503/504) is never re-sent blindly. If the request carries a
-  reconciler, the next step asks it whether the POST took effect; only a proven
-  "no" allows a re-send. Without one, the failure is final with
-  `outcome_unknown=True`.
-- Attempts are bounded by `max_retries` and by `total_timeout` across all
-  attempts, lookups and sleeps. Waits are jittered exponential; a server's
-  Retry-After is honored up to `max_retry_after`, above which the 429 is final.
+A call names its retry class (`Resend.SAFE`, `Resend.NEVER`, or a
+Reconciler from _reconcile). Each step (one send, or one lookup of whether a
+send took effect) ends in an `Outcome`; `decide` maps (class, outcome, what
+the call has left) to a `Decision`: return, send again, look up, or give up.
+The rules, in one place:
+
+- Provably no effect (the connection was never made) or 429: send again.
+- May have taken effect (a timeout or a dropped connection after sending, a
+  500/502/503/504, an unreadable 2xx): a SAFE call sends again; a NEVER call
+  ends with `outcome_unknown=True`; a reconciled call looks first, and only a
+  lookup that proves absence allows another send. After a failure CHING did
+  not answer itself, an empty lookup proves nothing until `RetryPolicy.settle`
+  has passed.
+- A caller's own idempotency key (`Reconciler.look_first`) is looked up
+  before the first send, so that the same key never makes two objects.
+- Bounded by `max_retries` (sends), two lookups per send, and `total_timeout`
+  across every send, lookup and wait. Out of attempts with the outcome in
+  doubt: `OutcomeUnknownError`.
+
+tenacity runs the loop: its exponential waits (with full jitter) are the
+backoff, and it stops before a wait would pass the deadline; `decide` adds
+the waits it must respect (Retry-After, the settle time). Each decision is
+logged on the "ching_async.retry" logger with its reason, the attempt and
+the idempotency key (DEBUG; INFO when a lookup found the object).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
+import logging
 import math
-import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
-
-if TYPE_CHECKING:
-    import tenacity
 
 from ._errors import (
     APIConnectionError,
@@ -39,19 +49,35 @@ from ._errors import (
     OutcomeUnknownError,
     ResponseDecodeError,
 )
-from ._messages import Handler, Request, Response, _replace
+from ._idempotency import LIST_LIMIT
+from ._messages import Handler, Request, Response
 from ._protocol import decode_envelope, error_envelope, parse_retry_after
-from ._reconcile import LIST_LIMIT
+from ._reconcile import Reconciler
 from ._secrets import attach_context
 
-__all__ = ["RetryMiddleware", "RetryPolicy"]
+if TYPE_CHECKING:
+    import tenacity
+
+__all__ = [
+    "Action",
+    "Decision",
+    "Outcome",
+    "Resend",
+    "RetryClass",
+    "RetryLoop",
+    "RetryPolicy",
+    "Seen",
+    "decide",
+]
+
+logger = logging.getLogger("ching_async.retry")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-# Keys remembered as still settling (see _look_first); beyond this, none more.
+# Keys remembered as still settling (see RetryLoop._keyed); beyond this, none more.
 _MAX_UNSETTLED = 10_000
-AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 
+# ------------------------------------------------------------------ policy
 def _seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise InvalidParameterError(
@@ -85,16 +111,160 @@ class RetryPolicy:
     # spend on a request. `instant` skips it too.
     settle: float = attrs.field(default=30.0, validator=_seconds)
 
-    def backoff(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
-        """Full-jitter exponential backoff for the n-th retry (1-based)."""
-        ceiling = min(self.max_backoff, self.initial_backoff * 2 ** (retry_number - 1))
-        return float(ceiling * rng()) if self.jitter else float(ceiling)
+    def wait_strategy(self) -> tenacity.wait.wait_base:
+        """tenacity's exponential wait: full jitter, or plain without it."""
+        import tenacity
+
+        if self.instant:
+            return tenacity.wait_none()
+        if self.jitter:
+            return tenacity.wait_random_exponential(
+                multiplier=self.initial_backoff, max=self.max_backoff
+            )
+        return tenacity.wait_exponential(multiplier=self.initial_backoff, max=self.max_backoff)
+
+    def backoff(self, retry_number: int) -> float:
+        """The wait before the n-th retry (1-based), from `wait_strategy`."""
+        return float(self.wait_strategy()(cast("tenacity.RetryCallState", _Nth(retry_number))))
 
 
-def _answered_by_ching(response: Response) -> bool:
-    """A 500/502/503 whose body is CHING's own JSON error envelope: CHING has
-    finished with the request. A 504, or a proxy's page, says nothing of that."""
-    return response.status != 504 and error_envelope(response) is not None
+@attrs.frozen
+class _Nth:
+    """What tenacity's exponential waits read of a retry state."""
+
+    attempt_number: int
+
+
+# ----------------------------------------------------------- retry classes
+class Resend(enum.Enum):
+    """The retry classes of a call that is not reconciled."""
+
+    SAFE = "safe"  # re-sending has no further effect (GETs, idempotent updates)
+    NEVER = "never"  # a failure that may have taken effect ends the call, outcome unknown
+
+
+# A reconciled call names its Reconciler (by marker, by state: see _reconcile).
+RetryClass = Resend | Reconciler
+
+
+# ---------------------------------------------------------------- decision
+class Seen(enum.Enum):
+    """What one step of a call saw."""
+
+    ANSWER = "answer"  # a response to return as it is
+    NOT_SENT = "not sent"  # provably no effect: the connection was never made
+    RATE_LIMITED = "rate limited"  # 429 with a wait we may honour
+    ANSWERED_FAILURE = "answered failure"  # may have taken effect; CHING has finished
+    UNANSWERED_FAILURE = "unanswered failure"  # may have taken effect; CHING may still be at it
+    FOUND = "found"  # a lookup found the object
+    ABSENT = "absent"  # a lookup did not find it, and the list was not full
+    WINDOW_FULL = "window full"  # a lookup did not find it in a full list
+    LOOKUP_FAILED = "lookup failed"  # a lookup could not tell
+
+
+@attrs.frozen
+class Outcome:
+    seen: Seen
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class Action(enum.Enum):
+    RETURN = "return"  # the step's result ends the call
+    SEND = "send"  # send again (after the wait)
+    LOOK = "look"  # look up whether a send took effect (after the wait)
+    GIVE_UP = "give up"  # out of attempts: the last failure is final
+    REFUSE = "refuse"  # a caller's key may be in use beyond a full list: send nothing
+
+
+@attrs.frozen
+class Decision:
+    action: Action
+    reason: str
+    # The next step waits at least this long (Retry-After, the settle time).
+    at_least: float = 0.0
+    # RETURN: the result may not be what happened on the server.
+    # GIVE_UP: a send may have taken effect (OutcomeUnknownError).
+    outcome_unknown: bool = False
+    # A failure CHING may still be working on: an empty lookup proves nothing
+    # until RetryPolicy.settle from now.
+    starts_settling: bool = False
+
+
+def decide(
+    retry: Literal["safe", "never", "reconcile"],
+    outcome: Outcome,
+    *,
+    sends: int,
+    max_sends: int,
+    lookups: int,
+    max_lookups: int,
+    settle_left: float,
+    on_full_window: Literal["raise", "send"] = "raise",
+) -> Decision:
+    """What a call does after a step: a pure function of its retry class, what
+    the step saw, the attempts it has made and has, and the settle time left."""
+    seen = outcome.seen
+
+    def again(reason: str, at_least: float = 0.0) -> Decision:
+        if sends < max_sends:
+            return Decision(Action.SEND, reason, at_least)
+        return Decision(Action.GIVE_UP, reason + "; out of attempts")
+
+    def look(reason: str, at_least: float = 0.0, *, settling: bool = False) -> Decision:
+        if lookups < max_lookups:
+            return Decision(Action.LOOK, reason, at_least, starts_settling=settling)
+        return Decision(Action.GIVE_UP, reason + "; out of lookups", outcome_unknown=True)
+
+    if seen is Seen.ANSWER:
+        unsafe_5xx = retry != "safe" and (outcome.status or 0) >= 500
+        return Decision(Action.RETURN, "answered", outcome_unknown=unsafe_5xx)
+    if seen is Seen.FOUND:
+        return Decision(Action.RETURN, "found by its idempotency key")
+    if seen is Seen.NOT_SENT:
+        return again("not sent")
+    if seen is Seen.RATE_LIMITED:
+        return again("rate limited", outcome.retry_after or 0.0)
+    if seen in (Seen.ANSWERED_FAILURE, Seen.UNANSWERED_FAILURE):
+        if retry == "safe":
+            return again("failed; safe to send again")
+        if retry == "never":
+            reason = "may have taken effect; never re-sent"
+            return Decision(Action.RETURN, reason, outcome_unknown=True)
+        unanswered = seen is Seen.UNANSWERED_FAILURE
+        return look("may have taken effect; look it up", settling=unanswered)
+    if seen is Seen.ABSENT:
+        if settle_left > 0:
+            return look("not found yet; CHING may still be working on it", settle_left)
+        if sends >= max_sends:
+            return Decision(Action.GIVE_UP, "proven not applied; out of attempts")
+        return Decision(Action.SEND, "proven absent")
+    if seen is Seen.WINDOW_FULL and sends == 0:
+        if on_full_window == "send" and settle_left <= 0:
+            return Decision(Action.SEND, "not in the full list; the caller chose to send")
+        return Decision(Action.REFUSE, "not in the full list: it may exist beyond it")
+    # A lookup that failed, or a full list after a send: it could not tell.
+    return look("the lookup could not tell")
+
+
+def classify(response: Response, retry: RetryClass, max_retry_after: float) -> Outcome:
+    """What a response means for the retry loop (pure)."""
+    status = response.status
+    if status == 429:
+        wait = parse_retry_after(response.headers.get("retry-after"))
+        if wait is not None and wait > max_retry_after:
+            return Outcome(Seen.ANSWER, status)  # the server asks for longer than we may wait
+        return Outcome(Seen.RATE_LIMITED, status, wait)
+    if status in RETRYABLE_STATUSES:
+        # A 500/502/503 carrying CHING's own error envelope: CHING has finished
+        # with the request. A 504, or a proxy's page, says nothing of that.
+        answered = status != 504 and error_envelope(response) is not None
+        return Outcome(Seen.ANSWERED_FAILURE if answered else Seen.UNANSWERED_FAILURE, status)
+    if not isinstance(retry, Resend) and _unreadable_success(response):
+        # Most likely applied, but the answer cannot say so. A 2xx means CHING
+        # has finished with the request.
+        return Outcome(Seen.ANSWERED_FAILURE, status)
+    return Outcome(Seen.ANSWER, status)
 
 
 def _unreadable_success(response: Response) -> bool:
@@ -110,62 +280,52 @@ def _unreadable_success(response: Response) -> bool:
     return False
 
 
-def _decode_failure(response: Response) -> ResponseDecodeError:
-    """The ResponseDecodeError of an unreadable 2xx."""
-    try:
-        decode_envelope(response)
-    except ResponseDecodeError as exc:
-        return exc
-    raise AssertionError("only called for an unreadable 2xx")  # pragma: no cover
-
-
+# -------------------------------------------------------------------- loop
 class _Again(Exception):
-    """Internal signal to tenacity: this step failed in a retryable way."""
+    """Internal signal to tenacity: the call goes on with another step."""
 
 
-class _CallState:
-    """What one logical call has seen so far, across its attempts.
+class _Call:
+    """What one call has seen so far, across its steps."""
 
-    A plain class, not attrs: built only after a failure, and attrs would
-    compile its methods at every `import ching_async` (about 1 ms)."""
-
-    __slots__ = (
-        "deadline",
-        "last_error",
-        "last_response",
-        "looked_early",
-        "lookup_error",
-        "lookups",
-        "max_lookups",
-        "max_sends",
-        "pending_lookup",
-        "request",
-        "retry_after",
-        "sends",
-        "settle_until",
-    )
-
-    def __init__(self, request: Request, deadline: float, max_sends: int, sends: int) -> None:
+    def __init__(
+        self,
+        request: Request,
+        retry: RetryClass,
+        deadline: float,
+        max_sends: int,
+        *,
+        looks_first: bool,
+    ) -> None:
         self.request = request
+        self.retry = retry
+        self.reconciler = None if isinstance(retry, Resend) else retry
+        self.kind: Literal["safe", "never", "reconcile"] = "reconcile"
+        if retry is Resend.SAFE:
+            self.kind = "safe"
+        elif retry is Resend.NEVER:
+            self.kind = "never"
         self.deadline = deadline
         self.max_sends = max_sends
-        self.sends = sends
+        # Two lookups per send (one at once, one after settling), and two
+        # more before the first send when the caller's key is looked up.
+        self.max_lookups = 2 * max_sends + (2 if looks_first else 0)
+        self.sends = 0
         self.lookups = 0
-        # Up to two lookups per send: one at once, one after settling.
-        self.max_lookups = 2 * max_sends
-        # True after an ambiguous failure until a reconciler lookup settles it.
-        self.pending_lookup = False
-        # Before this (monotonic) time an empty lookup does not prove absence.
+        # A send may have taken effect and no lookup has ruled it out. For a
+        # caller's own key, an earlier call's send may have.
+        self.in_doubt = looks_first
+        # Before this (monotonic) time an empty lookup proves nothing.
         self.settle_until = 0.0
-        self.looked_early = False
-        self.retry_after: float | None = None
+        self.at_least = 0.0
+        self.result: Response | None = None  # the response that ends the call
         self.last_response: Response | None = None
-        self.last_error: BaseException | None = None
-        self.lookup_error: BaseException | None = None
+        self.last_error: APIConnectionError | APIError | None = None
+        self.lookup_error: ChingError | None = None
 
 
-class RetryMiddleware:
-    """The retry/backoff/reconcile middleware. One instance per client."""
+class RetryLoop:
+    """Runs a call's steps until `decide` ends it. One per client."""
 
     def __init__(
         self,
@@ -179,88 +339,258 @@ class RetryMiddleware:
         self.max_retries = max_retries
         self.total_timeout = total_timeout
         self._clock = clock
-        # Calls with a caller's idempotency key (see _look_first): the keys
-        # in flight, and until when an empty lookup proves nothing for a key
+        # Calls with a caller's idempotency key (see _keyed): the keys in
+        # flight, and until when an empty lookup proves nothing for a key
         # whose last call ended in doubt.
         self._keys_in_flight: dict[str, asyncio.Event] = {}
         self._unsettled: dict[str, float] = {}
 
-    async def __call__(self, request: Request, call_next: Handler) -> Response:
-        # Fast path: most calls succeed first time. The first send is inlined
-        # and the call's state is built only when it fails: ~8,600 instructions
-        # a call (no _step frame, no _CallState, no deadline check against a
-        # deadline set just now).
+    async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:
+        """The call's final response; its final error raised."""
         deadline = self._clock() + self.total_timeout
-        if request.reconciler is not None and request.reconciler.look_first:
-            return await self._look_first(request, deadline, call_next)
-        timeout = min(request.timeout, self.total_timeout)
-        first = _replace(request, {"attempt": 1, "timeout": timeout, "deadline": deadline})
-        outcome: Response | APIConnectionError
+        looks_first = not isinstance(retry, Resend) and retry.look_first
+        call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
+        if looks_first:
+            return await self._keyed(call, send)
+        decision = await self._send(call, send)
+        if decision.action is Action.RETURN:
+            return self._returned(call, decision)
+        return await self._loop(call, send, decision)
+
+    def _end(self, call: _Call, decision: Decision) -> Response:
+        """The call's result when `decision` ends it (raised when an error)."""
+        if decision.action is Action.RETURN:
+            return self._returned(call, decision)
+        if decision.action is Action.REFUSE:
+            raise self._refused(call)
+        assert decision.action is Action.GIVE_UP
+        return self._give_up(call)
+
+    # ------------------------------------------------------------- steps
+    async def _send(self, call: _Call, send: Handler) -> Decision:
+        timeout = self._attempt_timeout(call)
+        call.sends += 1
+        attempt = call.request.replace(attempt=call.sends, timeout=timeout, deadline=call.deadline)
         try:
-            outcome = await call_next(first)
+            response = await send(attempt)
         except APIConnectionError as exc:
-            outcome = exc  # handled outside this block: no __context__ for what follows
+            call.last_error, call.last_response = exc, None
+            seen = Seen.UNANSWERED_FAILURE if exc.may_have_reached_server else Seen.NOT_SENT
+            return self._decide(call, Outcome(seen))
+        if response.attempts != call.sends:
+            response = response.replace(attempts=call.sends)
+        outcome = classify(response, call.retry, self.policy.max_retry_after)
+        if outcome.seen is Seen.ANSWER:
+            call.result = response
         else:
-            if (
-                outcome.status < 429
-                and outcome.attempts == 1
-                and (request.reconciler is None or not _unreadable_success(outcome))
-            ):
-                return outcome  # neither retryable nor in doubt: final as it is
-        return await self._after_first(request, deadline, outcome, call_next)
+            call.last_response, call.last_error = response, None
+        return self._decide(call, outcome)
 
-    async def _after_first(
-        self,
-        request: Request,
-        deadline: float,
-        first: Response | APIConnectionError,
-        call_next: Handler,
-    ) -> Response:
-        """The first send failed or needs a look: the retry loop proper."""
-        state = _CallState(request, deadline, self.max_retries + 1, 1)
+    async def _look(self, call: _Call, send: Handler) -> Decision:
+        reconciler = call.reconciler
+        assert reconciler is not None
+        timeout = self._attempt_timeout(call)
+        call.lookups += 1
+        lookup = call.request.replace(timeout=timeout, deadline=call.deadline)
         try:
-            if isinstance(first, Response):
-                return self._on_response(state, first)
-            self._on_connection_error(state, first)
-            raise _Again
-        except _Again:
-            pass
-        return await self._loop(state, call_next, replay=True)
+            found = await reconciler.lookup(lookup, send)
+        except LookupInconclusiveError as exc:
+            call.lookup_error = exc
+            return self._decide(call, Outcome(Seen.WINDOW_FULL))
+        except ChingError as exc:
+            # The lookup itself failed (or the client was closed meanwhile).
+            call.lookup_error = exc
+            return self._decide(call, Outcome(Seen.LOOKUP_FAILED))
+        if found is None:
+            return self._decide(call, Outcome(Seen.ABSENT))
+        call.result = found.replace(attempts=call.sends, reconciled=True)
+        return self._decide(call, Outcome(Seen.FOUND))
 
-    async def _look_first(self, request: Request, deadline: float, call_next: Handler) -> Response:
-        """A caller's own idempotency key: look for an object made with it
-        before the first send, so that the same key never makes two objects.
+    def _decide(self, call: _Call, outcome: Outcome) -> Decision:
+        now = self._clock()
+        reconciler = call.reconciler
+        settle_left = max(0.0, call.settle_until - now)
+        decision = decide(
+            call.kind,
+            outcome,
+            sends=call.sends,
+            max_sends=call.max_sends,
+            lookups=call.lookups,
+            max_lookups=call.max_lookups,
+            settle_left=settle_left,
+            on_full_window=reconciler.on_full_window if reconciler is not None else "raise",
+        )
+        if decision.action is Action.LOOK:
+            call.in_doubt = True
+            if decision.starts_settling and not self.policy.instant:
+                call.settle_until = max(call.settle_until, now + self.policy.settle)
+        elif (outcome.seen is Seen.ABSENT and settle_left <= 0) or (
+            outcome.seen is Seen.WINDOW_FULL and decision.action is Action.SEND
+        ):
+            call.in_doubt = False  # proven absent (or the caller chose to send)
+        elif decision.outcome_unknown and decision.action is Action.GIVE_UP:
+            call.in_doubt = True
+        call.at_least = 0.0 if self.policy.instant else decision.at_least
+        _log(call, outcome, decision)
+        return decision
+
+    def _attempt_timeout(self, call: _Call) -> float:
+        remaining = call.deadline - self._clock()
+        if remaining <= 0:
+            raise self._deadline_error(call)
+        return min(call.request.timeout, remaining)
+
+    # -------------------------------------------------------------- loop
+    async def _loop(self, call: _Call, send: Handler, decision: Decision) -> Response:
+        # Imported here: only calls that need a second step pay for it.
+        import tenacity
+
+        backoff = self.policy.wait_strategy()
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(_Again),
+            wait=lambda rs: max(backoff(rs), call.at_least),
+            stop=lambda rs: self._clock() + rs.upcoming_sleep >= call.deadline,
+            sleep=asyncio.sleep,
+            reraise=True,
+        )
+        if decision.action not in (Action.SEND, Action.LOOK):
+            return self._end(call, decision)
+        first = True
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if first:
+                        # Hand the first step's decision to tenacity as its
+                        # first attempt, so that its wait and stop apply to it.
+                        first = False
+                        raise _Again
+                    if decision.action is Action.SEND:
+                        decision = await self._send(call, send)
+                    else:
+                        decision = await self._look(call, send)
+                    if decision.action not in (Action.SEND, Action.LOOK):
+                        return self._end(call, decision)
+                    raise _Again
+        except _Again:
+            pass  # tenacity stopped: the deadline would pass during the wait
+        # Outside the except block, so the internal signal stays out of the
+        # final error's __context__.
+        return self._give_up(call)
+
+    # ---------------------------------------------------------- outcomes
+    def _returned(self, call: _Call, decision: Decision) -> Response:
+        result = call.result
+        if result is None:  # a NEVER call's failure: final, outcome unknown
+            if call.last_response is not None:
+                return call.last_response.replace(outcome_unknown=True)
+            assert call.last_error is not None
+            raise self._final(call, call.last_error, outcome_unknown=True)
+        if decision.outcome_unknown:
+            return result.replace(outcome_unknown=True)
+        return result
+
+    def _give_up(self, call: _Call) -> Response:
+        """Out of attempts, lookups or time: the last failure is final."""
+        if call.in_doubt:
+            raise self._outcome_unknown(call)
+        last = call.last_response
+        if last is not None and 200 <= last.status < 300:
+            # An unreadable 2xx whose lookup proved it had no effect.
+            try:
+                decode_envelope(last)
+            except ResponseDecodeError as exc:
+                error: ResponseDecodeError = exc
+            raise self._final(call, error, outcome_unknown=False)
+        if last is not None:
+            return last
+        if call.last_error is not None:
+            raise self._final(call, call.last_error, outcome_unknown=False)
+        raise self._deadline_error(call)
+
+    def _final(
+        self, call: _Call, exc: APIConnectionError | APIError, *, outcome_unknown: bool
+    ) -> APIConnectionError | APIError:
+        return attach_context(
+            exc, call.request, attempts=call.sends, outcome_unknown=outcome_unknown
+        )
+
+    def _deadline_error(self, call: _Call) -> APIConnectionError | APIError:
+        if call.in_doubt:
+            return self._outcome_unknown(call)
+        exc = APITimeoutError(
+            f"total_timeout of {self.total_timeout:g}s exceeded after {call.sends} attempt(s)"
+        )
+        # Every earlier failure was either retried as provably harmless or already
+        # raised, so running out of time here never leaves a POST in doubt.
+        finalized = self._final(call, exc, outcome_unknown=False)
+        if call.last_error is not None:
+            finalized.__cause__ = call.last_error
+        return finalized
+
+    def _outcome_unknown(self, call: _Call) -> OutcomeUnknownError:
+        message = (
+            "the request may or may not have taken effect, and reconciliation could not "
+            "tell; resolve it later by its idempotency key"
+        )
+        if not call.sends:
+            message = (
+                "could not tell whether an earlier call with this idempotency key took "
+                "effect, so this call sent nothing; resolve it later by its idempotency key"
+            )
+        exc = OutcomeUnknownError(
+            message,
+            idempotency_key=call.request.idempotency_key or "",
+            customer=call.reconciler.customer if call.reconciler is not None else None,
+            status=call.last_response.status if call.last_response else None,
+        )
+        attach_context(exc, call.request, attempts=call.sends, outcome_unknown=True)
+        exc.__cause__ = call.lookup_error or call.last_error
+        return exc
+
+    def _refused(self, call: _Call) -> LookupInconclusiveError:
+        key = call.request.idempotency_key
+        error = LookupInconclusiveError(
+            f"idempotency key {key!r} is not among the {LIST_LIMIT} newest objects, and the "
+            "list is full: it may have been used beyond it, so nothing was sent. Resolve it "
+            "with find_by_idempotency_key, or pass on_full_window='send' to send anyway",
+            status=call.lookup_error.status if isinstance(call.lookup_error, APIError) else None,
+        )
+        attach_context(error, call.request, attempts=0)
+        error.__cause__ = call.lookup_error
+        return error
+
+    # ------------------------------------------- a caller's own idempotency key
+    async def _keyed(self, call: _Call, send: Handler) -> Response:
+        """Look for an object made with the caller's key before the first send.
 
         One call per key at a time in this client; a lookup within the settle
         time of an earlier call's ambiguous failure with the same key (one
         that ended unknown or was cancelled mid-send) proves nothing until the
         settle time has passed, as within one call."""
-        key = request.idempotency_key
+        key = call.request.idempotency_key
         assert key is not None
-        await self._wait_for_key(request, key, deadline)
+        await self._wait_for_key(call, key)
         done = self._keys_in_flight[key] = asyncio.Event()
-        state = _CallState(request, deadline, self.max_retries + 1, 0)
-        state.max_lookups += 2  # and two before the first send
-        state.pending_lookup = True
-        state.settle_until = self._unsettled.get(key, 0.0)
+        call.settle_until = self._unsettled.get(key, 0.0)
         try:
-            return await self._loop(state, call_next, replay=False)
+            decision = await self._look(call, send)
+            return await self._loop(call, send, decision)
         except OutcomeUnknownError:
-            if state.sends:
-                self._remember_unsettled(key, state.settle_until)
+            if call.sends:
+                self._remember_unsettled(key, call.settle_until)
             raise
         except asyncio.CancelledError:
-            if state.sends:  # a send may be in flight: the server may still apply it
+            if call.sends:  # a send may be in flight: the server may still apply it
                 self._remember_unsettled(key, self._clock() + self.policy.settle)
             raise
         finally:
             del self._keys_in_flight[key]
             done.set()
 
-    async def _wait_for_key(self, request: Request, key: str, deadline: float) -> None:
+    async def _wait_for_key(self, call: _Call, key: str) -> None:
         while (busy := self._keys_in_flight.get(key)) is not None:
             try:
-                async with asyncio.timeout(max(0.0, deadline - self._clock())):
+                async with asyncio.timeout(max(0.0, call.deadline - self._clock())):
                     await busy.wait()
             except TimeoutError:
                 error = APITimeoutError(
@@ -268,7 +598,7 @@ class RetryMiddleware:
                     "client when this call's total_timeout ran out; this call sent nothing",
                     may_have_reached_server=False,
                 )
-                raise attach_context(error, request) from None
+                raise attach_context(error, call.request, attempts=0) from None
 
     def _remember_unsettled(self, key: str, until: float) -> None:
         if self.policy.instant:
@@ -279,245 +609,31 @@ class RetryMiddleware:
         if until > now and len(self._unsettled) < _MAX_UNSETTLED:
             self._unsettled[key] = max(until, self._unsettled.get(key, 0.0))
 
-    async def _loop(self, state: _CallState, call_next: Handler, *, replay: bool) -> Response:
-        # Imported here: only calls that failed once need it (~20 ms off `import ching_async`).
-        import tenacity
 
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception_type(_Again),
-            wait=lambda rs: self._wait(state, rs),
-            stop=lambda rs: self._should_stop(state, rs),
-            sleep=self._sleep,
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    if replay:
-                        # Hand the fast path's failure to tenacity as its first
-                        # attempt, so that its wait and stop rules apply to it.
-                        replay = False
-                        raise _Again
-                    return await self._step(state, call_next)
-        except _Again:
-            pass
-        # Outside the except block, so the internal signal stays out of the
-        # final error's __context__.
-        return self._give_up(state)
-
-    # ---------------------------------------------------------------- steps
-    async def _step(self, state: _CallState, call_next: Handler) -> Response:
-        """One send or one reconciliation lookup. Returns a final response,
-        raises a final error, or raises _Again."""
-        timeout = self._attempt_timeout(state)
-        if state.pending_lookup:
-            found = await self._lookup(state, call_next, timeout)
-            if found is not None:
-                return found
-            if state.sends >= state.max_sends:
-                return self._proven_not_applied(state)
-            timeout = self._attempt_timeout(state)  # the lookup took some of it
-        state.sends += 1
-        attempt = state.request.replace(
-            attempt=state.sends, timeout=timeout, deadline=state.deadline
-        )
-        try:
-            response = await call_next(attempt)
-        except APIConnectionError as exc:
-            self._on_connection_error(state, exc)
-            raise _Again from exc
-        return self._on_response(state, response)
-
-    def _attempt_timeout(self, state: _CallState) -> float:
-        remaining = state.deadline - self._clock()
-        if remaining <= 0:
-            raise self._deadline_error(state)
-        return min(state.request.timeout, remaining)
-
-    async def _lookup(
-        self, state: _CallState, call_next: Handler, budget: float
-    ) -> Response | None:
-        reconciler = state.request.reconciler
-        assert reconciler is not None
-        state.lookups += 1
-        try:
-            lookup = state.request.replace(timeout=budget, deadline=state.deadline)
-            found = await reconciler.lookup(lookup, call_next)
-        except LookupInconclusiveError as exc:
-            if state.sends == 0:
-                self._before_first_send_in_full_window(state, exc)
-                return None  # the caller chose to send anyway
-            state.lookup_error = exc
-            raise _Again from exc
-        except ChingError as exc:
-            # The lookup itself failed (or the client was closed meanwhile):
-            # the outcome is still unknown.
-            state.lookup_error = exc
-            raise _Again from exc
-        if found is not None:
-            return found.replace(attempts=state.sends, reconciled=True)
-        if state.settle_until > self._clock():
-            # The first send may still be in progress: look again once it
-            # has surely ended (see _wait).
-            state.looked_early = True
-            raise _Again
-        state.pending_lookup = False  # proven absent: a re-send is safe
-        return None
-
-    def _before_first_send_in_full_window(
-        self, state: _CallState, exc: LookupInconclusiveError
-    ) -> None:
-        """A caller's key not among a full list's objects: it may have been
-        used beyond the window. Send only when the caller asked for that, and
-        never while an earlier call with the key may still be settling."""
-        reconciler = state.request.reconciler
-        assert reconciler is not None
-        if reconciler.on_full_window == "send" and state.settle_until <= self._clock():
-            state.pending_lookup = False
-            return
-        key = state.request.idempotency_key
-        error = LookupInconclusiveError(
-            f"idempotency key {key!r} is not among the {LIST_LIMIT} newest objects, and the "
-            "list is full: it may have been used beyond it, so nothing was sent. Resolve it "
-            "with find_by_idempotency_key, or pass on_full_window='send' to send anyway",
-            status=exc.status,
-        )
-        raise self._finalize_error(state, error, outcome_unknown=False) from exc
-
-    def _await_reconciliation(self, state: _CallState, *, answered: bool) -> None:
-        """An ambiguous failure: look before any re-send. Unless CHING itself
-        answered (its own error envelope), give the first send time to finish."""
-        state.pending_lookup = True
-        state.looked_early = False
-        state.retry_after = None
-        if answered or self.policy.instant:
-            state.settle_until = 0.0
-            return
-        state.settle_until = self._clock() + self.policy.settle
-
-    def _on_connection_error(self, state: _CallState, exc: APIConnectionError) -> None:
-        state.last_error = exc
-        state.last_response = None
-        state.retry_after = None
-        if state.request.safe_to_retry or not exc.may_have_reached_server:
-            return
-        if state.request.reconciler is not None:
-            self._await_reconciliation(state, answered=False)
-            return
-        raise self._finalize_error(state, exc, outcome_unknown=True)
-
-    def _on_response(self, state: _CallState, response: Response) -> Response:
-        status = response.status
-        if response.attempts != state.sends:
-            response = response.replace(attempts=state.sends)
-        if state.request.reconciler is not None and _unreadable_success(response):
-            # Most likely applied, but the answer cannot say so: reconcile it
-            # like any other ambiguous answer. A 2xx means CHING has finished
-            # with the request, so a lookup may prove absence at once.
-            state.last_response = response
-            state.last_error = None
-            self._await_reconciliation(state, answered=True)
-            raise _Again
-        if status not in RETRYABLE_STATUSES:
-            unsafe_5xx = status >= 500 and not state.request.safe_to_retry
-            return response.replace(outcome_unknown=True) if unsafe_5xx else response
-        state.last_response = response
-        state.last_error = None
-        state.retry_after = None
-        if status == 429:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
-            if retry_after is not None and retry_after > self.policy.max_retry_after:
-                return response  # the server asks for longer than we may wait
-            state.retry_after = retry_after
-            raise _Again
-        if state.request.safe_to_retry:
-            raise _Again
-        if state.request.reconciler is not None:
-            self._await_reconciliation(state, answered=_answered_by_ching(response))
-            raise _Again
-        return response.replace(outcome_unknown=True)
-
-    # ------------------------------------------------------ tenacity hooks
-    def _wait(self, state: _CallState, rs: tenacity.RetryCallState) -> float:
-        if self.policy.instant:
-            return 0.0
-        wait = self.policy.backoff(rs.attempt_number)
-        if state.retry_after is not None:
-            wait = max(wait, min(state.retry_after, self.policy.max_retry_after))
-        if state.pending_lookup and state.looked_early:
-            wait = max(wait, state.settle_until - self._clock())
-        return wait
-
-    def _should_stop(self, state: _CallState, rs: tenacity.RetryCallState) -> bool:
-        if self._clock() + rs.upcoming_sleep >= state.deadline:
-            return True
-        if state.pending_lookup:
-            return state.lookups >= state.max_lookups
-        return state.sends >= state.max_sends
-
-    async def _sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0 if self.policy.instant else seconds)
-
-    # ----------------------------------------------------------- outcomes
-    def _proven_not_applied(self, state: _CallState) -> Response:
-        """Out of attempts, but the last lookup proved the POST had no effect:
-        the last failure is final and its outcome is known."""
-        last = state.last_response
-        if last is not None and 200 <= last.status < 300:
-            # An unreadable 2xx whose lookup proved it had no effect.
-            raise self._finalize_error(state, _decode_failure(last), outcome_unknown=False)
-        if last is not None:
-            return last
-        assert isinstance(state.last_error, APIConnectionError | APIError)
-        raise self._finalize_error(state, state.last_error, outcome_unknown=False)
-
-    def _give_up(self, state: _CallState) -> Response:
-        """Attempts or deadline exhausted with a retryable failure pending."""
-        if state.pending_lookup:
-            raise self._outcome_unknown(state)
-        if state.last_response is not None:
-            return state.last_response
-        if isinstance(state.last_error, APIConnectionError | APIError):
-            raise self._finalize_error(state, state.last_error, outcome_unknown=False)
-        raise self._deadline_error(state)
-
-    def _finalize_error(
-        self, state: _CallState, exc: APIConnectionError | APIError, *, outcome_unknown: bool
-    ) -> APIConnectionError | APIError:
-        return attach_context(
-            exc, state.request, attempts=state.sends, outcome_unknown=outcome_unknown
-        )
-
-    def _deadline_error(self, state: _CallState) -> APIConnectionError | APIError:
-        if state.pending_lookup:
-            return self._outcome_unknown(state)
-        exc = APITimeoutError(
-            f"total_timeout of {self.total_timeout:g}s exceeded after {state.sends} attempt(s)"
-        )
-        # Every earlier failure was either retried as provably harmless or already
-        # raised, so running out of time here never leaves a POST in doubt.
-        finalized = self._finalize_error(state, exc, outcome_unknown=False)
-        if state.last_error is not None:
-            finalized.__cause__ = state.last_error
-        return finalized
-
-    def _outcome_unknown(self, state: _CallState) -> OutcomeUnknownError:
-        reconciler = state.request.reconciler
-        message = (
-            "the request may or may not have taken effect, and reconciliation could not "
-            "tell; resolve it later by its idempotency key"
-        )
-        if not state.sends:
-            message = (
-                "could not tell whether an earlier call with this idempotency key took "
-                "effect, so this call sent nothing; resolve it later by its idempotency key"
-            )
-        exc = OutcomeUnknownError(
-            message,
-            idempotency_key=state.request.idempotency_key or "",
-            customer=reconciler.customer if reconciler is not None else None,
-            status=state.last_response.status if state.last_response else None,
-        )
-        attach_context(exc, state.request, attempts=state.sends, outcome_unknown=True)
-        exc.__cause__ = state.lookup_error or state.last_error
-        return exc
+def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
+    found = outcome.seen is Seen.FOUND
+    level = logging.INFO if found else logging.DEBUG
+    if not logger.isEnabledFor(level):
+        return
+    request = call.request
+    logger.log(
+        level,
+        "%s %s: %s -> %s (%s; attempt %d, lookup %d, idempotency key %s)",
+        request.method,
+        request.path,
+        outcome.seen.value,
+        decision.action.value,
+        decision.reason,
+        call.sends,
+        call.lookups,
+        request.idempotency_key,
+        extra={
+            "ching_method": request.method,
+            "ching_path": request.path,
+            "ching_seen": outcome.seen.value,
+            "ching_action": decision.action.value,
+            "ching_reason": decision.reason,
+            "ching_attempt": call.sends,
+            "ching_idempotency_key": request.idempotency_key,
+        },
+    )

@@ -222,6 +222,17 @@ def check_refund_reason(value: object) -> str:
     raise _fail(f"reason must be one of {allowed}, got {value!r}")
 
 
+# Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
+# is a loading mistake and could smuggle bytes into the header.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+def check_idempotency_key(value: object) -> str:
+    if not isinstance(value, str) or not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise _fail("idempotency_key must be 1-255 printable ASCII characters without spaces")
+    return value
+
+
 ON_FULL_WINDOW = ("raise", "send")
 
 
@@ -242,6 +253,7 @@ __all__ += [
     "check_card_index",
     "check_email",
     "check_identify_by",
+    "check_idempotency_key",
     "check_on_full_window",
     "check_refund_reason",
     "check_text",

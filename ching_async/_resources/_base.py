@@ -1,46 +1,29 @@
+"""What every resource group shares: the Requester its calls go through, and
+listing."""
+
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TypeVar
 
 from .._decode import decode_item, decode_list, list_data, request_info
 from .._listing import AsyncList, Page
-from .._messages import Response
-
-if TYPE_CHECKING:
-    from .._client import Client
-    from .._reconcile import Reconciler
+from .._requester import Requester
 
 T = TypeVar("T")
 
 
 class Resource:
-    """Shared plumbing: send through the client's chain, decode into models."""
+    """A group of endpoints. Each method validates its arguments, makes one
+    `self._requester.request(...)` naming its retry class, and decodes."""
 
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    # Plain functions returning the client's coroutine: an `async def` wrapper
-    # would add a coroutine frame to every call (~2,800 instructions).
-    def _get(self, path: str, query: Mapping[str, str] | None = None) -> Awaitable[Response]:
-        return self._client._send("GET", path, query=query)
-
-    def _post(
-        self,
-        path: str,
-        payload: Mapping[str, Any] | None,
-        *,
-        idempotency_key: str | None,
-        reconciler: Reconciler | None = None,
-    ) -> Awaitable[Response]:
-        return self._client._send(
-            "POST", path, payload=payload, idempotency_key=idempotency_key, reconciler=reconciler
-        )
+    def __init__(self, requester: Requester) -> None:
+        self._requester = requester
 
     def _list(self, cls: type[T], path: str, query: Mapping[str, str] | None) -> AsyncList[T]:
         async def fetch_page(cursor: str | None) -> Page[T]:
             # No cursor exists in the API yet; a future one is added here only.
-            response = await self._get(path, query)
+            response = await self._requester.request("GET", path, query=query)
             info = request_info(response)
             return Page(
                 raw_items=list_data(response, cls),

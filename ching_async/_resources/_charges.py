@@ -4,9 +4,9 @@ import os
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._decode import decode_item, decode_model, list_data, request_info
+from .._decode import decode_item, decode_model, request_info
+from .._idempotency import find_by_marker, idempotency_key_for, look_first_for, with_marker
 from .._listing import AsyncList
-from .._middleware import idempotency_key_for, validate_idempotency_key
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import (
     MarkerReconciler,
@@ -14,17 +14,15 @@ from .._reconcile import (
     charge_canceled,
     charge_captured,
     charge_declined,
-    find_marked,
-    look_first_for,
-    prove_absent,
-    with_marker,
 )
+from .._retry import Resend, RetryClass
 from .._validation import (
     check_amount,
     check_cancellation_reason,
     check_currency,
     check_flag,
     check_id,
+    check_idempotency_key,
     check_installments,
     check_metadata,
     check_optional_text,
@@ -87,10 +85,10 @@ class Charges(Resource):
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
         look_first = look_first_for(idempotency_key, on_full_window, assume_new)
-        reconciler = None
+        retry: RetryClass = Resend.NEVER
         if check_flag("mark_idempotency_key", mark_idempotency_key):
             meta = with_marker(meta, key)
-            reconciler = MarkerReconciler(
+            retry = MarkerReconciler(
                 list_path="/charges",
                 idempotency_key=key,
                 customer=customer,
@@ -101,11 +99,13 @@ class Charges(Resource):
             )
         if meta:
             payload["metadata"] = meta
-        response = await self._post("/charges", payload, idempotency_key=key, reconciler=reconciler)
+        response = await self._requester.request(
+            "POST", "/charges", body=payload, idempotency_key=key, retry=retry
+        )
         return decode_model(response, Charge)
 
     async def retrieve(self, id: str) -> Charge:
-        response = await self._get("/charges/" + check_id("id", id))
+        response = await self._requester.request("GET", "/charges/" + check_id("id", id))
         return decode_model(response, Charge)
 
     async def capture(
@@ -119,14 +119,12 @@ class Charges(Resource):
         """
         object_path = "/charges/" + check_id("id", id)
         payload = None if amount is None else {"amount": check_amount("amount", amount)}
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        reconciler = StateReconciler(object_path=object_path, settled=charge_captured(amount))
-        response = await self._post(
+        response = await self._requester.request(
+            "POST",
             object_path + "/capture",
-            payload,
+            body=payload,
             idempotency_key=idempotency_key,
-            reconciler=reconciler,
+            retry=StateReconciler(object_path=object_path, settled=charge_captured(amount)),
         )
         return decode_model(response, Charge)
 
@@ -146,11 +144,12 @@ class Charges(Resource):
         payload = None
         if cancellation_reason is not None:
             payload = {"cancellation_reason": check_cancellation_reason(cancellation_reason)}
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        reconciler = StateReconciler(object_path=object_path, settled=charge_canceled)
-        response = await self._post(
-            object_path + "/cancel", payload, idempotency_key=idempotency_key, reconciler=reconciler
+        response = await self._requester.request(
+            "POST",
+            object_path + "/cancel",
+            body=payload,
+            idempotency_key=idempotency_key,
+            retry=StateReconciler(object_path=object_path, settled=charge_canceled),
         )
         return decode_model(response, Charge)
 
@@ -189,7 +188,8 @@ class Charges(Resource):
         from .._bulk import BulkRun
 
         return BulkRun(
-            self,
+            self._requester,
+            Charges,
             items,
             job_id=job_id,
             concurrency=concurrency,
@@ -210,11 +210,9 @@ class Charges(Resource):
         Use it to resolve an OutcomeUnknownError later.
         """
         customer = check_plain_id("customer", customer)
-        validate_idempotency_key(key)
-        response = await self._get("/charges", {"customer": customer})
-        items = list_data(response, Charge)
-        found = find_marked(items, key)
+        check_idempotency_key(key)
+        response = await self._requester.request("GET", "/charges", query={"customer": customer})
+        found = find_by_marker(response, key)
         if found is None:
-            prove_absent(response, items, key)
             return None
         return decode_item(response, Charge, found, request_info(response))

@@ -3,16 +3,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import orjson
-
-from .._convert import structure
-from .._decode import decode_error, decode_model, request_info
+from .._decode import decode_model, decode_upsert
 from .._errors import InvalidParameterError
 from .._listing import AsyncList
-from .._messages import Response
-from .._middleware import validate_idempotency_key
-from .._models import Customer, PaymentMethod, UpsertAction, UpsertResult
-from .._protocol import decode_envelope
+from .._models import Customer, PaymentMethod, UpsertResult
+from .._retry import Resend
 from .._validation import (
     IDENTIFY_BY,
     check_email,
@@ -58,14 +53,14 @@ class Customers(Resource):
         payload |= _customer_fields(name=name, phone=phone, tax_id=tax_id, locale=locale)
         if metadata is not None:
             payload["metadata"] = check_metadata(metadata)
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        response = await self._post("/customers", payload, idempotency_key=idempotency_key)
+        response = await self._requester.request(
+            "POST", "/customers", body=payload, idempotency_key=idempotency_key
+        )
         return decode_model(response, Customer)
 
     async def retrieve(self, id: str) -> Customer:
         """A soft-deleted customer comes back as a tombstone (`deleted=True`, id only)."""
-        response = await self._get("/customers/" + check_id("id", id))
+        response = await self._requester.request("GET", "/customers/" + check_id("id", id))
         return decode_model(response, Customer)
 
     async def update(
@@ -89,7 +84,7 @@ class Customers(Resource):
             payload["metadata"] = check_metadata(metadata)
         if not payload:
             raise InvalidParameterError("update needs at least one field to change")
-        response = await self._client._send("POST", path, payload=payload, safe_to_retry=True)
+        response = await self._requester.request("POST", path, body=payload, retry=Resend.SAFE)
         return decode_model(response, Customer)
 
     async def upsert(
@@ -123,11 +118,10 @@ class Customers(Resource):
             payload["metadata"] = check_metadata(metadata)
         if payload.get(IDENTIFY_BY[by]) is None:
             raise InvalidParameterError(f"identify_by={by!r} needs {by}=...")
-        response = await self._client._send(
-            "POST", "/customers/upsert", payload=payload, safe_to_retry=True
+        response = await self._requester.request(
+            "POST", "/customers/upsert", body=payload, retry=Resend.SAFE
         )
-        customer = decode_model(response, Customer)
-        return _upsert_result(response, customer)
+        return decode_upsert(response)
 
     def list(self) -> AsyncList[Customer]:
         """The 100 newest customers, newest first (deleted ones excluded).
@@ -145,14 +139,11 @@ class Customers(Resource):
         an ambiguous failure. A customer with an active subscription cannot
         be deleted (409 ConflictError, `CUSTOMER_HAS_ACTIVE_SUBSCRIPTION`).
         """
-        segment = check_id("id", id)
-        response = await self._client._send("DELETE", "/customers/" + segment, safe_to_retry=True)
-        if decode_envelope(response) is None:  # a bare {"success": true}
-            tombstone = {"id": id, "object": "customer", "deleted": True}
-            customer = structure(tombstone, Customer)
-            object.__setattr__(customer, "request_info", request_info(response))
-            return customer
-        return decode_model(response, Customer)
+        path = "/customers/" + check_id("id", id)
+        response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
+        # The server may answer a bare {"success": true}: the tombstone, then.
+        tombstone = {"id": id, "object": "customer", "deleted": True}
+        return decode_model(response, Customer, when_empty=tombstone)
 
     def list_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
         """The customer's active saved cards. Awaitable and async-iterable."""
@@ -173,19 +164,3 @@ def _customer_fields(
     if locale is not None:
         fields["locale"] = check_text("locale", locale)
     return fields
-
-
-def _upsert_result(response: Response, customer: Customer) -> UpsertResult:
-    """`action` beside `data` (as the docs destructure it), or inside `data`."""
-    envelope = orjson.loads(response.body)  # decode_model proved it is an envelope
-    action: Any = envelope.get("action")
-    if action is None and isinstance(envelope.get("data"), dict):
-        action = envelope["data"].get("action")
-    if action is not None and type(action) is not str:
-        raise decode_error(response, UpsertResult, TypeError("action must be a string"))
-    members = {member.value: member for member in UpsertAction}
-    return UpsertResult(
-        customer=customer,
-        action=None if action is None else members.get(action, action),
-        raw=envelope,
-    )

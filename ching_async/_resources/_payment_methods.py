@@ -5,7 +5,6 @@ from typing import Any
 
 from .._decode import decode_model
 from .._errors import InvalidParameterError
-from .._middleware import validate_idempotency_key
 from .._models import PaymentMethod
 from .._reconcile import StateReconciler
 from .._validation import check_card_index, check_id, check_plain_id
@@ -26,7 +25,7 @@ class PaymentMethods(Resource):
     """
 
     async def retrieve(self, id: str) -> PaymentMethod:
-        response = await self._get("/payment_methods/" + check_id("id", id))
+        response = await self._requester.request("GET", "/payment_methods/" + check_id("id", id))
         return decode_model(response, PaymentMethod)
 
     async def detach(self, id: str, *, idempotency_key: str | None = None) -> PaymentMethod:
@@ -37,11 +36,11 @@ class PaymentMethods(Resource):
         means the detach is sent again.
         """
         object_path = "/payment_methods/" + check_id("id", id)
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        reconciler = StateReconciler(object_path=object_path, settled=payment_method_detached)
-        response = await self._post(
-            object_path + "/detach", None, idempotency_key=idempotency_key, reconciler=reconciler
+        response = await self._requester.request(
+            "POST",
+            object_path + "/detach",
+            idempotency_key=idempotency_key,
+            retry=StateReconciler(object_path=object_path, settled=payment_method_detached),
         )
         return decode_model(response, PaymentMethod)
 
@@ -54,7 +53,7 @@ class PaymentMethods(Resource):
         sent. Not reconciled: an ambiguous failure raises with
         `outcome_unknown=True` (a second test card is harmless).
         """
-        if self._client.mode == "live":
+        if self._requester.mode == "live":
             raise InvalidParameterError(
                 "create_test_card works in test mode only; this client has a live key"
             )
@@ -62,9 +61,7 @@ class PaymentMethods(Resource):
             "customer": check_plain_id("customer", customer),
             "card_index": check_card_index(card_index),
         }
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        response = await self._post(
-            "/payment_methods/test-card", payload, idempotency_key=idempotency_key
+        response = await self._requester.request(
+            "POST", "/payment_methods/test-card", body=payload, idempotency_key=idempotency_key
         )
         return decode_model(response, PaymentMethod)

@@ -5,22 +5,18 @@ from typing import Any, Literal
 
 import attrs
 
-from .._decode import decode_item, decode_model, list_data, request_info
+from .._decode import decode_item, decode_model, request_info
 from .._errors import InvalidParameterError, LookupInconclusiveError
+from .._idempotency import find_by_marker, idempotency_key_for, look_first_for, with_marker
 from .._listing import AsyncList
-from .._middleware import idempotency_key_for, validate_idempotency_key
 from .._models import Charge, Refund, RefundReason, RequestInfo
-from .._reconcile import (
-    MarkerReconciler,
-    find_marked,
-    look_first_for,
-    prove_absent,
-    with_marker,
-)
+from .._reconcile import MarkerReconciler
+from .._retry import Resend, RetryClass
 from .._validation import (
     check_amount,
     check_flag,
     check_id,
+    check_idempotency_key,
     check_metadata,
     check_plain_id,
     check_refund_reason,
@@ -81,10 +77,10 @@ class Refunds(Resource):
         meta = check_metadata(metadata) if metadata is not None else {}
         key = idempotency_key_for(idempotency_key)
         look_first = look_first_for(idempotency_key, on_full_window, assume_new)
-        reconciler = None
+        retry: RetryClass = Resend.NEVER
         if check_flag("mark_idempotency_key", mark_idempotency_key):
             meta = with_marker(meta, key)
-            reconciler = MarkerReconciler(
+            retry = MarkerReconciler(
                 list_path=REFUNDS_PATH,
                 idempotency_key=key,
                 look_first=look_first,
@@ -97,12 +93,14 @@ class Refunds(Resource):
                 payload["amount"] = await self._refundable(charge)
             except InvalidParameterError:
                 # Nothing left may be this key's own earlier refund: return it.
-                existing = await self._made_with(key) if reconciler and look_first else None
+                existing = (
+                    await self._made_with(key) if look_first and retry is not Resend.NEVER else None
+                )
                 if existing is None:
                     raise
                 return existing
-        response = await self._post(
-            REFUNDS_PATH, payload, idempotency_key=key, reconciler=reconciler
+        response = await self._requester.request(
+            "POST", REFUNDS_PATH, body=payload, idempotency_key=key, retry=retry
         )
         return decode_model(response, Refund)
 
@@ -127,7 +125,7 @@ class Refunds(Resource):
         return attrs.evolve(found, request_info=info)
 
     async def _refundable(self, charge_id: str) -> int:
-        response = await self._get("/charges/" + check_id("charge", charge_id))
+        response = await self._requester.request("GET", "/charges/" + check_id("charge", charge_id))
         charge = decode_model(response, Charge)
         captured = charge.amount_captured if charge.amount_captured is not None else charge.amount
         left = captured - (charge.refunded_amount or 0)
@@ -139,7 +137,7 @@ class Refunds(Resource):
         return left
 
     async def retrieve(self, id: str) -> Refund:
-        response = await self._get(REFUNDS_PATH + "/" + check_id("id", id))
+        response = await self._requester.request("GET", REFUNDS_PATH + "/" + check_id("id", id))
         return decode_model(response, Refund)
 
     def list(self) -> AsyncList[Refund]:
@@ -153,11 +151,9 @@ class Refunds(Resource):
         are 100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError.
         """
-        validate_idempotency_key(key)
-        response = await self._get(REFUNDS_PATH)
-        items = list_data(response, Refund)
-        found = find_marked(items, key)
+        check_idempotency_key(key)
+        response = await self._requester.request("GET", REFUNDS_PATH)
+        found = find_by_marker(response, key)
         if found is None:
-            prove_absent(response, items, key)
             return None
         return decode_item(response, Refund, found, request_info(response))

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._decode import decode_model
-from .._middleware import validate_idempotency_key
 from .._models import SetupSession
 from .._validation import check_id, check_metadata, check_plain_id, check_redirect_url
 from ._base import Resource
@@ -37,19 +36,17 @@ class SetupSessions(Resource):
         }
         if metadata is not None:
             payload["metadata"] = check_metadata(metadata)
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        response = await self._post("/setup_sessions", payload, idempotency_key=idempotency_key)
+        response = await self._requester.request(
+            "POST", "/setup_sessions", body=payload, idempotency_key=idempotency_key
+        )
         return decode_model(response, SetupSession)
 
     async def retrieve(self, id: str) -> SetupSession:
-        response = await self._get("/setup_sessions/" + check_id("id", id))
+        response = await self._requester.request("GET", "/setup_sessions/" + check_id("id", id))
         return decode_model(response, SetupSession)
 
     async def cancel(self, id: str, *, idempotency_key: str | None = None) -> SetupSession:
         """Cancel a pending session. The server answers with `id` and `status` only."""
         path = "/setup_sessions/" + check_id("id", id) + "/cancel"
-        if idempotency_key is not None:
-            validate_idempotency_key(idempotency_key)
-        response = await self._post(path, None, idempotency_key=idempotency_key)
+        response = await self._requester.request("POST", path, idempotency_key=idempotency_key)
         return decode_model(response, SetupSession)

@@ -291,9 +291,9 @@ def _params(fields: list[str], header: _Header) -> ChargeParams:
     try:
         params = ChargeParams.from_mapping(item)
         if params.idempotency_key is not None:
-            from .._middleware import validate_idempotency_key
+            from .._validation import check_idempotency_key
 
-            validate_idempotency_key(params.idempotency_key)
+            check_idempotency_key(params.idempotency_key)
     except InvalidParameterError as exc:
         raise _RowProblem(str(exc)) from None
     return params

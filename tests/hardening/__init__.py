@@ -133,7 +133,7 @@ FUZZ_E2E = settings(FUZZ, max_examples=2_000 if _LONG else 60)
 def transport_of(client: ching_async.Client) -> AiohttpTransport:
     """The client's AiohttpTransport, found by walking the middleware chain
     (closures, slots and instance attributes, whichever way it is built)."""
-    stack: list[Any] = [client._handler]
+    stack: list[Any] = [client]
     seen: set[int] = set()
     while stack:
         item = stack.pop()

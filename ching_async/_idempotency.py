@@ -1,0 +1,92 @@
+"""Idempotency keys, and the marker that makes an object findable by its key.
+
+CHING does not deduplicate by Idempotency-Key, so a key means something only
+because a money-moving create also writes it into the object's metadata (the
+marker). Finding an object by its marker is `find_by_marker`, the one lookup
+used by reconciliation, the `find_by_idempotency_key` methods and the bulk
+engine.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ._errors import InvalidParameterError, LookupInconclusiveError
+from ._messages import Response
+from ._protocol import decode_envelope
+from ._secrets import attach_context
+from ._validation import check_flag, check_idempotency_key, check_on_full_window
+
+__all__ = [
+    "IDEMPOTENCY_METADATA_KEY",
+    "LIST_LIMIT",
+    "find_by_marker",
+    "idempotency_key_for",
+    "look_first_for",
+    "new_idempotency_key",
+    "with_marker",
+]
+
+# The metadata key under which a create stores its idempotency key.
+IDEMPOTENCY_METADATA_KEY = "ching_async_idempotency_key"
+
+# Lists answer with at most this many objects (the newest).
+LIST_LIMIT = 100
+
+
+def new_idempotency_key() -> str:
+    return str(uuid.uuid4())
+
+
+def idempotency_key_for(key: str | None) -> str:
+    """The caller's key, validated, or a new one: minted once per logical call."""
+    return new_idempotency_key() if key is None else check_idempotency_key(key)
+
+
+def look_first_for(caller_key: str | None, on_full_window: object, assume_new: object) -> bool:
+    """Whether a create looks for its idempotency key before the first send:
+    only for the caller's own key (a key the library mints is new), unless
+    the caller says it is new. Checks both options."""
+    check_on_full_window(on_full_window)
+    return caller_key is not None and not check_flag("assume_new", assume_new)
+
+
+def with_marker(metadata: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The caller's metadata plus the marker; the caller's own keys are untouched."""
+    if IDEMPOTENCY_METADATA_KEY in metadata:
+        raise InvalidParameterError(
+            f"metadata key {IDEMPOTENCY_METADATA_KEY!r} is reserved for the "
+            "idempotency marker; pass idempotency_key= instead"
+        )
+    return {**metadata, IDEMPOTENCY_METADATA_KEY: key}
+
+
+def find_by_marker(response: Response, key: str) -> Mapping[str, Any] | None:
+    """The object in a list response whose metadata carries `key` as the
+    marker, or None when the list proves there is none: it is not full.
+
+    A full list without it may have pushed the object out of its window:
+    LookupInconclusiveError. A response that is not a list proves nothing:
+    the typed error of `decode_envelope`, or LookupInconclusiveError."""
+    items = decode_envelope(response)
+    if isinstance(items, list):
+        for item in items:
+            metadata = item.get("metadata") if isinstance(item, dict) else None
+            if isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key:
+                found: Mapping[str, Any] = item
+                return found
+        if len(items) < LIST_LIMIT:
+            return None
+        reason = (
+            f"none of the {LIST_LIMIT} newest objects at {response.request.path} carries "
+            f"idempotency key {key!r}, and the list is full: absence cannot be proven, the "
+            "object may exist beyond the list"
+        )
+    else:
+        reason = f"the lookup at {response.request.path} did not answer a list"
+    error = LookupInconclusiveError(reason, status=response.status)
+    raise attach_context(
+        error, response.request, attempts=response.attempts, request_id=response.request_id
+    )

@@ -1,0 +1,92 @@
+"""One logical call: a resource's declaration turned into a Request, run
+through the retry loop, each attempt through the attempt chain (user
+middlewares, auth, logging, transport).
+
+Resources hold a Requester, not the Client: it is all they can do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from ._idempotency import idempotency_key_for
+from ._messages import Handler, Middleware, Request, Response
+from ._middleware import build_chain
+from ._protocol import encode_json
+from ._retry import Resend, RetryClass, RetryLoop, RetryPolicy
+
+__all__ = ["Requester"]
+
+
+class Requester:
+    """Sends a client's calls. `with_attempt_middleware` makes a view that
+    shares everything but adds a step to each attempt (a bulk job's pacing)."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        mode: str,
+        timeout: float,
+        retry: RetryLoop,
+        attempt: Handler,
+        check_usable: Callable[[], object],
+    ) -> None:
+        self.base_url = base_url
+        self.mode = mode  # "test", "live" or "unknown", from the key
+        self.timeout = timeout
+        self._retry = retry
+        self._attempt = attempt
+        self._check_usable = check_usable
+
+    @property
+    def total_timeout(self) -> float:
+        return self._retry.total_timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._retry.policy
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        retry: RetryClass | None = None,
+    ) -> Awaitable[Response]:
+        """Send one call. `path` is percent-encoded already; `retry` defaults
+        to SAFE for a GET and NEVER otherwise. Every POST carries one
+        Idempotency-Key (the caller's, checked, or a new one), the same on
+        every attempt."""
+        self._check_usable()
+        headers: dict[str, str] = {}
+        if method == "POST":
+            idempotency_key = idempotency_key_for(idempotency_key)
+            headers["Idempotency-Key"] = idempotency_key
+        request = Request(
+            method=method,
+            path=path,
+            base_url=self.base_url,
+            query=tuple(query.items()) if query else (),
+            headers=headers,
+            body=None if body is None else encode_json(body),
+            idempotency_key=idempotency_key,
+            timeout=self.timeout,
+        )
+        if retry is None:
+            retry = Resend.SAFE if method == "GET" else Resend.NEVER
+        return self._retry.run(request, retry, self._attempt)
+
+    def with_attempt_middleware(self, middleware: Middleware) -> Requester:
+        return Requester(
+            base_url=self.base_url,
+            mode=self.mode,
+            timeout=self.timeout,
+            retry=self._retry,
+            attempt=build_chain([middleware], self._attempt),
+            check_usable=self._check_usable,
+        )
