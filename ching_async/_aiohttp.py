@@ -57,9 +57,9 @@ _READ_CHUNK = 64 * 1024
 class PoolSlots:
     """A FIFO counting gate over the connection pool.
 
-    Like asyncio.Semaphore, but taking a free slot is one plain call, not a
-    coroutine plus a scan of the waiters (about 8,000 instructions a request).
-    A waiter that is handed a slot as it is cancelled passes the slot on.
+    Like asyncio.Semaphore, but taking a free slot is one plain call (kept for
+    the POST create target; see benchmarks/README.md). A waiter that is handed
+    a slot as it is cancelled passes the slot on.
     """
 
     def __init__(self, size: int) -> None:
@@ -118,7 +118,6 @@ class AiohttpTransport:
         self._static_on_session = self._owns_session
         self._slots = PoolSlots(max_connections)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        self._urls: dict[str, URL] = {}
         self._max_bytes = max_response_bytes
         self._connect_timeout = connect_timeout
         # aiohttp: ssl=True is default verification; False disables it.
@@ -151,8 +150,6 @@ class AiohttpTransport:
         # the attempt timeout and make such a timeout look ambiguous.
         if not self._slots.take_free() and not await self._wait_for_slot(request):
             raise _queued_too_long(request)
-        # One coroutine for the whole attempt (no _send frame to resume at
-        # every wake-up): ~2,000 instructions a request.
         error: APIConnectionError
         seconds = request.timeout
         mark: _ConnectMark | None = None
@@ -179,8 +176,13 @@ class AiohttpTransport:
                 ssl=self._ssl,
             ) as resp:
                 body = await self._read_capped(resp, request)
-                return Response.received(
-                    resp.status, resp.headers, body, request, time.monotonic() - started
+                return Response(
+                    status=resp.status,
+                    headers=resp.headers,
+                    body=body,
+                    request=request,
+                    attempts=request.attempt,
+                    elapsed=time.monotonic() - started,
                 )
         except aiohttp.ClientError as exc:
             error = _connection_error(exc, request)
@@ -212,15 +214,7 @@ class AiohttpTransport:
         return True
 
     def _url(self, request: Request) -> URL:
-        # Parsing a URL costs ~3 us; most calls hit a handful of URLs.
-        text = request.url
-        url = self._urls.get(text)
-        if url is None:
-            url = URL(check_sendable_url(text), encoded=True)
-            if len(self._urls) >= 256:
-                self._urls.clear()
-            self._urls[text] = url
-        return url
+        return URL(check_sendable_url(request.url), encoded=True)
 
     def _timeout(
         self, seconds: float, mark: _ConnectMark | None, *, cache: bool = True
@@ -272,9 +266,8 @@ _NO_HEADERS: dict[str, str] = {}
 # allocates a 256 KiB bytes object per read. Whether glibc serves that from the
 # heap or from a fresh mmap depends on what the process freed before (glibc's
 # dynamic mmap threshold; cpython#85451). In the mmap regime every response
-# costs an mmap, two page faults, an mremap and a munmap: about 28,000 kernel
-# instructions, 2.7 page faults instead of 0.7 per charge in create_many
-# (perf stat, 10,000 items). Reads of at most 64 KiB (aiohttp's own read chunk)
+# costs an mmap, page faults, an mremap and a munmap (numbers in
+# benchmarks/README.md). Reads of at most 64 KiB (aiohttp's own read chunk)
 # stay below the threshold, whatever the process did before.
 _RECV_SIZE = 64 * 1024
 
@@ -368,9 +361,8 @@ def check_session(session: object) -> aiohttp.ClientSession | None:
 def new_session(max_connections: int) -> aiohttp.ClientSession:
     """A session for a transport that owns its pool.
 
-    The static headers are the session's default headers: aiohttp copies
-    those in one call, where headers passed per request are merged key by
-    key (~4,000 instructions less per request for the two).
+    The static headers are the session's default headers, set once rather
+    than merged into every request.
     """
     connector = _Connector(limit=max_connections, limit_per_host=max_connections)
     # Our own transport sets per-attempt timeouts; the session default is off.

@@ -1,8 +1,8 @@
 """List results that are both awaitable (-> list) and async-iterable.
 
-CHING lists have no cursor today (the 100 newest objects). `fetch_page` takes
-a cursor and returns the next one (always None now), so pagination, if the API
-grows it, is added in the page fetcher alone.
+CHING lists have no cursor (each answers the 100 newest objects), so a list
+is one page. Pagination, if the API grows it, is added here alone: a loop over
+pages in `_collect` and `__aiter__`, and a cursor argument to `fetch`.
 """
 
 from __future__ import annotations
@@ -19,46 +19,27 @@ T = TypeVar("T")
 
 @attrs.frozen
 class Page(Generic[T]):
-    """One fetched page: raw items decoded on demand, and the cursor of the next."""
+    """One fetched page: raw items, decoded on demand."""
 
     raw_items: list[Any]
     decode_item: Callable[[Any], T]
     decode_all: Callable[[list[Any]], list[T]]
-    next_cursor: str | None = None
 
 
 class AsyncList(Generic[T]):
-    """`await` it for a list, or `async for` over it; each use sends the request(s)."""
+    """`await` it for a list, or `async for` over it; each use sends the request."""
 
-    def __init__(self, fetch_page: Callable[[str | None], Awaitable[Page[T]]]) -> None:
-        self._fetch_page = fetch_page
+    def __init__(self, fetch: Callable[[], Awaitable[Page[T]]]) -> None:
+        self._fetch = fetch
 
     def __await__(self) -> Generator[Any, None, list[T]]:
         return self._collect().__await__()
 
     async def _collect(self) -> list[T]:
-        # The same walk as _pages, without an async generator between the
-        # caller and the request: its frame would be resumed at every I/O
-        # wake-up of the request (~20,000 instructions a GET list of 100).
-        items: list[T] = []
-        cursor: str | None = None
-        while True:
-            page = await self._fetch_page(cursor)
-            items.extend(page.decode_all(page.raw_items))
-            cursor = page.next_cursor
-            if cursor is None:
-                return items
-
-    async def _pages(self) -> AsyncIterator[Page[T]]:
-        cursor: str | None = None
-        while True:
-            page = await self._fetch_page(cursor)
-            yield page
-            cursor = page.next_cursor
-            if cursor is None:
-                return
+        page = await self._fetch()
+        return page.decode_all(page.raw_items)
 
     async def __aiter__(self) -> AsyncIterator[T]:
-        async for page in self._pages():
-            for raw in page.raw_items:
-                yield page.decode_item(raw)
+        page = await self._fetch()
+        for raw in page.raw_items:
+            yield page.decode_item(raw)

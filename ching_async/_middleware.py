@@ -11,11 +11,9 @@ They sit inside the retry loop, so they see every attempt and every lookup.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import re
 import time
-import types
 from collections.abc import Awaitable, Sequence
 
 from ._errors import APIConnectionError, InvalidParameterError
@@ -47,19 +45,10 @@ def build_chain(middlewares: Sequence[Middleware], transport: Handler) -> Handle
 
 
 def _link(middleware: Middleware, call_next: Handler) -> Handler:
-    """One middleware bound to the rest of the chain.
-
-    A closure returning the middleware's awaitable (no coroutine frame of its
-    own), calling a middleware object's bound `__call__` directly: ~1,000
-    instructions a link less than a callable link object (5 links a call).
-    """
-    call: Middleware = middleware
-    method = inspect.getattr_static(type(middleware), "__call__", None)
-    if isinstance(method, types.FunctionType):
-        call = types.MethodType(method, middleware)
+    """One middleware bound to the rest of the chain."""
 
     def link(request: Request) -> Awaitable[Response]:
-        return call(request, call_next)
+        return middleware(request, call_next)
 
     return link
 

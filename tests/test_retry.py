@@ -314,7 +314,7 @@ async def test_cancel_reconciles_by_state(scripted, client):
 
 
 async def test_a_bulk_pause_longer_than_the_deadline_sends_nothing():
-    from ching_async._pacing import Pacer
+    from ching_async._bulk._pacing import Pacer
 
     pacer = Pacer(max_pause=30)
     pacer.on_rate_limited(10.0)  # a 429 elsewhere in the job asked for 10 s

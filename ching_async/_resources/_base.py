@@ -21,8 +21,7 @@ class Resource:
         self._requester = requester
 
     def _list(self, cls: type[T], path: str, query: Mapping[str, str] | None) -> AsyncList[T]:
-        async def fetch_page(cursor: str | None) -> Page[T]:
-            # No cursor exists in the API yet; a future one is added here only.
+        async def fetch_page() -> Page[T]:
             response = await self._requester.request("GET", path, query=query)
             info = request_info(response)
             return Page(

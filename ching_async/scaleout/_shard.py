@@ -77,10 +77,6 @@ class ScaleoutConfigError(RuntimeError):
     wait, or an API key the API refuses)."""
 
 
-class _Stopped(Exception):
-    pass
-
-
 class ShardRun:
     def __init__(
         self,

@@ -1,36 +1,31 @@
-"""AsyncList walks every page the fetcher hands out, awaited or iterated."""
+"""AsyncList: awaited for a list, or iterated; each use fetches again."""
 
 from __future__ import annotations
 
 from ching_async._listing import AsyncList, Page
 
-PAGES = {None: (["a", "b"], "c1"), "c1": (["c"], "c2"), "c2": ([], None)}
 
-
-def paged_list(cursors_seen: list[str | None]) -> AsyncList[str]:
-    async def fetch_page(cursor: str | None) -> Page[str]:
-        cursors_seen.append(cursor)
-        raw, next_cursor = PAGES[cursor]
+def counting_list(fetches: list[int]) -> AsyncList[str]:
+    async def fetch() -> Page[str]:
+        fetches.append(1)
         return Page(
-            raw_items=raw,
+            raw_items=["a", "b", "c"],
             decode_item=str.upper,
             decode_all=lambda items: [item.upper() for item in items],
-            next_cursor=next_cursor,
         )
 
-    return AsyncList(fetch_page)
+    return AsyncList(fetch)
 
 
-async def test_awaiting_collects_every_page_in_order() -> None:
-    seen: list[str | None] = []
-    listing = paged_list(seen)
+async def test_awaiting_decodes_the_whole_page() -> None:
+    fetches: list[int] = []
+    listing = counting_list(fetches)
     assert await listing == ["A", "B", "C"]
-    assert seen == [None, "c1", "c2"]
-    assert await listing == ["A", "B", "C"], "each use sends the requests again"
-    assert seen == [None, "c1", "c2"] * 2
+    assert await listing == ["A", "B", "C"], "each use sends the request again"
+    assert len(fetches) == 2
 
 
-async def test_iterating_yields_every_item_of_every_page() -> None:
-    seen: list[str | None] = []
-    assert [item async for item in paged_list(seen)] == ["A", "B", "C"]
-    assert seen == [None, "c1", "c2"]
+async def test_iterating_decodes_item_by_item() -> None:
+    fetches: list[int] = []
+    assert [item async for item in counting_list(fetches)] == ["A", "B", "C"]
+    assert len(fetches) == 1

@@ -38,17 +38,15 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._errors import (
+from .._errors import (
     APIError,
     CardDeclinedError,
     ChingError,
     InvalidParameterError,
 )
-from ._journal import FinishedItem, Journal
-from ._models import Charge, ChargeStatus
-from ._pacing import Pacer
-from ._requester import Requester
-from ._validation import (
+from .._models import Charge, ChargeStatus
+from .._requester import Requester
+from .._validation import (
     check_amount,
     check_currency,
     check_flag,
@@ -58,6 +56,8 @@ from ._validation import (
     check_plain_id,
     check_seconds,
 )
+from ._journal import FinishedItem, Journal
+from ._pacing import Pacer
 
 
 class ChargeCalls(Protocol):

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from ._errors import InvalidParameterError
+from .._errors import InvalidParameterError
 
 __all__ = ["FinishedItem", "Journal"]
 

@@ -12,10 +12,10 @@ import asyncio
 import time
 from typing import Protocol
 
-from ._errors import APITimeoutError
-from ._messages import Handler, Request, Response
-from ._protocol import parse_retry_after
-from ._secrets import attach_context
+from .._errors import APITimeoutError
+from .._messages import Handler, Request, Response
+from .._protocol import parse_retry_after
+from .._secrets import attach_context
 
 __all__ = ["Pacer"]
 
