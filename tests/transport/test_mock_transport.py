@@ -14,7 +14,7 @@ from ching_async.testing import (
     error_response,
     json_response,
 )
-from tests.conftest import CHARGE, TEST_KEY
+from tests._support.scripted import CHARGE, TEST_KEY
 
 INSTANT = ching_async.RetryPolicy(instant=True)
 CREATE = {"customer": "cus_1", "payment_method": "pm_1", "amount": 100}
