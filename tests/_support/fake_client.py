@@ -1,11 +1,9 @@
-"""Customers, payment methods, refunds and webhooks, end to end over real sockets.
-
-Helpers shared by the test modules here (fixtures live in each module).
-"""
+"""Helpers for tests that run against a FakeChing: a Client pointed at it, raw
+calls to it, and customers with cards to charge in bulk."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -48,3 +46,20 @@ async def raw_call(
         session.request(method, fake.url + path, json=body) as resp,
     ):
         return resp.status, await resp.json(content_type=None)
+
+
+def seed(fake: FakeChing, customers: int, *, declining: int = 0) -> list[tuple[str, str]]:
+    """`customers` customers with one card each; the first `declining` cards decline."""
+    cards = []
+    for n in range(customers):
+        customer = fake.add_customer(name=f"Customer {n}", email=f"c{n}@example.com")
+        card = fake.add_payment_method(customer.id, declines=n < declining)
+        cards.append((customer.id, card.id))
+    return cards
+
+
+def items(cards: list[tuple[str, str]], count: int) -> Iterator[dict[str, Any]]:
+    """`count` charge items over `cards` in turn, each with its own amount."""
+    for i in range(count):
+        customer, card = cards[i % len(cards)]
+        yield {"customer": customer, "payment_method": card, "amount": 1000 + i}

@@ -19,6 +19,7 @@ import pytest
 import ching_async
 from ching_async import ChargeParams, Outcome
 from ching_async.testing import FakeChing, Fault
+from tests._support.fake_client import items, seed
 
 
 @pytest.fixture
@@ -37,21 +38,6 @@ async def client(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
         retry_policy=ching_async.RetryPolicy(instant=True),
     ) as client:
         yield client
-
-
-def seed(fake: FakeChing, customers: int, *, declining: int = 0) -> list[tuple[str, str]]:
-    cards = []
-    for n in range(customers):
-        customer = fake.add_customer(name=f"Customer {n}", email=f"c{n}@example.com")
-        card = fake.add_payment_method(customer.id, declines=n < declining)
-        cards.append((customer.id, card.id))
-    return cards
-
-
-def items(cards: list[tuple[str, str]], count: int) -> Iterator[dict[str, object]]:
-    for i in range(count):
-        customer, card = cards[i % len(cards)]
-        yield {"customer": customer, "payment_method": card, "amount": 1000 + i}
 
 
 def charges_per_key(fake: FakeChing) -> Counter[str]:

@@ -16,16 +16,7 @@ import pytest
 
 import ching_async
 from ching_async import ClientStateError, Handler, Request, Response
-from tests._support.scripted import (
-    CHARGE,
-    LIVE_KEY,
-    TEST_KEY,
-    Script,
-    drop,
-    envelope,
-    error,
-    hang,
-)
+from tests._support.scripted import CHARGE, LIVE_KEY, TEST_KEY, Script, drop, envelope, error, hang
 
 BASE = "/ching/v1"
 CUS = "cus_V8ltq1pK_MWH"

@@ -18,15 +18,7 @@ from ching_async import (
     SetupSession,
     SetupSessionStatus,
 )
-from tests._support.scripted import (
-    CHARGE,
-    SETUP_SESSION,
-    TEST_KEY,
-    Script,
-    Seen,
-    envelope,
-    error,
-)
+from tests._support.scripted import CHARGE, SETUP_SESSION, TEST_KEY, Script, Seen, envelope, error
 
 BASE = "/ching/v1"
 CUS = "cus_V8ltq1pK_MWH"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 import ching_async
@@ -13,18 +11,6 @@ from tests._support.fake_client import client_for, raw_call, sent
 from tests._support.scripted import LIVE_KEY, Script
 
 DETACH = "/payment_methods/{id}/detach"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeChing]:
-    async with FakeChing(seed=5) as server:
-        yield server
-
-
-@pytest.fixture
-async def ching(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
-    async with client_for(fake, timeout=0.5) as client:
-        yield client
 
 
 @pytest.fixture

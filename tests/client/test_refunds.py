@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 import ching_async
@@ -11,18 +9,6 @@ from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
 from ching_async import Refund, RefundReason, RefundStatus
 from ching_async.testing import FakeChing, Fault
 from tests._support.fake_client import client_for, raw_call, sent
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeChing]:
-    async with FakeChing(seed=9) as server:
-        yield server
-
-
-@pytest.fixture
-async def ching(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
-    async with client_for(fake, timeout=0.5) as client:
-        yield client
 
 
 @pytest.fixture

@@ -29,16 +29,8 @@ from ching_async import Charge, ChingError, SetupSession
 from ching_async._decode import decode_list, decode_model, list_data, request_info
 from ching_async._messages import Request, Response
 from ching_async._protocol import decode_envelope, parse_retry_after
-from tests._support.hostile import (
-    CHARGE,
-    FUZZ,
-    FUZZ_E2E,
-    KEY,
-    SETUP_SESSION,
-    RawConnection,
-    RawRequest,
-    RawServer,
-)
+from tests._support.hostile import CHARGE, FUZZ, FUZZ_E2E, KEY, SETUP_SESSION
+from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
 
 REQUEST = Request(
     method="GET",
@@ -445,9 +437,8 @@ async def canned_client() -> AsyncIterator[tuple[Canned, ching_async.Client]]:
         await conn.respond(canned.status, canned.body, canned.headers)
 
     async with RawServer(handler) as server:
-        client = ching_async.Client(
-            KEY,
-            base_url=server.url,
+        client = client_on(
+            server,
             max_retries=0,
             timeout=10.0,
             total_timeout=20.0,

@@ -29,15 +29,7 @@ from ching_async import (
 from ching_async._messages import Request, Response
 from ching_async._protocol import decode_envelope, parse_retry_after
 from ching_async._secrets import BODY_EXCERPT_CHARS
-from tests._support.scripted import (
-    CHARGE,
-    SETUP_SESSION,
-    TEST_KEY,
-    Script,
-    envelope,
-    error,
-    raw,
-)
+from tests._support.scripted import CHARGE, SETUP_SESSION, TEST_KEY, Script, envelope, error, raw
 
 BASE = "/ching/v1"
 CUS = "cus_V8ltq1pK_MWH"

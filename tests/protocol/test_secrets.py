@@ -31,14 +31,12 @@ from tests._support.hostile import (
     FUZZ,
     KEY,
     SECRET,
-    RawConnection,
-    RawRequest,
-    RawServer,
     assert_no_secret_in_exception,
     envelope,
     exception_chain,
     leaks_secret,
 )
+from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 LOGGERS = ("ching_async", "aiohttp", "aiohttp.client", "aiohttp.internal", "asyncio", "")
 

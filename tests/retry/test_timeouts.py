@@ -20,15 +20,8 @@ import attrs
 import pytest
 
 import ching_async
-from tests._support.hostile import (
-    CHARGE,
-    KEY,
-    RawConnection,
-    RawRequest,
-    RawServer,
-    envelope,
-    transport_of,
-)
+from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
 
 SLACK = 1.5  # seconds of scheduling slack allowed past the deadline
 
@@ -336,9 +329,8 @@ async def test_backoff_and_retry_after_never_sleep_past_the_deadline() -> None:
         await conn.respond(status, b'{"success":false,"error":{}}', {"Retry-After": "30"})
 
     async with RawServer(unavailable) as server:
-        client = ching_async.Client(
-            KEY,
-            base_url=server.url,
+        client = client_on(
+            server,
             total_timeout=1.0,
             max_retries=5,
             retry_policy=ching_async.RetryPolicy(initial_backoff=10.0, max_backoff=10.0),

@@ -9,15 +9,8 @@ import time
 from collections import Counter
 
 import ching_async
-from tests._support.hostile import (
-    CHARGE,
-    KEY,
-    RawConnection,
-    RawRequest,
-    RawServer,
-    envelope,
-    transport_of,
-)
+from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 BODY = envelope(CHARGE)
 

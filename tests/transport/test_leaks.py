@@ -30,15 +30,8 @@ import aiohttp
 import pytest
 
 import ching_async
-from tests._support.hostile import (
-    CHARGE,
-    KEY,
-    RawConnection,
-    RawRequest,
-    RawServer,
-    envelope,
-    transport_of,
-)
+from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARGE_LIST = envelope([{**CHARGE, "metadata": {}}])
@@ -136,9 +129,8 @@ async def test_a_thousand_calls_cancelled_at_random_points(problems: Problems) -
     asyncio.get_running_loop().set_debug(False)
     rng = random.Random(1000)
     async with RawServer(jittery) as server:
-        client = ching_async.Client(
-            KEY,
-            base_url=server.url,
+        client = client_on(
+            server,
             max_connections=10,
             timeout=5.0,
             retry_policy=ching_async.RetryPolicy(initial_backoff=0.002, max_backoff=0.01),
@@ -258,9 +250,8 @@ async def test_aclose_under_load_ends_every_call_in_a_ching_error(problems: Prob
         await conn.respond(200, envelope(CHARGE))
 
     async with RawServer(slow) as server:
-        client = ching_async.Client(
-            KEY,
-            base_url=server.url,
+        client = client_on(
+            server,
             max_connections=3,
             retry_policy=ching_async.RetryPolicy(instant=True),
         )

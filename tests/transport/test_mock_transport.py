@@ -8,12 +8,7 @@ from typing import Any
 import pytest
 
 import ching_async
-from ching_async.testing import (
-    MockTransport,
-    envelope_response,
-    error_response,
-    json_response,
-)
+from ching_async.testing import MockTransport, envelope_response, error_response, json_response
 from tests._support.scripted import CHARGE, TEST_KEY
 
 INSTANT = ching_async.RetryPolicy(instant=True)

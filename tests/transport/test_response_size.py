@@ -19,15 +19,8 @@ import orjson
 import pytest
 
 import ching_async
-from tests._support.hostile import (
-    CHARGE,
-    KEY,
-    RawConnection,
-    RawRequest,
-    RawServer,
-    envelope,
-    transport_of,
-)
+from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 MiB = 1024 * 1024
 TEN_GB = 10 * 1024**3

@@ -23,13 +23,11 @@ from tests._support.hostile import (
     KEY,
     LIVE_KEY,
     SECRET,
-    RawConnection,
-    RawRequest,
-    RawServer,
     assert_no_secret_in_exception,
     envelope,
     transport_of,
 )
+from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 # A self-signed P-256 certificate for localhost / 127.0.0.1, valid until 2126.
 # Test-only material: it protects nothing.
