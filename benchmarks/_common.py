@@ -37,6 +37,22 @@ def positive_float(text: str) -> float:
     return value
 
 
+def quick_and_rounds(doc: str | None) -> argparse.Namespace:
+    """The command line of a benchmark that takes only --quick and --rounds."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=positive_int)
+    return parser.parse_args()
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Add the ratio column and print the results table."""
+    add_ratios(rows)
+    print(format_table(rows))
+
+
 def subset_of(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
     """argparse type: a comma-separated, non-empty subset of `choices`."""
 
