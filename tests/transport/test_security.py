@@ -197,6 +197,7 @@ def test_live_key_over_plain_http_from_environment_is_refused(
         "http://127.0.0.1:8787/ching/v1",
         "http://localhost:8787/ching/v1",
         "http://[::1]:8787/ching/v1",
+        "http://127.5.5.5/v1",
         "https://api.ching.co.il/ching/v1",
     ],
 )
