@@ -15,12 +15,16 @@ PAYMENT_METHOD = "pm_WMc9X22NT1af"
 AMOUNT = 9900
 
 
+def _number(kind: Callable[[str], Any], what: str, text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """argparse type: a count of at least 1 (0 or less would measure nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value: int = _number(int, "a whole number", text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -28,10 +32,7 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value: float = _number(float, "a number", text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
     return value
