@@ -15,12 +15,16 @@ PAYMENT_METHOD = "pm_WMc9X22NT1af"
 AMOUNT = 9900
 
 
+def _number(kind: Callable[[str], Any], what: str, text: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """argparse type: a count of at least 1 (0 or less would measure nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    value: int = _number(int, "a whole number", text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -28,13 +32,26 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    value: float = _number(float, "a number", text)
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be above 0 and finite, got {text}")
     return value
+
+
+def quick_and_rounds(doc: str | None) -> argparse.Namespace:
+    """The command line of a benchmark that takes only --quick and --rounds."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=positive_int)
+    return parser.parse_args()
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Add the ratio column and print the results table."""
+    add_ratios(rows)
+    print(format_table(rows))
 
 
 def subset_of(choices: Sequence[str]) -> Callable[[str], tuple[str, ...]]:

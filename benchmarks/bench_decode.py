@@ -23,7 +23,6 @@ Run alone: python benchmarks/bench_decode.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -34,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import add_ratios, format_table, positive_int, row
+from _common import print_table, quick_and_rounds, row
 from _server import ching_list_body
 
 SCENARIO = "Decode 100-charge list (in-process)"
@@ -216,15 +215,9 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=positive_int)
-    args = parser.parse_args()
+    args = quick_and_rounds(__doc__)
     rows = run(quick=args.quick, rounds=args.rounds)
-    add_ratios(rows)
-    print(format_table(rows))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Run alone: python benchmarks/bench_import.py [--quick]
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import add_ratios, format_table, positive_int, row
+from _common import print_table, quick_and_rounds, row
 
 SCENARIO = "import in a fresh process"
 PROGRAMS = [("pass", "pass"), ("aiohttp", "import aiohttp"), ("ching", "import ching_async")]
@@ -116,15 +115,9 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=positive_int)
-    args = parser.parse_args()
+    args = quick_and_rounds(__doc__)
     rows = run(quick=args.quick, rounds=args.rounds)
-    add_ratios(rows)
-    print(format_table(rows))
+    print_table(rows)
     print("\nTop self-time modules under -X importtime (import ching_async):")
     for entry in rows[-1]["importtime_top_self"]:
         print(

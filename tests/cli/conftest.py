@@ -91,6 +91,14 @@ class Ran:
     def err_lines(self) -> list[str]:
         return self.err.splitlines()
 
+    def usage_error(self) -> str:
+        """The one `ching: error: ...` line of a usage error (exit 2, nothing on stdout)."""
+        assert self.code == 2
+        assert self.out == ""
+        assert len(self.err_lines) == 1, self.err
+        assert self.err_lines[0].startswith("ching: error: ")
+        return self.err_lines[0]
+
 
 @pytest.fixture
 def ching(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:

@@ -169,21 +169,6 @@ def client_options(fake: FakeChing, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def seed(fake: FakeChing, customers: int, *, declining: int = 0) -> list[tuple[str, str]]:
-    cards = []
-    for n in range(customers):
-        customer = fake.add_customer(name=f"Customer {n}", email=f"c{n}@example.com")
-        card = fake.add_payment_method(customer.id, declines=n < declining)
-        cards.append((customer.id, card.id))
-    return cards
-
-
-def items(cards: list[tuple[str, str]], count: int) -> Iterator[dict[str, Any]]:
-    for i in range(count):
-        customer, card = cards[i % len(cards)]
-        yield {"customer": customer, "payment_method": card, "amount": 1000 + i}
-
-
 async def run_burst_worker(redis_url: str, fake: FakeChing, **settings: Any) -> Any:
     """An arq worker in this event loop that stops when the queue is empty."""
     from arq.worker import create_worker

@@ -30,9 +30,9 @@ import ching_async
 from ching_async import Outcome, scaleout
 from ching_async.scaleout import JobKeys
 from ching_async.testing import FakeChing
+from tests._support.fake_client import seed as seed_customers
 
 from .chaos_proxy import KINDS, ChaosProxy
-from .conftest import seed as seed_customers
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,9 @@ from ching_async.cli import _scaleout
 from ching_async.cli._errors import EXIT_FAILED, EXIT_OK, UsageError
 from ching_async.cli._output import Output
 from ching_async.testing import FakeChing
+from tests._support.fake_client import seed
 
-from .conftest import BOUND, client_options, seed
+from .conftest import BOUND, client_options
 
 KEY = ching_async.IDEMPOTENCY_METADATA_KEY
 

@@ -12,8 +12,9 @@ import pytest
 import ching_async
 from ching_async import Outcome, scaleout
 from ching_async.testing import Fault
+from tests._support.fake_client import items, seed
 
-from .conftest import items, seed, wait_until
+from .conftest import wait_until
 
 pytestmark = pytest.mark.slow
 

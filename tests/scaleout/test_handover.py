@@ -19,9 +19,10 @@ from ching_async import scaleout
 from ching_async.scaleout import JobKeys
 from ching_async.scaleout._shard import ShardRun
 from ching_async.testing import FakeChing, Fault
+from tests._support.fake_client import items, seed
 
 from .chaos_proxy import ChaosProxy
-from .conftest import client_options, items, run_burst_worker, seed, wait_until
+from .conftest import client_options, run_burst_worker, wait_until
 
 pytestmark = pytest.mark.slow
 

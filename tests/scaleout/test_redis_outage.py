@@ -20,8 +20,9 @@ from arq.connections import RedisSettings
 import ching_async
 from ching_async import scaleout
 from ching_async.testing import FakeChing, Fault
+from tests._support.fake_client import items, seed
 
-from .conftest import RedisServer, find_redis_server, items, seed, wait_until
+from .conftest import RedisServer, find_redis_server, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -17,8 +17,9 @@ import ching_async
 from ching_async import Outcome, scaleout
 from ching_async.scaleout import JobKeys
 from ching_async.testing import FakeChing, Fault
+from tests._support.fake_client import items, seed
 
-from .conftest import BOUND, client_options, items, run_burst_worker, seed
+from .conftest import BOUND, client_options, run_burst_worker
 
 KEY = ching_async.IDEMPOTENCY_METADATA_KEY
 

@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 import ching_async
-from ching_async.testing import (
-    MockTransport,
-    envelope_response,
-    error_response,
-    json_response,
-)
-from tests.conftest import CHARGE, TEST_KEY
+from ching_async.testing import MockTransport, envelope_response, error_response, json_response
+from tests._support.scripted import CHARGE, TEST_KEY
 
 INSTANT = ching_async.RetryPolicy(instant=True)
 CREATE = {"customer": "cus_1", "payment_method": "pm_1", "amount": 100}

@@ -15,9 +15,8 @@ from aiohttp import web
 import ching_async
 from ching_async.testing import FakeChing
 from ching_async.webhooks import Event, aiohttp_handler
-from tests.conftest import CHARGE
-
-from . import SECRET, event_body, sign
+from tests._support.scripted import CHARGE
+from tests._support.webhooks import SECRET, event_body, sign
 
 
 @dataclass

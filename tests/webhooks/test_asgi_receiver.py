@@ -21,9 +21,8 @@ import ching_async
 from ching_async import Charge
 from ching_async.testing import FakeChing
 from ching_async.webhooks import Event, asgi_app
-from tests.conftest import CHARGE
-
-from . import SECRET, sign
+from tests._support.scripted import CHARGE
+from tests._support.webhooks import SECRET, sign
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "webhooks_asgi.py"
 

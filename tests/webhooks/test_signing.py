@@ -19,9 +19,8 @@ from ching_async.webhooks import (
     construct_event,
     verify_signature,
 )
-from tests.conftest import CHARGE, SETUP_SESSION
-
-from . import SECRET, event_body, sign
+from tests._support.scripted import CHARGE, SETUP_SESSION
+from tests._support.webhooks import SECRET, event_body, sign
 
 
 # ------------------------------------------------------------ construct_event

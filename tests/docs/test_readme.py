@@ -1,0 +1,161 @@
+"""Every README block marked `<!-- readme-test -->` runs for real against FakeChing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+import types
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from ching_async.testing import FakeChing
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BLOCK = re.compile(r"<!-- readme-test(?P<kind>: pytest)? -->\n```python\n(?P<code>.*?)```", re.S)
+DOC_CUSTOMER = "cus_V8ltq1pK_MWH"
+DOC_CARD = "pm_WMc9X22NT1af"
+
+
+def blocks(kind: str | None) -> list[str]:
+    found = [m for m in BLOCK.finditer(README.read_text()) if m.group("kind") == kind]
+    return [m.group("code") for m in found]
+
+
+def scripts() -> list[str]:
+    return [code for code in blocks(None) if "__main__" not in code]
+
+
+def test_readme_has_tested_examples() -> None:
+    assert len(scripts()) >= 5
+    assert len(blocks(": pytest")) == 1
+
+
+async def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = out.decode()
+    assert proc.returncode == 0, text
+    return text
+
+
+@pytest.fixture
+async def seeded() -> types.SimpleNamespace:
+    async with FakeChing() as fake:
+        customer = fake.add_customer(id=DOC_CUSTOMER, name="Tal Levi", email="tal@example.com")
+        card = fake.add_payment_method(customer.id)
+        env = {
+            **os.environ,
+            "CHING_API_KEY": fake.api_key,
+            "CHING_BASE_URL": fake.url,
+        }
+        yield types.SimpleNamespace(fake=fake, card=card.id, env=env)
+
+
+@pytest.mark.parametrize("index", range(len(scripts())))
+async def test_readme_script_runs(
+    seeded: types.SimpleNamespace, index: int, tmp_path: Path
+) -> None:
+    code = scripts()[index].replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
+    assert "Traceback" not in out
+
+
+async def test_readme_quick_start_charges_once(seeded: types.SimpleNamespace) -> None:
+    code = scripts()[0].replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    charges = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert len(charges) == 1
+    assert charges[0].amount == 9900
+    assert charges[0].id in out
+
+
+async def test_readme_bulk_example_charges_each_row_once(
+    seeded: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    code = next(c for c in scripts() if "create_many" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
+    assert "succeeded=100" in out
+    assert len(seeded.fake.charges_for(DOC_CUSTOMER)) == 100
+    assert (tmp_path / "billing-2026-11.jsonl").exists()
+
+
+async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "tag_and_time" in c)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    assert "GET /charges attempt 1: 200" in out
+    assert seeded.fake.requests[-1].headers["X-Shop"] == "tel-aviv-1"
+
+
+async def test_readme_aiohttp_app_shares_one_client(
+    seeded: types.SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHING_API_KEY", seeded.env["CHING_API_KEY"])
+    monkeypatch.setenv("CHING_BASE_URL", seeded.env["CHING_BASE_URL"])
+    code = next(c for c in blocks(None) if "cleanup_ctx" in c)
+    module = types.ModuleType("readme_app")
+    exec(compile(code, "README.md", "exec"), module.__dict__)
+    seeded.fake.add_charge(DOC_CUSTOMER, amount=1234)
+    runner = web.AppRunner(module.make_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                url = f"http://127.0.0.1:{port}/customers/{DOC_CUSTOMER}/charges"
+                async with http.get(url) as resp:
+                    assert resp.status == 200
+                    assert [c["amount"] for c in await resp.json()] == [1234]
+    finally:
+        await runner.cleanup()
+
+
+async def test_readme_pytest_example_passes(seeded: types.SimpleNamespace, tmp_path: Path) -> None:
+    (tmp_path / "test_example.py").write_text(blocks(": pytest")[0])
+    out = await run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"],
+        seeded.env,
+        cwd=tmp_path,
+    )
+    assert "2 passed" in out
+
+
+async def test_readme_webhook_receiver_handles_a_signed_delivery_once(
+    seeded: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = next(c for c in blocks(None) if "aiohttp_handler" in c)
+    module = types.ModuleType("readme_webhooks")
+    exec(compile(code, "README.md", "exec"), module.__dict__)
+    runner = web.AppRunner(module.make_app())
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/ching"
+    try:
+        fake = seeded.fake
+        fake.add_webhook_endpoint(url, secret=module.SECRET, events=["charge.succeeded"])
+        charge = fake.add_charge(DOC_CUSTOMER, amount=4321)
+        await fake.deliver_pending()
+        event_id = next(iter(module.handled))
+        fake.resend_webhook_event(event_id)  # a repeated delivery is skipped
+        await fake.deliver_pending()
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, data=b"{}", headers={"Ching-Signature": "00"}) as resp,
+        ):
+            assert resp.status == 400
+    finally:
+        await runner.cleanup()
+    assert capsys.readouterr().out.count(f"paid {charge.id} 4321") == 1
+    assert len(module.handled) == 1
