@@ -191,6 +191,11 @@ class Decision:
     starts_settling: bool = False
 
 
+_ANSWERED = Decision(Action.RETURN, "answered")
+_ANSWERED_IN_DOUBT = Decision(Action.RETURN, "answered", outcome_unknown=True)
+_FOUND = Decision(Action.RETURN, "found by its idempotency key")
+
+
 def decide(
     retry: Literal["safe", "never", "reconcile"],
     outcome: Outcome,
@@ -205,6 +210,11 @@ def decide(
     """What a call does after a step: a pure function of its retry class, what
     the step saw, the attempts it has made and has, and the settle time left."""
     seen = outcome.seen
+    if seen is Seen.ANSWER:  # most calls end here
+        unsafe_5xx = retry != "safe" and (outcome.status or 0) >= 500
+        return _ANSWERED_IN_DOUBT if unsafe_5xx else _ANSWERED
+    if seen is Seen.FOUND:
+        return _FOUND
 
     def again(reason: str, at_least: float = 0.0) -> Decision:
         if sends < max_sends:
@@ -216,11 +226,6 @@ def decide(
             return Decision(Action.LOOK, reason, at_least, starts_settling=settling)
         return Decision(Action.GIVE_UP, reason + "; out of lookups", outcome_unknown=True)
 
-    if seen is Seen.ANSWER:
-        unsafe_5xx = retry != "safe" and (outcome.status or 0) >= 500
-        return Decision(Action.RETURN, "answered", outcome_unknown=unsafe_5xx)
-    if seen is Seen.FOUND:
-        return Decision(Action.RETURN, "found by its idempotency key")
     if seen is Seen.NOT_SENT:
         return again("not sent")
     if seen is Seen.RATE_LIMITED:
@@ -287,6 +292,25 @@ class _Again(Exception):
 
 class _Call:
     """What one call has seen so far, across its steps."""
+
+    __slots__ = (
+        "at_least",
+        "deadline",
+        "in_doubt",
+        "kind",
+        "last_error",
+        "last_response",
+        "lookup_error",
+        "lookups",
+        "max_lookups",
+        "max_sends",
+        "reconciler",
+        "request",
+        "result",
+        "retry",
+        "sends",
+        "settle_until",
+    )
 
     def __init__(
         self,
