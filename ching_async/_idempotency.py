@@ -22,6 +22,7 @@ from ._validation import check_flag, check_idempotency_key, check_on_full_window
 __all__ = [
     "IDEMPOTENCY_METADATA_KEY",
     "LIST_LIMIT",
+    "check_settled",
     "find_by_marker",
     "idempotency_key_for",
     "look_first_for",
@@ -61,6 +62,17 @@ def with_marker(metadata: Mapping[str, Any], key: str) -> dict[str, Any]:
             "idempotency marker; pass idempotency_key= instead"
         )
     return {**metadata, IDEMPOTENCY_METADATA_KEY: key}
+
+
+def check_settled(key: str, settling: float) -> None:
+    """LookupInconclusiveError while a call with `key` may still be committing
+    on the server (`settling` seconds left): a lookup now proves nothing."""
+    if settling > 0:
+        raise LookupInconclusiveError(
+            f"a call with idempotency key {key!r} ended in doubt moments ago and the server "
+            f"may still be committing it: absence cannot be proven for {settling:.1f}s more; "
+            "look again then"
+        )
 
 
 def find_by_marker(response: Response, key: str) -> Mapping[str, Any] | None:

@@ -81,6 +81,11 @@ class Requester:
             retry = Resend.SAFE if method == "GET" else Resend.NEVER
         return self._retry.run(request, retry, self._attempt)
 
+    def settling(self, key: str) -> float:
+        """Seconds until a lookup for idempotency key `key` may prove absence
+        (see RetryLoop.settling)."""
+        return self._retry.settling(key)
+
     def with_attempt_middleware(self, middleware: Middleware) -> Requester:
         return Requester(
             base_url=self.base_url,

@@ -376,10 +376,26 @@ class RetryLoop:
         call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
         if looks_first:
             return await self._keyed(call, send)
-        decision = await self._send(call, send)
-        if decision.action is Action.RETURN:
-            return self._returned(call, decision)
-        return await self._loop(call, send, decision)
+        try:
+            decision = await self._send(call, send)
+            if decision.action is Action.RETURN:
+                return self._returned(call, decision)
+            return await self._loop(call, send, decision)
+        except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+            self._remember_doubt(call, exc)
+            raise
+
+    def _remember_doubt(self, call: _Call, exc: BaseException) -> None:
+        """A reconciled call that ended with a send in doubt: until the settle
+        time has passed, no lookup for its key proves absence (a retry with
+        the key, find_by_idempotency_key)."""
+        key = call.request.idempotency_key
+        if key is None or call.reconciler is None or not call.sends:
+            return
+        if isinstance(exc, asyncio.CancelledError):  # a send may still be in flight
+            self._remember_unsettled(key, self._clock() + self.policy.settle)
+        else:
+            self._remember_unsettled(key, call.settle_until)
 
     def _end(self, call: _Call, decision: Decision) -> Response:
         """The call's result when `decision` ends it (raised when an error)."""
@@ -599,13 +615,8 @@ class RetryLoop:
         try:
             decision = await self._look(call, send)
             return await self._loop(call, send, decision)
-        except OutcomeUnknownError:
-            if call.sends:
-                self._remember_unsettled(key, call.settle_until)
-            raise
-        except asyncio.CancelledError:
-            if call.sends:  # a send may be in flight: the server may still apply it
-                self._remember_unsettled(key, self._clock() + self.policy.settle)
+        except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+            self._remember_doubt(call, exc)
             raise
         finally:
             del self._keys_in_flight[key]
@@ -623,6 +634,12 @@ class RetryLoop:
                     may_have_reached_server=False,
                 )
                 raise attach_context(error, call.request, attempts=0) from None
+
+    def settling(self, key: str) -> float:
+        """Seconds until an empty lookup for `key` proves absence: 0 unless a
+        call with it ended in doubt (unknown, or cancelled mid-send) within
+        the settle time."""
+        return max(0.0, self._unsettled.get(key, 0.0) - self._clock())
 
     def _remember_unsettled(self, key: str, until: float) -> None:
         if self.policy.instant:

@@ -5,7 +5,13 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._decode import decode_item, decode_model, request_info
-from .._idempotency import find_by_marker, idempotency_key_for, look_first_for, with_marker
+from .._idempotency import (
+    check_settled,
+    find_by_marker,
+    idempotency_key_for,
+    look_first_for,
+    with_marker,
+)
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import (
@@ -214,5 +220,6 @@ class Charges(Resource):
         response = await self._requester.request("GET", "/charges", query={"customer": customer})
         found = find_by_marker(response, key)
         if found is None:
+            check_settled(key, self._requester.settling(key))
             return None
         return decode_item(response, Charge, found, request_info(response))

@@ -7,7 +7,13 @@ import attrs
 
 from .._decode import decode_item, decode_model, request_info
 from .._errors import InvalidParameterError, LookupInconclusiveError
-from .._idempotency import find_by_marker, idempotency_key_for, look_first_for, with_marker
+from .._idempotency import (
+    check_settled,
+    find_by_marker,
+    idempotency_key_for,
+    look_first_for,
+    with_marker,
+)
 from .._listing import AsyncList
 from .._models import Charge, Refund, RefundReason, RequestInfo
 from .._reconcile import MarkerReconciler
@@ -155,5 +161,6 @@ class Refunds(Resource):
         response = await self._requester.request("GET", REFUNDS_PATH)
         found = find_by_marker(response, key)
         if found is None:
+            check_settled(key, self._requester.settling(key))
             return None
         return decode_item(response, Refund, found, request_info(response))

@@ -404,3 +404,27 @@ async def test_a_full_refund_retried_with_its_key_returns_the_refund(fake, clien
     assert len(fake.refunds_for(charge.id)) == 1
     with pytest.raises(ching_async.InvalidParameterError, match="nothing left"):
         await client.refunds.create(charge=charge.id, idempotency_key="rf-other")
+
+
+async def test_find_by_idempotency_key_right_after_a_call_in_doubt_proves_nothing(fake) -> None:
+    """A call cancelled mid-send (the server commits 1 s later): looking its key
+    up at once must not answer "never made" (a caller would charge again); it
+    is inconclusive until the settle time has passed, then it finds the charge."""
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    async with settling_client(fake, 1.5) as c:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await c.charges.create(
+                    customer=customer,
+                    payment_method=card,
+                    amount=4990,
+                    idempotency_key="inv-10",
+                    assume_new=True,
+                )
+        with pytest.raises(ching_async.LookupInconclusiveError, match="ended in doubt"):
+            await c.charges.find_by_idempotency_key(customer, "inv-10")
+        await asyncio.sleep(1.6)
+        found = await c.charges.find_by_idempotency_key(customer, "inv-10")
+    assert found is not None
+    assert len(fake.charges_for(customer)) == 1
