@@ -57,9 +57,9 @@ _READ_CHUNK = 64 * 1024
 class PoolSlots:
     """A FIFO counting gate over the connection pool.
 
-    Like asyncio.Semaphore, but taking a free slot is one plain call (kept for
-    the POST create target; see benchmarks/README.md). A waiter that is handed
-    a slot as it is cancelled passes the slot on.
+    Like asyncio.Semaphore, but taking a free slot is one plain call (not yet
+    measured against a plain Semaphore; see benchmarks/README.md). A waiter
+    that is handed a slot as it is cancelled passes the slot on.
     """
 
     def __init__(self, size: int) -> None:
