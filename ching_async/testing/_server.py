@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar, overload
 
 import orjson
 from aiohttp import web
@@ -19,11 +18,39 @@ from ._ids import IdFactory
 from ._log import RequestRecord
 from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
 from ._state import Ledger
-from ._validation import ChargeParams, is_positive_int
+from ._validation import ChargeParams, CustomerParams, is_positive_int
 from ._webhooks import Delivery, WebhookDispatcher, WebhookEvent
 
 API_PREFIX = "/ching/v1"
 _SHUTDOWN_TIMEOUT = 1.0  # in-flight handlers get this long when the fake closes
+
+T = TypeVar("T")
+
+
+class _Forwarded(Generic[T]):
+    """A setting of FakeChing that lives on one of its parts, read and written there."""
+
+    def __init__(self, part: str, doc: str) -> None:
+        self._part = part  # the FakeChing attribute holding it: "_keys", "_gateway"
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, fake: FakeChing, owner: type) -> T: ...
+
+    def __get__(self, fake: FakeChing | None, owner: type) -> T | Self:
+        if fake is None:
+            return self
+        value: T = getattr(getattr(fake, self._part), self._name)
+        return value
+
+    def __set__(self, fake: FakeChing, value: T) -> None:
+        setattr(getattr(fake, self._part), self._name, value)
 
 
 class FakeChing:
@@ -120,12 +147,7 @@ class FakeChing:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     @property
@@ -146,14 +168,9 @@ class FakeChing:
         """Accept another key; its prefix (ck_test_, ck_live_, sk_test_, sk_live_) sets mode."""
         self._keys.add(key)
 
-    @property
-    def live_keys_active(self) -> bool:
-        return self._keys.live_keys_active
-
-    @live_keys_active.setter
-    def live_keys_active(self, active: bool) -> None:
-        """``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."""
-        self._keys.live_keys_active = active
+    live_keys_active = _Forwarded[bool](
+        "_keys", "``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."
+    )
 
     @property
     def pending_commits(self) -> int:
@@ -167,13 +184,9 @@ class FakeChing:
         accepted so far that will commit has committed."""
         await self._gateway.wait_for_commits()
 
-    @property
-    def honor_idempotency_keys(self) -> bool:
-        return self._gateway.honor_idempotency_keys
-
-    @honor_idempotency_keys.setter
-    def honor_idempotency_keys(self, honor: bool) -> None:
-        self._gateway.honor_idempotency_keys = honor
+    honor_idempotency_keys = _Forwarded[bool](
+        "_gateway", "``True``: a repeated POST ``Idempotency-Key`` gets the first answer again."
+    )
 
     # -- clock ------------------------------------------------------------------------
 
@@ -199,16 +212,9 @@ class FakeChing:
         locale: str | None = None,
     ) -> Customer:
         """Seed a customer. ``phone`` is stored as given (the API normalizes to E.164)."""
-        return self.ledger.add_customer(
-            name=name,
-            email=email,
-            customer_id=id,
-            metadata=metadata,
-            livemode=livemode,
-            phone=phone,
-            tax_id=tax_id,
-            locale=locale,
-        )
+        fields = {"name": name, "email": email, "phone": phone, "tax_id": tax_id, "locale": locale}
+        params = CustomerParams({**fields, "metadata": metadata})
+        return self.ledger.create_customer(params, livemode=livemode, customer_id=id)
 
     def add_payment_method(
         self,
@@ -224,6 +230,7 @@ class FakeChing:
             customer_id, declines=declines, brand=brand, last4=last4, livemode=livemode
         )
 
+    # add_payment_method's card keywords spelled out again: help() shows the whole signature.
     def complete_setup_session(
         self,
         session_id: str,
@@ -279,16 +286,16 @@ class FakeChing:
     # -- state queries ----------------------------------------------------------------
 
     def customer(self, customer_id: str) -> Customer:
-        return self.ledger.get_customer(customer_id)
+        return self.ledger.customers.find(customer_id)
 
     def charge(self, charge_id: str) -> Charge:
-        return self.ledger.get_charge(charge_id)
+        return self.ledger.charges.find(charge_id)
 
     def setup_session(self, session_id: str) -> SetupSession:
-        return self.ledger.get_setup_session(session_id)
+        return self.ledger.setup_sessions.find(session_id)
 
     def payment_method(self, payment_method_id: str) -> PaymentMethod:
-        return self.ledger.get_payment_method(payment_method_id)
+        return self.ledger.payment_methods.find(payment_method_id)
 
     def payment_methods_for(self, customer_id: str) -> list[PaymentMethod]:
         """The customer's active (attached) cards, oldest first."""
@@ -299,7 +306,7 @@ class FakeChing:
         return list(self.ledger.customers.values())
 
     def refund(self, refund_id: str) -> Refund:
-        return self.ledger.get_refund(refund_id)
+        return self.ledger.refunds.find(refund_id)
 
     def refunds(self) -> list[Refund]:
         """Every refund, oldest first."""

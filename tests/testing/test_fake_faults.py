@@ -63,15 +63,21 @@ async def test_rate_limited_fault_sends_retry_after(
     assert payload["error"]["status"] == 429
 
 
-async def test_latency_fault_delays_then_processes(
-    api: Api, fake: FakeChing, seeded: Seeded
+@pytest.mark.parametrize(
+    "fault",
+    [Fault.latency(0.2), Fault.commit_then_delay(0.2)],
+    ids=["latency-then-commit", "commit-then-delay"],
+)
+async def test_delaying_faults_answer_late_with_the_committed_charge(
+    api: Api, fake: FakeChing, seeded: Seeded, fault: Fault
 ) -> None:
-    fake.faults.add(Fault.latency(0.2), method="POST", path="/charges")
+    fake.faults.add(fault, method="POST", path="/charges")
     started = time.monotonic()
-    status, _ = await api.post("/charges", seeded.charge_body())
+    status, payload = await api.post("/charges", seeded.charge_body())
     assert time.monotonic() - started >= 0.2
     assert status == 200
-    assert len(fake.charges()) == 1
+    [charge] = fake.charges()
+    assert payload["data"]["id"] == charge.id
 
 
 async def test_reset_before_processing_creates_nothing(
@@ -114,17 +120,6 @@ async def test_commit_then_delay_outlives_the_client_timeout(
     assert fake.charges()[0].status == "succeeded"
     await fake.close()  # must not wait out the 30 s pause
     assert time.monotonic() - started < 5
-
-
-async def test_commit_then_delay_answers_after_the_delay(
-    api: Api, fake: FakeChing, seeded: Seeded
-) -> None:
-    fake.faults.add(Fault.commit_then_delay(0.2), method="POST", path="/charges")
-    started = time.monotonic()
-    status, payload = await api.post("/charges", seeded.charge_body())
-    assert time.monotonic() - started >= 0.2
-    assert status == 200
-    assert payload["data"]["id"] == fake.charges()[0].id
 
 
 async def _until_committed(fake: FakeChing) -> None:

@@ -55,9 +55,8 @@ async def sink() -> AsyncIterator[Sink]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeChing]:
-    async with FakeChing(seed=4, webhook_delivery="manual") as server:
-        yield server
+def fake_ching_options() -> dict[str, Any]:
+    return {"seed": 4, "webhook_delivery": "manual"}
 
 
 async def test_an_endpoint_gets_a_whsec_secret_and_signed_documented_envelopes(
