@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -118,6 +118,7 @@ class AiohttpTransport:
         self._static_on_session = self._owns_session
         self._slots = PoolSlots(max_connections)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
         self._max_bytes = max_response_bytes
         self._connect_timeout = connect_timeout
         # aiohttp: ssl=True is default verification; False disables it.
@@ -214,7 +215,15 @@ class AiohttpTransport:
         return True
 
     def _url(self, request: Request) -> URL:
-        return URL(check_sendable_url(request.url), encoded=True)
+        # A client sends to few URLs again and again (POST /charges above all):
+        # each is checked and parsed once. yarl URLs are immutable.
+        url = request.url
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = URL(check_sendable_url(url), encoded=True)
+            if len(self._urls) < _URLS_KEPT:
+                self._urls[url] = parsed
+        return parsed
 
     def _timeout(
         self, seconds: float, mark: _ConnectMark | None, *, cache: bool = True
@@ -251,6 +260,8 @@ class AiohttpTransport:
         return b"".join(chunks)
 
 
+_URLS_KEPT = 256
+
 _USER_AGENT = f"ching-async/{__version__} aiohttp/{aiohttp.__version__}"
 
 
@@ -259,7 +270,6 @@ _STATIC_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
 # left alone, aiohttp labels it application/octet-stream.
 _CONTENT_TYPE = {"Content-Type": "application/json"}
 _STATIC_POST_HEADERS = {**_STATIC_HEADERS, **_CONTENT_TYPE}
-_NO_HEADERS: dict[str, str] = {}
 
 
 # asyncio's selector transport reads each arrival with recv(256 KiB), which
@@ -379,13 +389,14 @@ def new_session(max_connections: int) -> aiohttp.ClientSession:
     return session
 
 
-def _wire_headers(request: Request, static_on_session: bool) -> CIMultiDict[str]:
+def _wire_headers(request: Request, static_on_session: bool) -> Mapping[str, str]:
     json_body = request.method == "POST" or request.body
     if static_on_session:
-        static = _CONTENT_TYPE if json_body else _NO_HEADERS
-    else:  # a caller's session: the static headers go with each request
-        static = _STATIC_POST_HEADERS if json_body else _STATIC_HEADERS
-    headers = CIMultiDict(static)
+        # aiohttp merges these over the session's headers; the request's own
+        # win, whatever their case (its merge is case-insensitive).
+        return {**_CONTENT_TYPE, **request.headers} if json_body else request.headers
+    # A caller's session: the static headers go with each request.
+    headers = CIMultiDict(_STATIC_POST_HEADERS if json_body else _STATIC_HEADERS)
     headers.update(request.headers)  # the request's own headers win, whatever their case
     return headers
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import ipaddress
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -31,7 +32,12 @@ from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
-from ._validation import check_flag
+from ._validation import (
+    check_count,
+    check_extra_headers,
+    check_flag,
+    check_positive_seconds,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -72,28 +78,25 @@ class Client:
         if base_url is None:
             base_url = os.environ.get("CHING_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = _check_base_url(base_url, self._api_key)
-        self.timeout = _positive("timeout", timeout)
-        self.total_timeout = _positive("total_timeout", total_timeout)
-        self.max_retries = _count("max_retries", max_retries, minimum=0)
-        self.max_connections = _count("max_connections", max_connections, minimum=1)
+        self.timeout = check_positive_seconds("timeout", timeout)
+        self.total_timeout = check_positive_seconds("total_timeout", total_timeout)
+        self.max_retries = check_count("max_retries", max_retries, minimum=0)
+        self.max_connections = check_count("max_connections", max_connections, minimum=1)
         self.retry_policy = _check_retry_policy(retry_policy)
-        max_bytes = _count("max_response_bytes", max_response_bytes, minimum=1)
+        max_bytes = check_count("max_response_bytes", max_response_bytes, minimum=1)
         tls = check_flag("verify_tls", verify_tls)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-        # The transport the client made, and so closes; never a caller's.
-        self._own_transport: AiohttpTransport | None = None
         send: Handler
+        own_transport: AiohttpTransport | None = None
         if transport is None:
             if not tls:
                 _warn_tls_disabled()
-            self._own_transport = AiohttpTransport(
+            own_transport = AiohttpTransport(
                 session,
                 max_response_bytes=max_bytes,
                 verify_tls=tls,
                 max_connections=self.max_connections,
             )
-            send = self._own_transport.handle
+            send = own_transport.handle
         else:
             if session is not None or not tls:
                 raise InvalidParameterError(
@@ -101,6 +104,7 @@ class Client:
                     " with transport=, configure your transport instead"
                 )
             send = checked_transport(transport, max_bytes)
+        self._life = _Lifecycle(own_transport)
         attempt = build_chain(
             [*_check_middlewares(middlewares), AuthMiddleware(self._api_key), LoggingMiddleware()],
             send,
@@ -108,19 +112,70 @@ class Client:
         retry = RetryLoop(
             self.retry_policy, max_retries=self.max_retries, total_timeout=self.total_timeout
         )
-        requester = Requester(
-            base_url=self.base_url,
-            mode=self.mode,
-            timeout=self.timeout,
-            retry=retry,
-            attempt=attempt,
-            check_usable=self._check_usable,
+        self._attach(
+            Requester(
+                base_url=self.base_url,
+                mode=self.mode,
+                timeout=self.timeout,
+                retry=retry,
+                attempt=attempt,
+                check_usable=self._life.check_usable,
+            )
         )
+
+    def _attach(self, requester: Requester) -> None:
+        """The resource groups, all sending through `requester`."""
+        self._requester = requester
         self.setup_sessions = SetupSessions(requester)
         self.charges = Charges(requester)
         self.customers = Customers(requester)
         self.payment_methods = PaymentMethods(requester)
         self.refunds = Refunds(requester)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Headers sent with every call (set with `with_options(headers=...)`)."""
+        return self._requester.headers
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        total_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Client:
+        """A view of this client with other settings, for one call or kept.
+
+        It shares this client's connection pool, middlewares, key and
+        lifecycle (closing either closes both) and costs no new session.
+        Options left out (None) keep this client's values; `headers` are
+        added to this client's own (a view of a view merges both).
+
+            fast = client.with_options(total_timeout=3, max_retries=1)
+            charge = await fast.charges.create(...)
+        """
+        view = copy.copy(self)
+        if timeout is not None:
+            view.timeout = check_positive_seconds("timeout", timeout)
+        if total_timeout is not None:
+            view.total_timeout = check_positive_seconds("total_timeout", total_timeout)
+        if max_retries is not None:
+            view.max_retries = check_count("max_retries", max_retries, minimum=0)
+        if retry_policy is not None:
+            view.retry_policy = _check_retry_policy(retry_policy)
+        merged = {**self.headers, **check_extra_headers(headers)} if headers else self.headers
+        view._attach(
+            self._requester.with_settings(
+                timeout=view.timeout,
+                total_timeout=view.total_timeout,
+                max_retries=view.max_retries,
+                retry_policy=view.retry_policy,
+                headers=merged,
+            )
+        )
+        return view
 
     @property
     def mode(self) -> str:
@@ -144,40 +199,46 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. A session or transport passed in is
-        left open: whoever made it closes it."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._own_transport is not None:
-            await self._own_transport.aclose()
+        """Close the connection pool (of this client and every view of it).
+        A session or transport passed in is left open: whoever made it closes it."""
+        await self._life.aclose()
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._life.closed
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
-        if self._closed:
+        return self._life.check_usable()
+
+
+class _Lifecycle:
+    """What a client and its views share: the event loop it is bound to,
+    whether it is closed, and the transport it made (and so closes)."""
+
+    def __init__(self, own_transport: AiohttpTransport | None) -> None:
+        self.own_transport = own_transport
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    def check_usable(self) -> asyncio.AbstractEventLoop:
+        if self.closed:
             raise ClientStateError("this Client is closed; create a new one")
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
             raise ClientStateError(
                 "this Client is bound to the event loop it was first used in; "
                 "create one Client per event loop"
             )
         return loop
 
-
-def _positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value < float("inf")
-    ):
-        raise InvalidParameterError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.own_transport is not None:
+            await self.own_transport.aclose()
 
 
 def _check_retry_policy(policy: object) -> RetryPolicy:
@@ -200,12 +261,6 @@ def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
                 f"each middleware must be callable (request, call_next), got {middleware!r}"
             )
     return tuple(checked_user_middleware(middleware) for middleware in chain)
-
-
-def _count(name: str, value: object, *, minimum: int) -> int:
-    if type(value) is not int or value < minimum:
-        raise InvalidParameterError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _is_loopback(host: str) -> bool:

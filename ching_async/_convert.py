@@ -77,18 +77,25 @@ class Rule:
     A value whose type is exactly `keeps` is valid as it is; any other value
     goes to `other`, which returns the decoded value or raises TypeError or
     ValueError. `pure`: `other` gives the same immutable result for the same
-    str every time, so a decoder may remember it.
+    str every time, so a decoder may remember it. `flat`: a kept container
+    (a dict) is valid as it is only while none of its values is a dict or a list;
+    one that holds one goes to `other` too (for checks of its depth).
     """
 
     keeps: type | None
     other: Callable[[Any], Any]
     pure: bool = False
+    flat: bool = False
 
     def structure(self, value: Any, _: Any = None) -> Any:
         """The cattrs structure hook."""
-        if type(value) is self.keeps:
+        if type(value) is self.keeps and not (self.flat and _holds_container(value)):
             return value
         return self.other(value)
+
+
+def _holds_container(value: Any) -> bool:
+    return any(type(child) is dict or type(child) is list for child in value.values())
 
 
 def _rejects(expected: str) -> Callable[[Any], Any]:
@@ -142,11 +149,8 @@ MAX_JSON_DEPTH = 100
 def _json_object(value: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise TypeError(f"expected an object, got {type(value).__name__}")
-    for child in value.values():
-        if type(child) is dict or type(child) is list:
-            _check_depth(value)
-            break
-    # Flat objects (nearly all metadata) cost one pass over their values.
+    if _holds_container(value):
+        _check_depth(value)
     return value
 
 
@@ -189,7 +193,7 @@ RULES: dict[Any, Rule] = {
     int: Rule(keeps=int, other=_int_from_float),
     float: Rule(keeps=float, other=_float_from_int),
     datetime: Rule(keeps=None, other=parse_timestamp, pure=True),
-    dict[str, Any]: Rule(keeps=None, other=_json_object),
+    dict[str, Any]: Rule(keeps=dict, other=_json_object, flat=True),
     **{enum_cls | str: _tolerant_enum(enum_cls) for enum_cls in _ENUMS},
 }
 

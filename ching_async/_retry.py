@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Decision",
+    "KeyRegistry",
     "Outcome",
     "Resend",
     "RetryClass",
@@ -348,8 +349,19 @@ class _Call:
         self.lookup_error: ChingError | None = None
 
 
+class KeyRegistry:
+    """Calls with a caller's idempotency key (see RetryLoop._keyed): the keys
+    in flight, and until when an empty lookup proves nothing for a key whose
+    last call ended in doubt. One per client."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, asyncio.Event] = {}
+        self.unsettled: dict[str, float] = {}
+
+
 class RetryLoop:
-    """Runs a call's steps until `decide` ends it. One per client."""
+    """Runs a call's steps until `decide` ends it. One per client (and one
+    per `with_options` view, sharing the client's KeyRegistry)."""
 
     def __init__(
         self,
@@ -358,16 +370,27 @@ class RetryLoop:
         max_retries: int,
         total_timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        keys: KeyRegistry | None = None,
     ) -> None:
         self.policy = policy
         self.max_retries = max_retries
         self.total_timeout = total_timeout
         self._clock = clock
-        # Calls with a caller's idempotency key (see _keyed): the keys in
-        # flight, and until when an empty lookup proves nothing for a key
-        # whose last call ended in doubt.
-        self._keys_in_flight: dict[str, asyncio.Event] = {}
-        self._unsettled: dict[str, float] = {}
+        # Shared by every loop of one client (with_options views too): the
+        # rules for one key hold across them.
+        self._keys = keys if keys is not None else KeyRegistry()
+
+    def with_settings(
+        self, policy: RetryPolicy, *, max_retries: int, total_timeout: float
+    ) -> RetryLoop:
+        """A loop with other settings that shares this one's key registry."""
+        return RetryLoop(
+            policy,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            clock=self._clock,
+            keys=self._keys,
+        )
 
     async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:
         """The call's final response; its final error raised."""
@@ -610,8 +633,8 @@ class RetryLoop:
         key = call.request.idempotency_key
         assert key is not None
         await self._wait_for_key(call, key)
-        done = self._keys_in_flight[key] = asyncio.Event()
-        call.settle_until = self._unsettled.get(key, 0.0)
+        done = self._keys.in_flight[key] = asyncio.Event()
+        call.settle_until = self._keys.unsettled.get(key, 0.0)
         try:
             decision = await self._look(call, send)
             return await self._loop(call, send, decision)
@@ -619,11 +642,11 @@ class RetryLoop:
             self._remember_doubt(call, exc)
             raise
         finally:
-            del self._keys_in_flight[key]
+            del self._keys.in_flight[key]
             done.set()
 
     async def _wait_for_key(self, call: _Call, key: str) -> None:
-        while (busy := self._keys_in_flight.get(key)) is not None:
+        while (busy := self._keys.in_flight.get(key)) is not None:
             try:
                 async with asyncio.timeout(max(0.0, call.deadline - self._clock())):
                     await busy.wait()
@@ -639,16 +662,17 @@ class RetryLoop:
         """Seconds until an empty lookup for `key` proves absence: 0 unless a
         call with it ended in doubt (unknown, or cancelled mid-send) within
         the settle time."""
-        return max(0.0, self._unsettled.get(key, 0.0) - self._clock())
+        return max(0.0, self._keys.unsettled.get(key, 0.0) - self._clock())
 
     def _remember_unsettled(self, key: str, until: float) -> None:
         if self.policy.instant:
             return
         now = self._clock()
-        if len(self._unsettled) >= _MAX_UNSETTLED:
-            self._unsettled = {k: t for k, t in self._unsettled.items() if t > now}
-        if until > now and len(self._unsettled) < _MAX_UNSETTLED:
-            self._unsettled[key] = max(until, self._unsettled.get(key, 0.0))
+        unsettled = self._keys.unsettled
+        if len(unsettled) >= _MAX_UNSETTLED:
+            unsettled = self._keys.unsettled = {k: t for k, t in unsettled.items() if t > now}
+        if until > now and len(unsettled) < _MAX_UNSETTLED:
+            unsettled[key] = max(until, unsettled.get(key, 0.0))
 
 
 def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
