@@ -36,7 +36,14 @@ from ._errors import EXIT_FAILED, EXIT_OK, UsageError
 from ._output import Output, describe_error, one_line
 from ._progress import BulkProgress, ProgressMode
 
-__all__ = ["JobReport", "bulk_charge", "print_report", "run_job"]
+__all__ = [
+    "JobReport",
+    "bulk_charge",
+    "check_job_options",
+    "print_report",
+    "run_job",
+    "validated_file",
+]
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LISTED_FAILURES = 10
@@ -310,18 +317,29 @@ def print_report(
 
 
 # ----------------------------------------------------------------- command
-async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
-    job_id: str = args.job_id
-    if not JOB_ID.fullmatch(job_id):
+def check_job_options(args: argparse.Namespace) -> None:
+    """--job-id and --concurrency, checked before the file is read (here and with --redis)."""
+    if not JOB_ID.fullmatch(args.job_id):
         raise UsageError(
-            f"--job-id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
+            f"--job-id {args.job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)"
         )
     if args.concurrency > MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}")
-    billing = BillingFile(args.file, job_id=job_id)
+
+
+def validated_file(args: argparse.Namespace) -> tuple[BillingFile, Validation]:
+    """The whole file, validated before anything is charged (a UsageError if a row is bad)."""
+    billing = BillingFile(args.file, job_id=args.job_id)
     validation = billing.validate()
     _check_validation(billing, validation)
+    return billing, validation
+
+
+async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
+    job_id: str = args.job_id
+    check_job_options(args)
+    billing, validation = validated_file(args)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
     journal = _journal_path(args)

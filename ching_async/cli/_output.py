@@ -8,7 +8,7 @@ stays parseable whatever else happens.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
@@ -62,6 +62,22 @@ class Output:
         self.stderr.flush()
 
     # ------------------------------------------------------------ stdout
+    def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
+        """One object: with --json as the API sent it, else a table of `rows`."""
+        if self.json_mode:
+            self.emit_json(raw_of(model))
+        else:
+            self.console.print(_fields_table(rows, title=title))
+
+    def _list(self, models: Sequence[Model], empty: str, table: Callable[[], Table]) -> None:
+        """A list: with --json as the API sent it, else the `empty` line or the `table`."""
+        if self.json_mode:
+            self.emit_json([raw_of(model) for model in models])
+        elif not models:
+            self.console.print(empty)
+        else:
+            self.console.print(table())
+
     def emit_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
         self.stdout.write("\n")
@@ -71,9 +87,6 @@ class Output:
         self.console.print(*objects)
 
     def charge(self, charge: Charge, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(charge))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", charge.id),
             ("status", _status(str(charge.status))),
@@ -94,15 +107,12 @@ class Output:
             ("livemode", charge.livemode),
             ("created", charge.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(charge, rows, title)
 
     def charges(self, charges: list[Charge]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(c) for c in charges])
-            return
-        if not charges:
-            self.console.print("No charges.")
-            return
+        self._list(charges, "No charges.", lambda: self._charges_table(charges))
+
+    def _charges_table(self, charges: list[Charge]) -> Table:
         table = Table(
             title=f"{len(charges)} charges, newest first",
             title_justify="left",
@@ -132,12 +142,9 @@ class Output:
                 _status(str(c.status)),
                 f"{who}: {c.description}" if c.description else who,
             )
-        self.console.print(table)
+        return table
 
     def setup_session(self, session: SetupSession, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(session))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", session.id),
             ("status", _status(str(session.status))),
@@ -150,12 +157,9 @@ class Output:
             ("expires at", session.expires_at),
             ("created", session.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(session, rows, title)
 
     def customer(self, customer: Customer, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(customer))
-            return
         if customer.deleted:  # a tombstone: the id is all there is
             rows: list[tuple[str, Any]] = [("id", customer.id), ("status", _status("deleted"))]
         else:
@@ -170,21 +174,17 @@ class Output:
                 ("livemode", customer.livemode),
                 ("created", customer.created),
             ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(customer, rows, title)
 
     def customers(self, customers: list[Customer]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(c) for c in customers])
-            return
-        if not customers:
-            self.console.print("No customers.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            customers,
+            "No customers.",
+            lambda: _list_table(
                 f"{len(customers)} customers, newest first",
                 [("id", "id"), ("name", ""), ("email", ""), ("phone", "id"), ("created", "id")],
                 [[c.id, c.name, c.email, c.phone, _date(c.created)] for c in customers],
-            )
+            ),
         )
 
     def upsert(self, result: UpsertResult) -> None:
@@ -205,9 +205,6 @@ class Output:
         self.customer(result.customer, title=title)
 
     def payment_method(self, method: PaymentMethod, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(method))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", method.id),
             ("status", _status(method.status or "")),
@@ -219,27 +216,20 @@ class Output:
             ("livemode", method.livemode),
             ("created", method.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(method, rows, title)
 
     def payment_methods(self, methods: list[PaymentMethod], *, customer: str) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(m) for m in methods])
-            return
-        if not methods:
-            self.console.print(f"No saved cards for {customer}.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            methods,
+            f"No saved cards for {customer}.",
+            lambda: _list_table(
                 f"{len(methods)} saved cards of {customer}",
                 [("id", "id"), ("brand", ""), ("last4", "id"), ("exp", "id"), ("status", "id")],
                 [[m.id, m.brand, m.last4, _expiry(m), _status(m.status or "-")] for m in methods],
-            )
+            ),
         )
 
     def refund(self, refund: Refund, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(refund))
-            return
         info = refund.request_info
         rows: list[tuple[str, Any]] = [
             ("id", refund.id),
@@ -252,17 +242,13 @@ class Output:
             ("livemode", refund.livemode),
             ("created", refund.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(refund, rows, title)
 
     def refunds(self, refunds: list[Refund]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(r) for r in refunds])
-            return
-        if not refunds:
-            self.console.print("No refunds.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            refunds,
+            "No refunds.",
+            lambda: _list_table(
                 f"{len(refunds)} refunds, newest first",
                 [
                     ("id", "id"),
@@ -283,7 +269,7 @@ class Output:
                     ]
                     for r in refunds
                 ],
-            )
+            ),
         )
 
 

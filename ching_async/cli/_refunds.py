@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .. import APIConnectionError, APIError, Charge, Client
+from .. import APIConnectionError, APIError, Charge, Client, Refund
 from ._amounts import format_money
 from ._confirm import ask, needs_confirmation
-from ._env import connect
+from ._env import call, connect
 from ._errors import EXIT_FAILED, EXIT_OK, CliError
 from ._output import Output, describe_error, error_json
 
@@ -87,27 +87,21 @@ async def _question(client: Client, charge_id: str, amount: int | None) -> str |
 
 
 async def refunds_get(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refund = await conn.client.refunds.retrieve(args.id)
-    out.refund(refund)
-    return EXIT_OK
+    return await call(out, lambda client: client.refunds.retrieve(args.id), out.refund)
 
 
 async def refunds_list(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refunds = await conn.client.refunds.list()
-    out.refunds(refunds)
-    return EXIT_OK
+    return await call(out, lambda client: client.refunds.list(), out.refunds)
 
 
 async def refunds_find(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refund = await conn.client.refunds.find_by_idempotency_key(args.key)
-    if refund is None:
-        raise CliError(
-            f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
-            "refunds and none carries it, so it was not made",
-            data={"idempotency_key": args.key, "found": False},
-        )
-    out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")
-    return EXIT_OK
+    def show(refund: Refund | None) -> None:
+        if refund is None:
+            raise CliError(
+                f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
+                "refunds and none carries it, so it was not made",
+                data={"idempotency_key": args.key, "found": False},
+            )
+        out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")
+
+    return await call(out, lambda client: client.refunds.find_by_idempotency_key(args.key), show)
