@@ -85,6 +85,13 @@ class JobReport:
     stopped_early: bool = False
     refused: str | None = None  # the job stopped because the API refused the key
 
+    def add(self, row: int, result: ChargeResult, writer: ResultsWriter | None) -> None:
+        """Count one row's result (the `row` of the file), and write it to --output."""
+        self.summary.add(result)
+        _account(self, row, result)
+        if writer is not None:
+            writer.write(row, result)
+
     @property
     def exit_code(self) -> int:
         ok = self.summary.all_succeeded and self.summary.total == self.rows
@@ -184,11 +191,7 @@ async def run_job(
                 assume_new=assume_new,
             ) as run:
                 async for result in run:
-                    summary.add(result)
-                    row = row_of(result.index)
-                    _account(report, row, result)
-                    if writer is not None:
-                        writer.write(row, result)
+                    report.add(row_of(result.index), result, writer)
                     bar.update(summary)
                     if isinstance(result.error, AuthenticationError | PermissionDeniedError):
                         # Every other row would fail the same way: stop now.

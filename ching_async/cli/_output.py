@@ -110,39 +110,31 @@ class Output:
         self._object(charge, rows, title)
 
     def charges(self, charges: list[Charge]) -> None:
-        self._list(charges, "No charges.", lambda: self._charges_table(charges))
-
-    def _charges_table(self, charges: list[Charge]) -> Table:
-        table = Table(
-            title=f"{len(charges)} charges, newest first",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
-
-        # ids never wrap or truncate: they are meant to be copied.
-        def fixed(name: str, values: list[str], justify: str = "left") -> None:
-            width = max(len(name), *(len(v) for v in values))
-            table.add_column(name, justify=justify, no_wrap=True, min_width=width)  # type: ignore[arg-type]
-
-        fixed("id", [c.id for c in charges])
-        dates = [c.created.strftime("%Y-%m-%d") if c.created else "-" for c in charges]
-        fixed("created", dates)
-        amounts = [format_money(c.amount, c.currency) for c in charges]
-        fixed("amount", amounts, "right")
-        fixed("status", [str(c.status) for c in charges])
         wide = self.console.width >= 100
-        table.add_column("customer: description" if wide else "details", ratio=1)
-        for c, date, amount in zip(charges, dates, amounts, strict=True):
-            who = c.customer_name or c.customer or "-"
-            table.add_row(
-                c.id,
-                date,
-                amount,
-                _status(str(c.status)),
-                f"{who}: {c.description}" if c.description else who,
-            )
-        return table
+        self._list(
+            charges,
+            "No charges.",
+            lambda: _list_table(
+                f"{len(charges)} charges, newest first",
+                [
+                    ("id", "id"),
+                    ("created", "id"),
+                    ("amount", "right"),
+                    ("status", "id"),
+                    ("customer: description" if wide else "details", "rest"),
+                ],
+                [
+                    [
+                        c.id,
+                        _date(c.created),
+                        format_money(c.amount, c.currency),
+                        _status(str(c.status)),
+                        _who_for_what(c),
+                    ]
+                    for c in charges
+                ],
+            ),
+        )
 
     def setup_session(self, session: SetupSession, *, title: str | None = None) -> None:
         rows: list[tuple[str, Any]] = [
@@ -379,6 +371,11 @@ def _join(*parts: str | None, sep: str = " ") -> str | None:
     return sep.join(present) if present else None
 
 
+def _who_for_what(charge: Charge) -> str:
+    who = charge.customer_name or charge.customer or "-"
+    return f"{who}: {charge.description}" if charge.description else who
+
+
 def _card(charge: Charge) -> str | None:
     if not charge.card_brand and not charge.card_last4:
         return None
@@ -387,12 +384,15 @@ def _card(charge: Charge) -> str | None:
 
 def _list_table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> Table:
     """A list of objects. Columns of kind "id" (and "right": amounts) never wrap
-    or truncate, because they are meant to be copied; "" columns wrap when narrow.
+    or truncate, because they are meant to be copied; "" columns wrap when narrow;
+    a "rest" column takes the rest of the width, cut short with an ellipsis.
     """
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     cells = [[v if isinstance(v, Text) else _cell(v) for v in row] for row in rows]
     for i, (name, kind) in enumerate(columns):
-        if kind:
+        if kind == "rest":
+            table.add_column(name, ratio=1)
+        elif kind:
             width = max(len(name), *(len(str(row[i])) for row in cells))
             justify: Literal["left", "right"] = "right" if kind == "right" else "left"
             table.add_column(name, justify=justify, no_wrap=True, min_width=width)

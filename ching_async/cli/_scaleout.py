@@ -297,8 +297,7 @@ async def _follow(
     billing: BillingFile,
     job: Any,
 ) -> tuple[JobReport, Any]:
-    from .._bulk import BulkSummary
-    from ._bulk_charge import JobReport, ResultsWriter, _account
+    from ._bulk_charge import JobReport, ResultsWriter
     from ._progress import BulkProgress
 
     rows = job.items
@@ -326,18 +325,12 @@ async def _follow(
     report.seconds = time.perf_counter() - started
     # The per-row results, streamed from Redis: the report's counts, --output.
     writer = ResultsWriter(Path(args.output)) if args.output else None
-    summary = BulkSummary()
     try:
         async for result in scaleout.results(redis, job.job_id):
-            summary.add(result)
-            row = billing.row_of(result.index)
-            _account(report, row, result)
-            if writer is not None:
-                writer.write(row, result)
+            report.add(billing.row_of(result.index), result, writer)
     finally:
         if writer is not None:
             writer.close()
-    report.summary = summary
     report.failures.sort(key=lambda failure: int(failure["row"]))
     report.output = str(writer.path) if writer is not None else None
     return report, last
