@@ -1,4 +1,11 @@
-"""The argument parser, and running a command into an exit code."""
+"""Every ``ching`` command and its options (`build_parser`), and running one
+into an exit code (`run`).
+
+The options several commands take, and how a command finds the function that
+runs it, are in ``_options``; a command that is one API request sends it with
+``_env.call``. Whatever a command raises is turned into one line on stderr
+(and ``{"error": ...}`` on stdout with --json) and an exit code here, in `run`.
+"""
 
 from __future__ import annotations
 
@@ -158,6 +165,7 @@ file. The secret is never printed.
 """
 
 
+# The _add_*_commands functions are alike in shape only: each declares its own group's commands.
 def _add_setup_session_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     sessions = CommandGroup(
         commands, "setup-sessions", "hosted pages that save a customer's card", "._commands", common

@@ -356,6 +356,7 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
+            # Alike in shape only to other calls by keyword (the Requester in _client.py).
             report = await run_job(
                 conn.client,
                 billing.params(),

@@ -1,4 +1,8 @@
-"""``ching setup-sessions ...`` and ``ching charges ...``: one API call each."""
+"""``ching setup-sessions ...`` and ``ching charges ...``: one API call each.
+
+Each command is ``_env.call(out, request, show)``: the request it sends, and
+how its result is printed.
+"""
 
 from __future__ import annotations
 

@@ -126,6 +126,7 @@ async def customers_cards(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---------------------------------------------------------------------- cards
+# Alike in shape only to _commands' get and cancel: each names its own request (`call` is shared).
 async def cards_get(args: argparse.Namespace, out: Output) -> int:
     return await call(
         out, lambda client: client.payment_methods.retrieve(args.id), out.payment_method

@@ -62,22 +62,6 @@ class Output:
         self.stderr.flush()
 
     # ------------------------------------------------------------ stdout
-    def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
-        """One object: with --json as the API sent it, else a table of `rows`."""
-        if self.json_mode:
-            self.emit_json(raw_of(model))
-        else:
-            self.console.print(_fields_table(rows, title=title))
-
-    def _list(self, models: Sequence[Model], empty: str, table: Callable[[], Table]) -> None:
-        """A list: with --json as the API sent it, else the `empty` line or the `table`."""
-        if self.json_mode:
-            self.emit_json([raw_of(model) for model in models])
-        elif not models:
-            self.console.print(empty)
-        else:
-            self.console.print(table())
-
     def emit_json(self, data: Any) -> None:
         self.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
         self.stdout.write("\n")
@@ -86,6 +70,7 @@ class Output:
     def print(self, *objects: Any) -> None:
         self.console.print(*objects)
 
+    # The printers below are alike in shape only: each lists its own model's fields.
     def charge(self, charge: Charge, *, title: str | None = None) -> None:
         rows: list[tuple[str, Any]] = [
             ("id", charge.id),
@@ -263,6 +248,22 @@ class Output:
                 ],
             ),
         )
+
+    def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
+        """One object: with --json as the API sent it, else a table of `rows`."""
+        if self.json_mode:
+            self.emit_json(raw_of(model))
+        else:
+            self.console.print(_fields_table(rows, title=title))
+
+    def _list(self, models: Sequence[Model], empty: str, table: Callable[[], Table]) -> None:
+        """A list: with --json as the API sent it, else the `empty` line or the `table`."""
+        if self.json_mode:
+            self.emit_json([raw_of(model) for model in models])
+        elif not models:
+            self.console.print(empty)
+        else:
+            self.console.print(table())
 
 
 Model = Charge | SetupSession | Customer | PaymentMethod | Refund
