@@ -10,8 +10,8 @@ from typing import Any, Literal, cast
 from .. import APIConnectionError, APIError, Client, Customer
 from ._confirm import ask, needs_confirmation
 from ._env import call
-from ._errors import EXIT_FAILED, CliError, UsageError
-from ._output import Output, describe_error, error_json
+from ._errors import UsageError
+from ._output import Output, outcome_unknown
 
 __all__ = [
     "cards_detach",
@@ -60,9 +60,8 @@ async def customers_create(args: argparse.Namespace, out: Output) -> int:
                 f"--email {shlex.quote(args.email)} ...` (it updates the customer if this "
                 "create made it); do not run create again"
             )
-            raise CliError(
-                f"{describe_error(exc)}; the customer may or may not have been created: {hint}",
-                data={**error_json(exc, EXIT_FAILED)["error"], "hint": hint},
+            raise outcome_unknown(
+                exc, "the customer may or may not have been created", hint
             ) from exc
 
     return await call(out, create, partial(out.customer, title="Customer created"))

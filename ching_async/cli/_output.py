@@ -30,9 +30,9 @@ from .. import (
     UpsertResult,
 )
 from ._amounts import format_agorot, format_money
-from ._errors import CliError
+from ._errors import EXIT_FAILED, CliError
 
-__all__ = ["Output", "error_json", "one_line"]
+__all__ = ["Output", "describe_error", "error_json", "one_line", "outcome_unknown"]
 
 
 def one_line(text: str) -> str:
@@ -299,6 +299,15 @@ def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
     if isinstance(error, OutcomeUnknownError):
         body["customer"] = error.customer
     return {"error": body, "exit_code": exit_code}
+
+
+def outcome_unknown(error: APIError | APIConnectionError, what: str, hint: str) -> CliError:
+    """The error for a write that may or may not have happened: `what` says
+    which, `hint` how to find out (also in the --json error, as "hint")."""
+    return CliError(
+        f"{describe_error(error)}; {what}: {hint}",
+        data={**error_json(error, EXIT_FAILED)["error"], "hint": hint},
+    )
 
 
 def describe_error(error: ChingError) -> str:

@@ -8,8 +8,8 @@ from .. import APIConnectionError, APIError, Charge, Client, Refund
 from ._amounts import format_money
 from ._confirm import ask, needs_confirmation
 from ._env import call, connect
-from ._errors import EXIT_FAILED, EXIT_OK, CliError
-from ._output import Output, describe_error, error_json
+from ._errors import EXIT_OK, CliError
+from ._output import Output, outcome_unknown
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
 
@@ -52,11 +52,8 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
             # OutcomeUnknownError: the refund may have been made, and the lookup
             # could not tell. Sending it again could refund twice.
             hint = f"check with `ching refunds find {key}`; do not refund again"
-            raise CliError(
-                f"{describe_error(exc)}; the refund may or may not have been made "
-                f"(idempotency key {key}): {hint}",
-                data={**error_json(exc, EXIT_FAILED)["error"], "hint": hint},
-            ) from exc
+            what = f"the refund may or may not have been made (idempotency key {key})"
+            raise outcome_unknown(exc, what, hint) from exc
     info = refund.request_info
     if info is not None and info.reconciled:
         out.notice(
