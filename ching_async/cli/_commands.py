@@ -27,11 +27,14 @@ __all__ = [
 
 
 # ------------------------------------------------------------ setup sessions
+# The options `create` passes on by name (each is named as the API's argument).
+SETUP_SESSION_FIELDS = ("customer", "success_url", "cancel_url", "metadata", "idempotency_key")
+
+
 async def setup_sessions_create(args: argparse.Namespace, out: Output) -> int:
-    fields = ("customer", "success_url", "cancel_url", "metadata", "idempotency_key")
     return await call(
         out,
-        lambda client: client.setup_sessions.create(**api_arguments(args, *fields)),
+        lambda client: client.setup_sessions.create(**api_arguments(args, *SETUP_SESSION_FIELDS)),
         partial(out.setup_session, title="Setup session created: send the customer to its url"),
     )
 
@@ -51,6 +54,7 @@ async def setup_sessions_cancel(args: argparse.Namespace, out: Output) -> int:
 
 
 # ------------------------------------------------------------------- charges
+# The options `create` passes on by name (each is named as the API's argument).
 CHARGE_FIELDS = (
     "customer",
     "payment_method",

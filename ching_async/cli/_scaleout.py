@@ -7,7 +7,7 @@ Both need the optional extra: ``pip install 'ching-async[arq]'``. Nothing here
 imports arq until a command runs, so ``ching --help`` works without it.
 
 Wiring (in ``_app.build_parser``): the bulk-charge handler becomes
-``_handler("._scaleout", "bulk_charge")`` (it hands runs without ``--redis`` to
+``lazy_handler("._scaleout", "bulk_charge")`` (it hands runs without ``--redis`` to
 ``_bulk_charge.bulk_charge``), ``add_bulk_charge_options(p)`` adds the
 options to the bulk-charge parser, and ``add_worker_command(commands,
 parents=[common])`` adds ``ching worker``.
