@@ -154,6 +154,7 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once `aclose()` (or leaving `async with`) has closed the client."""
         return self._closed
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
