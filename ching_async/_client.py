@@ -205,6 +205,8 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once `aclose()` (or leaving `async with`) has closed the client
+        (or a view of it, or the client it is a view of)."""
         return self._life.closed
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
