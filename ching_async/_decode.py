@@ -12,7 +12,7 @@ from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
 from ._protocol import accepted_but_unreadable, decode_envelope
-from ._secrets import attach_context, redacted_head, request_secrets
+from ._secrets import attach_context, redacted_head, request_secrets, response_headers
 
 __all__ = ["decode_list", "decode_model", "request_info"]
 
@@ -29,6 +29,7 @@ def request_info(response: Response) -> RequestInfo:
         idempotency_key=request.idempotency_key,
         request_id=response.request_id,
         reconciled=response.reconciled,
+        headers=response_headers(response.headers, request_secrets(request)),
     )
 
 
@@ -47,6 +48,7 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         request_id=response.request_id,
         outcome_unknown=accepted_but_unreadable(response),
         body=response.body,
+        headers=response.headers,
     )
 
 

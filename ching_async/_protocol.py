@@ -299,6 +299,7 @@ def _with_response(exc: APIError, response: Response) -> APIError:
         outcome_unknown=response.outcome_unknown
         or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
         body=response.body,
+        headers=response.headers,
     )
     if isinstance(exc, RateLimitError):
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))
