@@ -21,15 +21,16 @@ T = TypeVar("T")
 
 def request_info(response: Response) -> RequestInfo:
     request = response.request
+    secrets = request_secrets(request)
     return RequestInfo(
         method=request.method,
         path=request.path,
         status=response.status,
         attempts=response.attempts,
         idempotency_key=request.idempotency_key,
-        request_id=response.request_id,
+        request_id=response.request_id_without(secrets),
         reconciled=response.reconciled,
-        headers=response_headers(response.headers, request_secrets(request)),
+        headers=response_headers(response.headers, secrets),
     )
 
 

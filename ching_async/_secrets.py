@@ -295,9 +295,15 @@ class _Source(_Carrier, Protocol):
 def response_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> CIMultiDict[str]:
     """A copy of a response's headers to hand out (on results and errors):
     picklable, case-insensitive, and without `secrets` in any value."""
-    if not secrets:
-        return CIMultiDict(headers)
-    return CIMultiDict((name, scrub_secrets(value, secrets)) for name, value in headers.items())
+    copy = CIMultiDict(headers)
+    if secrets and _may_hold(" ".join(copy.values()), secrets):
+        copy = CIMultiDict((name, scrub_secrets(value, secrets)) for name, value in copy.items())
+    return copy
+
+
+def _may_hold(text: str, secrets: Sequence[str]) -> bool:
+    """Whether scrub_secrets could change `text` (a secret, or a JSON escape)."""
+    return "\\" in text or any(secret in text for secret in secrets)
 
 
 def attach_context(
