@@ -11,7 +11,7 @@ from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
-from ._protocol import accepted_but_unreadable, decode_envelope
+from ._protocol import accepted_but_unreadable, decode_envelope, forget_parse
 from ._secrets import attach_context, redacted_head, request_secrets, response_headers
 
 __all__ = ["decode_list", "decode_model", "request_info"]
@@ -35,6 +35,7 @@ def request_info(response: Response) -> RequestInfo:
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
+    forget_parse(response)
     # The converter's message may quote server data (a whole field, however
     # long): cut it, and no secret starting in what is kept survives the cut.
     detail = redacted_head(str(exc), 200, request_secrets(response.request))

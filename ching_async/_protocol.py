@@ -34,6 +34,7 @@ __all__ = [
     "UNSENDABLE_IN_URL",
     "accepted_but_unreadable",
     "check_sendable_url",
+    "forget_parse",
     "is_loopback",
     "decode_envelope",
     "encode_json",
@@ -145,14 +146,23 @@ _FREE_CONTAINERS = 1024
 
 
 def _parse_json(response: Response) -> Any:
-    """The body parsed (or _TOO_DENSE / _NOT_JSON), once per response: the
-    parse is kept on it. Nothing mutates what it returns (but decode_list
-    empties a list it failed to decode, which nothing reads again)."""
+    """The body parsed (or _TOO_DENSE / _NOT_JSON), once per response: a
+    success envelope's parse is kept on it. Nothing mutates what it returns
+    (but decode_list empties a list it failed to decode, and forgets it)."""
     memo = response.__dict__
     parsed = memo.get(PARSED_BODY, _UNPARSED)
     if parsed is _UNPARSED:
-        parsed = memo[PARSED_BODY] = _parse(response.body)
+        parsed = _parse(response.body)
+        # Only a success is kept: an error's traceback keeps its response
+        # alive, and must not keep a large error body's parse with it.
+        if type(parsed) is dict and parsed.get("success") is True:
+            memo[PARSED_BODY] = parsed
     return parsed
+
+
+def forget_parse(response: Response) -> None:
+    """Drop the kept parse (a decode failed: the error outlives the call)."""
+    response.__dict__.pop(PARSED_BODY, None)
 
 
 def _parse(body: bytes) -> Any:
@@ -214,8 +224,8 @@ def decode_envelope(response: Response) -> Any:
         error = _with_response(ResponseDecodeError(message, status=response.status), response)
     else:
         error = _unexpected_body(response, parsed)
-    # The error's traceback keeps this frame alive as long as the error
-    # lives: it must not keep the whole parsed body too.
+    # The error's traceback keeps this frame (and the response) alive as
+    # long as the error lives: it must not keep the whole parsed body too.
     del parsed
     raise error
 
