@@ -93,7 +93,7 @@ class FakeChing:
         )
         self.ledger.on_event = self._webhooks.emit
         self.faults = FaultSet(random.Random(seed))
-        self.requests: list[RequestRecord] = []
+        self._requests: list[RequestRecord] = []
         self._keys = KeyRing()
         self.api_key = api_key if api_key is not None else ids.api_key(live=False)
         self.live_api_key = live_api_key if live_api_key is not None else ids.api_key(live=True)
@@ -104,7 +104,7 @@ class FakeChing:
             keys=self._keys,
             faults=self.faults,
             honor_idempotency_keys=honor_idempotency_keys,
-            log=self.requests if log_requests else None,
+            log=self._requests if log_requests else None,
         )
         self.app: web.Application = self._gateway.build_app()
         self._runner: web.AppRunner | None = None
@@ -172,7 +172,6 @@ class FakeChing:
         "_keys", "``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."
     )
 
-    @property
     def pending_commits(self) -> int:
         """Requests accepted and not yet committed: ``latency`` pauses and
         ``*_then_commit`` faults still waiting. At 0, the state changes only with
@@ -180,7 +179,7 @@ class FakeChing:
         return self._gateway.pending_commits
 
     async def wait_for_commits(self) -> None:
-        """Return once ``pending_commits`` is 0 (at once if it is): every request
+        """Return once ``pending_commits()`` is 0 (at once if it is): every request
         accepted so far that will commit has committed."""
         await self._gateway.wait_for_commits()
 
@@ -218,7 +217,7 @@ class FakeChing:
 
     def add_payment_method(
         self,
-        customer_id: str,
+        customer: str,
         *,
         declines: bool = False,
         brand: str = "visa",
@@ -227,13 +226,13 @@ class FakeChing:
     ) -> PaymentMethod:
         """Attach a card; ``declines=True`` makes every charge on it fail (402)."""
         return self.ledger.add_payment_method(
-            customer_id, declines=declines, brand=brand, last4=last4, livemode=livemode
+            customer, declines=declines, brand=brand, last4=last4, livemode=livemode
         )
 
     # add_payment_method's card keywords spelled out again: help() shows the whole signature.
     def complete_setup_session(
         self,
-        session_id: str,
+        id: str,
         *,
         declines: bool = False,
         brand: str = "visa",
@@ -243,14 +242,12 @@ class FakeChing:
 
         Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` / ``SESSION_NOT_PENDING``).
         """
-        return self.ledger.complete_setup_session(
-            session_id, declines=declines, brand=brand, last4=last4
-        )
+        return self.ledger.complete_setup_session(id, declines=declines, brand=brand, last4=last4)
 
     def add_charge(
         self,
-        customer_id: str,
-        payment_method_id: str | None = None,
+        customer: str,
+        payment_method: str | None = None,
         *,
         amount: int = 1000,
         currency: str = "ils",
@@ -263,14 +260,14 @@ class FakeChing:
     ) -> Charge:
         """Seed a charge without HTTP. ``capture_method="manual"`` -> ``requires_capture``.
 
-        Without ``payment_method_id`` the customer's first card is used (one is attached
+        Without ``payment_method`` the customer's first card is used (one is attached
         if it has none). A declining card stores a ``failed`` charge and returns it.
         """
         if not is_positive_int(amount):
             raise ValueError(f"amount must be a positive integer, got {amount!r}")
-        method_id = payment_method_id or self._default_payment_method(customer_id)
+        method = payment_method or self._default_payment_method(customer)
         params = ChargeParams(
-            customer_id, method_id, amount, currency.lower(), description, installments, metadata
+            customer, method, amount, currency.lower(), description, installments, metadata
         )
         return self.ledger.create_charge(
             params,
@@ -279,42 +276,42 @@ class FakeChing:
             capture_method=capture_method,
         )
 
-    def _default_payment_method(self, customer_id: str) -> str:
-        methods = self.ledger.payment_methods_of(customer_id)
-        return methods[0].id if methods else self.add_payment_method(customer_id).id
+    def _default_payment_method(self, customer: str) -> str:
+        methods = self.ledger.payment_methods_of(customer)
+        return methods[0].id if methods else self.add_payment_method(customer).id
 
     # -- state queries ----------------------------------------------------------------
 
-    def customer(self, customer_id: str) -> Customer:
-        return self.ledger.customers.find(customer_id)
+    def customer(self, id: str) -> Customer:
+        return self.ledger.customers.find(id)
 
-    def charge(self, charge_id: str) -> Charge:
-        return self.ledger.charges.find(charge_id)
+    def charge(self, id: str) -> Charge:
+        return self.ledger.charges.find(id)
 
-    def setup_session(self, session_id: str) -> SetupSession:
-        return self.ledger.setup_sessions.find(session_id)
+    def setup_session(self, id: str) -> SetupSession:
+        return self.ledger.setup_sessions.find(id)
 
-    def payment_method(self, payment_method_id: str) -> PaymentMethod:
-        return self.ledger.payment_methods.find(payment_method_id)
+    def payment_method(self, id: str) -> PaymentMethod:
+        return self.ledger.payment_methods.find(id)
 
-    def payment_methods_for(self, customer_id: str) -> list[PaymentMethod]:
+    def payment_methods_for(self, customer: str) -> list[PaymentMethod]:
         """The customer's active (attached) cards, oldest first."""
-        return self.ledger.payment_methods_of(customer_id)
+        return self.ledger.payment_methods_of(customer)
 
     def customers(self) -> list[Customer]:
         """Every customer, soft-deleted ones included (``deleted=True``), oldest first."""
         return list(self.ledger.customers.values())
 
-    def refund(self, refund_id: str) -> Refund:
-        return self.ledger.refunds.find(refund_id)
+    def refund(self, id: str) -> Refund:
+        return self.ledger.refunds.find(id)
 
     def refunds(self) -> list[Refund]:
         """Every refund, oldest first."""
         return list(self.ledger.refunds.values())
 
-    def refunds_for(self, charge_id: str) -> list[Refund]:
+    def refunds_for(self, charge: str) -> list[Refund]:
         """The charge's refunds, oldest first."""
-        return [refund for refund in self.ledger.refunds.values() if refund.charge == charge_id]
+        return [refund for refund in self.ledger.refunds.values() if refund.charge == charge]
 
     # -- webhooks ---------------------------------------------------------------------
 
@@ -350,24 +347,21 @@ class FakeChing:
         """
         return await self._webhooks.deliver_pending()
 
-    def resend_webhook_event(self, event_id: str) -> None:
+    def resend_webhook_event(self, id: str) -> None:
         """Queue a repeat delivery of an event, as CHING may deliver one twice.
 
         An unknown id raises ``FakeApiError`` (404 ``NOT_FOUND``; also a ``KeyError``).
         """
-        self._webhooks.resend(event_id)
+        self._webhooks.resend(id)
 
-    @property
     def webhook_events(self) -> list[WebhookEvent]:
         """Every event emitted to at least one endpoint, oldest first."""
         return list(self._webhooks.events)
 
-    @property
     def webhook_deliveries(self) -> list[Delivery]:
         """Every delivery attempt so far, oldest first."""
         return list(self._webhooks.deliveries)
 
-    @property
     def pending_webhooks(self) -> int:
         """Deliveries queued and not yet attempted (or queued again after a failure)."""
         return self._webhooks.pending
@@ -376,9 +370,9 @@ class FakeChing:
         """Every charge (failed ones included), oldest first."""
         return self.ledger.all_charges()
 
-    def charges_for(self, customer_id: str) -> list[Charge]:
+    def charges_for(self, customer: str) -> list[Charge]:
         """The customer's charges, oldest first."""
-        return self.ledger.charges_of(customer_id)
+        return self.ledger.charges_of(customer)
 
     def duplicates_by_idempotency_key(self) -> dict[str, list[Charge]]:
         """Idempotency-Key -> charges, for keys that created more than one charge."""
@@ -409,10 +403,14 @@ class FakeChing:
         missing = object()
         return (c for c in self.ledger.iter_charges() if c.metadata.get(key, missing) == value)
 
+    def requests(self) -> list[RequestRecord]:
+        """Every request received (unless ``log_requests=False``), oldest first."""
+        return list(self._requests)
+
     def requests_to(self, method: str, route: str) -> list[RequestRecord]:
         """Logged requests for one method and route template, e.g. ``("POST", "/charges")``."""
         method = method.upper()
-        return [r for r in self.requests if r.method == method and route in (r.route, r.path)]
+        return [r for r in self._requests if r.method == method and route in (r.route, r.path)]
 
 
 def _check_arguments(

@@ -94,7 +94,7 @@ async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleN
     code = next(c for c in scripts() if "tag_and_time" in c)
     out = await run([sys.executable, "-c", code], seeded.env)
     assert "GET /charges attempt 1: 200" in out
-    assert seeded.fake.requests[-1].headers["X-Shop"] == "tel-aviv-1"
+    assert seeded.fake.requests()[-1].headers["X-Shop"] == "tel-aviv-1"
 
 
 async def test_readme_aiohttp_app_shares_one_client(
