@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
 import orjson
 from aiohttp import web
@@ -18,6 +21,7 @@ from ._ids import IdFactory
 from ._log import RequestRecord
 from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
 from ._state import Ledger
+from ._thread import LoopThread
 from ._validation import ChargeParams, CustomerParams, is_positive_int
 from ._webhooks import Delivery, WebhookDispatcher, WebhookEvent
 
@@ -25,6 +29,7 @@ API_PREFIX = "/ching/v1"
 _SHUTDOWN_TIMEOUT = 1.0  # in-flight handlers get this long when the fake closes
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _Forwarded(Generic[T]):
@@ -53,11 +58,54 @@ class _Forwarded(Generic[T]):
         setattr(getattr(fake, self._part), self._name, value)
 
 
+def _caller_thread(method: Callable[P, T]) -> Callable[P, T]:
+    """Mark a public method that runs on the caller's thread (see ``_helpers_on_own_loop``)."""
+    method._caller_thread = True  # type: ignore[attr-defined]
+    return method
+
+
+def _on_own_loop(
+    method: Callable[Concatenate[FakeChing, P], T],
+) -> Callable[Concatenate[FakeChing, P], T]:
+    @functools.wraps(method)
+    def helper(fake: FakeChing, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        thread = fake._thread
+        if thread is None or thread.is_current():
+            return method(fake, *args, **kwargs)
+        return thread.call(functools.partial(method, fake, *args, **kwargs))
+
+    return helper
+
+
+C = TypeVar("C", bound=type)
+
+
+def _helpers_on_own_loop(cls: C) -> C:
+    """Every public sync method of ``cls`` (a helper: it reads or changes the fake's
+    state) runs on the fake's loop when called from another thread while the fake
+    serves from its own (``start_in_thread``). The state is only ever touched on that
+    loop, between two steps of its requests, so no lock is needed and none is raced.
+    """
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(value):
+            continue
+        if inspect.iscoroutinefunction(value) or getattr(value, "_caller_thread", False):
+            continue
+        setattr(cls, name, _on_own_loop(value))
+    return cls
+
+
+@_helpers_on_own_loop
 class FakeChing:
     """A faithful in-memory CHING API server for tests, demos and benchmarks.
 
     ``async with FakeChing() as fake:`` serves on an ephemeral 127.0.0.1 port;
-    hand ``fake.url`` and ``fake.api_key`` to a client. ``fake.app`` is the underlying
+    hand ``fake.url`` and ``fake.api_key`` to a client. ``with FakeChing() as fake:``
+    serves from a thread and event loop of its own instead, for sync code.
+
+    Settings are attributes (``url``, ``api_key``, ``faults``, ``live_keys_active``);
+    everything that reads what happened is a method (``charges()``, ``requests()``,
+    ``webhook_events()``, ``pending_commits()``). ``fake.app`` is the underlying
     ``aiohttp.web.Application`` if you prefer to run it yourself.
 
     ``seed`` makes ids, generated API keys and fault draws reproducible (``None``: random).
@@ -109,6 +157,7 @@ class FakeChing:
         self.app: web.Application = self._gateway.build_app()
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
+        self._thread: LoopThread | None = None  # set by start_in_thread
 
     def _require_mode(self, key: str, *, live: bool) -> None:
         if self._keys.add(key) is not live:
@@ -150,6 +199,65 @@ class FakeChing:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
+    @_caller_thread
+    def start_in_thread(self) -> Self:
+        """Serve from a new daemon thread with an event loop of its own; return once serving.
+
+        For sync code and sync test clients (Starlette's ``TestClient``, Django's), which
+        block their own thread's loop. While it runs, every helper called from another
+        thread (``add_customer``, ``charges``, ``requests``...) runs on the fake's loop
+        and waits for it there, so it never races a request. ``stop_thread`` stops it;
+        ``with FakeChing() as fake:`` does both.
+        """
+        if self._thread is not None or self._runner is not None:
+            raise RuntimeError("FakeChing is already running")
+        thread = LoopThread(f"FakeChing-{id(self):x}")
+        try:
+            thread.run(self.start())
+        except BaseException:
+            thread.stop()
+            raise
+        self._thread = thread
+        return self
+
+    @_caller_thread
+    def stop_thread(self) -> None:
+        """Stop serving (as ``close``) and end the thread ``start_in_thread`` started."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if thread.is_current():
+            self._thread = thread
+            raise RuntimeError("stop_thread() cannot run on the fake's own thread")
+        try:
+            thread.run(self.close())
+        finally:
+            thread.stop()
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_thread()
+
+    @_caller_thread
+    def run_coroutine(self, coro: Coroutine[Any, Any, T]) -> T:
+        """From sync code, run a coroutine on the fake's own loop and return its result:
+        ``fake.run_coroutine(fake.deliver_pending())``. Only after ``start_in_thread``."""
+        thread = self._thread
+        if thread is None or thread.is_current():
+            coro.close()
+            where = "on the fake's own thread" if thread else "without start_in_thread()"
+            raise RuntimeError(f"run_coroutine() cannot run {where}; await the coroutine")
+        return thread.run(coro)
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the fake's loop, from whichever loop the caller is on."""
+        thread = self._thread
+        if thread is None or thread.is_current():
+            return await coro
+        return await asyncio.wrap_future(thread.submit(coro))
+
     @property
     def root_url(self) -> str:
         """``http://127.0.0.1:<port>``, without the API prefix."""
@@ -181,7 +289,7 @@ class FakeChing:
     async def wait_for_commits(self) -> None:
         """Return once ``pending_commits()`` is 0 (at once if it is): every request
         accepted so far that will commit has committed."""
-        await self._gateway.wait_for_commits()
+        await self._on_own_loop(self._gateway.wait_for_commits())
 
     honor_idempotency_keys = _Forwarded[bool](
         "_gateway", "``True``: a repeated POST ``Idempotency-Key`` gets the first answer again."
@@ -345,7 +453,7 @@ class FakeChing:
         when it returns, everything emitted before the call has had an attempt.
         Failed deliveries stay queued for the next round (up to 5 attempts).
         """
-        return await self._webhooks.deliver_pending()
+        return await self._on_own_loop(self._webhooks.deliver_pending())
 
     def resend_webhook_event(self, id: str) -> None:
         """Queue a repeat delivery of an event, as CHING may deliver one twice.
