@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import ipaddress
 import logging
 import os
 import warnings
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
+from ._logs import setup_from_env
 from ._messages import Handler, Middleware
 from ._middleware import (
     AuthMiddleware,
@@ -22,7 +22,7 @@ from ._middleware import (
     build_chain,
     checked_user_middleware,
 )
-from ._protocol import UNSENDABLE_IN_URL
+from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
@@ -33,10 +33,12 @@ from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
 from ._validation import (
+    check_app_info,
     check_count,
     check_extra_headers,
     check_flag,
     check_positive_seconds,
+    check_proxy_url,
 )
 
 if TYPE_CHECKING:
@@ -83,11 +85,16 @@ class Client:
         max_connections: int = 100,
         session: aiohttp.ClientSession | None = None,
         middlewares: Sequence[Middleware] = (),
+        call_middlewares: Sequence[Middleware] = (),
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_tls: bool = True,
         transport: Transport | None = None,
+        app_info: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
     ) -> None:
+        setup_from_env()
         test = _test_defaults
         if test is not None:  # ching_async.testing.ching_test_mode is on
             api_key = test.api_key if api_key is None else api_key
@@ -104,23 +111,39 @@ class Client:
         self.retry_policy = _check_retry_policy(retry_policy)
         max_bytes = check_count("max_response_bytes", max_response_bytes, minimum=1)
         tls = check_flag("verify_tls", verify_tls)
+        if app_info is not None:
+            app_info = check_app_info(app_info)
+        if proxy is not None:
+            proxy = check_proxy_url(proxy)
+        if trust_env is not None:
+            trust_env = check_flag("trust_env", trust_env)
         send: Handler
         own_transport: AiohttpTransport | None = None
         if transport is None:
             if not tls:
                 _warn_tls_disabled()
+            if session is not None and (proxy is not None or trust_env is not None):
+                raise InvalidParameterError(
+                    "proxy= and trust_env= configure the client's own session;"
+                    " with session=, configure your session instead"
+                )
             own_transport = AiohttpTransport(
                 session,
                 max_response_bytes=max_bytes,
                 verify_tls=tls,
                 max_connections=self.max_connections,
+                app_info=app_info,
+                proxy=proxy,
+                # Like httpx and requests: HTTPS_PROXY and friends count.
+                trust_env=session is None and proxy is None and trust_env is not False,
             )
             send = own_transport.handle
         else:
-            if session is not None or not tls:
+            given = (session, app_info, proxy, trust_env)
+            if any(option is not None for option in given) or not tls:
                 raise InvalidParameterError(
-                    "session= and verify_tls= configure the default aiohttp transport;"
-                    " with transport=, configure your transport instead"
+                    "session=, verify_tls=, app_info=, proxy= and trust_env= configure the"
+                    " default aiohttp transport; with transport=, configure your transport instead"
                 )
             send = checked_transport(transport, max_bytes)
         self._life = _Lifecycle(own_transport)
@@ -139,6 +162,7 @@ class Client:
                 retry=retry,
                 attempt=attempt,
                 check_usable=self._life.check_usable,
+                call_middlewares=_check_middlewares(call_middlewares, "call_middlewares"),
             )
         )
 
@@ -224,6 +248,8 @@ class Client:
 
     @property
     def closed(self) -> bool:
+        """True once `aclose()` (or leaving `async with`) has closed the client
+        (or a view of it, or the client it is a view of)."""
         return self._life.closed
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
@@ -268,11 +294,9 @@ def _check_retry_policy(policy: object) -> RetryPolicy:
     return policy
 
 
-def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
+def _check_middlewares(middlewares: object, name: str = "middlewares") -> tuple[Middleware, ...]:
     if isinstance(middlewares, str | bytes) or not isinstance(middlewares, Iterable):
-        raise InvalidParameterError(
-            f"middlewares must be a sequence of callables, got {middlewares!r}"
-        )
+        raise InvalidParameterError(f"{name} must be a sequence of callables, got {middlewares!r}")
     chain = tuple(middlewares)
     for middleware in chain:
         if not callable(middleware):
@@ -280,15 +304,6 @@ def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
                 f"each middleware must be callable (request, call_next), got {middleware!r}"
             )
     return tuple(checked_user_middleware(middleware) for middleware in chain)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_base_url(base_url: object, api_key: ApiKey) -> str:
@@ -311,7 +326,7 @@ def _check_base_url(base_url: object, api_key: ApiKey) -> str:
         raise InvalidParameterError("base_url must not contain credentials (user:password@)")
     if parts.query or parts.fragment:
         raise InvalidParameterError("base_url must not have a query or fragment")
-    if parts.scheme == "http" and api_key.mode == "live" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and api_key.mode == "live" and not is_loopback(parts.hostname):
         raise InvalidParameterError(
             "refusing to send a live API key over plain http:// to a non-loopback host"
         )

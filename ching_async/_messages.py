@@ -68,12 +68,14 @@ class Request:
 
     @property
     def url(self) -> str:
+        """The full URL: base URL, path and query."""
         url = self.base_url + self.path
         if self.query:
             url += "?" + urlencode(self.query)
         return url
 
     def with_headers(self, extra: Mapping[str, str]) -> Request:
+        """A copy with `extra` headers added (or replaced)."""
         return _copy(self, {"headers": {**self.headers, **extra}})
 
     def replace(self, **changes: Any) -> Request:
@@ -115,6 +117,7 @@ class Response:
 
     @property
     def request_id(self) -> str | None:
+        """The server's request id header, if it sent one (never holding the key)."""
         for name in _REQUEST_ID_HEADERS:
             value = self.headers.get(name)
             if value:

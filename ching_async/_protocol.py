@@ -7,6 +7,7 @@ shared by every transport (the model is gidgethub's sansio module).
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import itertools
 import math
 import operator
@@ -33,6 +34,7 @@ __all__ = [
     "UNSENDABLE_IN_URL",
     "accepted_but_unreadable",
     "check_sendable_url",
+    "is_loopback",
     "decode_envelope",
     "encode_json",
     "error_envelope",
@@ -59,6 +61,16 @@ def path_segment(value: str) -> str:
 # Characters that may not go into a request line as is: the base URL check
 # (Client) and the transport's check of every URL share this one rule.
 UNSENDABLE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def check_sendable_url(url: str) -> str:

@@ -33,6 +33,7 @@ class Requester:
         attempt: Handler,
         check_usable: Callable[[], object],
         headers: Mapping[str, str] | None = None,
+        call_middlewares: tuple[Middleware, ...] = (),
     ) -> None:
         self.base_url = base_url
         self.mode = mode  # "test", "live" or "unknown", from the key
@@ -42,6 +43,8 @@ class Requester:
         self._check_usable = check_usable
         # Sent with every call (Client.with_options(headers=...)), checked there.
         self.headers: Mapping[str, str] = headers or {}
+        # Run once per call, around the retry loop (Client(call_middlewares=...)).
+        self._call_middlewares = call_middlewares
 
     @property
     def total_timeout(self) -> float:
@@ -82,7 +85,14 @@ class Requester:
         )
         if retry is None:
             retry = Resend.SAFE if method == "GET" else Resend.NEVER
-        return self._retry.run(request, retry, self._attempt)
+        if not self._call_middlewares:
+            return self._retry.run(request, retry, self._attempt)
+        attempt = self._attempt
+
+        def run(call: Request) -> Awaitable[Response]:
+            return self._retry.run(call, retry, attempt)
+
+        return build_chain(self._call_middlewares, run)(request)
 
     def settling(self, key: str) -> float:
         """Seconds until a lookup for idempotency key `key` may prove absence
@@ -117,5 +127,6 @@ class Requester:
             "attempt": self._attempt,
             "check_usable": self._check_usable,
             "headers": self.headers,
+            "call_middlewares": self._call_middlewares,
         }
         return Requester(**(settings | changes))

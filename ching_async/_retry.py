@@ -34,7 +34,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
@@ -397,8 +397,17 @@ class RetryLoop:
         deadline = self._clock() + self.total_timeout
         looks_first = not isinstance(retry, Resend) and retry.look_first
         call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
-        if looks_first:
-            return await self._keyed(call, send)
+        try:
+            response = await (self._keyed(call, send) if looks_first else self._first(call, send))
+        except (APIError, APIConnectionError) as exc:
+            if exc.outcome_unknown:
+                _log_unknown(call, exc)
+            raise
+        if response.outcome_unknown:
+            _log_unknown(call, None)
+        return response
+
+    async def _first(self, call: _Call, send: Handler) -> Response:
         try:
             decision = await self._send(call, send)
             if decision.action is Action.RETURN:
@@ -675,30 +684,69 @@ class RetryLoop:
             unsettled[key] = max(until, unsettled.get(key, 0.0))
 
 
+# What a caller running at INFO wants to see: the steps that are not the
+# ordinary single send (retries, reconciliation and its outcome, outcome unknown).
+_RECONCILED = frozenset({Seen.FOUND, Seen.ABSENT, Seen.WINDOW_FULL, Seen.LOOKUP_FAILED})
+
+
+def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
+    # An outcome-unknown end has its own record (_log_unknown).
+    if decision.action is Action.REFUSE:
+        return logging.INFO
+    if not call.sends:  # looking for a caller's key before the first send: routine
+        return logging.DEBUG
+    if decision.action is Action.SEND or decision.action is Action.LOOK:
+        return logging.INFO
+    return logging.INFO if outcome.seen in _RECONCILED else logging.DEBUG
+
+
 def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
-    found = outcome.seen is Seen.FOUND
-    level = logging.INFO if found else logging.DEBUG
-    if not logger.isEnabledFor(level):
+    if not logger.isEnabledFor(logging.INFO):  # nothing at INFO, nothing at DEBUG either
         return
+    level = _level(call, outcome, decision)
+    if logger.isEnabledFor(level):
+        step = (outcome.seen.value, decision.action.value, decision.reason)
+        extra = {"ching_seen": step[0], "ching_action": step[1], "ching_reason": step[2]}
+        _record(level, call, "%s -> %s (%s", step, decision.outcome_unknown, extra)
+
+
+def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> None:
+    """The one INFO record of a call that ended with its outcome unknown."""
+    if logger.isEnabledFor(logging.INFO):
+        ended = type(error).__name__ if error is not None else "a response marked outcome_unknown"
+        _record(logging.INFO, call, "outcome unknown (%s", (ended,), True, {})
+
+
+def _record(
+    level: int,
+    call: _Call,
+    what: str,
+    args: tuple[object, ...],
+    outcome_unknown: bool,
+    extra: Mapping[str, object],
+) -> None:
+    """One record about `call`: `what % args`, then the call's context."""
     request = call.request
+    answered = call.result or call.last_response
+    request_id = answered.request_id if answered is not None else None
     logger.log(
         level,
-        "%s %s: %s -> %s (%s; attempt %d, lookup %d, idempotency key %s)",
+        "%s %s: " + what + "; attempt %d, lookup %d, idempotency key %s, request id %s)",
         request.method,
         request.path,
-        outcome.seen.value,
-        decision.action.value,
-        decision.reason,
+        *args,
         call.sends,
         call.lookups,
         request.idempotency_key,
+        request_id,
         extra={
+            **extra,
             "ching_method": request.method,
             "ching_path": request.path,
-            "ching_seen": outcome.seen.value,
-            "ching_action": decision.action.value,
-            "ching_reason": decision.reason,
             "ching_attempt": call.sends,
+            "ching_lookup": call.lookups,
             "ching_idempotency_key": request.idempotency_key,
+            "ching_request_id": request_id,
+            "ching_outcome_unknown": outcome_unknown,
         },
     )

@@ -16,6 +16,7 @@ from ._protocol import path_segment
 
 __all__ = [
     "check_amount",
+    "check_app_info",
     "check_cancellation_reason",
     "check_currency",
     "check_flag",
@@ -27,6 +28,7 @@ __all__ = [
     "check_count",
     "check_extra_headers",
     "check_positive_seconds",
+    "check_proxy_url",
     "check_seconds",
 ]
 
@@ -289,3 +291,30 @@ def check_extra_headers(value: object) -> dict[str, str]:
             raise _fail(f"header {name!r} must be a str without CR, LF or NUL")
         headers[name] = text
     return headers
+
+
+_APP_INFO = re.compile(r"[\x20-\x7e]{1,200}")
+
+
+def check_app_info(value: object) -> str:
+    """What goes after the library's own User-Agent ("myshop/1.4")."""
+    if not isinstance(value, str) or not _APP_INFO.fullmatch(value) or not value.strip():
+        raise _fail(
+            "app_info must be 1-200 printable ASCII characters (e.g. 'myshop/1.4'),"
+            f" got {_describe(value)}"
+        )
+    return value.strip()
+
+
+def check_proxy_url(value: object) -> str:
+    """An http(s) proxy URL; never echoed (it may carry a password)."""
+    if not isinstance(value, str):
+        raise _fail(f"proxy must be a URL string, got {type(value).__name__}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        raise _fail("proxy is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_IN_HEADER.search(value):
+        raise _fail("proxy must be an absolute http:// or https:// URL")
+    return value
