@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -148,6 +148,9 @@ class RequestInfo:
     # rather than returned by the POST (after an ambiguous failure, or before
     # the first send when the caller's key had been used already).
     reconciled: bool = False
+    # The response's headers (case-insensitive; a value that echoed the API
+    # key has it replaced by "<redacted>").
+    headers: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def found_existing(self) -> bool:

@@ -26,7 +26,7 @@ from ._errors import (
     ResponseDecodeError,
     error_class_for_status,
 )
-from ._messages import Response
+from ._messages import PARSED_BODY, Response
 from ._secrets import attach_context
 
 __all__ = [
@@ -145,7 +145,17 @@ _FREE_CONTAINERS = 1024
 
 
 def _parse_json(response: Response) -> Any:
-    body = response.body
+    """The body parsed (or _TOO_DENSE / _NOT_JSON), once per response: the
+    parse is kept on it. Nothing mutates what it returns (but decode_list
+    empties a list it failed to decode, which nothing reads again)."""
+    memo = response.__dict__
+    parsed = memo.get(PARSED_BODY, _UNPARSED)
+    if parsed is _UNPARSED:
+        parsed = memo[PARSED_BODY] = _parse(response.body)
+    return parsed
+
+
+def _parse(body: bytes) -> Any:
     if len(body) > _SCAN_ABOVE and _containers(body) > _container_budget(body):
         return _TOO_DENSE
     try:
@@ -175,6 +185,7 @@ def _too_dense_reason(body: bytes) -> str:
 
 _NOT_JSON = object()
 _TOO_DENSE = object()
+_UNPARSED = object()
 
 
 def decode_envelope(response: Response) -> Any:
@@ -299,6 +310,7 @@ def _with_response(exc: APIError, response: Response) -> APIError:
         outcome_unknown=response.outcome_unknown
         or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
         body=response.body,
+        headers=response.headers,
     )
     if isinstance(exc, RateLimitError):
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))

@@ -398,7 +398,18 @@ class RetryLoop:
         looks_first = not isinstance(retry, Resend) and retry.look_first
         call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
         try:
-            response = await (self._keyed(call, send) if looks_first else self._first(call, send))
+            if looks_first:
+                response = await self._keyed(call, send)
+            else:
+                try:
+                    decision = await self._send(call, send)
+                    if decision.action is Action.RETURN:
+                        response = self._returned(call, decision)
+                    else:
+                        response = await self._loop(call, send, decision)
+                except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+                    self._remember_doubt(call, exc)
+                    raise
         except (APIError, APIConnectionError) as exc:
             if exc.outcome_unknown:
                 _log_unknown(call, exc)
@@ -406,16 +417,6 @@ class RetryLoop:
         if response.outcome_unknown:
             _log_unknown(call, None)
         return response
-
-    async def _first(self, call: _Call, send: Handler) -> Response:
-        try:
-            decision = await self._send(call, send)
-            if decision.action is Action.RETURN:
-                return self._returned(call, decision)
-            return await self._loop(call, send, decision)
-        except (OutcomeUnknownError, asyncio.CancelledError) as exc:
-            self._remember_doubt(call, exc)
-            raise
 
     def _remember_doubt(self, call: _Call, exc: BaseException) -> None:
         """A reconciled call that ended with a send in doubt: until the settle
