@@ -9,7 +9,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
@@ -50,6 +50,20 @@ DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
 logger = logging.getLogger("ching_async")
 
 
+class _TestDefaults(NamedTuple):
+    api_key: str
+    base_url: str
+    retry_policy: RetryPolicy
+
+
+# Test mode: set and restored only by ching_async.testing.ching_test_mode. While
+# set, a Client built without api_key / base_url / retry_policy takes them from
+# here (ahead of $CHING_API_KEY / $CHING_BASE_URL), so a client that an app makes
+# for itself reaches the fake and retries without waiting. A plain global, not a
+# contextvar: the app under test may build its client on another thread.
+_test_defaults: _TestDefaults | None = None
+
+
 class Client:
     """An asyncio client for the CHING API. Create one per process and share it.
 
@@ -81,6 +95,11 @@ class Client:
         trust_env: bool | None = None,
     ) -> None:
         setup_from_env()
+        test = _test_defaults
+        if test is not None:  # ching_async.testing.ching_test_mode is on
+            api_key = test.api_key if api_key is None else api_key
+            base_url = test.base_url if base_url is None else base_url
+            retry_policy = test.retry_policy if retry_policy is None else retry_policy
         self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
         if base_url is None:
             base_url = os.environ.get("CHING_BASE_URL") or DEFAULT_BASE_URL

@@ -123,7 +123,7 @@ async def test_a_resend_counts_and_failures_set_error_status(
     assert call.attributes["ching.attempts"] == 3  # type: ignore[index]
     assert call.attributes["ching.request_id"] == "req_ok"  # type: ignore[index]
     # Each attempt carried its own span's trace context.
-    for request, span in zip(transport.requests, attempts, strict=True):
+    for request, span in zip(transport.requests(), attempts, strict=True):
         assert span.context is not None
         trace_id = format(span.context.trace_id, "032x")
         span_id = format(span.context.span_id, "016x")

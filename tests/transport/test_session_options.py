@@ -63,7 +63,7 @@ async def test_app_info_is_appended_to_the_user_agent() -> None:
         client(fake.api_key, base_url=fake.url, app_info="myshop/1.4") as c,
     ):
         await c.charges.list()
-        [record] = fake.requests
+        [record] = fake.requests()
     assert record.headers["User-Agent"].startswith("ching-async/")
     assert record.headers["User-Agent"].endswith(" aiohttp/" + aiohttp.__version__ + " myshop/1.4")
 
