@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,12 +17,14 @@ from ._protocol import path_segment
 __all__ = [
     "check_amount",
     "check_cancellation_reason",
+    "check_count",
     "check_currency",
     "check_flag",
     "check_id",
     "check_installments",
     "check_metadata",
     "check_optional_text",
+    "check_rate",
     "check_redirect_url",
     "check_seconds",
 ]
@@ -77,39 +79,36 @@ def check_amount(name: str, value: object) -> int:
     return value
 
 
-def check_currency(value: object) -> str:
+def check_currency(name: str, value: object) -> str:
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise _fail(f"currency must be a 3-letter ISO 4217 code such as 'ils', got {value!r}")
+        raise _fail(f"{name} must be a 3-letter ISO 4217 code such as 'ils', got {value!r}")
     return value.lower()
 
 
-def check_installments(value: object) -> dict[str, int]:
+def check_installments(name: str, value: object) -> dict[str, int]:
     count = value.count if isinstance(value, Installments) else value
     if type(count) is not int or count < 1:
-        raise _fail(f"installments must be an int >= 1 or Installments, got {_describe(value)}")
+        raise _fail(f"{name} must be an int >= 1 or Installments, got {_describe(value)}")
     return {"count": count}
 
 
-def check_cancellation_reason(value: object) -> str:
-    allowed = [reason.value for reason in CancellationReason]
-    if isinstance(value, str) and value in allowed:
-        return str(value)
-    raise _fail(f"cancellation_reason must be one of {allowed}, got {value!r}")
+def check_cancellation_reason(name: str, value: object) -> str:
+    return _one_of(name, value, [reason.value for reason in CancellationReason])
 
 
-def check_metadata(value: object) -> dict[str, Any]:
+def check_metadata(name: str, value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise _fail(f"metadata must be a mapping with string keys, got {_describe(value)}")
+        raise _fail(f"{name} must be a mapping with string keys, got {_describe(value)}")
     for key in value:
         if not isinstance(key, str):
-            raise _fail(f"metadata keys must be strings, got {key!r}")
+            raise _fail(f"{name} keys must be strings, got {key!r}")
     try:
         orjson.dumps(dict(value))
     except (TypeError, orjson.JSONEncodeError) as exc:
-        raise _fail(f"metadata must be JSON-serializable: {exc}") from None
+        raise _fail(f"{name} must be JSON-serializable: {exc}") from None
     if not _all_finite(value):
         # orjson would silently send NaN/Infinity as null.
-        raise _fail("metadata must not contain NaN or infinite numbers")
+        raise _fail(f"{name} must not contain NaN or infinite numbers")
     return dict(value)
 
 
@@ -156,6 +155,27 @@ def check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
+def check_count(name: str, value: object) -> int:
+    """An int >= 1 (a concurrency, a number of shards...)."""
+    if type(value) is not int or value < 1:
+        raise _fail(f"{name} must be an int >= 1, got {value!r}")
+    return value
+
+
+def check_rate(name: str, value: object) -> float:
+    """A number of requests per second > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise _fail(f"{name} must be > 0 requests/s, got {value!r}")
+    return float(value)
+
+
+def _one_of(name: str, value: object, allowed: Iterable[str]) -> str:
+    choices = list(allowed)
+    if isinstance(value, str) and value in choices:
+        return str(value)  # an enum member's value
+    raise _fail(f"{name} must be one of {choices}, got {value!r}")
+
+
 def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
@@ -192,20 +212,17 @@ def check_text(name: str, value: object) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def check_card_index(value: object) -> int:
+def check_card_index(name: str, value: object) -> int:
     if type(value) is not int or value not in TEST_CARD_INDEXES:
         raise _fail(
-            "card_index must be an int 0-2 (0 = visa, 1 = mastercard, 2 = amex), "
+            f"{name} must be an int 0-2 (0 = visa, 1 = mastercard, 2 = amex), "
             f"got {_describe(value)}"
         )
     return value
 
 
-def check_refund_reason(value: object) -> str:
-    allowed = [reason.value for reason in RefundReason]
-    if isinstance(value, str) and value in allowed:
-        return str(value)
-    raise _fail(f"reason must be one of {allowed}, got {value!r}")
+def check_refund_reason(name: str, value: object) -> str:
+    return _one_of(name, value, [reason.value for reason in RefundReason])
 
 
 # Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
@@ -223,16 +240,12 @@ ON_FULL_WINDOW = ("raise", "send")
 
 
 def check_on_full_window(value: object) -> str:
-    if isinstance(value, str) and value in ON_FULL_WINDOW:
-        return value
-    raise _fail(f"on_full_window must be one of {list(ON_FULL_WINDOW)}, got {value!r}")
+    return _one_of("on_full_window", value, ON_FULL_WINDOW)
 
 
 def check_identify_by(value: object) -> str:
     """Returns the Python spelling; IDENTIFY_BY maps it to the wire value."""
-    if isinstance(value, str) and value in IDENTIFY_BY:
-        return value
-    raise _fail(f"identify_by must be one of {list(IDENTIFY_BY)}, got {value!r}")
+    return _one_of("identify_by", value, IDENTIFY_BY)
 
 
 __all__ += [
@@ -244,3 +257,55 @@ __all__ += [
     "check_refund_reason",
     "check_text",
 ]
+
+
+# ------------------------------------------------------------ request bodies
+# (argument name, value) -> the value to send: every check above but the
+# idempotency key's and the options' has this shape, so a table can hold it.
+Check = Callable[[str, Any], Any]
+
+
+class Fields:
+    """An endpoint's body fields, declared once: each argument's check, the
+    ones that must be given, and the API's name where it differs from Python's."""
+
+    def __init__(
+        self,
+        checks: Mapping[str, Check],
+        *,
+        required: Iterable[str] = (),
+        wire: Mapping[str, str] | None = None,
+    ) -> None:
+        self._checks = dict(checks)
+        self._required = frozenset(required)
+        self._wire = dict(wire or {})
+
+    def body(self, **values: object) -> dict[str, Any]:
+        """The values checked, under the API's names, in the declared order;
+        None leaves an optional field out."""
+        if not values.keys() <= self._checks.keys():  # a name that came in through **fields
+            unknown = sorted(values.keys() - self._checks.keys())
+            raise TypeError(f"got an unexpected keyword argument {unknown[0]!r}")
+        body: dict[str, Any] = {}
+        for name, check in self._checks.items():
+            value = values.get(name)
+            if value is not None or name in self._required:
+                body[self._wire.get(name, name)] = check(name, value)
+        return body
+
+
+# charges.create's, and a bulk item's before anything is sent.
+CHARGE_FIELDS = Fields(
+    {
+        "customer": check_plain_id,
+        "payment_method": check_plain_id,
+        "amount": check_amount,
+        "currency": check_currency,
+        "description": check_optional_text,
+        "installments": check_installments,
+        "metadata": check_metadata,
+    },
+    required=("customer", "payment_method", "amount", "currency"),
+)
+
+__all__ += ["CHARGE_FIELDS", "Check", "Fields"]

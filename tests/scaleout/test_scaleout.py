@@ -100,6 +100,14 @@ async def test_items_of_one_customer_share_a_shard(redis) -> None:
     assert sorted(seen) == list(range(1000))
 
 
+def test_every_key_of_a_shard_is_expired_and_deleted_with_it() -> None:
+    keys = JobKeys("j")
+    parts = [keys.items(3), keys.state(3), keys.results(3), keys.counts(3), keys.open(3)]
+    assert keys.of_shard(3) == parts
+    assert parts[0] == "ching:job:{j}:shard:3:items"
+    assert keys.open.__doc__ == "The `open` key of shard `n`."
+
+
 def test_job_ids_with_braces_or_spaces_are_rejected() -> None:
     for bad in ("a{b", "a}b", "a b", "", "x" * 201):
         with pytest.raises(ching_async.InvalidParameterError):
