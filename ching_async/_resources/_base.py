@@ -4,7 +4,7 @@ money (its idempotency key written into the object as the marker)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypedDict, TypeVar
 
 import attrs
@@ -61,15 +61,15 @@ class Resource:
 
         return AsyncList(fetch_page)
 
-    async def _create_marked(
+    def _create_marked(
         self, cls: type[T], path: str, body: dict[str, Any], marked: Marked
-    ) -> T:
-        """POST a create that `marked` makes exactly-once."""
-        if marked.metadata:
-            body["metadata"] = marked.metadata
-        return await self._call(
-            cls, "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
-        )
+    ) -> Awaitable[T]:
+        """POST a create that `marked` makes exactly-once (not a coroutine of
+        its own: the caller awaits `_call`'s)."""
+        key, metadata, retry = marked
+        if metadata:
+            body["metadata"] = metadata
+        return self._call(cls, "POST", path, body=body, idempotency_key=key, retry=retry)
 
     async def _find_by_marker(
         self, cls: type[T], path: str, key: str, query: Mapping[str, str] | None = None
@@ -95,34 +95,52 @@ class Marking(TypedDict, total=False):
     assume_new: bool
 
 
-@attrs.frozen
-class Marked:
-    """How one create is made exactly-once."""
+# How one create is made exactly-once: its idempotency key (the caller's or
+# a new one), the metadata to send (the caller's, plus the marker unless
+# marking is off) and its retry class (a MarkerReconciler, or Resend.NEVER
+# without the marker). A plain tuple: one is made on every create.
+Marked = tuple[str, dict[str, Any], RetryClass]
 
-    key: str  # its idempotency key: the caller's or a new one
-    metadata: dict[str, Any]  # the caller's, plus the marker unless marking is off
-    retry: RetryClass  # a MarkerReconciler, or Resend.NEVER without the marker
-    look_first: bool  # whether it is looked up before the first send
+
+@attrs.frozen
+class Listed:
+    """Where a resource's money-moving creates are found by their marker:
+    declared once per resource."""
+
+    path: str  # the list, e.g. "/charges"
+    # The list takes `?customer=`, and the lookup reads that customer's newest.
+    by_customer: bool = False
+    # A found object that records a refusal (a failed charge): answered as the
+    # 402 the create would have returned.
+    declined: Callable[[Mapping[str, Any]], bool] | None = None
 
 
 def marked(
+    listed: Listed,
     metadata: Mapping[str, Any] | None,
-    lookup: Callable[..., MarkerReconciler],
     *,
+    customer: str | None = None,
     idempotency_key: str | None = None,
     mark_idempotency_key: bool = True,
     on_full_window: Literal["raise", "send"] = "raise",
     assume_new: bool = False,
 ) -> Marked:
     """Check a create's idempotency options, and choose its key and retry class:
-    the marker in its metadata and the MarkerReconciler `lookup` makes given
-    the key and options (a partial that says where to look), or, with
-    `mark_idempotency_key=False`, no marker and Resend.NEVER (an ambiguous
-    failure raises, outcome unknown)."""
+    the marker in its metadata and a MarkerReconciler that looks for it where
+    `listed` says, or, with `mark_idempotency_key=False`, no marker and
+    Resend.NEVER (an ambiguous failure raises, outcome unknown)."""
     meta = {} if metadata is None else check_metadata("metadata", metadata)
     key = idempotency_key_for(idempotency_key)
     look_first = look_first_for(idempotency_key, on_full_window, assume_new)
     if not check_flag("mark_idempotency_key", mark_idempotency_key):
-        return Marked(key, meta, Resend.NEVER, look_first)
-    retry = lookup(idempotency_key=key, look_first=look_first, on_full_window=on_full_window)
-    return Marked(key, with_marker(meta, key), retry, look_first)
+        return key, meta, Resend.NEVER
+    retry = MarkerReconciler(
+        list_path=listed.path,
+        idempotency_key=key,
+        customer=customer,
+        query=(("customer", customer),) if listed.by_customer and customer else (),
+        declined=listed.declined,
+        look_first=look_first,
+        on_full_window=on_full_window,
+    )
+    return key, with_marker(meta, key), retry

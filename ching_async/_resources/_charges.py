@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import functools
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import (
-    MarkerReconciler,
     StateReconciler,
     charge_canceled,
     charge_captured,
@@ -20,12 +18,15 @@ from .._validation import (
     check_id,
     check_plain_id,
 )
-from ._base import Marking, Resource, marked
+from ._base import Listed, Marking, Resource, marked
 
 if TYPE_CHECKING:
     from .._bulk import BulkOptions, BulkRun, ChargeParams
 
 __all__ = ["Charges"]
+
+# A charge is looked for by its marker among its customer's 100 newest.
+_LISTED = Listed("/charges", by_customer=True, declined=charge_declined)
 
 
 class Charges(Resource):
@@ -73,15 +74,7 @@ class Charges(Resource):
             description=description,
             installments=installments,
         )
-        customer = payload["customer"]
-        lookup = functools.partial(  # the marker is looked for among the customer's charges
-            MarkerReconciler,
-            list_path="/charges",
-            customer=customer,
-            query=(("customer", customer),),
-            declined=charge_declined,
-        )
-        how = marked(metadata, lookup, **marking)
+        how = marked(_LISTED, metadata, customer=payload["customer"], **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:

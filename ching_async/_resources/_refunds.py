@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from typing import Any, Unpack
 
@@ -10,13 +9,13 @@ from .._errors import InvalidParameterError, LookupInconclusiveError
 from .._listing import AsyncList
 from .._models import Charge, Refund, RefundReason, RequestInfo
 from .._reconcile import MarkerReconciler
-from .._retry import Resend
 from .._validation import Fields, check_amount, check_id, check_plain_id, check_refund_reason
-from ._base import Marking, Resource, marked
+from ._base import Listed, Marking, Resource, marked
 
 __all__ = ["Refunds"]
 
 REFUNDS_PATH = "/refunds"
+_LISTED = Listed(REFUNDS_PATH)  # the 100 newest refunds, project-wide: the API has no filter
 _FIELDS = Fields(
     {"charge": check_plain_id, "amount": check_amount, "reason": check_refund_reason},
     required=("charge",),
@@ -64,16 +63,15 @@ class Refunds(Resource):
         sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
         payload = _FIELDS.body(charge=charge, amount=amount, reason=reason)
-        how = marked(
-            metadata, functools.partial(MarkerReconciler, list_path=REFUNDS_PATH), **marking
-        )
+        how = marked(_LISTED, metadata, **marking)
         if amount is None:
             try:
                 payload["amount"] = await self._refundable(payload["charge"])
             except InvalidParameterError:
                 # Nothing left may be this key's own earlier refund: return it.
-                mine = how.look_first and how.retry is not Resend.NEVER
-                existing = await self._made_with(how.key) if mine else None
+                key, _, retry = how
+                mine = isinstance(retry, MarkerReconciler) and retry.look_first
+                existing = await self._made_with(key) if mine else None
                 if existing is None:
                     raise
                 return existing
