@@ -66,6 +66,7 @@ class Charges(Resource):
         unless `on_full_window="send"`. `assume_new=True` skips the lookup
         (you know the key was never used).
         """
+        # Each field by name, like any forwarding call (FakeChing.add_customer's looks alike).
         payload = CHARGE_FIELDS.body(
             customer=customer,
             payment_method=payment_method,
