@@ -108,6 +108,7 @@ class _Runner:
         self._thread: threading.Thread | None = None
         self._thread_id: int | None = None
         self._closing = False
+        self._close_error: BaseException | None = None
         self.forked = False  # set in a child process by os.register_at_fork
         self._tasks: set[asyncio.Task[Any]] = set()  # calls begun, in the loop
         self.iterators: set[AsyncIterator[Any]] = set()  # bulk runs not yet closed
@@ -132,10 +133,10 @@ class _Runner:
             )
         call = _Call()
         context = contextvars.copy_context()
-        with self._lock:
-            loop = self._loop if self._loop is not None else self._start()
+        with self._lock:  # so that no call is handed over once close() has begun
             if self._closing or self.forked:
                 raise self._unusable()
+            loop = self._loop if self._loop is not None else self._start()
             loop.call_soon_threadsafe(self._begin, call, fn, args, kwargs, context)
         try:
             call.done.acquire()
@@ -194,8 +195,6 @@ class _Runner:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         """Start the loop thread (under self._lock)."""
-        if self._closing or self.forked:
-            raise self._unusable()
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_serve, args=(loop,), name=_THREAD_NAME, daemon=True)
         thread.start()
@@ -218,6 +217,9 @@ class _Runner:
             asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         if join:
             thread.join()  # also how a second close() waits for the first
+            error, self._close_error = self._close_error, None
+            if error is not None:
+                raise error  # a bulk run's journal that could not be closed, say
 
     def close_dropped(self) -> None:
         """The SyncClient's finalizer. The collector may run it in the loop's
@@ -236,6 +238,8 @@ class _Runner:
                 if aclose is not None:
                     await aclose()
             await self._client.aclose()
+        except Exception as exc:  # the first close() raises it, once the thread is gone
+            self._close_error = exc
         finally:
             asyncio.get_running_loop().stop()
 
@@ -267,6 +271,7 @@ def _forked() -> None:
     # A runner never started holds nothing of the parent's: it starts here.
     for runner in _RUNNERS:
         runner.forked = runner.started
+        runner._lock = threading.Lock()  # another thread may have held it at the fork
 
 
 os.register_at_fork(after_in_child=_forked)

@@ -24,7 +24,8 @@ from ching_async._resources._base import Resource
 from ching_async.testing import Fault
 from tests._support.fake_thread import FakeThread
 from tests._support.hostile import KEY, leaks_secret
-from tests.sync.conftest import MakeSync, sync_threads
+
+from .conftest import MakeSync, sync_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 
