@@ -490,7 +490,8 @@ class SyncClient:
     and methods, which block and return the same models; lists come back as
     plain lists, and `charges.create_many` as a `SyncIterator` of results.
     Close it with `with SyncClient() as ching:` or `close()`. How it runs,
-    and its rules for interrupts, closing and forks: see `ching_async._sync`.
+    and its rules for interrupts, closing, forks and async code: README,
+    "Sync code (Django, Celery, scripts)".
     """
 
     @_client_arguments(Client.__init__)

@@ -57,6 +57,7 @@ class InFlight:
             self.now -= 1
 
 
+@pytest.mark.slow
 def test_eight_threads_under_faults_charge_each_call_exactly_once(
     served: FakeThread, make_sync: MakeSync
 ) -> None:
