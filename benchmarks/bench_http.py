@@ -108,6 +108,22 @@ SCENARIOS: list[dict[str, Any]] = [
         "baseline": "ching",
         "measured": "ching-sync",
     },
+    # The same, with each client's process held on one CPU during its run: the
+    # SyncClient's two threads then share that CPU's caches as the async
+    # client's one thread does, instead of being spread over both CPUs by the
+    # scheduler. Info: it shows how much of the row above is placement.
+    {
+        "key": "post_c1_sync_one_cpu",
+        "label": "POST create, c=1, SyncClient, one CPU",
+        "op": "post",
+        "concurrency": 1,
+        "requests": (1500, 200),
+        "target": None,
+        "clients": ("ching", "ching-sync"),
+        "baseline": "ching",
+        "measured": "ching-sync",
+        "one_cpu": True,
+    },
     {
         "key": "post_c8_sync",
         "label": "POST create, c=8 (threads), SyncClient",
@@ -353,6 +369,7 @@ class _Run:
         self.fn: Any = None
         self.per_block = 0
         self.concurrency = 1
+        self.affinity: set[int] | None = None  # to restore after a one-CPU run
 
     def _done(self, result: Any) -> Any:
         """An async client's step run to its end; a blocking client's is done."""
@@ -372,6 +389,12 @@ class _Run:
         op, concurrency, max_seconds = cmd["op"], cmd["concurrency"], cmd.get("max_seconds")
         requests, blocks = cmd["requests"], cmd["blocks"]
         self.concurrency = concurrency
+        if cmd.get("one_cpu"):
+            if not hasattr(os, "sched_setaffinity"):
+                raise RuntimeError("needs os.sched_setaffinity (Linux)")
+            # This thread only; threads started from now on (a SyncClient's) inherit it.
+            self.affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {max(self.affinity)})
         self.impl = IMPLS[name]()
         self._done(self.impl.open(base, concurrency))
         self.fn = self.impl.post if op == "post" else self.impl.list
@@ -409,6 +432,8 @@ class _Run:
                 self._done(self.impl.close())
         finally:
             self.loop.close()
+            if self.affinity is not None:
+                os.sched_setaffinity(0, self.affinity)
         return {"closed": True}
 
 
@@ -581,7 +606,12 @@ def run(
             errors: dict[str, str] = {}
             started = time.perf_counter()
             for _ in range(rounds):
-                command = {"op": sc["op"], "concurrency": sc["concurrency"], "requests": requests}
+                command = {
+                    "op": sc["op"],
+                    "concurrency": sc["concurrency"],
+                    "requests": requests,
+                    "one_cpu": sc.get("one_cpu", False),
+                }
                 this_round = _interleaved_run(
                     {n: workers[n] for n in names}, errors, command, blocks, quick
                 )
