@@ -220,6 +220,13 @@ class _Runner:
             if error is not None:
                 raise error  # a bulk run's journal that could not be closed, say
 
+    def after_fork(self) -> None:
+        """In a forked child: the loop thread did not survive the fork, and
+        the loop's state is the parent's. A runner never started holds
+        nothing of the parent's: it starts here."""
+        self.forked = self.started
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+
     def close_dropped(self) -> None:
         """The SyncClient's finalizer. The collector may run it in the loop's
         own thread: the thread is then stopped, not joined."""
@@ -266,14 +273,12 @@ _RUNNERS: weakref.WeakSet[_Runner] = weakref.WeakSet()
 
 
 def _forked() -> None:
-    # The loop threads did not survive the fork; their state is the parent's.
-    # A runner never started holds nothing of the parent's: it starts here.
     for runner in _RUNNERS:
-        runner.forked = runner.started
-        runner._lock = threading.Lock()  # another thread may have held it at the fork
+        runner.after_fork()
 
 
-os.register_at_fork(after_in_child=_forked)
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_forked)
 
 
 # ------------------------------------------------------------------ facade
