@@ -105,7 +105,6 @@ class _Runner:
         self._lock = threading.Lock()  # start, submit and close, against each other
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._thread_id: int | None = None
         self._closing = False
         self._close_error: BaseException | None = None
         self.forked = False  # set in a child process by os.register_at_fork
@@ -121,10 +120,14 @@ class _Runner:
     def started(self) -> bool:
         return self._thread is not None
 
+    def _on_loop_thread(self) -> bool:
+        # Thread objects, not idents: an ended thread's ident is given to new ones.
+        return threading.current_thread() is self._thread
+
     # ------------------------------------------------------------- calling
     def call(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Any) -> T:
         """Run `await fn(*args, **kwargs)` in the loop; block until it ends."""
-        if threading.get_ident() == self._thread_id:
+        if self._on_loop_thread():
             raise ClientStateError(
                 "a SyncClient was called from its own event loop thread (from a middleware "
                 "or transport?): it would wait for itself forever; await the async "
@@ -197,12 +200,12 @@ class _Runner:
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_serve, args=(loop,), name=_THREAD_NAME, daemon=True)
         thread.start()
-        self._loop, self._thread, self._thread_id = loop, thread, thread.ident
+        self._loop, self._thread = loop, thread
         return loop
 
     # ------------------------------------------------------------- closing
     def close(self, *, join: bool = True) -> None:
-        if join and threading.get_ident() == self._thread_id:
+        if join and self._on_loop_thread():
             raise ClientStateError(
                 "SyncClient.close() was called from its own event loop thread; "
                 "it would wait for itself forever"
@@ -230,7 +233,7 @@ class _Runner:
     def close_dropped(self) -> None:
         """The SyncClient's finalizer. The collector may run it in the loop's
         own thread: the thread is then stopped, not joined."""
-        self.close(join=threading.get_ident() != self._thread_id)
+        self.close(join=not self._on_loop_thread())
 
     async def _shutdown(self) -> None:
         try:
