@@ -30,7 +30,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Coroutine
+import urllib.request
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
@@ -44,7 +45,7 @@ from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ClientStateError, InvalidParameterError
 from ._messages import Request, Response
-from ._protocol import check_sendable_url
+from ._protocol import check_sendable_url, is_loopback
 from ._secrets import attach_context, exception_detail, request_secrets
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, too_large
 from ._version import __version__
@@ -109,6 +110,9 @@ class AiohttpTransport:
         connect_timeout: float = 10.0,
         verify_tls: bool = True,
         max_connections: int = 100,
+        app_info: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         self._session = check_session(session)
         self._owns_session = session is None
@@ -118,10 +122,18 @@ class AiohttpTransport:
         self._static_on_session = self._owns_session
         self._slots = PoolSlots(max_connections)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
         self._max_bytes = max_response_bytes
         self._connect_timeout = connect_timeout
         # aiohttp: ssl=True is default verification; False disables it.
         self._ssl = verify_tls
+        user_agent = _USER_AGENT if app_info is None else f"{_USER_AGENT} {app_info}"
+        self._static = {**_STATIC_HEADERS, "User-Agent": user_agent}
+        self._static_post = {**self._static, **_CONTENT_TYPE}
+        self._proxy = proxy
+        # Proxies from the environment, looked up once per origin: aiohttp's
+        # own trust_env reads them (and ~/.netrc) in a thread on every request.
+        self._env_proxies: dict[tuple[str, str], str | None] | None = {} if trust_env else None
 
     async def aclose(self) -> None:
         """Close the pool (a caller's session is left open, and no longer used)."""
@@ -140,7 +152,7 @@ class AiohttpTransport:
             raise ClientStateError("this Client is closed; create a new one")
         session = self._session
         if session is None:
-            session = self._session = new_session(self._max_connections)
+            session = self._session = new_session(self._max_connections, self._static)
         return session
 
     async def handle(self, request: Request) -> Response:
@@ -166,11 +178,13 @@ class AiohttpTransport:
                 raise _queued_too_long(request)
             # The attempt's own proof of "still connecting", see _ConnectMark.
             mark = _ConnectMark() if seconds <= self._connect_timeout else None
+            url = self._url(request)
             async with session.request(
                 request.method,
-                self._url(request),
+                url,
                 data=request.body,
-                headers=_wire_headers(request, self._static_on_session),
+                headers=self._wire_headers(request),
+                proxy=self._proxy if self._env_proxies is None else self._proxy_from_env(url),
                 timeout=self._timeout(seconds, mark, cache=seconds == request.timeout),
                 allow_redirects=False,
                 ssl=self._ssl,
@@ -213,8 +227,34 @@ class AiohttpTransport:
             return False
         return True
 
+    def _wire_headers(self, request: Request) -> Mapping[str, str]:
+        json_body = request.method == "POST" or request.body
+        if self._static_on_session:
+            # aiohttp merges these over the session's headers; the request's own
+            # win, whatever their case (its merge is case-insensitive).
+            return {**_CONTENT_TYPE, **request.headers} if json_body else request.headers
+        # A caller's session: the static headers go with each request.
+        headers = CIMultiDict(self._static_post if json_body else self._static)
+        headers.update(request.headers)  # the request's own headers win, whatever their case
+        return headers
+
+    def _proxy_from_env(self, url: URL) -> str | None:
+        assert self._env_proxies is not None
+        origin = (url.scheme, url.host or "")
+        if origin not in self._env_proxies:
+            self._env_proxies[origin] = env_proxy(*origin)
+        return self._env_proxies[origin]
+
     def _url(self, request: Request) -> URL:
-        return URL(check_sendable_url(request.url), encoded=True)
+        # A client sends to few URLs again and again (POST /charges above all):
+        # each is checked and parsed once. yarl URLs are immutable.
+        url = request.url
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = URL(check_sendable_url(url), encoded=True)
+            if len(self._urls) < _URLS_KEPT:
+                self._urls[url] = parsed
+        return parsed
 
     def _timeout(
         self, seconds: float, mark: _ConnectMark | None, *, cache: bool = True
@@ -251,6 +291,8 @@ class AiohttpTransport:
         return b"".join(chunks)
 
 
+_URLS_KEPT = 256
+
 _USER_AGENT = f"ching-async/{__version__} aiohttp/{aiohttp.__version__}"
 
 
@@ -258,8 +300,6 @@ _STATIC_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
 # A body-less POST is declared JSON too (as the API documents every call);
 # left alone, aiohttp labels it application/octet-stream.
 _CONTENT_TYPE = {"Content-Type": "application/json"}
-_STATIC_POST_HEADERS = {**_STATIC_HEADERS, **_CONTENT_TYPE}
-_NO_HEADERS: dict[str, str] = {}
 
 
 # asyncio's selector transport reads each arrival with recv(256 KiB), which
@@ -358,7 +398,9 @@ def check_session(session: object) -> aiohttp.ClientSession | None:
     return session
 
 
-def new_session(max_connections: int) -> aiohttp.ClientSession:
+def new_session(
+    max_connections: int, headers: Mapping[str, str] = _STATIC_HEADERS
+) -> aiohttp.ClientSession:
     """A session for a transport that owns its pool.
 
     The static headers are the session's default headers, set once rather
@@ -368,7 +410,7 @@ def new_session(max_connections: int) -> aiohttp.ClientSession:
     # Our own transport sets per-attempt timeouts; the session default is off.
     session = aiohttp.ClientSession(
         connector=connector,
-        headers=_STATIC_HEADERS,
+        headers=headers,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
         auto_decompress=True,
@@ -379,15 +421,18 @@ def new_session(max_connections: int) -> aiohttp.ClientSession:
     return session
 
 
-def _wire_headers(request: Request, static_on_session: bool) -> CIMultiDict[str]:
-    json_body = request.method == "POST" or request.body
-    if static_on_session:
-        static = _CONTENT_TYPE if json_body else _NO_HEADERS
-    else:  # a caller's session: the static headers go with each request
-        static = _STATIC_POST_HEADERS if json_body else _STATIC_HEADERS
-    headers = CIMultiDict(static)
-    headers.update(request.headers)  # the request's own headers win, whatever their case
-    return headers
+def env_proxy(scheme: str, host: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY / ALL_PROXY name for `scheme://host`,
+    unless NO_PROXY exempts the host (the standard library's reading of them).
+    Loopback hosts never go through one: the proxy's loopback is not ours
+    (a test's FakeChing on 127.0.0.1 behind a corporate HTTP_PROXY)."""
+    if is_loopback(host):
+        return None
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if proxy is None or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
 
 
 # A wait before the attempt shorter than this leaves its timeout as set: one

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import copy
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
+from ._logs import setup_from_env
 from ._messages import Handler, Middleware
 from ._middleware import (
     AuthMiddleware,
@@ -21,7 +22,7 @@ from ._middleware import (
     build_chain,
     checked_user_middleware,
 )
-from ._protocol import UNSENDABLE_IN_URL
+from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
@@ -31,7 +32,14 @@ from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
-from ._validation import check_flag
+from ._validation import (
+    check_app_info,
+    check_count,
+    check_extra_headers,
+    check_flag,
+    check_positive_seconds,
+    check_proxy_url,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -40,6 +48,20 @@ __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
 logger = logging.getLogger("ching_async")
+
+
+class _TestDefaults(NamedTuple):
+    api_key: str
+    base_url: str
+    retry_policy: RetryPolicy
+
+
+# Test mode: set and restored only by ching_async.testing.ching_test_mode. While
+# set, a Client built without api_key / base_url / retry_policy takes them from
+# here (ahead of $CHING_API_KEY / $CHING_BASE_URL), so a client that an app makes
+# for itself reaches the fake and retries without waiting. A plain global, not a
+# contextvar: the app under test may build its client on another thread.
+_test_defaults: _TestDefaults | None = None
 
 
 class Client:
@@ -63,44 +85,68 @@ class Client:
         max_connections: int = 100,
         session: aiohttp.ClientSession | None = None,
         middlewares: Sequence[Middleware] = (),
+        call_middlewares: Sequence[Middleware] = (),
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         verify_tls: bool = True,
         transport: Transport | None = None,
+        app_info: str | None = None,
+        proxy: str | None = None,
+        trust_env: bool | None = None,
     ) -> None:
+        setup_from_env()
+        test = _test_defaults
+        if test is not None:  # ching_async.testing.ching_test_mode is on
+            api_key = test.api_key if api_key is None else api_key
+            base_url = test.base_url if base_url is None else base_url
+            retry_policy = test.retry_policy if retry_policy is None else retry_policy
         self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
         if base_url is None:
             base_url = os.environ.get("CHING_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = _check_base_url(base_url, self._api_key)
-        self.timeout = _positive("timeout", timeout)
-        self.total_timeout = _positive("total_timeout", total_timeout)
-        self.max_retries = _count("max_retries", max_retries, minimum=0)
-        self.max_connections = _count("max_connections", max_connections, minimum=1)
+        self.timeout = check_positive_seconds("timeout", timeout)
+        self.total_timeout = check_positive_seconds("total_timeout", total_timeout)
+        self.max_retries = check_count("max_retries", max_retries, minimum=0)
+        self.max_connections = check_count("max_connections", max_connections, minimum=1)
         self.retry_policy = _check_retry_policy(retry_policy)
-        max_bytes = _count("max_response_bytes", max_response_bytes, minimum=1)
+        max_bytes = check_count("max_response_bytes", max_response_bytes, minimum=1)
         tls = check_flag("verify_tls", verify_tls)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
-        # The transport the client made, and so closes; never a caller's.
-        self._own_transport: AiohttpTransport | None = None
+        if app_info is not None:
+            app_info = check_app_info(app_info)
+        if proxy is not None:
+            proxy = check_proxy_url(proxy)
+        if trust_env is not None:
+            trust_env = check_flag("trust_env", trust_env)
         send: Handler
+        own_transport: AiohttpTransport | None = None
         if transport is None:
             if not tls:
                 _warn_tls_disabled()
-            self._own_transport = AiohttpTransport(
+            if session is not None and (proxy is not None or trust_env is not None):
+                raise InvalidParameterError(
+                    "proxy= and trust_env= configure the client's own session;"
+                    " with session=, configure your session instead"
+                )
+            own_transport = AiohttpTransport(
                 session,
                 max_response_bytes=max_bytes,
                 verify_tls=tls,
                 max_connections=self.max_connections,
+                app_info=app_info,
+                proxy=proxy,
+                # Like httpx and requests: HTTPS_PROXY and friends count.
+                trust_env=session is None and proxy is None and trust_env is not False,
             )
-            send = self._own_transport.handle
+            send = own_transport.handle
         else:
-            if session is not None or not tls:
+            given = (session, app_info, proxy, trust_env)
+            if any(option is not None for option in given) or not tls:
                 raise InvalidParameterError(
-                    "session= and verify_tls= configure the default aiohttp transport;"
-                    " with transport=, configure your transport instead"
+                    "session=, verify_tls=, app_info=, proxy= and trust_env= configure the"
+                    " default aiohttp transport; with transport=, configure your transport instead"
                 )
             send = checked_transport(transport, max_bytes)
+        self._life = _Lifecycle(own_transport)
         attempt = build_chain(
             [*_check_middlewares(middlewares), AuthMiddleware(self._api_key), LoggingMiddleware()],
             send,
@@ -108,19 +154,71 @@ class Client:
         retry = RetryLoop(
             self.retry_policy, max_retries=self.max_retries, total_timeout=self.total_timeout
         )
-        requester = Requester(
-            base_url=self.base_url,
-            mode=self.mode,
-            timeout=self.timeout,
-            retry=retry,
-            attempt=attempt,
-            check_usable=self._check_usable,
+        self._attach(
+            Requester(
+                base_url=self.base_url,
+                mode=self.mode,
+                timeout=self.timeout,
+                retry=retry,
+                attempt=attempt,
+                check_usable=self._life.check_usable,
+                call_middlewares=_check_middlewares(call_middlewares, "call_middlewares"),
+            )
         )
+
+    def _attach(self, requester: Requester) -> None:
+        """The resource groups, all sending through `requester`."""
+        self._requester = requester
         self.setup_sessions = SetupSessions(requester)
         self.charges = Charges(requester)
         self.customers = Customers(requester)
         self.payment_methods = PaymentMethods(requester)
         self.refunds = Refunds(requester)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Headers sent with every call (set with `with_options(headers=...)`)."""
+        return self._requester.headers
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        total_timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Client:
+        """A view of this client with other settings, for one call or kept.
+
+        It shares this client's connection pool, middlewares, key and
+        lifecycle (closing either closes both) and costs no new session.
+        Options left out (None) keep this client's values; `headers` are
+        added to this client's own (a view of a view merges both).
+
+            fast = client.with_options(total_timeout=3, max_retries=1)
+            charge = await fast.charges.create(...)
+        """
+        view = copy.copy(self)
+        if timeout is not None:
+            view.timeout = check_positive_seconds("timeout", timeout)
+        if total_timeout is not None:
+            view.total_timeout = check_positive_seconds("total_timeout", total_timeout)
+        if max_retries is not None:
+            view.max_retries = check_count("max_retries", max_retries, minimum=0)
+        if retry_policy is not None:
+            view.retry_policy = _check_retry_policy(retry_policy)
+        merged = {**self.headers, **check_extra_headers(headers)} if headers else self.headers
+        view._attach(
+            self._requester.with_settings(
+                timeout=view.timeout,
+                total_timeout=view.total_timeout,
+                max_retries=view.max_retries,
+                retry_policy=view.retry_policy,
+                headers=merged,
+            )
+        )
+        return view
 
     @property
     def mode(self) -> str:
@@ -144,40 +242,48 @@ class Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool. A session or transport passed in is
-        left open: whoever made it closes it."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._own_transport is not None:
-            await self._own_transport.aclose()
+        """Close the connection pool (of this client and every view of it).
+        A session or transport passed in is left open: whoever made it closes it."""
+        await self._life.aclose()
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        """True once `aclose()` (or leaving `async with`) has closed the client
+        (or a view of it, or the client it is a view of)."""
+        return self._life.closed
 
     def _check_usable(self) -> asyncio.AbstractEventLoop:
-        if self._closed:
+        return self._life.check_usable()
+
+
+class _Lifecycle:
+    """What a client and its views share: the event loop it is bound to,
+    whether it is closed, and the transport it made (and so closes)."""
+
+    def __init__(self, own_transport: AiohttpTransport | None) -> None:
+        self.own_transport = own_transport
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
+
+    def check_usable(self) -> asyncio.AbstractEventLoop:
+        if self.closed:
             raise ClientStateError("this Client is closed; create a new one")
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif self._loop is not loop:
+        if self.loop is None:
+            self.loop = loop
+        elif self.loop is not loop:
             raise ClientStateError(
                 "this Client is bound to the event loop it was first used in; "
                 "create one Client per event loop"
             )
         return loop
 
-
-def _positive(name: str, value: object) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0 < value < float("inf")
-    ):
-        raise InvalidParameterError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.own_transport is not None:
+            await self.own_transport.aclose()
 
 
 def _check_retry_policy(policy: object) -> RetryPolicy:
@@ -188,11 +294,9 @@ def _check_retry_policy(policy: object) -> RetryPolicy:
     return policy
 
 
-def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
+def _check_middlewares(middlewares: object, name: str = "middlewares") -> tuple[Middleware, ...]:
     if isinstance(middlewares, str | bytes) or not isinstance(middlewares, Iterable):
-        raise InvalidParameterError(
-            f"middlewares must be a sequence of callables, got {middlewares!r}"
-        )
+        raise InvalidParameterError(f"{name} must be a sequence of callables, got {middlewares!r}")
     chain = tuple(middlewares)
     for middleware in chain:
         if not callable(middleware):
@@ -200,21 +304,6 @@ def _check_middlewares(middlewares: object) -> tuple[Middleware, ...]:
                 f"each middleware must be callable (request, call_next), got {middleware!r}"
             )
     return tuple(checked_user_middleware(middleware) for middleware in chain)
-
-
-def _count(name: str, value: object, *, minimum: int) -> int:
-    if type(value) is not int or value < minimum:
-        raise InvalidParameterError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_base_url(base_url: object, api_key: ApiKey) -> str:
@@ -237,7 +326,7 @@ def _check_base_url(base_url: object, api_key: ApiKey) -> str:
         raise InvalidParameterError("base_url must not contain credentials (user:password@)")
     if parts.query or parts.fragment:
         raise InvalidParameterError("base_url must not have a query or fragment")
-    if parts.scheme == "http" and api_key.mode == "live" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and api_key.mode == "live" and not is_loopback(parts.hostname):
         raise InvalidParameterError(
             "refusing to send a live API key over plain http:// to a non-loopback host"
         )

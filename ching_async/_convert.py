@@ -13,6 +13,12 @@ CHING_ASYNC_FAST_DECODE=0) reads the same Rule objects to build its inline
 checks, and hands any payload it does not decode to the plain cattrs hook,
 so errors are the plain hooks' errors on both paths.
 
+The same converter serializes (`Model.to_dict`, `to_json`, pydantic): its
+unstructure hooks write timestamps as ISO-8601 ("Z" for UTC), enums as their
+values and nested models as dicts, and leave out `raw` and `request_info`,
+so that `to_dict()` is the API's wire shape and decodes back to an equal
+model. They are registered with the decoding rules but made on first use.
+
 The converter is built on first use (`get_decoding`), not at import: cattrs
 and its set-up are a cost `import ching_async` need not pay (numbers in
 benchmarks/README.md).
@@ -31,6 +37,7 @@ from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
+import orjson
 
 from . import _fastdecode
 from ._models import (
@@ -42,6 +49,7 @@ from ._models import (
     Event,
     EventData,
     Installments,
+    Model,
     PaymentMethod,
     Refund,
     RefundReason,
@@ -49,6 +57,8 @@ from ._models import (
     SetupSession,
     SetupSessionStatus,
     UpsertAction,
+    UpsertResult,
+    install_codec,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +67,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Decoding",
     "Rule",
+    "format_timestamp",
     "get_converter",
     "get_decoding",
     "model_hook",
@@ -77,18 +88,25 @@ class Rule:
     A value whose type is exactly `keeps` is valid as it is; any other value
     goes to `other`, which returns the decoded value or raises TypeError or
     ValueError. `pure`: `other` gives the same immutable result for the same
-    str every time, so a decoder may remember it.
+    str every time, so a decoder may remember it. `flat`: a kept container
+    (a dict) is valid as it is only while none of its values is a dict or a list;
+    one that holds one goes to `other` too (for checks of its depth).
     """
 
     keeps: type | None
     other: Callable[[Any], Any]
     pure: bool = False
+    flat: bool = False
 
     def structure(self, value: Any, _: Any = None) -> Any:
         """The cattrs structure hook."""
-        if type(value) is self.keeps:
+        if type(value) is self.keeps and not (self.flat and _holds_container(value)):
             return value
         return self.other(value)
+
+
+def _holds_container(value: Any) -> bool:
+    return any(type(child) is dict or type(child) is list for child in value.values())
 
 
 def _rejects(expected: str) -> Callable[[Any], Any]:
@@ -142,11 +160,8 @@ MAX_JSON_DEPTH = 100
 def _json_object(value: Any) -> dict[str, Any]:
     if type(value) is not dict:
         raise TypeError(f"expected an object, got {type(value).__name__}")
-    for child in value.values():
-        if type(child) is dict or type(child) is list:
-            _check_depth(value)
-            break
-    # Flat objects (nearly all metadata) cost one pass over their values.
+    if _holds_container(value):
+        _check_depth(value)
     return value
 
 
@@ -189,7 +204,7 @@ RULES: dict[Any, Rule] = {
     int: Rule(keeps=int, other=_int_from_float),
     float: Rule(keeps=float, other=_float_from_int),
     datetime: Rule(keeps=None, other=parse_timestamp, pure=True),
-    dict[str, Any]: Rule(keeps=None, other=_json_object),
+    dict[str, Any]: Rule(keeps=dict, other=_json_object, flat=True),
     **{enum_cls | str: _tolerant_enum(enum_cls) for enum_cls in _ENUMS},
 }
 
@@ -374,6 +389,14 @@ class Decoding:
             # calls is registered.
             conv.register_structure_hook_factory(_is_type(cls), self._model_factory)
         conv.register_structure_hook(Event, _event_hook(conv))
+        conv.register_structure_hook_factory(
+            _is_type(UpsertResult), lambda cls: _plain_model_hook(conv, cls)
+        )
+        # Serializing: the hooks `Model.to_dict` goes through (decoding never does).
+        conv.register_unstructure_hook(datetime, format_timestamp)
+        # StrEnum, not Enum: cattrs would find str's hook (identity) first.
+        conv.register_unstructure_hook(StrEnum, _enum_value)
+        conv.register_unstructure_hook_factory(_is_model, lambda cls: _model_to_dict(conv, cls))
 
     def _model_factory(self, cls: type[Any]) -> Callable[..., Any]:
         plain = _plain_model_hook(self.converter, cls)
@@ -491,6 +514,136 @@ def _lenient_timestamp(value: Any) -> datetime | None:
         return parse_timestamp(value)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+# ------------------------------------------------------------- serializing
+def format_timestamp(moment: datetime) -> str:
+    """The API's spelling, `2026-04-19T09:15:22.000Z`: milliseconds (microseconds
+    when there are any), "Z" for UTC, another offset as it is."""
+    precision = "microseconds" if moment.microsecond % 1000 else "milliseconds"
+    text = moment.isoformat(timespec=precision)
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _enum_value(member: StrEnum) -> str:
+    # A plain str, not the member: JSON-ready to the exact type.
+    return member.value
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, Model) and attrs.has(tp)
+
+
+def _model_to_dict(conv: cattrs.Converter, cls: type[Any]) -> Callable[[Any], dict[str, Any]]:
+    """cattrs' generated unstructure hook for `cls`, without the provenance
+    fields. Fields typed as unions (tolerant enums, optional values, event
+    data) are unstructured by the value's own type: an unknown enum value
+    is the str it came as."""
+    from cattrs.gen import make_dict_unstructure_fn, override
+
+    names = {field.name for field in attrs.fields(cls)}
+    omitted = {name: override(omit=True) for name in PROVENANCE & names}
+    return make_dict_unstructure_fn(cls, conv, **omitted)  # type: ignore[arg-type]
+
+
+# JSON schemas of to_dict()'s output, by field type (OpenAPI documents of
+# FastAPI routes that take or return models).
+_JSON_SCHEMAS: dict[Any, dict[str, Any]] = {
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    datetime: {"type": "string", "format": "date-time"},
+    dict[str, Any]: {"type": "object"},
+}
+_TOLERANT_ENUMS = {enum_cls | str: enum_cls for enum_cls in _ENUMS}
+
+
+def json_schema_of(tp: Any) -> dict[str, Any]:
+    inner = optional_of(tp)
+    if inner is not None:
+        schema = json_schema_of(inner)
+        return {"anyOf": [*schema.get("anyOf", [schema]), {"type": "null"}]}
+    if tp in _JSON_SCHEMAS:
+        return dict(_JSON_SCHEMAS[tp])
+    enum_cls = _TOLERANT_ENUMS.get(tp)
+    if enum_cls is not None:
+        # The known values, or any other string (a value this version does not know).
+        known = {"type": "string", "enum": [member.value for member in enum_cls]}
+        return {"anyOf": [known, {"type": "string"}]}
+    if isinstance(tp, UnionType):
+        return {"anyOf": [json_schema_of(arg) for arg in typing.get_args(tp)]}
+    if _is_model(tp):
+        return model_json_schema(tp)
+    raise TypeError(f"no JSON schema for {tp!r}")
+
+
+def model_json_schema(cls: type[Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    fields = [field for field in attrs.fields(cls) if field.name not in PROVENANCE]
+    schema: dict[str, Any] = {
+        "type": "object",
+        "title": cls.__name__,
+        "properties": {field.name: json_schema_of(hints[field.name]) for field in fields},
+    }
+    required = [field.name for field in fields if field.default is attrs.NOTHING]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _pydantic_validator(cls: type[T]) -> Callable[[Any], T]:
+    def validate(value: Any) -> T:
+        if isinstance(value, cls):
+            return value
+        try:
+            return structure(value, cls)  # a dict in the wire shape, by the rules above
+        except KeyError as exc:
+            message = f"missing field {exc.args[0]!r}" if exc.args else "missing field"
+        except Exception as exc:
+            message = str(exc)
+        # pydantic turns a ValueError into its ValidationError (FastAPI: a 422).
+        raise ValueError(f"not a valid {cls.__name__}: {message}")
+
+    return validate
+
+
+class _Codec:
+    """What `Model`'s methods call (installed into _models below)."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[type[Model], Any] = {}
+
+    def to_dict(self, model: Model) -> dict[str, Any]:
+        data: dict[str, Any] = get_decoding().converter.unstructure(model)
+        return data
+
+    def to_json(self, model: Model) -> str:
+        return orjson.dumps(self.to_dict(model)).decode()
+
+    def pydantic_core_schema(self, cls: type[Model]) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            _pydantic_validator(cls),
+            ref=f"ching_async.{cls.__name__}",  # one named schema in OpenAPI documents
+            serialization=core_schema.plain_serializer_function_ser_schema(self.to_dict),
+        )
+
+    def pydantic_serializer(self, cls: type[Model]) -> Any:
+        serializer = self._serializers.get(cls)
+        if serializer is None:
+            from pydantic_core import SchemaSerializer
+
+            serializer = SchemaSerializer(self.pydantic_core_schema(cls))
+            self._serializers[cls] = serializer
+        return serializer
+
+    def json_schema(self, cls: type[Model]) -> dict[str, Any]:
+        return model_json_schema(cls)
+
+
+install_codec(_Codec())
 
 
 # ------------------------------------------------------------- the switch

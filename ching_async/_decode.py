@@ -11,8 +11,8 @@ from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
-from ._protocol import accepted_but_unreadable, decode_envelope
-from ._secrets import attach_context, redacted_head, request_secrets
+from ._protocol import accepted_but_unreadable, decode_envelope, forget_parse
+from ._secrets import attach_context, redacted_head, request_secrets, response_headers
 
 __all__ = ["decode_list", "decode_model", "request_info"]
 
@@ -21,18 +21,21 @@ T = TypeVar("T")
 
 def request_info(response: Response) -> RequestInfo:
     request = response.request
+    secrets = request_secrets(request)
     return RequestInfo(
         method=request.method,
         path=request.path,
         status=response.status,
         attempts=response.attempts,
         idempotency_key=request.idempotency_key,
-        request_id=response.request_id,
+        request_id=response.request_id_without(secrets),
         reconciled=response.reconciled,
+        headers=response_headers(response.headers, secrets),
     )
 
 
 def decode_error(response: Response, cls: type[Any], exc: Exception) -> ResponseDecodeError:
+    forget_parse(response)
     # The converter's message may quote server data (a whole field, however
     # long): cut it, and no secret starting in what is kept survives the cut.
     detail = redacted_head(str(exc), 200, request_secrets(response.request))
@@ -47,6 +50,7 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
         request_id=response.request_id,
         outcome_unknown=accepted_but_unreadable(response),
         body=response.body,
+        headers=response.headers,
     )
 
 

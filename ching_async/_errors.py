@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -83,6 +84,9 @@ class _RequestContext:
         return f" [{', '.join(parts)}]" if parts else ""
 
 
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
+
+
 class APIError(_RequestContext, ChingError):
     """The server answered with an error envelope or an error status."""
 
@@ -93,6 +97,9 @@ class APIError(_RequestContext, ChingError):
     # How many more issues the server listed beyond those kept in `issues`.
     issues_omitted: int
     body: str
+    # The response's headers, when the error came from a response
+    # (case-insensitive; a value that echoed the API key is redacted).
+    headers: Mapping[str, str] = _NO_HEADERS
 
     def __init__(
         self,

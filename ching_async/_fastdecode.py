@@ -50,6 +50,8 @@ class InlineRule(Protocol):
     def other(self) -> Callable[[Any], Any]: ...
     @property
     def pure(self) -> bool: ...
+    @property
+    def flat(self) -> bool: ...
 
 
 # A pure rule's remembered results, by the str value: charges in one list
@@ -139,6 +141,15 @@ def _check(
         other = src.bind(f"_other_{field}", rule.other)
         if rule.keeps is not None:
             keeps = src.bind(f"_keeps_{field}", rule.keeps)
+            if rule.flat:  # a kept container holding a dict or list goes to `other` too
+                return [
+                    f"if type({v}) is not {keeps}: {slot} = {other}({v})",
+                    "else:",
+                    f"    for c in {v}.values():",
+                    "        if type(c) is dict or type(c) is list:",
+                    f"            {slot} = {other}({v})",
+                    "            break",
+                ]
             return [f"if type({v}) is not {keeps}: {slot} = {other}({v})"]
         if rule.pure:
             results, remember = memo(rule)

@@ -5,7 +5,7 @@ functions over them live in _protocol, redaction in _secrets.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -22,6 +22,7 @@ from ._secrets import (
 
 __all__ = [
     "Handler",
+    "PARSED_BODY",
     "Middleware",
     "Request",
     "Response",
@@ -30,6 +31,11 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+
+# Where _protocol keeps a response's parsed body, so that the retry loop's
+# look at a reconciled POST's answer and the decoding after it parse it once
+# (the POST create target, benchmarks/README.md).
+PARSED_BODY = "_parsed_body"
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-ching-request-id")
 
@@ -68,12 +74,14 @@ class Request:
 
     @property
     def url(self) -> str:
+        """The full URL: base URL, path and query."""
         url = self.base_url + self.path
         if self.query:
             url += "?" + urlencode(self.query)
         return url
 
     def with_headers(self, extra: Mapping[str, str]) -> Request:
+        """A copy with `extra` headers added (or replaced)."""
         return _copy(self, {"headers": {**self.headers, **extra}})
 
     def replace(self, **changes: Any) -> Request:
@@ -115,18 +123,26 @@ class Response:
 
     @property
     def request_id(self) -> str | None:
+        """The server's request id header, if it sent one (never holding the key)."""
+        return self.request_id_without(request_secrets(self.request))
+
+    def request_id_without(self, secrets: Sequence[str]) -> str | None:
+        """request_id, for a caller that has the request's secrets at hand."""
         for name in _REQUEST_ID_HEADERS:
             value = self.headers.get(name)
             if value:
                 # A server or proxy that echoes the Authorization header here
                 # must not put the key into RequestInfo or error messages.
-                return scrub_secrets(value, request_secrets(self.request))
+                return scrub_secrets(value, secrets)
         return None
 
     def replace(self, **changes: Any) -> Response:
         """A copy with `changes` applied (the frozen response is never mutated);
         `headers` must stay case-insensitive."""
-        return _copy(self, changes)
+        new = _copy(self, changes)
+        if "body" in changes:  # the old body's parse (see _protocol) stays behind
+            new.__dict__.pop(PARSED_BODY, None)
+        return new
 
     def __repr__(self) -> str:
         return (

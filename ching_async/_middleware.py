@@ -129,7 +129,8 @@ class AuthMiddleware:
 
 # --------------------------------------------------------------- logging
 class LoggingMiddleware:
-    """Logs each attempt at DEBUG: method, path, status, attempt, duration.
+    """Logs each attempt at DEBUG: method, path, status, attempt, duration,
+    idempotency key and the server's request id.
 
     Headers and bodies are never logged, so the key cannot leak through here.
     """
@@ -144,21 +145,30 @@ class LoggingMiddleware:
         try:
             response = await call_next(request)
         except APIConnectionError as exc:
-            logger.debug(
-                "%s %s failed: %s (attempt %d, %.1f ms)",
-                request.method,
-                request.path,
-                type(exc).__name__,
-                request.attempt,
-                (time.perf_counter() - started) * 1000,
-            )
+            _log_attempt(request, started, type(exc).__name__, None)
             raise
-        logger.debug(
-            "%s %s -> %d (attempt %d, %.1f ms)",
-            request.method,
-            request.path,
-            response.status,
-            request.attempt,
-            (time.perf_counter() - started) * 1000,
-        )
+        _log_attempt(request, started, str(response.status), response.request_id)
         return response
+
+
+def _log_attempt(request: Request, started: float, result: str, request_id: str | None) -> None:
+    milliseconds = (time.perf_counter() - started) * 1000
+    logger.debug(
+        "%s %s -> %s (attempt %d, %.1f ms, idempotency key %s, request id %s)",
+        request.method,
+        request.path,
+        result,
+        request.attempt,
+        milliseconds,
+        request.idempotency_key,
+        request_id,
+        extra={
+            "ching_method": request.method,
+            "ching_path": request.path,
+            "ching_attempt": request.attempt,
+            "ching_status": result,
+            "ching_idempotency_key": request.idempotency_key,
+            "ching_request_id": request_id,
+            "ching_elapsed_ms": milliseconds,
+        },
+    )

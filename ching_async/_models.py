@@ -1,10 +1,11 @@
-"""Plain frozen attrs models. No I/O; decoding rules live in _convert."""
+"""Plain frozen attrs models. No I/O; decoding and serializing rules live in _convert."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -21,6 +22,8 @@ __all__ = [
 
 
 class SetupSessionStatus(StrEnum):
+    """Where a setup session stands (`pending` until the customer finishes)."""
+
     PENDING = "pending"
     REQUIRES_ACTION = "requires_action"
     SUCCEEDED = "succeeded"
@@ -30,6 +33,8 @@ class SetupSessionStatus(StrEnum):
 
 
 class ChargeStatus(StrEnum):
+    """A charge's status (`requires_capture`: authorized, waiting for capture)."""
+
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REQUIRES_CAPTURE = "requires_capture"
@@ -37,14 +42,96 @@ class ChargeStatus(StrEnum):
 
 
 class CaptureMethod(StrEnum):
+    """`automatic` charges at once; `manual` holds the amount until capture."""
+
     AUTOMATIC = "automatic"
     MANUAL = "manual"
 
 
 class CancellationReason(StrEnum):
+    """Why an authorized charge was canceled."""
+
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
     FRAUDULENT = "fraudulent"
     ABANDONED = "abandoned"
+
+
+class Codec(Protocol):
+    """What a model serializes through: `_convert`, which holds the rules."""
+
+    def to_dict(self, model: Model) -> dict[str, Any]: ...
+    def to_json(self, model: Model) -> str: ...
+    def pydantic_core_schema(self, cls: type[Model]) -> Any: ...
+    def pydantic_serializer(self, cls: type[Model]) -> Any: ...
+    def json_schema(self, cls: type[Model]) -> dict[str, Any]: ...
+
+
+# Installed by _convert when it is imported (always, by `import ching_async`):
+# the converter imports these models, so they cannot import it back.
+_codec: Codec | None = None
+
+
+def install_codec(codec: Codec) -> None:
+    global _codec
+    _codec = codec
+
+
+def _get_codec() -> Codec:
+    if _codec is None:
+        raise RuntimeError("ching_async._convert is not imported: import ching_async first")
+    return _codec
+
+
+class _PydanticSerializer:
+    """`Model.__pydantic_serializer__`, made on first use: where pydantic has
+    no schema for a value (inside an `Any`, a `dict[str, Any]`, a route
+    returning `dict`), it serializes it with this attribute if it has one."""
+
+    def __get__(self, model: Model | None, cls: type[Model]) -> Any:
+        try:
+            return _get_codec().pydantic_serializer(cls)
+        except ImportError:  # no pydantic installed: no such attribute
+            raise AttributeError("__pydantic_serializer__") from None
+
+
+class Model:
+    """Base of the API objects: JSON-ready output and pydantic support.
+
+    `to_dict()` is the object in the API's wire shape, as `ching_async`
+    decodes it: ISO-8601 timestamps, enum values as strings (a value this
+    version does not know as it came), nested objects as dicts. It holds
+    exactly the model's fields: not `raw` (the payload as received, where
+    fields this version does not know stay) and not `request_info`.
+    """
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as a JSON-ready dict in the API's wire shape (a new dict each call)."""
+        return _get_codec().to_dict(self)
+
+    def to_json(self) -> str:
+        """`to_dict()` as compact JSON text."""
+        return _get_codec().to_json(self)
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        # `dict(model) == model.to_dict()`: what FastAPI's jsonable_encoder
+        # tries on an object it does not know (a handler without a return type).
+        return iter(self.to_dict().items())
+
+    __pydantic_serializer__ = _PydanticSerializer()
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """pydantic v2: validates an instance or a wire-shape dict (decoded by
+        ching_async's rules), serializes with `to_dict()`. Imports pydantic
+        only when pydantic asks."""
+        return _get_codec().pydantic_core_schema(cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        """The JSON schema of `to_dict()`'s output (for OpenAPI documents)."""
+        return _get_codec().json_schema(cls)
 
 
 @attrs.frozen(slots=False)  # keeps a __dict__, as in earlier releases
@@ -61,6 +148,9 @@ class RequestInfo:
     # rather than returned by the POST (after an ambiguous failure, or before
     # the first send when the caller's key had been used already).
     reconciled: bool = False
+    # The response's headers (case-insensitive; a value that echoed the API
+    # key has it replaced by "<redacted>").
+    headers: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     @property
     def found_existing(self) -> bool:
@@ -70,14 +160,17 @@ class RequestInfo:
 
 
 @attrs.frozen
-class Installments:
+class Installments(Model):
     """An installment plan: the charge is split over `count` monthly payments."""
 
     count: int = 1
 
 
+# Each API object declares all its fields, the ones it shares with others too:
+# a base class holding them would reorder the positional arguments, and its
+# slots would hide the __dict__ that _fastdecode fills on the dict classes.
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class SetupSession:
+class SetupSession(Model):
     """A hosted page that attaches a new card to a customer.
 
     Only `id` and `status` are guaranteed: cancel answers with just those two.
@@ -102,7 +195,7 @@ class SetupSession:
 
 
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class Charge:
+class Charge(Model):
     """A charge of a saved card, in the currency's smallest unit (agorot for ILS)."""
 
     id: str
@@ -140,24 +233,30 @@ class Charge:
 
 # --------------------------------------------------- customers, cards, refunds
 class RefundStatus(StrEnum):
+    """A refund's status."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 
 class RefundReason(StrEnum):
+    """Why a charge was refunded."""
+
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
     DUPLICATE = "duplicate"
     FRAUDULENT = "fraudulent"
 
 
 class UpsertAction(StrEnum):
+    """What `customers.upsert` did."""
+
     CREATED = "created"
     UPDATED = "updated"
 
 
 @attrs.frozen
-class Customer:
+class Customer(Model):
     """An end-payer (`cus_...`).
 
     Only `id` is guaranteed: a soft-deleted customer is answered as the
@@ -183,7 +282,7 @@ class Customer:
 
 
 @attrs.frozen
-class UpsertResult:
+class UpsertResult(Model):
     """What `customers.upsert` did: the customer, and whether it was created.
 
     `action` is the server's word ("created" or "updated"; a plain `str` for a
@@ -198,6 +297,7 @@ class UpsertResult:
 
     @property
     def created(self) -> bool | None:
+        """True when upsert created the customer, False when it updated one, None when unsaid."""
         if self.action == UpsertAction.CREATED:
             return True
         if self.action == UpsertAction.UPDATED:
@@ -206,7 +306,7 @@ class UpsertResult:
 
 
 @attrs.frozen
-class PaymentMethod:
+class PaymentMethod(Model):
     """A saved card (`pm_...`).
 
     Sources show the card details both flat (`brand`, `last4`, ...) and nested
@@ -232,7 +332,7 @@ class PaymentMethod:
 
 
 @attrs.frozen
-class Refund:
+class Refund(Model):
     """A (partial) reversal of a captured charge, in agorot.
 
     Only `id` is guaranteed; no public source shows the full object.
@@ -257,7 +357,7 @@ EventData = Charge | SetupSession | Customer | Refund | PaymentMethod | dict[str
 
 
 @attrs.frozen
-class Event:
+class Event(Model):
     """A webhook event, as returned by `ching_async.webhooks.construct_event`.
 
     `data` is a model when the type's prefix says which (charge.* -> Charge,

@@ -7,6 +7,7 @@ shared by every transport (the model is gidgethub's sansio module).
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import itertools
 import math
 import operator
@@ -25,7 +26,7 @@ from ._errors import (
     ResponseDecodeError,
     error_class_for_status,
 )
-from ._messages import Response
+from ._messages import PARSED_BODY, Response
 from ._secrets import attach_context
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "UNSENDABLE_IN_URL",
     "accepted_but_unreadable",
     "check_sendable_url",
+    "forget_parse",
+    "is_loopback",
     "decode_envelope",
     "encode_json",
     "error_envelope",
@@ -59,6 +62,16 @@ def path_segment(value: str) -> str:
 # Characters that may not go into a request line as is: the base URL check
 # (Client) and the transport's check of every URL share this one rule.
 UNSENDABLE_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def is_loopback(host: str) -> bool:
+    """localhost, 127.0.0.0/8 or ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def check_sendable_url(url: str) -> str:
@@ -133,7 +146,26 @@ _FREE_CONTAINERS = 1024
 
 
 def _parse_json(response: Response) -> Any:
-    body = response.body
+    """The body parsed (or _TOO_DENSE / _NOT_JSON), once per response: a
+    success envelope's parse is kept on it. Nothing mutates what it returns
+    (but decode_list empties a list it failed to decode, and forgets it)."""
+    memo = response.__dict__
+    parsed = memo.get(PARSED_BODY, _UNPARSED)
+    if parsed is _UNPARSED:
+        parsed = _parse(response.body)
+        # Only a success is kept: an error's traceback keeps its response
+        # alive, and must not keep a large error body's parse with it.
+        if type(parsed) is dict and parsed.get("success") is True:
+            memo[PARSED_BODY] = parsed
+    return parsed
+
+
+def forget_parse(response: Response) -> None:
+    """Drop the kept parse (a decode failed: the error outlives the call)."""
+    response.__dict__.pop(PARSED_BODY, None)
+
+
+def _parse(body: bytes) -> Any:
     if len(body) > _SCAN_ABOVE and _containers(body) > _container_budget(body):
         return _TOO_DENSE
     try:
@@ -163,6 +195,7 @@ def _too_dense_reason(body: bytes) -> str:
 
 _NOT_JSON = object()
 _TOO_DENSE = object()
+_UNPARSED = object()
 
 
 def decode_envelope(response: Response) -> Any:
@@ -191,8 +224,8 @@ def decode_envelope(response: Response) -> Any:
         error = _with_response(ResponseDecodeError(message, status=response.status), response)
     else:
         error = _unexpected_body(response, parsed)
-    # The error's traceback keeps this frame alive as long as the error
-    # lives: it must not keep the whole parsed body too.
+    # The error's traceback keeps this frame (and the response) alive as
+    # long as the error lives: it must not keep the whole parsed body too.
     del parsed
     raise error
 
@@ -287,6 +320,7 @@ def _with_response(exc: APIError, response: Response) -> APIError:
         outcome_unknown=response.outcome_unknown
         or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
         body=response.body,
+        headers=response.headers,
     )
     if isinstance(exc, RateLimitError):
         exc.retry_after = parse_retry_after(response.headers.get("retry-after"))

@@ -32,6 +32,8 @@ class Requester:
         retry: RetryLoop,
         attempt: Handler,
         check_usable: Callable[[], object],
+        headers: Mapping[str, str] | None = None,
+        call_middlewares: tuple[Middleware, ...] = (),
     ) -> None:
         self.base_url = base_url
         self.mode = mode  # "test", "live" or "unknown", from the key
@@ -39,6 +41,10 @@ class Requester:
         self._retry = retry
         self._attempt = attempt
         self._check_usable = check_usable
+        # Sent with every call (Client.with_options(headers=...)), checked there.
+        self.headers: Mapping[str, str] = headers or {}
+        # Run once per call, around the retry loop (Client(call_middlewares=...)).
+        self._call_middlewares = call_middlewares
 
     @property
     def total_timeout(self) -> float:
@@ -63,7 +69,7 @@ class Requester:
         Idempotency-Key (the caller's, checked, or a new one), the same on
         every attempt."""
         self._check_usable()
-        headers: dict[str, str] = {}
+        headers = dict(self.headers)
         if method == "POST":
             idempotency_key = idempotency_key_for(idempotency_key)
             headers["Idempotency-Key"] = idempotency_key
@@ -79,7 +85,14 @@ class Requester:
         )
         if retry is None:
             retry = Resend.SAFE if method == "GET" else Resend.NEVER
-        return self._retry.run(request, retry, self._attempt)
+        if not self._call_middlewares:
+            return self._retry.run(request, retry, self._attempt)
+        attempt = self._attempt
+
+        def run(call: Request) -> Awaitable[Response]:
+            return self._retry.run(call, retry, attempt)
+
+        return build_chain(self._call_middlewares, run)(request)
 
     def settling(self, key: str) -> float:
         """Seconds until a lookup for idempotency key `key` may prove absence
@@ -87,11 +100,33 @@ class Requester:
         return self._retry.settling(key)
 
     def with_attempt_middleware(self, middleware: Middleware) -> Requester:
-        return Requester(
-            base_url=self.base_url,
-            mode=self.mode,
-            timeout=self.timeout,
-            retry=self._retry,
-            attempt=build_chain([middleware], self._attempt),
-            check_usable=self._check_usable,
+        return self._replace(attempt=build_chain([middleware], self._attempt))
+
+    def with_settings(
+        self,
+        *,
+        timeout: float,
+        total_timeout: float,
+        max_retries: int,
+        retry_policy: RetryPolicy,
+        headers: Mapping[str, str],
+    ) -> Requester:
+        """A view with other settings over the same attempt chain, pool and
+        idempotency-key registry (Client.with_options)."""
+        retry = self._retry.with_settings(
+            retry_policy, max_retries=max_retries, total_timeout=total_timeout
         )
+        return self._replace(timeout=timeout, retry=retry, headers=headers)
+
+    def _replace(self, **changes: Any) -> Requester:
+        settings: dict[str, Any] = {
+            "base_url": self.base_url,
+            "mode": self.mode,
+            "timeout": self.timeout,
+            "retry": self._retry,
+            "attempt": self._attempt,
+            "check_usable": self._check_usable,
+            "headers": self.headers,
+            "call_middlewares": self._call_middlewares,
+        }
+        return Requester(**(settings | changes))

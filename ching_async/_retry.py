@@ -34,7 +34,7 @@ import enum
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import attrs
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Action",
     "Decision",
+    "KeyRegistry",
     "Outcome",
     "Resend",
     "RetryClass",
@@ -348,8 +349,19 @@ class _Call:
         self.lookup_error: ChingError | None = None
 
 
+class KeyRegistry:
+    """Calls with a caller's idempotency key (see RetryLoop._keyed): the keys
+    in flight, and until when an empty lookup proves nothing for a key whose
+    last call ended in doubt. One per client."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, asyncio.Event] = {}
+        self.unsettled: dict[str, float] = {}
+
+
 class RetryLoop:
-    """Runs a call's steps until `decide` ends it. One per client."""
+    """Runs a call's steps until `decide` ends it. One per client (and one
+    per `with_options` view, sharing the client's KeyRegistry)."""
 
     def __init__(
         self,
@@ -358,32 +370,53 @@ class RetryLoop:
         max_retries: int,
         total_timeout: float,
         clock: Callable[[], float] = time.monotonic,
+        keys: KeyRegistry | None = None,
     ) -> None:
         self.policy = policy
         self.max_retries = max_retries
         self.total_timeout = total_timeout
         self._clock = clock
-        # Calls with a caller's idempotency key (see _keyed): the keys in
-        # flight, and until when an empty lookup proves nothing for a key
-        # whose last call ended in doubt.
-        self._keys_in_flight: dict[str, asyncio.Event] = {}
-        self._unsettled: dict[str, float] = {}
+        # Shared by every loop of one client (with_options views too): the
+        # rules for one key hold across them.
+        self._keys = keys if keys is not None else KeyRegistry()
+
+    def with_settings(
+        self, policy: RetryPolicy, *, max_retries: int, total_timeout: float
+    ) -> RetryLoop:
+        """A loop with other settings that shares this one's key registry."""
+        return RetryLoop(
+            policy,
+            max_retries=max_retries,
+            total_timeout=total_timeout,
+            clock=self._clock,
+            keys=self._keys,
+        )
 
     async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:
         """The call's final response; its final error raised."""
         deadline = self._clock() + self.total_timeout
         looks_first = not isinstance(retry, Resend) and retry.look_first
         call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
-        if looks_first:
-            return await self._keyed(call, send)
         try:
-            decision = await self._send(call, send)
-            if decision.action is Action.RETURN:
-                return self._returned(call, decision)
-            return await self._loop(call, send, decision)
-        except (OutcomeUnknownError, asyncio.CancelledError) as exc:
-            self._remember_doubt(call, exc)
+            if looks_first:
+                response = await self._keyed(call, send)
+            else:
+                try:
+                    decision = await self._send(call, send)
+                    if decision.action is Action.RETURN:
+                        response = self._returned(call, decision)
+                    else:
+                        response = await self._loop(call, send, decision)
+                except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+                    self._remember_doubt(call, exc)
+                    raise
+        except (APIError, APIConnectionError) as exc:
+            if exc.outcome_unknown:
+                _log_unknown(call, exc)
             raise
+        if response.outcome_unknown:
+            _log_unknown(call, None)
+        return response
 
     def _remember_doubt(self, call: _Call, exc: BaseException) -> None:
         """A reconciled call that ended with a send in doubt: until the settle
@@ -610,8 +643,8 @@ class RetryLoop:
         key = call.request.idempotency_key
         assert key is not None
         await self._wait_for_key(call, key)
-        done = self._keys_in_flight[key] = asyncio.Event()
-        call.settle_until = self._unsettled.get(key, 0.0)
+        done = self._keys.in_flight[key] = asyncio.Event()
+        call.settle_until = self._keys.unsettled.get(key, 0.0)
         try:
             decision = await self._look(call, send)
             return await self._loop(call, send, decision)
@@ -619,11 +652,11 @@ class RetryLoop:
             self._remember_doubt(call, exc)
             raise
         finally:
-            del self._keys_in_flight[key]
+            del self._keys.in_flight[key]
             done.set()
 
     async def _wait_for_key(self, call: _Call, key: str) -> None:
-        while (busy := self._keys_in_flight.get(key)) is not None:
+        while (busy := self._keys.in_flight.get(key)) is not None:
             try:
                 async with asyncio.timeout(max(0.0, call.deadline - self._clock())):
                     await busy.wait()
@@ -639,42 +672,82 @@ class RetryLoop:
         """Seconds until an empty lookup for `key` proves absence: 0 unless a
         call with it ended in doubt (unknown, or cancelled mid-send) within
         the settle time."""
-        return max(0.0, self._unsettled.get(key, 0.0) - self._clock())
+        return max(0.0, self._keys.unsettled.get(key, 0.0) - self._clock())
 
     def _remember_unsettled(self, key: str, until: float) -> None:
         if self.policy.instant:
             return
         now = self._clock()
-        if len(self._unsettled) >= _MAX_UNSETTLED:
-            self._unsettled = {k: t for k, t in self._unsettled.items() if t > now}
-        if until > now and len(self._unsettled) < _MAX_UNSETTLED:
-            self._unsettled[key] = max(until, self._unsettled.get(key, 0.0))
+        unsettled = self._keys.unsettled
+        if len(unsettled) >= _MAX_UNSETTLED:
+            unsettled = self._keys.unsettled = {k: t for k, t in unsettled.items() if t > now}
+        if until > now and len(unsettled) < _MAX_UNSETTLED:
+            unsettled[key] = max(until, unsettled.get(key, 0.0))
+
+
+# What a caller running at INFO wants to see: the steps that are not the
+# ordinary single send (retries, reconciliation and its outcome, outcome unknown).
+_RECONCILED = frozenset({Seen.FOUND, Seen.ABSENT, Seen.WINDOW_FULL, Seen.LOOKUP_FAILED})
+
+
+def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
+    # An outcome-unknown end has its own record (_log_unknown).
+    if decision.action is Action.REFUSE:
+        return logging.INFO
+    if not call.sends:  # looking for a caller's key before the first send: routine
+        return logging.DEBUG
+    if decision.action is Action.SEND or decision.action is Action.LOOK:
+        return logging.INFO
+    return logging.INFO if outcome.seen in _RECONCILED else logging.DEBUG
 
 
 def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
-    found = outcome.seen is Seen.FOUND
-    level = logging.INFO if found else logging.DEBUG
-    if not logger.isEnabledFor(level):
+    if not logger.isEnabledFor(logging.INFO):  # nothing at INFO, nothing at DEBUG either
         return
+    level = _level(call, outcome, decision)
+    if logger.isEnabledFor(level):
+        step = (outcome.seen.value, decision.action.value, decision.reason)
+        extra = {"ching_seen": step[0], "ching_action": step[1], "ching_reason": step[2]}
+        _record(level, call, "%s -> %s (%s", step, decision.outcome_unknown, extra)
+
+
+def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> None:
+    """The one INFO record of a call that ended with its outcome unknown."""
+    if logger.isEnabledFor(logging.INFO):
+        ended = type(error).__name__ if error is not None else "a response marked outcome_unknown"
+        _record(logging.INFO, call, "outcome unknown (%s", (ended,), True, {})
+
+
+def _record(
+    level: int,
+    call: _Call,
+    what: str,
+    args: tuple[object, ...],
+    outcome_unknown: bool,
+    extra: Mapping[str, object],
+) -> None:
+    """One record about `call`: `what % args`, then the call's context."""
     request = call.request
+    answered = call.result or call.last_response
+    request_id = answered.request_id if answered is not None else None
     logger.log(
         level,
-        "%s %s: %s -> %s (%s; attempt %d, lookup %d, idempotency key %s)",
+        "%s %s: " + what + "; attempt %d, lookup %d, idempotency key %s, request id %s)",
         request.method,
         request.path,
-        outcome.seen.value,
-        decision.action.value,
-        decision.reason,
+        *args,
         call.sends,
         call.lookups,
         request.idempotency_key,
+        request_id,
         extra={
+            **extra,
             "ching_method": request.method,
             "ching_path": request.path,
-            "ching_seen": outcome.seen.value,
-            "ching_action": decision.action.value,
-            "ching_reason": decision.reason,
             "ching_attempt": call.sends,
+            "ching_lookup": call.lookups,
             "ching_idempotency_key": request.idempotency_key,
+            "ching_request_id": request_id,
+            "ching_outcome_unknown": outcome_unknown,
         },
     )

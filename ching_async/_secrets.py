@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from multidict import CIMultiDict
+
 from ._errors import APIConnectionError, APIError, InvalidParameterError
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "redact_headers",
     "redacted_head",
     "request_secrets",
+    "response_headers",
     "scrub_json",
     "scrub_secrets",
 ]
@@ -289,6 +292,20 @@ class _Source(_Carrier, Protocol):
     def idempotency_key(self) -> str | None: ...
 
 
+def response_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> CIMultiDict[str]:
+    """A copy of a response's headers to hand out (on results and errors):
+    picklable, case-insensitive, and without `secrets` in any value."""
+    copy = CIMultiDict(headers)
+    if secrets and _may_hold(" ".join(copy.values()), secrets):
+        copy = CIMultiDict((name, scrub_secrets(value, secrets)) for name, value in copy.items())
+    return copy
+
+
+def _may_hold(text: str, secrets: Sequence[str]) -> bool:
+    """Whether scrub_secrets could change `text` (a secret, or a JSON escape)."""
+    return "\\" in text or any(secret in text for secret in secrets)
+
+
 def attach_context(
     error: _E,
     request: _Source,
@@ -297,6 +314,7 @@ def attach_context(
     request_id: str | None = None,
     outcome_unknown: bool = False,
     body: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> _E:
     """Stamp `error` with the request it came from (method, path, attempts,
     idempotency key, the server's request id) and blank out the request's own
@@ -313,6 +331,8 @@ def attach_context(
     )
     secrets = request_secrets(request)
     if isinstance(error, APIError):
+        if headers is not None:
+            error.headers = response_headers(headers, secrets)
         if body is not None:
             # Cut after the key is removed, so that no head of it survives.
             error.body = body_excerpt(body, secrets)

@@ -23,7 +23,9 @@ async iterator (`create_many`'s `BulkRun`), which becomes a `SyncIterator`.
 Python's typing cannot map one class's methods onto another's, so these lines
 are written out, one per method: tests/sync/test_sync_client.py fails when a
 public method of a `Client` group has no twin here. A new group is a class
-here and one line in `SyncClient.__init__`.
+here and one line in `SyncClient._attach`. The client's own settings are
+read through from the async client (`_FromClient`); `with_options` makes a
+view of the async client and hangs new groups on it, on the same loop.
 
 Rules, decided:
 - From the SyncClient's own loop thread (a middleware or transport calling
@@ -52,11 +54,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import inspect
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
 
 from ._client import Client
@@ -67,6 +70,7 @@ from ._resources._customers import Customers
 from ._resources._payment_methods import PaymentMethods
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._retry import RetryPolicy
 
 __all__ = ["SyncClient", "SyncIterator"]
 
@@ -74,6 +78,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 R = TypeVar("R", bound=Resource)
 S = TypeVar("S")
+V = TypeVar("V")
 
 _THREAD_NAME = "ching_async.SyncClient"
 _END: Any = object()  # an async iterator's end, as a value the loop can hand back
@@ -101,7 +106,7 @@ class _Runner:
     collected and its finalizer can close this."""
 
     def __init__(self, client: Client) -> None:
-        self._client = client
+        self.client = client  # the first; views of it share its pool and lifecycle
         self._lock = threading.Lock()  # start, submit and close, against each other
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -246,7 +251,7 @@ class _Runner:
                 aclose = getattr(iterator, "aclose", None)
                 if aclose is not None:
                     await aclose()
-            await self._client.aclose()
+            await self.client.aclose()
         except Exception as exc:  # the first close() raises it, once the thread is gone
             self._close_error = exc
         finally:
@@ -474,18 +479,38 @@ class SyncRefunds(SyncResource[Refunds]):
     find_by_idempotency_key = synced(Refunds.find_by_idempotency_key)
 
 
-def _client_arguments(
-    init: Callable[Concatenate[Any, P], None],
-) -> Callable[[Callable[Concatenate[S, ...], None]], Callable[Concatenate[S, P], None]]:
-    """Give the decorated __init__ the parameters of `init` (Client's), for
+def _parameters_of(
+    source: Callable[Concatenate[Any, P], object],
+) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
+    """Give the decorated method the parameters of `source` (Client's), for
     type checkers and help(), without writing them out twice."""
 
-    def decorate(fn: Callable[Concatenate[S, ...], None]) -> Callable[Concatenate[S, P], None]:
-        fn.__signature__ = inspect.signature(init)  # type: ignore[attr-defined]
-        fn.__doc__ = init.__doc__
+    def decorate(fn: Callable[Concatenate[S, ...], V]) -> Callable[Concatenate[S, P], V]:
+        signature = inspect.signature(source)
+        fn.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            return_annotation=inspect.signature(fn).return_annotation
+        )
+        fn.__doc__ = fn.__doc__ or source.__doc__
         return fn
 
     return decorate
+
+
+class _FromClient(Generic[T]):
+    """A setting read from the async client, under the same name."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+        self.__doc__ = f"The async client's `{name}`."
+
+    @overload
+    def __get__(self, sync: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, sync: SyncClient, owner: type[Any]) -> T: ...
+    def __get__(self, sync: SyncClient | None, owner: type[Any]) -> Self | T:
+        if sync is None:
+            return self
+        return cast(T, getattr(sync._client, self._name))
 
 
 class SyncClient:
@@ -502,7 +527,16 @@ class SyncClient:
     "Sync code (Django, Celery, scripts)".
     """
 
-    @_client_arguments(Client.__init__)
+    base_url: _FromClient[str] = _FromClient()
+    mode: _FromClient[str] = _FromClient()  # "test" or "live" (from the key), or "unknown"
+    headers: _FromClient[Mapping[str, str]] = _FromClient()
+    timeout: _FromClient[float] = _FromClient()
+    total_timeout: _FromClient[float] = _FromClient()
+    max_retries: _FromClient[int] = _FromClient()
+    max_connections: _FromClient[int] = _FromClient()
+    retry_policy: _FromClient[RetryPolicy] = _FromClient()
+
+    @_parameters_of(Client.__init__)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if kwargs.get("session") is not None:
             raise InvalidParameterError(
@@ -510,27 +544,38 @@ class SyncClient:
                 "it was made in, and a SyncClient runs its own; use max_connections= "
                 "or transport= instead"
             )
-        self._client = Client(*args, **kwargs)
-        self._runner = _Runner(self._client)
+        self._runner = _Runner(Client(*args, **kwargs))
+        self._parent: SyncClient | None = None
         # Dropped unclosed (garbage-collected, or at exit): closed all the same.
         weakref.finalize(self, self._runner.close_dropped)
-        self.setup_sessions = SyncSetupSessions(self, self._client.setup_sessions)
-        self.charges = SyncCharges(self, self._client.charges)
-        self.customers = SyncCustomers(self, self._client.customers)
-        self.payment_methods = SyncPaymentMethods(self, self._client.payment_methods)
-        self.refunds = SyncRefunds(self, self._client.refunds)
+        self._attach(self._runner.client)
 
-    @property
-    def base_url(self) -> str:
-        return self._client.base_url
+    def _attach(self, client: Client) -> None:
+        """The resource groups, all calling `client` on this SyncClient's loop."""
+        self._client = client
+        self.setup_sessions = SyncSetupSessions(self, client.setup_sessions)
+        self.charges = SyncCharges(self, client.charges)
+        self.customers = SyncCustomers(self, client.customers)
+        self.payment_methods = SyncPaymentMethods(self, client.payment_methods)
+        self.refunds = SyncRefunds(self, client.refunds)
 
-    @property
-    def mode(self) -> str:
-        """ "test" or "live" (from the key's prefix), or "unknown"."""
-        return self._client.mode
+    @_parameters_of(Client.with_options)
+    def with_options(self, **options: Any) -> SyncClient:
+        """A view of this client with other settings (the async `Client.with_options`'s),
+        for one call or kept. It shares this client's loop thread, connection
+        pool and lifecycle: closing either closes both.
+
+            fast = ching.with_options(total_timeout=3, max_retries=1)
+            charge = fast.charges.create(...)
+        """
+        view = copy.copy(self)
+        view._parent = self  # the finalizer that closes the loop is the first client's
+        view._attach(self._client.with_options(**options))
+        return view
 
     @property
     def closed(self) -> bool:
+        """True once `close()` has begun: calls then raise ClientStateError."""
         return self._runner.closed
 
     def __repr__(self) -> str:

@@ -46,7 +46,9 @@ class Transport(Protocol):
     closes it (as with `session=`).
     """
 
-    async def handle(self, request: Request) -> Response: ...
+    async def handle(self, request: Request) -> Response:
+        """Send one attempt and return the server's answer (see the class docstring)."""
+        ...
 
 
 def checked_transport(transport: object, max_response_bytes: int) -> Handler:

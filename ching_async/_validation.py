@@ -16,6 +16,7 @@ from ._protocol import path_segment
 
 __all__ = [
     "check_amount",
+    "check_app_info",
     "check_cancellation_reason",
     "check_currency",
     "check_flag",
@@ -24,6 +25,10 @@ __all__ = [
     "check_metadata",
     "check_optional_text",
     "check_redirect_url",
+    "check_count",
+    "check_extra_headers",
+    "check_positive_seconds",
+    "check_proxy_url",
     "check_seconds",
 ]
 
@@ -244,3 +249,72 @@ __all__ += [
     "check_refund_reason",
     "check_text",
 ]
+
+
+# ---------------------------------------------------------- client settings
+def check_positive_seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise _fail(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_count(name: str, value: object, *, minimum: int) -> int:
+    if type(value) is not int or value < minimum:
+        raise _fail(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+# Set by the client itself: a caller's value would break auth, exactly-once
+# or the framing of the request.
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "idempotency-key", "content-type"}
+    | {"content-length", "host", "transfer-encoding"}
+)
+_BAD_IN_HEADER = re.compile(r"[\r\n\x00]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def check_extra_headers(value: object) -> dict[str, str]:
+    """Headers a caller adds to every call (str names and values, no CR, LF
+    or NUL, none the client sets itself)."""
+    if not isinstance(value, Mapping):
+        raise _fail(f"headers must be a mapping of str to str, got {_describe(value)}")
+    headers: dict[str, str] = {}
+    for name, text in value.items():
+        if type(name) is not str or not _HEADER_NAME.fullmatch(name):
+            raise _fail(f"header name {name!r} is not a valid HTTP header name")
+        if name.lower() in _RESERVED_HEADERS:
+            hint = "; pass idempotency_key= to the call" if "idem" in name.lower() else ""
+            raise _fail(f"header {name!r} is set by the client itself{hint}")
+        if type(text) is not str or _BAD_IN_HEADER.search(text):
+            # The value is not echoed: it may be a credential.
+            raise _fail(f"header {name!r} must be a str without CR, LF or NUL")
+        headers[name] = text
+    return headers
+
+
+_APP_INFO = re.compile(r"[\x20-\x7e]{1,200}")
+
+
+def check_app_info(value: object) -> str:
+    """What goes after the library's own User-Agent ("myshop/1.4")."""
+    if not isinstance(value, str) or not _APP_INFO.fullmatch(value) or not value.strip():
+        raise _fail(
+            "app_info must be 1-200 printable ASCII characters (e.g. 'myshop/1.4'),"
+            f" got {_describe(value)}"
+        )
+    return value.strip()
+
+
+def check_proxy_url(value: object) -> str:
+    """An http(s) proxy URL; never echoed (it may carry a password)."""
+    if not isinstance(value, str):
+        raise _fail(f"proxy must be a URL string, got {type(value).__name__}")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError for a port out of range)
+    except ValueError:
+        raise _fail("proxy is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_IN_HEADER.search(value):
+        raise _fail("proxy must be an absolute http:// or https:// URL")
+    return value

@@ -124,7 +124,7 @@ async def run_chaos(
             marker = charge.metadata.get(ching_async.IDEMPOTENCY_METADATA_KEY)
             report.server_by_key.setdefault(str(marker), []).append(charge.id)
         report.server_charges = len(fake.charges())
-        report.faults = Counter(str(r.fault.kind) for r in fake.requests if r.fault)
+        report.faults = Counter(str(r.fault.kind) for r in fake.requests() if r.fault)
     return report
 
 

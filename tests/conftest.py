@@ -18,6 +18,7 @@ from aiohttp import web
 
 import ching_async
 from ching_async import _aiohttp
+from tests._support.loopback import serving
 from tests._support.scripted import TEST_KEY, Script, ScriptedServer, ScriptedTransport
 
 
@@ -29,14 +30,9 @@ async def scripted(request: pytest.FixtureRequest) -> AsyncIterator[Script]:
     server = ScriptedServer()
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", server.handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    server.url = f"http://127.0.0.1:{port}/ching/v1"
-    yield server
-    await runner.cleanup()
+    async with serving(app) as url:
+        server.url = url + "/ching/v1"
+        yield server
 
 
 @pytest.fixture

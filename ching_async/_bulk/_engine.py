@@ -76,6 +76,8 @@ _JOB_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class Outcome(StrEnum):
+    """How one bulk item ended."""
+
     SUCCEEDED = "succeeded"  # the card was charged
     DECLINED = "declined"  # the card was declined: a result, not an error
     FAILED = "failed"  # not charged (invalid, rejected, or gave up knowing it was not sent)
@@ -97,6 +99,7 @@ class ChargeParams:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ChargeParams:
+        """Params from a mapping with the same keys; unknown keys are an error."""
         if not isinstance(data, Mapping):
             raise InvalidParameterError(
                 f"a bulk item must be ChargeParams or a mapping, got {type(data).__name__}"
@@ -124,6 +127,7 @@ class ChargeParams:
         return self
 
     def create_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `charges.create` for this item."""
         return {
             "customer": self.customer,
             "payment_method": self.payment_method,
@@ -157,6 +161,7 @@ class ChargeResult:
 
     @property
     def ok(self) -> bool:
+        """True when the card was charged."""
         return self.outcome is Outcome.SUCCEEDED
 
 
@@ -172,6 +177,7 @@ class BulkSummary:
     amount_charged: int = 0  # agorot, succeeded items only
 
     def add(self, result: ChargeResult) -> None:
+        """Count one result."""
         setattr(self, result.outcome.value, getattr(self, result.outcome.value) + 1)
         self.from_journal += result.from_journal
         if result.outcome is Outcome.SUCCEEDED:
@@ -179,10 +185,12 @@ class BulkSummary:
 
     @property
     def total(self) -> int:
+        """Results counted, of every outcome."""
         return self.succeeded + self.declined + self.failed + self.unknown
 
     @property
     def all_succeeded(self) -> bool:
+        """True when every result counted was charged."""
         return self.total == self.succeeded
 
 

@@ -111,6 +111,7 @@ class Charges(Resource):
         return decode_model(response, Charge)
 
     async def retrieve(self, id: str) -> Charge:
+        """The charge `id` (`ch_...`)."""
         response = await self._requester.request("GET", "/charges/" + check_id("id", id))
         return decode_model(response, Charge)
 

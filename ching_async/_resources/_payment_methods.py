@@ -25,6 +25,7 @@ class PaymentMethods(Resource):
     """
 
     async def retrieve(self, id: str) -> PaymentMethod:
+        """The saved card `id` (`pm_...`)."""
         response = await self._requester.request("GET", "/payment_methods/" + check_id("id", id))
         return decode_model(response, PaymentMethod)
 

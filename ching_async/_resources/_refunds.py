@@ -143,6 +143,7 @@ class Refunds(Resource):
         return left
 
     async def retrieve(self, id: str) -> Refund:
+        """The refund `id`."""
         response = await self._requester.request("GET", REFUNDS_PATH + "/" + check_id("id", id))
         return decode_model(response, Refund)
 

@@ -29,6 +29,11 @@ class SetupSessions(Resource):
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> SetupSession:
+        """Start a hosted page where `customer` adds a card; send them to its `url`.
+
+        They come back to `success_url` (or `cancel_url`); then retrieve the
+        session for the outcome.
+        """
         payload: dict[str, Any] = {
             "customer": check_plain_id("customer", customer),
             "success_url": check_redirect_url("success_url", success_url),
@@ -42,6 +47,7 @@ class SetupSessions(Resource):
         return decode_model(response, SetupSession)
 
     async def retrieve(self, id: str) -> SetupSession:
+        """The setup session `id` (`seti_...`): poll it for the outcome."""
         response = await self._requester.request("GET", "/setup_sessions/" + check_id("id", id))
         return decode_model(response, SetupSession)
 

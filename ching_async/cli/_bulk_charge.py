@@ -36,7 +36,14 @@ from ._errors import EXIT_FAILED, EXIT_OK, UsageError
 from ._output import Output, describe_error, one_line
 from ._progress import BulkProgress, ProgressMode
 
-__all__ = ["JobReport", "bulk_charge", "print_report", "run_job"]
+__all__ = [
+    "JobReport",
+    "bulk_charge",
+    "check_job_options",
+    "print_report",
+    "run_job",
+    "validated_file",
+]
 
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LISTED_FAILURES = 10
@@ -77,6 +84,13 @@ class JobReport:
     output: str | None = None
     stopped_early: bool = False
     refused: str | None = None  # the job stopped because the API refused the key
+
+    def add(self, row: int, result: ChargeResult, writer: ResultsWriter | None) -> None:
+        """Count one row's result (the `row` of the file), and write it to --output."""
+        self.summary.add(result)
+        _account(self, row, result)
+        if writer is not None:
+            writer.write(row, result)
 
     @property
     def exit_code(self) -> int:
@@ -177,11 +191,7 @@ async def run_job(
                 assume_new=assume_new,
             ) as run:
                 async for result in run:
-                    summary.add(result)
-                    row = row_of(result.index)
-                    _account(report, row, result)
-                    if writer is not None:
-                        writer.write(row, result)
+                    report.add(row_of(result.index), result, writer)
                     bar.update(summary)
                     if isinstance(result.error, AuthenticationError | PermissionDeniedError):
                         # Every other row would fail the same way: stop now.
@@ -310,18 +320,29 @@ def print_report(
 
 
 # ----------------------------------------------------------------- command
-async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
-    job_id: str = args.job_id
-    if not JOB_ID.fullmatch(job_id):
+def check_job_options(args: argparse.Namespace) -> None:
+    """--job-id and --concurrency, checked before the file is read (here and with --redis)."""
+    if not JOB_ID.fullmatch(args.job_id):
         raise UsageError(
-            f"--job-id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
+            f"--job-id {args.job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
             "(starting with a letter or digit)"
         )
     if args.concurrency > MAX_CONCURRENCY:
         raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}")
-    billing = BillingFile(args.file, job_id=job_id)
+
+
+def validated_file(args: argparse.Namespace) -> tuple[BillingFile, Validation]:
+    """The whole file, validated before anything is charged (a UsageError if a row is bad)."""
+    billing = BillingFile(args.file, job_id=args.job_id)
     validation = billing.validate()
     _check_validation(billing, validation)
+    return billing, validation
+
+
+async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
+    job_id: str = args.job_id
+    check_job_options(args)
+    billing, validation = validated_file(args)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
     journal = _journal_path(args)
@@ -335,6 +356,7 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
+            # Alike in shape only to other calls by keyword (the Requester in _client.py).
             report = await run_job(
                 conn.client,
                 billing.params(),

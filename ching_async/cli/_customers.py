@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from functools import partial
 from typing import Any, Literal, cast
 
-from .. import APIConnectionError, APIError
+from .. import APIConnectionError, APIError, Client, Customer
 from ._confirm import ask, needs_confirmation
-from ._env import connect
-from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
-from ._output import Output, describe_error, error_json
+from ._env import call
+from ._errors import UsageError
+from ._output import Output, outcome_unknown
 
 __all__ = [
     "cards_detach",
@@ -45,9 +46,9 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ customers
 async def customers_create(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
+    async def create(client: Client) -> Customer:
         try:
-            customer = await conn.client.customers.create(
+            return await client.customers.create(
                 **_fields(args), idempotency_key=args.idempotency_key
             )
         except (APIError, APIConnectionError) as exc:
@@ -59,19 +60,15 @@ async def customers_create(args: argparse.Namespace, out: Output) -> int:
                 f"--email {shlex.quote(args.email)} ...` (it updates the customer if this "
                 "create made it); do not run create again"
             )
-            raise CliError(
-                f"{describe_error(exc)}; the customer may or may not have been created: {hint}",
-                data={**error_json(exc, EXIT_FAILED)["error"], "hint": hint},
+            raise outcome_unknown(
+                exc, "the customer may or may not have been created", hint
             ) from exc
-    out.customer(customer, title="Customer created")
-    return EXIT_OK
+
+    return await call(out, create, partial(out.customer, title="Customer created"))
 
 
 async def customers_get(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        customer = await conn.client.customers.retrieve(args.id)
-    out.customer(customer)
-    return EXIT_OK
+    return await call(out, lambda client: client.customers.retrieve(args.id), out.customer)
 
 
 async def customers_update(args: argparse.Namespace, out: Output) -> int:
@@ -79,10 +76,11 @@ async def customers_update(args: argparse.Namespace, out: Output) -> int:
     if not fields:
         options = ", ".join(option for _, option in FIELDS)
         raise UsageError(f"nothing to update: give at least one of {options}")
-    async with connect(out) as conn:
-        customer = await conn.client.customers.update(args.id, **fields)
-    out.customer(customer, title="Customer updated")
-    return EXIT_OK
+    return await call(
+        out,
+        lambda client: client.customers.update(args.id, **fields),
+        partial(out.customer, title="Customer updated"),
+    )
 
 
 async def customers_upsert(args: argparse.Namespace, out: Output) -> int:
@@ -90,26 +88,20 @@ async def customers_upsert(args: argparse.Namespace, out: Output) -> int:
     if getattr(args, by) is None:
         option = dict(FIELDS)[by]
         raise UsageError(f"--identify-by {by} needs {option} VALUE: the customer is found by it")
-    async with connect(out) as conn:
-        result = await conn.client.customers.upsert(
-            identify_by=cast(IdentifyBy, by), **_fields(args)
-        )
-    out.upsert(result)
-    return EXIT_OK
+    return await call(
+        out,
+        lambda client: client.customers.upsert(identify_by=cast(IdentifyBy, by), **_fields(args)),
+        out.upsert,
+    )
 
 
 async def customers_list(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        customers = await conn.client.customers.list()
-    out.customers(customers)
-    return EXIT_OK
+    return await call(out, lambda client: client.customers.list(), out.customers)
 
 
 async def customers_delete(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        client = conn.client
-        action = f"deleting customer {args.id}"
-        if needs_confirmation(client, yes=args.yes, action=action):
+    async def delete(client: Client) -> Customer:
+        if needs_confirmation(client, yes=args.yes, action=f"deleting customer {args.id}"):
             customer = await client.customers.retrieve(args.id)
             email = f"<{customer.email}>" if customer.email else None
             who = " ".join(part for part in (customer.name, email) if part)
@@ -118,39 +110,41 @@ async def customers_delete(args: argparse.Namespace, out: Output) -> int:
                 f"Delete customer {args.id}{f' ({who})' if who else ''} in live mode? "
                 "Its saved cards are detached.",
             )
-        tombstone = await client.customers.delete(args.id)
-    out.customer(tombstone, title="Customer deleted (a soft delete: its saved cards are detached)")
-    return EXIT_OK
+        return await client.customers.delete(args.id)
+
+    title = "Customer deleted (a soft delete: its saved cards are detached)"
+    return await call(out, delete, partial(out.customer, title=title))
 
 
 async def customers_cards(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        methods = await conn.client.customers.list_payment_methods(args.id)
-    out.payment_methods(methods, customer=args.id)
-    return EXIT_OK
+    return await call(
+        out,
+        lambda client: client.customers.list_payment_methods(args.id),
+        partial(out.payment_methods, customer=args.id),
+    )
 
 
 # ---------------------------------------------------------------------- cards
+# Alike in shape only to _commands' get and cancel: each names its own request (`call` is shared).
 async def cards_get(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        method = await conn.client.payment_methods.retrieve(args.id)
-    out.payment_method(method)
-    return EXIT_OK
+    return await call(
+        out, lambda client: client.payment_methods.retrieve(args.id), out.payment_method
+    )
 
 
 async def cards_detach(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        method = await conn.client.payment_methods.detach(
-            args.id, idempotency_key=args.idempotency_key
-        )
-    out.payment_method(method, title="Card detached: it can no longer be charged")
-    return EXIT_OK
+    return await call(
+        out,
+        lambda client: client.payment_methods.detach(args.id, idempotency_key=args.idempotency_key),
+        partial(out.payment_method, title="Card detached: it can no longer be charged"),
+    )
 
 
 async def cards_test_card(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        method = await conn.client.payment_methods.create_test_card(
+    return await call(
+        out,
+        lambda client: client.payment_methods.create_test_card(
             args.customer, card_index=args.index, idempotency_key=args.idempotency_key
-        )
-    out.payment_method(method, title="Test card saved")
-    return EXIT_OK
+        ),
+        partial(out.payment_method, title="Test card saved"),
+    )

@@ -10,19 +10,22 @@ something to work on), and say so in one line on stderr.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
 from .. import Client
+from ._errors import EXIT_OK
 
 if TYPE_CHECKING:
     from ..testing import FakeChing
     from ._output import Output
 
-__all__ = ["Connection", "SampleData", "connect", "embedded_fake", "seed_sample_data"]
+__all__ = ["Connection", "SampleData", "call", "connect", "embedded_fake", "seed_sample_data"]
+
+T = TypeVar("T")
 
 API_KEY_ENV = "CHING_API_KEY"
 # Seconds per attempt against the in-process fake (the real API's default is 30).
@@ -81,24 +84,20 @@ def seed_sample_data(fake: FakeChing) -> SampleData:
         customer = fake.add_customer(name=name, email=email)
         card = fake.add_payment_method(customer.id, brand=brand, last4=last4, declines=declines)
         customers[name], cards[name] = customer.id, card.id
+    sample_charges = [  # label, whose card, amount, held for capture, description
+        ("succeeded", "Tal Levi", 9900, False, "Pro plan - April"),
+        ("to capture", "Noa Cohen", 12000, True, "Variable-weight cart - awaiting fulfilment"),
+        ("to cancel", "Avi Mizrahi", 4500, True, "Table reservation deposit"),
+    ]
     charges = {
-        "succeeded": fake.add_charge(
-            customers["Tal Levi"], cards["Tal Levi"], amount=9900, description="Pro plan - April"
-        ).id,
-        "to capture": fake.add_charge(
-            customers["Noa Cohen"],
-            cards["Noa Cohen"],
-            amount=12000,
-            capture_method="manual",
-            description="Variable-weight cart - awaiting fulfilment",
-        ).id,
-        "to cancel": fake.add_charge(
-            customers["Avi Mizrahi"],
-            cards["Avi Mizrahi"],
-            amount=4500,
-            capture_method="manual",
-            description="Table reservation deposit",
-        ).id,
+        label: fake.add_charge(
+            customers[name],
+            cards[name],
+            amount=amount,
+            capture_method="manual" if held else "automatic",
+            description=description,
+        ).id
+        for label, name, amount, held, description in sample_charges
     }
     return SampleData(customers=customers, cards=cards, charges=charges)
 
@@ -120,3 +119,17 @@ async def connect(out: Output) -> AsyncIterator[Connection]:
         )
         async with Client(fake.api_key, base_url=fake.url, timeout=EMBEDDED_TIMEOUT) as client:
             yield Connection(client, fake, sample)
+
+
+async def call(
+    out: Output, request: Callable[[Client], Awaitable[T]], show: Callable[[T], None]
+) -> int:
+    """A command that is one request: send it (see `connect`), then `show` its result.
+
+    An error the request raises reaches ``_app.run``, which prints it and
+    chooses the exit code.
+    """
+    async with connect(out) as conn:
+        result = await request(conn.client)
+    show(result)
+    return EXIT_OK

@@ -8,7 +8,7 @@ stays parseable whatever else happens.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TextIO
 
@@ -30,9 +30,9 @@ from .. import (
     UpsertResult,
 )
 from ._amounts import format_agorot, format_money
-from ._errors import CliError
+from ._errors import EXIT_FAILED, CliError
 
-__all__ = ["Output", "error_json", "one_line"]
+__all__ = ["Output", "describe_error", "error_json", "one_line", "outcome_unknown"]
 
 
 def one_line(text: str) -> str:
@@ -70,10 +70,8 @@ class Output:
     def print(self, *objects: Any) -> None:
         self.console.print(*objects)
 
+    # The printers below are alike in shape only: each lists its own model's fields.
     def charge(self, charge: Charge, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(charge))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", charge.id),
             ("status", _status(str(charge.status))),
@@ -94,50 +92,36 @@ class Output:
             ("livemode", charge.livemode),
             ("created", charge.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(charge, rows, title)
 
     def charges(self, charges: list[Charge]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(c) for c in charges])
-            return
-        if not charges:
-            self.console.print("No charges.")
-            return
-        table = Table(
-            title=f"{len(charges)} charges, newest first",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
+        wide = self.console.width >= 100
+        self._list(
+            charges,
+            "No charges.",
+            lambda: _list_table(
+                f"{len(charges)} charges, newest first",
+                [
+                    ("id", "id"),
+                    ("created", "id"),
+                    ("amount", "right"),
+                    ("status", "id"),
+                    ("customer: description" if wide else "details", "rest"),
+                ],
+                [
+                    [
+                        c.id,
+                        _date(c.created),
+                        format_money(c.amount, c.currency),
+                        _status(str(c.status)),
+                        _who_for_what(c),
+                    ]
+                    for c in charges
+                ],
+            ),
         )
 
-        # ids never wrap or truncate: they are meant to be copied.
-        def fixed(name: str, values: list[str], justify: str = "left") -> None:
-            width = max(len(name), *(len(v) for v in values))
-            table.add_column(name, justify=justify, no_wrap=True, min_width=width)  # type: ignore[arg-type]
-
-        fixed("id", [c.id for c in charges])
-        dates = [c.created.strftime("%Y-%m-%d") if c.created else "-" for c in charges]
-        fixed("created", dates)
-        amounts = [format_money(c.amount, c.currency) for c in charges]
-        fixed("amount", amounts, "right")
-        fixed("status", [str(c.status) for c in charges])
-        wide = self.console.width >= 100
-        table.add_column("customer: description" if wide else "details", ratio=1)
-        for c, date, amount in zip(charges, dates, amounts, strict=True):
-            who = c.customer_name or c.customer or "-"
-            table.add_row(
-                c.id,
-                date,
-                amount,
-                _status(str(c.status)),
-                f"{who}: {c.description}" if c.description else who,
-            )
-        self.console.print(table)
-
     def setup_session(self, session: SetupSession, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(session))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", session.id),
             ("status", _status(str(session.status))),
@@ -150,12 +134,9 @@ class Output:
             ("expires at", session.expires_at),
             ("created", session.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(session, rows, title)
 
     def customer(self, customer: Customer, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(customer))
-            return
         if customer.deleted:  # a tombstone: the id is all there is
             rows: list[tuple[str, Any]] = [("id", customer.id), ("status", _status("deleted"))]
         else:
@@ -170,21 +151,17 @@ class Output:
                 ("livemode", customer.livemode),
                 ("created", customer.created),
             ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(customer, rows, title)
 
     def customers(self, customers: list[Customer]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(c) for c in customers])
-            return
-        if not customers:
-            self.console.print("No customers.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            customers,
+            "No customers.",
+            lambda: _list_table(
                 f"{len(customers)} customers, newest first",
                 [("id", "id"), ("name", ""), ("email", ""), ("phone", "id"), ("created", "id")],
                 [[c.id, c.name, c.email, c.phone, _date(c.created)] for c in customers],
-            )
+            ),
         )
 
     def upsert(self, result: UpsertResult) -> None:
@@ -205,9 +182,6 @@ class Output:
         self.customer(result.customer, title=title)
 
     def payment_method(self, method: PaymentMethod, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(method))
-            return
         rows: list[tuple[str, Any]] = [
             ("id", method.id),
             ("status", _status(method.status or "")),
@@ -219,27 +193,20 @@ class Output:
             ("livemode", method.livemode),
             ("created", method.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(method, rows, title)
 
     def payment_methods(self, methods: list[PaymentMethod], *, customer: str) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(m) for m in methods])
-            return
-        if not methods:
-            self.console.print(f"No saved cards for {customer}.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            methods,
+            f"No saved cards for {customer}.",
+            lambda: _list_table(
                 f"{len(methods)} saved cards of {customer}",
                 [("id", "id"), ("brand", ""), ("last4", "id"), ("exp", "id"), ("status", "id")],
                 [[m.id, m.brand, m.last4, _expiry(m), _status(m.status or "-")] for m in methods],
-            )
+            ),
         )
 
     def refund(self, refund: Refund, *, title: str | None = None) -> None:
-        if self.json_mode:
-            self.emit_json(raw_of(refund))
-            return
         info = refund.request_info
         rows: list[tuple[str, Any]] = [
             ("id", refund.id),
@@ -252,17 +219,13 @@ class Output:
             ("livemode", refund.livemode),
             ("created", refund.created),
         ]
-        self.console.print(_fields_table(rows, title=title))
+        self._object(refund, rows, title)
 
     def refunds(self, refunds: list[Refund]) -> None:
-        if self.json_mode:
-            self.emit_json([raw_of(r) for r in refunds])
-            return
-        if not refunds:
-            self.console.print("No refunds.")
-            return
-        self.console.print(
-            _list_table(
+        self._list(
+            refunds,
+            "No refunds.",
+            lambda: _list_table(
                 f"{len(refunds)} refunds, newest first",
                 [
                     ("id", "id"),
@@ -283,8 +246,24 @@ class Output:
                     ]
                     for r in refunds
                 ],
-            )
+            ),
         )
+
+    def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
+        """One object: with --json as the API sent it, else a table of `rows`."""
+        if self.json_mode:
+            self.emit_json(raw_of(model))
+        else:
+            self.console.print(_fields_table(rows, title=title))
+
+    def _list(self, models: Sequence[Model], empty: str, table: Callable[[], Table]) -> None:
+        """A list: with --json as the API sent it, else the `empty` line or the `table`."""
+        if self.json_mode:
+            self.emit_json([raw_of(model) for model in models])
+        elif not models:
+            self.console.print(empty)
+        else:
+            self.console.print(table())
 
 
 Model = Charge | SetupSession | Customer | PaymentMethod | Refund
@@ -320,6 +299,15 @@ def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
     if isinstance(error, OutcomeUnknownError):
         body["customer"] = error.customer
     return {"error": body, "exit_code": exit_code}
+
+
+def outcome_unknown(error: APIError | APIConnectionError, what: str, hint: str) -> CliError:
+    """The error for a write that may or may not have happened: `what` says
+    which, `hint` how to find out (also in the --json error, as "hint")."""
+    return CliError(
+        f"{describe_error(error)}; {what}: {hint}",
+        data={**error_json(error, EXIT_FAILED)["error"], "hint": hint},
+    )
 
 
 def describe_error(error: ChingError) -> str:
@@ -393,6 +381,11 @@ def _join(*parts: str | None, sep: str = " ") -> str | None:
     return sep.join(present) if present else None
 
 
+def _who_for_what(charge: Charge) -> str:
+    who = charge.customer_name or charge.customer or "-"
+    return f"{who}: {charge.description}" if charge.description else who
+
+
 def _card(charge: Charge) -> str | None:
     if not charge.card_brand and not charge.card_last4:
         return None
@@ -401,12 +394,15 @@ def _card(charge: Charge) -> str | None:
 
 def _list_table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]]) -> Table:
     """A list of objects. Columns of kind "id" (and "right": amounts) never wrap
-    or truncate, because they are meant to be copied; "" columns wrap when narrow.
+    or truncate, because they are meant to be copied; "" columns wrap when narrow;
+    a "rest" column takes the rest of the width, cut short with an ellipsis.
     """
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     cells = [[v if isinstance(v, Text) else _cell(v) for v in row] for row in rows]
     for i, (name, kind) in enumerate(columns):
-        if kind:
+        if kind == "rest":
+            table.add_column(name, ratio=1)
+        elif kind:
             width = max(len(name), *(len(str(row[i])) for row in cells))
             justify: Literal["left", "right"] = "right" if kind == "right" else "left"
             table.add_column(name, justify=justify, no_wrap=True, min_width=width)

@@ -114,10 +114,11 @@ class BulkProgress:
 
 def _markup(summary: BulkSummary) -> str:
     parts = [f"[green]{summary.succeeded:,} ok[/]"]
-    if summary.declined:
-        parts.append(f"[yellow]{summary.declined:,} declined[/]")
-    if summary.failed:
-        parts.append(f"[red]{summary.failed:,} failed[/]")
-    if summary.unknown:
-        parts.append(f"[magenta]{summary.unknown:,} unknown[/]")
+    for count, style, word in (
+        (summary.declined, "yellow", "declined"),
+        (summary.failed, "red", "failed"),
+        (summary.unknown, "magenta", "unknown"),
+    ):
+        if count:
+            parts.append(f"[{style}]{count:,} {word}[/]")
     return " ".join(parts)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from .. import APIConnectionError, APIError, Charge, Client
+from .. import APIConnectionError, APIError, Charge, Client, Refund
 from ._amounts import format_money
 from ._confirm import ask, needs_confirmation
-from ._env import connect
-from ._errors import EXIT_FAILED, EXIT_OK, CliError
-from ._output import Output, describe_error, error_json
+from ._env import call, connect
+from ._errors import EXIT_OK, CliError
+from ._output import Output, outcome_unknown
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
 
@@ -52,11 +52,8 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
             # OutcomeUnknownError: the refund may have been made, and the lookup
             # could not tell. Sending it again could refund twice.
             hint = f"check with `ching refunds find {key}`; do not refund again"
-            raise CliError(
-                f"{describe_error(exc)}; the refund may or may not have been made "
-                f"(idempotency key {key}): {hint}",
-                data={**error_json(exc, EXIT_FAILED)["error"], "hint": hint},
-            ) from exc
+            what = f"the refund may or may not have been made (idempotency key {key})"
+            raise outcome_unknown(exc, what, hint) from exc
     info = refund.request_info
     if info is not None and info.reconciled:
         out.notice(
@@ -87,27 +84,21 @@ async def _question(client: Client, charge_id: str, amount: int | None) -> str |
 
 
 async def refunds_get(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refund = await conn.client.refunds.retrieve(args.id)
-    out.refund(refund)
-    return EXIT_OK
+    return await call(out, lambda client: client.refunds.retrieve(args.id), out.refund)
 
 
 async def refunds_list(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refunds = await conn.client.refunds.list()
-    out.refunds(refunds)
-    return EXIT_OK
+    return await call(out, lambda client: client.refunds.list(), out.refunds)
 
 
 async def refunds_find(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        refund = await conn.client.refunds.find_by_idempotency_key(args.key)
-    if refund is None:
-        raise CliError(
-            f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
-            "refunds and none carries it, so it was not made",
-            data={"idempotency_key": args.key, "found": False},
-        )
-    out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")
-    return EXIT_OK
+    def show(refund: Refund | None) -> None:
+        if refund is None:
+            raise CliError(
+                f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
+                "refunds and none carries it, so it was not made",
+                data={"idempotency_key": args.key, "found": False},
+            )
+        out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")
+
+    return await call(out, lambda client: client.refunds.find_by_idempotency_key(args.key), show)

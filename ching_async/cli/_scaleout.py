@@ -7,7 +7,7 @@ Both need the optional extra: ``pip install 'ching-async[arq]'``. Nothing here
 imports arq until a command runs, so ``ching --help`` works without it.
 
 Wiring (in ``_app.build_parser``): the bulk-charge handler becomes
-``_handler("._scaleout", "bulk_charge")`` (it hands runs without ``--redis`` to
+``lazy_handler("._scaleout", "bulk_charge")`` (it hands runs without ``--redis`` to
 ``_bulk_charge.bulk_charge``), ``add_bulk_charge_options(p)`` adds the
 options to the bulk-charge parser, and ``add_worker_command(commands,
 parents=[common])`` adds ``ching worker``.
@@ -23,19 +23,18 @@ import logging.config
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
+from ._options import add_command, count, lazy_handler, positive_float, positive_int, seconds
 
 if TYPE_CHECKING:  # the commands import these when they run: `ching --help` stays fast
     from ._bulk_charge import JobReport
     from ._csv import BillingFile
     from ._output import Output
-
-    Handler = Callable[[argparse.Namespace, Output], Awaitable[int]]
 
 __all__ = [
     "add_bulk_charge_options",
@@ -66,46 +65,6 @@ Ctrl-C (SIGINT/SIGTERM) stops taking shards and hands the running ones back.
 """
 
 
-def _positive_int(text: str) -> int:
-    if text.strip().isdigit() and int(text) >= 1:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    if text.strip().isdigit():
-        return int(text)
-    raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
-
-
-def _lazy(name: str) -> Handler:
-    async def run(args: argparse.Namespace, out: Output) -> int:
-        command: Handler = getattr(importlib.import_module(__name__), name)
-        return await command(args, out)
-
-    return run
-
-
 # ------------------------------------------------------------------ parsers
 def add_bulk_charge_options(p: argparse.ArgumentParser) -> None:
     """The --redis options of ``ching bulk-charge``."""
@@ -118,7 +77,7 @@ def add_bulk_charge_options(p: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--shards",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help=f"with --redis: split the rows into N shards by customer (default "
         f"{DEFAULT_SHARDS}); a shard is charged by one worker at a time, with --concurrency "
@@ -146,14 +105,14 @@ def add_worker_command(
     commands: Any, *, parents: Sequence[argparse.ArgumentParser] = ()
 ) -> argparse.ArgumentParser:
     """Add ``ching worker`` to the subcommands `commands`."""
-    p: argparse.ArgumentParser = commands.add_parser(
+    p = add_command(
+        commands,
         "worker",
-        help="charge jobs enqueued with bulk-charge --redis (run one per machine)",
+        "charge jobs enqueued with bulk-charge --redis (run one per machine)",
+        lazy_handler("._scaleout", "worker"),
+        parents=parents,
         description=WORKER_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=list(parents),
     )
-    p.set_defaults(handler=_lazy("worker"))
     p.add_argument(
         "--redis",
         metavar="URL",
@@ -167,14 +126,14 @@ def add_worker_command(
     )
     p.add_argument(
         "--max-jobs",
-        type=_positive_int,
+        type=positive_int,
         default=4,
         metavar="N",
         help="shards this worker charges at once (default 4)",
     )
     p.add_argument(
         "--job-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=300.0,
         metavar="SECONDS",
         help="longest run of one shard before it is continued by a fresh run; a dead "
@@ -189,28 +148,28 @@ def add_worker_command(
     client = p.add_argument_group("the worker's CHING client")
     client.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_float,
         default=30.0,
         metavar="SECONDS",
         help="one attempt's timeout (default 30)",
     )
     client.add_argument(
         "--total-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=120.0,
         metavar="SECONDS",
         help="one charge's deadline, every attempt and lookup included (default 120)",
     )
     client.add_argument(
         "--max-retries",
-        type=_count,
+        type=count,
         default=2,
         metavar="N",
         help="re-sends after a failure that provably charged nothing (default 2)",
     )
     client.add_argument(
         "--settle",
-        type=_seconds,
+        type=seconds,
         default=30.0,
         metavar="SECONDS",
         help="after a POST failure CHING did not answer itself (a timeout, a 504), how long "
@@ -239,25 +198,15 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
 
 
 async def bulk_charge_distributed(args: argparse.Namespace, out: Output) -> int:
-    from ._bulk_charge import JOB_ID, MAX_CONCURRENCY, _check_validation, _print_dry_run
-    from ._csv import BillingFile
+    from ._bulk_charge import _print_dry_run, check_job_options, validated_file
 
-    job_id: str = args.job_id
-    if not JOB_ID.fullmatch(job_id):
-        raise UsageError(
-            f"--job-id {job_id!r} must be 1-100 letters, digits, '.', '_' or '-' "
-            "(starting with a letter or digit)"
-        )
-    if args.concurrency > MAX_CONCURRENCY:
-        raise UsageError(f"--concurrency must be at most {MAX_CONCURRENCY}")
+    check_job_options(args)
     if getattr(args, "journal", None) or getattr(args, "no_journal", False):
         raise UsageError(
             "--journal/--no-journal are for runs on this machine: with --redis the job's "
             "state (and its resume) lives in Redis"
         )
-    billing = BillingFile(args.file, job_id=job_id)
-    validation = billing.validate()
-    _check_validation(billing, validation)
+    billing, validation = validated_file(args)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
     scaleout = _import_scaleout()  # a clear UsageError without the arq extra
@@ -348,8 +297,7 @@ async def _follow(
     billing: BillingFile,
     job: Any,
 ) -> tuple[JobReport, Any]:
-    from .._bulk import BulkSummary
-    from ._bulk_charge import JobReport, ResultsWriter, _account
+    from ._bulk_charge import JobReport, ResultsWriter
     from ._progress import BulkProgress
 
     rows = job.items
@@ -377,18 +325,12 @@ async def _follow(
     report.seconds = time.perf_counter() - started
     # The per-row results, streamed from Redis: the report's counts, --output.
     writer = ResultsWriter(Path(args.output)) if args.output else None
-    summary = BulkSummary()
     try:
         async for result in scaleout.results(redis, job.job_id):
-            summary.add(result)
-            row = billing.row_of(result.index)
-            _account(report, row, result)
-            if writer is not None:
-                writer.write(row, result)
+            report.add(billing.row_of(result.index), result, writer)
     finally:
         if writer is not None:
             writer.close()
-    report.summary = summary
     report.failures.sort(key=lambda failure: int(failure["row"]))
     report.output = str(writer.path) if writer is not None else None
     return report, last

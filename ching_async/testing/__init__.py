@@ -4,7 +4,9 @@ and ``MockTransport`` to answer a client's requests in-process.
 ``async with FakeChing() as fake:`` serves the documented endpoints on an ephemeral
 127.0.0.1 port with in-memory state, seeding helpers, a request log, an injectable
 clock and scriptable fault injection (``fake.faults.add(Fault.commit_then_drop())``).
-Run it standalone with ``python -m ching_async.testing --port 8787``.
+``with FakeChing() as fake:`` serves it from a thread of its own, for sync code.
+``with ching_test_mode(fake):`` points every ``Client()`` an app builds at it, with
+instant retries. Run it standalone with ``python -m ching_async.testing --port 8787``.
 ``Client(transport=MockTransport(handler))`` needs no server at all.
 
 Not imported by ``import ching_async``. Exports load lazily, so the pytest plugin
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     )
     from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
     from ._server import FakeChing
+    from ._testmode import ching_test_mode
     from ._webhooks import Delivery, WebhookEvent
 
 __all__ = [
@@ -38,6 +41,7 @@ __all__ = [
     "error_response",
     "json_response",
     "FakeChing",
+    "ching_test_mode",
     "Fault",
     "FaultKind",
     "FaultRule",
@@ -61,6 +65,7 @@ _HOMES = {
     "error_response": "_mock",
     "json_response": "_mock",
     "FakeChing": "_server",
+    "ching_test_mode": "_testmode",
     "Fault": "_faults",
     "FaultKind": "_faults",
     "FaultRule": "_faults",

@@ -221,6 +221,10 @@ class FaultSet:
     One random number is drawn per matching request and walked across the cumulative
     rates of the matching rules (in insertion order), so ``10% X, 10% Y, 5% Z`` on one
     route means exactly that; rules with ``rate=1`` and ``times=1`` run as a sequence.
+
+    Safe to change from the test's thread while the fake serves from its own
+    (``start_in_thread``): each change is one list operation and ``draw`` reads a
+    snapshot of the list.
     """
 
     def __init__(self, rng: random.Random) -> None:

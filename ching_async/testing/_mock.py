@@ -6,7 +6,7 @@
     transport = MockTransport(handler)
     async with ching_async.Client("ck_test_...", transport=transport) as client:
         ...
-    [request] = transport.requests
+    [request] = transport.requests()
 
 Everything above the transport still runs: validation, the idempotency key,
 retry and reconciliation, your middlewares, auth and decoding.
@@ -25,14 +25,6 @@ from .._errors import InvalidParameterError
 from .._messages import Request, Response
 from .._secrets import REDACTED_HEADERS
 
-__all__ = [
-    "MockHandler",
-    "MockTransport",
-    "envelope_response",
-    "error_response",
-    "json_response",
-]
-
 MockHandler = Callable[[Request], Response | Awaitable[Response]]
 
 
@@ -45,7 +37,7 @@ class MockTransport:
     `may_have_reached_server=False` for a request that was never sent, the
     default `True` for one that may have been. No timeout is applied.
 
-    `requests` lists every request in the order received, retries and
+    `requests()` lists every request in the order received, retries and
     reconciliation lookups included, with the headers the transport got
     (`Authorization` too); their reprs show the key as `<redacted>`.
     """
@@ -54,19 +46,23 @@ class MockTransport:
         if not callable(handler):
             raise InvalidParameterError(f"handler must be callable, got {handler!r}")
         self._handler = handler
-        self.requests: list[Request] = []
+        self._requests: list[Request] = []
 
     async def handle(self, request: Request) -> Response:
         # What the handler sees is what is recorded: headers that hide the key in a repr.
         request = request.replace(headers=RecordedHeaders(request.headers))
-        self.requests.append(request)
+        self._requests.append(request)
         result = self._handler(request)
         if inspect.isawaitable(result):
             result = await result
         return result
 
     def __repr__(self) -> str:
-        return f"<MockTransport handler={self._handler!r} requests={len(self.requests)}>"
+        return f"<MockTransport handler={self._handler!r} requests={len(self._requests)}>"
+
+    def requests(self) -> list[Request]:
+        """Every request received so far, oldest first."""
+        return list(self._requests)
 
 
 class RecordedHeaders(Mapping[str, str]):
@@ -115,6 +111,7 @@ def json_response(
     return Response(status, merged, orjson.dumps(value), request, attempts=request.attempt)
 
 
+# json_response's keywords spelled out again: a public signature that help() shows whole.
 def envelope_response(
     request: Request,
     data: Any,

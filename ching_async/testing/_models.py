@@ -1,12 +1,17 @@
-"""In-memory records. Mutable on purpose: tests may tweak state to set up scenarios."""
+"""In-memory records. Mutable on purpose: tests may tweak state to set up scenarios.
+
+A record's JSON is its ``SHAPE``: the API's field names in the API's order, each
+read from the attribute of the same name. A new object type is a dataclass
+deriving from ``Record`` plus one ``Shape`` line.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from ._clock import format_optional, format_timestamp
+from ._clock import format_timestamp
 
 SETUP_PAGE_URL = "https://secured.ching.co.il/setup/"
 
@@ -14,8 +19,40 @@ SETUP_PAGE_URL = "https://secured.ching.co.il/setup/"
 OPEN_SESSION_STATUSES = frozenset({"pending", "requires_action"})
 
 
+class Shape:
+    """An object's JSON: ``id`` and ``object``, then the named fields in order.
+
+    ``fields`` is space-separated, ``wire=attribute`` where the names differ
+    (``taxId=tax_id``). Datetimes are written in the API's timestamp format.
+    """
+
+    __slots__ = ("_fields", "kind")
+
+    def __init__(self, kind: str, fields: str) -> None:
+        self.kind = kind
+        pairs = (name.partition("=") for name in fields.split())
+        self._fields = tuple((wire, attr or wire) for wire, _, attr in pairs)
+
+    def render(self, record: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": record.id, "object": self.kind}
+        for wire, attr in self._fields:
+            value = getattr(record, attr)
+            data[wire] = format_timestamp(value) if isinstance(value, datetime) else value
+        return data
+
+
+class Record:
+    """A stored object whose ``to_json`` is its class's ``SHAPE``."""
+
+    __slots__ = ()
+    SHAPE: ClassVar[Shape]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.SHAPE.render(self)
+
+
 @dataclass(slots=True, kw_only=True)
-class Customer:
+class Customer(Record):
     id: str
     name: str | None
     email: str | None
@@ -27,25 +64,16 @@ class Customer:
     locale: str | None = None
     deleted: bool = False  # soft delete: the record stays, answered as a tombstone
 
+    SHAPE = Shape("customer", "name email phone taxId=tax_id locale metadata livemode created")
+
     def to_json(self) -> dict[str, Any]:
         if self.deleted:
             return {"id": self.id, "object": "customer", "deleted": True}
-        return {
-            "id": self.id,
-            "object": "customer",
-            "name": self.name,
-            "email": self.email,
-            "phone": self.phone,
-            "taxId": self.tax_id,
-            "locale": self.locale,
-            "metadata": self.metadata,
-            "livemode": self.livemode,
-            "created": format_timestamp(self.created),
-        }
+        return Record.to_json(self)
 
 
 @dataclass(slots=True, kw_only=True)
-class PaymentMethod:
+class PaymentMethod(Record):
     id: str
     customer: str
     brand: str
@@ -53,28 +81,19 @@ class PaymentMethod:
     declines: bool  # fake-only: every charge on this card fails with ``card_declined``
     livemode: bool
     created: datetime
+    type: ClassVar[str] = "card"  # the only kind the fake stores
     exp_month: int = 12
     exp_year: int = 2030
     status: str = "active"  # "inactive" once detached
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "payment_method",
-            "customer": self.customer,
-            "type": "card",
-            "brand": self.brand,
-            "last4": self.last4,
-            "exp_month": self.exp_month,
-            "exp_year": self.exp_year,
-            "status": self.status,
-            "livemode": self.livemode,
-            "created": format_timestamp(self.created),
-        }
+    SHAPE = Shape(
+        "payment_method",
+        "customer type brand last4 exp_month exp_year status livemode created",
+    )
 
 
 @dataclass(slots=True, kw_only=True)
-class Refund:
+class Refund(Record):
     id: str
     charge: str
     amount: int
@@ -85,19 +104,7 @@ class Refund:
     livemode: bool
     created: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "refund",
-            "charge": self.charge,
-            "amount": self.amount,
-            "currency": self.currency,
-            "status": self.status,
-            "reason": self.reason,
-            "metadata": self.metadata,
-            "livemode": self.livemode,
-            "created": format_timestamp(self.created),
-        }
+    SHAPE = Shape("refund", "charge amount currency status reason metadata livemode created")
 
 
 @dataclass(slots=True, kw_only=True)
@@ -113,6 +120,15 @@ class SetupSession:
     created: datetime
     payment_method: str | None = None  # attached on completion; not part of the API shape
 
+    SHAPE: ClassVar[Shape] = Shape(
+        "setup_session",
+        "customer status url success_url cancel_url metadata livemode expires_at created",
+    )
+
+    @property
+    def url(self) -> str:
+        return SETUP_PAGE_URL + self.id
+
     def status_at(self, now: datetime) -> str:
         """Expiry is derived from the clock, so advancing time expires open sessions."""
         if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
@@ -120,23 +136,14 @@ class SetupSession:
         return self.status
 
     def to_json(self, now: datetime) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "setup_session",
-            "customer": self.customer,
-            "status": self.status_at(now),
-            "url": SETUP_PAGE_URL + self.id,
-            "success_url": self.success_url,
-            "cancel_url": self.cancel_url,
-            "metadata": self.metadata,
-            "livemode": self.livemode,
-            "expires_at": format_timestamp(self.expires_at),
-            "created": format_timestamp(self.created),
-        }
+        # Not a Record: its JSON depends on the clock.
+        data = self.SHAPE.render(self)
+        data["status"] = self.status_at(now)
+        return data
 
 
 @dataclass(slots=True, kw_only=True)
-class Charge:
+class Charge(Record):
     id: str
     customer: str
     payment_method: str
@@ -144,7 +151,7 @@ class Charge:
     currency: str
     status: str
     description: str | None
-    installments: int
+    installments: int  # ``{"count": installments}`` on the wire
     capture_method: str
     created: datetime
     livemode: bool
@@ -164,32 +171,15 @@ class Charge:
     wallet_method: str | None = None
     idempotency_key: str | None = None  # the header it was created with; not in the API shape
 
+    SHAPE = Shape(
+        "charge",
+        "customer payment_method amount amount_captured currency status description"
+        " installments captured capture_method authorized_at capturable_until captured_at"
+        " cancellation_reason refunded_amount failure_code failure_message document"
+        " metadata livemode created card_brand card_last4 wallet_method",
+    )
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "charge",
-            "customer": self.customer,
-            "payment_method": self.payment_method,
-            "amount": self.amount,
-            "amount_captured": self.amount_captured,
-            "currency": self.currency,
-            "status": self.status,
-            "description": self.description,
-            "installments": {"count": self.installments},
-            "captured": self.captured,
-            "capture_method": self.capture_method,
-            "authorized_at": format_optional(self.authorized_at),
-            "capturable_until": format_optional(self.capturable_until),
-            "captured_at": format_optional(self.captured_at),
-            "cancellation_reason": self.cancellation_reason,
-            "refunded_amount": self.refunded_amount,
-            "failure_code": self.failure_code,
-            "failure_message": self.failure_message,
-            "document": self.document,
-            "metadata": self.metadata,
-            "livemode": self.livemode,
-            "created": format_timestamp(self.created),
-            "card_brand": self.card_brand,
-            "card_last4": self.card_last4,
-            "wallet_method": self.wallet_method,
-        }
+        data = Record.to_json(self)
+        data["installments"] = {"count": self.installments}
+        return data

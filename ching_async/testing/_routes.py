@@ -52,7 +52,7 @@ def create_setup_session(ledger: Ledger, call: Call) -> Any:
 
 
 def get_setup_session(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_setup_session(call.params["id"]).to_json(ledger.now())
+    return ledger.setup_sessions.find(call.params["id"]).to_json(ledger.now())
 
 
 def cancel_setup_session(ledger: Ledger, call: Call) -> Any:
@@ -83,7 +83,7 @@ def _with_customer_name(ledger: Ledger, data: JSONObject) -> JSONObject:
 
 
 def get_charge(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_charge(call.params["id"]).to_json()
+    return ledger.charges.find(call.params["id"]).to_json()
 
 
 def capture_charge(ledger: Ledger, call: Call) -> Any:
@@ -97,7 +97,7 @@ def cancel_charge(ledger: Ledger, call: Call) -> Any:
 
 
 def get_customer(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_customer(call.params["id"]).to_json()  # a tombstone once deleted
+    return ledger.customers.find(call.params["id"]).to_json()  # a tombstone once deleted
 
 
 def create_customer(ledger: Ledger, call: Call) -> Any:
@@ -119,7 +119,8 @@ def upsert_customer(ledger: Ledger, call: Call) -> Reply:
 
 def list_customers(ledger: Ledger, call: Call) -> Any:
     # Documented: "query parameters are not honoured".
-    return [customer.to_json() for customer in ledger.recent_customers(call.livemode)]
+    customers = ledger.customers.newest(call.livemode, keep=lambda c: not c.deleted)
+    return [customer.to_json() for customer in customers]
 
 
 def delete_customer(ledger: Ledger, call: Call) -> Any:
@@ -127,12 +128,12 @@ def delete_customer(ledger: Ledger, call: Call) -> Any:
 
 
 def list_customer_payment_methods(ledger: Ledger, call: Call) -> Any:
-    customer = ledger.get_customer(call.params["id"])
+    customer = ledger.customers.find(call.params["id"])
     return [method.to_json() for method in ledger.payment_methods_of(customer.id)]
 
 
 def get_payment_method(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_payment_method(call.params["id"]).to_json()
+    return ledger.payment_methods.find(call.params["id"]).to_json()
 
 
 def detach_payment_method(ledger: Ledger, call: Call) -> Any:
@@ -150,11 +151,11 @@ def create_refund(ledger: Ledger, call: Call) -> Any:
 
 def list_refunds(ledger: Ledger, call: Call) -> Any:
     # No filter is documented for refunds; like the real API, query parameters are ignored.
-    return [refund.to_json() for refund in ledger.recent_refunds(call.livemode)]
+    return [refund.to_json() for refund in ledger.refunds.newest(call.livemode)]
 
 
 def get_refund(ledger: Ledger, call: Call) -> Any:
-    return ledger.get_refund(call.params["id"]).to_json()
+    return ledger.refunds.find(call.params["id"]).to_json()
 
 
 ROUTES: tuple[Route, ...] = (

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
 
 import orjson
 from aiohttp import web
@@ -19,18 +21,91 @@ from ._ids import IdFactory
 from ._log import RequestRecord
 from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
 from ._state import Ledger
-from ._validation import ChargeParams, is_positive_int
+from ._thread import LoopThread
+from ._validation import ChargeParams, CustomerParams, is_positive_int
 from ._webhooks import Delivery, WebhookDispatcher, WebhookEvent
 
 API_PREFIX = "/ching/v1"
 _SHUTDOWN_TIMEOUT = 1.0  # in-flight handlers get this long when the fake closes
 
+T = TypeVar("T")
+P = ParamSpec("P")
 
+
+class _Forwarded(Generic[T]):
+    """A setting of FakeChing that lives on one of its parts, read and written there."""
+
+    def __init__(self, part: str, doc: str) -> None:
+        self._part = part  # the FakeChing attribute holding it: "_keys", "_gateway"
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, fake: None, owner: type) -> Self: ...
+
+    @overload
+    def __get__(self, fake: FakeChing, owner: type) -> T: ...
+
+    def __get__(self, fake: FakeChing | None, owner: type) -> T | Self:
+        if fake is None:
+            return self
+        value: T = getattr(getattr(fake, self._part), self._name)
+        return value
+
+    def __set__(self, fake: FakeChing, value: T) -> None:
+        setattr(getattr(fake, self._part), self._name, value)
+
+
+def _caller_thread(method: Callable[P, T]) -> Callable[P, T]:
+    """Mark a public method that runs on the caller's thread (see ``_helpers_on_own_loop``)."""
+    method._caller_thread = True  # type: ignore[attr-defined]
+    return method
+
+
+def _on_own_loop(
+    method: Callable[Concatenate[FakeChing, P], T],
+) -> Callable[Concatenate[FakeChing, P], T]:
+    @functools.wraps(method)
+    def helper(fake: FakeChing, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        thread = fake._thread
+        if thread is None or thread.is_current():
+            return method(fake, *args, **kwargs)
+        return thread.call(functools.partial(method, fake, *args, **kwargs))
+
+    return helper
+
+
+C = TypeVar("C", bound=type)
+
+
+def _helpers_on_own_loop(cls: C) -> C:
+    """Every public sync method of ``cls`` (a helper: it reads or changes the fake's
+    state) runs on the fake's loop when called from another thread while the fake
+    serves from its own (``start_in_thread``). The state is only ever touched on that
+    loop, between two steps of its requests, so no lock is needed and none is raced.
+    """
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.isfunction(value):
+            continue
+        if inspect.iscoroutinefunction(value) or getattr(value, "_caller_thread", False):
+            continue
+        setattr(cls, name, _on_own_loop(value))
+    return cls
+
+
+@_helpers_on_own_loop
 class FakeChing:
     """A faithful in-memory CHING API server for tests, demos and benchmarks.
 
     ``async with FakeChing() as fake:`` serves on an ephemeral 127.0.0.1 port;
-    hand ``fake.url`` and ``fake.api_key`` to a client. ``fake.app`` is the underlying
+    hand ``fake.url`` and ``fake.api_key`` to a client. ``with FakeChing() as fake:``
+    serves from a thread and event loop of its own instead, for sync code.
+
+    Settings are attributes (``url``, ``api_key``, ``faults``, ``live_keys_active``);
+    everything that reads what happened is a method (``charges()``, ``requests()``,
+    ``webhook_events()``, ``pending_commits()``). ``fake.app`` is the underlying
     ``aiohttp.web.Application`` if you prefer to run it yourself.
 
     ``seed`` makes ids, generated API keys and fault draws reproducible (``None``: random).
@@ -66,7 +141,7 @@ class FakeChing:
         )
         self.ledger.on_event = self._webhooks.emit
         self.faults = FaultSet(random.Random(seed))
-        self.requests: list[RequestRecord] = []
+        self._requests: list[RequestRecord] = []
         self._keys = KeyRing()
         self.api_key = api_key if api_key is not None else ids.api_key(live=False)
         self.live_api_key = live_api_key if live_api_key is not None else ids.api_key(live=True)
@@ -77,11 +152,12 @@ class FakeChing:
             keys=self._keys,
             faults=self.faults,
             honor_idempotency_keys=honor_idempotency_keys,
-            log=self.requests if log_requests else None,
+            log=self._requests if log_requests else None,
         )
         self.app: web.Application = self._gateway.build_app()
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
+        self._thread: LoopThread | None = None  # set by start_in_thread
 
     def _require_mode(self, key: str, *, live: bool) -> None:
         if self._keys.add(key) is not live:
@@ -120,13 +196,67 @@ class FakeChing:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    @_caller_thread
+    def start_in_thread(self) -> Self:
+        """Serve from a new daemon thread with an event loop of its own; return once serving.
+
+        For sync code and sync test clients (Starlette's ``TestClient``, Django's), which
+        block their own thread's loop. While it runs, every helper called from another
+        thread (``add_customer``, ``charges``, ``requests``...) runs on the fake's loop
+        and waits for it there, so it never races a request. ``stop_thread`` stops it;
+        ``with FakeChing() as fake:`` does both.
+        """
+        if self._thread is not None or self._runner is not None:
+            raise RuntimeError("FakeChing is already running")
+        thread = LoopThread(f"FakeChing-{id(self):x}")
+        try:
+            thread.run(self.start())
+        except BaseException:
+            thread.stop()
+            raise
+        self._thread = thread
+        return self
+
+    @_caller_thread
+    def stop_thread(self) -> None:
+        """Stop serving (as ``close``) and end the thread ``start_in_thread`` started."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        if thread.is_current():
+            self._thread = thread
+            raise RuntimeError("stop_thread() cannot run on the fake's own thread")
+        try:
+            thread.run(self.close())
+        finally:
+            thread.stop()
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_thread()
+
+    @_caller_thread
+    def run_coroutine(self, coro: Coroutine[Any, Any, T]) -> T:
+        """From sync code, run a coroutine on the fake's own loop and return its result:
+        ``fake.run_coroutine(fake.deliver_pending())``. Only after ``start_in_thread``."""
+        thread = self._thread
+        if thread is None or thread.is_current():
+            coro.close()
+            where = "on the fake's own thread" if thread else "without start_in_thread()"
+            raise RuntimeError(f"run_coroutine() cannot run {where}; await the coroutine")
+        return thread.run(coro)
+
+    async def _on_own_loop(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` on the fake's loop, from whichever loop the caller is on."""
+        thread = self._thread
+        if thread is None or thread.is_current():
+            return await coro
+        return await asyncio.wrap_future(thread.submit(coro))
 
     @property
     def root_url(self) -> str:
@@ -146,16 +276,10 @@ class FakeChing:
         """Accept another key; its prefix (ck_test_, ck_live_, sk_test_, sk_live_) sets mode."""
         self._keys.add(key)
 
-    @property
-    def live_keys_active(self) -> bool:
-        return self._keys.live_keys_active
+    live_keys_active = _Forwarded[bool](
+        "_keys", "``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."
+    )
 
-    @live_keys_active.setter
-    def live_keys_active(self, active: bool) -> None:
-        """``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."""
-        self._keys.live_keys_active = active
-
-    @property
     def pending_commits(self) -> int:
         """Requests accepted and not yet committed: ``latency`` pauses and
         ``*_then_commit`` faults still waiting. At 0, the state changes only with
@@ -163,17 +287,13 @@ class FakeChing:
         return self._gateway.pending_commits
 
     async def wait_for_commits(self) -> None:
-        """Return once ``pending_commits`` is 0 (at once if it is): every request
+        """Return once ``pending_commits()`` is 0 (at once if it is): every request
         accepted so far that will commit has committed."""
-        await self._gateway.wait_for_commits()
+        await self._on_own_loop(self._gateway.wait_for_commits())
 
-    @property
-    def honor_idempotency_keys(self) -> bool:
-        return self._gateway.honor_idempotency_keys
-
-    @honor_idempotency_keys.setter
-    def honor_idempotency_keys(self, honor: bool) -> None:
-        self._gateway.honor_idempotency_keys = honor
+    honor_idempotency_keys = _Forwarded[bool](
+        "_gateway", "``True``: a repeated POST ``Idempotency-Key`` gets the first answer again."
+    )
 
     # -- clock ------------------------------------------------------------------------
 
@@ -199,20 +319,13 @@ class FakeChing:
         locale: str | None = None,
     ) -> Customer:
         """Seed a customer. ``phone`` is stored as given (the API normalizes to E.164)."""
-        return self.ledger.add_customer(
-            name=name,
-            email=email,
-            customer_id=id,
-            metadata=metadata,
-            livemode=livemode,
-            phone=phone,
-            tax_id=tax_id,
-            locale=locale,
-        )
+        fields = {"name": name, "email": email, "phone": phone, "tax_id": tax_id, "locale": locale}
+        params = CustomerParams({**fields, "metadata": metadata})
+        return self.ledger.create_customer(params, livemode=livemode, customer_id=id)
 
     def add_payment_method(
         self,
-        customer_id: str,
+        customer: str,
         *,
         declines: bool = False,
         brand: str = "visa",
@@ -221,12 +334,13 @@ class FakeChing:
     ) -> PaymentMethod:
         """Attach a card; ``declines=True`` makes every charge on it fail (402)."""
         return self.ledger.add_payment_method(
-            customer_id, declines=declines, brand=brand, last4=last4, livemode=livemode
+            customer, declines=declines, brand=brand, last4=last4, livemode=livemode
         )
 
+    # add_payment_method's card keywords spelled out again: help() shows the whole signature.
     def complete_setup_session(
         self,
-        session_id: str,
+        id: str,
         *,
         declines: bool = False,
         brand: str = "visa",
@@ -236,14 +350,12 @@ class FakeChing:
 
         Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` / ``SESSION_NOT_PENDING``).
         """
-        return self.ledger.complete_setup_session(
-            session_id, declines=declines, brand=brand, last4=last4
-        )
+        return self.ledger.complete_setup_session(id, declines=declines, brand=brand, last4=last4)
 
     def add_charge(
         self,
-        customer_id: str,
-        payment_method_id: str | None = None,
+        customer: str,
+        payment_method: str | None = None,
         *,
         amount: int = 1000,
         currency: str = "ils",
@@ -256,14 +368,14 @@ class FakeChing:
     ) -> Charge:
         """Seed a charge without HTTP. ``capture_method="manual"`` -> ``requires_capture``.
 
-        Without ``payment_method_id`` the customer's first card is used (one is attached
+        Without ``payment_method`` the customer's first card is used (one is attached
         if it has none). A declining card stores a ``failed`` charge and returns it.
         """
         if not is_positive_int(amount):
             raise ValueError(f"amount must be a positive integer, got {amount!r}")
-        method_id = payment_method_id or self._default_payment_method(customer_id)
+        method = payment_method or self._default_payment_method(customer)
         params = ChargeParams(
-            customer_id, method_id, amount, currency.lower(), description, installments, metadata
+            customer, method, amount, currency.lower(), description, installments, metadata
         )
         return self.ledger.create_charge(
             params,
@@ -272,42 +384,42 @@ class FakeChing:
             capture_method=capture_method,
         )
 
-    def _default_payment_method(self, customer_id: str) -> str:
-        methods = self.ledger.payment_methods_of(customer_id)
-        return methods[0].id if methods else self.add_payment_method(customer_id).id
+    def _default_payment_method(self, customer: str) -> str:
+        methods = self.ledger.payment_methods_of(customer)
+        return methods[0].id if methods else self.add_payment_method(customer).id
 
     # -- state queries ----------------------------------------------------------------
 
-    def customer(self, customer_id: str) -> Customer:
-        return self.ledger.get_customer(customer_id)
+    def customer(self, id: str) -> Customer:
+        return self.ledger.customers.find(id)
 
-    def charge(self, charge_id: str) -> Charge:
-        return self.ledger.get_charge(charge_id)
+    def charge(self, id: str) -> Charge:
+        return self.ledger.charges.find(id)
 
-    def setup_session(self, session_id: str) -> SetupSession:
-        return self.ledger.get_setup_session(session_id)
+    def setup_session(self, id: str) -> SetupSession:
+        return self.ledger.setup_sessions.find(id)
 
-    def payment_method(self, payment_method_id: str) -> PaymentMethod:
-        return self.ledger.get_payment_method(payment_method_id)
+    def payment_method(self, id: str) -> PaymentMethod:
+        return self.ledger.payment_methods.find(id)
 
-    def payment_methods_for(self, customer_id: str) -> list[PaymentMethod]:
+    def payment_methods_for(self, customer: str) -> list[PaymentMethod]:
         """The customer's active (attached) cards, oldest first."""
-        return self.ledger.payment_methods_of(customer_id)
+        return self.ledger.payment_methods_of(customer)
 
     def customers(self) -> list[Customer]:
         """Every customer, soft-deleted ones included (``deleted=True``), oldest first."""
         return list(self.ledger.customers.values())
 
-    def refund(self, refund_id: str) -> Refund:
-        return self.ledger.get_refund(refund_id)
+    def refund(self, id: str) -> Refund:
+        return self.ledger.refunds.find(id)
 
     def refunds(self) -> list[Refund]:
         """Every refund, oldest first."""
         return list(self.ledger.refunds.values())
 
-    def refunds_for(self, charge_id: str) -> list[Refund]:
+    def refunds_for(self, charge: str) -> list[Refund]:
         """The charge's refunds, oldest first."""
-        return [refund for refund in self.ledger.refunds.values() if refund.charge == charge_id]
+        return [refund for refund in self.ledger.refunds.values() if refund.charge == charge]
 
     # -- webhooks ---------------------------------------------------------------------
 
@@ -341,26 +453,23 @@ class FakeChing:
         when it returns, everything emitted before the call has had an attempt.
         Failed deliveries stay queued for the next round (up to 5 attempts).
         """
-        return await self._webhooks.deliver_pending()
+        return await self._on_own_loop(self._webhooks.deliver_pending())
 
-    def resend_webhook_event(self, event_id: str) -> None:
+    def resend_webhook_event(self, id: str) -> None:
         """Queue a repeat delivery of an event, as CHING may deliver one twice.
 
         An unknown id raises ``FakeApiError`` (404 ``NOT_FOUND``; also a ``KeyError``).
         """
-        self._webhooks.resend(event_id)
+        self._webhooks.resend(id)
 
-    @property
     def webhook_events(self) -> list[WebhookEvent]:
         """Every event emitted to at least one endpoint, oldest first."""
         return list(self._webhooks.events)
 
-    @property
     def webhook_deliveries(self) -> list[Delivery]:
         """Every delivery attempt so far, oldest first."""
         return list(self._webhooks.deliveries)
 
-    @property
     def pending_webhooks(self) -> int:
         """Deliveries queued and not yet attempted (or queued again after a failure)."""
         return self._webhooks.pending
@@ -369,9 +478,9 @@ class FakeChing:
         """Every charge (failed ones included), oldest first."""
         return self.ledger.all_charges()
 
-    def charges_for(self, customer_id: str) -> list[Charge]:
+    def charges_for(self, customer: str) -> list[Charge]:
         """The customer's charges, oldest first."""
-        return self.ledger.charges_of(customer_id)
+        return self.ledger.charges_of(customer)
 
     def duplicates_by_idempotency_key(self) -> dict[str, list[Charge]]:
         """Idempotency-Key -> charges, for keys that created more than one charge."""
@@ -402,10 +511,14 @@ class FakeChing:
         missing = object()
         return (c for c in self.ledger.iter_charges() if c.metadata.get(key, missing) == value)
 
+    def requests(self) -> list[RequestRecord]:
+        """Every request received (unless ``log_requests=False``), oldest first."""
+        return list(self._requests)
+
     def requests_to(self, method: str, route: str) -> list[RequestRecord]:
         """Logged requests for one method and route template, e.g. ``("POST", "/charges")``."""
         method = method.upper()
-        return [r for r in self.requests if r.method == method and route in (r.route, r.path)]
+        return [r for r in self._requests if r.method == method and route in (r.route, r.path)]
 
 
 def _check_arguments(

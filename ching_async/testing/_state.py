@@ -2,6 +2,9 @@
 
 Every operation is synchronous, so a request's state change is atomic with respect to
 other requests on the event loop. Indexes keep reads O(result), not O(all charges).
+
+Each object type is a ``Table``: its records by id, its id prefix and its 404. A new
+type is one ``Table`` line in ``Ledger.__init__`` plus the operations it documents.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
@@ -40,19 +43,60 @@ DECLINE_MESSAGE = "The card was declined."
 EventSink = Callable[[str, bool, Callable[[], dict[str, Any]]], None]
 
 
+class _Stored(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def livemode(self) -> bool: ...
+
+
+R = TypeVar("R", bound=_Stored)
+
+
+class Table(dict[str, R]):
+    """One object type's records by id; insertion order is creation order."""
+
+    def __init__(self, kind: str, prefix: str) -> None:
+        super().__init__()
+        self.kind = kind  # as the 404 names it: "No such setup session: seti_..."
+        self.prefix = prefix  # of its ids: "seti" -> "seti_9mTPfRSDmEOU"
+
+    def find(self, object_id: str) -> R:
+        """The record, or the API's 404 ``NOT_FOUND``."""
+        try:
+            return self[object_id]
+        except KeyError:
+            raise not_found(self.kind, object_id) from None
+
+    def newest(
+        self, livemode: bool, *, keep: Callable[[R], bool] | None = None, limit: int = LIST_LIMIT
+    ) -> list[R]:
+        """Newest first, at most ``limit``, of one mode: the API's unfiltered lists."""
+        found = (
+            r
+            for r in reversed(self.values())
+            if r.livemode == livemode and (keep is None or keep(r))
+        )
+        return list(islice(found, limit))
+
+
 class Ledger:
     def __init__(self, clock: Callable[[], datetime], ids: IdFactory) -> None:
         self.now = clock
         self._ids = ids
-        self.customers: dict[str, Customer] = {}
-        self.payment_methods: dict[str, PaymentMethod] = {}
-        self.setup_sessions: dict[str, SetupSession] = {}
-        self.charges: dict[str, Charge] = {}  # insertion order == creation order
+        self.customers = Table[Customer]("customer", "cus")
+        self.payment_methods = Table[PaymentMethod]("payment method", "pm")
+        self.setup_sessions = Table[SetupSession]("setup session", "seti")
+        self.charges = Table[Charge]("charge", "ch")
+        self.refunds = Table[Refund]("refund", "re")
         self._charges_by_customer: dict[str, list[Charge]] = {}
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
-        self.refunds: dict[str, Refund] = {}  # insertion order == creation order
         self.on_event: EventSink | None = None
+
+    def _new_id(self, table: Table[Any]) -> str:
+        return self._ids.new_id(table.prefix, table)
 
     def _emit(self, event_type: str, livemode: bool, snapshot: Callable[[], Any]) -> None:
         if self.on_event is not None:
@@ -60,52 +104,27 @@ class Ledger:
 
     # -- customers and payment methods ------------------------------------------------
 
-    def add_customer(
-        self,
-        *,
-        name: str | None,
-        email: str | None,
-        customer_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        livemode: bool = False,
-        phone: str | None = None,
-        tax_id: str | None = None,
-        locale: str | None = None,
+    def create_customer(
+        self, params: CustomerParams, *, livemode: bool, customer_id: str | None = None
     ) -> Customer:
+        """``customer_id``: a chosen id (seeding only); taking one twice is a ValueError."""
         if customer_id is None:
-            customer_id = self._ids.new_id("cus", self.customers)
+            customer_id = self._new_id(self.customers)
         elif customer_id in self.customers:
             raise ValueError(f"customer {customer_id!r} already exists")
-        customer = Customer(
-            id=customer_id,
-            name=name,
-            email=email,
-            metadata=dict(metadata or {}),
-            livemode=livemode,
-            created=self.now(),
-            phone=phone,
-            tax_id=tax_id,
-            locale=locale,
-        )
+        fields: dict[str, Any] = {"name": None, "email": None, **params.fields}
+        fields["metadata"] = dict(fields.get("metadata") or {})
+        customer = Customer(id=customer_id, livemode=livemode, created=self.now(), **fields)
         self.customers[customer.id] = customer
         self._pms_by_customer[customer.id] = []
         self._emit("customer.created", livemode, customer.to_json)
         return customer
 
-    def create_customer(self, params: CustomerParams, *, livemode: bool) -> Customer:
-        fields = dict(params.fields)
-        return self.add_customer(
-            name=fields.pop("name", None),
-            email=fields.pop("email", None),
-            livemode=livemode,
-            **fields,
-        )
-
     def live_customer(self, customer_id: str) -> Customer:
         """A customer that is not soft-deleted (deleted ones can no longer change)."""
-        customer = self.get_customer(customer_id)
+        customer = self.customers.find(customer_id)
         if customer.deleted:
-            raise not_found("customer", customer_id)
+            raise not_found(self.customers.kind, customer_id)
         return customer
 
     def update_customer(self, customer_id: str, params: CustomerParams) -> Customer:
@@ -136,7 +155,7 @@ class Ledger:
 
     def delete_customer(self, customer_id: str) -> Customer:
         """Soft delete, idempotent: the tombstone stays; saved cards are detached."""
-        customer = self.get_customer(customer_id)
+        customer = self.customers.find(customer_id)
         if not customer.deleted:
             for method in self.payment_methods_of(customer_id):
                 self.detach_payment_method(method.id)
@@ -144,19 +163,12 @@ class Ledger:
             self._emit("customer.deleted", customer.livemode, customer.to_json)
         return customer
 
-    def recent_customers(self, livemode: bool, limit: int = LIST_LIMIT) -> list[Customer]:
-        """The newest live (not deleted) customers of one mode, newest first."""
-        found = (
-            c for c in reversed(self.customers.values()) if not c.deleted and c.livemode == livemode
-        )
-        return list(islice(found, limit))
-
     def add_payment_method(
         self, customer_id: str, *, declines: bool, brand: str, last4: str, livemode: bool
     ) -> PaymentMethod:
-        customer = self.get_customer(customer_id)
+        customer = self.customers.find(customer_id)
         method = PaymentMethod(
-            id=self._ids.new_id("pm", self.payment_methods),
+            id=self._new_id(self.payment_methods),
             customer=customer.id,
             brand=brand,
             last4=last4,
@@ -174,14 +186,8 @@ class Ledger:
         methods = self._pms_by_customer.get(customer_id, ())
         return [method for method in methods if method.status == "active"]
 
-    def get_payment_method(self, method_id: str) -> PaymentMethod:
-        try:
-            return self.payment_methods[method_id]
-        except KeyError:
-            raise not_found("payment method", method_id) from None
-
     def detach_payment_method(self, method_id: str) -> PaymentMethod:
-        method = self.get_payment_method(method_id)
+        method = self.payment_methods.find(method_id)
         if method.status != "active":
             raise FakeApiError(
                 400, "payment_method_not_active", f"Payment method {method_id} is {method.status}"
@@ -205,25 +211,13 @@ class Ledger:
             customer.id, declines=False, brand=brand, last4=last4, livemode=False
         )
 
-    def get_customer(self, customer_id: str) -> Customer:
-        try:
-            return self.customers[customer_id]
-        except KeyError:
-            raise not_found("customer", customer_id) from None
-
     # -- setup sessions ---------------------------------------------------------------
 
-    def get_setup_session(self, session_id: str) -> SetupSession:
-        try:
-            return self.setup_sessions[session_id]
-        except KeyError:
-            raise not_found("setup session", session_id) from None
-
     def create_setup_session(self, params: SetupSessionParams, *, livemode: bool) -> SetupSession:
-        customer = self.get_customer(params.customer)
+        customer = self.customers.find(params.customer)
         now = self.now()
         session = SetupSession(
-            id=self._ids.new_id("seti", self.setup_sessions),
+            id=self._new_id(self.setup_sessions),
             customer=customer.id,
             status="requires_action" if livemode else "pending",
             success_url=params.success_url,
@@ -237,7 +231,7 @@ class Ledger:
         return session
 
     def _open_session(self, session_id: str) -> SetupSession:
-        session = self.get_setup_session(session_id)
+        session = self.setup_sessions.find(session_id)
         status = session.status_at(self.now())
         if status == "expired":
             raise FakeApiError(400, "SESSION_EXPIRED", f"Setup session {session_id} has expired")
@@ -265,17 +259,11 @@ class Ledger:
 
     # -- charges ----------------------------------------------------------------------
 
-    def get_charge(self, charge_id: str) -> Charge:
-        try:
-            return self.charges[charge_id]
-        except KeyError:
-            raise not_found("charge", charge_id) from None
-
     def _chargeable_method(self, params: ChargeParams) -> PaymentMethod:
-        customer = self.get_customer(params.customer)
+        customer = self.customers.find(params.customer)
         method = self.payment_methods.get(params.payment_method)
         if method is None:
-            raise not_found("payment method", params.payment_method)
+            raise not_found(self.payment_methods.kind, params.payment_method)
         if method.customer != customer.id:
             raise invalid_fields(
                 [Issue(("payment_method",), "Payment method does not belong to the customer")]
@@ -295,7 +283,7 @@ class Ledger:
         """Store the attempt, declined or not, as processors keep failed charges too."""
         method = self._chargeable_method(params)
         charge = Charge(
-            id=self._ids.new_id("ch", self.charges),
+            id=self._new_id(self.charges),
             customer=params.customer,
             payment_method=method.id,
             amount=params.amount,
@@ -344,7 +332,7 @@ class Ledger:
             self._charges_by_idempotency_key.setdefault(charge.idempotency_key, []).append(charge)
 
     def capture_charge(self, charge_id: str, amount: int | None) -> Charge:
-        charge = self.get_charge(charge_id)
+        charge = self.charges.find(charge_id)
         if charge.status != "requires_capture":
             raise FakeApiError(
                 400, "charge_not_capturable", f"Charge {charge_id} is {charge.status}"
@@ -364,7 +352,7 @@ class Ledger:
         return charge
 
     def cancel_charge(self, charge_id: str, reason: str) -> Charge:
-        charge = self.get_charge(charge_id)
+        charge = self.charges.find(charge_id)
         if charge.status != "requires_capture":
             raise FakeApiError(
                 400, "charge_not_cancelable", f"Charge {charge_id} is {charge.status}"
@@ -376,15 +364,9 @@ class Ledger:
 
     # -- refunds ----------------------------------------------------------------------
 
-    def get_refund(self, refund_id: str) -> Refund:
-        try:
-            return self.refunds[refund_id]
-        except KeyError:
-            raise not_found("refund", refund_id) from None
-
     def create_refund(self, params: RefundParams, *, livemode: bool) -> Refund:
         """Refund part or all of what was captured and not yet refunded."""
-        charge = self.get_charge(params.charge)
+        charge = self.charges.find(params.charge)
         if charge.status != "succeeded" or not charge.captured:
             raise FakeApiError(
                 400, "charge_not_refundable", f"Charge {charge.id} is {charge.status}"
@@ -397,7 +379,7 @@ class Ledger:
                 f"Refund amount {params.amount} exceeds the {remaining} left to refund",
             )
         refund = Refund(
-            id=self._ids.new_id("re", self.refunds),
+            id=self._new_id(self.refunds),
             charge=charge.id,
             amount=params.amount,
             currency=charge.currency,
@@ -411,11 +393,6 @@ class Ledger:
         self.refunds[refund.id] = refund
         self._emit("refund.created", livemode, refund.to_json)
         return refund
-
-    def recent_refunds(self, livemode: bool, limit: int = LIST_LIMIT) -> list[Refund]:
-        """Newest first, at most ``limit``, of one mode (no filter is documented)."""
-        found = (r for r in reversed(self.refunds.values()) if r.livemode == livemode)
-        return list(islice(found, limit))
 
     # -- queries ----------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ JSONObject = dict[str, Any]
 CANCELLATION_REASONS = ("requested_by_customer", "fraudulent", "abandoned")
 
 
+# Alike ching_async's bulk ChargeParams on purpose: the fake shares no code with the client.
 @dataclass(frozen=True, slots=True)
 class ChargeParams:
     customer: str

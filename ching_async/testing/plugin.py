@@ -1,4 +1,5 @@
-"""pytest plugin: ``fake_ching`` and ``ching_client`` fixtures.
+"""pytest plugin: ``fake_ching``, ``ching_client``, ``fake_ching_threaded`` and
+``ching_test_mode`` fixtures.
 
 Registered through the ``pytest11`` entry point, so it is imported by every pytest
 session of every project that installs ``ching_async``: keep the import cheap and
@@ -7,7 +8,7 @@ never fail when optional test dependencies (pytest-asyncio) are missing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -54,3 +55,25 @@ async def ching_client(fake_ching: FakeChing) -> AsyncIterator[ching_async.Clien
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def fake_ching_threaded(fake_ching_options: dict[str, Any]) -> Iterator[FakeChing]:
+    """A running ``FakeChing`` serving from a thread and event loop of its own, for
+    sync tests and sync test clients (Starlette's ``TestClient``, Django's). Its
+    helpers may be called from the test's thread."""
+    from ching_async.testing import FakeChing
+
+    with FakeChing(**fake_ching_options) as fake:
+        yield fake
+
+
+@pytest.fixture
+def ching_test_mode(fake_ching_threaded: FakeChing) -> Iterator[FakeChing]:
+    """For the whole test, every ``ching_async.Client()`` built without ``api_key``,
+    ``base_url`` or ``retry_policy`` (an app's own, in its lifespan) points at
+    ``fake_ching_threaded`` and retries at once. Yields that fake."""
+    from ching_async.testing import ching_test_mode as test_mode
+
+    with test_mode(fake_ching_threaded) as fake:
+        yield fake

@@ -160,3 +160,51 @@ CHARGE: dict[str, Any] = {
 }
 
 SETUP_SESSION: dict[str, Any] = {**BASE_SETUP_SESSION, "created": 1776589963}
+
+# The other objects, every field filled in one of the spellings the decoder
+# reads (Customer's `taxId`, the card nested under `card`, Refund's
+# `amount_agorot`), plus a key this version does not know.
+CUSTOMER: dict[str, Any] = {
+    "id": "cus_V8ltq1pK_MWH",
+    "object": "customer",
+    "name": "Tal Levi",
+    "email": "tal@example.com",
+    "phone": "+972501234567",
+    "taxId": "514999874",
+    "locale": "he",
+    "metadata": {"crm": {"id": 7, "tags": ["vip"]}},
+    "livemode": False,
+    "created": "2026-04-19T09:15:22.123456Z",
+    "deleted": False,
+    "default_payment_method": "pm_WMc9X22NT1af",
+}
+PAYMENT_METHOD: dict[str, Any] = {
+    "id": "pm_WMc9X22NT1af",
+    "object": "payment_method",
+    "customer": "cus_V8ltq1pK_MWH",
+    "type": "card",
+    "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2030},
+    "status": "active",
+    "is_default": True,
+    "livemode": False,
+    "created": 1776589963000,  # epoch milliseconds
+}
+REFUND: dict[str, Any] = {
+    "id": "re_3kQ9vB1xZ",
+    "object": "refund",
+    "amount_agorot": 500,
+    "status": "brand_new_status",  # a value this version does not know
+    "charge": "ch_9mTPfRSDmEOU",
+    "currency": "ils",
+    "reason": "requested_by_customer",
+    "metadata": {},
+    "livemode": True,
+    "created": "2026-04-19T12:15:22+03:00",
+}
+EVENT: dict[str, Any] = {
+    "id": "evt_1x2y3z",
+    "type": "charge.succeeded",
+    "data": CHARGE,
+    "livemode": False,
+    "created": "2026-04-19T09:15:23.000Z",
+}

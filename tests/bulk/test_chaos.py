@@ -153,7 +153,7 @@ def timeline(fake: FakeChing, key: str, customer: str) -> str:
     lines = [
         f"  {r.at.time().isoformat()} {r.method} {r.path} "
         f"fault={r.fault.kind if r.fault else None} status={r.status}"
-        for r in fake.requests
+        for r in fake.requests()
         if about_row(r)
     ]
     return f"{key} ({customer}):\n" + "\n".join(lines)

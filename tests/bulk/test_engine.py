@@ -168,7 +168,7 @@ async def test_rate_limit_429_pauses_the_whole_job(fake) -> None:
         elapsed = time.monotonic() - started
     assert all(r.ok for r in results)
     assert elapsed >= 0.55  # everyone waited, not just the task that got the 429
-    posts = [r for r in fake.requests if r.method == "POST"]
+    posts = [r for r in fake.requests() if r.method == "POST"]
     limited_at = next(r.at for r in posts if r.fault is not None)
     soon_after = [
         r for r in posts if 0.05 < (r.at - limited_at).total_seconds() < 0.5 and r.fault is None
@@ -356,7 +356,7 @@ async def test_resume_after_sigkill_charges_each_item_once(fake, client, tmp_pat
     assert len(fake.charges()) == 200
     assert set(charges_per_key(fake).values()) == {1}
     # Items in flight at the kill were looked up, not re-sent blindly.
-    lookups = [r for r in fake.requests if r.method == "GET" and r.query.get("customer")]
+    lookups = [r for r in fake.requests() if r.method == "GET" and r.query.get("customer")]
     assert lookups
 
 
@@ -366,14 +366,14 @@ async def test_resume_after_a_clean_run_skips_everything_at_once(fake, tmp_path)
     async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=30) as client:
         await collect(client.charges.create_many(items(cards, 20), job_id="clean", journal=journal))
         assert journal_records(journal)[-1]["t"] == "closed"
-        requests_before = len(fake.requests)
+        requests_before = len(fake.requests())
         started = time.monotonic()
         again = await collect(
             client.charges.create_many(items(cards, 20), job_id="clean", journal=journal)
         )
     # No orphan wait (30 s here) and no request: every item was final.
     assert time.monotonic() - started < 5
-    assert len(fake.requests) == requests_before
+    assert len(fake.requests()) == requests_before
     assert all(r.from_journal and r.ok for r in again)
 
 
@@ -483,7 +483,7 @@ async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) 
     cards = seed(fake, 4)
 
     def lookups() -> int:
-        return sum(1 for r in fake.requests if r.method == "GET")
+        return sum(1 for r in fake.requests() if r.method == "GET")
 
     await collect(
         client.charges.create_many(

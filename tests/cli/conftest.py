@@ -8,8 +8,10 @@ server, and `with_api_key` points CHING_API_KEY / CHING_BASE_URL at it.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -112,3 +114,18 @@ def ching(capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
         return Ran(code, captured.out, captured.err)
 
     return run
+
+
+@contextmanager
+def running(argv: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`argv` as a real process (text stdout and stderr piped), killed on the
+    way out if it is still running, say after a failed assertion."""
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

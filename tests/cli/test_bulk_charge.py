@@ -20,7 +20,7 @@ import ching_async
 import ching_async.cli._bulk_charge
 from ching_async.cli._progress import BulkProgress
 
-from .conftest import Ran, RemoteFake
+from .conftest import Ran, RemoteFake, running
 
 Ching = Callable[..., Ran]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "billing.csv"
@@ -353,19 +353,12 @@ def test_ctrl_c_stops_the_job_with_130_and_a_rerun_resumes_it(tmp_path: Path) ->
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHING_")}
     env["PYTHONUNBUFFERED"] = "1"
-    process = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
+    with running(argv, env) as process:
         assert process.stderr is not None
         assert process.stderr.readline().startswith("ching: CHING_API_KEY is not set")
         assert "charging: 40/400" in process.stderr.readline()  # 10% done: interrupt it
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert "ching: interrupted after" in err

@@ -240,6 +240,8 @@ def test_a_decimal_amount_is_rejected_and_agorot_suggested(ching: Ching) -> None
           "--installments", "0"], "whole number >= 1"),
         (["charges", "create", "--customer", "c", "--payment-method", "p", "--amount", "1",
           "--metadata", "novalue"], "expected KEY=VALUE"),
+        (["demo", "--rows", "\u00b2"], "must be a whole number >= 1, got '\u00b2'"),
+        (["worker", "--max-retries", "\u00b2"], "must be a whole number >= 0, got '\u00b2'"),
         (["bulk-charge", "x.csv"], "--job-id"),
         (["bulk-charge", "x.csv", "--job-id", "j", "--rate", "0"], "must be a number > 0"),
         (["bulk-charge", "x.csv", "--job-id", "j", "--journal", "a", "--no-journal"],

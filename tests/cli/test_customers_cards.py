@@ -225,7 +225,7 @@ def test_update_without_a_field_sends_nothing(ching: Ching, with_api_key: Remote
         "--tax-id, --locale, --metadata"
     ]
     assert json.loads(ran.out)["exit_code"] == 2
-    assert with_api_key.call(lambda f: f.requests) == []
+    assert with_api_key.call(lambda f: f.requests()) == []
 
 
 def test_upsert_without_the_identifying_field_sends_nothing(
@@ -236,7 +236,7 @@ def test_upsert_without_the_identifying_field_sends_nothing(
     assert ran.err_lines == [
         "ching: error: --identify-by tax_id needs --tax-id VALUE: the customer is found by it"
     ]
-    assert with_api_key.call(lambda f: f.requests) == []
+    assert with_api_key.call(lambda f: f.requests()) == []
 
 
 def test_without_a_key_usage_errors_start_no_fake(ching: Ching) -> None:
@@ -257,7 +257,7 @@ def test_live_delete_without_a_terminal_needs_yes(
         "a terminal, so there is no one to ask); nothing was sent"
     ]
     assert json.loads(ran.out)["exit_code"] == 2
-    assert live.call(lambda f: f.requests) == []
+    assert live.call(lambda f: f.requests()) == []
     assert live.call(lambda f: f.customer(customer.id).deleted) is False
 
     ran = ching("customers", "delete", customer.id, "--yes")
@@ -300,7 +300,7 @@ def test_a_test_card_with_a_live_key_is_refused(ching: Ching, live: RemoteFake) 
     assert ran.err_lines == [
         "ching: error: create_test_card works in test mode only; this client has a live key"
     ]
-    assert live.call(lambda f: f.requests) == []
+    assert live.call(lambda f: f.requests()) == []
 
 
 # ------------------------------------------------------------- usage errors

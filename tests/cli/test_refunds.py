@@ -172,7 +172,7 @@ def test_live_refund_without_a_terminal_needs_yes(ching: Ching, live: RemoteFake
         f"ching: error: refunding {charge} in live mode needs --yes (stdin is not a terminal, "
         "so there is no one to ask); nothing was sent"
     ]
-    assert live.call(lambda f: f.requests) == []
+    assert live.call(lambda f: f.requests()) == []
     ran = ching("refunds", "create", "--charge", charge, "--amount", "100", "--yes", "--json")
     assert ran.code == 0, ran.err
     assert json.loads(ran.out)["livemode"] is True

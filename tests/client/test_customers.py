@@ -86,7 +86,7 @@ async def test_create_and_upsert_reject_bad_arguments_before_sending(
 ) -> None:
     with pytest.raises(ching_async.InvalidParameterError, match=match):
         await getattr(ching.customers, method)(**kwargs)
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 async def test_create_is_not_retried_after_an_ambiguous_failure(
@@ -128,13 +128,13 @@ async def test_an_id_is_one_path_segment(fake: FakeChing, ching: ching_async.Cli
     with pytest.raises(ching_async.NotFoundError):
         await ching.customers.delete("..")
     # Each id reached the fake as one segment of "/customers/{id}" (the log shows it decoded).
-    assert fake.requests[0].path == f"/customers/../customers/{victim.id}"
-    assert fake.requests[1].path == "/customers/.."
-    assert [r.route for r in fake.requests] == ["/customers/{id}"] * 2
+    assert fake.requests()[0].path == f"/customers/../customers/{victim.id}"
+    assert fake.requests()[1].path == "/customers/.."
+    assert [r.route for r in fake.requests()] == ["/customers/{id}"] * 2
     assert fake.customer(victim.id).deleted is False
     with pytest.raises(ching_async.InvalidParameterError):
         await ching.customers.retrieve("cus 1")
-    assert len(fake.requests) == 2
+    assert len(fake.requests()) == 2
 
 
 # ------------------------------------------------------------------ update
@@ -159,7 +159,7 @@ async def test_update_changes_only_the_given_fields(
 async def test_update_needs_a_field(fake: FakeChing, ching: ching_async.Client) -> None:
     with pytest.raises(ching_async.InvalidParameterError, match="at least one field"):
         await ching.customers.update("cus_1")
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 async def test_update_is_retried_after_an_ambiguous_failure(

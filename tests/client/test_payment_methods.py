@@ -150,7 +150,7 @@ async def test_create_test_card_rejects_a_bad_index_before_sending(
 ) -> None:
     with pytest.raises(ching_async.InvalidParameterError, match="card_index"):
         await ching.payment_methods.create_test_card(customer, card_index=index)  # type: ignore[arg-type]
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 async def test_create_test_card_with_a_live_key_fails_before_the_network(
@@ -160,7 +160,7 @@ async def test_create_test_card_with_a_live_key_fails_before_the_network(
         assert live.mode == "live"
         with pytest.raises(ching_async.InvalidParameterError, match="test mode only"):
             await live.payment_methods.create_test_card(customer)
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 async def test_create_test_card_with_a_live_key_never_connects(scripted: Script) -> None:

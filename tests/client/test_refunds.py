@@ -103,7 +103,7 @@ async def test_bad_arguments_fail_before_sending(
 ) -> None:
     with pytest.raises(ching_async.InvalidParameterError, match=match):
         await ching.refunds.create(**{"charge": charge, **kwargs})  # type: ignore[arg-type]
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 async def test_own_idempotency_key_is_used_as_marker(

@@ -16,14 +16,23 @@ from aiohttp import web
 from ching_async.testing import FakeChing
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-BLOCK = re.compile(r"<!-- readme-test(?P<kind>: pytest)? -->\n```python\n(?P<code>.*?)```", re.S)
+# `readme-test`: a script; `readme-test: pytest`: a test module run by pytest;
+# `readme-test: file NAME`: a module those tests import, written beside them.
+BLOCK = re.compile(
+    r"<!-- readme-test(?:: (?P<kind>pytest|file) ?(?P<name>[\w.]*))? -->\n"
+    r"```python\n(?P<code>.*?)```",
+    re.S,
+)
 DOC_CUSTOMER = "cus_V8ltq1pK_MWH"
 DOC_CARD = "pm_WMc9X22NT1af"
 
 
+def found(kind: str | None) -> list[re.Match[str]]:
+    return [m for m in BLOCK.finditer(README.read_text()) if m.group("kind") == kind]
+
+
 def blocks(kind: str | None) -> list[str]:
-    found = [m for m in BLOCK.finditer(README.read_text()) if m.group("kind") == kind]
-    return [m.group("code") for m in found]
+    return [m.group("code") for m in found(kind)]
 
 
 def scripts() -> list[str]:
@@ -32,7 +41,8 @@ def scripts() -> list[str]:
 
 def test_readme_has_tested_examples() -> None:
     assert len(scripts()) >= 5
-    assert len(blocks(": pytest")) == 1
+    assert len(blocks("pytest")) == 2
+    assert [m.group("name") for m in found("file")] == ["shop.py"]
 
 
 async def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
@@ -94,7 +104,7 @@ async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleN
     code = next(c for c in scripts() if "tag_and_time" in c)
     out = await run([sys.executable, "-c", code], seeded.env)
     assert "GET /charges attempt 1: 200" in out
-    assert seeded.fake.requests[-1].headers["X-Shop"] == "tel-aviv-1"
+    assert seeded.fake.requests()[-1].headers["X-Shop"] == "tel-aviv-1"
 
 
 async def test_readme_aiohttp_app_shares_one_client(
@@ -122,14 +132,21 @@ async def test_readme_aiohttp_app_shares_one_client(
         await runner.cleanup()
 
 
-async def test_readme_pytest_example_passes(seeded: types.SimpleNamespace, tmp_path: Path) -> None:
-    (tmp_path / "test_example.py").write_text(blocks(": pytest")[0])
+@pytest.mark.parametrize("index", range(len(blocks("pytest"))))
+async def test_readme_pytest_example_passes(
+    seeded: types.SimpleNamespace, tmp_path: Path, index: int
+) -> None:
+    for block in found("file"):
+        (tmp_path / block.group("name")).write_text(block.group("code"))
+    code = blocks("pytest")[index]
+    (tmp_path / "test_example.py").write_text(code)
     out = await run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"],
         seeded.env,
         cwd=tmp_path,
     )
-    assert "2 passed" in out
+    tests = len(re.findall(r"^(?:async )?def test_", code, re.M))
+    assert re.search(rf"^{tests} passed in ", out, re.M), out
 
 
 async def test_readme_webhook_receiver_handles_a_signed_delivery_once(

@@ -486,9 +486,9 @@ async def test_fake_request_log_repr_never_shows_key() -> None:
     async with FakeChing(api_key=KEY) as fake:
         async with ching_async.Client(KEY, base_url=fake.url) as client:
             await client.customers.list()
-        record = fake.requests[-1]
+        record = fake.requests()[-1]
         assert record.headers["Authorization"] == f"Bearer {KEY}"
-        for text in (repr(record), str(record), repr(fake.requests)):
+        for text in (repr(record), str(record), repr(fake.requests())):
             assert not leaks_secret(text), text
             assert "GET" in text
             assert "<redacted>" in text

@@ -97,7 +97,7 @@ async def test_503_before_processing_is_resent_once(fake, client) -> None:
     charge = await client.charges.create(
         customer=customer, payment_method=card, amount=4990, metadata={"invoice": "7"}
     )
-    posts = [r for r in fake.requests if r.method == "POST"]
+    posts = [r for r in fake.requests() if r.method == "POST"]
     assert len(posts) == 2
     assert posts[0].headers["Idempotency-Key"] == posts[1].headers["Idempotency-Key"]
     assert [c.id for c in fake.charges_for(customer)] == [charge.id]
@@ -151,7 +151,7 @@ async def test_capture_after_commit_then_drop_is_reconciled(fake, client) -> Non
     assert charge.status == ching_async.ChargeStatus.SUCCEEDED
     assert charge.amount_captured == 5000
     assert charge.request_info.reconciled is True
-    captures = [r for r in fake.requests if r.method == "POST"]
+    captures = [r for r in fake.requests() if r.method == "POST"]
     assert len(captures) == 1
 
 
@@ -172,7 +172,7 @@ async def test_setup_session_create_ambiguous_failure_is_not_resent(fake, client
             customer=customer, success_url="https://a.example/ok", cancel_url="https://a.example/no"
         )
     assert info.value.outcome_unknown is True
-    assert len([r for r in fake.requests if r.method == "POST"]) == 1
+    assert len([r for r in fake.requests() if r.method == "POST"]) == 1
 
 
 # ------------------------------------------------ a caller's own idempotency key
@@ -245,7 +245,7 @@ async def test_a_minted_key_is_not_looked_up(fake, client) -> None:
     await client.charges.create(
         customer=customer, payment_method=card, amount=100, idempotency_key="k", assume_new=True
     )
-    assert [r.method for r in fake.requests] == ["POST", "POST"]
+    assert [r.method for r in fake.requests()] == ["POST", "POST"]
 
 
 def full_window(fake: FakeChing) -> tuple[str, str]:
@@ -294,7 +294,7 @@ async def test_bad_key_options_are_typed_errors(fake, client, option: str, value
         )
     with pytest.raises(ching_async.InvalidParameterError, match=option):
         await client.refunds.create(charge="ch_1", amount=1, idempotency_key="k", **{option: value})
-    assert fake.requests == []
+    assert fake.requests() == []
 
 
 def settling_client(

@@ -29,10 +29,12 @@ async def test_each_decision_is_logged_with_reason_attempt_and_key(
     steps = [(r.ching_seen, r.ching_action, r.levelno) for r in records]  # type: ignore[attr-defined]
     assert steps == [
         ("absent", "send", logging.DEBUG),  # the caller's key, looked up first
-        ("unanswered failure", "look", logging.DEBUG),  # the dropped connection
+        ("unanswered failure", "look", logging.INFO),  # the dropped connection: reconcile
         ("found", "return", logging.INFO),  # reconciliation found the charge
     ]
     assert {r.ching_idempotency_key for r in records} == {"o-1"}  # type: ignore[attr-defined]
     assert [r.ching_attempt for r in records] == [0, 1, 1]  # type: ignore[attr-defined]
     assert all(r.ching_reason for r in records)  # type: ignore[attr-defined]
     assert "o-1" in records[-1].getMessage()
+    assert all(r.ching_request_id is None for r in records)  # type: ignore[attr-defined]
+    assert "request id None" in records[-1].getMessage()

@@ -86,7 +86,7 @@ async def test_sigkilled_worker_is_reconciled_not_recharged(
     for n in victim_shards:
         assert final.shards[n].runs >= 2
         assert final.shards[n].worker == f"{final.shards[n].worker.split(':')[0]}:{survivor.pid}"
-    lookups = [r for r in fake.requests if r.method == "GET" and r.query.get("customer")]
+    lookups = [r for r in fake.requests() if r.method == "GET" and r.query.get("customer")]
     assert len(lookups) >= in_doubt_at_kill
 
 

@@ -148,7 +148,7 @@ async def test_every_item_charged_once_with_declines_invalid_items_and_own_keys(
     charge_ids = {c.metadata[KEY]: c.id for c in fake.charges()}
     assert all(charge_ids[r.idempotency_key] == r.charge_id for r in succeeded)
     # Freshly enqueued items were never in doubt: no lookup before sending.
-    assert not [r for r in fake.requests if r.method == "GET"]
+    assert not [r for r in fake.requests() if r.method == "GET"]
 
 
 async def test_redis_layout_and_expiry(redis, redis_url, fake) -> None:
@@ -291,7 +291,7 @@ async def test_in_doubt_items_wait_for_orphans_then_are_looked_up(redis, redis_u
         ("orphan:1", 1),
         ("orphan:2", 1),
     ]
-    lookups = [r for r in fake.requests if r.method == "GET"]
+    lookups = [r for r in fake.requests() if r.method == "GET"]
     assert len(lookups) == 1  # only the item in doubt was looked up
     snapshot = await scaleout.progress(redis, "orphan")
     assert snapshot.summary.succeeded == 3
@@ -341,7 +341,7 @@ async def test_a_long_shard_runs_in_slices(redis, redis_url, fake) -> None:
     assert snapshot.complete
     assert snapshot.done == 120
     assert snapshot.shards[0].runs >= 2  # stopped inside arq's timeout, continued by Retry
-    assert not [r for r in fake.requests if r.method == "GET"]  # clean slice ends: no doubt
+    assert not [r for r in fake.requests() if r.method == "GET"]  # clean slice ends: no doubt
     assert len(fake.charges()) == 120
     assert set(charges_per_key(fake).values()) == {1}
 

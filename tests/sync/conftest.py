@@ -1,6 +1,6 @@
 """Fixtures for SyncClient tests: a FakeChing on a thread of its own (the test's
 thread blocks in each call), a SyncClient factory, and a check that no test
-leaves a SyncClient thread behind."""
+leaves a thread behind."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import ching_async
-from tests._support.fake_thread import FakeThread, fake_on_thread
+from ching_async.testing import FakeChing
 
 MakeSync = Callable[..., ching_async.SyncClient]
 
@@ -29,20 +29,20 @@ def no_thread_left() -> Iterator[None]:
 
 
 @pytest.fixture
-def served() -> Iterator[FakeThread]:
-    with fake_on_thread() as served:
-        yield served
+def fake() -> Iterator[FakeChing]:
+    with FakeChing() as fake:  # served from a thread and loop of its own
+        yield fake
 
 
 @pytest.fixture
-def make_sync(served: FakeThread) -> Iterator[MakeSync]:
+def make_sync(fake: FakeChing) -> Iterator[MakeSync]:
     """SyncClients pointed at the fake (instant backoff), closed at teardown."""
     made: list[ching_async.SyncClient] = []
 
     def make(**options: Any) -> ching_async.SyncClient:
         options.setdefault("retry_policy", ching_async.RetryPolicy(instant=True))
         options.setdefault("timeout", 2.0)
-        sync = ching_async.SyncClient(served.fake.api_key, base_url=served.fake.url, **options)
+        sync = ching_async.SyncClient(fake.api_key, base_url=fake.url, **options)
         made.append(sync)
         return sync
 

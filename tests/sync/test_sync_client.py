@@ -13,6 +13,7 @@ import textwrap
 import threading
 import time
 import traceback
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +22,7 @@ import pytest
 import ching_async
 from ching_async import ClientStateError, Request, Response
 from ching_async._resources._base import Resource
-from ching_async.testing import Fault
-from tests._support.fake_thread import FakeThread
+from ching_async.testing import FakeChing, Fault
 from tests._support.hostile import KEY, leaks_secret
 
 from .conftest import MakeSync, sync_threads
@@ -61,6 +61,14 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
     assert inspect.signature(ching_async.SyncClient).parameters.keys() == (
         inspect.signature(ching_async.Client).parameters.keys()
     )
+    # The client's own settings and methods too; `aclose` is `close` here.
+    assert public_methods(client) - {"aclose"} <= public_methods(sync)
+    for name in public_methods(client) - set(async_groups) - {"aclose"}:
+        if callable(getattr(client, name)):
+            wanted = inspect.signature(getattr(client, name)).parameters
+            assert inspect.signature(getattr(sync, name)).parameters == wanted, name
+        else:
+            assert getattr(sync, name) == getattr(client, name), name
 
 
 def test_import_loads_no_sync_module_and_starts_no_thread() -> None:
@@ -105,9 +113,8 @@ def test_arguments_are_checked_at_construction_without_a_thread() -> None:
 
 # =============================================================== endpoints
 def test_every_group_round_trips_over_the_socket_with_the_same_models(
-    served: FakeThread, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient
 ) -> None:
-    fake = served.fake
     session = sync.setup_sessions.create(
         customer=fake.add_customer(email="a@example.com").id,
         success_url="https://shop.example/ok",
@@ -159,10 +166,10 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
 
 
 def test_create_many_yields_each_result_and_list_takes_them_all(
-    served: FakeThread, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient
 ) -> None:
-    customer = served.fake.add_customer(email="bulk@example.com")
-    card = served.fake.add_payment_method(customer.id)
+    customer = fake.add_customer(email="bulk@example.com")
+    card = fake.add_payment_method(customer.id)
     items = [
         {"customer": customer.id, "payment_method": card.id, "amount": 100 + i} for i in range(12)
     ]
@@ -171,18 +178,16 @@ def test_create_many_yields_each_result_and_list_takes_them_all(
     results = list(run)
     assert sorted(r.index for r in results) == list(range(12))
     assert all(r.outcome is ching_async.Outcome.SUCCEEDED for r in results)
-    assert sorted(c.amount for c in served.fake.charges_for(customer.id)) == [
-        100 + i for i in range(12)
-    ]
+    assert sorted(c.amount for c in fake.charges_for(customer.id)) == [100 + i for i in range(12)]
     assert list(run) == [], "an ended run stays ended"
     run.close()  # closing an ended run does nothing
 
 
 def test_create_many_closed_early_stops_taking_items(
-    served: FakeThread, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient
 ) -> None:
-    customer = served.fake.add_customer(email="bulk@example.com")
-    card = served.fake.add_payment_method(customer.id)
+    customer = fake.add_customer(email="bulk@example.com")
+    card = fake.add_payment_method(customer.id)
     taken = 0
 
     def items() -> Iterator[dict[str, object]]:
@@ -195,15 +200,58 @@ def test_create_many_closed_early_stops_taking_items(
         first = next(run)
     assert first.ok
     assert list(run) == [], "a closed run yields nothing more"
-    charged = len(served.fake.charges_for(customer.id))
+    charged = len(fake.charges_for(customer.id))
     assert 1 <= charged <= taken < 20
     time.sleep(0.2)
-    assert len(served.fake.charges_for(customer.id)) == charged, "nothing is sent after close"
+    assert len(fake.charges_for(customer.id)) == charged, "nothing is sent after close"
+
+
+def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(fake: FakeChing) -> None:
+    sync = ching_async.SyncClient(
+        fake.api_key,
+        base_url=fake.url,
+        timeout=5.0,
+        retry_policy=ching_async.RetryPolicy(instant=True),
+    )
+    fast = sync.with_options(timeout=0.3, max_retries=0, headers={"X-Shop": "tlv-1"})
+    assert (fast.timeout, sync.timeout, fast.max_retries) == (0.3, 5.0, 0)
+    customer = fake.add_customer(email="view@example.com")
+    fake.faults.add(Fault.latency(1.0), method="GET", path="/customers/{id}", times=1)
+    with pytest.raises(ching_async.APITimeoutError):
+        fast.customers.retrieve(customer.id)  # bounded by the view's own timeout
+    assert sync.customers.retrieve(customer.id).id == customer.id
+    assert "X-Shop" not in fake.requests_to("GET", "/customers/{id}")[-1].headers
+    assert fast.customers.retrieve(customer.id).id == customer.id
+    assert fake.requests_to("GET", "/customers/{id}")[-1].headers["X-Shop"] == "tlv-1"
+    assert len(sync_threads()) == 1, "one loop thread for the client and its views"
+    first = weakref.ref(sync)
+    del sync
+    gc.collect()
+    assert first() is not None, "the view keeps the first client (and its loop) alive"
+    assert fast.customers.retrieve(customer.id).id == customer.id
+    del fast
+    gc.collect()
+    assert first() is None
+    deadline = time.monotonic() + 5
+    while sync_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sync_threads() == [], "dropped with its views: the loop thread stopped"
+
+
+def test_closing_a_view_closes_the_client_it_views(make_sync: MakeSync) -> None:
+    sync = make_sync()
+    view = sync.with_options(total_timeout=5)
+    with pytest.raises(ching_async.NotFoundError):
+        view.charges.retrieve("ch_1")
+    view.close()
+    assert sync.closed
+    with pytest.raises(ClientStateError, match="closed"):
+        sync.charges.retrieve("ch_1")
 
 
 # ================================================================== errors
 def test_errors_come_back_unchanged_with_their_request_context(
-    served: FakeThread, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient
 ) -> None:
     with pytest.raises(ching_async.NotFoundError) as info:
         sync.charges.retrieve("ch_missing")
@@ -223,8 +271,8 @@ def test_errors_come_back_unchanged_with_their_request_context(
     with pytest.raises(ching_async.InvalidParameterError, match="customer"):
         sync.charges.list(customer="not an id")  # a plain method's check, run in the loop
 
-    customer = served.fake.add_customer(email="d@example.com")
-    card = served.fake.add_payment_method(customer.id, declines=True)
+    customer = fake.add_customer(email="d@example.com")
+    card = fake.add_payment_method(customer.id, declines=True)
     with pytest.raises(ching_async.CardDeclinedError) as declined:
         sync.charges.create(customer=customer.id, payment_method=card.id, amount=100)
     assert declined.value.idempotency_key is not None
@@ -256,9 +304,9 @@ def test_a_call_from_the_clients_own_loop_thread_raises_instead_of_deadlocking(
 
 
 def test_a_call_from_another_threads_running_loop_blocks_it_and_works(
-    served: FakeThread, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient
 ) -> None:
-    charge = served.fake.add_charge(served.fake.add_customer(email="x@example.com").id)
+    charge = fake.add_charge(fake.add_customer(email="x@example.com").id)
 
     async def handler() -> ching_async.Charge:
         return sync.charges.retrieve(charge.id)  # blocks this loop, as documented
@@ -284,9 +332,8 @@ def test_the_callers_context_variables_reach_middlewares(make_sync: MakeSync) ->
 
 # ================================================================ closing
 def test_close_waits_for_calls_in_flight_then_refuses_new_ones(
-    served: FakeThread, make_sync: MakeSync
+    fake: FakeChing, make_sync: MakeSync
 ) -> None:
-    fake = served.fake
     customer = fake.add_customer(email="slow@example.com")
     card = fake.add_payment_method(customer.id)
     fake.faults.add(Fault.latency(0.5), method="POST", path="/charges", times=1)
@@ -320,9 +367,9 @@ def test_close_waits_for_calls_in_flight_then_refuses_new_ones(
 
 
 def test_with_closes_and_a_second_close_from_another_thread_waits(
-    served: FakeThread,
+    fake: FakeChing,
 ) -> None:
-    with ching_async.SyncClient(served.fake.api_key, base_url=served.fake.url) as sync:
+    with ching_async.SyncClient(fake.api_key, base_url=fake.url) as sync:
         with pytest.raises(ching_async.NotFoundError):
             sync.charges.retrieve("ch_1")
         assert len(sync_threads()) == 1
@@ -335,9 +382,9 @@ def test_with_closes_and_a_second_close_from_another_thread_waits(
     assert sync.closed
 
 
-def test_close_closes_an_open_bulk_run(served: FakeThread, sync: ching_async.SyncClient) -> None:
-    customer = served.fake.add_customer(email="bulk@example.com")
-    card = served.fake.add_payment_method(customer.id)
+def test_close_closes_an_open_bulk_run(fake: FakeChing, sync: ching_async.SyncClient) -> None:
+    customer = fake.add_customer(email="bulk@example.com")
+    card = fake.add_payment_method(customer.id)
     items = (
         {"customer": customer.id, "payment_method": card.id, "amount": 100} for _ in range(500)
     )
@@ -345,7 +392,7 @@ def test_close_closes_an_open_bulk_run(served: FakeThread, sync: ching_async.Syn
     assert next(run).ok
     sync.close()
     assert sync_threads() == []
-    assert len(served.fake.charges_for(customer.id)) < 20, "the run stopped taking items"
+    assert len(fake.charges_for(customer.id)) < 20, "the run stopped taking items"
     run.close()  # after the client closed it: nothing to do
     with pytest.raises(ClientStateError):
         next(run)

@@ -17,8 +17,7 @@ import pytest
 
 import ching_async
 from ching_async import Request, Response
-from ching_async.testing import Fault
-from tests._support.fake_thread import FakeThread
+from ching_async.testing import FakeChing, Fault
 
 from .conftest import MakeSync
 
@@ -59,9 +58,8 @@ class InFlight:
 
 @pytest.mark.slow
 def test_eight_threads_under_faults_charge_each_call_exactly_once(
-    served: FakeThread, make_sync: MakeSync
+    fake: FakeChing, make_sync: MakeSync
 ) -> None:
-    fake = served.fake
     cards = []
     for n in range(40):
         customer = fake.add_customer(email=f"t{n}@example.com")
@@ -102,7 +100,7 @@ def test_eight_threads_under_faults_charge_each_call_exactly_once(
     for thread in threads:
         thread.join(120)
     assert not any(thread.is_alive() for thread in threads)
-    served.run(fake.wait_for_commits())
+    fake.run_coroutine(fake.wait_for_commits())
     fake.faults.clear()
 
     kinds = Counter(str(r.fault.kind) for r in fake.requests_to("POST", "/charges") if r.fault)
@@ -169,13 +167,12 @@ def _raise_time_limit(signum: int, frame: object) -> None:
     ids=["ctrl-c", "time-limit"],
 )
 def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
-    served: FakeThread,
+    fake: FakeChing,
     make_sync: MakeSync,
     interrupt_main: Callable[[Callable[[], bool], int], None],
     signum: int,
     raised: type[BaseException],
 ) -> None:
-    fake = served.fake
     customer = fake.add_customer(email="late@example.com")
     card = fake.add_payment_method(customer.id)
     fake.faults.add(Fault.latency(2.0), method="POST", path="/charges", times=1)
@@ -184,7 +181,7 @@ def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     previous = signal.signal(signal.SIGUSR1, _raise_time_limit)
     try:
         # Interrupted once the fake holds the POST (it commits 2 s later).
-        interrupt_main(lambda: fake.pending_commits > 0, signum)
+        interrupt_main(lambda: fake.pending_commits() > 0, signum)
         started = time.monotonic()
         with pytest.raises(raised):
             sync.charges.create(
@@ -201,7 +198,7 @@ def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     # remembers the key as in doubt, so a lookup now proves nothing.
     with pytest.raises(ching_async.LookupInconclusiveError, match="order-7"):
         sync.charges.find_by_idempotency_key(customer.id, "order-7")
-    served.run(fake.wait_for_commits())
+    fake.run_coroutine(fake.wait_for_commits())
     assert len(fake.charges_for(customer.id)) == 1, "the server committed it after all"
     # The same key again finds that charge instead of charging twice.
     fake.faults.clear()

@@ -33,9 +33,15 @@ class Api:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeChing]:
-    async with FakeChing(seed=1) as server:
-        yield server
+def fake_ching_options() -> dict[str, Any]:
+    """Arguments of the plugin's ``fake_ching``; a module overrides this to change them."""
+    return {"seed": 1}
+
+
+@pytest.fixture
+def fake(fake_ching: FakeChing) -> FakeChing:
+    """The running fake: the plugin's own fixture serves these tests too."""
+    return fake_ching
 
 
 @pytest.fixture

@@ -87,6 +87,8 @@ def test_standalone_server_reports_a_taken_port() -> None:
 
 
 PLUGIN_TESTS = """
+import os
+
 import aiohttp
 import pytest
 
@@ -123,6 +125,36 @@ async def test_ching_client_fixture(ching_client, fake_ching):
         customer=customer.id, payment_method=card.id, amount=4990
     )
     assert [c.id for c in fake_ching.charges()] == [charge.id]
+
+
+CHING_ENV = ("CHING_API_KEY", "CHING_BASE_URL")
+BEFORE = {name: os.environ.get(name) for name in CHING_ENV}
+URLS = []
+
+
+@pytest.mark.parametrize("run", [1, 2])
+def test_ching_test_mode_fixture_twice_in_a_row(ching_test_mode, fake_ching_threaded, run):
+    assert ching_test_mode is fake_ching_threaded
+    assert fake_ching_threaded.honor_idempotency_keys  # fake_ching_options apply
+    client = ching_async.Client()
+    assert (client.base_url, client.retry_policy.instant) == (ching_test_mode.url, True)
+    assert os.environ["CHING_BASE_URL"] == ching_test_mode.url
+    URLS.append(client.base_url)
+    assert len(set(URLS)) == run  # each test has its own fake
+
+
+@pytest.mark.asyncio
+async def test_ching_test_mode_fixture_in_an_async_test(ching_test_mode):
+    customer = ching_test_mode.add_customer(name="Tal")
+    card = ching_test_mode.add_payment_method(customer.id)
+    async with ching_async.Client() as client:
+        await client.charges.create(customer=customer.id, payment_method=card.id, amount=1)
+    assert len(ching_test_mode.charges()) == 1
+
+
+def test_nothing_is_left_after_the_fixtures():
+    assert {name: os.environ.get(name) for name in CHING_ENV} == BEFORE
+    assert ching_async.Client("ck_test_1").retry_policy == ching_async.RetryPolicy()
 """
 
 
@@ -146,7 +178,7 @@ def test_plugin_fixtures_work_in_strict_and_auto_mode(tmp_path: Path, mode: str)
         env=_env(),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"{3 if client_exists else 2} passed" in result.stdout
+    assert f"{7 if client_exists else 2} passed" in result.stdout
 
 
 def test_plugin_imports_without_pytest_asyncio() -> None:

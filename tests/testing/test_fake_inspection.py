@@ -105,7 +105,7 @@ async def test_request_log_records_what_was_sent(api: Api, fake: FakeChing, seed
         "/charges", seeded.charge_body(), headers={"Idempotency-Key": "abc", "X-Trace": "t1"}
     )
     await api.get("/charges", params={"customer": seeded.customer})
-    post, get = fake.requests
+    post, get = fake.requests()
     assert (post.method, post.path, post.route, post.status) == (
         "POST",
         "/charges",
@@ -129,7 +129,7 @@ async def test_request_log_keeps_route_templates_and_failures(
     charge = fake.add_charge(seeded.customer, capture_method="manual")
     await api.post(f"/charges/{charge.id}/capture", {"amount": 10**9})
     await api.call("POST", "/charges", data=b"{oops", headers={"Content-Type": "application/json"})
-    capture, broken = fake.requests
+    capture, broken = fake.requests()
     assert (capture.route, capture.path) == (
         "/charges/{id}/capture",
         f"/charges/{charge.id}/capture",
@@ -145,4 +145,4 @@ async def test_request_log_can_be_disabled() -> None:
         session.get(fake.url + "/charges") as resp,
     ):
         assert resp.status == 401
-    assert fake.requests == []
+    assert fake.requests() == []

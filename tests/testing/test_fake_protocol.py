@@ -104,6 +104,35 @@ async def test_unknown_routes_get_404_envelope(api: Api, method: str, path: str)
     assert body["error"]["status"] == 404
 
 
+# (method, path, body, what the 404 names): every lookup of an unknown id, one per table
+UNKNOWN_IDS = [
+    ("GET", "/charges/ch_missing", None, "charge: ch_missing"),
+    ("POST", "/charges/ch_missing/capture", None, "charge: ch_missing"),
+    ("POST", "/charges/ch_missing/cancel", None, "charge: ch_missing"),
+    ("POST", "/setup_sessions", {"customer": "cus_missing", "success_url": "https://e.co/s",
+                                 "cancel_url": "https://e.co/c"}, "customer: cus_missing"),
+    ("GET", "/setup_sessions/seti_missing", None, "setup session: seti_missing"),
+    ("POST", "/setup_sessions/seti_missing/cancel", None, "setup session: seti_missing"),
+    ("POST", "/customers/cus_missing", {"name": "x"}, "customer: cus_missing"),
+    ("DELETE", "/customers/cus_missing", None, "customer: cus_missing"),
+    ("GET", "/customers/cus_missing/payment_methods", None, "customer: cus_missing"),
+    ("POST", "/payment_methods/test-card", {"customer": "cus_missing"}, "customer: cus_missing"),
+    ("GET", "/payment_methods/pm_missing", None, "payment method: pm_missing"),
+    ("POST", "/payment_methods/pm_missing/detach", None, "payment method: pm_missing"),
+    ("GET", "/refunds/re_missing", None, "refund: re_missing"),
+    ("POST", "/refunds", {"charge": "ch_missing", "amount": 1}, "charge: ch_missing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "body", "named"), UNKNOWN_IDS)
+async def test_unknown_ids_get_404_naming_them(
+    api: Api, method: str, path: str, body: object, named: str
+) -> None:
+    status, payload = await api.call(method, path, body)
+    error = {"status": 404, "code": "NOT_FOUND", "message": f"No such {named}"}
+    assert (status, payload["error"]) == (404, error)
+
+
 async def test_unknown_routes_outside_the_prefix_are_404_too(fake: FakeChing, api: Api) -> None:
     status, body = await Api(api.session, fake.root_url).get("/favicon.ico")
     assert (status, body["error"]["code"]) == (404, "NOT_FOUND")

@@ -72,16 +72,6 @@ async def test_create_validates_fields(
     assert [issue["path"] for issue in payload["error"]["issues"]] == paths
 
 
-async def test_create_for_unknown_customer_is_404(api: Api) -> None:
-    status, payload = await api.post("/setup_sessions", {"customer": "cus_nobody", **URLS})
-    assert (status, payload["error"]["code"]) == (404, "NOT_FOUND")
-
-
-async def test_get_unknown_session_is_404(api: Api) -> None:
-    status, payload = await api.get("/setup_sessions/seti_missing")
-    assert (status, payload["error"]["code"]) == (404, "NOT_FOUND")
-
-
 async def test_completing_attaches_a_card_that_can_be_charged(
     api: Api, fake: FakeChing, seeded: Seeded
 ) -> None:
@@ -120,11 +110,6 @@ async def test_cancel_of_a_finished_session_is_not_pending(
     with pytest.raises(FakeApiError) as raised:
         fake.complete_setup_session(canceled["id"])
     assert (raised.value.status, raised.value.code) == (400, "SESSION_NOT_PENDING")
-
-
-async def test_cancel_of_unknown_session_is_404(api: Api) -> None:
-    status, payload = await api.post("/setup_sessions/seti_missing/cancel")
-    assert (status, payload["error"]["code"]) == (404, "NOT_FOUND")
 
 
 async def test_sessions_expire_after_24_hours(api: Api, fake: FakeChing, seeded: Seeded) -> None:

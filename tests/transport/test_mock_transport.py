@@ -39,12 +39,12 @@ async def test_handler_answers_and_requests_are_recorded(is_async: bool) -> None
     assert charge.id == CHARGE["id"]
     assert charge.request_info is not None
     assert charge.request_info.request_id == "rq_7"
-    [request] = transport.requests
+    [request] = transport.requests()
     assert (request.method, request.url) == ("GET", ching_async.DEFAULT_BASE_URL + "/charges/ch_1")
     # The transport gets the key (it sends it), in any header case ...
     assert request.headers["authorization"] == "Bearer " + TEST_KEY
     # ... and shows it nowhere.
-    for text in (repr(request), repr(request.headers), repr(transport.requests), str(request)):
+    for text in (repr(request), repr(request.headers), repr(transport.requests()), str(request)):
         assert TEST_KEY not in text
         assert "<redacted>" in text
     assert TEST_KEY.encode() not in pickle.dumps(request.headers)
@@ -60,7 +60,7 @@ async def test_middlewares_auth_and_idempotency_run_above_the_transport() -> Non
     transport = MockTransport(lambda r: envelope_response(r, CHARGE))
     async with client_for(transport, middlewares=[tag]) as client:
         await client.charges.create(**CREATE)
-    [request] = transport.requests
+    [request] = transport.requests()
     assert request.headers["X-Shop"] == "7"
     assert request.headers["Authorization"] == "Bearer " + TEST_KEY
     assert request.headers["Idempotency-Key"] == request.idempotency_key
@@ -98,7 +98,7 @@ async def test_not_sent_is_retried_even_for_a_post() -> None:
         charge = await client.charges.create(**CREATE)
     assert charge.request_info is not None
     assert charge.request_info.attempts == 2
-    first, second = transport.requests
+    first, second = transport.requests()
     assert first.idempotency_key == second.idempotency_key
     assert (first.attempt, second.attempt) == (1, 2)
 
@@ -116,7 +116,7 @@ async def test_maybe_sent_is_never_re_sent_blindly() -> None:
             await client.setup_sessions.create(
                 customer="cus_1", success_url="https://a.example/", cancel_url="https://a.example/"
             )
-    assert len(transport.requests) == 1
+    assert len(transport.requests()) == 1
     err = info.value
     assert err.outcome_unknown is True
     assert (err.method, err.path, err.attempts) == ("POST", "/setup_sessions", 1)
@@ -166,7 +166,7 @@ async def test_other_exceptions_propagate_unchanged_and_are_not_retried() -> Non
     async with client_for(transport) as client:
         with pytest.raises(Broken):
             await client.charges.retrieve("ch_1")
-    assert len(transport.requests) == 1
+    assert len(transport.requests()) == 1
 
 
 async def test_the_client_leaves_a_given_transport_open() -> None:
@@ -182,7 +182,7 @@ async def test_the_client_leaves_a_given_transport_open() -> None:
     assert transport.closed is False
     async with client_for(transport) as again:  # so it can be shared and reused
         await again.charges.retrieve("ch_1")
-    assert len(transport.requests) == 2
+    assert len(transport.requests()) == 2
 
 
 @pytest.mark.parametrize(

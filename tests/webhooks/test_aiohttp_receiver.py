@@ -139,11 +139,11 @@ async def test_a_failing_callback_answers_500_and_the_fake_delivers_again(
     receiver.failure = RuntimeError("database down")
     [first] = await fake.deliver_pending()
     assert (first.status, first.attempt, first.ok) == (500, 1, False)
-    assert fake.pending_webhooks == 1
+    assert fake.pending_webhooks() == 1
     receiver.failure = None
     [second] = await fake.deliver_pending()
     assert (second.status, second.attempt, second.event_id) == (200, 2, first.event_id)
-    assert fake.pending_webhooks == 0
+    assert fake.pending_webhooks() == 0
     assert [e.id for e in receiver.events] == [first.event_id] * 2  # the same event, twice
 
 

@@ -339,11 +339,11 @@ async def test_fake_ching_delivers_to_the_served_example_end_to_end(
         )
         refund = await ching_client.refunds.create(charge=charge.id)
         await fake.deliver_pending()  # waits for the background round too
-        event_ids = [e.id for e in fake.webhook_events]
+        event_ids = [e.id for e in fake.webhook_events()]
         fake.resend_webhook_event(event_ids[0])  # CHING may deliver twice
         await fake.deliver_pending()
-        assert all(d.ok for d in fake.webhook_deliveries)
-        assert len(fake.webhook_deliveries) == 3
+        assert all(d.ok for d in fake.webhook_deliveries())
+        assert len(fake.webhook_deliveries()) == 3
     assert [e.type for e in handled.events] == ["charge.succeeded", "refund.created"]
     assert handled.events[0].data == charge
     assert handled.events[1].data == refund
