@@ -22,7 +22,7 @@ import pytest
 import ching_async
 from ching_async import ClientStateError, Request, Response
 from ching_async._resources._base import Resource
-from ching_async.testing import FakeChing, Fault
+from ching_async.testing import FakeChing, Fault, ching_test_mode
 from tests._support.hostile import KEY, leaks_secret
 
 from .conftest import MakeSync, sync_threads
@@ -247,6 +247,14 @@ def test_closing_a_view_closes_the_client_it_views(make_sync: MakeSync) -> None:
     assert sync.closed
     with pytest.raises(ClientStateError, match="closed"):
         sync.charges.retrieve("ch_1")
+
+
+def test_a_sync_client_made_in_test_mode_reaches_the_fake(fake: FakeChing) -> None:
+    customer = fake.add_customer(email="mode@example.com")
+    with ching_test_mode(fake), ching_async.SyncClient() as sync:  # as a Django test would
+        assert sync.base_url == fake.url
+        assert sync.retry_policy.instant
+        assert sync.customers.retrieve(customer.id).id == customer.id
 
 
 # ================================================================== errors
