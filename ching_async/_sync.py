@@ -247,10 +247,7 @@ class _Runner:
             while self._tasks:
                 await asyncio.wait(set(self._tasks))
             while self.iterators:
-                iterator = self.iterators.pop()
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await _close_iterator(self, next(iter(self.iterators)))
             await self.client.aclose()
         except Exception as exc:  # the first close() raises it, once the thread is gone
             self._close_error = exc
@@ -312,6 +309,7 @@ class SyncIterator(Generic[T]):
         return cast(T, item)
 
     def close(self) -> None:
+        """Stop the run early, as the async run's `aclose()` does. Idempotent."""
         runner = self._owner._runner
         if self._iterator in runner.iterators and not runner.closed:
             runner.call(_close_iterator, (runner, self._iterator), {})
