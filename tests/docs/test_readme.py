@@ -176,3 +176,13 @@ async def test_readme_webhook_receiver_handles_a_signed_delivery_once(
         await runner.cleanup()
     assert capsys.readouterr().out.count(f"paid {charge.id} 4321") == 1
     assert len(module.handled) == 1
+
+
+async def test_readme_sync_example_charges_each_order_once(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "SyncClient()" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    charges = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert sorted(c.amount for c in charges) == [1500, 4990, 9900]
+    assert "3 charges" in out
+    [paid] = [c for c in charges if c.amount == 9900]
+    assert f"order-1002 is {paid.id}" in out
