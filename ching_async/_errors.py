@@ -25,6 +25,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "UnprocessableEntityError",
+    "WebhookSecretLostError",
     "error_class_for_status",
 ]
 
@@ -225,6 +226,39 @@ class OutcomeUnknownError(APIError, APIConnectionError):
 
 def _rebuild_outcome_unknown(cls: type[OutcomeUnknownError], message: str) -> OutcomeUnknownError:
     return cls(message, idempotency_key="")
+
+
+class WebhookSecretLostError(APIError):
+    """`webhook_endpoints.create` failed ambiguously (a timeout, a lost
+    answer, a 5xx), and the lookup after it found an endpoint with the same
+    URL and events: it exists, but the answer that carried its signing
+    secret was lost, and CHING shows a secret only once. The client does not
+    create a second endpoint. To get a secret, delete this one
+    (`webhook_endpoints.delete(err.endpoint_id)`) and create it again.
+
+    `endpoint_id`, `url` and `events` name the endpoint found. (An endpoint
+    with the same URL and events that existed before the call is found the
+    same way: it is just as unusable without its secret.)
+    """
+
+    def __init__(self, *, endpoint_id: int | None, url: str, events: Sequence[str]) -> None:
+        name = "?" if endpoint_id is None else str(endpoint_id)
+        super().__init__(
+            f"webhook endpoint {name} for {url} with events {list(events)} exists, but the "
+            "answer that carried its signing secret was lost (CHING shows a secret only once); "
+            f"delete it (webhook_endpoints.delete({name})) and create it again for a new secret"
+        )
+        self.endpoint_id = endpoint_id
+        self.url = url
+        self.events = tuple(events)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: the default (cls, args) would not unpickle.
+        return (_rebuild_secret_lost, (type(self),), self.__dict__)
+
+
+def _rebuild_secret_lost(cls: type[WebhookSecretLostError]) -> WebhookSecretLostError:
+    return cls(endpoint_id=None, url="", events=())
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

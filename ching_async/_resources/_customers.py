@@ -40,17 +40,21 @@ class Customers(Resource):
     async def create(
         self,
         *,
-        email: str,
-        name: str | None = None,
+        name: str,
+        email: str | None = None,
         phone: str | None = None,
         tax_id: str | None = None,
         locale: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Customer:
-        """Create a customer. `phone` is normalized to E.164 by the server."""
-        payload: dict[str, Any] = {"email": check_email("email", email)}
-        payload |= _customer_fields(name=name, phone=phone, tax_id=tax_id, locale=locale)
+        """Create a customer. `name` is required (shown on the dashboard and
+        on receipts); everything else is optional, as the API documents it.
+        `phone` is normalized to E.164 by the server."""
+        payload: dict[str, Any] = {"name": check_text("name", name)}
+        if email is not None:
+            payload["email"] = check_email("email", email)
+        payload |= _customer_fields(name=None, phone=phone, tax_id=tax_id, locale=locale)
         if metadata is not None:
             payload["metadata"] = check_metadata(metadata)
         response = await self._requester.request(
@@ -148,6 +152,12 @@ class Customers(Resource):
     def list_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
         """The customer's active saved cards. Awaitable and async-iterable."""
         path = "/customers/" + check_id("customer", customer) + "/payment_methods"
+        return self._list(PaymentMethod, path, None)
+
+    def list_inactive_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
+        """The customer's detached cards (`status` "inactive"): the history of
+        cards it no longer uses. Awaitable and async-iterable."""
+        path = "/customers/" + check_id("customer", customer) + "/payment_methods/inactive"
         return self._list(PaymentMethod, path, None)
 
 

@@ -226,9 +226,9 @@ def _add_charge_commands(commands: Any, common: argparse.ArgumentParser) -> None
     idempotency_option(p)
 
 
-def _customer_field_options(p: argparse.ArgumentParser, *, email_required: bool) -> None:
-    p.add_argument("--email", required=email_required, metavar="EMAIL")
-    p.add_argument("--name")
+def _customer_field_options(p: argparse.ArgumentParser, *, name_required: bool) -> None:
+    p.add_argument("--email", metavar="EMAIL")
+    p.add_argument("--name", required=name_required, help="shown on receipts")
     p.add_argument("--phone", help="stored in E.164 (054-987-6543 -> +972549876543)")
     p.add_argument("--tax-id", metavar="TAX_ID", help="e.g. a teudat zehut or company number")
     p.add_argument("--locale", help="e.g. he or en")
@@ -244,11 +244,11 @@ def _add_customer_commands(commands: Any, common: argparse.ArgumentParser) -> No
         common,
     )
     p = customers.command("create", "create a customer (not safe to retry: `customers upsert` is)")
-    _customer_field_options(p, email_required=True)
+    _customer_field_options(p, name_required=True)
     idempotency_option(p)
     customers.command("get", "retrieve a customer (a deleted one shows as deleted)", id="CUS_ID")
     p = customers.command("update", "change the given fields of a customer", id="CUS_ID")
-    _customer_field_options(p, email_required=False)
+    _customer_field_options(p, name_required=False)
     p = customers.command(
         "upsert",
         "update the customer matching --identify-by, or create one (safe to retry)",
@@ -260,7 +260,7 @@ def _add_customer_commands(commands: Any, common: argparse.ArgumentParser) -> No
         choices=["email", "tax_id", "phone"],
         help="the field that finds the customer (its option must be given too)",
     )
-    _customer_field_options(p, email_required=False)
+    _customer_field_options(p, name_required=False)
     customers.command("list", "the 100 newest customers, newest first (deleted ones left out)")
     p = customers.command(
         "delete",

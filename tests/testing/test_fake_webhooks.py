@@ -84,7 +84,7 @@ async def test_an_endpoint_gets_a_whsec_secret_and_signed_documented_envelopes(
 async def test_each_state_change_emits_its_event(fake: FakeChing, sink: Sink) -> None:
     fake.add_webhook_endpoint(sink.url)
     async with client_for(fake) as ching:
-        customer = await ching.customers.create(email="tal@example.com")
+        customer = await ching.customers.create(name="Tal", email="tal@example.com")
         await ching.customers.update(customer.id, name="Tal")
         card = await ching.payment_methods.create_test_card(customer.id)
         charge = await ching.charges.create(
@@ -151,7 +151,7 @@ async def test_a_live_endpoint_gets_live_events(fake: FakeChing, sink: Sink) -> 
     fake.add_webhook_endpoint(sink.url, livemode=True)
     fake.add_customer(name="test", email="t@example.com")
     async with client_for(fake, api_key=fake.live_api_key) as live:
-        await live.customers.create(email="live@example.com")
+        await live.customers.create(name="Live", email="live@example.com")
     await fake.deliver_pending()
     assert [orjson.loads(b)["livemode"] for _, b in sink.received] == [True]
 
