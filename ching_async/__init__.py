@@ -27,16 +27,20 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     UnprocessableEntityError,
+    WebhookSecretLostError,
 )
 from ._idempotency import IDEMPOTENCY_METADATA_KEY
 from ._listing import AsyncList
-from ._messages import Handler, Middleware, Request, Response
+from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._models import (
     CancellationReason,
     CaptureMethod,
     Charge,
     ChargeStatus,
     Customer,
+    Document,
+    DocumentStatus,
+    DocumentType,
     Event,
     Installments,
     PaymentMethod,
@@ -48,6 +52,7 @@ from ._models import (
     SetupSessionStatus,
     UpsertAction,
     UpsertResult,
+    WebhookEndpoint,
 )
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -136,4 +141,10 @@ __all__ = [
     "UpsertAction",
     "UpsertResult",
     "WebhookPayloadError",
+    "BodySink",
+    "Document",
+    "DocumentStatus",
+    "DocumentType",
+    "WebhookEndpoint",
+    "WebhookSecretLostError",
 ]

@@ -10,6 +10,7 @@ from .._models import WebhookEndpoint
 from .._protocol import decode_envelope, path_segment
 from .._reconcile import MatchReconciler
 from .._retry import Resend
+from .._secrets import attach_context
 from .._validation import check_event_types, check_redirect_url, check_webhook_endpoint_id
 from ._base import Resource
 
@@ -56,7 +57,8 @@ class WebhookEndpoints(Resource):
         )
         endpoint = decode_model(response, WebhookEndpoint)
         if response.reconciled:  # found by the lookup: made, but its secret never arrived
-            raise WebhookSecretLostError(endpoint_id=endpoint.id, url=url, events=wanted)
+            lost = WebhookSecretLostError(endpoint_id=endpoint.id, url=url, events=wanted)
+            raise attach_context(lost, response.request, attempts=response.attempts)
         return endpoint
 
     def list(self) -> AsyncList[WebhookEndpoint]:

@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_customer_commands(commands, common)
     _add_card_commands(commands, common)
     _add_refund_commands(commands, common)
+    _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_bulk_charge_command(commands, common)
     add_worker_command(commands, parents=[common])  # charges jobs enqueued with --redis
@@ -330,10 +331,72 @@ def _add_refund_commands(commands: Any, common: argparse.ArgumentParser) -> None
     p.add_argument("key", metavar="KEY")
 
 
+DOWNLOAD_DESCRIPTION = """\
+Download a document's PDF (streamed; refused unless it is a PDF within the
+client's size limit). It is written to a temporary file beside the
+destination and renamed over it only once complete, so a failed download
+leaves nothing behind. --output - writes it to stdout.
+"""
+
+WEBHOOK_CREATE_DESCRIPTION = """\
+Register a URL for webhook events of this key's mode. The endpoint's signing
+secret (whsec_...) is printed this once: store it now. If the answer is
+lost, the command looks for the endpoint: found, its secret is lost (delete
+it and create it again); nothing is registered twice. In live mode the
+command asks first (--yes skips the question; without a terminal, --yes is
+required).
+"""
+
+
+def _add_document_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    documents = CommandGroup(
+        commands,
+        "documents",
+        "tax documents (invoice-receipts) CHING issues, and their PDFs",
+        "._documents",
+        common,
+    )
+    documents.command("list", "the 100 newest documents, newest first")
+    documents.command("get", "retrieve a document", id="DOC_ID")
+    p = documents.command(
+        "download", "download a document's PDF", id="DOC_ID", description=DOWNLOAD_DESCRIPTION
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE|-",
+        help="where to write it (default: DOC_ID.pdf here; - for stdout)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+
+
 def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     webhooks = CommandGroup(
-        commands, "webhooks", "verify a webhook delivery offline", "._webhooks", common
+        commands,
+        "webhooks",
+        "webhook endpoints: list, create, delete; verify a delivery offline",
+        "._webhooks",
+        common,
     )
+    webhooks.command("list", "this mode's webhook endpoints (their secrets are never shown)")
+    p = webhooks.command(
+        "create",
+        "register a URL for events; prints its secret once",
+        description=WEBHOOK_CREATE_DESCRIPTION,
+    )
+    p.add_argument("--url", required=True, metavar="URL", help="where CHING POSTs the events")
+    p.add_argument(
+        "--events",
+        required=True,
+        action="append",
+        metavar="TYPES",
+        help="event types, comma-separated or repeated (e.g. charge.succeeded,refund.created;"
+        " '*' for all)",
+    )
+    yes_option(p, "register")
+    p = webhooks.command("delete", "delete a webhook endpoint: deliveries to it stop at once")
+    p.add_argument("id", metavar="ID", type=positive_int, help="the endpoint's number (see list)")
+    yes_option(p, "delete")
     p = webhooks.command(
         "verify",
         "verify a delivery's Ching-Signature and decode its event",
@@ -455,6 +518,8 @@ _SAMPLE_LISTINGS = {
     "customers": "ching customers list",
     "cards": "ching customers cards CUS_ID",
     "refunds": "ching refunds list",
+    "documents": "ching documents list",
+    "webhooks": "ching webhooks list",
 }
 
 
