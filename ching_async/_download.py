@@ -26,6 +26,7 @@ from typing import IO, BinaryIO
 
 from ._errors import ResponseDecodeError
 from ._messages import Response
+from ._protocol import decode_envelope
 from ._secrets import attach_context
 
 __all__ = ["PDF_MAGIC", "PathSink", "PdfSink", "StreamSink", "pdf_sink"]
@@ -63,8 +64,11 @@ class PdfSink:
         self.size += len(chunk)
 
     def _check_complete(self, response: Response) -> None:
-        """A body that ended before it could be told a PDF (empty, or shorter
-        than the magic) is refused with the response's context."""
+        """A failure's typed error (its JSON body was read, not streamed), or
+        a body that ended before it could be told a PDF (empty, or shorter
+        than the magic), refused with the response's context."""
+        if not response.streamed:
+            decode_envelope(response)  # raises the error a non-2xx answer means
         if self._head != PDF_MAGIC:
             error = ResponseDecodeError(self._not_a_pdf(), status=response.status)
             raise attach_context(

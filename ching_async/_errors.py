@@ -27,6 +27,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WebhookSecretLostError",
     "error_class_for_status",
+    "issue_path",
 ]
 
 
@@ -122,6 +123,15 @@ class APIError(_RequestContext, ChingError):
         self.body = body
         self.request_id = request_id
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the server's issues name, as dotted paths ("amount",
+        "installments.count"), in order; an issue without a path is left out.
+        Sources disagree on `issues[].path`: a list (`["amount"]`) or a string
+        (`"amount"`); either reads the same here."""
+        paths = (issue_path(issue.get("path")) for issue in self.issues)
+        return tuple(path for path in paths if path)
+
     def __str__(self) -> str:
         head = (
             f"{self.status} {self.code}: "
@@ -129,6 +139,14 @@ class APIError(_RequestContext, ChingError):
             else (f"{self.status}: " if self.status else "")
         )
         return f"{head}{self.message}{self._context_suffix()}"
+
+
+def issue_path(path: Any) -> str:
+    """One issue's `path` as a dotted string: `["items", 0, "name"]` ->
+    `items.0.name`; a string (or number) as it is; "" when there is none."""
+    if isinstance(path, list | tuple):
+        return ".".join(str(part) for part in path)
+    return "" if path is None else str(path)
 
 
 class BadRequestError(APIError):

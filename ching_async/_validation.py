@@ -308,6 +308,8 @@ def check_download_destination(value: object) -> Path | BinaryIO:
             "destination must be a path (str or pathlib.Path) or a binary file object "
             f"open for writing, got {_describe(value)}"
         )
+    if getattr(value, "closed", False) is True:
+        raise _fail("destination file object is closed")
     writable = getattr(value, "writable", None)
     if callable(writable) and not writable():
         raise _fail("destination file object is not open for writing")

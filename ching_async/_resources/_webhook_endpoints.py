@@ -68,9 +68,10 @@ class WebhookEndpoints(Resource):
 
     async def delete(self, id: int) -> None:
         """Delete the endpoint `id` (a number, from `list`): deliveries to it
-        stop at once. The API answers without data. Retried like a GET; when a
-        retry finds the endpoint gone (an earlier attempt deleted it), the
-        call succeeds."""
+        stop at once. The API answers without data. Retried like a GET: a
+        retry that finds the endpoint gone succeeds (the attempt whose answer
+        was lost may have deleted it; gone is what was asked), while a 404 to
+        the first attempt raises `NotFoundError`."""
         path = WEBHOOKS_PATH + "/" + path_segment(str(check_webhook_endpoint_id(id)))
         response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
         if response.status == 404 and response.attempts > 1:

@@ -31,6 +31,7 @@ from .. import (
     UpsertResult,
     WebhookEndpoint,
 )
+from .._errors import issue_path
 from ._amounts import format_agorot, format_money
 from ._errors import EXIT_FAILED, CliError
 
@@ -398,9 +399,7 @@ def describe_error(error: ChingError) -> str:
 def _issue_path(path: Any) -> str:
     """``["items", 0]`` -> ``items.0``. A server may send a bare string or number
     instead of a list: shown whole (iterating "email" would give ``e.m.a.i.l``)."""
-    if isinstance(path, list | tuple):
-        path = ".".join(str(part) for part in path)
-    return "-" if path is None or path == "" else str(path)
+    return issue_path(path) or "-"
 
 
 # ------------------------------------------------------------------ helpers

@@ -1,4 +1,5 @@
-"""customers.*: create, retrieve, update, upsert, list, delete, list_payment_methods."""
+"""customers.*: create, retrieve, update, upsert, list, delete, list_payment_methods,
+list_inactive_payment_methods."""
 
 from __future__ import annotations
 
@@ -399,6 +400,31 @@ async def test_list_payment_methods(fake: FakeChing, ching: ching_async.Client) 
     ]
     with pytest.raises(ching_async.NotFoundError):
         await ching.customers.list_payment_methods("cus_missing")
+
+
+async def test_list_inactive_payment_methods(fake: FakeChing, ching: ching_async.Client) -> None:
+    customer = fake.add_customer(name="Tal", email="tal@example.com")
+    visa, amex, kept = (fake.add_payment_method(customer.id) for _ in range(3))
+    assert await ching.customers.list_inactive_payment_methods(customer.id) == []
+    await ching.payment_methods.detach(visa.id)
+    await ching.payment_methods.detach(amex.id)
+    inactive = await ching.customers.list_inactive_payment_methods(customer.id)
+    [request] = sent(fake, "GET", "/customers/{id}/payment_methods/inactive")[-1:]
+    assert (request.path, request.raw_body) == (
+        f"/customers/{customer.id}/payment_methods/inactive",
+        b"",
+    )
+    assert [m.id for m in inactive] == [amex.id, visa.id]  # newest first
+    assert all(isinstance(m, PaymentMethod) and m.status == "inactive" for m in inactive)
+    assert [m.id for m in await ching.customers.list_payment_methods(customer.id)] == [kept.id]
+    assert [m.id async for m in ching.customers.list_inactive_payment_methods(customer.id)] == [
+        amex.id,
+        visa.id,
+    ]
+    with pytest.raises(ching_async.NotFoundError):
+        await ching.customers.list_inactive_payment_methods("cus_missing")
+    with pytest.raises(ching_async.InvalidParameterError, match="customer"):
+        await ching.customers.list_inactive_payment_methods("cus 1")
 
 
 async def test_nested_card_details_are_lifted(scripted: Script) -> None:

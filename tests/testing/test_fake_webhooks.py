@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -19,39 +17,7 @@ import ching_async
 from ching_async.testing import FakeChing, Fault
 from tests._support.fake_client import client_for, raw_call
 
-
-@dataclass
-class Sink:
-    """A real HTTP endpoint that records each delivery: (headers, raw body)."""
-
-    url: str = ""
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answers to give, then 200
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((dict(request.headers), await request.read()))
-        self.arrived.set()
-        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
-
-    @property
-    def types(self) -> list[str]:
-        return [orjson.loads(body)["type"] for _, body in self.received]
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    state = Sink()
-    app = web.Application()
-    app.router.add_post("/hook", state.handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+from .conftest import Sink
 
 
 @pytest.fixture
