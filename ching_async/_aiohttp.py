@@ -3,6 +3,8 @@
 AiohttpTransport sends one Request and returns one fully-read Response
 (size-capped), or raises APIConnectionError/APITimeoutError saying whether
 the request may have reached the server (the contract in `_transport.py`).
+A download's 2xx body (`Request.sink`) is streamed into the sink instead,
+one read chunk at a time.
 It never retries, follows no redirects, and keeps aiohttp exceptions (which
 can carry request headers) out of the raised error's chain.
 

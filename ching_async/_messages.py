@@ -56,9 +56,9 @@ class BodySink(Protocol):
     A transport that honours it reads the body in chunks and hands each to
     `write`, never holding the whole body: `start` before the first chunk of
     each attempt (a retry starts over: whatever an earlier attempt wrote is
-    discarded), never more than `limit` bytes in all. `write` may raise a
-    `ChingError` (the body is not what was asked for) or an `OSError` (the
-    disk); either ends the call.
+    discarded), never more than `limit` bytes in all. `write` may raise an
+    `APIError` such as `ResponseDecodeError` (the body is not what was asked
+    for) or an `OSError` (the disk); either ends the call.
     """
 
     @property
