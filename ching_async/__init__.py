@@ -7,6 +7,7 @@ async with ching_async.Client() as ching:      # key from CHING_API_KEY
 
 from typing import TYPE_CHECKING
 
+from . import _models
 from ._client import DEFAULT_BASE_URL, Client
 from ._errors import (
     APIConnectionError,
@@ -32,28 +33,7 @@ from ._errors import (
 from ._idempotency import IDEMPOTENCY_METADATA_KEY
 from ._listing import AsyncList
 from ._messages import BodySink, Handler, Middleware, Request, Response
-from ._models import (
-    CancellationReason,
-    CaptureMethod,
-    Charge,
-    ChargeStatus,
-    Customer,
-    Document,
-    DocumentStatus,
-    DocumentType,
-    Event,
-    Installments,
-    PaymentMethod,
-    Refund,
-    RefundReason,
-    RefundStatus,
-    RequestInfo,
-    SetupSession,
-    SetupSessionStatus,
-    UpsertAction,
-    UpsertResult,
-    WebhookEndpoint,
-)
+from ._models import *  # noqa: F403 (every public model: _models.__all__, added below)
 from ._retry import RetryPolicy
 from ._transport import Transport
 from ._version import __version__
@@ -102,17 +82,12 @@ __all__ = [
     "AsyncList",
     "AuthenticationError",
     "BadRequestError",
-    "CancellationReason",
-    "CaptureMethod",
     "CardDeclinedError",
-    "Charge",
-    "ChargeStatus",
     "ChingError",
     "Client",
     "ClientStateError",
     "ConflictError",
     "Handler",
-    "Installments",
     "InternalServerError",
     "InvalidParameterError",
     "LookupInconclusiveError",
@@ -122,29 +97,15 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "Request",
-    "RequestInfo",
     "Response",
     "ResponseDecodeError",
     "RetryPolicy",
-    "SetupSession",
-    "SetupSessionStatus",
     "Transport",
     "UnprocessableEntityError",
     "__version__",
-    "Customer",
-    "Event",
-    "PaymentMethod",
-    "Refund",
-    "RefundReason",
-    "RefundStatus",
     "SignatureVerificationError",
-    "UpsertAction",
-    "UpsertResult",
     "WebhookPayloadError",
     "BodySink",
-    "Document",
-    "DocumentStatus",
-    "DocumentType",
-    "WebhookEndpoint",
     "WebhookSecretLostError",
 ]
+__all__ += _models.__all__

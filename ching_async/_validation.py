@@ -6,7 +6,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -21,14 +21,15 @@ __all__ = [
     "check_amount",
     "check_app_info",
     "check_cancellation_reason",
+    "check_count",
     "check_currency",
     "check_flag",
     "check_id",
     "check_installments",
     "check_metadata",
     "check_optional_text",
+    "check_rate",
     "check_redirect_url",
-    "check_count",
     "check_extra_headers",
     "check_positive_seconds",
     "check_proxy_url",
@@ -85,40 +86,38 @@ def check_amount(name: str, value: object) -> int:
     return value
 
 
-def check_currency(value: object) -> str:
+def check_currency(name: str, value: object) -> str:
     if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
-        raise _fail(f"currency must be a 3-letter ISO 4217 code such as 'ils', got {value!r}")
+        raise _fail(f"{name} must be a 3-letter ISO 4217 code such as 'ils', got {value!r}")
     return value.lower()
 
 
-def check_installments(value: object) -> dict[str, int]:
+def check_installments(name: str, value: object) -> dict[str, int]:
     count = value.count if isinstance(value, Installments) else value
     if type(count) is not int or count < 1:
-        raise _fail(f"installments must be an int >= 1 or Installments, got {_describe(value)}")
+        raise _fail(f"{name} must be an int >= 1 or Installments, got {_describe(value)}")
     return {"count": count}
 
 
-def check_cancellation_reason(value: object) -> str:
+def check_cancellation_reason(name: str, value: object) -> str:
     # `expired` is CHING's own (the sweep of holds past capturable_until), never a request's.
     allowed = [r.value for r in CancellationReason if r is not CancellationReason.EXPIRED]
-    if isinstance(value, str) and value in allowed:
-        return str(value)
-    raise _fail(f"cancellation_reason must be one of {allowed}, got {value!r}")
+    return _one_of(name, value, allowed)
 
 
-def check_metadata(value: object) -> dict[str, Any]:
+def check_metadata(name: str, value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise _fail(f"metadata must be a mapping with string keys, got {_describe(value)}")
+        raise _fail(f"{name} must be a mapping with string keys, got {_describe(value)}")
     for key in value:
         if not isinstance(key, str):
-            raise _fail(f"metadata keys must be strings, got {key!r}")
+            raise _fail(f"{name} keys must be strings, got {key!r}")
     try:
         orjson.dumps(dict(value))
     except (TypeError, orjson.JSONEncodeError) as exc:
-        raise _fail(f"metadata must be JSON-serializable: {exc}") from None
+        raise _fail(f"{name} must be JSON-serializable: {exc}") from None
     if not _all_finite(value):
         # orjson would silently send NaN/Infinity as null.
-        raise _fail("metadata must not contain NaN or infinite numbers")
+        raise _fail(f"{name} must not contain NaN or infinite numbers")
     return dict(value)
 
 
@@ -165,6 +164,26 @@ def check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
+def check_count(name: str, value: object, *, minimum: int = 1) -> int:
+    """An int >= `minimum` (a concurrency, a number of shards, of retries...)."""
+    if type(value) is not int or value < minimum:
+        raise _fail(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def check_rate(name: str, value: object) -> float:
+    """A number of requests per second > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise _fail(f"{name} must be > 0 requests/s, got {value!r}")
+    return float(value)
+
+
+def _one_of(name: str, value: object, allowed: Collection[str]) -> str:
+    if isinstance(value, str) and value in allowed:
+        return str(value)  # an enum member's value
+    raise _fail(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
 def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"[:120]
 
@@ -201,20 +220,17 @@ def check_text(name: str, value: object) -> str:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def check_card_index(value: object) -> int:
+def check_card_index(name: str, value: object) -> int:
     if type(value) is not int or value not in TEST_CARD_INDEXES:
         raise _fail(
-            "card_index must be an int 0-2 (0 = visa, 1 = mastercard, 2 = amex), "
+            f"{name} must be an int 0-2 (0 = visa, 1 = mastercard, 2 = amex), "
             f"got {_describe(value)}"
         )
     return value
 
 
-def check_refund_reason(value: object) -> str:
-    allowed = [reason.value for reason in RefundReason]
-    if isinstance(value, str) and value in allowed:
-        return str(value)
-    raise _fail(f"reason must be one of {allowed}, got {value!r}")
+def check_refund_reason(name: str, value: object) -> str:
+    return _one_of(name, value, [reason.value for reason in RefundReason])
 
 
 # Keys are printable ASCII; anything else (a pasted NBSP, a BOM, a newline)
@@ -232,16 +248,12 @@ ON_FULL_WINDOW = ("raise", "send")
 
 
 def check_on_full_window(value: object) -> str:
-    if isinstance(value, str) and value in ON_FULL_WINDOW:
-        return value
-    raise _fail(f"on_full_window must be one of {list(ON_FULL_WINDOW)}, got {value!r}")
+    return _one_of("on_full_window", value, ON_FULL_WINDOW)
 
 
 def check_identify_by(value: object) -> str:
     """Returns the Python spelling; IDENTIFY_BY maps it to the wire value."""
-    if isinstance(value, str) and value in IDENTIFY_BY:
-        return value
-    raise _fail(f"identify_by must be one of {list(IDENTIFY_BY)}, got {value!r}")
+    return _one_of("identify_by", value, IDENTIFY_BY)
 
 
 __all__ += [
@@ -256,26 +268,28 @@ __all__ += [
 
 
 # ------------------------------------------ documents and webhook endpoints
-def check_webhook_endpoint_id(value: object) -> int:
+def check_webhook_endpoint_id(name: str, value: object) -> int:
     """Webhook endpoint ids are numbers (the list shows them)."""
     if type(value) is not int or value < 1:
-        raise _fail(f"id must be a webhook endpoint's number (an int >= 1), got {_describe(value)}")
+        raise _fail(
+            f"{name} must be a webhook endpoint's number (an int >= 1), got {_describe(value)}"
+        )
     return value
 
 
 _EVENT_TYPE = re.compile(r"[\x21-\x7e]{1,100}")
 
 
-def check_event_types(value: object) -> list[str]:
+def check_event_types(name: str, value: object) -> list[str]:
     """A non-empty list of event types ("charge.succeeded", or "*" for all),
     each once, in the order given (repeats dropped, as the official CLI does)."""
     if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         raise _fail(
-            "events must be a list of event types such as ['charge.succeeded'] (['*'] for all),"
+            f"{name} must be a list of event types such as ['charge.succeeded'] (['*'] for all),"
             f" got {_describe(value)}"
         )
     if not value:
-        raise _fail("events must name at least one event type (['*'] for all)")
+        raise _fail(f"{name} must name at least one event type (['*'] for all)")
     for event in value:
         if not isinstance(event, str) or not _EVENT_TYPE.fullmatch(event):
             raise _fail(
@@ -285,34 +299,34 @@ def check_event_types(value: object) -> list[str]:
     return list(dict.fromkeys(value))
 
 
-def check_download_destination(value: object) -> Path | BinaryIO:
+def check_download_destination(name: str, value: object) -> Path | BinaryIO:
     """A path to write to (str or os.PathLike; its directory must exist), or
     a binary file object open for writing."""
     if isinstance(value, str | os.PathLike):
         try:
             path = Path(value)
         except TypeError:  # a PathLike whose __fspath__ returns bytes
-            raise _fail(f"destination must be a str path, got {_describe(value)}") from None
+            raise _fail(f"{name} must be a str path, got {_describe(value)}") from None
         if not str(path) or str(path) == ".":
-            raise _fail("destination must name a file, got an empty path")
+            raise _fail(f"{name} must name a file, got an empty path")
         if path.is_dir():
-            raise _fail(f"destination {str(path)!r} is a directory; name the file to write")
+            raise _fail(f"{name} {str(path)!r} is a directory; name the file to write")
         if not path.parent.is_dir():
-            raise _fail(f"destination's directory {str(path.parent)!r} does not exist")
+            raise _fail(f"{name}'s directory {str(path.parent)!r} does not exist")
         return path
     if isinstance(value, io.TextIOBase):
-        raise _fail("destination is a text file; open it in binary mode ('wb')")
+        raise _fail(f"{name} is a text file; open it in binary mode ('wb')")
     write = getattr(value, "write", None)
     if not callable(write):
         raise _fail(
-            "destination must be a path (str or pathlib.Path) or a binary file object "
+            f"{name} must be a path (str or pathlib.Path) or a binary file object "
             f"open for writing, got {_describe(value)}"
         )
     if getattr(value, "closed", False) is True:
-        raise _fail("destination file object is closed")
+        raise _fail(f"{name} file object is closed")
     writable = getattr(value, "writable", None)
     if callable(writable) and not writable():
-        raise _fail("destination file object is not open for writing")
+        raise _fail(f"{name} file object is not open for writing")
     return value  # type: ignore[return-value]
 
 
@@ -325,12 +339,6 @@ def check_positive_seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise _fail(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
-
-
-def check_count(name: str, value: object, *, minimum: int) -> int:
-    if type(value) is not int or value < minimum:
-        raise _fail(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 # Set by the client itself: a caller's value would break auth, exactly-once
@@ -387,3 +395,63 @@ def check_proxy_url(value: object) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_IN_HEADER.search(value):
         raise _fail("proxy must be an absolute http:// or https:// URL")
     return value
+
+
+# ------------------------------------------------------------ request bodies
+# (argument name, value) -> the value to send: every check above but the
+# idempotency key's and the options' has this shape, so a table can hold it.
+Check = Callable[[str, Any], Any]
+
+
+class Fields:
+    """An endpoint's body fields, declared once: each argument's check, the
+    ones that must be given, and the API's name where it differs from Python's.
+
+    `body(**values)` returns the values checked, under the API's names, in the
+    declared order; None leaves an optional field out. It is compiled from the
+    table into straight-line code (as attrs writes an `__init__`), so that it
+    costs what hand-written checks cost: charges.create is on the hot path.
+    """
+
+    body: Callable[..., dict[str, Any]]
+
+    def __init__(
+        self,
+        checks: Mapping[str, Check],
+        *,
+        required: Iterable[str] = (),
+        wire: Mapping[str, str] | None = None,
+    ) -> None:
+        wire, required = wire or {}, frozenset(required)
+        if not all(name.isidentifier() and not name.startswith("_") for name in checks):
+            raise ValueError(f"field names must be argument names: {list(checks)}")
+        lines = [
+            f"def body(*, {''.join(f'{name}=None, ' for name in checks)}**_unknown):",
+            "    if _unknown:  # a name that came in through **fields",
+            "        raise TypeError(f'unexpected keyword argument {next(iter(_unknown))!r}')",
+            "    _body = {}",
+        ]
+        for name in checks:
+            put = f"_body[{wire.get(name, name)!r}] = _check_{name}({name!r}, {name})"
+            lines += [f"    {put}"] if name in required else [f"    if {name} is not None: {put}"]
+        lines.append("    return _body")
+        namespace: dict[str, Any] = {f"_check_{name}": check for name, check in checks.items()}
+        exec("\n".join(lines), namespace)
+        self.body = namespace["body"]
+
+
+# charges.create's, and a bulk item's before anything is sent.
+CHARGE_FIELDS = Fields(
+    {
+        "customer": check_plain_id,
+        "payment_method": check_plain_id,
+        "amount": check_amount,
+        "currency": check_currency,
+        "description": check_optional_text,
+        "installments": check_installments,
+        "metadata": check_metadata,
+    },
+    required=("customer", "payment_method", "amount", "currency"),
+)
+
+__all__ += ["CHARGE_FIELDS", "Check", "Fields"]

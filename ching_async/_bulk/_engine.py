@@ -34,7 +34,7 @@ from collections.abc import (
     Mapping,
 )
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, Required, TypedDict
 
 import attrs
 
@@ -46,16 +46,7 @@ from .._errors import (
 )
 from .._models import Charge, ChargeStatus
 from .._requester import Requester
-from .._validation import (
-    check_amount,
-    check_currency,
-    check_flag,
-    check_installments,
-    check_metadata,
-    check_optional_text,
-    check_plain_id,
-    check_seconds,
-)
+from .._validation import CHARGE_FIELDS, check_count, check_flag, check_rate, check_seconds
 from ._journal import FinishedItem, Journal
 from ._pacing import Pacer
 
@@ -70,7 +61,16 @@ class ChargeCalls(Protocol):
     def find_by_idempotency_key(self) -> Callable[[str, str], Awaitable[Charge | None]]: ...
 
 
-__all__ = ["BulkRun", "BulkSummary", "ChargeParams", "ChargeResult", "Outcome"]
+__all__ = [
+    "BulkOptions",
+    "BulkRun",
+    "BulkSummary",
+    "ChargeParams",
+    "ChargeResult",
+    "Outcome",
+    "classify_charge",
+    "classify_error",
+]
 
 _JOB_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -84,6 +84,7 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # may or may not have been charged; a re-run reconciles it
 
 
+# Alike FakeChing's ChargeParams on purpose: the fake stands for the server, apart from us.
 @attrs.frozen(kw_only=True)
 class ChargeParams:
     """One charge of a bulk job. Mappings with these keys are accepted too."""
@@ -114,16 +115,7 @@ class ChargeParams:
 
     def validated(self) -> ChargeParams:
         """Run the same checks `charges.create` runs, before anything is sent."""
-        check_plain_id("customer", self.customer)
-        check_plain_id("payment_method", self.payment_method)
-        check_amount("amount", self.amount)
-        check_currency(self.currency)
-        if self.description is not None:
-            check_optional_text("description", self.description)
-        if self.installments is not None:
-            check_installments(self.installments)
-        if self.metadata is not None:
-            check_metadata(self.metadata)
+        CHARGE_FIELDS.body(**self.create_kwargs())
         return self
 
     def create_kwargs(self) -> dict[str, Any]:
@@ -284,6 +276,18 @@ class _CustomerGate:
             released.set()
 
 
+class BulkOptions(TypedDict, total=False):
+    """`charges.create_many`'s options: BulkRun's keyword arguments, with its defaults."""
+
+    job_id: Required[str]
+    concurrency: int
+    rate_limit: float | None
+    journal: str | os.PathLike[str] | None
+    one_per_customer: bool
+    assume_new: bool
+    shutdown_grace: float
+
+
 class BulkRun:
     """An async iterator of ChargeResult, in completion order.
 
@@ -309,14 +313,9 @@ class BulkRun:
             raise InvalidParameterError(
                 "job_id must be 1-200 printable ASCII characters without spaces"
             )
-        if type(concurrency) is not int or concurrency < 1:
-            raise InvalidParameterError(f"concurrency must be an int >= 1, got {concurrency!r}")
-        if rate_limit is not None and (
-            isinstance(rate_limit, bool)
-            or not isinstance(rate_limit, int | float)
-            or not rate_limit > 0
-        ):
-            raise InvalidParameterError(f"rate_limit must be > 0 requests/s, got {rate_limit!r}")
+        check_count("concurrency", concurrency)
+        if rate_limit is not None:
+            check_rate("rate_limit", rate_limit)
         self._source = _ItemSource(items)
         self._requester = requester
         self.job_id = job_id
@@ -400,19 +399,21 @@ class BulkRun:
             await self._results.put(_DONE)
 
     async def _process(self, index: int, item: Any) -> ChargeResult:
+        key = f"{self.job_id}:{index}"
         try:
             params = item if isinstance(item, ChargeParams) else ChargeParams.from_mapping(item)
-            key = params.idempotency_key or f"{self.job_id}:{index}"
         except (InvalidParameterError, TypeError) as exc:
             error = exc if isinstance(exc, ChingError) else InvalidParameterError(str(exc))
-            return self._finish(index, item, f"{self.job_id}:{index}", error=error)
+            return self._finish(_pending(index, item, key), error=error)
         journal = self._journal
         if journal is not None and index in journal.final:
             return _journaled_result(index, params, journal.final[index])
         async with self._gate.hold(params.customer):
-            return await self._charge(index, params, key)
+            return await self._charge(_pending(index, params, params.idempotency_key or key))
 
-    async def _charge(self, index: int, params: ChargeParams, key: str) -> ChargeResult:
+    async def _charge(self, item: ChargeResult) -> ChargeResult:
+        """Charge one item; `item` is its result until the call says otherwise."""
+        index, params, key = item.index, item.params, item.idempotency_key
         if self._journal is not None:
             self._journal.record_start(index, key, params.customer)
         try:
@@ -424,19 +425,19 @@ class BulkRun:
                 except ChingError as exc:
                     # It may have been charged and we could not look: unknown,
                     # never "failed" (which a re-run could take as final).
-                    return self._finish(index, params, key, error=exc, in_doubt=True)
+                    return self._finish(item, error=exc, in_doubt=True)
             if charge is None:
                 # Looked up above when in doubt; otherwise no run sent it.
                 charge = await self._charges.create(
                     **params.create_kwargs(), idempotency_key=key, assume_new=True
                 )
         except ChingError as exc:
-            return self._finish(index, params, key, error=exc)
+            return self._finish(item, error=exc)
         except asyncio.CancelledError:
             # Cancelled mid-request: it may have been sent. A re-run looks it up.
-            self._record(index, key, Outcome.UNKNOWN, final=False, attempts=0)
+            self._record(item, final=False)
             raise
-        return self._finish(index, params, key, charge=charge)
+        return self._finish(item, charge=charge)
 
     async def _let_orphans_settle(self) -> None:
         """Wait until requests a dead run left in flight have surely ended.
@@ -476,9 +477,7 @@ class BulkRun:
 
     def _finish(
         self,
-        index: int,
-        params: Any,
-        key: str,
+        item: ChargeResult,
         *,
         charge: Charge | None = None,
         error: ChingError | None = None,
@@ -493,42 +492,30 @@ class BulkRun:
             if in_doubt:
                 outcome, final = Outcome.UNKNOWN, False
             attempts = getattr(error, "attempts", 0)
-        self._record(
-            index, key, outcome, final=final, attempts=attempts, charge=charge, error=error
-        )
-        return ChargeResult(
-            index=index,
-            params=params,
+        result = attrs.evolve(
+            item,
             outcome=outcome,
-            idempotency_key=key,
             attempts=attempts,
             charge=charge,
             error=error,
             charge_id=charge.id if charge is not None else None,
             error_message=str(error) if error is not None else None,
         )
+        self._record(result, final=final)
+        return result
 
-    def _record(
-        self,
-        index: int,
-        key: str,
-        outcome: Outcome,
-        *,
-        final: bool,
-        attempts: int,
-        charge: Charge | None = None,
-        error: ChingError | None = None,
-    ) -> None:
-        if outcome is Outcome.UNKNOWN:
+    def _record(self, result: ChargeResult, *, final: bool) -> None:
+        if result.outcome is Outcome.UNKNOWN:
             self._unknowns += 1
         if self._journal is None:
             return
+        charge, error = result.charge, result.error
         self._journal.record_done(
-            index,
-            key,
-            outcome=outcome.value,
+            result.index,
+            result.idempotency_key,
+            outcome=result.outcome.value,
             final=final,
-            attempts=attempts,
+            attempts=result.attempts,
             charge=charge.raw if charge is not None else None,
             error=_error_summary(error) if error is not None else None,
         )
@@ -564,6 +551,11 @@ class BulkRun:
     def _drain(self) -> None:
         while not self._results.empty():
             self._results.get_nowait()
+
+
+def _pending(index: int, params: Any, key: str) -> ChargeResult:
+    """An item's result before its call ends: unknown (it may be sent)."""
+    return ChargeResult(index=index, params=params, outcome=Outcome.UNKNOWN, idempotency_key=key)
 
 
 def _journaled_result(index: int, params: ChargeParams, done: FinishedItem) -> ChargeResult:

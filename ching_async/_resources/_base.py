@@ -1,24 +1,53 @@
-"""What every resource group shares: the Requester its calls go through, and
-listing."""
+"""What every resource group shares: the Requester its calls go through, one
+decoded call, listing, and the exactly-once create of an object that moves
+money (its idempotency key written into the object as the marker)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal, TypedDict, TypeVar
 
-from .._decode import decode_item, decode_list, list_data, request_info
+import attrs
+
+from .._decode import decode_item, decode_list, decode_model, list_data, request_info
+from .._idempotency import (
+    check_settled,
+    find_by_marker,
+    idempotency_key_for,
+    look_first_for,
+    with_marker,
+)
 from .._listing import AsyncList, Page
+from .._reconcile import MarkerReconciler
 from .._requester import Requester
+from .._retry import Resend, RetryClass
+from .._validation import check_flag, check_idempotency_key, check_metadata
 
 T = TypeVar("T")
 
 
 class Resource:
     """A group of endpoints. Each method validates its arguments, makes one
-    `self._requester.request(...)` naming its retry class, and decodes."""
+    call naming its retry class, and decodes."""
 
     def __init__(self, requester: Requester) -> None:
         self._requester = requester
+
+    async def _call(
+        self,
+        cls: type[T],
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        retry: RetryClass | None = None,
+    ) -> T:
+        """One request, its answer decoded as `cls` (see Requester.request)."""
+        response = await self._requester.request(
+            method, path, body=body, idempotency_key=idempotency_key, retry=retry
+        )
+        return decode_model(response, cls)
 
     def _list(self, cls: type[T], path: str, query: Mapping[str, str] | None) -> AsyncList[T]:
         async def fetch_page() -> Page[T]:
@@ -31,3 +60,87 @@ class Resource:
             )
 
         return AsyncList(fetch_page)
+
+    def _create_marked(
+        self, cls: type[T], path: str, body: dict[str, Any], marked: Marked
+    ) -> Awaitable[T]:
+        """POST a create that `marked` makes exactly-once (not a coroutine of
+        its own: the caller awaits `_call`'s)."""
+        key, metadata, retry = marked
+        if metadata:
+            body["metadata"] = metadata
+        return self._call(cls, "POST", path, body=body, idempotency_key=key, retry=retry)
+
+    async def _find_by_marker(
+        self, cls: type[T], path: str, key: str, query: Mapping[str, str] | None = None
+    ) -> T | None:
+        """The object at `path` (a list) created with idempotency key `key`, or
+        None when the list proves there is none (see `find_by_marker`)."""
+        check_idempotency_key(key)
+        response = await self._requester.request("GET", path, query=query)
+        found = find_by_marker(response, key)
+        if found is None:
+            check_settled(key, self._requester.settling(key))
+            return None
+        return decode_item(response, cls, found, request_info(response))
+
+
+class Marking(TypedDict, total=False):
+    """The idempotency options of a create that moves money (charges.create
+    documents them): `marked`'s keyword arguments, with its defaults."""
+
+    idempotency_key: str | None
+    mark_idempotency_key: bool
+    on_full_window: Literal["raise", "send"]
+    assume_new: bool
+
+
+# How one create is made exactly-once: its idempotency key (the caller's or
+# a new one), the metadata to send (the caller's, plus the marker unless
+# marking is off) and its retry class (a MarkerReconciler, or Resend.NEVER
+# without the marker). A plain tuple: one is made on every create.
+Marked = tuple[str, dict[str, Any], RetryClass]
+
+
+@attrs.frozen
+class Listed:
+    """Where a resource's money-moving creates are found by their marker:
+    declared once per resource."""
+
+    path: str  # the list, e.g. "/charges"
+    # The list takes `?customer=`, and the lookup reads that customer's newest.
+    by_customer: bool = False
+    # A found object that records a refusal (a failed charge): answered as the
+    # 402 the create would have returned.
+    declined: Callable[[Mapping[str, Any]], bool] | None = None
+
+
+def marked(
+    listed: Listed,
+    metadata: Mapping[str, Any] | None,
+    *,
+    customer: str | None = None,
+    idempotency_key: str | None = None,
+    mark_idempotency_key: bool = True,
+    on_full_window: Literal["raise", "send"] = "raise",
+    assume_new: bool = False,
+) -> Marked:
+    """Check a create's idempotency options, and choose its key and retry class:
+    the marker in its metadata and a MarkerReconciler that looks for it where
+    `listed` says, or, with `mark_idempotency_key=False`, no marker and
+    Resend.NEVER (an ambiguous failure raises, outcome unknown)."""
+    meta = {} if metadata is None else check_metadata("metadata", metadata)
+    key = idempotency_key_for(idempotency_key)
+    look_first = look_first_for(idempotency_key, on_full_window, assume_new)
+    if not check_flag("mark_idempotency_key", mark_idempotency_key):
+        return key, meta, Resend.NEVER
+    retry = MarkerReconciler(
+        list_path=listed.path,
+        idempotency_key=key,
+        customer=customer,
+        query=(("customer", customer),) if listed.by_customer and customer else (),
+        declined=listed.declined,
+        look_first=look_first,
+        on_full_window=on_full_window,
+    )
+    return key, with_marker(meta, key), retry

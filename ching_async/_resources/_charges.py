@@ -1,45 +1,32 @@
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Unpack
 
-from .._decode import decode_item, decode_model, request_info
-from .._idempotency import (
-    check_settled,
-    find_by_marker,
-    idempotency_key_for,
-    look_first_for,
-    with_marker,
-)
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import (
-    MarkerReconciler,
     StateReconciler,
     charge_canceled,
     charge_captured,
     charge_declined,
 )
-from .._retry import Resend, RetryClass
 from .._validation import (
+    CHARGE_FIELDS,
     check_amount,
     check_cancellation_reason,
-    check_currency,
-    check_flag,
     check_id,
-    check_idempotency_key,
-    check_installments,
-    check_metadata,
-    check_optional_text,
     check_plain_id,
 )
-from ._base import Resource
+from ._base import Listed, Marking, Resource, marked
 
 if TYPE_CHECKING:
-    from .._bulk import BulkRun, ChargeParams
+    from .._bulk import BulkOptions, BulkRun, ChargeParams
 
 __all__ = ["Charges"]
+
+# A charge is looked for by its marker among its customer's 100 newest.
+_LISTED = Listed("/charges", by_customer=True, declined=charge_declined)
 
 
 class Charges(Resource):
@@ -55,12 +42,14 @@ class Charges(Resource):
         description: str | None = None,
         installments: int | Installments | None = None,
         metadata: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        mark_idempotency_key: bool = True,
-        on_full_window: Literal["raise", "send"] = "raise",
-        assume_new: bool = False,
+        **marking: Unpack[Marking],
     ) -> Charge:
         """Create and confirm a charge of `amount` agorot (49.90 ILS = 4990).
+
+        Idempotency options (`marking`): `idempotency_key: str | None = None`,
+        `mark_idempotency_key: bool = True`,
+        `on_full_window: Literal["raise", "send"] = "raise"`,
+        `assume_new: bool = False`.
 
         The idempotency key is stored in the charge's metadata under
         `IDEMPOTENCY_METADATA_KEY` so that an ambiguous failure is reconciled
@@ -77,43 +66,21 @@ class Charges(Resource):
         unless `on_full_window="send"`. `assume_new=True` skips the lookup
         (you know the key was never used).
         """
-        customer = check_plain_id("customer", customer)
-        payload: dict[str, Any] = {
-            "customer": customer,
-            "payment_method": check_plain_id("payment_method", payment_method),
-            "amount": check_amount("amount", amount),
-            "currency": check_currency(currency),
-        }
-        if description is not None:
-            payload["description"] = check_optional_text("description", description)
-        if installments is not None:
-            payload["installments"] = check_installments(installments)
-        meta = check_metadata(metadata) if metadata is not None else {}
-        key = idempotency_key_for(idempotency_key)
-        look_first = look_first_for(idempotency_key, on_full_window, assume_new)
-        retry: RetryClass = Resend.NEVER
-        if check_flag("mark_idempotency_key", mark_idempotency_key):
-            meta = with_marker(meta, key)
-            retry = MarkerReconciler(
-                list_path="/charges",
-                idempotency_key=key,
-                customer=customer,
-                query=(("customer", customer),),
-                declined=charge_declined,
-                look_first=look_first,
-                on_full_window=on_full_window,
-            )
-        if meta:
-            payload["metadata"] = meta
-        response = await self._requester.request(
-            "POST", "/charges", body=payload, idempotency_key=key, retry=retry
+        # Each field by name, like any forwarding call (FakeChing.add_customer's looks alike).
+        payload = CHARGE_FIELDS.body(
+            customer=customer,
+            payment_method=payment_method,
+            amount=amount,
+            currency=currency,
+            description=description,
+            installments=installments,
         )
-        return decode_model(response, Charge)
+        how = marked(_LISTED, metadata, customer=payload["customer"], **marking)
+        return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:
         """The charge `id` (`ch_...`)."""
-        response = await self._requester.request("GET", "/charges/" + check_id("id", id))
-        return decode_model(response, Charge)
+        return await self._call(Charge, "GET", "/charges/" + check_id("id", id))
 
     async def capture(
         self, id: str, *, amount: int | None = None, idempotency_key: str | None = None
@@ -126,14 +93,14 @@ class Charges(Resource):
         """
         object_path = "/charges/" + check_id("id", id)
         payload = None if amount is None else {"amount": check_amount("amount", amount)}
-        response = await self._requester.request(
+        return await self._call(
+            Charge,
             "POST",
             object_path + "/capture",
             body=payload,
             idempotency_key=idempotency_key,
             retry=StateReconciler(object_path=object_path, settled=charge_captured(amount)),
         )
-        return decode_model(response, Charge)
 
     async def cancel(
         self,
@@ -150,15 +117,16 @@ class Charges(Resource):
         object_path = "/charges/" + check_id("id", id)
         payload = None
         if cancellation_reason is not None:
-            payload = {"cancellation_reason": check_cancellation_reason(cancellation_reason)}
-        response = await self._requester.request(
+            reason = check_cancellation_reason("cancellation_reason", cancellation_reason)
+            payload = {"cancellation_reason": reason}
+        return await self._call(
+            Charge,
             "POST",
             object_path + "/cancel",
             body=payload,
             idempotency_key=idempotency_key,
             retry=StateReconciler(object_path=object_path, settled=charge_canceled),
         )
-        return decode_model(response, Charge)
 
     def list(self, *, customer: str | None = None) -> AsyncList[Charge]:
         """The 100 newest charges, newest first (optionally one customer's).
@@ -172,16 +140,14 @@ class Charges(Resource):
         self,
         items: Iterable[ChargeParams | Mapping[str, Any]]
         | AsyncIterable[ChargeParams | Mapping[str, Any]],
-        *,
-        job_id: str,
-        concurrency: int = 16,
-        rate_limit: float | None = None,
-        journal: str | os.PathLike[str] | None = None,
-        one_per_customer: bool = True,
-        assume_new: bool = False,
-        shutdown_grace: float = 5.0,
+        **options: Unpack[BulkOptions],
     ) -> BulkRun:
         """Charge many items concurrently; iterate the returned run for results.
+
+        Options: `job_id: str` (required), `concurrency: int = 16`,
+        `rate_limit: float | None = None`, `journal: str | PathLike | None = None`,
+        `one_per_customer: bool = True`, `assume_new: bool = False`,
+        `shutdown_grace: float = 5.0` (seconds).
 
         Items (ChargeParams or mappings with the same keys) are pulled lazily,
         so memory is bounded by `concurrency`. Each item's idempotency key is
@@ -194,18 +160,7 @@ class Charges(Resource):
         """
         from .._bulk import BulkRun
 
-        return BulkRun(
-            self._requester,
-            Charges,
-            items,
-            job_id=job_id,
-            concurrency=concurrency,
-            rate_limit=rate_limit,
-            journal=journal,
-            one_per_customer=one_per_customer,
-            assume_new=assume_new,
-            shutdown_grace=shutdown_grace,
-        )
+        return BulkRun(self._requester, Charges, items, **options)
 
     async def find_by_idempotency_key(self, customer: str, key: str) -> Charge | None:
         """The charge created with this idempotency key, or None when it
@@ -216,11 +171,5 @@ class Charges(Resource):
         100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError later.
         """
-        customer = check_plain_id("customer", customer)
-        check_idempotency_key(key)
-        response = await self._requester.request("GET", "/charges", query={"customer": customer})
-        found = find_by_marker(response, key)
-        if found is None:
-            check_settled(key, self._requester.settling(key))
-            return None
-        return decode_item(response, Charge, found, request_info(response))
+        query = {"customer": check_plain_id("customer", customer)}
+        return await self._find_by_marker(Charge, "/charges", key, query)

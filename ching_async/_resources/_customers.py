@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 from .._decode import decode_model, decode_upsert
 from .._errors import InvalidParameterError
@@ -10,6 +10,7 @@ from .._models import Customer, PaymentMethod, UpsertResult
 from .._retry import Resend
 from .._validation import (
     IDENTIFY_BY,
+    Fields,
     check_email,
     check_id,
     check_identify_by,
@@ -21,6 +22,29 @@ from ._base import Resource
 __all__ = ["Customers"]
 
 IdentifyBy = Literal["email", "tax_id", "phone"]
+
+_CHECKS = {
+    "name": check_text,
+    "email": check_email,
+    "phone": check_text,
+    "tax_id": check_text,
+    "locale": check_text,
+    "metadata": check_metadata,
+}
+_WIRE = {"tax_id": "taxId"}
+_FIELDS = Fields(_CHECKS, wire=_WIRE)
+# The docs: "Only name is required" (the official CLI asks for an email instead).
+_CREATE_FIELDS = Fields(_CHECKS, required=("name",), wire=_WIRE)
+
+
+class CustomerFields(TypedDict, total=False):
+    """The optional fields `create`, `update` and `upsert` all take; None (the
+    default) leaves one out. `phone` is normalized to E.164 by the server."""
+
+    phone: str | None
+    tax_id: str | None
+    locale: str | None
+    metadata: Mapping[str, Any] | None
 
 
 class Customers(Resource):
@@ -35,6 +59,9 @@ class Customers(Resource):
     - `update`, `upsert` and `delete` are idempotent (they set the same
       fields again; a soft delete of a deleted customer is a no-op), so they
       are retried after an ambiguous failure like a GET.
+
+    Besides `name` and `email`, each of them takes the `CustomerFields`:
+    `phone`, `tax_id`, `locale` (strings) and `metadata` (a mapping).
     """
 
     async def create(
@@ -42,65 +69,43 @@ class Customers(Resource):
         *,
         name: str,
         email: str | None = None,
-        phone: str | None = None,
-        tax_id: str | None = None,
-        locale: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
+        **fields: Unpack[CustomerFields],
     ) -> Customer:
         """Create a customer. `name` is required (shown on the dashboard and
         on receipts); everything else is optional, as the API documents it.
         `phone` is normalized to E.164 by the server."""
-        payload: dict[str, Any] = {"name": check_text("name", name)}
-        if email is not None:
-            payload["email"] = check_email("email", email)
-        payload |= _customer_fields(name=None, phone=phone, tax_id=tax_id, locale=locale)
-        if metadata is not None:
-            payload["metadata"] = check_metadata(metadata)
-        response = await self._requester.request(
-            "POST", "/customers", body=payload, idempotency_key=idempotency_key
+        payload = _CREATE_FIELDS.body(name=name, email=email, **fields)
+        return await self._call(
+            Customer, "POST", "/customers", body=payload, idempotency_key=idempotency_key
         )
-        return decode_model(response, Customer)
 
     async def retrieve(self, id: str) -> Customer:
         """A soft-deleted customer comes back as a tombstone (`deleted=True`, id only)."""
-        response = await self._requester.request("GET", "/customers/" + check_id("id", id))
-        return decode_model(response, Customer)
+        return await self._call(Customer, "GET", "/customers/" + check_id("id", id))
 
     async def update(
         self,
         id: str,
         *,
-        email: str | None = None,
         name: str | None = None,
-        phone: str | None = None,
-        tax_id: str | None = None,
-        locale: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        email: str | None = None,
+        **fields: Unpack[CustomerFields],
     ) -> Customer:
         """Change the given fields (None leaves a field unchanged)."""
         path = "/customers/" + check_id("id", id)
-        payload: dict[str, Any] = {}
-        if email is not None:
-            payload["email"] = check_email("email", email)
-        payload |= _customer_fields(name=name, phone=phone, tax_id=tax_id, locale=locale)
-        if metadata is not None:
-            payload["metadata"] = check_metadata(metadata)
+        payload = _FIELDS.body(name=name, email=email, **fields)
         if not payload:
             raise InvalidParameterError("update needs at least one field to change")
-        response = await self._requester.request("POST", path, body=payload, retry=Resend.SAFE)
-        return decode_model(response, Customer)
+        return await self._call(Customer, "POST", path, body=payload, retry=Resend.SAFE)
 
     async def upsert(
         self,
         *,
         identify_by: IdentifyBy,
-        email: str | None = None,
         name: str | None = None,
-        phone: str | None = None,
-        tax_id: str | None = None,
-        locale: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        email: str | None = None,
+        **fields: Unpack[CustomerFields],
     ) -> UpsertResult:
         """Update the newest customer whose `identify_by` field matches, or create one.
 
@@ -114,12 +119,7 @@ class Customers(Resource):
         have been the one that created it.
         """
         by = check_identify_by(identify_by)
-        payload: dict[str, Any] = {"identifyBy": IDENTIFY_BY[by]}
-        if email is not None:
-            payload["email"] = check_email("email", email)
-        payload |= _customer_fields(name=name, phone=phone, tax_id=tax_id, locale=locale)
-        if metadata is not None:
-            payload["metadata"] = check_metadata(metadata)
+        payload = {"identifyBy": IDENTIFY_BY[by], **_FIELDS.body(name=name, email=email, **fields)}
         if payload.get(IDENTIFY_BY[by]) is None:
             raise InvalidParameterError(f"identify_by={by!r} needs {by}=...")
         response = await self._requester.request(
@@ -156,21 +156,6 @@ class Customers(Resource):
 
     def list_inactive_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
         """The customer's detached cards (`status` "inactive"): the history of
-        cards it no longer uses. Awaitable and async-iterable."""
+        cards it no longer uses, newest first. Awaitable and async-iterable."""
         path = "/customers/" + check_id("customer", customer) + "/payment_methods/inactive"
         return self._list(PaymentMethod, path, None)
-
-
-def _customer_fields(
-    *, name: str | None, phone: str | None, tax_id: str | None, locale: str | None
-) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    if name is not None:
-        fields["name"] = check_text("name", name)
-    if phone is not None:
-        fields["phone"] = check_text("phone", phone)
-    if tax_id is not None:
-        fields["taxId"] = check_text("tax_id", tax_id)
-    if locale is not None:
-        fields["locale"] = check_text("locale", locale)
-    return fields

@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 from typing import BinaryIO
 
-from .._decode import decode_model
 from .._download import pdf_sink
 from .._listing import AsyncList
 from .._models import Document
@@ -29,8 +28,7 @@ class Documents(Resource):
 
     async def retrieve(self, id: str) -> Document:
         """The document `id` (`doc_...`; a charge's `document` field)."""
-        response = await self._requester.request("GET", DOCUMENTS_PATH + "/" + check_id("id", id))
-        return decode_model(response, Document)
+        return await self._call(Document, "GET", DOCUMENTS_PATH + "/" + check_id("id", id))
 
     async def download_pdf(self, id: str, destination: str | os.PathLike[str] | BinaryIO) -> int:
         """Download the document's PDF to `destination`; returns its size in bytes.
@@ -48,7 +46,7 @@ class Documents(Resource):
         GET; a retry starts the body over.
         """
         path = DOCUMENTS_PATH + "/" + check_id("id", id) + "/pdf"
-        target = check_download_destination(destination)
+        target = check_download_destination("destination", destination)
         async with pdf_sink(target, self._requester.max_download_bytes) as sink:
             response = await self._requester.request("GET", path, retry=Resend.SAFE, sink=sink)
             return await sink.commit(response)

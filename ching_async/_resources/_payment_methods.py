@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._decode import decode_model
 from .._errors import InvalidParameterError
 from .._models import PaymentMethod
 from .._reconcile import StateReconciler
@@ -26,8 +25,7 @@ class PaymentMethods(Resource):
 
     async def retrieve(self, id: str) -> PaymentMethod:
         """The saved card `id` (`pm_...`)."""
-        response = await self._requester.request("GET", "/payment_methods/" + check_id("id", id))
-        return decode_model(response, PaymentMethod)
+        return await self._call(PaymentMethod, "GET", "/payment_methods/" + check_id("id", id))
 
     async def detach(self, id: str, *, idempotency_key: str | None = None) -> PaymentMethod:
         """Remove a saved card from its customer (it moves to the inactive list).
@@ -37,13 +35,13 @@ class PaymentMethods(Resource):
         means the detach is sent again.
         """
         object_path = "/payment_methods/" + check_id("id", id)
-        response = await self._requester.request(
+        return await self._call(
+            PaymentMethod,
             "POST",
             object_path + "/detach",
             idempotency_key=idempotency_key,
             retry=StateReconciler(object_path=object_path, settled=payment_method_detached),
         )
-        return decode_model(response, PaymentMethod)
 
     async def create_test_card(
         self, customer: str, *, card_index: int = 0, idempotency_key: str | None = None
@@ -60,9 +58,12 @@ class PaymentMethods(Resource):
             )
         payload = {
             "customer": check_plain_id("customer", customer),
-            "card_index": check_card_index(card_index),
+            "card_index": check_card_index("card_index", card_index),
         }
-        response = await self._requester.request(
-            "POST", "/payment_methods/test-card", body=payload, idempotency_key=idempotency_key
+        return await self._call(
+            PaymentMethod,
+            "POST",
+            "/payment_methods/test-card",
+            body=payload,
+            idempotency_key=idempotency_key,
         )
-        return decode_model(response, PaymentMethod)

@@ -1,37 +1,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Unpack
 
 import attrs
 
-from .._decode import decode_item, decode_model, request_info
 from .._errors import InvalidParameterError, LookupInconclusiveError
-from .._idempotency import (
-    check_settled,
-    find_by_marker,
-    idempotency_key_for,
-    look_first_for,
-    with_marker,
-)
 from .._listing import AsyncList
 from .._models import Charge, Refund, RefundReason, RequestInfo
 from .._reconcile import MarkerReconciler
-from .._retry import Resend, RetryClass
-from .._validation import (
-    check_amount,
-    check_flag,
-    check_id,
-    check_idempotency_key,
-    check_metadata,
-    check_plain_id,
-    check_refund_reason,
-)
-from ._base import Resource
+from .._validation import Fields, check_amount, check_id, check_plain_id, check_refund_reason
+from ._base import Listed, Marking, Resource, marked
 
 __all__ = ["Refunds"]
 
 REFUNDS_PATH = "/refunds"
+_LISTED = Listed(REFUNDS_PATH)  # the 100 newest refunds, project-wide: the API has no filter
+_FIELDS = Fields(
+    {"charge": check_plain_id, "amount": check_amount, "reason": check_refund_reason},
+    required=("charge",),
+)
 
 
 class Refunds(Resource):
@@ -51,12 +39,12 @@ class Refunds(Resource):
         amount: int | None = None,
         reason: RefundReason | str | None = None,
         metadata: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        mark_idempotency_key: bool = True,
-        on_full_window: Literal["raise", "send"] = "raise",
-        assume_new: bool = False,
+        **marking: Unpack[Marking],
     ) -> Refund:
         """Refund `amount` agorot of `charge`; None refunds all that is left.
+
+        Idempotency options (`marking`) as for `charges.create`:
+        `idempotency_key`, `mark_idempotency_key`, `on_full_window`, `assume_new`.
 
         The API requires an exact amount, so with `amount=None` the charge is
         retrieved first and what was captured and not yet refunded is sent
@@ -74,41 +62,20 @@ class Refunds(Resource):
         may have been used beyond them: `LookupInconclusiveError`, nothing
         sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
-        charge = check_plain_id("charge", charge)
-        payload: dict[str, Any] = {"charge": charge}
-        if amount is not None:
-            payload["amount"] = check_amount("amount", amount)
-        if reason is not None:
-            payload["reason"] = check_refund_reason(reason)
-        meta = check_metadata(metadata) if metadata is not None else {}
-        key = idempotency_key_for(idempotency_key)
-        look_first = look_first_for(idempotency_key, on_full_window, assume_new)
-        retry: RetryClass = Resend.NEVER
-        if check_flag("mark_idempotency_key", mark_idempotency_key):
-            meta = with_marker(meta, key)
-            retry = MarkerReconciler(
-                list_path=REFUNDS_PATH,
-                idempotency_key=key,
-                look_first=look_first,
-                on_full_window=on_full_window,
-            )
-        if meta:
-            payload["metadata"] = meta
+        payload = _FIELDS.body(charge=charge, amount=amount, reason=reason)
+        how = marked(_LISTED, metadata, **marking)
         if amount is None:
             try:
-                payload["amount"] = await self._refundable(charge)
+                payload["amount"] = await self._refundable(payload["charge"])
             except InvalidParameterError:
                 # Nothing left may be this key's own earlier refund: return it.
-                existing = (
-                    await self._made_with(key) if look_first and retry is not Resend.NEVER else None
-                )
+                key, _, retry = how
+                mine = isinstance(retry, MarkerReconciler) and retry.look_first
+                existing = await self._made_with(key) if mine else None
                 if existing is None:
                     raise
                 return existing
-        response = await self._requester.request(
-            "POST", REFUNDS_PATH, body=payload, idempotency_key=key, retry=retry
-        )
-        return decode_model(response, Refund)
+        return await self._create_marked(Refund, REFUNDS_PATH, payload, how)
 
     async def _made_with(self, key: str) -> Refund | None:
         """The refund an earlier call made with `key`, presented as this call's
@@ -131,8 +98,7 @@ class Refunds(Resource):
         return attrs.evolve(found, request_info=info)
 
     async def _refundable(self, charge_id: str) -> int:
-        response = await self._requester.request("GET", "/charges/" + check_id("charge", charge_id))
-        charge = decode_model(response, Charge)
+        charge = await self._call(Charge, "GET", "/charges/" + check_id("charge", charge_id))
         captured = charge.amount_captured if charge.amount_captured is not None else charge.amount
         left = captured - (charge.refunded_amount or 0)
         if left <= 0:
@@ -144,8 +110,7 @@ class Refunds(Resource):
 
     async def retrieve(self, id: str) -> Refund:
         """The refund `id`."""
-        response = await self._requester.request("GET", REFUNDS_PATH + "/" + check_id("id", id))
-        return decode_model(response, Refund)
+        return await self._call(Refund, "GET", REFUNDS_PATH + "/" + check_id("id", id))
 
     def list(self) -> AsyncList[Refund]:
         """The 100 newest refunds, newest first. Awaitable and async-iterable."""
@@ -158,10 +123,4 @@ class Refunds(Resource):
         are 100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError.
         """
-        check_idempotency_key(key)
-        response = await self._requester.request("GET", REFUNDS_PATH)
-        found = find_by_marker(response, key)
-        if found is None:
-            check_settled(key, self._requester.settling(key))
-            return None
-        return decode_item(response, Refund, found, request_info(response))
+        return await self._find_by_marker(Refund, REFUNDS_PATH, key)

@@ -3,12 +3,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._decode import decode_model
 from .._models import SetupSession
-from .._validation import check_id, check_metadata, check_plain_id, check_redirect_url
+from .._validation import Fields, check_id, check_metadata, check_plain_id, check_redirect_url
 from ._base import Resource
 
 __all__ = ["SetupSessions"]
+
+_FIELDS = Fields(
+    {
+        "customer": check_plain_id,
+        "success_url": check_redirect_url,
+        "cancel_url": check_redirect_url,
+        "metadata": check_metadata,
+    },
+    required=("customer", "success_url", "cancel_url"),
+)
 
 
 class SetupSessions(Resource):
@@ -34,25 +43,18 @@ class SetupSessions(Resource):
         They come back to `success_url` (or `cancel_url`); then retrieve the
         session for the outcome.
         """
-        payload: dict[str, Any] = {
-            "customer": check_plain_id("customer", customer),
-            "success_url": check_redirect_url("success_url", success_url),
-            "cancel_url": check_redirect_url("cancel_url", cancel_url),
-        }
-        if metadata is not None:
-            payload["metadata"] = check_metadata(metadata)
-        response = await self._requester.request(
-            "POST", "/setup_sessions", body=payload, idempotency_key=idempotency_key
+        payload = _FIELDS.body(
+            customer=customer, success_url=success_url, cancel_url=cancel_url, metadata=metadata
         )
-        return decode_model(response, SetupSession)
+        return await self._call(
+            SetupSession, "POST", "/setup_sessions", body=payload, idempotency_key=idempotency_key
+        )
 
     async def retrieve(self, id: str) -> SetupSession:
         """The setup session `id` (`seti_...`): poll it for the outcome."""
-        response = await self._requester.request("GET", "/setup_sessions/" + check_id("id", id))
-        return decode_model(response, SetupSession)
+        return await self._call(SetupSession, "GET", "/setup_sessions/" + check_id("id", id))
 
     async def cancel(self, id: str, *, idempotency_key: str | None = None) -> SetupSession:
         """Cancel a pending session. The server answers with `id` and `status` only."""
         path = "/setup_sessions/" + check_id("id", id) + "/cancel"
-        response = await self._requester.request("POST", path, idempotency_key=idempotency_key)
-        return decode_model(response, SetupSession)
+        return await self._call(SetupSession, "POST", path, idempotency_key=idempotency_key)

@@ -42,7 +42,7 @@ class WebhookEndpoints(Resource):
         the endpoint was made but the answer carrying its secret was lost.
         """
         url = check_redirect_url("url", url)
-        wanted = check_event_types(events)
+        wanted = check_event_types("events", events)
         response = await self._requester.request(
             "POST",
             WEBHOOKS_PATH,
@@ -72,7 +72,7 @@ class WebhookEndpoints(Resource):
         retry that finds the endpoint gone succeeds (the attempt whose answer
         was lost may have deleted it; gone is what was asked), while a 404 to
         the first attempt raises `NotFoundError`."""
-        path = WEBHOOKS_PATH + "/" + path_segment(str(check_webhook_endpoint_id(id)))
+        path = WEBHOOKS_PATH + "/" + path_segment(str(check_webhook_endpoint_id("id", id)))
         response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
         if response.status == 404 and response.attempts > 1:
             return  # gone: an earlier attempt, whose answer was lost, deleted it

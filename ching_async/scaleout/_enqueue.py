@@ -3,6 +3,7 @@ arq job per shard."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import uuid
@@ -15,7 +16,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 
 from .._bulk import ChargeParams
 from .._errors import ChingError, InvalidParameterError
-from .._validation import check_flag, check_seconds
+from .._validation import check_count, check_flag, check_rate, check_seconds
 from . import _scripts
 from ._codec import encode_invalid, encode_item, to_params
 from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION, JobKeys, arq_job_id, check_job_id, shard_of
@@ -86,19 +87,15 @@ async def enqueue(
     check_job_id(job_id)
     if shards is not None and (type(shards) is not int or not 1 <= shards <= 10_000):
         raise InvalidParameterError(f"shards must be an int from 1 to 10000, got {shards!r}")
-    if concurrency is not None and (type(concurrency) is not int or concurrency < 1):
-        raise InvalidParameterError(f"concurrency must be an int >= 1, got {concurrency!r}")
+    if concurrency is not None:
+        check_count("concurrency", concurrency)
     if shutdown_grace is not None:
         check_seconds("shutdown_grace", shutdown_grace)
     if one_per_customer is not None:
         check_flag("one_per_customer", one_per_customer)
     check_flag("lookup_first", lookup_first)
-    if rate_limit is not None and (
-        isinstance(rate_limit, bool)
-        or not isinstance(rate_limit, int | float)
-        or not rate_limit > 0
-    ):
-        raise InvalidParameterError(f"rate_limit must be > 0 requests/s, got {rate_limit!r}")
+    if rate_limit is not None:
+        check_rate("rate_limit", rate_limit)
     ttl_s = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
     if not ttl_s >= 60:
         raise InvalidParameterError(f"ttl must be at least 60 seconds, got {ttl!r}")
@@ -218,7 +215,8 @@ async def _queue_shards(
             pipe.hset(keys.state(n), mapping={"status": "queued", "items": count})
             pipe.pexpire(keys.state(n), ttl_ms)
             await pipe.execute()
-        job = await redis.enqueue_job(
+        queue_it = functools.partial(
+            redis.enqueue_job,
             SHARD_FUNCTION,
             job_id,
             n,
@@ -226,15 +224,9 @@ async def _queue_shards(
             _queue_name=queue_name,
             _expires=ttl_s,
         )
+        job = await queue_it()
         if job is None and await _drop_kept_result(redis, arq_job_id(job_id, n)):
-            job = await redis.enqueue_job(
-                SHARD_FUNCTION,
-                job_id,
-                n,
-                _job_id=arq_job_id(job_id, n),
-                _queue_name=queue_name,
-                _expires=ttl_s,
-            )
+            job = await queue_it()
         if job is not None:
             queued.append(n)
     return tuple(queued)

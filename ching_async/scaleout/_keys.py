@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 
 from .._errors import InvalidParameterError
 
@@ -54,6 +55,19 @@ def arq_job_id(job_id: str, shard: int) -> str:
     return f"ching:{job_id}:shard:{shard}"
 
 
+SHARD_PARTS = ("items", "state", "results", "counts", "open")
+
+
+def _shard_key(part: str) -> Callable[[JobKeys, int], str]:
+    def key(self: JobKeys, n: int) -> str:
+        return f"{self.shard(n)}:{part}"
+
+    key.__name__ = part
+    key.__qualname__ = f"JobKeys.{part}"
+    key.__doc__ = f"The `{part}` key of shard `n`."
+    return key
+
+
 class JobKeys:
     """The Redis keys of one job."""
 
@@ -65,20 +79,13 @@ class JobKeys:
     def shard(self, n: int) -> str:
         return f"{self.base}:shard:{n}"
 
-    def items(self, n: int) -> str:
-        return f"{self.shard(n)}:items"
-
-    def state(self, n: int) -> str:
-        return f"{self.shard(n)}:state"
-
-    def results(self, n: int) -> str:
-        return f"{self.shard(n)}:results"
-
-    def counts(self, n: int) -> str:
-        return f"{self.shard(n)}:counts"
-
-    def open(self, n: int) -> str:
-        return f"{self.shard(n)}:open"
+    # One method per key of a shard (SHARD_PARTS, all of which `of_shard`
+    # lists for expiry and deletion).
+    items = _shard_key("items")
+    state = _shard_key("state")
+    results = _shard_key("results")
+    counts = _shard_key("counts")
+    open = _shard_key("open")
 
     def of_shard(self, n: int) -> list[str]:
-        return [self.items(n), self.state(n), self.results(n), self.counts(n), self.open(n)]
+        return [f"{self.shard(n)}:{part}" for part in SHARD_PARTS]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -19,6 +19,15 @@ from tests._support.hostile import CHARGE, KEY, envelope
 def client_on(server: RawServer, **options: Any) -> ching_async.Client:
     """A Client with the test key, pointed at `server`."""
     return ching_async.Client(KEY, base_url=server.url, **options)
+
+
+@contextlib.asynccontextmanager
+async def served(
+    handler: Handler, **options: Any
+) -> AsyncIterator[tuple[RawServer, ching_async.Client]]:
+    """A RawServer answering with `handler`, and an open `client_on` it."""
+    async with RawServer(handler) as server, client_on(server, **options) as client:
+        yield server, client
 
 
 @attrs.define

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 import ching_async
+from benchmarks._server import ching_charge
 from ching_async._secrets import redact_headers
 from ching_async.testing import MockTransport
 
@@ -203,31 +204,9 @@ class ScriptedServer(Script):
         return await reply(request)
 
 
-CHARGE: dict[str, Any] = {
-    "id": "ch_9mTPfRSDmEOU",
-    "object": "charge",
-    "customer": "cus_V8ltq1pK_MWH",
-    "payment_method": "pm_WMc9X22NT1af",
-    "amount": 9900,
-    "amount_captured": 9900,
-    "currency": "ils",
-    "status": "succeeded",
-    "description": "Pro plan - April",
-    "installments": {"count": 1},
-    "captured": True,
-    "capture_method": "automatic",
-    "authorized_at": "2026-04-19T09:15:22.000Z",
-    "capturable_until": None,
-    "captured_at": "2026-04-19T09:15:22.000Z",
-    "cancellation_reason": None,
-    "refunded_amount": 0,
-    "failure_code": None,
-    "failure_message": None,
-    "document": "doc_R0i70cuPK_yO",
-    "metadata": {},
-    "livemode": False,
-    "created": "2026-04-19T09:15:22.000Z",
-}
+# One charge exactly as documented in charges.txt: the one the benchmark
+# server answers with, under the id the tests name.
+CHARGE: dict[str, Any] = {**ching_charge(), "id": "ch_9mTPfRSDmEOU"}
 
 SETUP_SESSION: dict[str, Any] = {
     "id": "seti_bQdnU-G6wCOj",

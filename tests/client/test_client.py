@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -88,23 +89,17 @@ async def test_close_without_use_creates_nothing(sessions: list[aiohttp.ClientSe
 
 
 @pytest.mark.loopback
-async def test_async_with_closes(scripted: Script, sessions: list[aiohttp.ClientSession]) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", envelope(CHARGE))
-    async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
-        assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]
-        assert client.closed is False
-    assert client.closed is True
-    assert [s.closed for s in sessions] == [True]
-
-
-@pytest.mark.loopback
-async def test_async_with_closes_on_error(
-    scripted: Script, sessions: list[aiohttp.ClientSession]
+@pytest.mark.parametrize("fails", [False, True], ids=["ok", "on-error"])
+async def test_async_with_closes(
+    scripted: Script, sessions: list[aiohttp.ClientSession], fails: bool
 ) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", error(404, "NOT_FOUND"))
-    with pytest.raises(ching_async.NotFoundError):
+    scripted.on(
+        "GET", BASE + "/charges/ch_1", error(404, "NOT_FOUND") if fails else envelope(CHARGE)
+    )
+    with pytest.raises(ching_async.NotFoundError) if fails else contextlib.nullcontext():
         async with ching_async.Client(TEST_KEY, base_url=scripted.url) as client:
-            await client.charges.retrieve("ch_1")
+            assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]  # unless it fails
+            assert client.closed is False
     assert client.closed is True
     assert [s.closed for s in sessions] == [True]
 

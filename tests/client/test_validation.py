@@ -343,6 +343,33 @@ async def test_description_must_be_text(scripted: Script, client: ching_async.Cl
     await assert_rejected(scripted, client, create_charge(description=42), match="description")
 
 
+# Methods that take a group of keyword options as **kwargs (a TypedDict) turn
+# an unknown name away like any other Python function: TypeError, nothing sent.
+UNKNOWN_KEYWORD_CALLS: dict[str, Call] = {
+    "charges.create": create_charge(idempotency_kee="k"),
+    "refunds.create": lambda c: c.refunds.create(charge="ch_1", amount=1, mark_idempotency=False),
+    "customers.create": lambda c: c.customers.create(name="Tal", emial="tal@example.com"),
+    "customers.update": lambda c: c.customers.update("cus_1", nmae="Tal"),
+    "customers.upsert": lambda c: c.customers.upsert(identify_by="phone", phone="1", tax="1"),
+}
+
+
+@pytest.mark.parametrize(
+    "call", list(UNKNOWN_KEYWORD_CALLS.values()), ids=list(UNKNOWN_KEYWORD_CALLS)
+)
+async def test_an_unknown_keyword_is_a_type_error(
+    scripted: Script, client: ching_async.Client, call: Call
+) -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        await call(client)
+    assert scripted.seen == []
+
+
+async def test_create_many_turns_an_unknown_option_away(client: ching_async.Client) -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'concurency'"):
+        client.charges.create_many([], job_id="j", concurency=2)
+
+
 # =========================================================== client construction
 def assert_secret_free(err: BaseException, secret: str) -> None:
     text = f"{err!s} {err!r} {err.args!r}"
@@ -621,8 +648,8 @@ def test_plain_id_fast_path_agrees_with_the_rule(value: str) -> None:
 def test_currencies_are_checked_and_lowered() -> None:
     from ching_async._validation import check_currency
 
-    assert check_currency("ILS") == "ils"
-    assert check_currency("usd") == "usd"
+    assert check_currency("currency", "ILS") == "ils"
+    assert check_currency("currency", "usd") == "usd"
     for bad in ("il", "ILS ", "i1s", "\u05e9\u05e7\u05dc"):
         with pytest.raises(InvalidParameterError):
-            check_currency(bad)
+            check_currency("currency", bad)

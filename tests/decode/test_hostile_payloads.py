@@ -30,7 +30,7 @@ from ching_async._decode import decode_list, decode_model, list_data, request_in
 from ching_async._messages import Request, Response
 from ching_async._protocol import decode_envelope, parse_retry_after
 from tests._support.hostile import CHARGE, FUZZ, FUZZ_E2E, KEY, SETUP_SESSION
-from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
+from tests._support.rawserver import RawConnection, RawRequest, served
 
 REQUEST = Request(
     method="GET",
@@ -310,24 +310,41 @@ def test_arbitrary_json(value: Any, status: int, hdrs: dict[str, str]) -> None:
     outcome(lambda: decode_list(resp, Charge, list_data(resp, Charge), request_info(resp)))
 
 
-@FUZZ
-@given(body=bodies(charge_shapes), status=statuses, hdrs=headers)
-@example(body=charge_body(amount=123456789012345678901234567890), status=200, hdrs={})
-@example(body=charge_body(amount=2**64), status=200, hdrs={})
-@example(body=charge_body(amount=1e300), status=200, hdrs={})
-@example(body=charge_body(metadata=deep(1010, "dict")), status=200, hdrs={})
-def test_charge_shapes(body: bytes, status: int, hdrs: dict[str, str]) -> None:
-    result = outcome(lambda: decode_model(response(body, status, hdrs), Charge))
+def decodes_truthfully(cls: type[Any], body: bytes, status: int, hdrs: dict[str, str]) -> None:
+    result = outcome(lambda: decode_model(response(body, status, hdrs), cls))
     if not isinstance(result, ChingError):
-        check_model(result, Charge, payload_items(body))
+        check_model(result, cls, payload_items(body))
 
 
 @FUZZ
-@given(body=bodies(session_shapes), status=statuses, hdrs=headers)
-def test_setup_session_shapes(body: bytes, status: int, hdrs: dict[str, str]) -> None:
-    result = outcome(lambda: decode_model(response(body, status, hdrs), SetupSession))
-    if not isinstance(result, ChingError):
-        check_model(result, SetupSession, payload_items(body))
+@pytest.mark.parametrize(
+    ("cls", "shapes"),
+    [(Charge, charge_shapes), (SetupSession, session_shapes)],
+    ids=["charge", "setup-session"],
+)
+@given(data=st.data(), status=statuses, hdrs=headers)
+def test_model_shapes(
+    cls: type[Any],
+    shapes: st.SearchStrategy[Any],
+    data: st.DataObject,
+    status: int,
+    hdrs: dict[str, str],
+) -> None:
+    decodes_truthfully(cls, data.draw(bodies(shapes), label="body"), status, hdrs)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        charge_body(amount=123456789012345678901234567890),
+        charge_body(amount=2**64),
+        charge_body(amount=1e300),
+        charge_body(metadata=deep(1010, "dict")),
+    ],
+    ids=["amount-1e29", "amount-2**64", "amount-1e300", "metadata-1010-deep"],
+)
+def test_charge_extremes(body: bytes) -> None:
+    decodes_truthfully(Charge, body, 200, {})
 
 
 @FUZZ
@@ -436,16 +453,10 @@ async def canned_client() -> AsyncIterator[tuple[Canned, ching_async.Client]]:
         conn.keep_alive = False
         await conn.respond(canned.status, canned.body, canned.headers)
 
-    async with RawServer(handler) as server:
-        client = client_on(
-            server,
-            max_retries=0,
-            timeout=10.0,
-            total_timeout=20.0,
-            retry_policy=ching_async.RetryPolicy(instant=True),
-        )
-        async with client:
-            yield canned, client
+    instant = ching_async.RetryPolicy(instant=True)
+    options = {"max_retries": 0, "timeout": 10.0, "total_timeout": 20.0, "retry_policy": instant}
+    async with served(handler, **options) as (_, client):
+        yield canned, client
 
 
 def _safe_header(value: str) -> str:
@@ -466,60 +477,70 @@ async def _through_client(
         return exc
 
 
+def _is_model(cls: type[Any]) -> Callable[[Any, bytes], None]:
+    def check(result: Any, body: bytes) -> None:
+        check_model(result, cls, payload_items(body))
+
+    return check
+
+
+def _is_charge_list(result: Any, body: bytes) -> None:
+    for model, payload in zip(result, list_payloads(body, len(result)), strict=True):
+        check_model(model, Charge, payload)
+
+
+def _is_charge_or_none(result: Any, body: bytes) -> None:
+    assert result is None or isinstance(result, Charge)
+
+
+async def _iterate_charges(client: ching_async.Client) -> list[Charge]:
+    return [c async for c in client.charges.list(customer="cus_1")]
+
+
+# Each read through a real client: (the data it is fed, the call, the check).
+E2E_READS: dict[str, tuple[st.SearchStrategy[Any], Callable[[ching_async.Client], Any], Any]] = {
+    "charge-retrieve": (charge_shapes, lambda c: c.charges.retrieve("ch_1"), _is_model(Charge)),
+    "setup-session-retrieve": (
+        session_shapes,
+        lambda c: c.setup_sessions.retrieve("seti_1"),
+        _is_model(SetupSession),
+    ),
+    "charge-list-awaited": (charge_lists, lambda c: c.charges.list(), _is_charge_list),
+    "charge-list-iterated": (charge_lists, _iterate_charges, _is_charge_list),
+    "find-by-idempotency-key": (
+        charge_lists,
+        lambda c: c.charges.find_by_idempotency_key("cus_1", "k1"),
+        _is_charge_or_none,
+    ),
+}
+
+
 @FUZZ_E2E
-@given(body=bodies(charge_shapes), status=wire_statuses, hdrs=headers)
-@example(body=b'{"success":false,"error":{}}', status=429, hdrs={"retry-after": HUGE_YEAR})
-async def test_e2e_charge_retrieve(
-    canned_client: tuple[Canned, ching_async.Client], body: bytes, status: int, hdrs: dict[str, str]
+@pytest.mark.parametrize("read", list(E2E_READS))
+@given(data=st.data(), status=wire_statuses, hdrs=headers)
+async def test_e2e_read(
+    canned_client: tuple[Canned, ching_async.Client],
+    read: str,
+    data: st.DataObject,
+    status: int,
+    hdrs: dict[str, str],
 ) -> None:
+    data_of, call, check = E2E_READS[read]
+    body = data.draw(bodies(data_of), label="body")
     canned, client = canned_client
-    result = await _through_client(
-        canned, status, body, hdrs, lambda: client.charges.retrieve("ch_1")
-    )
+    result = await _through_client(canned, status, body, hdrs, lambda: call(client))
     if not isinstance(result, ChingError):
-        check_model(result, Charge, payload_items(body))
+        check(result, body)
 
 
-@FUZZ_E2E
-@given(body=bodies(session_shapes), status=wire_statuses, hdrs=headers)
-async def test_e2e_setup_session_retrieve(
-    canned_client: tuple[Canned, ching_async.Client], body: bytes, status: int, hdrs: dict[str, str]
+async def test_e2e_a_retry_after_in_a_huge_year_is_a_rate_limit_error(
+    canned_client: tuple[Canned, ching_async.Client],
 ) -> None:
     canned, client = canned_client
-    result = await _through_client(
-        canned, status, body, hdrs, lambda: client.setup_sessions.retrieve("seti_1")
-    )
-    if not isinstance(result, ChingError):
-        check_model(result, SetupSession, payload_items(body))
-
-
-@FUZZ_E2E
-@given(body=bodies(charge_lists), status=wire_statuses, hdrs=headers)
-async def test_e2e_charge_list(
-    canned_client: tuple[Canned, ching_async.Client], body: bytes, status: int, hdrs: dict[str, str]
-) -> None:
-    canned, client = canned_client
-
-    async def collect() -> list[Charge]:
-        return [c async for c in client.charges.list(customer="cus_1")]
-
-    for call in (lambda: client.charges.list(), collect):
-        result = await _through_client(canned, status, body, hdrs, call)
-        if not isinstance(result, ChingError):
-            for model, payload in zip(result, list_payloads(body, len(result)), strict=True):
-                check_model(model, Charge, payload)
-
-
-@FUZZ_E2E
-@given(body=bodies(charge_lists), status=wire_statuses, hdrs=headers)
-async def test_e2e_find_by_idempotency_key(
-    canned_client: tuple[Canned, ching_async.Client], body: bytes, status: int, hdrs: dict[str, str]
-) -> None:
-    canned, client = canned_client
-    result = await _through_client(
-        canned, status, body, hdrs, lambda: client.charges.find_by_idempotency_key("cus_1", "k1")
-    )
-    assert result is None or isinstance(result, Charge | ChingError)
+    hdrs = {"retry-after": HUGE_YEAR}
+    body = b'{"success":false,"error":{}}'
+    result = await _through_client(canned, 429, body, hdrs, lambda: client.charges.retrieve("ch_1"))
+    assert isinstance(result, ching_async.RateLimitError)
 
 
 @FUZZ_E2E

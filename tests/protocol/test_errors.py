@@ -6,7 +6,7 @@ import email.utils
 import math
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import pytest
@@ -29,11 +29,21 @@ from ching_async import (
 from ching_async._messages import Request, Response
 from ching_async._protocol import decode_envelope, parse_retry_after
 from ching_async._secrets import BODY_EXCERPT_CHARS
-from tests._support.scripted import CHARGE, SETUP_SESSION, TEST_KEY, Script, envelope, error, raw
+from tests._support.scripted import (
+    CHARGE,
+    SETUP_SESSION,
+    TEST_KEY,
+    Reply,
+    Script,
+    envelope,
+    error,
+    raw,
+)
 
 BASE = "/ching/v1"
 CUS = "cus_V8ltq1pK_MWH"
 MakeClient = Callable[..., ching_async.Client]
+E = TypeVar("E", bound=ChingError)
 
 STATUS_CLASSES: list[tuple[int, str, type[APIError]]] = [
     (400, "INVALID_FIELD", BadRequestError),
@@ -44,10 +54,8 @@ STATUS_CLASSES: list[tuple[int, str, type[APIError]]] = [
     (409, "SESSION_NOT_PENDING", ConflictError),
     (422, "INVALID_FIELD", UnprocessableEntityError),
     (429, "RATE_LIMITED", RateLimitError),
-    (500, "INTERNAL", InternalServerError),
-    (502, "BAD_GATEWAY", InternalServerError),
-    (503, "UNAVAILABLE", InternalServerError),
-    (504, "GATEWAY_TIMEOUT", InternalServerError),
+    # Every 5xx the API documents is a server error, whatever its code.
+    *((status, "UNAVAILABLE", InternalServerError) for status in (500, 502, 503, 504)),
 ]
 
 
@@ -60,64 +68,63 @@ def assert_common(err: APIError) -> None:
     assert "\n" not in text
 
 
+async def retrieve_error(
+    scripted: Script, client: ching_async.Client, reply: Reply, cls: type[E]
+) -> E:
+    """The `cls` error `charges.retrieve("ch_1")` raises when its GET is answered `reply`."""
+    scripted.on("GET", BASE + "/charges/ch_1", reply)
+    with pytest.raises(cls) as info:
+        await client.charges.retrieve("ch_1")
+    return info.value
+
+
+# Each method's call, the path it sends to.
+STATUS_CALLS: dict[str, tuple[str, Callable[[ching_async.Client], Any]]] = {
+    "GET": ("/setup_sessions/seti_1", lambda c: c.setup_sessions.retrieve("seti_1")),
+    "POST": (
+        "/setup_sessions",
+        lambda c: c.setup_sessions.create(
+            customer=CUS, success_url="https://a.example/", cancel_url="https://b.example/"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("method", list(STATUS_CALLS))
 @pytest.mark.parametrize(("status", "code", "cls"), STATUS_CLASSES, ids=lambda v: str(v))
-async def test_status_maps_to_class_on_get(
+async def test_status_maps_to_class(
     scripted: Script,
     make_client: MakeClient,
+    method: str,
     status: int,
     code: str,
     cls: type[APIError],
 ) -> None:
+    path, call = STATUS_CALLS[method]
     client = make_client(max_retries=0)
-    path = BASE + "/setup_sessions/seti_1"
-    scripted.on(
-        "GET", path, error(status, code, f"it failed with {status}", headers={"X-Request-Id": "r9"})
-    )
+    message = f"it failed with {status}"
+    scripted.on(method, BASE + path, error(status, code, message, headers={"X-Request-Id": "r9"}))
     with pytest.raises(cls) as info:
-        await client.setup_sessions.retrieve("seti_1")
+        await call(client)
     err = info.value
     assert type(err) is cls
     assert_common(err)
-    assert err.status == status
-    assert err.code == code
-    assert err.message == f"it failed with {status}"
-    assert err.request_id == "r9"
+    assert (err.status, err.code, err.message, err.request_id) == (status, code, message, "r9")
     assert code in err.body
     assert err.body.startswith('{"success":false')
-    assert (err.method, err.path, err.attempts) == ("GET", "/setup_sessions/seti_1", 1)
-    assert err.idempotency_key is None
-    assert err.outcome_unknown is False
-    assert str(err).startswith(f"{status} {code}: it failed with {status}")
-    assert "GET /setup_sessions/seti_1" in str(err)
+    assert (err.method, err.path, err.attempts) == (method, path, 1)
+    assert str(err).startswith(f"{status} {code}: {message}")
+    assert f"{method} {path}" in str(err)
     assert "request_id=r9" in str(err)
     assert len(scripted.seen) == 1
-
-
-@pytest.mark.parametrize(("status", "code", "cls"), STATUS_CLASSES, ids=lambda v: str(v))
-async def test_status_maps_to_class_on_post(
-    scripted: Script,
-    make_client: MakeClient,
-    status: int,
-    code: str,
-    cls: type[APIError],
-) -> None:
-    client = make_client(max_retries=0)
-    scripted.on("POST", BASE + "/setup_sessions", error(status, code, "nope"))
-    with pytest.raises(cls) as info:
-        await client.setup_sessions.create(
-            customer=CUS, success_url="https://a.example/", cancel_url="https://b.example/"
-        )
-    err = info.value
-    assert type(err) is cls
-    assert_common(err)
-    assert (err.status, err.code, err.message) == (status, code, "nope")
-    assert (err.method, err.path, err.attempts) == ("POST", "/setup_sessions", 1)
-    key = scripted.seen[0].headers["Idempotency-Key"]
+    # A POST carries one idempotency key, which the error names; a GET none.
+    key = scripted.seen[0].headers.get("Idempotency-Key")
+    assert (key is None) is (method == "GET")
     assert err.idempotency_key == key
-    assert f"idempotency_key={key}" in str(err)
-    # A 5xx answer to a POST leaves its effect unknown; a 4xx does not.
-    assert err.outcome_unknown is (status >= 500)
-    assert ("outcome_unknown=True" in str(err)) is (status >= 500)
+    assert (f"idempotency_key={key}" in str(err)) is (key is not None)
+    # A 5xx answer to a POST leaves its effect unknown; a 4xx, or any GET, does not.
+    assert err.outcome_unknown is (method == "POST" and status >= 500)
+    assert ("outcome_unknown=True" in str(err)) is err.outcome_unknown
 
 
 async def test_card_declined_on_charge_create(scripted: Script, client: ching_async.Client) -> None:
@@ -158,14 +165,13 @@ async def test_422_issues_or_details(
 
 
 async def test_issues_non_dict_items_dropped(scripted: Script, client: ching_async.Client) -> None:
-    scripted.on(
-        "GET",
-        BASE + "/charges/ch_1",
+    err = await retrieve_error(
+        scripted,
+        client,
         error(400, "INVALID_FIELD", issues=["junk", {"path": ["x"], "message": "m"}, 3]),
+        BadRequestError,
     )
-    with pytest.raises(BadRequestError) as info:
-        await client.charges.retrieve("ch_1")
-    assert info.value.issues == ({"path": ["x"], "message": "m"},)
+    assert err.issues == ({"path": ["x"], "message": "m"},)
 
 
 @pytest.mark.parametrize(
@@ -180,10 +186,10 @@ async def test_429_retry_after(
 ) -> None:
     client = make_client(max_retries=0)
     headers = {} if retry_after is None else {"Retry-After": retry_after}
-    scripted.on("GET", BASE + "/charges/ch_1", error(429, "RATE_LIMITED", headers=headers))
-    with pytest.raises(RateLimitError) as info:
-        await client.charges.retrieve("ch_1")
-    assert info.value.retry_after == expected
+    err = await retrieve_error(
+        scripted, client, error(429, "RATE_LIMITED", headers=headers), RateLimitError
+    )
+    assert err.retry_after == expected
 
 
 async def test_429_retried_then_raised(scripted: Script, client: ching_async.Client) -> None:
@@ -203,35 +209,34 @@ async def test_429_retried_then_raised(scripted: Script, client: ching_async.Cli
 async def test_429_with_long_retry_after_is_final(
     scripted: Script, client: ching_async.Client
 ) -> None:
-    scripted.on(
-        "GET", BASE + "/charges/ch_1", error(429, "RATE_LIMITED", headers={"Retry-After": "3600"})
+    err = await retrieve_error(
+        scripted,
+        client,
+        error(429, "RATE_LIMITED", headers={"Retry-After": "3600"}),
+        RateLimitError,
     )
-    with pytest.raises(RateLimitError) as info:
-        await client.charges.retrieve("ch_1")
-    assert info.value.retry_after == 3600.0
-    assert info.value.attempts == 1
+    assert err.retry_after == 3600.0
+    assert err.attempts == 1
     assert len(scripted.seen) == 1
 
 
 async def test_get_5xx_exhausts_retries(scripted: Script, client: ching_async.Client) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", error(503, "UNAVAILABLE", "try later"))
-    with pytest.raises(InternalServerError) as info:
-        await client.charges.retrieve("ch_1")
-    assert info.value.attempts == 3
-    assert info.value.status == 503
-    assert info.value.outcome_unknown is False
+    err = await retrieve_error(
+        scripted, client, error(503, "UNAVAILABLE", "try later"), InternalServerError
+    )
+    assert err.attempts == 3
+    assert err.status == 503
+    assert err.outcome_unknown is False
     assert len(scripted.seen) == 3
 
 
 async def test_success_false_on_200(scripted: Script, client: ching_async.Client) -> None:
-    scripted.on(
-        "GET",
-        BASE + "/charges/ch_1",
+    err = await retrieve_error(
+        scripted,
+        client,
         error(200, "SESSION_EXPIRED", "expired", headers={"X-Request-Id": "r2"}),
+        APIError,
     )
-    with pytest.raises(APIError) as info:
-        await client.charges.retrieve("ch_1")
-    err = info.value
     assert_common(err)
     assert err.code == "SESSION_EXPIRED"
     assert err.message == "expired"
@@ -248,10 +253,7 @@ async def test_html_on_502(scripted: Script, make_client: MakeClient) -> None:
         b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
         b"<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n"
     )
-    scripted.on("GET", BASE + "/charges/ch_1", raw(502, page))
-    with pytest.raises(InternalServerError) as info:
-        await client.charges.retrieve("ch_1")
-    err = info.value
+    err = await retrieve_error(scripted, client, raw(502, page), InternalServerError)
     assert_common(err)
     assert err.status == 502
     assert err.code is None
@@ -273,13 +275,13 @@ async def test_empty_body(
     cls: type[APIError],
 ) -> None:
     client = make_client(max_retries=0)
-    scripted.on("GET", BASE + "/charges/ch_1", raw(status, b"", content_type="application/json"))
-    with pytest.raises(cls) as info:
-        await client.charges.retrieve("ch_1")
-    assert type(info.value) is cls
-    assert info.value.status == status
-    assert "empty" in info.value.message
-    assert info.value.body == ""
+    err = await retrieve_error(
+        scripted, client, raw(status, b"", content_type="application/json"), cls
+    )
+    assert type(err) is cls
+    assert err.status == status
+    assert "empty" in err.message
+    assert err.body == ""
 
 
 TRUNCATED = b'{"success": true, "data": {"id": "ch_1", "amou'
@@ -292,14 +294,12 @@ TRUNCATED = b'{"success": true, "data": {"id": "ch_1", "amou'
 async def test_truncated_json(
     scripted: Script, client: ching_async.Client, status: int, cls: type[APIError]
 ) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", raw(status, TRUNCATED, "application/json"))
-    with pytest.raises(cls) as info:
-        await client.charges.retrieve("ch_1")
-    assert type(info.value) is cls
-    assert info.value.status == status
-    assert info.value.body == TRUNCATED.decode()
+    err = await retrieve_error(scripted, client, raw(status, TRUNCATED, "application/json"), cls)
+    assert type(err) is cls
+    assert err.status == status
+    assert err.body == TRUNCATED.decode()
     if status < 300:
-        assert "not JSON" in info.value.message
+        assert "not JSON" in err.message
 
 
 @pytest.mark.parametrize(
@@ -330,10 +330,9 @@ async def test_truncated_json(
 async def test_non_envelope_2xx_is_decode_error(
     scripted: Script, client: ching_async.Client, payload: Any
 ) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", raw(200, orjson.dumps(payload), "application/json"))
-    with pytest.raises(ResponseDecodeError) as info:
-        await client.charges.retrieve("ch_1")
-    err = info.value
+    err = await retrieve_error(
+        scripted, client, raw(200, orjson.dumps(payload), "application/json"), ResponseDecodeError
+    )
     assert_common(err)
     assert err.status == 200
     assert "not a CHING envelope" in err.message
@@ -368,10 +367,9 @@ async def test_error_text_never_contains_key(scripted: Script, client: ching_asy
     # Even a server that echoes the Authorization header back must not put the
     # key into the error's string form (which ends up in logs).
     echo = f"Invalid API key provided: Bearer {TEST_KEY}"
-    scripted.on("GET", BASE + "/charges/ch_1", error(401, "WRONG_CREDENTIALS", echo))
-    with pytest.raises(AuthenticationError) as info:
-        await client.charges.retrieve("ch_1")
-    err = info.value
+    err = await retrieve_error(
+        scripted, client, error(401, "WRONG_CREDENTIALS", echo), AuthenticationError
+    )
     assert TEST_KEY not in str(err)
     assert TEST_KEY not in repr(err)
     assert TEST_KEY not in err.message
@@ -395,23 +393,20 @@ async def test_decode_error_body_never_contains_key(
 async def test_unknown_4xx_status_is_base_api_error(
     scripted: Script, client: ching_async.Client
 ) -> None:
-    scripted.on("GET", BASE + "/charges/ch_1", error(418, "TEAPOT", "short and stout"))
-    with pytest.raises(APIError) as info:
-        await client.charges.retrieve("ch_1")
-    assert type(info.value) is APIError
-    assert info.value.status == 418
-    assert str(info.value).startswith("418 TEAPOT: short and stout")
+    err = await retrieve_error(scripted, client, error(418, "TEAPOT", "short and stout"), APIError)
+    assert type(err) is APIError
+    assert err.status == 418
+    assert str(err).startswith("418 TEAPOT: short and stout")
 
 
 async def test_redirect_not_followed(scripted: Script, client: ching_async.Client) -> None:
-    scripted.on(
-        "GET",
-        BASE + "/charges/ch_1",
+    err = await retrieve_error(
+        scripted,
+        client,
         raw(302, b"", content_type="text/plain", Location="https://evil.example/steal"),
+        APIError,
     )
-    with pytest.raises(APIError) as info:
-        await client.charges.retrieve("ch_1")
-    assert info.value.status == 302
+    assert err.status == 302
     assert len(scripted.seen) == 1
 
 

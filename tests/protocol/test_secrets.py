@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -346,31 +346,45 @@ async def test_every_error_status_400_to_504(
     assert_no_secret_in_logs(debug_logs)
 
 
-@pytest.mark.parametrize("status", [200, 404, 500])
-async def test_raw_echo_at_every_truncation_offset(
-    hostile: tuple[Hostile, RawServer], debug_logs: pytest.LogCaptureFixture, status: int
-) -> None:
-    handler, server = hostile
-    handler.mode = "raw"
-    handler.status = status
-    async with _client(server.url, max_retries=0) as client:
-        for pad in [*range(0, 40, 13), *range(420, 520, 3), *range(1900, 2100, 17)]:
-            handler.pad = pad
-            assert await _run(client, CALLS["retrieve"]) is not None
-    assert_no_secret_in_logs(debug_logs)
+RAW_PADS = [*range(0, 40, 13), *range(420, 520, 3), *range(1900, 2100, 17)]
 
 
-async def test_decode_error_echo_at_every_truncation_offset(
-    hostile: tuple[Hostile, RawServer], debug_logs: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("mode", "status", "pads", "expected"),
+    [
+        # The body is the echo itself, cut anywhere: whatever the status, an error.
+        *[
+            pytest.param(
+                "raw", status, RAW_PADS, {"retrieve": ching_async.ChingError}, id=f"raw-{status}"
+            )
+            for status in (200, 404, 500)
+        ],
+        # A charge with the echo in its fields: a decode error, and a list of it too.
+        pytest.param(
+            "decode",
+            200,
+            range(0, 260, 3),
+            {"retrieve": ching_async.ResponseDecodeError, "list": None},
+            id="decode",
+        ),
+    ],
+)
+async def test_an_echo_cut_at_every_offset(
+    hostile: tuple[Hostile, RawServer],
+    debug_logs: pytest.LogCaptureFixture,
+    mode: str,
+    status: int,
+    pads: Iterable[int],
+    expected: dict[str, type[BaseException] | None],
 ) -> None:
     handler, server = hostile
-    handler.mode = "decode"
+    handler.mode, handler.status = mode, status
     async with _client(server.url, max_retries=0) as client:
-        for pad in range(0, 260, 3):
+        for pad in pads:
             handler.pad = pad
-            exc = await _run(client, CALLS["retrieve"])
-            assert isinstance(exc, ching_async.ResponseDecodeError)
-            exc = await _run(client, CALLS["list"])
+            for name, raised in expected.items():
+                exc = await _run(client, CALLS[name])
+                assert raised is None or isinstance(exc, raised), (pad, name, exc)
     assert_no_secret_in_logs(debug_logs)
 
 

@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -311,13 +312,27 @@ def settling_client(
     )
 
 
+def committing_late(fake: FakeChing) -> tuple[str, str]:
+    """A customer and card whose next charge the server commits 1 s late."""
+    customer, card = seed_card(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    return customer, card
+
+
+async def cancelled_mid_send(c: ching_async.Client, **create: Any) -> None:
+    """charges.create cancelled by the caller's own deadline while its POST
+    is at the server."""
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await c.charges.create(**create)
+
+
 async def test_a_retry_right_after_an_unknown_outcome_waits_for_the_settle_time(fake) -> None:
     """The first call times out while the server still commits (1 s late),
     and its lookups fail: OutcomeUnknownError. A retry with the same key at
     once must not take an empty lookup as proof before the settle time: it
     waits and finds the charge instead of charging again."""
-    customer, card = seed_card(fake)
-    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    customer, card = committing_late(fake)
     gets = 0
 
     async def second_and_third_lookup_fail(
@@ -348,14 +363,11 @@ async def test_a_retry_right_after_an_unknown_outcome_waits_for_the_settle_time(
 async def test_a_retry_right_after_a_cancelled_call_waits_for_the_settle_time(fake) -> None:
     """A handler's own deadline cancels the call mid-send (the server commits
     1 s later). A retry with the same key at once finds the charge."""
-    customer, card = seed_card(fake)
-    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    customer, card = committing_late(fake)
     async with settling_client(fake, 1.5) as c:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.2):
-                await c.charges.create(
-                    customer=customer, payment_method=card, amount=4990, idempotency_key="inv-8"
-                )
+        await cancelled_mid_send(
+            c, customer=customer, payment_method=card, amount=4990, idempotency_key="inv-8"
+        )
         again = await c.charges.create(
             customer=customer, payment_method=card, amount=4990, idempotency_key="inv-8"
         )
@@ -364,8 +376,7 @@ async def test_a_retry_right_after_a_cancelled_call_waits_for_the_settle_time(fa
 
 
 async def test_a_call_with_a_key_in_flight_waits_for_it_and_finds_its_charge(fake) -> None:
-    customer, card = seed_card(fake)
-    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    customer, card = committing_late(fake)
     async with ching_async.Client(fake.api_key, base_url=fake.url, timeout=5) as slow:
         first = asyncio.create_task(
             slow.charges.create(
@@ -410,18 +421,16 @@ async def test_find_by_idempotency_key_right_after_a_call_in_doubt_proves_nothin
     """A call cancelled mid-send (the server commits 1 s later): looking its key
     up at once must not answer "never made" (a caller would charge again); it
     is inconclusive until the settle time has passed, then it finds the charge."""
-    customer, card = seed_card(fake)
-    fake.faults.add(Fault.latency(1.0), method="POST", path="/charges", times=1)
+    customer, card = committing_late(fake)
     async with settling_client(fake, 1.5) as c:
-        with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.2):
-                await c.charges.create(
-                    customer=customer,
-                    payment_method=card,
-                    amount=4990,
-                    idempotency_key="inv-10",
-                    assume_new=True,
-                )
+        await cancelled_mid_send(
+            c,
+            customer=customer,
+            payment_method=card,
+            amount=4990,
+            idempotency_key="inv-10",
+            assume_new=True,
+        )
         with pytest.raises(ching_async.LookupInconclusiveError, match="ended in doubt"):
             await c.charges.find_by_idempotency_key(customer, "inv-10")
         await asyncio.sleep(1.6)

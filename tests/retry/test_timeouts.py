@@ -21,7 +21,7 @@ import pytest
 
 import ching_async
 from tests._support.hostile import CHARGE, KEY, envelope, transport_of
-from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
+from tests._support.rawserver import RawConnection, RawRequest, RawServer, served
 
 SLACK = 1.5  # seconds of scheduling slack allowed past the deadline
 
@@ -328,19 +328,14 @@ async def test_backoff_and_retry_after_never_sleep_past_the_deadline() -> None:
         status = 429 if request.target.endswith("/limited") else 503
         await conn.respond(status, b'{"success":false,"error":{}}', {"Retry-After": "30"})
 
-    async with RawServer(unavailable) as server:
-        client = client_on(
-            server,
-            total_timeout=1.0,
-            max_retries=5,
-            retry_policy=ching_async.RetryPolicy(initial_backoff=10.0, max_backoff=10.0),
-        )
-        async with client:
-            for path, expected in (
-                ("ch_1", ching_async.InternalServerError),
-                ("limited", ching_async.RateLimitError),
-            ):
-                started = time.monotonic()
-                with pytest.raises(expected):
-                    await client.charges.retrieve(path)
-                assert time.monotonic() - started < 1.0 + SLACK, path
+    slow = ching_async.RetryPolicy(initial_backoff=10.0, max_backoff=10.0)
+    options = {"total_timeout": 1.0, "max_retries": 5, "retry_policy": slow}
+    async with served(unavailable, **options) as (_, client):
+        for path, expected in (
+            ("ch_1", ching_async.InternalServerError),
+            ("limited", ching_async.RateLimitError),
+        ):
+            started = time.monotonic()
+            with pytest.raises(expected):
+                await client.charges.retrieve(path)
+            assert time.monotonic() - started < 1.0 + SLACK, path

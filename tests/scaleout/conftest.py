@@ -154,9 +154,14 @@ async def redis(redis_url: str) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeChing]:
-    async with FakeChing(log_requests=True) as fake:
-        yield fake
+def fake_ching_options() -> dict[str, Any]:
+    return {"log_requests": True}
+
+
+@pytest.fixture
+def fake(fake_ching: FakeChing) -> FakeChing:
+    """The plugin's FakeChing, logging every request it answers."""
+    return fake_ching
 
 
 def client_options(fake: FakeChing, **overrides: Any) -> dict[str, Any]:

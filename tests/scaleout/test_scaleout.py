@@ -22,6 +22,7 @@ from tests._support.fake_client import items, seed
 from .conftest import BOUND, client_options, run_burst_worker
 
 KEY = ching_async.IDEMPOTENCY_METADATA_KEY
+ONE_ITEM = [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}]
 
 
 def charges_per_key(fake: FakeChing) -> Counter[str]:
@@ -98,6 +99,14 @@ async def test_items_of_one_customer_share_a_shard(redis) -> None:
             assert shard_of_customer.setdefault(item["customer"], n) == n
             assert n == scaleout.shard_of(item["customer"], 7)
     assert sorted(seen) == list(range(1000))
+
+
+def test_every_key_of_a_shard_is_expired_and_deleted_with_it() -> None:
+    keys = JobKeys("j")
+    parts = [keys.items(3), keys.state(3), keys.results(3), keys.counts(3), keys.open(3)]
+    assert keys.of_shard(3) == parts
+    assert parts[0] == "ching:job:{j}:shard:3:items"
+    assert keys.open.__doc__ == "The `open` key of shard `n`."
 
 
 def test_job_ids_with_braces_or_spaces_are_rejected() -> None:
@@ -181,12 +190,7 @@ async def test_redis_layout_and_expiry(redis, redis_url, fake) -> None:
 
 
 async def test_default_expiry_is_seven_days(redis) -> None:
-    await scaleout.enqueue(
-        redis,
-        [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
-        job_id="week",
-        shards=1,
-    )
+    await scaleout.enqueue(redis, ONE_ITEM, job_id="week", shards=1)
     ttl = await redis.ttl("ching:job:{week}:shard:0:items")
     assert 7 * 86400 - 60 < ttl <= 7 * 86400
 
@@ -410,14 +414,7 @@ async def test_watch_follows_a_running_job(redis, redis_url, fake) -> None:
 async def test_rate_limit_is_split_across_shards_and_resume_keeps_options(redis) -> None:
     from ching_async.scaleout._shard import _Options
 
-    await scaleout.enqueue(
-        redis,
-        [{"customer": "cus_1", "payment_method": "pm_1", "amount": 5}],
-        job_id="rate",
-        shards=4,
-        rate_limit=20,
-        concurrency=3,
-    )
+    await scaleout.enqueue(redis, ONE_ITEM, job_id="rate", shards=4, rate_limit=20, concurrency=3)
 
     async def options() -> _Options:
         meta = await redis.hgetall(JobKeys("rate").meta)

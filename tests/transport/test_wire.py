@@ -40,13 +40,25 @@ def session_body(pad: int) -> bytes:
     return orjson.dumps({"success": True, "data": {**SETUP_SESSION, "pad": "a" * pad}})
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.fixture(params=["gzip", "deflate"])
+def compressed(
+    request: pytest.FixtureRequest, scripted: ScriptedServer, make_client: MakeClient
+) -> Callable[[int], ching_async.Client]:
+    """A client capped at 10 kB, whose GET /setup_sessions/s answers a session
+    padded with `pad` bytes, compressed (each encoding in turn)."""
+
+    def serve(pad: int) -> ching_async.Client:
+        scripted.on("GET", BASE + "/setup_sessions/s", encoded(session_body(pad), request.param))
+        return make_client(max_response_bytes=10_000)
+
+    return serve
+
+
 async def test_compressed_body_is_capped_after_decoding(
-    scripted: ScriptedServer, make_client: MakeClient, encoding: str
+    scripted: ScriptedServer, compressed: Callable[[int], ching_async.Client]
 ) -> None:
     # ~500 bytes on the wire, 200 kB once decoded: the cap applies to the decoded body.
-    scripted.on("GET", BASE + "/setup_sessions/s", encoded(session_body(200_000), encoding))
-    client = make_client(max_response_bytes=10_000)
+    client = compressed(200_000)
     with pytest.raises(ching_async.ResponseDecodeError, match="max_response_bytes") as info:
         await client.setup_sessions.retrieve("s")
     assert info.value.status == 200
@@ -54,13 +66,10 @@ async def test_compressed_body_is_capped_after_decoding(
     assert len(scripted.seen) == 1, "an oversized body is final, not retried"
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_compressed_body_under_cap_decodes(
-    scripted: ScriptedServer, make_client: MakeClient, encoding: str
+    compressed: Callable[[int], ching_async.Client],
 ) -> None:
-    scripted.on("GET", BASE + "/setup_sessions/s", encoded(session_body(5_000), encoding))
-    client = make_client(max_response_bytes=10_000)
-    session = await client.setup_sessions.retrieve("s")
+    session = await compressed(5_000).setup_sessions.retrieve("s")
     assert session.raw["pad"] == "a" * 5_000
     assert session.id == SETUP_SESSION["id"]
 
