@@ -11,12 +11,22 @@ from .._protocol import decode_envelope, path_segment
 from .._reconcile import MatchReconciler
 from .._retry import Resend
 from .._secrets import attach_context
-from .._validation import check_event_types, check_redirect_url, check_webhook_endpoint_id
+from .._validation import (
+    Fields,
+    check_event_types,
+    check_redirect_url,
+    check_webhook_endpoint_id,
+)
 from ._base import Resource
 
 __all__ = ["WebhookEndpoints"]
 
 WEBHOOKS_PATH = "/webhooks"
+# The URL: DOCS say https, the schema takes any URL, the official CLI takes
+# http:// for local testing; so http(s).
+_CREATE_FIELDS = Fields(
+    {"url": check_redirect_url, "events": check_event_types}, required=("url", "events")
+)
 
 
 class WebhookEndpoints(Resource):
@@ -41,12 +51,12 @@ class WebhookEndpoints(Resource):
         It has no `id` (`list` shows it). Raises `WebhookSecretLostError` when
         the endpoint was made but the answer carrying its secret was lost.
         """
-        url = check_redirect_url("url", url)
-        wanted = check_event_types("events", events)
+        body = _CREATE_FIELDS.body(url=url, events=events)
+        url, wanted = body["url"], body["events"]
         response = await self._requester.request(
             "POST",
             WEBHOOKS_PATH,
-            body={"url": url, "events": wanted},
+            body=body,
             retry=MatchReconciler(
                 list_path=WEBHOOKS_PATH,
                 match=_same_endpoint(url, wanted),
