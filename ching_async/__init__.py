@@ -47,6 +47,8 @@ _LAZY = {  # the bulk engine is imported on first use, not by `import ching_asyn
     # the webhooks subpackage loads on first use too (see __getattr__); its errors are here
     "SignatureVerificationError": "ching_async.webhooks",
     "WebhookPayloadError": "ching_async.webhooks",
+    # the sync facade too: `import ching_async` starts no thread and loads no _sync
+    "SyncClient": "ching_async._sync",
 }
 
 
@@ -66,6 +68,7 @@ def __getattr__(name: str) -> object:
 if TYPE_CHECKING:
     from . import webhooks as webhooks  # for type checkers; at run time, __getattr__
     from ._bulk import BulkRun, BulkSummary, ChargeParams, ChargeResult, Outcome
+    from ._sync import SyncClient
     from .webhooks import SignatureVerificationError, WebhookPayloadError
 
 __all__ = [
@@ -104,6 +107,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "SignatureVerificationError",
+    "SyncClient",
     "WebhookPayloadError",
     "BodySink",
     "WebhookSecretLostError",

@@ -363,6 +363,8 @@ class RetryLoop:
     """Runs a call's steps until `decide` ends it. One per client (and one
     per `with_options` view, sharing the client's KeyRegistry)."""
 
+    # Alike in shape to other settings-taking constructors (scaleout's shard
+    # runner): plain keyword settings, nothing to share.
     def __init__(
         self,
         policy: RetryPolicy,

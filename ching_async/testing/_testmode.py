@@ -23,6 +23,7 @@ from .._retry import RetryPolicy
 ENV_KEY, ENV_URL = "CHING_API_KEY", "CHING_BASE_URL"
 
 
+# A two-property Protocol like _state._Stored's: the shape is the idiom, not shared code.
 class Target(Protocol):
     """Where the clients go: a running ``FakeChing`` (or anything with these two)."""
 

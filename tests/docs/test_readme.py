@@ -201,3 +201,26 @@ async def test_readme_webhook_receiver_handles_a_signed_delivery_once(
         await runner.cleanup()
     assert capsys.readouterr().out.count(f"paid {charge.id} 4321") == 1
     assert len(module.handled) == 1
+
+
+async def test_readme_sync_example_charges_each_order_once(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "ThreadPoolExecutor" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    charges = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert sorted(c.amount for c in charges) == [1500, 4990, 9900]
+    assert "3 charges" in out
+    [paid] = [c for c in charges if c.amount == 9900]
+    assert f"order-1002 is {paid.id}" in out
+
+
+@pytest.mark.parametrize(("marker", "amount"), [("django.setup()", 9900), ("Celery(", 4990)])
+async def test_readme_framework_examples_charge_once(
+    seeded: types.SimpleNamespace, marker: str, amount: int
+) -> None:
+    """The Django view and the Celery task of "Use it with": one charge, its
+    id or JSON printed, no thread left behind (the process exits)."""
+    code = next(c for c in scripts() if marker in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    [charge] = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert charge.amount == amount
+    assert charge.id in out
