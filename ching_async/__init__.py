@@ -28,10 +28,11 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     UnprocessableEntityError,
+    WebhookSecretLostError,
 )
 from ._idempotency import IDEMPOTENCY_METADATA_KEY
 from ._listing import AsyncList
-from ._messages import Handler, Middleware, Request, Response
+from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._models import *  # noqa: F403 (every public model: _models.__all__, added below)
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -108,5 +109,7 @@ __all__ = [
     "SignatureVerificationError",
     "SyncClient",
     "WebhookPayloadError",
+    "BodySink",
+    "WebhookSecretLostError",
 ]
 __all__ += _models.__all__

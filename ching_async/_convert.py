@@ -46,6 +46,9 @@ from ._models import (
     Charge,
     ChargeStatus,
     Customer,
+    Document,
+    DocumentStatus,
+    DocumentType,
     Event,
     EventData,
     Installments,
@@ -58,6 +61,7 @@ from ._models import (
     SetupSessionStatus,
     UpsertAction,
     UpsertResult,
+    WebhookEndpoint,
     install_codec,
 )
 
@@ -194,6 +198,8 @@ _ENUMS = (
     RefundStatus,
     RefundReason,
     UpsertAction,
+    DocumentType,
+    DocumentStatus,
 )
 
 # The rules by the type they decode. Optional types, lists and nested models
@@ -336,6 +342,8 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     Customer: _customer_aliases,
     Refund: _refund_aliases,
     PaymentMethod: _card_details,
+    Document: None,
+    WebhookEndpoint: None,
 }
 # Immutable models keyed by one int field that the fast decoder shares, one
 # instance per key: the installment plan is almost always {"count": 1}.

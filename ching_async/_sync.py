@@ -67,9 +67,11 @@ from ._errors import ClientStateError, InvalidParameterError
 from ._resources._base import Resource
 from ._resources._charges import Charges
 from ._resources._customers import Customers
+from ._resources._documents import Documents
 from ._resources._payment_methods import PaymentMethods
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryPolicy
 
 __all__ = ["SyncClient", "SyncIterator"]
@@ -462,6 +464,7 @@ class SyncCustomers(SyncResource[Customers]):
     list = synced(Customers.list)
     delete = synced(Customers.delete)
     list_payment_methods = synced(Customers.list_payment_methods)
+    list_inactive_payment_methods = synced(Customers.list_inactive_payment_methods)
 
 
 class SyncPaymentMethods(SyncResource[PaymentMethods]):
@@ -475,6 +478,18 @@ class SyncRefunds(SyncResource[Refunds]):
     retrieve = synced(Refunds.retrieve)
     list = synced(Refunds.list)
     find_by_idempotency_key = synced(Refunds.find_by_idempotency_key)
+
+
+class SyncDocuments(SyncResource[Documents]):
+    list = synced(Documents.list)
+    retrieve = synced(Documents.retrieve)
+    download_pdf = synced(Documents.download_pdf)
+
+
+class SyncWebhookEndpoints(SyncResource[WebhookEndpoints]):
+    create = synced(WebhookEndpoints.create)
+    list = synced(WebhookEndpoints.list)
+    delete = synced(WebhookEndpoints.delete)
 
 
 def _parameters_of(
@@ -533,6 +548,7 @@ class SyncClient:
     max_retries: _FromClient[int] = _FromClient()
     max_connections: _FromClient[int] = _FromClient()
     retry_policy: _FromClient[RetryPolicy] = _FromClient()
+    max_download_bytes: _FromClient[int] = _FromClient()
 
     @_parameters_of(Client.__init__)
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -556,6 +572,8 @@ class SyncClient:
         self.customers = SyncCustomers(self, client.customers)
         self.payment_methods = SyncPaymentMethods(self, client.payment_methods)
         self.refunds = SyncRefunds(self, client.refunds)
+        self.documents = SyncDocuments(self, client.documents)
+        self.webhook_endpoints = SyncWebhookEndpoints(self, client.webhook_endpoints)
 
     @_parameters_of(Client.with_options)
     def with_options(self, **options: Any) -> SyncClient:

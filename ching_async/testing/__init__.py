@@ -29,7 +29,15 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
-    from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
+    from ._models import (
+        Charge,
+        Customer,
+        Document,
+        PaymentMethod,
+        Refund,
+        SetupSession,
+        WebhookEndpoint,
+    )
     from ._server import FakeChing
     from ._testmode import ching_test_mode
     from ._webhooks import Delivery, WebhookEvent
@@ -54,6 +62,8 @@ __all__ = [
     "PaymentMethod",
     "SetupSession",
     "Refund",
+    "Document",
+    "WebhookEndpoint",
     "Delivery",
     "WebhookEvent",
 ]
@@ -78,6 +88,8 @@ _HOMES = {
     "PaymentMethod": "_models",
     "SetupSession": "_models",
     "Refund": "_models",
+    "Document": "_models",
+    "WebhookEndpoint": "_models",
     "Delivery": "_webhooks",
     "WebhookEvent": "_webhooks",
 }

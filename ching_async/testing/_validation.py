@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit
 
 from ._envelope import Issue, IssuePath, invalid_fields
 
@@ -224,8 +225,9 @@ def _customer_fields(fields: _Fields) -> dict[str, Any]:
 
 
 def parse_customer_create(body: JSONObject) -> CustomerParams:
+    # "Only name is required" (DOCS:guide-ecommerce); email is optional.
     fields = _Fields(body)
-    fields.required_string("email")
+    fields.required_string("name")
     sent = _customer_fields(fields)
     fields.check()
     return CustomerParams(sent)
@@ -273,3 +275,36 @@ def parse_refund(body: JSONObject) -> RefundParams:
     metadata = fields.obj("metadata")
     fields.check()
     return RefundParams(charge, amount, reason, metadata)
+
+
+# -- webhook endpoints --------------------------------------------------------------
+
+
+def is_webhook_url(value: object) -> bool:
+    """An absolute http(s) URL (the schema does not insist on https)."""
+    if not isinstance(value, str) or any(ch.isspace() for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def parse_webhook_endpoint(body: JSONObject) -> tuple[str, list[str]]:
+    """``(url, events)``: both required; ``events`` a non-empty list of strings."""
+    fields = _Fields(body)
+    url = fields.required_string("url")
+    if body.get("url") is not None and isinstance(url, str) and not is_webhook_url(url):
+        fields.issues.append(Issue(("url",), "Invalid url"))
+    events = body.get("events")
+    if events is None:
+        fields.issues.append(Issue(("events",), "Required"))
+    elif not isinstance(events, list) or not events:
+        fields.issues.append(Issue(("events",), "Expected a non-empty array of event types"))
+    else:
+        for index, event in enumerate(events):
+            if not isinstance(event, str) or not event:
+                fields.issues.append(Issue(("events", index), "Expected a non-empty string"))
+    fields.check()
+    return url, list(events) if isinstance(events, list) else []

@@ -100,6 +100,31 @@ async def test_readme_bulk_example_charges_each_row_once(
     assert (tmp_path / "billing-2026-11.jsonl").exists()
 
 
+async def test_readme_documents_example_saves_the_pdf(
+    seeded: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    code = next(c for c in scripts() if "download_pdf" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
+    [document] = seeded.fake.documents()
+    assert (tmp_path / "invoice.pdf").read_bytes() == document.pdf()
+    assert f"saved {len(document.pdf())} bytes" in out
+    assert os.listdir(tmp_path) == ["invoice.pdf"]  # no temporary file left
+
+
+async def test_readme_webhook_endpoints_example_creates_then_deletes(
+    seeded: types.SimpleNamespace,
+) -> None:
+    code = next(c for c in scripts() if "webhook_endpoints.create" in c)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    assert "store this now, it is shown once: whsec_" in out
+    assert [(r.method, r.route) for r in seeded.fake.requests()] == [
+        ("POST", "/webhooks"),
+        ("GET", "/webhooks"),
+        ("DELETE", "/webhooks/{id}"),
+    ]
+    assert seeded.fake.webhook_endpoints() == []
+
+
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
     code = next(c for c in scripts() if "tag_and_time" in c)
     out = await run([sys.executable, "-c", code], seeded.env)

@@ -49,6 +49,8 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
         "customers",
         "payment_methods",
         "refunds",
+        "documents",
+        "webhook_endpoints",
     }
     for name, group in async_groups.items():
         twin = getattr(sync, name)
@@ -113,7 +115,7 @@ def test_arguments_are_checked_at_construction_without_a_thread() -> None:
 
 # =============================================================== endpoints
 def test_every_group_round_trips_over_the_socket_with_the_same_models(
-    fake: FakeChing, sync: ching_async.SyncClient
+    fake: FakeChing, sync: ching_async.SyncClient, tmp_path: Path
 ) -> None:
     session = sync.setup_sessions.create(
         customer=fake.add_customer(email="a@example.com").id,
@@ -161,7 +163,24 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     assert [r.id for r in sync.refunds.list()] == [refund.id]
     assert getattr(sync.refunds.find_by_idempotency_key("refund-1"), "id", None) == refund.id
 
+    assert charge.document is not None
+    document = sync.documents.retrieve(charge.document)
+    assert isinstance(document, ching_async.Document)
+    assert [d.id for d in sync.documents.list()] == [d.id for d in reversed(fake.documents())]
+    size = sync.documents.download_pdf(document.id, tmp_path / "invoice.pdf")
+    assert (tmp_path / "invoice.pdf").read_bytes() == fake.document(document.id).pdf()
+    assert size == len(fake.document(document.id).pdf())
+
+    endpoint = sync.webhook_endpoints.create(url="https://shop.example/hooks", events=["*"])
+    assert isinstance(endpoint, ching_async.WebhookEndpoint)
+    assert endpoint.secret is not None
+    [listed_endpoint] = sync.webhook_endpoints.list()
+    assert listed_endpoint.id is not None
+    assert sync.webhook_endpoints.delete(listed_endpoint.id) is None
+    assert fake.webhook_endpoints() == []
+
     assert sync.payment_methods.detach(card.id).id == card.id
+    assert [m.id for m in sync.customers.list_inactive_payment_methods(customer.id)] == [card.id]
     assert sync.customers.delete(customer.id).deleted is True
 
 
