@@ -171,10 +171,10 @@ def check_count(name: str, value: object, *, minimum: int = 1) -> int:
     return value
 
 
-def check_rate(name: str, value: object) -> float:
-    """A number of requests per second > 0."""
+def check_rate(name: str, value: object, *, unit: str = "requests/s") -> float:
+    """A rate > 0 (requests per second unless `unit` says otherwise)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise _fail(f"{name} must be > 0 requests/s, got {value!r}")
+        raise _fail(f"{name} must be > 0 {unit}, got {value!r}")
     return float(value)
 
 

@@ -16,14 +16,23 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
-from .. import ChingError, InvalidParameterError, NotFoundError, __version__
-from ._env import api_key_from_env
-from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from .. import (
+    AuthenticationError,
+    ChingError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    __version__,
+)
+from ._env import API_KEY_ENV, Target, using
+from ._errors import CliError, ExitCode, Interrupted, exit_code_help
+from ._interrupts import sigterm_as_ctrl_c
 from ._options import (
     CommandGroup,
     Handler,
     add_command,
     agorot,
+    connection_options,
     idempotency_option,
     lazy_handler,
     metadata_option,
@@ -40,16 +49,13 @@ __all__ = ["build_parser", "run"]
 DESCRIPTION = """\
 The CHING payments API from the shell.
 
-With CHING_API_KEY set, commands talk to the real API (CHING_BASE_URL
-overrides the URL). Without it, they run against an embedded fake CHING
-server with sample data, and say so on stderr. `ching demo` shows everything.
+Commands talk to the API that CHING_API_KEY (or --api-key) opens;
+CHING_BASE_URL overrides the URL. Without a key they refuse to run (exit 4),
+unless --fake asks for an embedded fake CHING server with sample data, which
+they then say on stderr. `ching demo` shows everything, on the fake.
 """
 
-EPILOG = """\
-amounts are whole agorot: 49.90 ILS is 4990.
-exit codes: 0 success; 1 an API error, or a bulk row declined, failed or
-unknown; 2 bad arguments or input (nothing was sent); 130 interrupted.
-"""
+EPILOG = "amounts are whole agorot: 49.90 ILS is 4990.\n" + exit_code_help()
 
 BULK_DESCRIPTION = """\
 Charge every row of a CSV file: customer,payment_method,amount[,currency,
@@ -64,9 +70,11 @@ unless the row gives one), so no row is charged twice.
 """
 
 BULK_EPILOG = """\
-exit codes: 0 every row succeeded; 1 a row was declined, failed or unknown,
-or an API error; 2 bad arguments or a bad file (nothing was charged);
-130 interrupted (re-run the same command to resume).
+exit codes: 0 every row succeeded; 1 a row was declined or failed (known not
+charged), or an API error; 2 bad arguments or a bad file (nothing was
+charged); 3 a row's outcome is unknown (re-run the same command to reconcile
+it); 4 no key, a malformed key or base URL, or the API refused the key;
+130 interrupted by Ctrl-C or SIGTERM (re-run the same command to resume).
 """
 
 
@@ -75,7 +83,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"ching: error: {one_line(message)} (see '{self.prog} --help')\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitCode.USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ching_async {__version__}")
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    connection_options(parser, top_level=True)
+    connection_options(common, top_level=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_setup_session_commands(commands, common)
     _add_charge_commands(commands, common)
@@ -148,8 +158,9 @@ required).
 
 REFUND_EPILOG = """\
 exit codes: 0 refunded (or found already made with the key); 1 an API
-error, or the outcome is unknown (then check with `ching refunds find KEY`;
-do not refund again); 2 bad arguments or not confirmed (nothing was sent).
+error; 2 bad arguments or not confirmed (nothing was sent); 3 the outcome is
+unknown (check with `ching refunds find KEY`; do not refund again); 4 no key,
+or the API refused it.
 """
 
 VERIFY_DESCRIPTION = """\
@@ -451,7 +462,15 @@ def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> 
         "--rate",
         type=positive_float,
         metavar="R",
-        help="at most R requests per second (default: no limit)",
+        help="at most R requests per second (default: no limit); a row takes one or "
+        "two (its lookup by key unless --new-job, then the charge) and re-sends count",
+    )
+    p.add_argument(
+        "--row-rate",
+        type=positive_float,
+        metavar="R",
+        help="at most R rows charged per second (default: no limit); rows an earlier "
+        "run finished are not paced",
     )
     journal = p.add_mutually_exclusive_group()
     journal.add_argument(
@@ -489,37 +508,47 @@ def run(
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help, --version, or a usage error (already printed)
-        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
+        return exit.code if isinstance(exit.code, int) else ExitCode.USAGE
     out = Output(json_mode=bool(args.json), stdout=stdout, stderr=stderr)
-    handler: Handler = args.handler
     try:
-        return asyncio.run(handler(args, out))
-    except KeyboardInterrupt:
-        out.error("interrupted")
-        return EXIT_INTERRUPTED
+        return asyncio.run(_command(args, out))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM
+        return _fail(out, Interrupted("interrupted"), ExitCode.INTERRUPTED, "interrupted")
     except CliError as exc:
         return _fail(out, exc, exc.exit_code, exc.message, exc.details)
     except InvalidParameterError as exc:  # rejected before sending
-        return _fail(out, exc, EXIT_USAGE, f"{exc}")
+        return _fail(out, exc, ExitCode.USAGE, f"{exc}")
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        hint = f" (the API refused the key: check {API_KEY_ENV} or --api-key)"
+        return _fail(out, exc, ExitCode.CONFIG, describe_error(exc) + hint)
     except NotFoundError as exc:
         hint = ""
-        if api_key_from_env() is None and args.command != "demo":
-            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list")
+        if getattr(args, "fake", False) and args.command != "demo":
+            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list --fake")
             hint = f" (the embedded fake holds only its sample data: see '{listing}')"
-        return _fail(out, exc, EXIT_FAILED, describe_error(exc) + hint)
+        return _fail(out, exc, ExitCode.FAILED, describe_error(exc) + hint)
     except ChingError as exc:
-        return _fail(out, exc, EXIT_FAILED, describe_error(exc))
+        code = ExitCode.UNKNOWN if getattr(exc, "outcome_unknown", False) else ExitCode.FAILED
+        return _fail(out, exc, code, describe_error(exc))
     except OSError as exc:
-        return _fail(out, exc, EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        return _fail(out, exc, ExitCode.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+async def _command(args: argparse.Namespace, out: Output) -> int:
+    """The command's task: its --api-key/--fake in reach of `_env.connect`, and
+    SIGTERM cancelling it as Ctrl-C does."""
+    handler: Handler = args.handler
+    with using(Target.from_args(args)), sigterm_as_ctrl_c():
+        return await handler(args, out)
 
 
 # Where the embedded fake's sample data shows, for a 404's hint.
 _SAMPLE_LISTINGS = {
-    "customers": "ching customers list",
-    "cards": "ching customers cards CUS_ID",
-    "refunds": "ching refunds list",
-    "documents": "ching documents list",
-    "webhooks": "ching webhooks list",
+    "customers": "ching customers list --fake",
+    "cards": "ching customers cards CUS_ID --fake",
+    "refunds": "ching refunds list --fake",
+    "documents": "ching documents list --fake",
+    "webhooks": "ching webhooks list --fake",
 }
 
 

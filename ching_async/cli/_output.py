@@ -33,7 +33,7 @@ from .. import (
 )
 from .._errors import issue_path
 from ._amounts import format_agorot, format_money
-from ._errors import EXIT_FAILED, CliError
+from ._errors import CliError, ExitCode, UnknownOutcome
 
 __all__ = ["Output", "describe_error", "error_json", "one_line", "outcome_unknown"]
 
@@ -377,11 +377,11 @@ def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
 
 
 def outcome_unknown(error: APIError | APIConnectionError, what: str, hint: str) -> CliError:
-    """The error for a write that may or may not have happened: `what` says
-    which, `hint` how to find out (also in the --json error, as "hint")."""
-    return CliError(
+    """The error for a write that may or may not have happened (exit 3): `what`
+    says which, `hint` how to find out (also in the --json error, as "hint")."""
+    return UnknownOutcome(
         f"{describe_error(error)}; {what}: {hint}",
-        data={**error_json(error, EXIT_FAILED)["error"], "hint": hint},
+        data={**error_json(error, ExitCode.UNKNOWN)["error"], "hint": hint},
     )
 
 

@@ -8,7 +8,7 @@ from .. import APIConnectionError, APIError, Charge, Client, Refund
 from ._amounts import format_money
 from ._confirm import ask, needs_confirmation
 from ._env import call, connect
-from ._errors import EXIT_OK, CliError
+from ._errors import CliError, ExitCode
 from ._output import Output, outcome_unknown
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
@@ -30,7 +30,7 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
                     f"{args.idempotency_key!r}: not refunded again"
                 )
                 out.refund(existing, title="Refund (already made with this key)")
-                return EXIT_OK
+                return ExitCode.OK
         if confirm:
             question = await _question(client, args.charge, args.amount)
             if question is not None:  # None: nothing left to refund, the SDK says so
@@ -61,7 +61,7 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
             "by its idempotency key and not refunded again"
         )
     out.refund(refund, title="Refund created")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _question(client: Client, charge_id: str, amount: int | None) -> str | None:
