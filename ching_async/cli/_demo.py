@@ -43,8 +43,11 @@ class DemoCheckFailed(CliError):
 
 async def demo(args: argparse.Namespace, out: Output) -> int:
     rows: int = args.rows
-    if api_key_from_env() is not None or current_target().api_key is not None:
-        why = f"{API_KEY_ENV} and --api-key are ignored: the demo never touches a real account"
+    given = [API_KEY_ENV] if api_key_from_env() is not None else []
+    given += ["--api-key"] if current_target().api_key is not None else []
+    if given:
+        verb = "is" if len(given) == 1 else "are"
+        why = f"{' and '.join(given)} {verb} ignored: the demo never touches a real account"
     else:
         why = f"{API_KEY_ENV} is not needed"
     async with embedded_fake() as fake:
