@@ -386,12 +386,11 @@ def validated_file(args: argparse.Namespace) -> tuple[BillingFile, Validation]:
 async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
     job_id: str = args.job_id
     check_job_options(args)
-    target = current_target()
-    if not (args.dry_run or target.fake):
-        target.settings()  # no key, or a bad key or URL: refused before the file is read
     billing, validation = validated_file(args)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
+    if not current_target().fake:
+        current_target().settings()  # no usable key or URL: refused before any file is written
     journal = _journal_path(args)
     source = _JobSource(journal, job_id, billing, validation) if journal else None
     if source is not None:
