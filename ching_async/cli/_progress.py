@@ -150,4 +150,4 @@ class _Countdown(ProgressColumn):
         left = float(task.fields.get("waiting_until", 0.0)) - time.monotonic()
         if left <= 0:
             return Text("")
-        return Text(f"waiting {int(left) + 1} s", style="magenta")
+        return Text(f"resuming in {int(left) + 1} s", style="magenta")
