@@ -4,9 +4,11 @@
     ching bulk-charge billing.csv --job-id 2026-05
     ching demo
 
-``main(argv)`` returns the exit code: 0 success; 1 an API error, or a bulk row
-declined, failed or unknown; 2 bad arguments or input (nothing was sent);
-130 interrupted. Not imported by ``import ching_async``.
+``main(argv)`` returns the exit code, one of ``_errors.ExitCode`` (``ching
+--help`` lists them): 0 success; 1 an API error, or rows declined or failed;
+2 bad arguments or input; 3 an outcome unknown; 4 no usable key, or the API
+refused it; 130 interrupted (Ctrl-C or SIGTERM). Not imported by ``import
+ching_async``.
 """
 
 from __future__ import annotations

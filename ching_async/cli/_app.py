@@ -3,8 +3,11 @@ into an exit code (`run`).
 
 The options several commands take, and how a command finds the function that
 runs it, are in ``_options``; a command that is one API request sends it with
-``_env.call``. Whatever a command raises is turned into one line on stderr
-(and ``{"error": ...}`` on stdout with --json) and an exit code here, in `run`.
+``_env.call``, which refuses to run without a key unless --fake is given. A
+command runs as one asyncio task (`_command`), which SIGTERM cancels as Ctrl-C
+does (``_interrupts``). Whatever a command raises is turned into one line on
+stderr (and ``{"error": ...}`` on stdout with --json) and an `ExitCode` here,
+in `run`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from .. import (
     __version__,
 )
 from ._env import API_KEY_ENV, Target, using
-from ._errors import CliError, ExitCode, Interrupted, exit_code_help
+from ._errors import CliError, ExitCode, exit_code_help
 from ._interrupts import sigterm_as_ctrl_c
 from ._options import (
     CommandGroup,
@@ -513,7 +516,8 @@ def run(
     try:
         return asyncio.run(_command(args, out))
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM
-        return _fail(out, Interrupted("interrupted"), ExitCode.INTERRUPTED, "interrupted")
+        stopped = out.interruption
+        return _fail(out, stopped, ExitCode.INTERRUPTED, stopped.message)
     except CliError as exc:
         return _fail(out, exc, exc.exit_code, exc.message, exc.details)
     except InvalidParameterError as exc:  # rejected before sending

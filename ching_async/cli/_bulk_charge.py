@@ -33,7 +33,7 @@ from .._bulk import BulkSummary, ChargeParams, ChargeResult, Outcome
 from ._amounts import format_agorot, format_money
 from ._csv import BillingFile, Validation
 from ._env import connect, current_target
-from ._errors import ExitCode, Interrupted, UsageError
+from ._errors import ExitCode, UsageError
 from ._output import Output, describe_error, one_line
 from ._progress import BulkProgress, ProgressMode
 
@@ -187,7 +187,7 @@ async def run_job(
     """Charge `items`, showing progress; `stop_after` ends the job early (the demo's crash).
 
     Ctrl-C or SIGTERM: the engine lets the rows in flight settle (or records
-    them in doubt) and closes the journal; this raises Interrupted, saying so.
+    them in doubt) and closes the journal; the "interrupted" line says so.
     """
     report = JobReport(job_id=job_id, rows=rows, journal=str(journal) if journal else None)
     summary = report.summary
@@ -219,20 +219,20 @@ async def run_job(
                         report.stopped_early = True
                         break
     except asyncio.CancelledError:
-        _uncancel()
         resume = " re-run the same command to resume;" if journal else ""
-        raise Interrupted(
-            f"interrupted after {summary.total:,} of {rows:,} rows "
-            f"({summary.succeeded:,} succeeded);{resume} rows that were in flight settled "
-            "or are looked up by their idempotency keys first, never charged twice",
-            data={
+        out.interrupted(
+            f"after {summary.total:,} of {rows:,} rows ({summary.succeeded:,} succeeded);"
+            f"{resume} rows that were in flight settled or are looked up by their "
+            "idempotency keys first, never charged twice",
+            {
                 "job_id": job_id,
                 "rows": rows,
                 "processed": summary.total,
                 "succeeded": summary.succeeded,
                 "journal": report.journal,
             },
-        ) from None
+        )
+        raise
     finally:
         report.seconds = time.perf_counter() - started
     return report
@@ -248,13 +248,6 @@ def settle_message(seconds: float, items: int) -> str:
         "on the server (its attempt timeouts and settle time after its last journal "
         "write), and a lookup before then could miss a charge and send it twice"
     )
-
-
-def _uncancel() -> None:
-    """The cancellation ends here, as Interrupted: the task is not cancelled any more."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
 
 
 def _account(report: JobReport, row: int, result: ChargeResult) -> None:

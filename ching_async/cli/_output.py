@@ -33,7 +33,7 @@ from .. import (
 )
 from .._errors import issue_path
 from ._amounts import format_agorot, format_money
-from ._errors import CliError, ExitCode, UnknownOutcome
+from ._errors import CliError, ExitCode, Interrupted, UnknownOutcome
 
 __all__ = ["Output", "describe_error", "error_json", "one_line", "outcome_unknown"]
 
@@ -51,12 +51,19 @@ class Output:
         # markup off: ids and server messages are printed verbatim, never as markup.
         self.console = Console(file=stdout, highlight=False, markup=False, soft_wrap=True)
         self.err_console = Console(file=stderr, highlight=False, markup=False)
+        # What the command had done when Ctrl-C or SIGTERM stopped it (see `interrupted`).
+        self.interruption = Interrupted("interrupted")
 
     # ------------------------------------------------------------ stderr
     def notice(self, message: str) -> None:
         """One line on stderr, in every mode."""
         self.stderr.write(f"ching: {one_line(message)}\n")
         self.stderr.flush()
+
+    def interrupted(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """Say `message` (what was done, how to go on) in the one "interrupted"
+        line ``_app.run`` prints once the cancellation has unwound."""
+        self.interruption = Interrupted(f"interrupted {message}", data=data)
 
     def error(self, message: str, details: Iterable[str] = ()) -> None:
         self.stderr.write(f"ching: error: {one_line(message)}\n")

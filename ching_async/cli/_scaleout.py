@@ -324,8 +324,8 @@ async def _follow(
                 last = snapshot
     except asyncio.CancelledError:
         done = f"{last.done:,} of {rows:,} rows done" if last is not None else "started"
-        out.notice(
-            f"stopped following job {job.job_id!r} ({done}): it keeps running on the workers; "
+        out.interrupted(
+            f"following job {job.job_id!r} ({done}): it keeps running on the workers; "
             "re-run the same command to follow it again (nothing is enqueued twice)"
         )
         raise

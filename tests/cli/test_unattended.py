@@ -350,6 +350,53 @@ def test_sigterm_settles_rows_in_flight_closes_the_journal_and_exits_130(tmp_pat
         assert sorted(keys) == sorted(f"term:{i}" for i in range(200))  # each once
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_signal_during_a_request_exits_130_with_one_line(signum: signal.Signals) -> None:
+    with FakeChing() as fake:
+        fake.faults.add(Fault.latency(30), method="GET", path="/charges")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHING_")}
+        env.update(CHING_API_KEY=fake.api_key, CHING_BASE_URL=fake.url)
+        with running([sys.executable, "-m", "ching_async.cli", "charges", "list"], env) as process:
+            while fake.pending_commits() == 0:  # the request is in flight
+                time.sleep(0.05)
+                assert process.poll() is None
+            process.send_signal(signum)
+            out, err = process.communicate(timeout=20)
+    assert (process.returncode, out, err) == (130, "", "ching: error: interrupted\n")
+
+
+def test_a_second_sigterm_stops_a_job_at_once_recording_rows_in_doubt(tmp_path: Path) -> None:
+    with FakeChing() as fake:
+        cards = seed(fake, 8)
+        path = tmp_path / "billing.csv"
+        path.write_text(
+            "customer,payment_method,amount\n" + "".join(f"{c},{p},100\n" for c, p in cards)
+        )
+        fake.faults.add(Fault.latency(20), method="POST", path="/charges")
+        journal = tmp_path / "job.jsonl"
+        argv = [sys.executable, "-m", "ching_async.cli", "bulk-charge", str(path), "--job-id",
+                "twice", "--journal", str(journal), "--new-job"]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHING_")}
+        env.update(CHING_API_KEY=fake.api_key, CHING_BASE_URL=fake.url)
+        with running(argv, env) as process:
+            while fake.pending_commits() < 8:  # every row in flight
+                time.sleep(0.05)
+                assert process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            time.sleep(0.5)  # the first lets rows settle for up to 5 s; the second ends that
+            process.send_signal(signal.SIGTERM)
+            began = time.monotonic()
+            _, err = process.communicate(timeout=20)
+        assert time.monotonic() - began < 4
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    [line] = [line for line in err.splitlines() if "interrupted" in line]
+    assert line.startswith("ching: error: interrupted after 0 of 8 rows (0 succeeded)")
+    records = journal_records(journal)
+    assert records[-1]["t"] != "closed"  # rows were left in flight: a resume must wait
+    assert {r["i"] for r in records if r["t"] == "done" and not r["final"]} == set(range(8))
+
+
 # ------------------------------------------------------- the resume's wait
 def journal_in_doubt(path: Path, customer: str, *, wait: float) -> None:
     """A journal whose run died with row 0 in flight; a resume must wait `wait` s
