@@ -196,6 +196,7 @@ async def run_job(
         with BulkProgress(
             out.stderr, rows, mode=progress, label=label, console=out.err_console
         ) as bar:
+            # Alike in shape only to charges.create's keyword forwarding (_charges.py).
             async with client.charges.create_many(
                 items,
                 job_id=job_id,
@@ -395,7 +396,8 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
-            # Alike in shape only to other calls by keyword (the Requester in _client.py).
+            # Alike in shape only to other calls by keyword (the Requester in _client.py,
+            # enqueue in _scaleout): each passes its own options.
             report = await run_job(
                 conn.client,
                 billing.params(),
