@@ -26,7 +26,10 @@ from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
+from ._resources._discounts import Discounts
 from ._resources._payment_methods import PaymentMethods
+from ._resources._prices import Prices
+from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._retry import RetryLoop, RetryPolicy
@@ -174,6 +177,9 @@ class Client:
         self.customers = Customers(requester)
         self.payment_methods = PaymentMethods(requester)
         self.refunds = Refunds(requester)
+        self.products = Products(requester)
+        self.prices = Prices(requester)
+        self.discounts = Discounts(requester)
 
     @property
     def headers(self) -> Mapping[str, str]:
