@@ -29,7 +29,19 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
-    from ._models import Charge, Customer, PaymentMethod, Refund, SetupSession
+    from ._models import (
+        Charge,
+        Customer,
+        Discount,
+        PaymentMethod,
+        Price,
+        PriceMigration,
+        Product,
+        Redemption,
+        Refund,
+        SetupSession,
+        UploadedImage,
+    )
     from ._server import FakeChing
     from ._testmode import ching_test_mode
     from ._webhooks import Delivery, WebhookEvent
@@ -56,6 +68,12 @@ __all__ = [
     "Refund",
     "Delivery",
     "WebhookEvent",
+    "Product",
+    "Price",
+    "PriceMigration",
+    "Discount",
+    "Redemption",
+    "UploadedImage",
 ]
 
 _HOMES = {
@@ -80,6 +98,12 @@ _HOMES = {
     "Refund": "_models",
     "Delivery": "_webhooks",
     "WebhookEvent": "_webhooks",
+    "Product": "_models",
+    "Price": "_models",
+    "PriceMigration": "_models",
+    "Discount": "_models",
+    "Redemption": "_models",
+    "UploadedImage": "_models",
 }
 
 
