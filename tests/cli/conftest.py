@@ -8,6 +8,7 @@ server, and `with_api_key` points CHING_API_KEY / CHING_BASE_URL at it.
 from __future__ import annotations
 
 import asyncio
+import io
 import subprocess
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -69,6 +70,21 @@ def with_api_key(remote_fake: RemoteFake, monkeypatch: pytest.MonkeyPatch) -> Re
     monkeypatch.setenv("CHING_API_KEY", remote_fake.fake.api_key)
     monkeypatch.setenv("CHING_BASE_URL", remote_fake.fake.url)
     return remote_fake
+
+
+@pytest.fixture
+def live(remote_fake: RemoteFake, monkeypatch: pytest.MonkeyPatch) -> RemoteFake:
+    """CHING_API_KEY is a live key (of the remote fake): client.mode == "live"."""
+    monkeypatch.setenv("CHING_API_KEY", remote_fake.fake.live_api_key)
+    monkeypatch.setenv("CHING_BASE_URL", remote_fake.fake.url)
+    return remote_fake
+
+
+class Terminal(io.StringIO):
+    """stdin as a terminal where the user types what it was made with."""
+
+    def isatty(self) -> bool:
+        return True
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import signal
 import sys
@@ -12,31 +11,16 @@ import pytest
 
 from ching_async.testing import Fault
 
-from .conftest import Ran, RemoteFake
+from .conftest import Ran, RemoteFake, Terminal
 
 Ching = Callable[..., Ran]
 NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
-
-
-class Terminal(io.StringIO):
-    """stdin as a terminal where the user types `answer`."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 def sample_customers(ching: Ching) -> dict[str, dict[str, object]]:
     ran = ching("customers", "list", "--json")
     assert ran.code == 0, ran.err
     return {c["name"]: c for c in json.loads(ran.out)}
-
-
-@pytest.fixture
-def live(remote_fake: RemoteFake, monkeypatch: pytest.MonkeyPatch) -> RemoteFake:
-    """CHING_API_KEY is a live key (of the remote fake): client.mode == "live"."""
-    monkeypatch.setenv("CHING_API_KEY", remote_fake.fake.live_api_key)
-    monkeypatch.setenv("CHING_BASE_URL", remote_fake.fake.url)
-    return remote_fake
 
 
 # ---------------------------------------------------------- embedded fake

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Callable
@@ -12,16 +11,11 @@ import pytest
 import ching_async
 from ching_async.testing import FakeChing, Fault
 
-from .conftest import Ran, RemoteFake
+from .conftest import Ran, RemoteFake, Terminal
 
 Ching = Callable[..., Ran]
 NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
 MARKER = ching_async.IDEMPOTENCY_METADATA_KEY
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
 
 
 def paid_charge(fake: FakeChing, *, amount: int = 9900, livemode: bool = False) -> str:
@@ -157,11 +151,6 @@ def test_an_unknown_outcome_says_check_with_find_and_do_not_refund_again(
 
 
 # ----------------------------------------------------------------- live mode
-@pytest.fixture
-def live(remote_fake: RemoteFake, monkeypatch: pytest.MonkeyPatch) -> RemoteFake:
-    monkeypatch.setenv("CHING_API_KEY", remote_fake.fake.live_api_key)
-    monkeypatch.setenv("CHING_BASE_URL", remote_fake.fake.url)
-    return remote_fake
 
 
 def test_live_refund_without_a_terminal_needs_yes(ching: Ching, live: RemoteFake) -> None:
