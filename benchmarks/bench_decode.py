@@ -47,12 +47,13 @@ def ching_decoder(body: bytes) -> Callable[[], list[Any]]:
     from ching_async._messages import Request, Response
 
     request = Request(method="GET", path="/charges", base_url="http://127.0.0.1/ching/v1")
-    response = Response(
-        status=200, headers={"content-type": "application/json"}, body=body, request=request
-    )
+    headers = {"content-type": "application/json"}
     charge = ching_async.Charge
 
     def decode() -> list[Any]:
+        # A new Response each time, as from the transport: a response keeps
+        # its parsed body, and a reused one would skip the parse.
+        response = Response(status=200, headers=headers, body=body, request=request)
         info = _decode.request_info(response)
         return _decode.decode_list(response, charge, _decode.list_data(response, charge), info)
 

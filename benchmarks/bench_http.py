@@ -17,6 +17,10 @@ min-max. Clients:
     aiohttp   raw aiohttp ClientSession + json.loads -> dicts  (the floor, baseline)
     ching     ching_async.Client (full chain: validation, idempotency key,
               retry, auth, logging, transport, decode into Charge objects)
+    ching-sync  ching_async.SyncClient, called from plain threads (its own
+              loop thread does the work); only in the SyncClient scenarios,
+              where the async Client is the baseline and the CPU is the
+              whole process's (both threads)
     httpx     httpx.AsyncClient + json.loads -> dicts          (if installed)
     stripe    stripe-python 16 StripeClient + AIOHTTPClient, *_async methods,
               against Stripe-shaped /v1/charges routes         (if installed)
@@ -30,6 +34,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import inspect
 import json
 import os
 import resource
@@ -37,6 +42,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -55,7 +61,9 @@ from _common import (
     subset_of,
 )
 
-CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
+CLIENTS = ("aiohttp", "ching", "ching-sync", "httpx", "stripe")
+# A scenario runs these unless it names its own "clients".
+DEFAULT_CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
 # The floor and ching_async always run the scenario's full request count; the
 # comparison clients (up to ~100x slower) run for about this long per run.
 CAPPED_CLIENTS = ("httpx", "stripe")
@@ -70,11 +78,14 @@ BLOCKS = (4, 2)
 CLIENT_LABELS = {
     "aiohttp": "aiohttp + json.loads (floor)",
     "ching": "ching_async",
+    "ching-sync": "ching_async.SyncClient",
     "httpx": "httpx + json.loads",
     "stripe": "stripe-python (async, aiohttp)",
 }
 
-# (key, label, op, concurrency, requests per run (full, quick), target for ching)
+# (key, label, op, concurrency, requests per run (full, quick), target for ching);
+# optional: "clients" (default DEFAULT_CLIENTS), "baseline" (default aiohttp) and
+# "measured" (the client the target is for, default ching).
 SCENARIOS: list[dict[str, Any]] = [
     {
         "key": "post_c1",
@@ -102,8 +113,8 @@ SCENARIOS: list[dict[str, Any]] = [
     },
     # The same GET once both processes read on glibc's heap (see
     # _use_heap_reads): the two libraries' code compared like for like, the
-    # floor without its mmap penalty: the GET target. Last: the switch cannot
-    # be undone in a running worker.
+    # floor without its mmap penalty: the GET target. After the other rows of
+    # these two clients: the switch cannot be undone in a running worker.
     {
         "key": "list_c16_heap",
         "label": "GET list of 100, c=16, heap reads",
@@ -113,6 +124,49 @@ SCENARIOS: list[dict[str, Any]] = [
         "target": 1.15,  # like for like: both processes read on the heap
         "heap_reads": True,
         "clients": ("aiohttp", "ching"),
+    },
+    # The SyncClient rows run last: their extra runs in the async client's
+    # worker (CPU pinning among them) would otherwise change the allocator
+    # history the rows above are measured with (see _use_heap_reads).
+    # The sync facade against the async client, same run: what the hop to the
+    # SyncClient's loop thread and back costs a blocking caller.
+    {
+        "key": "post_c1_sync",
+        "label": "POST create, c=1, SyncClient",
+        "op": "post",
+        "concurrency": 1,
+        "requests": (1500, 200),
+        "target": 1.3,
+        "clients": ("ching", "ching-sync"),
+        "baseline": "ching",
+        "measured": "ching-sync",
+    },
+    # The same, with each client's process held on one CPU during its run: the
+    # SyncClient's two threads then share that CPU's caches as the async
+    # client's one thread does, instead of being spread over both CPUs by the
+    # scheduler. Info: it shows how much of the row above is placement.
+    {
+        "key": "post_c1_sync_one_cpu",
+        "label": "POST create, c=1, SyncClient, one CPU",
+        "op": "post",
+        "concurrency": 1,
+        "requests": (1500, 200),
+        "target": None,
+        "clients": ("ching", "ching-sync"),
+        "baseline": "ching",
+        "measured": "ching-sync",
+        "one_cpu": True,
+    },
+    {
+        "key": "post_c8_sync",
+        "label": "POST create, c=8 (threads), SyncClient",
+        "op": "post",
+        "concurrency": 8,
+        "requests": (2000, 200),
+        "target": None,  # info: 8 threads sharing one SyncClient, against 8 tasks
+        "clients": ("ching", "ching-sync"),
+        "baseline": "ching",
+        "measured": "ching-sync",
     },
 ]
 
@@ -176,6 +230,31 @@ class Ching:
         await self.client.aclose()
 
 
+class ChingSync:
+    """The SyncClient, as a Django view or a Celery task calls it: blocking,
+    from threads that run no event loop."""
+
+    sync = True
+
+    def open(self, base: str, concurrency: int) -> None:
+        import ching_async
+
+        self.client = ching_async.SyncClient(
+            CHING_KEY, base_url=base + "/ching/v1", max_connections=concurrency
+        )
+
+    def post(self) -> Any:
+        return self.client.charges.create(
+            customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=AMOUNT
+        )
+
+    def list(self) -> Any:
+        return self.client.charges.list()
+
+    def close(self) -> None:
+        self.client.close()
+
+
 class Httpx:
     async def open(self, base: str, concurrency: int) -> None:
         import httpx
@@ -229,7 +308,13 @@ class Stripe:
         await self.http.close_async()
 
 
-IMPLS = {"aiohttp": RawAiohttp, "ching": Ching, "httpx": Httpx, "stripe": Stripe}
+IMPLS = {
+    "aiohttp": RawAiohttp,
+    "ching": Ching,
+    "ching-sync": ChingSync,
+    "httpx": Httpx,
+    "stripe": Stripe,
+}
 
 
 def _check(op: str, result: Any) -> None:
@@ -256,6 +341,25 @@ async def _drive(fn: Any, concurrency: int, n: int) -> None:
     await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
 
 
+def _drive_threads(fn: Any, concurrency: int, n: int) -> None:
+    """`_drive` for a blocking client: `concurrency` threads share n calls."""
+    if concurrency == 1:
+        for _ in range(n):
+            fn()
+        return
+    tickets = iter(range(n))  # next() on it is atomic: each call is taken once
+
+    def worker() -> None:
+        for _ in tickets:
+            fn()
+
+    threads = [threading.Thread(target=worker) for _ in range(min(concurrency, n))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class _Run:
     """One client's run inside a worker: open, then timed blocks, then close.
 
@@ -268,6 +372,17 @@ class _Run:
         self.fn: Any = None
         self.per_block = 0
         self.concurrency = 1
+        self.affinity: set[int] | None = None  # to restore after a one-CPU run
+
+    def _done(self, result: Any) -> Any:
+        """An async client's step run to its end; a blocking client's is done."""
+        return self.loop.run_until_complete(result) if inspect.isawaitable(result) else result
+
+    def _drive(self, n: int) -> None:
+        if getattr(self.impl, "sync", False):
+            _drive_threads(self.fn, self.concurrency, n)
+        else:
+            self.loop.run_until_complete(_drive(self.fn, self.concurrency, n))
 
     def open(self, name: str, base: str, cmd: dict[str, Any]) -> dict[str, Any]:
         """Open the client, check one answer, warm up, size the blocks.
@@ -277,13 +392,19 @@ class _Run:
         op, concurrency, max_seconds = cmd["op"], cmd["concurrency"], cmd.get("max_seconds")
         requests, blocks = cmd["requests"], cmd["blocks"]
         self.concurrency = concurrency
+        if cmd.get("one_cpu"):
+            if not hasattr(os, "sched_setaffinity"):
+                raise RuntimeError("needs os.sched_setaffinity (Linux)")
+            # This thread only; threads started from now on (a SyncClient's) inherit it.
+            self.affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {max(self.affinity)})
         self.impl = IMPLS[name]()
-        self.loop.run_until_complete(self.impl.open(base, concurrency))
+        self._done(self.impl.open(base, concurrency))
         self.fn = self.impl.post if op == "post" else self.impl.list
-        _check(op, self.loop.run_until_complete(self.fn()))
+        _check(op, self._done(self.fn()))
         warmup = concurrency + 4 if max_seconds else 2 * concurrency + 10
         started = time.perf_counter()
-        self.loop.run_until_complete(_drive(self.fn, concurrency, warmup))  # fills the pool
+        self._drive(warmup)  # fills the pool
         if max_seconds:
             per_request = (time.perf_counter() - started) / warmup
             requests = max(2 * concurrency, 20, min(requests, int(max_seconds / per_request)))
@@ -293,8 +414,9 @@ class _Run:
     def block(self) -> dict[str, Any]:
         gc.collect()
         usage0 = resource.getrusage(resource.RUSAGE_SELF)
+        # process_time counts every thread: a SyncClient's loop thread too.
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        self.loop.run_until_complete(_drive(self.fn, self.concurrency, self.per_block))
+        self._drive(self.per_block)
         wall1, cpu1 = time.perf_counter(), time.process_time()
         usage1 = resource.getrusage(resource.RUSAGE_SELF)
         return {
@@ -310,17 +432,17 @@ class _Run:
     def close(self) -> dict[str, Any]:
         try:
             if self.impl is not None:
-                self.loop.run_until_complete(self.impl.close())
+                self._done(self.impl.close())
         finally:
             self.loop.close()
+            if self.affinity is not None:
+                os.sched_setaffinity(0, self.affinity)
         return {"closed": True}
 
 
 def _availability(name: str) -> str | None:
     """None if the client can run, else why not."""
-    module = {"aiohttp": "aiohttp", "ching": "ching_async", "httpx": "httpx", "stripe": "stripe"}[
-        name
-    ]
+    module = {"aiohttp": "aiohttp", "httpx": "httpx", "stripe": "stripe"}.get(name, "ching_async")
     try:
         __import__(module)
     except ImportError as exc:
@@ -478,7 +600,7 @@ def run(
             if scenarios is not None and sc["key"] not in scenarios:
                 continue
             requests = sc["requests"][1 if quick else 0]
-            names = tuple(n for n in clients if n in sc.get("clients", clients))
+            names = tuple(n for n in clients if n in sc.get("clients", DEFAULT_CLIENTS))
             if sc.get("heap_reads"):
                 for name in names:
                     if not workers[name].reason:
@@ -487,7 +609,12 @@ def run(
             errors: dict[str, str] = {}
             started = time.perf_counter()
             for _ in range(rounds):
-                command = {"op": sc["op"], "concurrency": sc["concurrency"], "requests": requests}
+                command = {
+                    "op": sc["op"],
+                    "concurrency": sc["concurrency"],
+                    "requests": requests,
+                    "one_cpu": sc.get("one_cpu", False),
+                }
                 this_round = _interleaved_run(
                     {n: workers[n] for n in names}, errors, command, blocks, quick
                 )
@@ -519,8 +646,8 @@ def run(
                         "CPU us/req",
                         [r["cpu_s"] / r["requests"] * 1e6 for r in runs],
                         rate=[r["requests"] / r["wall_s"] for r in runs],
-                        baseline=name == "aiohttp",
-                        target=sc["target"] if name == "ching" else None,
+                        baseline=name == sc.get("baseline", "aiohttp"),
+                        target=sc["target"] if name == sc.get("measured", "ching") else None,
                         extra={
                             "key": sc["key"],
                             "client_key": name,

@@ -151,7 +151,8 @@ def main() -> int:
     passed = sum(r.get("result") == "PASS" for r in targets)
     print(
         f"Targets: {passed}/{len(targets)} PASS. Ratio = ching_async median / baseline median "
-        f"(HTTP: client CPU per request). {rounds_note(args.quick)}"
+        f"(HTTP: client CPU per request; SyncClient rows: the whole process's CPU, both "
+        f"threads, against the async Client's in the same run). {rounds_note(args.quick)}"
     )
     for note in _notes(env):
         print("Note: " + note)

@@ -33,10 +33,11 @@ from ._errors import (
     TargetNotFoundError,
     TargetsNotSupportedError,
     UnprocessableEntityError,
+    WebhookSecretLostError,
 )
 from ._idempotency import IDEMPOTENCY_METADATA_KEY
 from ._listing import AsyncList
-from ._messages import Handler, Middleware, Request, Response
+from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._models import *  # noqa: F403 (every public model: _models.__all__, added below)
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -52,6 +53,8 @@ _LAZY = {  # the bulk engine is imported on first use, not by `import ching_asyn
     # the webhooks subpackage loads on first use too (see __getattr__); its errors are here
     "SignatureVerificationError": "ching_async.webhooks",
     "WebhookPayloadError": "ching_async.webhooks",
+    # the sync facade too: `import ching_async` starts no thread and loads no _sync
+    "SyncClient": "ching_async._sync",
 }
 
 
@@ -71,6 +74,7 @@ def __getattr__(name: str) -> object:
 if TYPE_CHECKING:
     from . import webhooks as webhooks  # for type checkers; at run time, __getattr__
     from ._bulk import BulkRun, BulkSummary, ChargeParams, ChargeResult, Outcome
+    from ._sync import SyncClient
     from .webhooks import SignatureVerificationError, WebhookPayloadError
 
 __all__ = [
@@ -109,7 +113,10 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "SignatureVerificationError",
+    "SyncClient",
     "WebhookPayloadError",
+    "BodySink",
+    "WebhookSecretLostError",
 ]
 __all__ += _models.__all__
 __all__ += [  # products, prices and discounts

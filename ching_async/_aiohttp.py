@@ -3,6 +3,8 @@
 AiohttpTransport sends one Request and returns one fully-read Response
 (size-capped), or raises APIConnectionError/APITimeoutError saying whether
 the request may have reached the server (the contract in `_transport.py`).
+A download's 2xx body (`Request.sink`) is streamed into the sink instead,
+one read chunk at a time.
 It never retries, follows no redirects, and keeps aiohttp exceptions (which
 can carry request headers) out of the raised error's chain.
 
@@ -48,7 +50,7 @@ from ._errors import APIConnectionError, APITimeoutError, ClientStateError, Inva
 from ._messages import Request, Response
 from ._protocol import check_sendable_url, is_loopback
 from ._secrets import attach_context, exception_detail, request_secrets
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, too_large
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, SinkFeed, streams_to_sink, too_large
 from ._version import __version__
 
 __all__ = ["AiohttpTransport", "PoolSlots", "check_session", "new_session"]
@@ -190,7 +192,12 @@ class AiohttpTransport:
                 allow_redirects=False,
                 ssl=self._ssl,
             ) as resp:
-                body = await self._read_capped(resp, request)
+                streamed = streams_to_sink(request, resp.status)
+                if streamed:
+                    await self._stream(resp, request)
+                    body = b""
+                else:
+                    body = await self._read_capped(resp, request)
                 return Response(
                     status=resp.status,
                     headers=resp.headers,
@@ -198,6 +205,7 @@ class AiohttpTransport:
                     request=request,
                     attempts=request.attempt,
                     elapsed=time.monotonic() - started,
+                    streamed=streamed,
                 )
         except aiohttp.ClientError as exc:
             error = _connection_error(exc, request)
@@ -272,12 +280,16 @@ class AiohttpTransport:
                 self._timeouts[seconds] = cached
         return cached
 
+    async def _stream(self, resp: aiohttp.ClientResponse, request: Request) -> None:
+        """A download's 2xx body, chunk by chunk into `request.sink`: never
+        more than one chunk of it in memory here."""
+        assert request.sink is not None
+        feed = SinkFeed(request, request.sink, resp.status, _decoded_length(resp))
+        while chunk := await resp.content.read(_READ_CHUNK):
+            feed.feed(chunk)
+
     async def _read_capped(self, resp: aiohttp.ClientResponse, request: Request) -> bytes:
-        length = resp.content_length
-        if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
-            # The wire length of a compressed body says nothing about its decoded
-            # size: read the decoded stream under the cap instead.
-            length = None
+        length = _decoded_length(resp)
         if length is not None and length <= self._max_bytes:
             return await resp.read()
         if length is not None:
@@ -290,6 +302,15 @@ class AiohttpTransport:
                 raise too_large(resp.status, request, self._max_bytes)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _decoded_length(resp: aiohttp.ClientResponse) -> int | None:
+    """The body's length, when Content-Length says it: the wire length of a
+    compressed body says nothing about its decoded size (the stream is read
+    under the cap instead)."""
+    if resp.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return None
+    return resp.content_length
 
 
 _URLS_KEPT = 256

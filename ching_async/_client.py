@@ -27,14 +27,21 @@ from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
 from ._resources._discounts import Discounts
+from ._resources._documents import Documents
 from ._resources._payment_methods import PaymentMethods
 from ._resources._prices import Prices
 from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, Transport, checked_transport
+from ._transport import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    Transport,
+    checked_transport,
+)
 from ._validation import (
     check_app_info,
     check_count,
@@ -74,7 +81,9 @@ class Client:
     then to the production API.
 
     `timeout` bounds each attempt; `total_timeout` bounds a whole call across
-    retries, reconciliation lookups and backoff sleeps.
+    retries, reconciliation lookups and backoff sleeps. `max_response_bytes`
+    caps a JSON answer; `max_download_bytes` caps a downloaded document's
+    PDF, which is streamed to its destination, never held whole.
     """
 
     def __init__(
@@ -91,6 +100,7 @@ class Client:
         call_middlewares: Sequence[Middleware] = (),
         retry_policy: RetryPolicy | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         verify_tls: bool = True,
         transport: Transport | None = None,
         app_info: str | None = None,
@@ -113,6 +123,7 @@ class Client:
         self.max_connections = check_count("max_connections", max_connections, minimum=1)
         self.retry_policy = _check_retry_policy(retry_policy)
         max_bytes = check_count("max_response_bytes", max_response_bytes, minimum=1)
+        self.max_download_bytes = check_count("max_download_bytes", max_download_bytes, minimum=1)
         tls = check_flag("verify_tls", verify_tls)
         if app_info is not None:
             app_info = check_app_info(app_info)
@@ -166,6 +177,7 @@ class Client:
                 attempt=attempt,
                 check_usable=self._life.check_usable,
                 call_middlewares=_check_middlewares(call_middlewares, "call_middlewares"),
+                max_download_bytes=self.max_download_bytes,
             )
         )
 
@@ -180,6 +192,8 @@ class Client:
         self.products = Products(requester)
         self.prices = Prices(requester)
         self.discounts = Discounts(requester)
+        self.documents = Documents(requester)
+        self.webhook_endpoints = WebhookEndpoints(requester)
 
     @property
     def headers(self) -> Mapping[str, str]:

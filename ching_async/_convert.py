@@ -53,6 +53,9 @@ from ._models import (
     DiscountRedemption,
     DiscountTargetType,
     DiscountValueType,
+    Document,
+    DocumentStatus,
+    DocumentType,
     Event,
     EventData,
     Installments,
@@ -75,6 +78,7 @@ from ._models import (
     TaxMode,
     UpsertAction,
     UpsertResult,
+    WebhookEndpoint,
     install_codec,
 )
 
@@ -211,6 +215,8 @@ _ENUMS = (
     RefundStatus,
     RefundReason,
     UpsertAction,
+    DocumentType,
+    DocumentStatus,
     # products, prices and discounts
     TaxMode,
     PriceType,
@@ -379,6 +385,8 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     Redemption: None,
     AppliedDiscount: None,
     Redemptions: None,
+    Document: None,
+    WebhookEndpoint: None,
 }
 # Models nested in others, without provenance of their own.
 _NESTED = (ProductFeature, Recurring)

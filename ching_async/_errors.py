@@ -29,7 +29,9 @@ __all__ = [
     "TargetsNotSupportedError",
     "UnprocessableEntityError",
     "error_class_for",
+    "WebhookSecretLostError",
     "error_class_for_status",
+    "issue_path",
 ]
 
 
@@ -125,6 +127,15 @@ class APIError(_RequestContext, ChingError):
         self.body = body
         self.request_id = request_id
 
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the server's issues name, as dotted paths ("amount",
+        "installments.count"), in order; an issue without a path is left out.
+        Sources disagree on `issues[].path`: a list (`["amount"]`) or a string
+        (`"amount"`); either reads the same here."""
+        paths = (issue_path(issue.get("path")) for issue in self.issues)
+        return tuple(path for path in paths if path)
+
     def __str__(self) -> str:
         head = (
             f"{self.status} {self.code}: "
@@ -132,6 +143,14 @@ class APIError(_RequestContext, ChingError):
             else (f"{self.status}: " if self.status else "")
         )
         return f"{head}{self.message}{self._context_suffix()}"
+
+
+def issue_path(path: Any) -> str:
+    """One issue's `path` as a dotted string: `["items", 0, "name"]` ->
+    `items.0.name`; a string (or number) as it is; "" when there is none."""
+    if isinstance(path, list | tuple):
+        return ".".join(str(part) for part in path)
+    return "" if path is None else str(path)
 
 
 class BadRequestError(APIError):
@@ -229,6 +248,39 @@ class OutcomeUnknownError(APIError, APIConnectionError):
 
 def _rebuild_outcome_unknown(cls: type[OutcomeUnknownError], message: str) -> OutcomeUnknownError:
     return cls(message, idempotency_key="")
+
+
+class WebhookSecretLostError(APIError):
+    """`webhook_endpoints.create` failed ambiguously (a timeout, a lost
+    answer, a 5xx), and the lookup after it found an endpoint with the same
+    URL and events: it exists, but the answer that carried its signing
+    secret was lost, and CHING shows a secret only once. The client does not
+    create a second endpoint. To get a secret, delete this one
+    (`webhook_endpoints.delete(err.endpoint_id)`) and create it again.
+
+    `endpoint_id`, `url` and `events` name the endpoint found. (An endpoint
+    with the same URL and events that existed before the call is found the
+    same way: it is just as unusable without its secret.)
+    """
+
+    def __init__(self, *, endpoint_id: int | None, url: str, events: Sequence[str]) -> None:
+        name = "?" if endpoint_id is None else str(endpoint_id)
+        super().__init__(
+            f"webhook endpoint {name} for {url} with events {list(events)} exists, but the "
+            "answer that carried its signing secret was lost (CHING shows a secret only once); "
+            f"delete it (webhook_endpoints.delete({name})) and create it again for a new secret"
+        )
+        self.endpoint_id = endpoint_id
+        self.url = url
+        self.events = tuple(events)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments: the default (cls, args) would not unpickle.
+        return (_rebuild_secret_lost, (type(self),), self.__dict__)
+
+
+def _rebuild_secret_lost(cls: type[WebhookSecretLostError]) -> WebhookSecretLostError:
+    return cls(endpoint_id=None, url="", events=())
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

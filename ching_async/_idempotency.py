@@ -10,7 +10,7 @@ engine.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._errors import InvalidParameterError, LookupInconclusiveError
@@ -24,6 +24,7 @@ __all__ = [
     "LIST_LIMIT",
     "check_settled",
     "find_by_marker",
+    "find_in_list",
     "idempotency_key_for",
     "look_first_for",
     "new_idempotency_key",
@@ -82,19 +83,31 @@ def find_by_marker(response: Response, key: str) -> Mapping[str, Any] | None:
     A full list without it may have pushed the object out of its window:
     LookupInconclusiveError. A response that is not a list proves nothing:
     the typed error of `decode_envelope`, or LookupInconclusiveError."""
+
+    def marked(item: Mapping[str, Any]) -> bool:
+        metadata = item.get("metadata")
+        return isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key
+
+    return find_in_list(response, marked, f"carries idempotency key {key!r}")
+
+
+def find_in_list(
+    response: Response, match: Callable[[Mapping[str, Any]], bool], wanted: str
+) -> Mapping[str, Any] | None:
+    """The first object in a list response that `match`es, or None when the
+    list proves there is none: it is not full. `wanted` says in words what
+    was looked for (for the error). Errors as `find_by_marker`'s."""
     items = decode_envelope(response)
     if isinstance(items, list):
         for item in items:
-            metadata = item.get("metadata") if isinstance(item, dict) else None
-            if isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key:
+            if isinstance(item, dict) and match(item):
                 found: Mapping[str, Any] = item
                 return found
         if len(items) < LIST_LIMIT:
             return None
         reason = (
-            f"none of the {LIST_LIMIT} newest objects at {response.request.path} carries "
-            f"idempotency key {key!r}, and the list is full: absence cannot be proven, the "
-            "object may exist beyond the list"
+            f"none of the {LIST_LIMIT} newest objects at {response.request.path} {wanted}, "
+            "and the list is full: absence cannot be proven, the object may exist beyond the list"
         )
     else:
         reason = f"the lookup at {response.request.path} did not answer a list"

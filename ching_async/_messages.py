@@ -6,7 +6,7 @@ functions over them live in _protocol, redaction in _secrets.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import attrs
@@ -21,6 +21,7 @@ from ._secrets import (
 )
 
 __all__ = [
+    "BodySink",
     "Handler",
     "PARSED_BODY",
     "Middleware",
@@ -49,6 +50,31 @@ def _copy(obj: _T, changes: dict[str, Any]) -> _T:
     return new
 
 
+class BodySink(Protocol):
+    """Where a download's 2xx body goes instead of `Response.body` (`Request.sink`).
+
+    A transport that honours it reads the body in chunks and hands each to
+    `write`, never holding the whole body: `start` before the first chunk of
+    each attempt (a retry starts over: whatever an earlier attempt wrote is
+    discarded), never more than `limit` bytes in all. `write` may raise an
+    `APIError` such as `ResponseDecodeError` (the body is not what was asked
+    for) or an `OSError` (the disk); either ends the call.
+    """
+
+    @property
+    def limit(self) -> int:
+        """The most bytes the body may have (the Client's `max_download_bytes`)."""
+        ...
+
+    def start(self) -> None:
+        """A new attempt's body begins: discard anything written before."""
+        ...
+
+    def write(self, chunk: bytes) -> None:
+        """The next chunk of the body."""
+        ...
+
+
 @attrs.frozen(repr=False, slots=False)
 class Request:
     """One logical API call, as it travels down the middleware chain.
@@ -68,6 +94,8 @@ class Request:
     timeout: float = 30.0
     # time.monotonic() by which the whole logical call must end (set by retry).
     deadline: float | None = None
+    # A download: a 2xx body goes here, in chunks, instead of Response.body.
+    sink: BodySink | None = attrs.field(default=None, eq=False)
     # The secrets of credential headers taken off this request before a user
     # middleware saw it: kept for redaction only (see without_credentials).
     _hidden_secrets: HiddenSecrets | None = attrs.field(default=None, eq=False, repr=False)
@@ -120,6 +148,8 @@ class Response:
     outcome_unknown: bool = False
     # Set when the result was found by reconciliation rather than returned by the POST.
     reconciled: bool = False
+    # Set when the 2xx body went to `request.sink` (a download): `body` is then empty.
+    streamed: bool = False
 
     @property
     def request_id(self) -> str | None:

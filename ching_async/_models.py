@@ -33,8 +33,11 @@ class SetupSessionStatus(StrEnum):
 
 
 class ChargeStatus(StrEnum):
-    """A charge's status (`requires_capture`: authorized, waiting for capture)."""
+    """A charge's status (`requires_capture`: authorized, waiting for capture;
+    `pending` and `processing`: not settled yet)."""
 
+    PENDING = "pending"
+    PROCESSING = "processing"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REQUIRES_CAPTURE = "requires_capture"
@@ -49,11 +52,14 @@ class CaptureMethod(StrEnum):
 
 
 class CancellationReason(StrEnum):
-    """Why an authorized charge was canceled."""
+    """Why an authorized charge was canceled. `expired` is set by CHING
+    itself (the daily sweep cancels a hold at `capturable_until`): it is read
+    in responses and events, and `charges.cancel` does not accept it."""
 
     REQUESTED_BY_CUSTOMER = "requested_by_customer"
     FRAUDULENT = "fraudulent"
     ABANDONED = "abandoned"
+    EXPIRED = "expired"
 
 
 class Codec(Protocol):
@@ -351,6 +357,77 @@ class Refund(Model):
     # Provenance, filled in by decoding; excluded from eq and repr.
     raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
     request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+# ------------------------------------------ documents and webhook endpoints
+class DocumentType(StrEnum):
+    """The kind of tax document (`tax_invoice_receipt` for a paid charge)."""
+
+    TAX_INVOICE_RECEIPT = "tax_invoice_receipt"
+    RECEIPT = "receipt"
+
+
+class DocumentStatus(StrEnum):
+    """A document's status."""
+
+    ISSUED = "issued"
+
+
+@attrs.frozen
+class Document(Model):
+    """A tax document (`doc_...`): a tax invoice-receipt or a receipt, issued
+    by CHING when a charge succeeds (at capture, for a manual capture).
+
+    Amounts are in agorot; `vat_rate` is a fraction (0.18). Older documents
+    may get `number` and `pdf_url` on their first read. Only `id` is
+    guaranteed. Download its PDF with `documents.download_pdf`.
+    """
+
+    id: str
+    object: str = "document"
+    type: DocumentType | str | None = None
+    status: DocumentStatus | str | None = None
+    number: str | None = None
+    amount: int | None = None
+    currency: str | None = None
+    vat_rate: float | None = None
+    vat_amount: int | None = None
+    allocation_number: str | None = None
+    pdf_url: str | None = None
+    sent_to_customer: bool | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    issued_at: datetime | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class WebhookEndpoint(Model):
+    """A URL CHING delivers the events of one mode to, signed with `secret`.
+
+    `secret` (`whsec_...`) is in `create`'s answer only, and only once (it is
+    left out of the repr); `list` shows `id` and `created` but never the
+    secret. The create answer has no `id`: list the endpoints to learn it.
+    Ids are numbers.
+    """
+
+    url: str
+    events: list[str]
+    id: int | None = None
+    secret: str | None = attrs.field(default=None, repr=False)
+    active: bool | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+__all__ += ["Document", "DocumentStatus", "DocumentType", "WebhookEndpoint"]
+# ------------------------------------ end of documents and webhook endpoints
 
 
 # ------------------------------------------------ products, prices and discounts

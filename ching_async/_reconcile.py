@@ -10,6 +10,10 @@ the only place that knows how.
   charges: the customer's 100 newest) and look for it.
 - `StateReconciler`: capture/cancel/detach change an object's state; retrieve
   it and see whether it already is in the state the call asked for.
+- `MatchReconciler`: a create that cannot carry the marker (a webhook
+  endpoint has no metadata); list the recent objects and look for one with
+  the fields the POST sent. What a find means is the caller's to say: a
+  matching object may also have existed before the call.
 
 `lookup` returns a Response holding the found object (the call's result), or
 None when the POST provably did not take effect and may be sent again. It
@@ -24,11 +28,13 @@ from typing import Any, Literal, Protocol
 import attrs
 import orjson
 
-from ._idempotency import find_by_marker
+from ._idempotency import find_by_marker, find_in_list
 from ._messages import Handler, Request, Response, credential_headers
 from ._protocol import decode_envelope
 
 __all__ = [
+    "RESOLVE_BY_KEY",
+    "MatchReconciler",
     "MarkerReconciler",
     "Reconciler",
     "StateReconciler",
@@ -38,8 +44,16 @@ __all__ = [
 ]
 
 
+# How OutcomeUnknownError tells a caller to settle a call in doubt.
+RESOLVE_BY_KEY = "resolve it later by its idempotency key"
+
+
 class Reconciler(Protocol):
     """How to find out whether a POST took effect."""
+
+    # The end of OutcomeUnknownError's message: how to settle the doubt later.
+    @property
+    def resolve_hint(self) -> str: ...
 
     # Named on OutcomeUnknownError (charges.create: the customer), else None.
     @property
@@ -71,6 +85,7 @@ class MarkerReconciler:
     declined: Callable[[Mapping[str, Any]], bool] | None = None
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
+    resolve_hint: str = RESOLVE_BY_KEY
 
     async def lookup(self, request: Request, send: Handler) -> Response | None:
         response = await send(_get(request, self.list_path, self.query))
@@ -94,6 +109,7 @@ class StateReconciler:
     customer: str | None = None
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
+    resolve_hint: str = RESOLVE_BY_KEY
 
     async def lookup(self, request: Request, send: Handler) -> Response | None:
         response = await send(_get(request, self.object_path))
@@ -101,6 +117,30 @@ class StateReconciler:
         if isinstance(data, dict) and self.settled(data):
             return _found(request, response, data)
         return None
+
+
+@attrs.frozen(kw_only=True)
+class MatchReconciler:
+    """Find the object a POST created by the fields it sent, in the list at
+    `list_path` (the 100 newest): `match(item)` is True for such an object,
+    and `wanted` says in words what it looks for (for the full-list error).
+
+    The found object is the call's result (`reconciled`), as listed: the
+    caller decides what it means, since one may have matched before the call.
+    """
+
+    list_path: str
+    match: Callable[[Mapping[str, Any]], bool]
+    wanted: str
+    resolve_hint: str
+    customer: None = None
+    look_first: bool = False
+    on_full_window: Literal["raise", "send"] = "raise"
+
+    async def lookup(self, request: Request, send: Handler) -> Response | None:
+        response = await send(_get(request, self.list_path))
+        found = find_in_list(response, self.match, self.wanted)
+        return None if found is None else _found(request, response, found)
 
 
 def _get(request: Request, path: str, query: tuple[tuple[str, str], ...] = ()) -> Request:

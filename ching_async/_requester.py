@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ._idempotency import idempotency_key_for
-from ._messages import Handler, Middleware, Request, Response
+from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._middleware import build_chain
 from ._protocol import encode_json
 from ._retry import Resend, RetryClass, RetryLoop, RetryPolicy
+from ._transport import DEFAULT_MAX_DOWNLOAD_BYTES, write_to_sink
 
 __all__ = ["Requester"]
 
@@ -34,10 +35,13 @@ class Requester:
         check_usable: Callable[[], object],
         headers: Mapping[str, str] | None = None,
         call_middlewares: tuple[Middleware, ...] = (),
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
     ) -> None:
         self.base_url = base_url
         self.mode = mode  # "test", "live" or "unknown", from the key
         self.timeout = timeout
+        # The most bytes a download (a document's PDF) may have.
+        self.max_download_bytes = max_download_bytes
         self._retry = retry
         self._attempt = attempt
         self._check_usable = check_usable
@@ -63,11 +67,14 @@ class Requester:
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         retry: RetryClass | None = None,
+        sink: BodySink | None = None,
     ) -> Awaitable[Response]:
         """Send one call. `path` is percent-encoded already; `retry` defaults
         to SAFE for a GET and NEVER otherwise. Every POST carries one
         Idempotency-Key (the caller's, checked, or a new one), the same on
-        every attempt."""
+        every attempt. With a `sink` (a download) a 2xx body goes there
+        (see BodySink); the response is then `streamed` once the body is
+        written, whichever transport or middleware answered."""
         self._check_usable()
         headers = dict(self.headers)
         if method == "POST":
@@ -82,17 +89,28 @@ class Requester:
             body=None if body is None else encode_json(body),
             idempotency_key=idempotency_key,
             timeout=self.timeout,
+            sink=sink,
         )
         if retry is None:
             retry = Resend.SAFE if method == "GET" else Resend.NEVER
+        if sink is not None:
+            return self._download(request, retry)
         if not self._call_middlewares:
             return self._retry.run(request, retry, self._attempt)
+        return self._run(request, retry)
+
+    def _run(self, request: Request, retry: RetryClass) -> Awaitable[Response]:
         attempt = self._attempt
 
         def run(call: Request) -> Awaitable[Response]:
             return self._retry.run(call, retry, attempt)
 
         return build_chain(self._call_middlewares, run)(request)
+
+    async def _download(self, request: Request, retry: RetryClass) -> Response:
+        # A transport or middleware that answered with the whole body: it is
+        # written to the sink here, under the same limit and checks.
+        return write_to_sink(await self._run(request, retry))
 
     def settling(self, key: str) -> float:
         """Seconds until a lookup for idempotency key `key` may prove absence
@@ -128,5 +146,6 @@ class Requester:
             "check_usable": self._check_usable,
             "headers": self.headers,
             "call_middlewares": self._call_middlewares,
+            "max_download_bytes": self.max_download_bytes,
         }
         return Requester(**(settings | changes))

@@ -52,7 +52,7 @@ from ._errors import (
 from ._idempotency import LIST_LIMIT
 from ._messages import Handler, Request, Response
 from ._protocol import decode_envelope, error_envelope, parse_retry_after
-from ._reconcile import Reconciler
+from ._reconcile import RESOLVE_BY_KEY, Reconciler
 from ._secrets import attach_context
 
 if TYPE_CHECKING:
@@ -603,9 +603,10 @@ class RetryLoop:
         return finalized
 
     def _outcome_unknown(self, call: _Call) -> OutcomeUnknownError:
+        hint = call.reconciler.resolve_hint if call.reconciler is not None else RESOLVE_BY_KEY
         message = (
             "the request may or may not have taken effect, and reconciliation could not "
-            "tell; resolve it later by its idempotency key"
+            f"tell; {hint}"
         )
         if not call.sends:
             message = (

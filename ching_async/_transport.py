@@ -11,13 +11,26 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ._errors import APIConnectionError, InvalidParameterError, ResponseDecodeError
-from ._messages import Handler, Request, Response
+from ._errors import APIConnectionError, APIError, InvalidParameterError, ResponseDecodeError
+from ._messages import BodySink, Handler, Request, Response
 from ._secrets import attach_context
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Transport", "checked_transport", "too_large"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "SinkFeed",
+    "Transport",
+    "checked_transport",
+    "streams_to_sink",
+    "too_large",
+    "write_to_sink",
+]
 
 DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+# A tax document's PDF is tens of KiB; a body far beyond that is not one.
+DEFAULT_MAX_DOWNLOAD_BYTES = 32 * 1024 * 1024
+# The size of the pieces a body a transport read whole is handed to a sink in.
+SINK_CHUNK = 64 * 1024
 
 
 @runtime_checkable
@@ -41,6 +54,15 @@ class Transport(Protocol):
     A body longer than the client's `max_response_bytes` ends the call in
     `ResponseDecodeError` whichever transport read it; a transport that
     reads from a network should stop reading there itself.
+
+    A download (`documents.download_pdf`) sets `request.sink`. A transport
+    that streams hands a 2xx body to it in chunks (`SinkFeed`: `start`, then
+    `write` per chunk, at most `sink.limit` bytes, the Client's
+    `max_download_bytes`) and returns the Response with an empty body and
+    `streamed=True`; any other status is read into `body` as usual. A
+    transport that ignores `sink` returns the whole body, and the client
+    writes it to the sink itself, under the same limit and checks (holding
+    it in memory meanwhile).
 
     The client never closes a transport it was given: whoever made it
     closes it (as with `session=`).
@@ -79,19 +101,73 @@ def checked_transport(transport: object, max_response_bytes: int) -> Handler:
             raise InvalidParameterError(
                 f"transport {name}.handle returned {type(response).__name__}, not a Response"
             )
-        if len(response.body) > max_response_bytes:
+        sink = request.sink
+        if sink is not None and streams_to_sink(request, response.status):
+            if len(response.body) > sink.limit:  # a body read whole: written by the client
+                raise too_large(response.status, request, sink.limit, "not written")
+        elif len(response.body) > max_response_bytes:
             raise too_large(response.status, request, max_response_bytes, "not decoded")
         return response
 
     return send
 
 
+def streams_to_sink(request: Request, status: int) -> bool:
+    """Whether this answer's body goes to the request's sink: a download's 2xx."""
+    return request.sink is not None and 200 <= status < 300
+
+
+class SinkFeed:
+    """Hands one attempt's body to `request.sink`, chunk by chunk, under its
+    limit; the sink's own errors get the request's context. Shared by the
+    streaming transport and `write_to_sink`."""
+
+    __slots__ = ("_request", "_sink", "_status", "total")
+
+    def __init__(self, request: Request, sink: BodySink, status: int, length: int | None) -> None:
+        self._request = request
+        self._sink = sink
+        self._status = status
+        if length is not None and length > sink.limit:
+            raise too_large(status, request, sink.limit)
+        self.total = 0
+        sink.start()
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if self.total > self._sink.limit:
+            raise too_large(self._status, self._request, self._sink.limit)
+        try:
+            self._sink.write(chunk)
+        except (APIError, APIConnectionError) as error:
+            raise attach_context(error, self._request) from None
+
+
+def write_to_sink(response: Response) -> Response:
+    """A download's 2xx that arrived with its whole body (a transport or a
+    middleware that does not stream): written to the sink here, as a
+    streaming transport would have, and returned as streamed."""
+    request = response.request
+    sink = request.sink
+    if response.streamed or sink is None or not streams_to_sink(request, response.status):
+        return response
+    body = response.body
+    feed = SinkFeed(request, sink, response.status, len(body))
+    for offset in range(0, len(body), SINK_CHUNK):
+        feed.feed(body[offset : offset + SINK_CHUNK])
+    return response.replace(body=b"", streamed=True)
+
+
 def too_large(
-    status: int, request: Request, limit: int, fate: str = "not read"
+    status: int,
+    request: Request,
+    limit: int,
+    fate: str = "not read",
 ) -> ResponseDecodeError:
     """The error for a body over `limit`: a POST may have taken effect."""
+    setting = "max_download_bytes" if streams_to_sink(request, status) else "max_response_bytes"
     error = ResponseDecodeError(
-        f"response body exceeds max_response_bytes ({limit} bytes); {fate}",
+        f"response body exceeds {setting} ({limit} bytes); {fate}",
         status=status,
     )
     return attach_context(error, request, outcome_unknown=request.method != "GET")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
+import io
 import math
+import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -114,7 +117,9 @@ def check_installments(name: str, value: object) -> dict[str, int]:
 
 
 def check_cancellation_reason(name: str, value: object) -> str:
-    return _one_of(name, value, [reason.value for reason in CancellationReason])
+    # `expired` is CHING's own (the sweep of holds past capturable_until), never a request's.
+    allowed = [r.value for r in CancellationReason if r is not CancellationReason.EXPIRED]
+    return _one_of(name, value, allowed)
 
 
 def check_metadata(name: str, value: object) -> dict[str, Any]:
@@ -277,6 +282,73 @@ __all__ += [
     "check_refund_reason",
     "check_text",
 ]
+
+
+# ------------------------------------------ documents and webhook endpoints
+def check_webhook_endpoint_id(name: str, value: object) -> int:
+    """Webhook endpoint ids are numbers (the list shows them)."""
+    if type(value) is not int or value < 1:
+        raise _fail(
+            f"{name} must be a webhook endpoint's number (an int >= 1), got {_describe(value)}"
+        )
+    return value
+
+
+_EVENT_TYPE = re.compile(r"[\x21-\x7e]{1,100}")
+
+
+def check_event_types(name: str, value: object) -> list[str]:
+    """A non-empty list of event types ("charge.succeeded", or "*" for all),
+    each once, in the order given (repeats dropped, as the official CLI does)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(
+            f"{name} must be a list of event types such as ['charge.succeeded'] (['*'] for all),"
+            f" got {_describe(value)}"
+        )
+    if not value:
+        raise _fail(f"{name} must name at least one event type (['*'] for all)")
+    for event in value:
+        if not isinstance(event, str) or not _EVENT_TYPE.fullmatch(event):
+            raise _fail(
+                "each event type must be 1-100 printable ASCII characters without spaces, "
+                f"got {_describe(event)}"
+            )
+    return list(dict.fromkeys(value))
+
+
+def check_download_destination(name: str, value: object) -> Path | BinaryIO:
+    """A path to write to (str or os.PathLike; its directory must exist), or
+    a binary file object open for writing."""
+    if isinstance(value, str | os.PathLike):
+        try:
+            path = Path(value)
+        except TypeError:  # a PathLike whose __fspath__ returns bytes
+            raise _fail(f"{name} must be a str path, got {_describe(value)}") from None
+        if not str(path) or str(path) == ".":
+            raise _fail(f"{name} must name a file, got an empty path")
+        if path.is_dir():
+            raise _fail(f"{name} {str(path)!r} is a directory; name the file to write")
+        if not path.parent.is_dir():
+            raise _fail(f"{name}'s directory {str(path.parent)!r} does not exist")
+        return path
+    if isinstance(value, io.TextIOBase):
+        raise _fail(f"{name} is a text file; open it in binary mode ('wb')")
+    write = getattr(value, "write", None)
+    if not callable(write):
+        raise _fail(
+            f"{name} must be a path (str or pathlib.Path) or a binary file object "
+            f"open for writing, got {_describe(value)}"
+        )
+    if getattr(value, "closed", False) is True:
+        raise _fail(f"{name} file object is closed")
+    writable = getattr(value, "writable", None)
+    if callable(writable) and not writable():
+        raise _fail(f"{name} file object is not open for writing")
+    return value  # type: ignore[return-value]
+
+
+__all__ += ["check_download_destination", "check_event_types", "check_webhook_endpoint_id"]
+# ------------------------------------ end of documents and webhook endpoints
 
 
 # ------------------------------------------- products, prices and discounts

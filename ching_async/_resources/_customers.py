@@ -23,24 +23,24 @@ __all__ = ["Customers"]
 
 IdentifyBy = Literal["email", "tax_id", "phone"]
 
-_FIELDS = Fields(
-    {
-        "email": check_email,
-        "name": check_text,
-        "phone": check_text,
-        "tax_id": check_text,
-        "locale": check_text,
-        "metadata": check_metadata,
-    },
-    wire={"tax_id": "taxId"},
-)
+_CHECKS = {
+    "name": check_text,
+    "email": check_email,
+    "phone": check_text,
+    "tax_id": check_text,
+    "locale": check_text,
+    "metadata": check_metadata,
+}
+_WIRE = {"tax_id": "taxId"}
+_FIELDS = Fields(_CHECKS, wire=_WIRE)
+# The docs: "Only name is required" (the official CLI asks for an email instead).
+_CREATE_FIELDS = Fields(_CHECKS, required=("name",), wire=_WIRE)
 
 
 class CustomerFields(TypedDict, total=False):
-    """The fields `create`, `update` and `upsert` all take; None (the default)
-    leaves one out. `phone` is normalized to E.164 by the server."""
+    """The optional fields `create`, `update` and `upsert` all take; None (the
+    default) leaves one out. `phone` is normalized to E.164 by the server."""
 
-    name: str | None
     phone: str | None
     tax_id: str | None
     locale: str | None
@@ -60,19 +60,22 @@ class Customers(Resource):
       fields again; a soft delete of a deleted customer is a no-op), so they
       are retried after an ambiguous failure like a GET.
 
-    Besides `email`, each of them takes the `CustomerFields`: `name`,
+    Besides `name` and `email`, each of them takes the `CustomerFields`:
     `phone`, `tax_id`, `locale` (strings) and `metadata` (a mapping).
     """
 
     async def create(
         self,
         *,
-        email: str,
+        name: str,
+        email: str | None = None,
         idempotency_key: str | None = None,
         **fields: Unpack[CustomerFields],
     ) -> Customer:
-        """Create a customer. `phone` is normalized to E.164 by the server."""
-        payload = {"email": check_email("email", email), **_FIELDS.body(**fields)}
+        """Create a customer. `name` is required (shown on the dashboard and
+        on receipts); everything else is optional, as the API documents it.
+        `phone` is normalized to E.164 by the server."""
+        payload = _CREATE_FIELDS.body(name=name, email=email, **fields)
         return await self._call(
             Customer, "POST", "/customers", body=payload, idempotency_key=idempotency_key
         )
@@ -82,11 +85,16 @@ class Customers(Resource):
         return await self._call(Customer, "GET", "/customers/" + check_id("id", id))
 
     async def update(
-        self, id: str, *, email: str | None = None, **fields: Unpack[CustomerFields]
+        self,
+        id: str,
+        *,
+        name: str | None = None,
+        email: str | None = None,
+        **fields: Unpack[CustomerFields],
     ) -> Customer:
         """Change the given fields (None leaves a field unchanged)."""
         path = "/customers/" + check_id("id", id)
-        payload = _FIELDS.body(email=email, **fields)
+        payload = _FIELDS.body(name=name, email=email, **fields)
         if not payload:
             raise InvalidParameterError("update needs at least one field to change")
         return await self._call(Customer, "POST", path, body=payload, retry=Resend.SAFE)
@@ -95,6 +103,7 @@ class Customers(Resource):
         self,
         *,
         identify_by: IdentifyBy,
+        name: str | None = None,
         email: str | None = None,
         **fields: Unpack[CustomerFields],
     ) -> UpsertResult:
@@ -110,7 +119,7 @@ class Customers(Resource):
         have been the one that created it.
         """
         by = check_identify_by(identify_by)
-        payload = {"identifyBy": IDENTIFY_BY[by], **_FIELDS.body(email=email, **fields)}
+        payload = {"identifyBy": IDENTIFY_BY[by], **_FIELDS.body(name=name, email=email, **fields)}
         if payload.get(IDENTIFY_BY[by]) is None:
             raise InvalidParameterError(f"identify_by={by!r} needs {by}=...")
         response = await self._requester.request(
@@ -143,4 +152,10 @@ class Customers(Resource):
     def list_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
         """The customer's active saved cards. Awaitable and async-iterable."""
         path = "/customers/" + check_id("customer", customer) + "/payment_methods"
+        return self._list(PaymentMethod, path, None)
+
+    def list_inactive_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
+        """The customer's detached cards (`status` "inactive"): the history of
+        cards it no longer uses, newest first. Awaitable and async-iterable."""
+        path = "/customers/" + check_id("customer", customer) + "/payment_methods/inactive"
         return self._list(PaymentMethod, path, None)

@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_product_commands(commands, common)
     _add_price_commands(commands, common)
     _add_discount_commands(commands, common)
+    _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_bulk_charge_command(commands, common)
     add_worker_command(commands, parents=[common])  # charges jobs enqueued with --redis
@@ -231,9 +232,9 @@ def _add_charge_commands(commands: Any, common: argparse.ArgumentParser) -> None
     idempotency_option(p)
 
 
-def _customer_field_options(p: argparse.ArgumentParser, *, email_required: bool) -> None:
-    p.add_argument("--email", required=email_required, metavar="EMAIL")
-    p.add_argument("--name")
+def _customer_field_options(p: argparse.ArgumentParser, *, name_required: bool) -> None:
+    p.add_argument("--email", metavar="EMAIL")
+    p.add_argument("--name", required=name_required, help="shown on receipts")
     p.add_argument("--phone", help="stored in E.164 (054-987-6543 -> +972549876543)")
     p.add_argument("--tax-id", metavar="TAX_ID", help="e.g. a teudat zehut or company number")
     p.add_argument("--locale", help="e.g. he or en")
@@ -249,11 +250,11 @@ def _add_customer_commands(commands: Any, common: argparse.ArgumentParser) -> No
         common,
     )
     p = customers.command("create", "create a customer (not safe to retry: `customers upsert` is)")
-    _customer_field_options(p, email_required=True)
+    _customer_field_options(p, name_required=True)
     idempotency_option(p)
     customers.command("get", "retrieve a customer (a deleted one shows as deleted)", id="CUS_ID")
     p = customers.command("update", "change the given fields of a customer", id="CUS_ID")
-    _customer_field_options(p, email_required=False)
+    _customer_field_options(p, name_required=False)
     p = customers.command(
         "upsert",
         "update the customer matching --identify-by, or create one (safe to retry)",
@@ -265,7 +266,7 @@ def _add_customer_commands(commands: Any, common: argparse.ArgumentParser) -> No
         choices=["email", "tax_id", "phone"],
         help="the field that finds the customer (its option must be given too)",
     )
-    _customer_field_options(p, email_required=False)
+    _customer_field_options(p, name_required=False)
     customers.command("list", "the 100 newest customers, newest first (deleted ones left out)")
     p = customers.command(
         "delete",
@@ -602,10 +603,72 @@ def _add_discount_commands(commands: Any, common: argparse.ArgumentParser) -> No
     p.add_argument("key", metavar="KEY")
 
 
+DOWNLOAD_DESCRIPTION = """\
+Download a document's PDF (streamed; refused unless it is a PDF within the
+client's size limit). It is written to a temporary file beside the
+destination and renamed over it only once complete, so a failed download
+leaves nothing behind. --output - writes it to stdout.
+"""
+
+WEBHOOK_CREATE_DESCRIPTION = """\
+Register a URL for webhook events of this key's mode. The endpoint's signing
+secret (whsec_...) is printed this once: store it now. If the answer is
+lost, the command looks for the endpoint: found, its secret is lost (delete
+it and create it again); nothing is registered twice. In live mode the
+command asks first (--yes skips the question; without a terminal, --yes is
+required).
+"""
+
+
+def _add_document_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    documents = CommandGroup(
+        commands,
+        "documents",
+        "tax documents (invoice-receipts) CHING issues, and their PDFs",
+        "._documents",
+        common,
+    )
+    documents.command("list", "the 100 newest documents, newest first")
+    documents.command("get", "retrieve a document", id="DOC_ID")
+    p = documents.command(
+        "download", "download a document's PDF", id="DOC_ID", description=DOWNLOAD_DESCRIPTION
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE|-",
+        help="where to write it (default: DOC_ID.pdf here; - for stdout)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+
+
 def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     webhooks = CommandGroup(
-        commands, "webhooks", "verify a webhook delivery offline", "._webhooks", common
+        commands,
+        "webhooks",
+        "webhook endpoints: list, create, delete; verify a delivery offline",
+        "._webhooks",
+        common,
     )
+    webhooks.command("list", "this mode's webhook endpoints (their secrets are never shown)")
+    p = webhooks.command(
+        "create",
+        "register a URL for events; prints its secret once",
+        description=WEBHOOK_CREATE_DESCRIPTION,
+    )
+    p.add_argument("--url", required=True, metavar="URL", help="where CHING POSTs the events")
+    p.add_argument(
+        "--events",
+        required=True,
+        action="append",
+        metavar="TYPES",
+        help="event types, comma-separated or repeated (e.g. charge.succeeded,refund.created;"
+        " '*' for all)",
+    )
+    yes_option(p, "register")
+    p = webhooks.command("delete", "delete a webhook endpoint: deliveries to it stop at once")
+    p.add_argument("id", metavar="ID", type=positive_int, help="the endpoint's number (see list)")
+    yes_option(p, "delete")
     p = webhooks.command(
         "verify",
         "verify a delivery's Ching-Signature and decode its event",
@@ -730,6 +793,8 @@ _SAMPLE_LISTINGS = {
     "products": "ching products list",
     "prices": "ching prices list",
     "discounts": "ching discounts list",
+    "documents": "ching documents list",
+    "webhooks": "ching webhooks list",
 }
 
 

@@ -55,16 +55,29 @@ async def customers_create(args: argparse.Namespace, out: Output) -> int:
             if not exc.outcome_unknown:
                 raise
             # Not retried by the SDK: a repeat would make a second customer.
-            hint = (
-                "to create it safely, run `ching customers upsert --identify-by email "
-                f"--email {shlex.quote(args.email)} ...` (it updates the customer if this "
-                "create made it); do not run create again"
-            )
             raise outcome_unknown(
-                exc, "the customer may or may not have been created", hint
+                exc, "the customer may or may not have been created", _upsert_hint(args)
             ) from exc
 
     return await call(out, create, partial(out.customer, title="Customer created"))
+
+
+def _upsert_hint(args: argparse.Namespace) -> str:
+    """How to finish a create whose outcome is unknown without a second customer:
+    upsert by the first identifying field given (email, tax id, phone)."""
+    for by in ("email", "tax_id", "phone"):
+        value = getattr(args, by)
+        if value is not None:
+            option = dict(FIELDS)[by]
+            return (
+                f"to create it safely, run `ching customers upsert --identify-by {by} "
+                f"{option} {shlex.quote(value)} ...` (it updates the customer if this "
+                "create made it); do not run create again"
+            )
+    return (
+        "look for it with `ching customers list` before creating it again; with --email, "
+        "--tax-id or --phone, `ching customers upsert` creates a customer safely"
+    )
 
 
 async def customers_get(args: argparse.Namespace, out: Output) -> int:

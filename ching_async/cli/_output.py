@@ -24,6 +24,7 @@ from .. import (
     ChingError,
     Customer,
     Discount,
+    Document,
     OutcomeUnknownError,
     PaymentMethod,
     Price,
@@ -32,7 +33,9 @@ from .. import (
     Refund,
     SetupSession,
     UpsertResult,
+    WebhookEndpoint,
 )
+from .._errors import issue_path
 from ._amounts import format_agorot, format_money
 from ._errors import EXIT_FAILED, CliError
 
@@ -253,6 +256,76 @@ class Output:
             ),
         )
 
+    def document(self, document: Document, *, title: str | None = None) -> None:
+        vat = None
+        if document.vat_amount is not None:
+            rate = f" ({document.vat_rate:.0%})" if document.vat_rate is not None else ""
+            vat = f"{format_money(document.vat_amount, document.currency)}{rate}"
+        rows: list[tuple[str, Any]] = [
+            ("id", document.id),
+            ("type", None if document.type is None else str(document.type)),
+            ("status", _status(str(document.status or ""))),
+            ("number", document.number),
+            ("amount", _amount(document.amount, document.currency)),
+            ("vat", vat),
+            ("allocation number", document.allocation_number),
+            ("pdf url", document.pdf_url),
+            ("sent to customer", document.sent_to_customer),
+            ("metadata", _metadata(document.metadata)),
+            ("livemode", document.livemode),
+            ("issued at", document.issued_at),
+        ]
+        self._object(document, rows, title)
+
+    def documents(self, documents: list[Document]) -> None:
+        self._list(
+            documents,
+            "No documents.",
+            lambda: _list_table(
+                f"{len(documents)} documents, newest first",
+                [
+                    ("id", "id"),
+                    ("number", "id"),
+                    ("type", ""),
+                    ("amount", "right"),
+                    ("issued", "id"),
+                ],
+                [
+                    [
+                        d.id,
+                        d.number,
+                        None if d.type is None else str(d.type),
+                        format_money(d.amount, d.currency) if d.amount is not None else "-",
+                        _date(d.issued_at or d.created),
+                    ]
+                    for d in documents
+                ],
+            ),
+        )
+
+    def webhook_endpoint(self, endpoint: WebhookEndpoint, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("id", endpoint.id),
+            ("url", endpoint.url),
+            ("events", ", ".join(endpoint.events)),
+            ("secret", endpoint.secret),
+            ("active", endpoint.active),
+            ("livemode", endpoint.livemode),
+            ("created", endpoint.created),
+        ]
+        self._object(endpoint, rows, title)
+
+    def webhook_endpoints(self, endpoints: list[WebhookEndpoint]) -> None:
+        self._list(
+            endpoints,
+            "No webhook endpoints.",
+            lambda: _list_table(
+                f"{len(endpoints)} webhook endpoints",
+                [("id", "id"), ("url", ""), ("events", ""), ("active", "id"), ("created", "id")],
+                [[e.id, e.url, ", ".join(e.events), e.active, _date(e.created)] for e in endpoints],
+            ),
+        )
+
     # -------------------------------------------- products, prices, discounts
     def product(self, product: Product, *, title: str | None = None) -> None:
         rows: list[tuple[str, Any]] = [
@@ -432,14 +505,25 @@ class Output:
             self.console.print(table())
 
 
-Model = Charge | SetupSession | Customer | PaymentMethod | Refund | Product | Price | Discount
+Model = (
+    Charge
+    | SetupSession
+    | Customer
+    | PaymentMethod
+    | Refund
+    | Document
+    | WebhookEndpoint
+    | Product
+    | Price
+    | Discount
+)
 
 
 def raw_of(model: Model) -> dict[str, Any]:
     """The object as the API sent it (so --json output has every field, even new ones)."""
     if model.raw:
         return dict(model.raw)
-    if isinstance(model, Product | Price | Discount):
+    if isinstance(model, Document | WebhookEndpoint | Product | Price | Discount):
         return model.to_dict()  # built, not decoded: its own fields are all there is
     if isinstance(model, Customer):
         if model.deleted:
@@ -492,9 +576,7 @@ def describe_error(error: ChingError) -> str:
 def _issue_path(path: Any) -> str:
     """``["items", 0]`` -> ``items.0``. A server may send a bare string or number
     instead of a list: shown whole (iterating "email" would give ``e.m.a.i.l``)."""
-    if isinstance(path, list | tuple):
-        path = ".".join(str(part) for part in path)
-    return "-" if path is None or path == "" else str(path)
+    return issue_path(path) or "-"
 
 
 # ------------------------------------------------------------------ helpers
@@ -531,6 +613,8 @@ _STATUS_STYLES = {
     "inactive": "dim",
     "deleted": "dim",
     "archived": "dim",
+    "processing": "yellow",
+    "issued": "green",
 }
 
 

@@ -1,8 +1,10 @@
-"""``ching webhooks verify``: check a delivery's signature offline.
+"""``ching webhooks ...``: the endpoints CHING delivers events to, and
+``verify``, which checks a delivery's signature offline.
 
-Needs no API key and starts no server: it reads the raw body (a file, or
-stdin), and runs `ching_async.webhooks.construct_event` on it. The secret is
-never printed.
+`verify` needs no API key and starts no server: it reads the raw body (a
+file, or stdin), and runs `ching_async.webhooks.construct_event` on it. The
+secret is never printed. `create` prints an endpoint's secret, the one time
+the API shows it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,20 @@ import argparse
 import os
 import sys
 
+from .. import APIConnectionError, APIError, Client, WebhookEndpoint, WebhookSecretLostError
 from ..webhooks import SignatureVerificationError, WebhookPayloadError, construct_event
+from ._confirm import ask, needs_confirmation
+from ._env import call
 from ._errors import EXIT_OK, CliError, UsageError
-from ._output import Output
+from ._output import Output, describe_error, error_json, outcome_unknown
 
-__all__ = ["SECRET_ENV", "webhooks_verify"]
+__all__ = [
+    "SECRET_ENV",
+    "webhooks_create",
+    "webhooks_delete",
+    "webhooks_list",
+    "webhooks_verify",
+]
 
 SECRET_ENV = "CHING_WEBHOOK_SECRET"
 
@@ -73,3 +84,72 @@ def _read_payload(file: str) -> bytes:
         where = "stdin" if file == "-" else file
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"cannot read the payload from {where}: {reason}") from None
+
+
+# ------------------------------------------------------------------ endpoints
+async def webhooks_list(args: argparse.Namespace, out: Output) -> int:
+    return await call(out, lambda client: client.webhook_endpoints.list(), out.webhook_endpoints)
+
+
+async def webhooks_create(args: argparse.Namespace, out: Output) -> int:
+    events = event_types(args.events)
+
+    async def create(client: Client) -> WebhookEndpoint:
+        if needs_confirmation(client, yes=args.yes, action="registering a webhook endpoint"):
+            ask(out, f"Register {args.url} for {', '.join(events)} in live mode?")
+        try:
+            return await client.webhook_endpoints.create(url=args.url, events=events)
+        except WebhookSecretLostError as exc:
+            hint = (
+                f"run `ching webhooks delete {exc.endpoint_id}`, then create it again "
+                "for a new secret"
+            )
+            raise CliError(
+                f"{describe_error(exc)}",
+                data={**error_json(exc, 1)["error"], "endpoint_id": exc.endpoint_id, "hint": hint},
+            ) from exc
+        except (APIError, APIConnectionError) as exc:
+            if not exc.outcome_unknown:
+                raise
+            hint = (
+                "check with `ching webhooks list`: if it is there, its secret is lost "
+                "(delete it and create it again); if not, create it again"
+            )
+            raise outcome_unknown(exc, "the endpoint may or may not have been made", hint) from exc
+
+    def show(endpoint: WebhookEndpoint) -> None:
+        out.notice("the secret is shown this once: store it now (e.g. as CHING_WEBHOOK_SECRET)")
+        out.webhook_endpoint(endpoint, title="Webhook endpoint created")
+
+    return await call(out, create, show)
+
+
+async def webhooks_delete(args: argparse.Namespace, out: Output) -> int:
+    async def delete(client: Client) -> None:
+        if needs_confirmation(client, yes=args.yes, action=f"deleting webhook endpoint {args.id}"):
+            listed = {endpoint.id: endpoint for endpoint in await client.webhook_endpoints.list()}
+            found = listed.get(args.id)
+            what = f" ({found.url})" if found is not None else ""
+            ask(
+                out,
+                f"Delete webhook endpoint {args.id}{what} in live mode? "
+                "Deliveries to it stop at once.",
+            )
+        await client.webhook_endpoints.delete(args.id)
+
+    def show(_: None) -> None:
+        if out.json_mode:
+            out.emit_json({"id": args.id, "deleted": True})
+        else:
+            out.print(f"Webhook endpoint {args.id} deleted: deliveries to it have stopped")
+
+    return await call(out, delete, show)
+
+
+def event_types(values: list[str]) -> list[str]:
+    """Repeated --events, each a comma-separated list, as one list (repeats
+    dropped, as the official CLI does)."""
+    types = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    if not types:
+        raise UsageError("--events needs at least one event type (or '*' for all)")
+    return list(dict.fromkeys(types))

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         Charge,
         Customer,
         Discount,
+        Document,
         PaymentMethod,
         Price,
         PriceMigration,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         Refund,
         SetupSession,
         UploadedImage,
+        WebhookEndpoint,
     )
     from ._server import FakeChing
     from ._testmode import ching_test_mode
@@ -66,6 +68,8 @@ __all__ = [
     "PaymentMethod",
     "SetupSession",
     "Refund",
+    "Document",
+    "WebhookEndpoint",
     "Delivery",
     "WebhookEvent",
     "Product",
@@ -96,6 +100,8 @@ _HOMES = {
     "PaymentMethod": "_models",
     "SetupSession": "_models",
     "Refund": "_models",
+    "Document": "_models",
+    "WebhookEndpoint": "_models",
     "Delivery": "_webhooks",
     "WebhookEvent": "_webhooks",
     "Product": "_models",

@@ -7,11 +7,12 @@ deriving from ``Record`` plus one ``Shape`` line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from ._clock import format_timestamp
+from ._pdf import minimal_pdf
 
 SETUP_PAGE_URL = "https://secured.ching.co.il/setup/"
 
@@ -24,17 +25,22 @@ class Shape:
 
     ``fields`` is space-separated, ``wire=attribute`` where the names differ
     (``taxId=tax_id``). Datetimes are written in the API's timestamp format.
+    An object the API sends without ``object`` has ``kind=None``; one it
+    sends without ``id`` (a webhook endpoint's create answer) ``with_id=False``.
     """
 
-    __slots__ = ("_fields", "kind")
+    __slots__ = ("_fields", "_with_id", "kind")
 
-    def __init__(self, kind: str, fields: str) -> None:
+    def __init__(self, kind: str | None, fields: str, *, with_id: bool = True) -> None:
         self.kind = kind
+        self._with_id = with_id
         pairs = (name.partition("=") for name in fields.split())
         self._fields = tuple((wire, attr or wire) for wire, _, attr in pairs)
 
     def render(self, record: Any) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": record.id, "object": self.kind}
+        data: dict[str, Any] = {"id": record.id} if self._with_id else {}
+        if self.kind is not None:
+            data["object"] = self.kind
         for wire, attr in self._fields:
             value = getattr(record, attr)
             data[wire] = format_timestamp(value) if isinstance(value, datetime) else value
@@ -185,6 +191,85 @@ class Charge(Record):
         return data
 
 
+# -- documents and webhook endpoints --------------------------------------------------
+
+DOCUMENT_FILES_URL = "https://files.ching.co.il/doc/"
+
+
+@dataclass(slots=True, kw_only=True)
+class Document(Record):
+    """A tax document, issued when a charge is captured (DOCS:documents)."""
+
+    id: str
+    type: str
+    status: str
+    number: str
+    amount: int
+    currency: str
+    vat_rate: float
+    vat_amount: int
+    allocation_number: str
+    sent_to_customer: bool
+    metadata: dict[str, Any]
+    livemode: bool
+    issued_at: datetime
+    created: datetime
+    charge: str  # fake-only: the charge it was issued for; not part of the API shape
+    customer_name: str | None = None  # fake-only: printed on the PDF
+
+    SHAPE = Shape(
+        "document",
+        "type status number amount currency vat_rate vat_amount allocation_number pdf_url"
+        " sent_to_customer metadata livemode issued_at created",
+    )
+
+    @property
+    def pdf_url(self) -> str:
+        return f"{DOCUMENT_FILES_URL}{self.id}.pdf"
+
+    def pdf(self) -> bytes:
+        """The document as ``GET /documents/:id/pdf`` serves it: a real, small PDF."""
+        title = f"Tax invoice / receipt {self.number}"
+        money = f"{self.amount // 100}.{self.amount % 100:02d} {self.currency.upper()}"
+        vat = f"{self.vat_amount // 100}.{self.vat_amount % 100:02d}"
+        return minimal_pdf(
+            [
+                title,
+                f"Document {self.id}, allocation number {self.allocation_number}",
+                f"Issued {format_timestamp(self.issued_at)}",
+                f"Customer: {self.customer_name or '-'}",
+                f"Charge {self.charge}: {money}, of which VAT {vat} ({self.vat_rate:.0%})",
+                "Issued by FakeChing (ching_async.testing): not a real tax document",
+            ],
+            title=title,
+        )
+
+
+@dataclass(slots=True, kw_only=True)
+class WebhookEndpoint(Record):
+    """A registered URL; ids are numbers, and the secret is shown once, by create."""
+
+    id: int
+    url: str
+    events: list[str]  # as sent; "*" for every type
+    secret: str
+    livemode: bool  # an endpoint gets the events of its own mode only
+    created: datetime
+    active: bool = True
+
+    SHAPE = Shape(None, "url events active livemode created")  # GET /webhooks: no secret
+    CREATED = Shape(None, "url events secret active livemode", with_id=False)
+
+    def wants(self, event_type: str, livemode: bool) -> bool:
+        if livemode != self.livemode or not self.active:
+            return False
+        return "*" in self.events or event_type in self.events
+
+    def created_json(self) -> dict[str, Any]:
+        """The answer to ``POST /webhooks``: the secret, and no id."""
+        return self.CREATED.render(self)
+
+
 # -- products, prices and discounts ---------------------------------------------------
 
 IMAGE_FILES_URL = "https://files.ching.co.il/images/"
@@ -265,7 +350,7 @@ class Price(Record):
 
 
 @dataclass(slots=True, kw_only=True)
-class Redemption:
+class Redemption(Record):
     """One use of a discount rule; a row of ``GET /discounts/:id/redemptions``."""
 
     customer: str
@@ -278,11 +363,13 @@ class Redemption:
     amount_saved: int
     created: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        # A row, not an API object: no ``id`` or ``object``.
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["created"] = format_timestamp(self.created)
-        return data
+    # A row, not an API object: no ``id`` or ``object``.
+    SHAPE = Shape(
+        None,
+        "customer customer_name customer_email subscription charge charge_amount currency"
+        " amount_saved created",
+        with_id=False,
+    )
 
 
 @dataclass(slots=True, kw_only=True)

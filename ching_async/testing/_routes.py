@@ -29,7 +29,10 @@ from ._validation import (
     parse_targets,
     parse_test_card,
     parse_upsert,
+    parse_webhook_endpoint,
 )
+
+PDF_CONTENT_TYPE = "application/pdf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,11 @@ def list_customer_payment_methods(ledger: Ledger, call: Call) -> Any:
     return [method.to_json() for method in ledger.payment_methods_of(customer.id)]
 
 
+def list_customer_inactive_payment_methods(ledger: Ledger, call: Call) -> Any:
+    customer = ledger.customers.find(call.params["id"])
+    return [method.to_json() for method in ledger.inactive_payment_methods_of(customer.id)]
+
+
 def get_payment_method(ledger: Ledger, call: Call) -> Any:
     return ledger.payment_methods.find(call.params["id"]).to_json()
 
@@ -163,6 +171,36 @@ def list_refunds(ledger: Ledger, call: Call) -> Any:
 
 def get_refund(ledger: Ledger, call: Call) -> Any:
     return ledger.refunds.find(call.params["id"]).to_json()
+
+
+def list_documents(ledger: Ledger, call: Call) -> Any:
+    # Documented: query parameters are ignored.
+    return [document.to_json() for document in ledger.documents.newest(call.livemode)]
+
+
+def get_document(ledger: Ledger, call: Call) -> Any:
+    return ledger.documents.find(call.params["id"]).to_json()
+
+
+def get_document_pdf(ledger: Ledger, call: Call) -> Reply:
+    # The binary itself, not an envelope (SKILL-EP: "PDF binary").
+    pdf = ledger.documents.find(call.params["id"]).pdf()
+    return Reply(200, pdf, content_type=PDF_CONTENT_TYPE)
+
+
+def create_webhook_endpoint(ledger: Ledger, call: Call) -> Any:
+    url, events = parse_webhook_endpoint(call.body)
+    return ledger.create_webhook_endpoint(url, events, livemode=call.livemode).created_json()
+
+
+def list_webhook_endpoints(ledger: Ledger, call: Call) -> Any:
+    # This mode's endpoints only; the secret is never shown again.
+    return [endpoint.to_json() for endpoint in ledger.webhook_endpoints.newest(call.livemode)]
+
+
+def delete_webhook_endpoint(ledger: Ledger, call: Call) -> Reply:
+    ledger.delete_webhook_endpoint(call.params["id"], livemode=call.livemode)
+    return Reply(200, orjson.dumps({"success": True}))  # documented: no `data`
 
 
 # -- products, prices and discounts --------------------------------------------------
@@ -267,12 +305,21 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/customers/{id}", update_customer),
     Route("DELETE", "/customers/{id}", delete_customer),
     Route("GET", "/customers/{id}/payment_methods", list_customer_payment_methods),
+    Route(
+        "GET", "/customers/{id}/payment_methods/inactive", list_customer_inactive_payment_methods
+    ),
     Route("POST", "/payment_methods/test-card", create_test_card),
     Route("GET", "/payment_methods/{id}", get_payment_method),
     Route("POST", "/payment_methods/{id}/detach", detach_payment_method),
     Route("POST", "/refunds", create_refund),
     Route("GET", "/refunds", list_refunds),
     Route("GET", "/refunds/{id}", get_refund),
+    Route("GET", "/documents", list_documents),
+    Route("GET", "/documents/{id}", get_document),
+    Route("GET", "/documents/{id}/pdf", get_document_pdf),
+    Route("POST", "/webhooks", create_webhook_endpoint),
+    Route("GET", "/webhooks", list_webhook_endpoints),
+    Route("DELETE", "/webhooks/{id}", delete_webhook_endpoint),
     # Registered before "/products/{id}": aiohttp matches in registration order.
     Route("POST", "/products/upload_image", upload_product_image),
     Route("POST", "/products", create_product),

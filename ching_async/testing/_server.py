@@ -23,6 +23,7 @@ from ._models import (
     Charge,
     Customer,
     Discount,
+    Document,
     PaymentMethod,
     Price,
     Product,
@@ -30,6 +31,7 @@ from ._models import (
     Refund,
     SetupSession,
     UploadedImage,
+    WebhookEndpoint,
 )
 from ._state import Ledger
 from ._thread import LoopThread
@@ -37,6 +39,7 @@ from ._validation import (
     ChargeParams,
     CustomerParams,
     is_positive_int,
+    is_webhook_url,
     parse_discount,
     parse_price,
     parse_product,
@@ -155,7 +158,9 @@ class FakeChing:
         self.ledger = Ledger(self._clock, ids)
         self._webhook_delivery = webhook_delivery
         self._webhooks = WebhookDispatcher(
-            IdFactory(random.Random(None if seed is None else f"{seed}:webhooks")), self._clock
+            IdFactory(random.Random(None if seed is None else f"{seed}:webhooks")),
+            self._clock,
+            self.ledger.webhook_endpoints,
         )
         self.ledger.on_event = self._webhooks.emit
         self.faults = FaultSet(random.Random(seed))
@@ -439,6 +444,20 @@ class FakeChing:
         """The charge's refunds, oldest first."""
         return [refund for refund in self.ledger.refunds.values() if refund.charge == charge]
 
+    def document(self, id: str) -> Document:
+        """A tax document; ``document.pdf()`` is the PDF the API serves for it."""
+        return self.ledger.documents.find(id)
+
+    def documents(self) -> list[Document]:
+        """Every tax document, oldest first: one per captured charge."""
+        return list(self.ledger.documents.values())
+
+    def expire_authorizations(self) -> list[Charge]:
+        """Run CHING's daily sweep now: every ``requires_capture`` charge past its
+        ``capturable_until`` (7 days; see ``advance``) is canceled with
+        ``cancellation_reason`` ``expired``, firing ``charge.canceled``. Returns them."""
+        return self.ledger.expire_authorizations()
+
     # -- products, prices and discounts -----------------------------------------------
 
     def add_product(
@@ -572,18 +591,34 @@ class FakeChing:
     ) -> str:
         """Deliver events to ``url`` (``events``: types, or ``"*"``); returns the ``whsec_`` secret.
 
-        Events are emitted by state changes (``charge.succeeded|failed|authorized|captured|
-        canceled``, ``refund.created``, ``customer.created|updated|deleted``,
-        ``payment_method.attached|detached``), whether made over HTTP or by the seeding
-        helpers. A test-mode endpoint (the default) gets test-mode events only.
+        The endpoint is registered as ``POST /webhooks`` would (``GET /webhooks`` lists
+        it, with a numeric id). Events are emitted by state changes
+        (``charge.succeeded|failed|authorized|captured|canceled``, ``refund.created``,
+        ``customer.created|updated|deleted``, ``payment_method.attached|detached``),
+        whether made over HTTP or by the seeding helpers. A test-mode endpoint (the
+        default) gets test-mode events only.
         """
-        return self._webhooks.add_endpoint(
-            url, events=events, livemode=livemode, secret=secret
-        ).secret
+        if not is_webhook_url(url):
+            raise ValueError(f"url must be an absolute http(s) URL, got {url!r}")
+        wanted = list(events)
+        if not wanted or not all(isinstance(e, str) and e for e in wanted):
+            raise ValueError("events must be a non-empty list of event types (or ['*'])")
+        endpoint = self.ledger.create_webhook_endpoint(
+            url, wanted, livemode=livemode, secret=self._webhooks.new_secret(secret)
+        )
+        return endpoint.secret
 
     def remove_webhook_endpoint(self, url: str) -> None:
-        """Stop delivering to ``url`` (pending deliveries to it are dropped)."""
-        self._webhooks.remove_endpoint(url)
+        """Stop delivering to ``url``: its endpoints (of both modes) are deleted, and
+        pending deliveries to them are dropped."""
+        for key, endpoint in list(self.ledger.webhook_endpoints.items()):
+            if endpoint.url == url:
+                del self.ledger.webhook_endpoints[key]
+
+    def webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """Every registered endpoint of both modes (API-made or added here), oldest
+        first; each has its ``secret``."""
+        return list(self.ledger.webhook_endpoints.values())
 
     async def deliver_pending(self) -> list[Delivery]:
         """Deliver every queued event now, one attempt each; returns those attempts.

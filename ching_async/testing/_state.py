@@ -23,6 +23,7 @@ from ._models import (
     Charge,
     Customer,
     Discount,
+    Document,
     PaymentMethod,
     Price,
     PriceMigration,
@@ -31,6 +32,7 @@ from ._models import (
     Refund,
     SetupSession,
     UploadedImage,
+    WebhookEndpoint,
 )
 from ._validation import (
     TEST_CARDS,
@@ -48,6 +50,8 @@ AUTHORIZATION_WINDOW = timedelta(days=7)
 LIST_LIMIT = 100
 DECLINE_CODE = "card_declined"
 DECLINE_MESSAGE = "The card was declined."
+VAT_RATE = 0.18  # Israel's VAT; prices include it
+FIRST_DOCUMENT_NUMBER = 1001
 
 # (event type, livemode, snapshot of the object) -> None; see _webhooks.
 EventSink = Callable[[str, bool, Callable[[], dict[str, Any]]], None]
@@ -55,7 +59,7 @@ EventSink = Callable[[str, bool, Callable[[], dict[str, Any]]], None]
 
 class _Stored(Protocol):
     @property
-    def id(self) -> str: ...
+    def id(self) -> str | int: ...  # webhook endpoints have numeric ids
 
     @property
     def livemode(self) -> bool: ...
@@ -71,6 +75,13 @@ class Table(dict[str, R]):
         super().__init__()
         self.kind = kind  # as the 404 names it: "No such setup session: seti_..."
         self.prefix = prefix  # of its ids: "seti" -> "seti_9mTPfRSDmEOU"
+        self.last_number = 0  # the last numeric id given (types with numeric ids)
+
+    def next_number(self) -> int:
+        """A new numeric id (webhook endpoints: 1, 2, 3...; never reused),
+        stored under its str like every key of a Table."""
+        self.last_number += 1
+        return self.last_number
 
     def find(self, object_id: str) -> R:
         """The record, or the API's 404 ``NOT_FOUND``."""
@@ -115,6 +126,8 @@ class Ledger:
         self.setup_sessions = Table[SetupSession]("setup session", "seti")
         self.charges = Table[Charge]("charge", "ch")
         self.refunds = Table[Refund]("refund", "re")
+        self.documents = Table[Document]("document", "doc")
+        self.webhook_endpoints = Table[WebhookEndpoint]("webhook endpoint", "")
         self.products = Table[Product]("product", "prod")
         self.prices = Table[Price]("price", "price")
         self.discounts = Table[Discount]("discount", "disc")
@@ -215,6 +228,11 @@ class Ledger:
         """The customer's active (attached) cards, oldest first."""
         methods = self._pms_by_customer.get(customer_id, ())
         return [method for method in methods if method.status == "active"]
+
+    def inactive_payment_methods_of(self, customer_id: str) -> list[PaymentMethod]:
+        """The customer's detached cards, newest first (at most LIST_LIMIT)."""
+        methods = reversed(self._pms_by_customer.get(customer_id, ()))
+        return list(islice((m for m in methods if m.status != "active"), LIST_LIMIT))
 
     def detach_payment_method(self, method_id: str) -> PaymentMethod:
         method = self.payment_methods.find(method_id)
@@ -353,7 +371,7 @@ class Ledger:
         charge.captured = True
         charge.amount_captured = amount
         charge.captured_at = at
-        charge.document = self._ids.new_id("doc")
+        charge.document = self._issue_document(charge, amount, at).id
 
     def _store_charge(self, charge: Charge) -> None:
         self.charges[charge.id] = charge
@@ -380,6 +398,23 @@ class Ledger:
         self._mark_captured(charge, charge.amount if amount is None else amount, self.now())
         self._emit("charge.captured", charge.livemode, charge.to_json)
         return charge
+
+    def expire_authorizations(self) -> list[Charge]:
+        """CHING's daily sweep: every hold past ``capturable_until`` is canceled
+        with ``cancellation_reason`` ``expired`` (and ``charge.canceled`` fires)."""
+        now = self.now()
+        expired = [
+            charge
+            for charge in self.charges.values()
+            if charge.status == "requires_capture"
+            and charge.capturable_until is not None
+            and now >= charge.capturable_until
+        ]
+        for charge in expired:
+            charge.status = "canceled"
+            charge.cancellation_reason = "expired"
+            self._emit("charge.canceled", charge.livemode, charge.to_json)
+        return expired
 
     def cancel_charge(self, charge_id: str, reason: str) -> Charge:
         charge = self.charges.find(charge_id)
@@ -423,6 +458,55 @@ class Ledger:
         self.refunds[refund.id] = refund
         self._emit("refund.created", livemode, refund.to_json)
         return refund
+
+    # -- documents and webhook endpoints -----------------------------------------------
+
+    def _issue_document(self, charge: Charge, amount: int, at: datetime) -> Document:
+        """The tax invoice-receipt of a captured charge (DOCS:guide-invoicing)."""
+        customer = self.customers.get(charge.customer)
+        number = FIRST_DOCUMENT_NUMBER + len(self.documents)
+        document = Document(
+            id=self._new_id(self.documents),
+            type="tax_invoice_receipt",
+            status="issued",
+            number=str(number),
+            amount=amount,
+            currency=charge.currency,
+            vat_rate=VAT_RATE,
+            vat_amount=round(amount * VAT_RATE / (1 + VAT_RATE)),
+            allocation_number=f"REC-{number}",
+            sent_to_customer=customer is not None and customer.email is not None,
+            metadata={},
+            livemode=charge.livemode,
+            issued_at=at,
+            created=at,
+            charge=charge.id,
+            customer_name=customer.name if customer is not None else None,
+        )
+        self.documents[document.id] = document
+        return document
+
+    def create_webhook_endpoint(
+        self, url: str, events: list[str], *, livemode: bool, secret: str | None = None
+    ) -> WebhookEndpoint:
+        """Like the API, registering the same URL and events twice makes two endpoints."""
+        endpoint = WebhookEndpoint(
+            id=self.webhook_endpoints.next_number(),
+            url=url,
+            events=list(events),
+            secret=secret if secret is not None else self._ids.webhook_secret(),
+            livemode=livemode,
+            created=self.now(),
+        )
+        self.webhook_endpoints[str(endpoint.id)] = endpoint
+        return endpoint
+
+    def delete_webhook_endpoint(self, endpoint_id: str, *, livemode: bool) -> None:
+        """An endpoint of the other mode is not found, as the API scopes them by mode."""
+        endpoint = self.webhook_endpoints.get(endpoint_id)
+        if endpoint is None or endpoint.livemode != livemode:
+            raise not_found(self.webhook_endpoints.kind, endpoint_id)
+        del self.webhook_endpoints[endpoint_id]
 
     # -- products, prices and discounts -----------------------------------------------
 

@@ -43,16 +43,6 @@ def is_positive_int(value: object) -> TypeGuard[int]:
     return type(value) is int and value > 0
 
 
-def _is_https_url(value: str) -> bool:
-    if any(ch.isspace() for ch in value):
-        return False
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return False
-    return parts.scheme == "https" and bool(parts.netloc)
-
-
 class _Fields:
     """Collects every issue of a body before failing, as the real API lists them all.
 
@@ -173,7 +163,7 @@ class _Fields:
 
     def https_url(self, name: str) -> str | None:
         value = self.string(name)
-        if value is not None and not _is_https_url(value):
+        if value is not None and not (value.startswith("https://") and is_webhook_url(value)):
             self._fail((name,), "Expected an https:// URL")
             return None
         return value
@@ -303,8 +293,9 @@ def _customer_fields(fields: _Fields) -> dict[str, Any]:
 
 
 def parse_customer_create(body: JSONObject) -> CustomerParams:
+    # "Only name is required" (DOCS:guide-ecommerce); email is optional.
     fields = _Fields(body)
-    fields.required_string("email")
+    fields.required_string("name")
     sent = _customer_fields(fields)
     fields.check()
     return CustomerParams(sent)
@@ -352,6 +343,39 @@ def parse_refund(body: JSONObject) -> RefundParams:
     metadata = fields.obj("metadata")
     fields.check()
     return RefundParams(charge, amount, reason, metadata)
+
+
+# -- webhook endpoints --------------------------------------------------------------
+
+
+def is_webhook_url(value: object) -> bool:
+    """An absolute http(s) URL (the schema does not insist on https)."""
+    if not isinstance(value, str) or any(ch.isspace() for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def parse_webhook_endpoint(body: JSONObject) -> tuple[str, list[str]]:
+    """``(url, events)``: both required; ``events`` a non-empty list of strings."""
+    fields = _Fields(body)
+    url = fields.required_string("url")
+    if body.get("url") is not None and isinstance(url, str) and not is_webhook_url(url):
+        fields.issues.append(Issue(("url",), "Invalid url"))
+    events = body.get("events")
+    if events is None:
+        fields.issues.append(Issue(("events",), "Required"))
+    elif not isinstance(events, list) or not events:
+        fields.issues.append(Issue(("events",), "Expected a non-empty array of event types"))
+    else:
+        for index, event in enumerate(events):
+            if not isinstance(event, str) or not event:
+                fields.issues.append(Issue(("events", index), "Expected a non-empty string"))
+    fields.check()
+    return url, list(events) if isinstance(events, list) else []
 
 
 # -- products, prices and discounts ------------------------------------------------

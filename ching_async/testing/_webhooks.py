@@ -1,9 +1,12 @@
-"""Webhook endpoints, signed events and their delivery over real HTTP.
+"""Signed events and their delivery over real HTTP.
 
 The ledger reports each state change (``charge.succeeded``, ``refund.created``,
 ``customer.updated``, ...). When an endpoint wants the event, it is snapshotted,
 queued, and POSTed to the endpoint's URL with ``Ching-Signature``: the lowercase
 hex HMAC-SHA256 of the exact body, keyed with the endpoint's ``whsec_`` secret.
+
+The endpoints are the ledger's (``POST /webhooks``, or ``fake.add_webhook_endpoint``):
+a deleted one gets nothing more, deliveries already queued included.
 
 Delivery runs in one background task (``FakeChing(webhook_delivery="background")``,
 the default) or when a test calls ``await fake.deliver_pending()``. A failed
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,7 @@ from ..webhooks import SIGNATURE_HEADER, compute_signature
 from ._clock import format_timestamp
 from ._envelope import FakeApiError
 from ._ids import IdFactory
+from ._models import WebhookEndpoint
 
 if TYPE_CHECKING:
     import aiohttp
@@ -43,20 +47,6 @@ class UnknownWebhookEventError(FakeApiError, KeyError):
 
     def __str__(self) -> str:
         return Exception.__str__(self)  # not KeyError's, which would quote the message
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookEndpoint:
-    id: str
-    url: str
-    secret: str
-    events: frozenset[str]  # event types, or "*" for all
-    livemode: bool  # test events never reach live endpoints, and vice versa
-
-    def wants(self, event_type: str, livemode: bool) -> bool:
-        if livemode != self.livemode:
-            return False
-        return "*" in self.events or event_type in self.events
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +90,7 @@ class WebhookDispatcher:
         self,
         ids: IdFactory,
         clock: Callable[[], datetime],
+        endpoints: Mapping[str, WebhookEndpoint],
         *,
         timeout: float = 10.0,
         max_attempts: int = 5,
@@ -108,7 +99,7 @@ class WebhookDispatcher:
         self._clock = clock
         self.timeout = timeout
         self.max_attempts = max_attempts
-        self.endpoints: list[WebhookEndpoint] = []
+        self._endpoints = endpoints  # the ledger's, by id
         self.events: list[WebhookEvent] = []
         self.deliveries: list[Delivery] = []
         self._pending: deque[_Queued] = deque()
@@ -119,37 +110,22 @@ class WebhookDispatcher:
 
     # -- configuration ----------------------------------------------------------------
 
-    def add_endpoint(
-        self, url: str, *, events: Iterable[str], livemode: bool, secret: str | None
-    ) -> WebhookEndpoint:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must be an absolute http(s) URL, got {url!r}")
-        wanted = frozenset(events)
-        if not wanted or not all(isinstance(e, str) and e for e in wanted):
-            raise ValueError("events must be a non-empty list of event types (or ['*'])")
-        if secret is not None:
-            # A secret the receivers refuse (a ValueError) is refused here, not by
-            # the delivery task on the first event.
-            compute_signature(b"", secret)
-        endpoint = WebhookEndpoint(
-            id=self._ids.new_id("we", {e.id for e in self.endpoints}),
-            url=url,
-            secret=secret if secret is not None else self._ids.webhook_secret(),
-            events=wanted,
-            livemode=livemode,
-        )
-        self.endpoints.append(endpoint)
-        return endpoint
+    def new_secret(self, secret: str | None) -> str:
+        """``secret`` if the receivers accept it (checked here, not by the delivery
+        task on the first event: a ValueError), else a new ``whsec_`` one."""
+        if secret is None:
+            return self._ids.webhook_secret()
+        compute_signature(b"", secret)
+        return secret
 
-    def remove_endpoint(self, url: str) -> None:
-        self.endpoints = [e for e in self.endpoints if e.url != url]
-        self._pending = deque(item for item in self._pending if item[1].url != url)
+    def _registered(self, endpoint: WebhookEndpoint) -> bool:
+        return self._endpoints.get(str(endpoint.id)) is endpoint
 
     # -- events -----------------------------------------------------------------------
 
     def emit(self, event_type: str, livemode: bool, snapshot: Callable[[], Any]) -> None:
         """Called by the ledger on every state change; cheap when nobody listens."""
-        targets = [e for e in self.endpoints if e.wants(event_type, livemode)]
+        targets = [e for e in self._endpoints.values() if e.wants(event_type, livemode)]
         if not targets:
             return
         event_id = self._ids.new_id("evt")
@@ -174,14 +150,14 @@ class WebhookDispatcher:
         event = next((e for e in self.events if e.id == event_id), None)
         if event is None:
             raise UnknownWebhookEventError(event_id)
-        for endpoint in self.endpoints:
+        for endpoint in self._endpoints.values():
             if endpoint.wants(event.type, event.livemode):
                 self._pending.append((event, endpoint, 1))
         self._wakeup.set()
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return sum(1 for item in self._pending if self._registered(item[1]))
 
     # -- delivery ---------------------------------------------------------------------
 
@@ -195,6 +171,8 @@ class WebhookDispatcher:
         # Only what is queued now: failures re-queued below wait for the next round.
         for _ in range(len(self._pending)):
             event, endpoint, attempt = self._pending.popleft()
+            if not self._registered(endpoint):
+                continue  # deleted since: delivery stops at once
             delivery = await self._deliver(event, endpoint, attempt)
             self.deliveries.append(delivery)
             done.append(delivery)

@@ -52,6 +52,9 @@ def test_customer_commands_on_the_embedded_fake(ching: Ching) -> None:
     assert "Customer created" in ran.out
     for text in ("cus_", "Gil Bar", "gil@example.com", "+972549876543", '{"user_id": "u_17"}'):
         assert text in ran.out
+    ran = ching("customers", "create", "--name", "Ori Dan", "--json")  # the docs: only a name
+    assert ran.code == 0, ran.err
+    assert (json.loads(ran.out)["name"], json.loads(ran.out)["email"]) == ("Ori Dan", None)
     ran = ching("customers", "update", str(noa["id"]), "--name", "Noa Levi", "--json")
     assert ran.code == 0, ran.err
     assert (json.loads(ran.out)["id"], json.loads(ran.out)["name"]) == (noa["id"], "Noa Levi")
@@ -197,6 +200,28 @@ def test_create_with_an_unknown_outcome_points_at_upsert(
                 "--name", "Dan", "--json")  # fmt: skip
     assert ran.code == 0, ran.err
     assert json.loads(ran.out)["created"] is False
+
+
+def test_create_by_name_only_with_an_unknown_outcome_points_at_the_list(
+    ching: Ching, with_api_key: RemoteFake
+) -> None:
+    with_api_key.call(
+        lambda f: f.faults.add(Fault.status(503), method="POST", path="/customers", times=1)
+    )
+    ran = ching("customers", "create", "--name", "Dan", "--phone", "054-987-6543", "--json")
+    assert ran.code == 1
+    assert (
+        "upsert --identify-by phone --phone 054-987-6543 ...`"
+        in json.loads(ran.out)["error"]["hint"]
+    )
+    ran = ching("customers", "create", "--name", "Dan")  # no identifying field to upsert by
+    assert ran.code == 0, ran.err  # the fault was used up: this one went through
+    with_api_key.call(
+        lambda f: f.faults.add(Fault.status(503), method="POST", path="/customers", times=1)
+    )
+    ran = ching("customers", "create", "--name", "Dan")
+    assert ran.code == 1
+    assert "look for it with `ching customers list`" in ran.err
     assert len(with_api_key.call(lambda f: f.customers())) == 1
 
 
@@ -292,8 +317,8 @@ def test_a_test_card_with_a_live_key_is_refused(ching: Ching, live: RemoteFake) 
     ("argv", "message"),
     [
         (["customers"], "the following arguments are required: ACTION"),
-        (["customers", "create", "--name", "x"], "--email"),
-        (["customers", "create", "--email", "a@example.com", "--metadata", "x"],
+        (["customers", "create", "--email", "a@example.com"], "--name"),
+        (["customers", "create", "--name", "x", "--metadata", "x"],
          "expected KEY=VALUE"),
         (["customers", "upsert", "--email", "a@example.com"], "--identify-by"),
         (["customers", "upsert", "--identify-by", "name"], "invalid choice: 'name'"),

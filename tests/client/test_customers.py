@@ -1,4 +1,5 @@
-"""customers.*: create, retrieve, update, upsert, list, delete, list_payment_methods."""
+"""customers.*: create, retrieve, update, upsert, list, delete, list_payment_methods,
+list_inactive_payment_methods."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import ching_async
 from ching_async import Customer, PaymentMethod, UpsertAction
 from ching_async.testing import FakeChing, Fault
-from tests._support.fake_client import client_for, sent
+from tests._support.fake_client import client_for, raw_call, sent
 from tests._support.scripted import TEST_KEY, Script, envelope, raw
 
 
@@ -25,8 +26,8 @@ async def test_create_sends_the_documented_body_and_returns_a_typed_customer(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
     customer = await ching.customers.create(
-        email="tal@example.com",
         name="Tal Levi",
+        email="tal@example.com",
         phone="054-987-6543",
         tax_id="514999874",
         locale="he",
@@ -34,8 +35,8 @@ async def test_create_sends_the_documented_body_and_returns_a_typed_customer(
     )
     [request] = sent(fake, "POST", "/customers")
     assert request.body == {
-        "email": "tal@example.com",
         "name": "Tal Levi",
+        "email": "tal@example.com",
         "phone": "054-987-6543",
         "taxId": "514999874",
         "locale": "he",
@@ -57,23 +58,32 @@ async def test_create_sends_the_documented_body_and_returns_a_typed_customer(
     assert fake.customer(customer.id).email == "tal@example.com"
 
 
-async def test_create_with_email_only(fake: FakeChing, ching: ching_async.Client) -> None:
-    customer = await ching.customers.create(email="noa@example.com")
-    assert sent(fake, "POST", "/customers")[0].body == {"email": "noa@example.com"}
-    assert (customer.email, customer.name, customer.phone) == ("noa@example.com", None, None)
+async def test_create_with_name_only(fake: FakeChing, ching: ching_async.Client) -> None:
+    """The docs' rule: only `name` is required (the official CLI asks for an email)."""
+    customer = await ching.customers.create(name="Noa Cohen")
+    assert sent(fake, "POST", "/customers")[0].body == {"name": "Noa Cohen"}
+    assert (customer.name, customer.email, customer.phone) == ("Noa Cohen", None, None)
+
+
+async def test_the_fake_refuses_a_create_without_a_name(fake: FakeChing) -> None:
+    status, payload = await raw_call(fake, "POST", "/customers", {"email": "a@example.com"})
+    assert (status, payload["error"]["code"]) == (422, "INVALID_FIELD")
+    assert [issue["path"] for issue in payload["error"]["issues"]] == [["name"]]
 
 
 @pytest.mark.parametrize(
     ("method", "kwargs", "match"),
     [
-        ("create", {"email": "not-an-email"}, "email"),
-        ("create", {"email": "a b@example.com"}, "email"),
-        ("create", {"email": 42}, "email"),
+        ("create", {"name": "Tal", "email": "not-an-email"}, "email"),
+        ("create", {"name": "Tal", "email": "a b@example.com"}, "email"),
+        ("create", {"name": "Tal", "email": 42}, "email"),
         ("create", {"email": "a@example.com", "name": ""}, "name"),
-        ("create", {"email": "a@example.com", "phone": "05\n4"}, "phone"),
-        ("create", {"email": "a@example.com", "tax_id": 514999874}, "tax_id"),
-        ("create", {"email": "a@example.com", "metadata": {"x": float("nan")}}, "NaN"),
-        ("create", {"email": "a@example.com", "idempotency_key": "has space"}, "idempotency_key"),
+        ("create", {"email": "a@example.com", "name": None}, "name"),
+        ("create", {"name": 7}, "name"),
+        ("create", {"name": "Tal", "phone": "05\n4"}, "phone"),
+        ("create", {"name": "Tal", "tax_id": 514999874}, "tax_id"),
+        ("create", {"name": "Tal", "metadata": {"x": float("nan")}}, "NaN"),
+        ("create", {"name": "Tal", "idempotency_key": "has space"}, "idempotency_key"),
         ("upsert", {"identify_by": "email", "name": "x"}, "needs email"),
         ("upsert", {"identify_by": "tax_id", "email": "a@example.com"}, "needs tax_id"),
         ("upsert", {"identify_by": "taxId", "tax_id": "1"}, "identify_by"),
@@ -94,7 +104,7 @@ async def test_create_is_not_retried_after_an_ambiguous_failure(
 ) -> None:
     fake.faults.add(Fault.status(503), method="POST", path="/customers", times=1)
     with pytest.raises(ching_async.InternalServerError) as caught:
-        await ching.customers.create(email="tal@example.com")
+        await ching.customers.create(name="Tal", email="tal@example.com")
     assert caught.value.outcome_unknown is True
     assert len(sent(fake, "POST", "/customers")) == 1
 
@@ -103,7 +113,7 @@ async def test_create_is_retried_when_the_failure_provably_had_no_effect(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
     fake.faults.add(Fault.rate_limited(retry_after=0), method="POST", path="/customers", times=1)
-    customer = await ching.customers.create(email="tal@example.com")
+    customer = await ching.customers.create(name="Tal", email="tal@example.com")
     assert [c.id for c in fake.customers()] == [customer.id]
     assert customer.request_info is not None
     assert customer.request_info.attempts == 2
@@ -111,7 +121,7 @@ async def test_create_is_retried_when_the_failure_provably_had_no_effect(
 
 # ---------------------------------------------------------------- retrieve
 async def test_retrieve_returns_the_same_customer(ching: ching_async.Client) -> None:
-    created = await ching.customers.create(email="tal@example.com", name="Tal")
+    created = await ching.customers.create(name="Tal", email="tal@example.com")
     assert await ching.customers.retrieve(created.id) == created
 
 
@@ -141,7 +151,7 @@ async def test_an_id_is_one_path_segment(fake: FakeChing, ching: ching_async.Cli
 async def test_update_changes_only_the_given_fields(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
-    created = await ching.customers.create(email="tal@example.com", name="Tal", metadata={"a": "1"})
+    created = await ching.customers.create(name="Tal", email="tal@example.com", metadata={"a": "1"})
     updated = await ching.customers.update(created.id, phone="+972 54 111 2222", metadata={"b": 2})
     assert sent(fake, "POST", "/customers/{id}")[0].body == {
         "phone": "+972 54 111 2222",
@@ -216,7 +226,7 @@ async def test_upsert_creates_then_updates_by_email(
 async def test_upsert_by_phone_matches_after_normalization(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
-    created = await ching.customers.create(email="tal@example.com", phone="+972549876543")
+    created = await ching.customers.create(name="Tal", phone="+972549876543")
     result = await ching.customers.upsert(identify_by="phone", phone="054-987-6543", name="Tal")
     assert (result.created, result.customer.id, result.customer.name) == (False, created.id, "Tal")
 
@@ -241,7 +251,7 @@ async def test_upsert_by_tax_id_sends_the_wire_spelling(
 
 
 async def test_upsert_skips_deleted_customers(fake: FakeChing, ching: ching_async.Client) -> None:
-    old = await ching.customers.create(email="tal@example.com")
+    old = await ching.customers.create(name="Tal", email="tal@example.com")
     await ching.customers.delete(old.id)
     result = await ching.customers.upsert(identify_by="email", email="tal@example.com")
     assert result.created is True
@@ -310,7 +320,7 @@ async def test_upsert_with_a_non_string_action_is_a_decode_error(scripted: Scrip
 async def test_list_is_awaitable_and_async_iterable_newest_first(
     fake: FakeChing, ching: ching_async.Client
 ) -> None:
-    ids = [(await ching.customers.create(email=f"c{n}@example.com")).id for n in range(3)]
+    ids = [(await ching.customers.create(name=f"Customer {n}")).id for n in range(3)]
     listed = await ching.customers.list()
     assert [c.id for c in listed] == ids[::-1]
     assert all(isinstance(c, Customer) and c.request_info is not None for c in listed)
@@ -392,6 +402,31 @@ async def test_list_payment_methods(fake: FakeChing, ching: ching_async.Client) 
         await ching.customers.list_payment_methods("cus_missing")
 
 
+async def test_list_inactive_payment_methods(fake: FakeChing, ching: ching_async.Client) -> None:
+    customer = fake.add_customer(name="Tal", email="tal@example.com")
+    visa, amex, kept = (fake.add_payment_method(customer.id) for _ in range(3))
+    assert await ching.customers.list_inactive_payment_methods(customer.id) == []
+    await ching.payment_methods.detach(visa.id)
+    await ching.payment_methods.detach(amex.id)
+    inactive = await ching.customers.list_inactive_payment_methods(customer.id)
+    [request] = sent(fake, "GET", "/customers/{id}/payment_methods/inactive")[-1:]
+    assert (request.path, request.raw_body) == (
+        f"/customers/{customer.id}/payment_methods/inactive",
+        b"",
+    )
+    assert [m.id for m in inactive] == [amex.id, visa.id]  # newest first
+    assert all(isinstance(m, PaymentMethod) and m.status == "inactive" for m in inactive)
+    assert [m.id for m in await ching.customers.list_payment_methods(customer.id)] == [kept.id]
+    assert [m.id async for m in ching.customers.list_inactive_payment_methods(customer.id)] == [
+        amex.id,
+        visa.id,
+    ]
+    with pytest.raises(ching_async.NotFoundError):
+        await ching.customers.list_inactive_payment_methods("cus_missing")
+    with pytest.raises(ching_async.InvalidParameterError, match="customer"):
+        await ching.customers.list_inactive_payment_methods("cus 1")
+
+
 async def test_nested_card_details_are_lifted(scripted: Script) -> None:
     card = {
         "id": "pm_1",
@@ -416,7 +451,7 @@ async def test_nested_card_details_are_lifted(scripted: Script) -> None:
 # ------------------------------------------------------------------- modes
 async def test_live_customers_are_separate(fake: FakeChing) -> None:
     async with client_for(fake, api_key=fake.live_api_key) as live:
-        customer = await live.customers.create(email="live@example.com")
+        customer = await live.customers.create(name="Live", email="live@example.com")
         assert customer.livemode is True
         assert [c.id for c in await live.customers.list()] == [customer.id]
     async with client_for(fake) as test:

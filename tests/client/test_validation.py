@@ -348,7 +348,7 @@ async def test_description_must_be_text(scripted: Script, client: ching_async.Cl
 UNKNOWN_KEYWORD_CALLS: dict[str, Call] = {
     "charges.create": create_charge(idempotency_kee="k"),
     "refunds.create": lambda c: c.refunds.create(charge="ch_1", amount=1, mark_idempotency=False),
-    "customers.create": lambda c: c.customers.create(email="tal@example.com", nmae="Tal"),
+    "customers.create": lambda c: c.customers.create(name="Tal", emial="tal@example.com"),
     "customers.update": lambda c: c.customers.update("cus_1", nmae="Tal"),
     "customers.upsert": lambda c: c.customers.upsert(identify_by="phone", phone="1", tax="1"),
 }

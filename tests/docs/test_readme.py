@@ -100,6 +100,31 @@ async def test_readme_bulk_example_charges_each_row_once(
     assert (tmp_path / "billing-2026-11.jsonl").exists()
 
 
+async def test_readme_documents_example_saves_the_pdf(
+    seeded: types.SimpleNamespace, tmp_path: Path
+) -> None:
+    code = next(c for c in scripts() if "download_pdf" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env, cwd=tmp_path)
+    [document] = seeded.fake.documents()
+    assert (tmp_path / "invoice.pdf").read_bytes() == document.pdf()
+    assert f"saved {len(document.pdf())} bytes" in out
+    assert os.listdir(tmp_path) == ["invoice.pdf"]  # no temporary file left
+
+
+async def test_readme_webhook_endpoints_example_creates_then_deletes(
+    seeded: types.SimpleNamespace,
+) -> None:
+    code = next(c for c in scripts() if "webhook_endpoints.create" in c)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    assert "store this now, it is shown once: whsec_" in out
+    assert [(r.method, r.route) for r in seeded.fake.requests()] == [
+        ("POST", "/webhooks"),
+        ("GET", "/webhooks"),
+        ("DELETE", "/webhooks/{id}"),
+    ]
+    assert seeded.fake.webhook_endpoints() == []
+
+
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
     code = next(c for c in scripts() if "tag_and_time" in c)
     out = await run([sys.executable, "-c", code], seeded.env)
@@ -176,3 +201,26 @@ async def test_readme_webhook_receiver_handles_a_signed_delivery_once(
         await runner.cleanup()
     assert capsys.readouterr().out.count(f"paid {charge.id} 4321") == 1
     assert len(module.handled) == 1
+
+
+async def test_readme_sync_example_charges_each_order_once(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "ThreadPoolExecutor" in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    charges = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert sorted(c.amount for c in charges) == [1500, 4990, 9900]
+    assert "3 charges" in out
+    [paid] = [c for c in charges if c.amount == 9900]
+    assert f"order-1002 is {paid.id}" in out
+
+
+@pytest.mark.parametrize(("marker", "amount"), [("django.setup()", 9900), ("Celery(", 4990)])
+async def test_readme_framework_examples_charge_once(
+    seeded: types.SimpleNamespace, marker: str, amount: int
+) -> None:
+    """The Django view and the Celery task of "Use it with": one charge, its
+    id or JSON printed, no thread left behind (the process exits)."""
+    code = next(c for c in scripts() if marker in c).replace(DOC_CARD, seeded.card)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    [charge] = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert charge.amount == amount
+    assert charge.id in out

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
+from aiohttp import web
 
 from ching_async.testing import FakeChing
 
@@ -64,3 +67,37 @@ class Seeded:
 def seeded(fake: FakeChing) -> Seeded:
     customer = fake.add_customer(name="Tal Levi", email="tal@example.com")
     return Seeded(customer.id, fake.add_payment_method(customer.id).id)
+
+
+@dataclass
+class Sink:
+    """A real HTTP endpoint that records each delivery: (headers, raw body)."""
+
+    url: str = ""
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)  # answers to give, then 200
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.received.append((dict(request.headers), await request.read()))
+        self.arrived.set()
+        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
+
+    @property
+    def types(self) -> list[str]:
+        return [orjson.loads(body)["type"] for _, body in self.received]
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[Sink]:
+    state = Sink()
+    app = web.Application()
+    app.router.add_post("/hook", state.handle)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    try:
+        yield state
+    finally:
+        await runner.cleanup()

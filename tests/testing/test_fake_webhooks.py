@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -19,39 +17,7 @@ import ching_async
 from ching_async.testing import FakeChing, Fault
 from tests._support.fake_client import client_for, raw_call
 
-
-@dataclass
-class Sink:
-    """A real HTTP endpoint that records each delivery: (headers, raw body)."""
-
-    url: str = ""
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)  # answers to give, then 200
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.received.append((dict(request.headers), await request.read()))
-        self.arrived.set()
-        return web.Response(status=self.statuses.pop(0) if self.statuses else 200)
-
-    @property
-    def types(self) -> list[str]:
-        return [orjson.loads(body)["type"] for _, body in self.received]
-
-
-@pytest.fixture
-async def sink() -> AsyncIterator[Sink]:
-    state = Sink()
-    app = web.Application()
-    app.router.add_post("/hook", state.handle)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+from .conftest import Sink
 
 
 @pytest.fixture
@@ -84,7 +50,7 @@ async def test_an_endpoint_gets_a_whsec_secret_and_signed_documented_envelopes(
 async def test_each_state_change_emits_its_event(fake: FakeChing, sink: Sink) -> None:
     fake.add_webhook_endpoint(sink.url)
     async with client_for(fake) as ching:
-        customer = await ching.customers.create(email="tal@example.com")
+        customer = await ching.customers.create(name="Tal", email="tal@example.com")
         await ching.customers.update(customer.id, name="Tal")
         card = await ching.payment_methods.create_test_card(customer.id)
         charge = await ching.charges.create(
@@ -151,7 +117,7 @@ async def test_a_live_endpoint_gets_live_events(fake: FakeChing, sink: Sink) -> 
     fake.add_webhook_endpoint(sink.url, livemode=True)
     fake.add_customer(name="test", email="t@example.com")
     async with client_for(fake, api_key=fake.live_api_key) as live:
-        await live.customers.create(email="live@example.com")
+        await live.customers.create(name="Live", email="live@example.com")
     await fake.deliver_pending()
     assert [orjson.loads(b)["livemode"] for _, b in sink.received] == [True]
 

@@ -77,7 +77,7 @@ async def test_the_aiohttp_receiver_gets_typed_events_from_the_fake_end_to_end(
     receiver: Receiver, fake: FakeChing, ching_client: ching_async.Client
 ) -> None:
     received = receiver.events
-    customer = await ching_client.customers.create(email="tal@example.com", name="Tal")
+    customer = await ching_client.customers.create(name="Tal", email="tal@example.com")
     card = await ching_client.payment_methods.create_test_card(customer.id)
     charge = await ching_client.charges.create(
         customer=customer.id, payment_method=card.id, amount=4990
@@ -186,7 +186,7 @@ async def test_background_delivery_reaches_the_receiver(
         async with ching_async.Client(
             fake.api_key, base_url=fake.url, retry_policy=ching_async.RetryPolicy(instant=True)
         ) as ching:
-            customer = await ching.customers.create(email="tal@example.com")
+            customer = await ching.customers.create(name="Tal", email="tal@example.com")
         async with asyncio.timeout(5):
             await receiver.arrived.wait()
     assert received[0].type == "customer.created"

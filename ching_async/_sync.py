@@ -1,0 +1,646 @@
+"""`SyncClient`: the async `Client` for code that is not async (Django views,
+Celery tasks, scripts).
+
+How it runs. A SyncClient owns one async `Client` and one event loop, run by
+one daemon thread of its own ("ching_async.SyncClient"), started by the first
+call (so creating one at import time, in a process that forks workers, starts
+nothing). A call hands the async method to that loop
+(`call_soon_threadsafe`) and blocks the calling thread on a lock until the
+call's task ends. So every call is the async client's call: the same
+validation, retries, reconciliation and settle rules, the same models, and
+the same exception objects (types and request context unchanged). Many
+threads may share one SyncClient: their calls run concurrently on the one
+loop, over one connection pool and one client's idempotency-key bookkeeping.
+The calling thread's context variables are copied into its call, so a
+middleware (tracing, say) sees the caller's context.
+
+The facade. A group (`SyncCharges`, ...) names each method of the async
+group once: `create = synced(Charges.create)`. `synced` is a descriptor typed
+with ParamSpec, so mypy and IDEs see `sync.charges.create` with the async
+method's own parameters and its awaited result (an `AsyncList[T]` becomes
+`list[T]`); `synced_iterator` does the same for a method that returns an
+async iterator (`create_many`'s `BulkRun`), which becomes a `SyncIterator`.
+Python's typing cannot map one class's methods onto another's, so these lines
+are written out, one per method: tests/sync/test_sync_client.py fails when a
+public method of a `Client` group has no twin here. A new group is a class
+here and one line in `SyncClient._attach`. The client's own settings are
+read through from the async client (`_FromClient`); `with_options` makes a
+view of the async client and hangs new groups on it, on the same loop.
+
+Rules, decided:
+- From the SyncClient's own loop thread (a middleware or transport calling
+  back into the SyncClient) a call would wait for itself forever: it raises
+  ClientStateError. From another thread's running loop (async code, a
+  notebook) a call works but blocks that loop until it ends, like any
+  blocking library: in async code use `Client`.
+- An exception raised in the calling thread while it waits (Ctrl-C, a
+  Celery time limit raised by a signal handler) cancels the call's task in
+  the loop, waits for it to unwind (a second interrupt stops the waiting),
+  and is re-raised. A cancelled charge or refund is remembered as in doubt,
+  as in async code: pass your own `idempotency_key=` and resolve it later
+  with `find_by_idempotency_key`.
+- `close()` (and leaving `with`) cancels nothing: new calls are refused
+  (ClientStateError), calls already begun end by themselves (each is bounded
+  by `total_timeout`), then open bulk runs are closed as their own `close()`
+  would, the pool is closed and the thread joined. It is idempotent, and a
+  second `close()` waits for the first. A SyncClient dropped without
+  `close()` is closed when it is garbage-collected or at interpreter exit.
+- After `os.fork()`, a SyncClient whose thread ran in the parent raises
+  ClientStateError in the child: create SyncClients in the child (one made
+  before the fork and first used after it is fine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import copy
+import inspect
+import os
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
+
+from ._client import Client
+from ._errors import ClientStateError, InvalidParameterError
+from ._resources._base import Resource
+from ._resources._charges import Charges
+from ._resources._customers import Customers
+from ._resources._discounts import Discounts
+from ._resources._documents import Documents
+from ._resources._payment_methods import PaymentMethods
+from ._resources._prices import Prices
+from ._resources._products import Products
+from ._resources._refunds import Refunds
+from ._resources._setup_sessions import SetupSessions
+from ._resources._webhook_endpoints import WebhookEndpoints
+from ._retry import RetryPolicy
+
+__all__ = ["SyncClient", "SyncIterator"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R", bound=Resource)
+S = TypeVar("S")
+V = TypeVar("V")
+
+_THREAD_NAME = "ching_async.SyncClient"
+_END: Any = object()  # an async iterator's end, as a value the loop can hand back
+
+
+class _Call:
+    """One call handed to the loop. The caller blocks on `done`, a lock held
+    until the loop releases it when the call's task has ended."""
+
+    __slots__ = ("done", "error", "finished", "result", "task")
+
+    def __init__(self) -> None:
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+
+class _Runner:
+    """The event loop thread of one SyncClient and the calls in it.
+
+    Holds no reference to the SyncClient, so that a dropped SyncClient can be
+    collected and its finalizer can close this."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client  # the first; views of it share its pool and lifecycle
+        self._lock = threading.Lock()  # start, submit and close, against each other
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._close_error: BaseException | None = None
+        self.forked = False  # set in a child process by os.register_at_fork
+        self._tasks: set[asyncio.Task[Any]] = set()  # calls begun, in the loop
+        self.iterators: set[AsyncIterator[Any]] = set()  # bulk runs not yet closed
+        _RUNNERS.add(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closing
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def _on_loop_thread(self) -> bool:
+        # Thread objects, not idents: an ended thread's ident is given to new ones.
+        return threading.current_thread() is self._thread
+
+    # ------------------------------------------------------------- calling
+    def call(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Any) -> T:
+        """Run `await fn(*args, **kwargs)` in the loop; block until it ends."""
+        if self._on_loop_thread():
+            raise ClientStateError(
+                "a SyncClient was called from its own event loop thread (from a middleware "
+                "or transport?): it would wait for itself forever; await the async "
+                "ching_async.Client there instead"
+            )
+        call = _Call()
+        context = contextvars.copy_context()
+        with self._lock:  # so that no call is handed over once close() has begun
+            if self._closing or self.forked:
+                raise self._unusable()
+            loop = self._loop if self._loop is not None else self._start()
+            loop.call_soon_threadsafe(self._begin, call, fn, args, kwargs, context)
+        try:
+            call.done.acquire()
+        except BaseException:
+            # Interrupted while waiting (Ctrl-C, a time limit's signal): cancel
+            # the call in the loop, as async code's cancellation would, and let
+            # it unwind so its doubt is remembered before the caller goes on.
+            if not call.finished:
+                loop.call_soon_threadsafe(_cancel, call)
+                call.done.acquire()
+            raise
+        error = call.error
+        if error is None:
+            return cast(T, call.result)
+        try:
+            raise error
+        finally:
+            del error, call  # no cycle: this frame <-> the error's traceback
+
+    def _begin(
+        self,
+        call: _Call,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        kwargs: Any,
+        context: contextvars.Context,
+    ) -> None:
+        assert self._loop is not None
+        call.task = self._loop.create_task(self._run(call, fn, args, kwargs), context=context)
+        self._tasks.add(call.task)
+
+    async def _run(
+        self, call: _Call, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: Any
+    ) -> None:
+        """The call's task. It hands its outcome over itself (not from a done
+        callback, one more turn of the loop) and never raises: the caller
+        raises it."""
+        try:
+            # Called here, in the loop: a plain method's validation (`list`) too.
+            call.result = await fn(*args, **kwargs)
+        except BaseException as exc:  # CancelledError too: the caller was interrupted
+            call.error = exc
+        finally:
+            self._tasks.discard(call.task)
+            call.finished = True
+            call.done.release()
+            del call  # no cycle: the error's traceback holds this frame
+
+    def _unusable(self) -> ClientStateError:
+        if self.forked:
+            return ClientStateError(
+                "this SyncClient's thread ran in the parent process, which then forked; "
+                "create a new SyncClient in this process"
+            )
+        return ClientStateError("this SyncClient is closed; create a new one")
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        """Start the loop thread (under self._lock)."""
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=_serve, args=(loop,), name=_THREAD_NAME, daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        return loop
+
+    # ------------------------------------------------------------- closing
+    def close(self, *, join: bool = True) -> None:
+        if join and self._on_loop_thread():
+            raise ClientStateError(
+                "SyncClient.close() was called from its own event loop thread; "
+                "it would wait for itself forever"
+            )
+        with self._lock:
+            first, self._closing = not self._closing, True
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None or self.forked:
+            return  # never started (nothing to close), or the thread is the parent's
+        if first:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+        if join:
+            thread.join()  # also how a second close() waits for the first
+            error, self._close_error = self._close_error, None
+            if error is not None:
+                raise error  # a bulk run's journal that could not be closed, say
+
+    def after_fork(self) -> None:
+        """In a forked child: the loop thread did not survive the fork, and
+        the loop's state is the parent's. A runner never started holds
+        nothing of the parent's: it starts here."""
+        self.forked = self.started
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+
+    def close_dropped(self) -> None:
+        """The SyncClient's finalizer. The collector may run it in the loop's
+        own thread: the thread is then stopped, not joined."""
+        self.close(join=not self._on_loop_thread())
+
+    async def _shutdown(self) -> None:
+        try:
+            # Calls begun before close() end by themselves (total_timeout
+            # bounds each); none begins after it.
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+            while self.iterators:
+                await _close_iterator(self, next(iter(self.iterators)))
+            await self.client.aclose()
+        except Exception as exc:  # the first close() raises it, once the thread is gone
+            self._close_error = exc
+        finally:
+            asyncio.get_running_loop().stop()
+
+
+def _cancel(call: _Call) -> None:
+    # Runs in the loop after the call's _begin (callbacks run in order).
+    if call.task is not None:
+        call.task.cancel()
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            # aiohttp resolves names in the default executor: no thread left behind.
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+_RUNNERS: weakref.WeakSet[_Runner] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for runner in _RUNNERS:
+        runner.after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_forked)
+
+
+# ------------------------------------------------------------------ facade
+class SyncIterator(Generic[T]):
+    """The sync twin of an async iterator the async client returns (the
+    `BulkRun` of `charges.create_many`): iterate it with `for`, or take
+    `list(run)` once complete. Close it early with `with` or `close()`, which
+    does what the async run's `aclose()` does. Every open run is closed by
+    `SyncClient.close()`."""
+
+    def __init__(self, owner: SyncClient, iterator: AsyncIterator[T]) -> None:
+        self._owner = owner  # keeps the SyncClient (and so its loop) alive
+        self._iterator = iterator
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> T:
+        runner = self._owner._runner
+        item = runner.call(_next_or_end, (runner, self._iterator), {})
+        if item is _END:
+            raise StopIteration
+        return cast(T, item)
+
+    def close(self) -> None:
+        """Stop the run early, as the async run's `aclose()` does. Idempotent."""
+        runner = self._owner._runner
+        if self._iterator in runner.iterators and not runner.closed:
+            runner.call(_close_iterator, (runner, self._iterator), {})
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+async def _next_or_end(runner: _Runner, iterator: AsyncIterator[Any]) -> Any:
+    try:
+        return await anext(iterator)
+    except StopAsyncIteration:
+        runner.iterators.discard(iterator)  # an ended run has closed itself
+        return _END
+
+
+async def _close_iterator(runner: _Runner, iterator: AsyncIterator[Any]) -> None:
+    if iterator in runner.iterators:
+        runner.iterators.discard(iterator)
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class SyncResource(Generic[R]):
+    """A resource group of the async client, method by method in sync form."""
+
+    def __init__(self, owner: SyncClient, resource: R) -> None:
+        self._owner = owner  # keeps the SyncClient (and so its loop) alive
+        self._resource = resource
+        self.__doc__ = type(resource).__doc__
+
+
+class _GroupMethod(Generic[R, P]):
+    """What both descriptors share: the name, the docs, the cache."""
+
+    def __init__(self, method: Callable[Concatenate[R, P], object]) -> None:
+        self._method = method
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+
+    def _install(self, group: SyncResource[R], bound: Callable[P, S]) -> Callable[P, S]:
+        """`bound`, named and documented as the method (help(), IDEs), cached on
+        the group so that later lookups skip the descriptor."""
+        bound.__name__ = bound.__qualname__ = self._name
+        bound.__doc__ = self.__doc__
+        signature = inspect.signature(self._method)
+        params = list(signature.parameters.values())[1:]  # no self
+        bound.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=params, return_annotation=inspect.Signature.empty
+        )
+        group.__dict__[self._name] = bound
+        return bound
+
+
+class _Synced(_GroupMethod[R, P], Generic[R, P, T]):
+    """`synced(Group.method)`: the method, called and awaited in the loop."""
+
+    def __init__(self, method: Callable[Concatenate[R, P], Awaitable[T]]) -> None:
+        super().__init__(method)
+        self._awaitable = method
+
+    @overload
+    def __get__(self, group: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, group: SyncResource[R], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, group: SyncResource[R] | None, owner: type[Any]) -> Self | Callable[P, T]:
+        if group is None:
+            return self
+        runner, resource, method = group._owner._runner, group._resource, self._awaitable
+
+        def bound(*args: P.args, **kwargs: P.kwargs) -> T:
+            return runner.call(method, (resource, *args), kwargs)
+
+        return self._install(group, bound)
+
+
+class _SyncedIterator(_GroupMethod[R, P], Generic[R, P, T]):
+    """`synced_iterator(Group.method)`: a method returning an async iterator,
+    made in the loop, handed back as a SyncIterator."""
+
+    def __init__(self, method: Callable[Concatenate[R, P], AsyncIterator[T]]) -> None:
+        super().__init__(method)
+        self._opener = method
+
+    @overload
+    def __get__(self, group: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, group: SyncResource[R], owner: type[Any]) -> Callable[P, SyncIterator[T]]: ...
+    def __get__(
+        self, group: SyncResource[R] | None, owner: type[Any]
+    ) -> Self | Callable[P, SyncIterator[T]]:
+        if group is None:
+            return self
+        sync_client, resource, opener = group._owner, group._resource, self._opener
+        runner = sync_client._runner
+
+        async def open_(*args: Any, **kwargs: Any) -> AsyncIterator[T]:
+            iterator = opener(resource, *args, **kwargs)
+            runner.iterators.add(iterator)
+            return iterator
+
+        def bound(*args: P.args, **kwargs: P.kwargs) -> SyncIterator[T]:
+            return SyncIterator(sync_client, runner.call(open_, args, kwargs))
+
+        return self._install(group, bound)
+
+
+def synced(method: Callable[Concatenate[R, P], Awaitable[T]]) -> _Synced[R, P, T]:
+    """A group method in sync form: the async method's parameters, its awaited result."""
+    return _Synced(method)
+
+
+def synced_iterator(
+    method: Callable[Concatenate[R, P], AsyncIterator[T]],
+) -> _SyncedIterator[R, P, T]:
+    """A group method returning an async iterator, in sync form: a SyncIterator."""
+    return _SyncedIterator(method)
+
+
+# One line per method of each async group (see the module docstring): alike
+# by design, a table that type checkers read; the test of the facade checks it.
+class SyncSetupSessions(SyncResource[SetupSessions]):
+    create = synced(SetupSessions.create)
+    retrieve = synced(SetupSessions.retrieve)
+    cancel = synced(SetupSessions.cancel)
+
+
+class SyncCharges(SyncResource[Charges]):
+    create = synced(Charges.create)
+    retrieve = synced(Charges.retrieve)
+    capture = synced(Charges.capture)
+    cancel = synced(Charges.cancel)
+    list = synced(Charges.list)
+    find_by_idempotency_key = synced(Charges.find_by_idempotency_key)
+    create_many = synced_iterator(Charges.create_many)
+
+
+class SyncCustomers(SyncResource[Customers]):
+    create = synced(Customers.create)
+    retrieve = synced(Customers.retrieve)
+    update = synced(Customers.update)
+    upsert = synced(Customers.upsert)
+    list = synced(Customers.list)
+    delete = synced(Customers.delete)
+    list_payment_methods = synced(Customers.list_payment_methods)
+    list_inactive_payment_methods = synced(Customers.list_inactive_payment_methods)
+
+
+class SyncPaymentMethods(SyncResource[PaymentMethods]):
+    retrieve = synced(PaymentMethods.retrieve)
+    detach = synced(PaymentMethods.detach)
+    create_test_card = synced(PaymentMethods.create_test_card)
+
+
+class SyncRefunds(SyncResource[Refunds]):
+    create = synced(Refunds.create)
+    retrieve = synced(Refunds.retrieve)
+    list = synced(Refunds.list)
+    find_by_idempotency_key = synced(Refunds.find_by_idempotency_key)
+
+
+class SyncDocuments(SyncResource[Documents]):
+    list = synced(Documents.list)
+    retrieve = synced(Documents.retrieve)
+    download_pdf = synced(Documents.download_pdf)
+
+
+class SyncWebhookEndpoints(SyncResource[WebhookEndpoints]):
+    create = synced(WebhookEndpoints.create)
+    list = synced(WebhookEndpoints.list)
+    delete = synced(WebhookEndpoints.delete)
+
+
+class SyncProducts(SyncResource[Products]):
+    create = synced(Products.create)
+    update = synced(Products.update)
+    upload_image = synced(Products.upload_image)
+    retrieve = synced(Products.retrieve)
+    list = synced(Products.list)
+    find_by_idempotency_key = synced(Products.find_by_idempotency_key)
+
+
+class SyncPrices(SyncResource[Prices]):
+    create = synced(Prices.create)
+    update = synced(Prices.update)
+    cancel_pending_migration = synced(Prices.cancel_pending_migration)
+    retrieve = synced(Prices.retrieve)
+    list = synced(Prices.list)
+    find_by_idempotency_key = synced(Prices.find_by_idempotency_key)
+
+
+class SyncDiscounts(SyncResource[Discounts]):
+    create = synced(Discounts.create)
+    update = synced(Discounts.update)
+    replace_targets = synced(Discounts.replace_targets)
+    archive = synced(Discounts.archive)
+    retrieve = synced(Discounts.retrieve)
+    list = synced(Discounts.list)
+    redemptions = synced(Discounts.redemptions)
+    find_by_idempotency_key = synced(Discounts.find_by_idempotency_key)
+
+
+def _parameters_of(
+    source: Callable[Concatenate[Any, P], object],
+) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
+    """Give the decorated method the parameters of `source` (Client's), for
+    type checkers and help(), without writing them out twice."""
+
+    def decorate(fn: Callable[Concatenate[S, ...], V]) -> Callable[Concatenate[S, P], V]:
+        signature = inspect.signature(source)
+        fn.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            return_annotation=inspect.signature(fn).return_annotation
+        )
+        fn.__doc__ = fn.__doc__ or source.__doc__
+        return fn
+
+    return decorate
+
+
+class _FromClient(Generic[T]):
+    """A setting read from the async client, under the same name."""
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = name
+        self.__doc__ = f"The async client's `{name}`."
+
+    @overload
+    def __get__(self, sync: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, sync: SyncClient, owner: type[Any]) -> T: ...
+    def __get__(self, sync: SyncClient | None, owner: type[Any]) -> Self | T:
+        if sync is None:
+            return self
+        return cast(T, getattr(sync._client, self._name))
+
+
+class SyncClient:
+    """A blocking client for the CHING API, for code that is not async:
+    Django views, Celery tasks, scripts. Create one per process and share it
+    between threads.
+
+    It takes the same arguments as `Client` (except `session=`: an aiohttp
+    session belongs to another event loop) and has the same resource groups
+    and methods, which block and return the same models; lists come back as
+    plain lists, and `charges.create_many` as a `SyncIterator` of results.
+    Close it with `with SyncClient() as ching:` or `close()`. How it runs,
+    and its rules for interrupts, closing, forks and async code: README,
+    "Sync code (Django, Celery, scripts)".
+    """
+
+    base_url: _FromClient[str] = _FromClient()
+    mode: _FromClient[str] = _FromClient()  # "test" or "live" (from the key), or "unknown"
+    headers: _FromClient[Mapping[str, str]] = _FromClient()
+    timeout: _FromClient[float] = _FromClient()
+    total_timeout: _FromClient[float] = _FromClient()
+    max_retries: _FromClient[int] = _FromClient()
+    max_connections: _FromClient[int] = _FromClient()
+    retry_policy: _FromClient[RetryPolicy] = _FromClient()
+    max_download_bytes: _FromClient[int] = _FromClient()
+
+    @_parameters_of(Client.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("session") is not None:
+            raise InvalidParameterError(
+                "SyncClient takes no session=: an aiohttp session belongs to the event loop "
+                "it was made in, and a SyncClient runs its own; use max_connections= "
+                "or transport= instead"
+            )
+        self._runner = _Runner(Client(*args, **kwargs))
+        self._parent: SyncClient | None = None
+        # Dropped unclosed (garbage-collected, or at exit): closed all the same.
+        weakref.finalize(self, self._runner.close_dropped)
+        self._attach(self._runner.client)
+
+    def _attach(self, client: Client) -> None:
+        """The resource groups, all calling `client` on this SyncClient's loop."""
+        self._client = client
+        self.setup_sessions = SyncSetupSessions(self, client.setup_sessions)
+        self.charges = SyncCharges(self, client.charges)
+        self.customers = SyncCustomers(self, client.customers)
+        self.payment_methods = SyncPaymentMethods(self, client.payment_methods)
+        self.refunds = SyncRefunds(self, client.refunds)
+        self.documents = SyncDocuments(self, client.documents)
+        self.webhook_endpoints = SyncWebhookEndpoints(self, client.webhook_endpoints)
+        self.products = SyncProducts(self, client.products)
+        self.prices = SyncPrices(self, client.prices)
+        self.discounts = SyncDiscounts(self, client.discounts)
+
+    @_parameters_of(Client.with_options)
+    def with_options(self, **options: Any) -> SyncClient:
+        """A view of this client with other settings (the async `Client.with_options`'s),
+        for one call or kept. It shares this client's loop thread, connection
+        pool and lifecycle: closing either closes both.
+
+            fast = ching.with_options(total_timeout=3, max_retries=1)
+            charge = fast.charges.create(...)
+        """
+        view = copy.copy(self)
+        view._parent = self  # the finalizer that closes the loop is the first client's
+        view._attach(self._client.with_options(**options))
+        return view
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` has begun: calls then raise ClientStateError."""
+        return self._runner.closed
+
+    def __repr__(self) -> str:
+        return repr(self._client).replace("<ching_async.Client", "<ching_async.SyncClient", 1)
+
+    def close(self) -> None:
+        """Refuse new calls, let calls already begun end, close open bulk
+        runs and the connection pool, and stop the thread. Idempotent."""
+        self._runner.close()
+
+    def __enter__(self) -> Self:
+        if self._runner.closed:
+            raise ClientStateError("this SyncClient is closed; create a new one")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
