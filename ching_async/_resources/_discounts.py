@@ -149,6 +149,7 @@ class Discounts(Resource):
         second one; when the 100 newest rules lack it and they are 100,
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
+        # Each field by name, like any forwarding call (prices.create's looks alike).
         payload = _CREATE.body(
             name=name,
             redemption=redemption,
@@ -218,9 +219,8 @@ class Discounts(Resource):
 
     async def find_by_idempotency_key(self, key: str) -> Discount | None:
         """The rule created with this idempotency key, or None when it
-        provably does not exist (there are fewer than 100 rules and none
-        carries the key). When it is not among the 100 newest rules and
-        they are 100, it may exist beyond them: LookupInconclusiveError,
-        never None. Use it to resolve an OutcomeUnknownError.
+        provably does not exist; LookupInconclusiveError, never None, when
+        the 100 newest rules lack it and are 100 (as
+        `refunds.find_by_idempotency_key`). Resolves an OutcomeUnknownError.
         """
         return await self._find_by_marker(Discount, _LISTED, key)

@@ -113,6 +113,7 @@ class Prices(Resource):
         and they are 100, `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`.
         """
+        # Each field by name, like any forwarding call (charges.create's looks alike).
         payload = _CREATE.body(
             product=product,
             unit_amount=unit_amount,

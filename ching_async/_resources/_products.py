@@ -182,10 +182,9 @@ class Products(Resource):
 
     async def find_by_idempotency_key(self, key: str) -> Product | None:
         """The product created with this idempotency key, or None when it
-        provably does not exist (there are fewer than 100 products and none
-        carries the key). When it is not among the 100 newest products and
-        they are 100, it may exist beyond them: LookupInconclusiveError,
-        never None. Use it to resolve an OutcomeUnknownError.
+        provably does not exist; LookupInconclusiveError, never None, when
+        the 100 newest products lack it and are 100 (as
+        `refunds.find_by_idempotency_key`). Resolves an OutcomeUnknownError.
         """
         return await self._find_by_marker(Product, _LISTED, key)
 

@@ -9,6 +9,7 @@ from ._amounts import format_money
 from ._env import call
 from ._errors import CliError
 from ._once import Wording, create_once
+from ._options import api_arguments
 from ._output import Output
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
@@ -16,6 +17,8 @@ __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
 WINDOW = 100  # refunds.find_by_idempotency_key sees the 100 newest refunds
 
 
+# The options `create` passes on by name (each is named as the API's argument).
+REFUND_FIELDS = ("charge", "amount", "reason", "metadata", "idempotency_key")
 REFUND = Wording(
     noun="refund",
     verb="refund",
@@ -33,12 +36,7 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
         action=f"refunding {args.charge}",
         find=lambda client, key: client.refunds.find_by_idempotency_key(key),
         create=lambda client, assume_new: client.refunds.create(
-            charge=args.charge,
-            amount=args.amount,
-            reason=args.reason,
-            metadata=args.metadata,
-            idempotency_key=args.idempotency_key,
-            assume_new=assume_new,
+            **api_arguments(args, *REFUND_FIELDS), assume_new=assume_new
         ),
         question=lambda client: _question(client, args.charge, args.amount),
         show=out.refund,

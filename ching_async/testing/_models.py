@@ -271,6 +271,7 @@ class WebhookEndpoint(Record):
 
 
 # -- products, prices and discounts ---------------------------------------------------
+# (Records alike in shape only: each declares its own fields, as the API's objects do.)
 
 IMAGE_FILES_URL = "https://files.ching.co.il/images/"
 # The image types ``POST /products/upload_image`` takes, by their file suffix.

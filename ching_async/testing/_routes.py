@@ -204,6 +204,7 @@ def delete_webhook_endpoint(ledger: Ledger, call: Call) -> Reply:
 
 
 # -- products, prices and discounts --------------------------------------------------
+# (Handlers alike in shape only: each is one ledger operation of its own.)
 
 
 def create_product(ledger: Ledger, call: Call) -> Any:

@@ -526,6 +526,7 @@ class FakeChing:
         updating it then answers 400 ``price_archived``."""
         return self.ledger.archive_price(id)
 
+    # The ledger's add_redemption spelled out again, by the API's names: help() shows them.
     def add_redemption(
         self,
         discount: str,
@@ -538,13 +539,7 @@ class FakeChing:
         """Record a use of a discount rule (until checkout and subscriptions record
         their own): a row of ``GET /discounts/:id/redemptions``, ``times_redeemed``
         counted up. ``charge`` gives the row its amount and currency."""
-        return self.ledger.add_redemption(
-            discount,
-            customer_id=customer,
-            amount_saved=amount_saved,
-            charge_id=charge,
-            subscription=subscription,
-        )
+        return self.ledger.add_redemption(discount, customer, amount_saved, charge, subscription)
 
     def product(self, id: str) -> Product:
         return self.ledger.products.find(id)

@@ -716,7 +716,6 @@ class Ledger:
     def add_redemption(
         self,
         discount_id: str,
-        *,
         customer_id: str,
         amount_saved: int,
         charge_id: str | None = None,

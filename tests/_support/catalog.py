@@ -109,6 +109,17 @@ APPLIED_DISCOUNT_EVENT: dict[str, Any] = {
     "created": "2026-05-02T10:00:01.000Z",
 }
 
+# A discount rule's create arguments: 20% off the order once, with code LAUNCH.
+LAUNCH: dict[str, Any] = {
+    "name": "Launch",
+    "redemption": "code",
+    "code": "launch",
+    "target_type": "order",
+    "value_type": "percent",
+    "value": 2000,
+    "duration": "once",
+}
+
 # The smallest files each accepted type starts with (their signatures).
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64

@@ -17,7 +17,8 @@ import pytest
 import ching_async
 from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
 from ching_async.testing import FakeChing, Fault
-from tests._support.fake_client import client_for, sent
+from tests._support.catalog import LAUNCH
+from tests._support.fake_client import AMBIGUOUS_FAULTS, client_for, sent
 
 
 @attrs.frozen
@@ -66,15 +67,7 @@ PRICES = Kind(
 DISCOUNTS = Kind(
     "discounts",
     "/discounts",
-    lambda c, f, kw: c.discounts.create(
-        name="Launch",
-        redemption="automatic",
-        target_type="order",
-        value_type="percent",
-        value=2000,
-        duration="once",
-        **kw,
-    ),
+    lambda c, f, kw: c.discounts.create(**LAUNCH, **kw),
     lambda c, f, key: c.discounts.find_by_idempotency_key(key),
     lambda f: [d for d in f.discounts() if d.name == "Launch"],
     lambda f: f.add_discount(name="Other"),
@@ -88,15 +81,7 @@ def lookups(fake: FakeChing, kind: Kind) -> list[Any]:
 
 
 @by_kind
-@pytest.mark.parametrize(
-    ("fault", "posts", "reconciled"),
-    [
-        pytest.param(Fault.commit_then_drop(), 1, True, id="lost-answer"),
-        pytest.param(Fault.commit_then_delay(2.0), 1, True, id="answer-after-the-timeout"),
-        pytest.param(Fault.status(503), 2, False, id="503-proven-absent-then-sent-again"),
-        pytest.param(Fault.html(502), 2, False, id="gateway-page-proven-absent"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "posts", "reconciled"), AMBIGUOUS_FAULTS)
 async def test_an_ambiguous_create_makes_one_object(
     fake: FakeChing,
     ching: ching_async.Client,

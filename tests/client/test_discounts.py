@@ -20,7 +20,14 @@ from ching_async import (
     Redemption,
 )
 from ching_async.testing import FakeChing
-from tests._support.catalog import APPLIED_DISCOUNT_EVENT, DISCOUNT, PRICE, PRODUCT, REDEMPTIONS
+from tests._support.catalog import (
+    APPLIED_DISCOUNT_EVENT,
+    DISCOUNT,
+    LAUNCH,
+    PRICE,
+    PRODUCT,
+    REDEMPTIONS,
+)
 from tests._support.fake_client import raw_call, sent
 from tests._support.scripted import Script, envelope, error
 
@@ -28,17 +35,6 @@ from tests._support.scripted import Script, envelope, error
 @pytest.fixture
 def price(fake: FakeChing) -> str:
     return fake.add_price(fake.add_product(name="Pro").id, unit_amount=9900).id
-
-
-LAUNCH: dict[str, Any] = {
-    "name": "Launch",
-    "redemption": "code",
-    "code": "launch",
-    "target_type": "order",
-    "value_type": "percent",
-    "value": 2000,
-    "duration": "once",
-}
 
 
 async def test_create_a_code_rule_on_prices(

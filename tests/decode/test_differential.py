@@ -25,37 +25,21 @@ import orjson
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from ching_async import (
-    AppliedDiscount,
-    Charge,
-    Customer,
-    Discount,
-    Installments,
-    PaymentMethod,
-    Price,
-    Product,
-    Redemption,
-    Redemptions,
-    Refund,
-    SetupSession,
-)
+import ching_async
+from ching_async import Charge, Customer, Installments, PaymentMethod, Refund, SetupSession
 from ching_async._convert import PROVENANCE, Decoding, optional_of
 from ching_async._models import RequestInfo
 
 FAST = Decoding(fast=True)
 PLAIN = Decoding(fast=False)
+CATALOG = ("Product", "Price", "Discount", "Redemption", "AppliedDiscount", "Redemptions")
 MODELS = (
     Charge,
     SetupSession,
     Customer,
     Refund,
     PaymentMethod,
-    Product,
-    Price,
-    Discount,
-    Redemption,
-    AppliedDiscount,
-    Redemptions,
+    *(getattr(ching_async, name) for name in CATALOG),
 )
 INFO = RequestInfo(
     method="GET", path="/x", status=200, attempts=1, idempotency_key=None, request_id=None

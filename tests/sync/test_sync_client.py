@@ -23,6 +23,7 @@ import ching_async
 from ching_async import ClientStateError, Request, Response
 from ching_async._resources._base import Resource
 from ching_async.testing import FakeChing, Fault, ching_test_mode
+from tests._support.catalog import LAUNCH
 from tests._support.hostile import KEY, leaks_secret
 
 from .conftest import MakeSync, sync_threads
@@ -198,21 +199,13 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     price_key = price.request_info.idempotency_key if price.request_info else ""
     found_price = sync.prices.find_by_idempotency_key(product.id, price_key or "")
     assert getattr(found_price, "id", None) == price.id
-    discount = sync.discounts.create(
-        name="X",
-        redemption="code",
-        code="x",
-        target_type="order",
-        value_type="percent",
-        value=1,
-        duration="once",
-    )
+    discount = sync.discounts.create(**LAUNCH)
     assert isinstance(discount, ching_async.Discount)
     assert sync.discounts.update(discount.id, max_redemptions=2).max_redemptions == 2
     with pytest.raises(ching_async.TargetsNotSupportedError):
         sync.discounts.replace_targets(discount.id, targets=[price.id])
     assert sync.discounts.archive(discount.id).archived is True
-    assert sync.discounts.retrieve(discount.id).code == "X"
+    assert sync.discounts.retrieve(discount.id).code == "LAUNCH"
     assert [d.id for d in sync.discounts.list()] == [discount.id]
     assert sync.discounts.redemptions(discount.id) == ching_async.Redemptions()
     discount_key = discount.request_info.idempotency_key if discount.request_info else ""
