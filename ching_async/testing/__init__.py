@@ -29,6 +29,8 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
+
+    # The record types (as _server and _state import them).
     from ._models import (
         Charge,
         Customer,

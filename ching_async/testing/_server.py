@@ -19,6 +19,9 @@ from ._clock import OffsetClock
 from ._faults import FaultSet
 from ._ids import IdFactory
 from ._log import RequestRecord
+
+# The fake's record types, named again in _state and the package root: each
+# module imports what it uses.
 from ._models import (
     Charge,
     Customer,
