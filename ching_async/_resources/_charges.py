@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Charges"]
 
 # A charge is looked for by its marker among its customer's 100 newest.
-_LISTED = Listed("/charges", by_customer=True, declined=charge_declined)
+_LISTED = Listed("/charges", by="customer", declined=charge_declined)
 
 
 class Charges(Resource):
@@ -75,7 +75,7 @@ class Charges(Resource):
             description=description,
             installments=installments,
         )
-        how = marked(_LISTED, metadata, customer=payload["customer"], **marking)
+        how = marked(_LISTED, metadata, within=payload["customer"], **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:
@@ -177,5 +177,5 @@ class Charges(Resource):
         100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError later.
         """
-        query = {"customer": check_plain_id("customer", customer)}
-        return await self._find_by_marker(Charge, "/charges", key, query)
+        within = check_plain_id("customer", customer)
+        return await self._find_by_marker(Charge, _LISTED, key, within)

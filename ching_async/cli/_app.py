@@ -35,7 +35,9 @@ from ._options import (
     Handler,
     add_command,
     agorot,
+    agorot_or_zero,
     connection_options,
+    count,
     idempotency_option,
     lazy_handler,
     metadata_option,
@@ -113,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_customer_commands(commands, common)
     _add_card_commands(commands, common)
     _add_refund_commands(commands, common)
+    _add_product_commands(commands, common)
+    _add_price_commands(commands, common)
+    _add_discount_commands(commands, common)
     _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_bulk_charge_command(commands, common)
@@ -345,6 +350,273 @@ def _add_refund_commands(commands: Any, common: argparse.ArgumentParser) -> None
     p.add_argument("key", metavar="KEY")
 
 
+# ------------------------------------------------ products, prices, discounts
+CREATE_ONCE_EPILOG = """\
+made exactly once: with --idempotency-key, one already made with the key is
+shown and nothing is made again (a script may re-run the command); after a
+timeout or a 5xx it is looked up by its key before anything is sent again.
+In live mode the command asks first (--yes skips the question; without a
+terminal, --yes is required).
+exit codes: 0 made (or found made with the key); 1 an API error, or the
+outcome is unknown (then check with the find command it names; do not
+create it again); 2 bad arguments or not confirmed (nothing was sent).
+"""
+
+WRITE_EPILOG = """\
+In live mode the command asks first (--yes skips the question; without a
+terminal, --yes is required).
+"""
+
+
+def _create_once_options(p: argparse.ArgumentParser, what: str) -> None:
+    metadata_option(p)
+    idempotency_option(
+        p, f"e.g. a plan id: a {what} already made with this key is shown, not made again"
+    )
+    yes_option(p, "create")
+
+
+def _active_options(p: argparse.ArgumentParser, what: str) -> None:
+    active = p.add_mutually_exclusive_group()
+    active.add_argument(
+        "--active", dest="active", action="store_const", const=True, help=f"{what} active"
+    )
+    active.add_argument(
+        "--inactive", dest="active", action="store_const", const=False, help=f"{what} inactive"
+    )
+
+
+def _add_product_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    products = CommandGroup(
+        commands, "products", "what you sell: create, update, images, list", "._catalog", common
+    )
+    products.command("list", "the 100 newest products, newest first")
+    products.command("get", "retrieve a product", id="PROD_ID")
+    p = products.command(
+        "create",
+        "create a product, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description=("Create a product (active from the start); its prices say what it costs."),
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--description", help="shown on hosted checkout")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--image-url", metavar="URL", help="an https:// image URL")
+    image.add_argument(
+        "--image",
+        metavar="FILE",
+        help="upload this image (PNG, JPEG, WebP or GIF, <= 2 MB) and use it",
+    )
+    p.add_argument(
+        "--feature", action="append", metavar="TITLE[|SUBTITLE]", help="repeatable, in order"
+    )
+    _create_once_options(p, "product")
+    p = products.command(
+        "update",
+        "change a product's fields",
+        id="PROD_ID",
+        epilog=WRITE_EPILOG,
+        description="Change the given fields of a product; the others stay as they are.",
+    )
+    p.add_argument("--name")
+    description = p.add_mutually_exclusive_group()
+    description.add_argument("--description")
+    description.add_argument("--clear-description", action="store_true")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--image-url", metavar="URL", help="an https:// image URL")
+    image.add_argument("--image", metavar="FILE", help="upload this image and use it")
+    image.add_argument("--clear-image", action="store_true")
+    features = p.add_mutually_exclusive_group()
+    features.add_argument(
+        "--feature",
+        action="append",
+        metavar="TITLE[|SUBTITLE]",
+        help="replace the features with these (repeatable)",
+    )
+    features.add_argument(
+        "--add-feature",
+        action="append",
+        metavar="TITLE[|SUBTITLE]",
+        help="add to the current features (read first: the API replaces the list)",
+    )
+    features.add_argument("--clear-features", action="store_true")
+    _active_options(p, "make it")
+    metadata_option(p)
+    yes_option(p, "update")
+    p = products.command(
+        "upload-image", "host an image for --image-url; prints its URL", epilog=WRITE_EPILOG
+    )
+    p.add_argument("file", metavar="FILE", help="a PNG, JPEG, WebP or GIF of at most 2 MB")
+    p.add_argument(
+        "--content-type",
+        choices=["image/png", "image/jpeg", "image/webp", "image/gif"],
+        help="checked against the file's first bytes",
+    )
+    p.add_argument("--filename", help="without extension (default: the file's name)")
+    yes_option(p, "upload")
+    p = products.command("find", "find the product made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
+
+
+def _add_price_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    prices = CommandGroup(
+        commands, "prices", "what a product costs, once or every interval", "._catalog", common
+    )
+    p = prices.command("list", "the 100 newest prices, newest first (active ones by default)")
+    p.add_argument("--product", metavar="PROD_ID", help="only this product's prices")
+    p.add_argument("--active", choices=["true", "false", "all"], help="default: true")
+    prices.command("get", "retrieve a price", id="PRICE_ID")
+    p = prices.command(
+        "create",
+        "create a price of a product, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description="Create a price: once (--type one_time) or every --interval "
+        "(--type recurring).",
+    )
+    p.add_argument("--product", required=True, metavar="PROD_ID")
+    p.add_argument(
+        "--unit-amount",
+        required=True,
+        type=agorot_or_zero,
+        metavar="AGOROT",
+        help="whole agorot: 9900 is 99.00 ILS; 0 is a free plan",
+    )
+    p.add_argument("--type", required=True, choices=["one_time", "recurring"])
+    p.add_argument(
+        "--interval",
+        choices=["day", "week", "month", "year"],
+        help="with --type recurring (the docs list month and year)",
+    )
+    p.add_argument("--interval-count", type=positive_int, metavar="N", help="every N intervals")
+    p.add_argument("--trial-period-days", type=count, metavar="DAYS")
+    p.add_argument("--currency", help="ISO 4217 code (the server's default: ils)")
+    p.add_argument(
+        "--tax-mode",
+        choices=["inclusive", "exclusive"],
+        help="VAT included (the default) or added at charge time",
+    )
+    _create_once_options(p, "price")
+    p = prices.command(
+        "update",
+        "change a price, now or on a date",
+        id="PRICE_ID",
+        epilog=WRITE_EPILOG,
+        description="Change a price, and say how the change reaches subscriptions.",
+    )
+    p.add_argument(
+        "--apply-mode", required=True, choices=["now", "new_subscribers_only", "scheduled"]
+    )
+    p.add_argument(
+        "--effective-date",
+        metavar="ISO-8601",
+        help="with --apply-mode scheduled, e.g. 2026-07-01T00:00:00Z",
+    )
+    p.add_argument("--unit-amount", type=agorot_or_zero, metavar="AGOROT")
+    trial = p.add_mutually_exclusive_group()
+    trial.add_argument("--trial-period-days", type=count, metavar="DAYS")
+    trial.add_argument("--clear-trial", action="store_true", help="remove the free trial")
+    p.add_argument("--tax-mode", choices=["inclusive", "exclusive"])
+    metadata_option(p)
+    yes_option(p, "update")
+    p = prices.command(
+        "cancel-migration",
+        "withdraw a price's scheduled change",
+        id="PRICE_ID",
+        epilog=WRITE_EPILOG,
+    )
+    yes_option(p, "cancel")
+    p = prices.command("find", "find the price made with an idempotency key")
+    p.add_argument("product", metavar="PROD_ID")
+    p.add_argument("key", metavar="KEY")
+
+
+def _discount_window_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--active-from", metavar="ISO-8601", help="redeemable from")
+    p.add_argument("--active-until", metavar="ISO-8601", help="redeemable until")
+    p.add_argument("--max-redemptions", type=positive_int, metavar="N")
+    p.add_argument("--max-redemptions-per-customer", type=positive_int, metavar="N")
+
+
+def _add_discount_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    discounts = CommandGroup(
+        commands,
+        "discounts",
+        "discount rules: automatic or redeemed with a code",
+        "._catalog",
+        common,
+    )
+    discounts.command("list", "the 100 newest discount rules, newest first")
+    discounts.command("get", "retrieve a discount rule", id="DISC_ID")
+    p = discounts.command(
+        "create",
+        "create a discount rule, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description="Create a discount rule: automatic, or redeemed with --code.",
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--redemption", required=True, choices=["automatic", "code"])
+    p.add_argument("--code", help="with --redemption code: 1-64 of A-Z 0-9 _ - (upper-cased)")
+    p.add_argument("--target-type", required=True, choices=["order", "products", "prices"])
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="IDS",
+        help="product or price ids, comma-separated or repeated",
+    )
+    p.add_argument("--value-type", required=True, choices=["percent", "amount", "override"])
+    p.add_argument(
+        "--value",
+        required=True,
+        type=count,
+        metavar="N",
+        help="percent: basis points (2000 is 20%%); amount: agorot off; "
+        "override: the agorot unit price",
+    )
+    p.add_argument("--value-tax-mode", choices=["inclusive", "exclusive"], help="with override")
+    p.add_argument("--currency", help="with amount or override (default: ils)")
+    p.add_argument(
+        "--duration", required=True, choices=["once", "n_charges", "until_date", "forever"]
+    )
+    p.add_argument("--duration-charges", type=positive_int, metavar="N", help="with n_charges")
+    p.add_argument("--duration-until", metavar="ISO-8601", help="with until_date")
+    _discount_window_options(p)
+    _active_options(p, "create it")
+    _create_once_options(p, "discount rule")
+    p = discounts.command(
+        "update",
+        "change a rule's mutable fields",
+        id="DISC_ID",
+        epilog=WRITE_EPILOG,
+        description="Change a discount rule's name, window, limits or state; what it takes "
+        "off is fixed.",
+    )
+    p.add_argument("--name")
+    _discount_window_options(p)
+    _active_options(p, "make it")
+    metadata_option(p)
+    yes_option(p, "update")
+    p = discounts.command(
+        "targets", "replace a rule's products or prices", id="DISC_ID", epilog=WRITE_EPILOG
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        metavar="IDS",
+        help="product or price ids, comma-separated or repeated",
+    )
+    yes_option(p, "replace")
+    p = discounts.command(
+        "archive", "archive a rule: no new redemptions", id="DISC_ID", epilog=WRITE_EPILOG
+    )
+    yes_option(p, "archive")
+    discounts.command(
+        "redemptions", "a rule's uses and the subscriptions it applies to", id="DISC_ID"
+    )
+    p = discounts.command("find", "find the rule made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
+
+
 DOWNLOAD_DESCRIPTION = """\
 Download a document's PDF (streamed; refused unless it is a PDF within the
 client's size limit). It is written to a temporary file beside the
@@ -551,6 +823,9 @@ _SAMPLE_LISTINGS = {
     "customers": "ching customers list --fake",
     "cards": "ching customers cards CUS_ID --fake",
     "refunds": "ching refunds list --fake",
+    "products": "ching products list --fake",
+    "prices": "ching prices list --fake",
+    "discounts": "ching discounts list --fake",
     "documents": "ching documents list --fake",
     "webhooks": "ching webhooks list --fake",
 }

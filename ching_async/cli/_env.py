@@ -65,6 +65,7 @@ class SampleData:
     customers: dict[str, str]  # name -> customer id
     cards: dict[str, str]  # name -> payment method id
     charges: dict[str, str]  # label -> charge id
+    catalog: dict[str, str] = attrs.field(factory=dict)  # label -> product, price, discount id
 
 
 @attrs.frozen
@@ -188,7 +189,26 @@ def seed_sample_data(fake: FakeChing) -> SampleData:
         ).id
         for label, name, amount, held, description in sample_charges
     }
-    return SampleData(customers=customers, cards=cards, charges=charges)
+    return SampleData(
+        customers=customers, cards=cards, charges=charges, catalog=_seed_catalog(fake)
+    )
+
+
+def _seed_catalog(fake: FakeChing) -> dict[str, str]:
+    """A plan to sell: a product, its monthly and yearly prices, a launch code."""
+    product = fake.add_product(
+        name="Pro", description="Everything, for teams", features=[{"title": "SSO"}]
+    )
+    monthly = fake.add_price(
+        product.id, unit_amount=9900, type="recurring", recurring={"interval": "month"}
+    )
+    yearly = fake.add_price(
+        product.id, unit_amount=99000, type="recurring", recurring={"interval": "year"}
+    )
+    launch = fake.add_discount(
+        name="Launch", code="LAUNCH", target_type="prices", targets=[monthly.id], value=2000
+    )
+    return {"product": product.id, "monthly": monthly.id, "yearly": yearly.id, "launch": launch.id}
 
 
 @asynccontextmanager

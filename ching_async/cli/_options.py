@@ -28,6 +28,7 @@ __all__ = [
     "MetadataAction",
     "add_command",
     "agorot",
+    "agorot_or_zero",
     "api_arguments",
     "connection_options",
     "count",
@@ -188,6 +189,13 @@ def agorot(text: str) -> int:
         return parse_agorot(text)
     except AmountError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def agorot_or_zero(text: str) -> int:
+    """Agorot, where 0 means free (a price)."""
+    if text.strip() in ("0", "+0"):
+        return 0
+    return agorot(text)
 
 
 # isdecimal, not isdigit: int() refuses digits such as "²", which isdigit accepts.
