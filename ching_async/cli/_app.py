@@ -357,9 +357,10 @@ shown and nothing is made again (a script may re-run the command); after a
 timeout or a 5xx it is looked up by its key before anything is sent again.
 In live mode the command asks first (--yes skips the question; without a
 terminal, --yes is required).
-exit codes: 0 made (or found made with the key); 1 an API error, or the
-outcome is unknown (then check with the find command it names; do not
-create it again); 2 bad arguments or not confirmed (nothing was sent).
+exit codes: 0 made (or found made with the key); 1 an API error; 2 bad
+arguments or not confirmed (nothing was sent); 3 the outcome is unknown
+(check with the find command it names; do not create it again); 4 no key,
+or the API refused it.
 """
 
 WRITE_EPILOG = """\

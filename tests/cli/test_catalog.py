@@ -15,10 +15,9 @@ import ching_async
 from ching_async.testing import FakeChing, Fault
 from tests._support.catalog import PNG
 
-from .conftest import Ran, RemoteFake, Terminal
+from .conftest import FAKE_NOTICE, Ran, RemoteFake, Terminal
 
 Ching = Callable[..., Ran]
-NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
 MARKER = ching_async.IDEMPOTENCY_METADATA_KEY
 
 
@@ -63,12 +62,12 @@ def find_argv(remote: RemoteFake, group: str, key: str) -> list[str]:
 
 # ---------------------------------------------------------- embedded fake
 def test_the_embedded_fake_has_a_plan_to_sell(ching: Ching) -> None:
-    ran = ching("products", "list")
-    assert (ran.code, ran.err_lines[0].startswith(NOTICE)) == (0, True)
+    ran = ching("products", "list", "--fake")
+    assert (ran.code, ran.err_lines[0].startswith(FAKE_NOTICE)) == (0, True)
     assert "1 products, newest first" in ran.out
-    prices = json.loads(ching("prices", "list", "--json").out)
+    prices = json.loads(ching("prices", "list", "--json", "--fake").out)
     assert sorted(p["unit_amount"] for p in prices) == [9900, 99000]
-    ran = ching("discounts", "list")
+    ran = ching("discounts", "list", "--fake")
     assert "LAUNCH" in ran.out
     assert "20%" in ran.out
 
@@ -126,7 +125,7 @@ def test_an_unknown_outcome_says_check_with_find_and_do_not_create_again(
         )
     )
     ran = ching(*argv)
-    assert ran.code == 1
+    assert ran.code == 3
     error = json.loads(ran.out)["error"]
     assert (error["type"], error["outcome_unknown"]) == ("OutcomeUnknownError", True)
     find = " ".join(["ching", *find_argv(with_api_key, group, error["idempotency_key"])])

@@ -41,8 +41,10 @@ OFFLINE = {("demo",), ("webhooks", "verify")}
 EXTRA = {
     ("customers", "update"): ["--name", "Noa"],
     ("customers", "upsert"): ["--email", "noa@example.com"],
+    ("products", "update"): ["--active"],
+    ("discounts", "update"): ["--active"],
 }
-NUMBER_TYPES = {"agorot", "positive_int", "count", "positive_float", "seconds"}
+NUMBER_TYPES = {"agorot", "agorot_or_zero", "positive_int", "count", "positive_float", "seconds"}
 
 
 def commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
