@@ -424,8 +424,9 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
         print_report(out, report)
     if report.refused is not None:
         out.error(
-            f"stopped: the API refused the key ({report.refused}); fix it, then run a "
-            "new --job-id for the rows not charged (see --output)"
+            f"stopped: the API refused the key ({report.refused}); fix it, then run the "
+            "same command again (same --job-id): rows already charged are skipped, and "
+            "the refused and unreached ones are charged once"
         )
     return report.exit_code
 

@@ -315,6 +315,7 @@ def test_a_key_refused_mid_job_stops_the_job(
     assert 1 <= summary["processed"] < 300
     assert summary["succeeded"] == 0
     assert "ching: error: stopped: the API refused the key" in ran.err
+    assert "run the same command again (same --job-id)" in ran.err
     assert charges_on(with_api_key) == []
 
 
