@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# pytest's closing line: "==== 1930 passed, 3 skipped, 1 warning in 201.5s ===="
-SUMMARY = re.compile(r"^=+ (?P<counts>.+) in [\d.]+s(?: \([\d:]+\))? =+$")
+# pytest's closing line: "==== 1930 passed, 3 skipped, 1 warning in 201.5s (0:03:21) ===="
+# (without the rules under -q)
+SUMMARY = re.compile(
+    r"^(?:=+ )?(?P<counts>\d+ \w+(?:, \d+ \w+)*) in [\d.]+s(?: \([\d:]+\))?(?: =+)?$"
+)
 COUNT = re.compile(r"(\d+) (\w+)")
 PLURAL = {"errors": "error", "warnings": "warning"}
 
@@ -35,6 +38,7 @@ PLURAL = {"errors": "error", "warnings": "warning"}
 class Run:
     version: str
     python: str | None = None
+    full: str = ""  # the interpreter's own version, e.g. 3.12.1
     problem: str | None = None  # why it did not run, or did not pass
     counts: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
@@ -77,11 +81,12 @@ def candidates(version: str, uv: str) -> list[str]:
     return found
 
 
-def find_python(version: str, uv: str) -> str | None:
+def find_python(version: str, uv: str) -> tuple[str, str] | None:
+    """The first CPython `version` found, and its full version."""
     for python in candidates(version, uv):
         full = report_version(python)
         if full is not None and full.rsplit(".", 1)[0] == version:
-            return python
+            return python, full
     return None
 
 
@@ -100,7 +105,7 @@ def run_suite(run: Run, uv: str, workers: str, pytest_args: list[str]) -> None:
         return
     command = [str(venv / "bin" / "python"), "-m", "pytest", "-n", workers, "--dist", "loadgroup"]
     command += pytest_args
-    print(f"\n### CPython {run.version}: {' '.join(command)}", flush=True)
+    print(f"\n### CPython {run.full} ({run.python}): {' '.join(command)}", flush=True)
     started = time.monotonic()
     summary = None
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as pytest:
@@ -113,8 +118,10 @@ def run_suite(run: Run, uv: str, workers: str, pytest_args: list[str]) -> None:
     if summary is not None:
         for number, word in COUNT.findall(summary["counts"]):
             run.counts[PLURAL.get(word, word)] += int(number)
-    if pytest.returncode != 0 or not run.counts["passed"]:
+    if pytest.returncode != 0:
         run.problem = f"pytest exited {pytest.returncode}"
+    elif not run.counts["passed"]:
+        run.problem = "no test passed"
 
 
 def describe(run: Run) -> str:
@@ -122,7 +129,7 @@ def describe(run: Run) -> str:
         return f"CPython {run.version}: MISSING ({run.problem})"
     counts = ", ".join(f"{n} {word}" for word, n in run.counts.items() if word != "warning")
     verdict = f"FAILED ({run.problem}): " if run.problem else ""
-    return f"CPython {run.version}: {verdict}{counts or 'no tests ran'} in {run.seconds:.0f}s"
+    return f"CPython {run.full}: {verdict}{counts or 'no tests ran'} in {run.seconds:.0f}s"
 
 
 def main() -> int:
@@ -138,14 +145,15 @@ def main() -> int:
 
     runs = [Run(version) for version in args.versions]
     for run in runs:
-        run.python = find_python(run.version, args.uv)
-        if run.python is None:
+        found = find_python(run.version, args.uv)
+        if found is None:
             run.problem = (
                 f"no python{run.version} on PATH, under pyenv or known to uv; "
                 f"install it (pyenv install {run.version}) to test on it"
             )
             print(f"\n### CPython {run.version}: MISSING: {run.problem}", flush=True)
             continue
+        run.python, run.full = found
         run_suite(run, args.uv, workers, pytest_args)
 
     print("\n### Python matrix")

@@ -74,4 +74,6 @@ def test_the_running_python_is_found_by_its_version(monkeypatch: pytest.MonkeyPa
     version = "{}.{}".format(*sys.version_info[:2])
     found = script.find_python(version, str(ROOT / ".tools" / "bin" / "uv"))
     assert found is not None
-    assert script.report_version(found).startswith(version + ".")
+    python, full = found
+    assert full == "{}.{}.{}".format(*sys.version_info[:3])
+    assert script.report_version(python) == full
