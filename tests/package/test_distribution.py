@@ -199,6 +199,8 @@ def test_the_library_imports_with_only_its_own_dependencies(venv: Venv) -> None:
         "assert 'rich' not in sys.modules; print(ching_async.__version__)"
     )
     assert ok(venv.python, "-c", code).strip() == __version__
+    fake_help = ok(venv.python, "-m", "ching_async.testing", "--help")
+    assert fake_help.startswith("usage: python -m ching_async.testing")
     assert venv.has("rich") == (venv.extras == "cli")
     for dist in ("stripe", "httpx"):  # benchmark-only: a dependency group, never published
         assert not venv.has(dist)
@@ -210,6 +212,12 @@ def test_ching_starts_and_without_the_cli_extra_says_which_to_install(venv: Venv
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith("usage: ching")
         assert ok(venv.ching, "--version").strip() == f"ching_async {__version__}"
+        # Every table, the progress bar and a bulk job, on the embedded fake.
+        assert (
+            ok(venv.ching, "demo")
+            .rstrip()
+            .endswith("Demo complete: every step did what it showed.")
+        )
     else:
         assert done.returncode == 1
         assert done.stdout == ""
