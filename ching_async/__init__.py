@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from . import _models
 from ._client import DEFAULT_BASE_URL, Client
+
+# products, prices and discounts
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -25,8 +27,11 @@ from ._errors import (
     NotFoundError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    PriceArchivedError,
     RateLimitError,
     ResponseDecodeError,
+    TargetNotFoundError,
+    TargetsNotSupportedError,
     UnprocessableEntityError,
     WebhookSecretLostError,
 )
@@ -36,6 +41,7 @@ from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._models import *  # noqa: F403 (every public model: _models.__all__, added below)
 from ._retry import RetryPolicy
 from ._transport import Transport
+from ._validation import CLEAR, Clear
 from ._version import __version__
 
 _LAZY = {  # the bulk engine is imported on first use, not by `import ching_async`
@@ -113,3 +119,10 @@ __all__ = [
     "WebhookSecretLostError",
 ]
 __all__ += _models.__all__
+__all__ += [  # products, prices and discounts
+    "CLEAR",
+    "Clear",
+    "PriceArchivedError",
+    "TargetNotFoundError",
+    "TargetsNotSupportedError",
+]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import io
 import time
 import urllib.request
 from collections.abc import Coroutine, Mapping
@@ -184,7 +185,7 @@ class AiohttpTransport:
             async with session.request(
                 request.method,
                 url,
-                data=request.body,
+                data=_payload(request.body),
                 headers=self._wire_headers(request),
                 proxy=self._proxy if self._env_proxies is None else self._proxy_from_env(url),
                 timeout=self._timeout(seconds, mark, cache=seconds == request.timeout),
@@ -318,6 +319,15 @@ _USER_AGENT = f"ching-async/{__version__} aiohttp/{aiohttp.__version__}"
 
 
 _STATIC_HEADERS = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+# aiohttp sends bytes above 1 MiB in one write and warns (ResourceWarning);
+# a file object it writes in chunks (a product image's upload is up to 2.7 MB).
+_LARGE_BODY = 2**20
+
+
+def _payload(body: bytes | None) -> bytes | io.BytesIO | None:
+    return io.BytesIO(body) if body is not None and len(body) > _LARGE_BODY else body
+
+
 # A body-less POST is declared JSON too (as the API documents every call);
 # left alone, aiohttp labels it application/octet-stream.
 _CONTENT_TYPE = {"Content-Type": "application/json"}

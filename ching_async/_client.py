@@ -26,8 +26,11 @@ from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._customers import Customers
+from ._resources._discounts import Discounts
 from ._resources._documents import Documents
 from ._resources._payment_methods import PaymentMethods
+from ._resources._prices import Prices
+from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._resources._webhook_endpoints import WebhookEndpoints
@@ -186,6 +189,9 @@ class Client:
         self.customers = Customers(requester)
         self.payment_methods = PaymentMethods(requester)
         self.refunds = Refunds(requester)
+        self.products = Products(requester)
+        self.prices = Prices(requester)
+        self.discounts = Discounts(requester)
         self.documents = Documents(requester)
         self.webhook_endpoints = WebhookEndpoints(requester)
 

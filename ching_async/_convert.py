@@ -41,11 +41,18 @@ import orjson
 
 from . import _fastdecode
 from ._models import (
+    AppliedDiscount,
+    AppliedDiscountStatus,
     CancellationReason,
     CaptureMethod,
     Charge,
     ChargeStatus,
     Customer,
+    Discount,
+    DiscountDuration,
+    DiscountRedemption,
+    DiscountTargetType,
+    DiscountValueType,
     Document,
     DocumentStatus,
     DocumentType,
@@ -54,11 +61,21 @@ from ._models import (
     Installments,
     Model,
     PaymentMethod,
+    Price,
+    PriceApplyMode,
+    PriceType,
+    Product,
+    ProductFeature,
+    Recurring,
+    RecurringInterval,
+    Redemption,
+    Redemptions,
     Refund,
     RefundReason,
     RefundStatus,
     SetupSession,
     SetupSessionStatus,
+    TaxMode,
     UpsertAction,
     UpsertResult,
     WebhookEndpoint,
@@ -200,6 +217,16 @@ _ENUMS = (
     UpsertAction,
     DocumentType,
     DocumentStatus,
+    # products, prices and discounts
+    TaxMode,
+    PriceType,
+    RecurringInterval,
+    PriceApplyMode,
+    DiscountRedemption,
+    DiscountTargetType,
+    DiscountValueType,
+    DiscountDuration,
+    AppliedDiscountStatus,
 )
 
 # The rules by the type they decode. Optional types, lists and nested models
@@ -323,6 +350,16 @@ def _refund_aliases(value: dict[str, Any]) -> dict[str, Any]:
     return _alias(value, "amount", "amount_agorot")
 
 
+def _discount_targets(value: dict[str, Any]) -> dict[str, Any]:
+    """`retrieve` resolves a rule's targets into objects: keep their ids
+    (`raw` keeps the objects)."""
+    targets = value.get("targets")
+    if type(targets) is not list or not any(type(t) is dict for t in targets):
+        return value
+    ids = [t.get("id") if type(t) is dict else t for t in targets]
+    return {**value, "targets": ids}
+
+
 _CARD_FIELDS = ("brand", "last4", "exp_month", "exp_year")
 
 
@@ -342,9 +379,17 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     Customer: _customer_aliases,
     Refund: _refund_aliases,
     PaymentMethod: _card_details,
+    Product: None,
+    Price: None,
+    Discount: _discount_targets,
+    Redemption: None,
+    AppliedDiscount: None,
+    Redemptions: None,
     Document: None,
     WebhookEndpoint: None,
 }
+# Models nested in others, without provenance of their own.
+_NESTED = (ProductFeature, Recurring)
 # Immutable models keyed by one int field that the fast decoder shares, one
 # instance per key: the installment plan is almost always {"count": 1}.
 _SHARED = {Installments: "count"}
@@ -396,6 +441,10 @@ class Decoding:
             # A factory: the hook is made on first use, when every hook it
             # calls is registered.
             conv.register_structure_hook_factory(_is_type(cls), self._model_factory)
+        for nested in _NESTED:
+            conv.register_structure_hook_factory(
+                _is_type(nested), lambda cls: _plain_model_hook(conv, cls)
+            )
         conv.register_structure_hook(Event, _event_hook(conv))
         conv.register_structure_hook_factory(
             _is_type(UpsertResult), lambda cls: _plain_model_hook(conv, cls)
@@ -469,7 +518,11 @@ EVENT_DATA_MODELS: dict[str, type[Any]] = {
     "customer": Customer,
     "refund": Refund,
     "payment_method": PaymentMethod,
+    "discount": Discount,
 }
+# Data whose `object` names its model more precisely than the event type's
+# prefix (discount.applied and discount.expired carry an applied discount).
+EVENT_DATA_OBJECTS: dict[str, type[Any]] = {"applied_discount": AppliedDiscount}
 
 
 def _event_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
@@ -481,7 +534,10 @@ def _event_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Event]:
     def data_of(event_type: str, data: Any) -> EventData | None:
         if type(data) is not dict:
             return None
-        model = EVENT_DATA_MODELS.get(event_type.partition(".")[0])
+        kind = data.get("object")
+        model = EVENT_DATA_OBJECTS.get(kind) if type(kind) is str else None
+        if model is None:
+            model = EVENT_DATA_MODELS.get(event_type.partition(".")[0])
         if model is None:
             return data
         try:
@@ -581,6 +637,8 @@ def json_schema_of(tp: Any) -> dict[str, Any]:
         return {"anyOf": [known, {"type": "string"}]}
     if isinstance(tp, UnionType):
         return {"anyOf": [json_schema_of(arg) for arg in typing.get_args(tp)]}
+    if _is_list(tp):
+        return {"type": "array", "items": json_schema_of(typing.get_args(tp)[0])}
     if _is_model(tp):
         return model_json_schema(tp)
     raise TypeError(f"no JSON schema for {tp!r}")

@@ -22,9 +22,13 @@ __all__ = [
     "NotFoundError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "PriceArchivedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "TargetNotFoundError",
+    "TargetsNotSupportedError",
     "UnprocessableEntityError",
+    "error_class_for",
     "WebhookSecretLostError",
     "error_class_for_status",
     "issue_path",
@@ -296,3 +300,37 @@ def error_class_for_status(status: int) -> type[APIError]:
     if status >= 500:
         return InternalServerError
     return _STATUS_CLASSES.get(status, APIError)
+
+
+# ------------------------------------------- documented codes with a class
+# Each derives from the class of the status its code is documented with, and
+# is chosen only when the response's status agrees (`error_class_for`): an
+# `except BadRequestError` catches what the status says, whatever the code.
+class PriceArchivedError(BadRequestError):
+    """400 `price_archived`: the price is archived and can no longer be used."""
+
+
+class TargetNotFoundError(BadRequestError):
+    """400 `target_not_found`: a discount target names no product or price
+    of this project and mode (or not one of the rule's `target_type`)."""
+
+
+class TargetsNotSupportedError(BadRequestError):
+    """400 `targets_not_supported`: an `order` discount rule takes no targets."""
+
+
+_CODE_CLASSES: dict[str, type[APIError]] = {
+    "price_archived": PriceArchivedError,
+    "target_not_found": TargetNotFoundError,
+    "targets_not_supported": TargetsNotSupportedError,
+}
+
+
+def error_class_for(status: int, code: str | None) -> type[APIError]:
+    """The class of an error envelope: the documented code's own class when
+    the status is the one it is documented with, else the status's class."""
+    by_status = error_class_for_status(status)
+    by_code = _CODE_CLASSES.get(code) if code is not None else None
+    if by_code is not None and issubclass(by_code, by_status):
+        return by_code
+    return by_status

@@ -430,7 +430,278 @@ __all__ += ["Document", "DocumentStatus", "DocumentType", "WebhookEndpoint"]
 # ------------------------------------ end of documents and webhook endpoints
 
 
-EventData = Charge | SetupSession | Customer | Refund | PaymentMethod | dict[str, Any]
+# ------------------------------------------------ products, prices and discounts
+class TaxMode(StrEnum):
+    """Whether an amount includes VAT (`inclusive`, the default) or VAT is
+    added at charge time (`exclusive`)."""
+
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+
+
+class PriceType(StrEnum):
+    """A price charged once, or every billing interval."""
+
+    ONE_TIME = "one_time"
+    RECURRING = "recurring"
+
+
+class RecurringInterval(StrEnum):
+    """A recurring price's billing interval. The docs list `month` and
+    `year`; the official CLI also sends `day` and `week`."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class PriceApplyMode(StrEnum):
+    """How `prices.update` reaches existing subscriptions: `now`, only
+    `new_subscribers_only`, or `scheduled` for `effective_date`."""
+
+    NOW = "now"
+    NEW_SUBSCRIBERS_ONLY = "new_subscribers_only"
+    SCHEDULED = "scheduled"
+
+
+class DiscountRedemption(StrEnum):
+    """How a discount rule applies: by itself (`automatic`) or with its `code`."""
+
+    AUTOMATIC = "automatic"
+    CODE = "code"
+
+
+class DiscountTargetType(StrEnum):
+    """What a discount rule takes off: the whole `order`, or the listed
+    `products` or `prices`."""
+
+    ORDER = "order"
+    PRODUCTS = "products"
+    PRICES = "prices"
+
+
+class DiscountValueType(StrEnum):
+    """How a discount's `value` reads: `percent` in basis points (2000 is
+    20%), `amount` agorot off, or `override`: the agorot unit price to charge."""
+
+    PERCENT = "percent"
+    AMOUNT = "amount"
+    OVERRIDE = "override"
+
+
+class DiscountDuration(StrEnum):
+    """How long an applied discount lasts on a subscription."""
+
+    ONCE = "once"
+    N_CHARGES = "n_charges"
+    UNTIL_DATE = "until_date"
+    FOREVER = "forever"
+
+
+class AppliedDiscountStatus(StrEnum):
+    """An applied discount: `active`, then `completed` or `canceled`."""
+
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELED = "canceled"
+
+
+@attrs.frozen
+class ProductFeature(Model):
+    """One line of a product's feature list, shown on hosted checkout."""
+
+    title: str
+    subtitle: str | None = None
+
+
+@attrs.frozen
+class Product(Model):
+    """Something you sell (`prod_...`); its prices say what it costs.
+
+    Only `id` is guaranteed. `unlisted` is set in the dashboard only (the API
+    refuses it from an API key). There is no delete: deactivate with
+    `products.update(id, active=False)`.
+    """
+
+    id: str
+    object: str = "product"
+    name: str | None = None
+    description: str | None = None
+    image_url: str | None = None
+    features: list[ProductFeature] | None = None
+    active: bool | None = None
+    unlisted: bool | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Recurring(Model):
+    """A recurring price's billing: every `interval_count` `interval`s, after
+    an optional free trial of `trial_period_days`."""
+
+    interval: RecurringInterval | str
+    interval_count: int | None = None
+    trial_period_days: int | None = None
+
+
+@attrs.frozen
+class Price(Model):
+    """What a product costs (`price_...`), in agorot: once (`one_time`) or
+    every `recurring` interval.
+
+    Only `id` is guaranteed: `prices.cancel_pending_migration` may answer
+    without the price, and then returns one with its id alone.
+    """
+
+    id: str
+    object: str = "price"
+    product: str | None = None
+    currency: str | None = None
+    unit_amount: int | None = None
+    tax_mode: TaxMode | str | None = None
+    type: PriceType | str | None = None
+    recurring: Recurring | None = None
+    active: bool | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Discount(Model):
+    """A discount rule (`disc_...`): automatic, or redeemed with its `code`
+    (codes are not unique: several rules may share one).
+
+    `targets` are the ids of the products or prices it applies to (None or
+    empty for an `order` rule). `retrieve` answers with the targets resolved;
+    their ids land here, the objects stay in `raw["targets"]`. Only `id` is
+    guaranteed.
+    """
+
+    id: str
+    object: str = "discount"
+    name: str | None = None
+    redemption: DiscountRedemption | str | None = None
+    code: str | None = None
+    target_type: DiscountTargetType | str | None = None
+    targets: list[str] | None = None
+    value_type: DiscountValueType | str | None = None
+    value: int | None = None
+    value_tax_mode: TaxMode | str | None = None
+    currency: str | None = None
+    duration: DiscountDuration | str | None = None
+    duration_charges: int | None = None
+    duration_until: datetime | None = None
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    max_redemptions: int | None = None
+    max_redemptions_per_customer: int | None = None
+    times_redeemed: int | None = None
+    active: bool | None = None
+    archived: bool | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Redemption(Model):
+    """One use of a discount rule. `charge` and `charge_amount` are None for
+    a free or trial redemption; amounts in agorot."""
+
+    customer: str | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    subscription: str | None = None
+    charge: str | None = None
+    charge_amount: int | None = None
+    currency: str | None = None
+    amount_saved: int | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class AppliedDiscount(Model):
+    """A discount rule attached to a subscription (`di_...`), as listed by
+    `discounts.redemptions` and carried by `discount.applied` and
+    `discount.expired` events (which add `discount_row_id`, `livemode` and
+    `created`)."""
+
+    id: str | None = None
+    object: str = "applied_discount"
+    subscription: str | None = None
+    status: AppliedDiscountStatus | str | None = None
+    charges_applied: int | None = None
+    duration_charges: int | None = None
+    started_at: datetime | None = None
+    ends_at: datetime | None = None
+    discount_row_id: str | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen
+class Redemptions(Model):
+    """What `discounts.redemptions` answers: each use of the rule, and the
+    subscriptions it is applied to."""
+
+    redemptions: list[Redemption] = attrs.field(factory=list)
+    applied_discounts: list[AppliedDiscount] = attrs.field(factory=list)
+    # Provenance, filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+__all__ += [
+    "AppliedDiscount",
+    "AppliedDiscountStatus",
+    "Discount",
+    "DiscountDuration",
+    "DiscountRedemption",
+    "DiscountTargetType",
+    "DiscountValueType",
+    "Price",
+    "PriceApplyMode",
+    "PriceType",
+    "Product",
+    "ProductFeature",
+    "Recurring",
+    "RecurringInterval",
+    "Redemption",
+    "Redemptions",
+    "TaxMode",
+]
+# ----------------------------------------- end of products, prices and discounts
+
+
+EventData = (
+    Charge
+    | SetupSession
+    | Customer
+    | Refund
+    | PaymentMethod
+    | Discount
+    | AppliedDiscount
+    | dict[str, Any]
+)
 
 
 @attrs.frozen
@@ -439,7 +710,9 @@ class Event(Model):
 
     `data` is a model when the type's prefix says which (charge.* -> Charge,
     setup_session.* -> SetupSession, customer.* -> Customer, refund.* ->
-    Refund, payment_method.* -> PaymentMethod) and the payload decodes; the
+    Refund, payment_method.* -> PaymentMethod, discount.* -> Discount, or
+    AppliedDiscount when the data says `object: "applied_discount"`, as for
+    discount.applied and discount.expired) and the payload decodes; the
     plain dict otherwise (unknown types and odd payloads never fail).
     """
 

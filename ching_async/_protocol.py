@@ -24,6 +24,7 @@ from ._errors import (
     InvalidParameterError,
     RateLimitError,
     ResponseDecodeError,
+    error_class_for,
     error_class_for_status,
 )
 from ._messages import PARSED_BODY, Response
@@ -263,16 +264,17 @@ def error_from_envelope(response: Response, envelope: Mapping[str, Any]) -> APIE
     # stays what it was (an APIError of that status).
     status = _failure_status(error) if 200 <= response.status < 300 else response.status
     code = error.get("code")
+    code = code if isinstance(code, str) else None
     message = error.get("message")
     issues = error.get("issues")
     if not isinstance(issues, list):
         issues = error.get("details")  # the official CLI's name for the same list
-    cls = error_class_for_status(status)
+    cls = error_class_for(status, code)
     kept, omitted = _clean_issues(issues)
     exc = cls(
         message if isinstance(message, str) and message else f"HTTP {response.status}",
         status=status,
-        code=code if isinstance(code, str) else None,
+        code=code,
         issues=kept,
         issues_omitted=omitted,
     )

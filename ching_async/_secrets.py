@@ -296,14 +296,17 @@ def response_headers(headers: Mapping[str, str], secrets: Sequence[str]) -> CIMu
     """A copy of a response's headers to hand out (on results and errors):
     picklable, case-insensitive, and without `secrets` in any value."""
     copy = CIMultiDict(headers)
-    if secrets and _may_hold(" ".join(copy.values()), secrets):
-        copy = CIMultiDict((name, scrub_secrets(value, secrets)) for name, value in copy.items())
+    if secrets:
+        text = " ".join(copy.values())
+        # Scrub only when scrub_secrets could change something: a secret, or
+        # a backslash (a JSON-escaped spelling of one).
+        suspect = "\\" in text
+        for secret in secrets:
+            suspect = suspect or secret in text
+        if suspect:
+            scrubbed = [(name, scrub_secrets(value, secrets)) for name, value in copy.items()]
+            copy = CIMultiDict(scrubbed)
     return copy
-
-
-def _may_hold(text: str, secrets: Sequence[str]) -> bool:
-    """Whether scrub_secrets could change `text` (a secret, or a JSON escape)."""
-    return "\\" in text or any(secret in text for secret in secrets)
 
 
 def attach_context(

@@ -67,8 +67,11 @@ from ._errors import ClientStateError, InvalidParameterError
 from ._resources._base import Resource
 from ._resources._charges import Charges
 from ._resources._customers import Customers
+from ._resources._discounts import Discounts
 from ._resources._documents import Documents
 from ._resources._payment_methods import PaymentMethods
+from ._resources._prices import Prices
+from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._resources._webhook_endpoints import WebhookEndpoints
@@ -492,6 +495,35 @@ class SyncWebhookEndpoints(SyncResource[WebhookEndpoints]):
     delete = synced(WebhookEndpoints.delete)
 
 
+class SyncProducts(SyncResource[Products]):
+    create = synced(Products.create)
+    update = synced(Products.update)
+    upload_image = synced(Products.upload_image)
+    retrieve = synced(Products.retrieve)
+    list = synced(Products.list)
+    find_by_idempotency_key = synced(Products.find_by_idempotency_key)
+
+
+class SyncPrices(SyncResource[Prices]):
+    create = synced(Prices.create)
+    update = synced(Prices.update)
+    cancel_pending_migration = synced(Prices.cancel_pending_migration)
+    retrieve = synced(Prices.retrieve)
+    list = synced(Prices.list)
+    find_by_idempotency_key = synced(Prices.find_by_idempotency_key)
+
+
+class SyncDiscounts(SyncResource[Discounts]):
+    create = synced(Discounts.create)
+    update = synced(Discounts.update)
+    replace_targets = synced(Discounts.replace_targets)
+    archive = synced(Discounts.archive)
+    retrieve = synced(Discounts.retrieve)
+    list = synced(Discounts.list)
+    redemptions = synced(Discounts.redemptions)
+    find_by_idempotency_key = synced(Discounts.find_by_idempotency_key)
+
+
 def _parameters_of(
     source: Callable[Concatenate[Any, P], object],
 ) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
@@ -574,6 +606,9 @@ class SyncClient:
         self.refunds = SyncRefunds(self, client.refunds)
         self.documents = SyncDocuments(self, client.documents)
         self.webhook_endpoints = SyncWebhookEndpoints(self, client.webhook_endpoints)
+        self.products = SyncProducts(self, client.products)
+        self.prices = SyncPrices(self, client.prices)
+        self.discounts = SyncDiscounts(self, client.discounts)
 
     @_parameters_of(Client.with_options)
     def with_options(self, **options: Any) -> SyncClient:

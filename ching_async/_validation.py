@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 import io
 import math
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import orjson
 
+from ._convert import format_timestamp
 from ._errors import InvalidParameterError
-from ._models import CancellationReason, Installments, RefundReason
+from ._models import (
+    CancellationReason,
+    DiscountDuration,
+    DiscountRedemption,
+    DiscountTargetType,
+    DiscountValueType,
+    Installments,
+    PriceApplyMode,
+    PriceType,
+    ProductFeature,
+    Recurring,
+    RecurringInterval,
+    RefundReason,
+)
 from ._protocol import path_segment
 
 __all__ = [
@@ -171,10 +188,10 @@ def check_count(name: str, value: object, *, minimum: int = 1) -> int:
     return value
 
 
-def check_rate(name: str, value: object) -> float:
-    """A number of requests per second > 0."""
+def check_rate(name: str, value: object, *, unit: str = "requests/s") -> float:
+    """A rate > 0 (requests per second unless `unit` says otherwise)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise _fail(f"{name} must be > 0 requests/s, got {value!r}")
+        raise _fail(f"{name} must be > 0 {unit}, got {value!r}")
     return float(value)
 
 
@@ -332,6 +349,360 @@ def check_download_destination(name: str, value: object) -> Path | BinaryIO:
 
 __all__ += ["check_download_destination", "check_event_types", "check_webhook_endpoint_id"]
 # ------------------------------------ end of documents and webhook endpoints
+
+
+# ------------------------------------------- products, prices and discounts
+class Clear(enum.Enum):
+    """The type of `CLEAR`."""
+
+    CLEAR = "CLEAR"
+
+    def __repr__(self) -> str:
+        return "ching_async.CLEAR"
+
+
+# An update's argument that sends null, clearing a nullable field (None, the
+# default, leaves the field unchanged).
+CLEAR = Clear.CLEAR
+
+
+def clearable(check: Check) -> Check:
+    """`check` for a nullable field: `CLEAR` passes as None (JSON null)."""
+
+    def checked(name: str, value: Any) -> Any:
+        return None if value is CLEAR else check(name, value)
+
+    return checked
+
+
+def one_of(enum_cls: type[StrEnum]) -> Check:
+    """A check that takes one of the enum's values (a member or its str)."""
+    allowed = [member.value for member in enum_cls]
+    return lambda name, value: _one_of(name, value, allowed)
+
+
+MAX_NAME_LENGTH = 255
+
+
+def check_name(name: str, value: object) -> str:
+    """A non-blank single-line name of at most 255 characters."""
+    text = check_text(name, value)
+    if len(text) > MAX_NAME_LENGTH:
+        raise _fail(f"{name} must be at most {MAX_NAME_LENGTH} characters, got {len(text)}")
+    return text
+
+
+def check_https_url(name: str, value: object) -> str:
+    """An absolute https:// URL (images on hosted pages must be https)."""
+    url = check_redirect_url(name, value)
+    if not url.startswith("https://"):
+        raise _fail(f"{name} must be an https:// URL, got {value!r}")
+    return url
+
+
+def check_agorot_or_zero(name: str, value: object) -> int:
+    """An int number of agorot >= 0 (a price of 0 is a free plan)."""
+    if type(value) is not int or value < 0:
+        raise _fail(
+            f"{name} must be an int number of agorot >= 0 (49.90 ILS = 4990), "
+            f"got {_describe(value)}"
+        )
+    return value
+
+
+def check_positive_int(name: str, value: object) -> int:
+    return check_count(name, value, minimum=1)
+
+
+def check_non_negative_int(name: str, value: object) -> int:
+    return check_count(name, value, minimum=0)
+
+
+def check_active_filter(name: str, value: object) -> str:
+    """A list's `active` filter: True, False or "all", as the query spells it."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    if value == "all" and isinstance(value, str):
+        return "all"
+    raise _fail(f"{name} must be True, False or 'all', got {_describe(value)}")
+
+
+def check_moment(name: str, value: object) -> str:
+    """A timezone-aware datetime, or an ISO-8601 string with an offset or
+    "Z", sent in the API's spelling (`2026-05-01T00:00:00.000Z`)."""
+    moment = parse_moment(name, value)
+    return format_timestamp(moment.astimezone(UTC))
+
+
+def parse_moment(name: str, value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise _fail(
+                f"{name} must be an ISO-8601 date and time such as "
+                f"'2026-05-01T00:00:00Z', got {value!r}"
+            ) from None
+    if not isinstance(value, datetime):
+        raise _fail(f"{name} must be a timezone-aware datetime, got {_describe(value)}")
+    if value.utcoffset() is None:
+        raise _fail(
+            f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=UTC) or a '...Z' "
+            f"string): a naive time is ambiguous, got {value!r}"
+        )
+    return value
+
+
+def check_id_list(name: str, value: object) -> list[str]:
+    """A non-empty list of ids, each once, in the order given."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(f"{name} must be a list of ids, got {_describe(value)}")
+    if not value:
+        raise _fail(f"{name} must hold at least one id")
+    return list(dict.fromkeys(check_plain_id(f"{name}[{i}]", v) for i, v in enumerate(value)))
+
+
+def _exact_keys(name: str, value: object, allowed: Collection[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(f"{name} must be a mapping, got {_describe(value)}")
+    unknown = [key for key in value if key not in allowed]
+    if unknown:
+        raise _fail(f"{name} has unknown keys {unknown}; it takes {list(allowed)}")
+    return value
+
+
+_FEATURE_KEYS = ("title", "subtitle")
+
+
+def check_features(name: str, value: object) -> list[dict[str, str]]:
+    """Product features: a list of `{"title": ..., "subtitle": ...}` mappings
+    or ProductFeature, `subtitle` optional."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(f"{name} must be a list of {{'title': ...}} mappings, got {_describe(value)}")
+    features = []
+    for index, item in enumerate(value):
+        where = f"{name}[{index}]"
+        if isinstance(item, ProductFeature):
+            item = {"title": item.title, "subtitle": item.subtitle}
+        fields = _exact_keys(where, item, _FEATURE_KEYS)
+        if "title" not in fields:
+            raise _fail(f"{where} needs a title")
+        feature = {"title": check_text(f"{where}.title", fields["title"])}
+        if fields.get("subtitle") is not None:
+            feature["subtitle"] = check_text(f"{where}.subtitle", fields["subtitle"])
+        features.append(feature)
+    return features
+
+
+_RECURRING_KEYS = ("interval", "interval_count", "trial_period_days")
+_check_interval = one_of(RecurringInterval)
+
+
+def check_recurring(name: str, value: object) -> dict[str, Any]:
+    """A recurring price's billing: `{"interval": "month", "interval_count":
+    1, "trial_period_days": 14}` (only `interval` required) or Recurring."""
+    if isinstance(value, Recurring):
+        value = {k: getattr(value, k) for k in _RECURRING_KEYS if getattr(value, k) is not None}
+    fields = _exact_keys(name, value, _RECURRING_KEYS)
+    if fields.get("interval") is None:
+        raise _fail(f"{name} needs an interval: one of {[i.value for i in RecurringInterval]}")
+    recurring = {"interval": _check_interval(f"{name}.interval", fields["interval"])}
+    if fields.get("interval_count") is not None:
+        count = check_positive_int(f"{name}.interval_count", fields["interval_count"])
+        recurring["interval_count"] = count
+    if fields.get("trial_period_days") is not None:
+        days = check_non_negative_int(f"{name}.trial_period_days", fields["trial_period_days"])
+        recurring["trial_period_days"] = days
+    return recurring
+
+
+def check_price_rules(body: Mapping[str, Any]) -> None:
+    """What `prices.create` needs beyond each field's own check."""
+    _needs(body, "recurring", when=("type", PriceType.RECURRING), hint='{"interval": "month"}')
+
+
+def check_migration_rules(body: Mapping[str, Any]) -> None:
+    """What `prices.update` needs beyond each field's own check."""
+    _needs(body, "effective_date", when=("apply_mode", PriceApplyMode.SCHEDULED))
+    if not set(body) - {"apply_mode", "effective_date"}:
+        raise _fail(
+            "update needs at least one change: unit_amount, trial_period_days, tax_mode or metadata"
+        )
+
+
+_DISCOUNT_CODE = re.compile(r"[A-Z0-9_-]{1,64}")
+MAX_PERCENT = 10_000  # basis points: 100%
+
+
+def check_discount_code(name: str, value: object) -> str:
+    """1-64 of A-Z, 0-9, _ and -, upper-cased as the API stores it."""
+    code = value.upper() if isinstance(value, str) else value
+    if not isinstance(code, str) or not _DISCOUNT_CODE.fullmatch(code):
+        raise _fail(
+            f"{name} must be 1-64 letters, digits, '_' or '-' (upper-cased: 'launch' is "
+            f"'LAUNCH'), got {_describe(value)}"
+        )
+    return code
+
+
+# The id prefix of each target type's targets.
+TARGET_PREFIXES = {DiscountTargetType.PRODUCTS: "prod_", DiscountTargetType.PRICES: "price_"}
+
+
+def check_targets_of(target_type: str, targets: list[str]) -> None:
+    """Targets of a products (prices) rule are product (price) ids."""
+    prefix = TARGET_PREFIXES[DiscountTargetType(target_type)]
+    wrong = [target for target in targets if not target.startswith(prefix)]
+    if wrong:
+        raise _fail(f"target_type={target_type!r} takes {prefix}... ids, got {wrong}")
+
+
+def check_same_kind_targets(targets: list[str]) -> None:
+    """A target replacement is all product ids or all price ids."""
+    prefixes = tuple(TARGET_PREFIXES.values())
+    kinds = {next((p for p in prefixes if t.startswith(p)), None) for t in targets}
+    if len(kinds) != 1 or None in kinds:
+        raise _fail(f"targets must be all product ids (prod_...) or all price ids, got {targets}")
+
+
+def check_discount_rules(body: Mapping[str, Any]) -> None:
+    """What `discounts.create` needs beyond each field's own check: the
+    fields that go with `redemption`, `target_type`, `value_type` and
+    `duration`, and a window that ends after it starts."""
+    _needs(body, "code", when=("redemption", DiscountRedemption.CODE))
+    if body["target_type"] == DiscountTargetType.ORDER:
+        if "targets" in body:
+            raise _fail(
+                'target_type="order" takes no targets (the API answers targets_not_supported)'
+            )
+    elif "targets" not in body:
+        raise _fail(f"target_type={body['target_type']!r} needs targets=[...] (ids)")
+    else:
+        check_targets_of(body["target_type"], body["targets"])
+    value_type = body["value_type"]
+    if value_type == DiscountValueType.PERCENT and body["value"] > MAX_PERCENT:
+        raise _fail(
+            f"value is in basis points for value_type='percent' (2000 is 20%), at most "
+            f"{MAX_PERCENT}, got {body['value']}"
+        )
+    _needs(body, "value_tax_mode", when=("value_type", DiscountValueType.OVERRIDE), optional=True)
+    if value_type == DiscountValueType.PERCENT and "currency" in body:
+        raise _fail("currency= is for value_type 'amount' or 'override', not 'percent'")
+    _needs(body, "duration_charges", when=("duration", DiscountDuration.N_CHARGES))
+    _needs(body, "duration_until", when=("duration", DiscountDuration.UNTIL_DATE))
+    check_window(body)
+
+
+def _needs(
+    body: Mapping[str, Any],
+    field: str,
+    *,
+    when: tuple[str, str],
+    optional: bool = False,
+    hint: str = "...",
+) -> None:
+    """`field` is given when body[when[0]] is when[1] (unless `optional`),
+    and only then."""
+    key, value = when
+    if body[key] == value:
+        if not optional and field not in body:
+            raise _fail(f"{key}={str(value)!r} needs {field}={hint}")
+    elif field in body:
+        raise _fail(f"{field}= is for {key}={str(value)!r} only, got {key}={body[key]!r}")
+
+
+def check_window(body: Mapping[str, Any]) -> None:
+    """`active_until` after `active_from`, when both are given."""
+    start, end = body.get("active_from"), body.get("active_until")
+    if start is None or end is None:
+        return
+    if datetime.fromisoformat(end) <= datetime.fromisoformat(start):
+        raise _fail(f"active_until ({end}) must be after active_from ({start})")
+
+
+# An image for `products.upload_image`: what the API takes.
+MAX_IMAGE_BYTES = 2 * 1024 * 1024
+IMAGE_TYPES = {  # content type -> file name suffixes
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/webp": (".webp",),
+    "image/gif": (".gif",),
+}
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The content type the bytes' signature shows, if one of IMAGE_TYPES."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def check_image(name: str, data: object, content_type: object) -> tuple[bytes, str]:
+    """The image's bytes and content type: at most 2 MB of PNG, JPEG, WebP or
+    GIF, whose bytes are what `content_type` (if given) says."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise _fail(f"{name} must be bytes or a pathlib.Path, got {_describe(data)}")
+    data = bytes(data)
+    if not data:
+        raise _fail(f"{name} is empty")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise _fail(f"{name} must be at most 2 MB ({MAX_IMAGE_BYTES} bytes), got {len(data)}")
+    kind = sniff_image(data)
+    if content_type is not None:
+        content_type = _one_of("content_type", content_type, IMAGE_TYPES)
+    if kind is None:
+        raise _fail(f"{name} is not a PNG, JPEG, WebP or GIF image (by its first bytes)")
+    if content_type is not None and content_type != kind:
+        raise _fail(f"{name} is {kind} by its first bytes, not content_type={content_type!r}")
+    return data, kind
+
+
+_FILENAME = re.compile(r"[^/\\\x00-\x1f\x7f]{1,200}")
+
+
+def check_image_filename(name: str, value: object) -> str:
+    """A file name without a directory and without an image extension (the
+    API adds the one of the content type)."""
+    if not isinstance(value, str) or not _FILENAME.fullmatch(value) or not value.strip():
+        raise _fail(f"{name} must be a file name without '/' (1-200 characters), got {value!r}")
+    if value.lower().endswith(tuple(s for suffixes in IMAGE_TYPES.values() for s in suffixes)):
+        raise _fail(f"{name} is without its extension: {value.rsplit('.', 1)[0]!r}, not {value!r}")
+    return value
+
+
+__all__ += [
+    "CLEAR",
+    "Clear",
+    "check_active_filter",
+    "IMAGE_TYPES",
+    "MAX_IMAGE_BYTES",
+    "check_agorot_or_zero",
+    "check_discount_code",
+    "check_discount_rules",
+    "check_features",
+    "check_https_url",
+    "check_id_list",
+    "check_image",
+    "check_image_filename",
+    "check_migration_rules",
+    "check_moment",
+    "check_name",
+    "check_non_negative_int",
+    "check_positive_int",
+    "check_price_rules",
+    "check_recurring",
+    "check_same_kind_targets",
+    "check_window",
+    "clearable",
+    "one_of",
+]
+# ------------------------------------ end of products, prices and discounts
 
 
 # ---------------------------------------------------------- client settings

@@ -12,7 +12,8 @@ Guarantees, and where they come from:
 - Memory is bounded by `concurrency`: items are pulled lazily by the workers,
   and finished results wait in a queue of that size.
 - A 429 anywhere pauses the whole job (see _pacing); `rate_limit` caps
-  requests per second with aiolimiter.
+  requests per second (lookups and re-sends count), `item_rate_limit` items
+  sent per second, both with aiolimiter.
 - Cancellation stops taking items, lets in-flight ones settle for
   `shutdown_grace` seconds, records the rest as unknown, and closes the journal.
 """
@@ -286,6 +287,8 @@ class BulkOptions(TypedDict, total=False):
     one_per_customer: bool
     assume_new: bool
     shutdown_grace: float
+    item_rate_limit: float | None
+    on_settle_wait: Callable[[float, int], None] | None
 
 
 class BulkRun:
@@ -308,6 +311,8 @@ class BulkRun:
         one_per_customer: bool = True,
         assume_new: bool = False,
         shutdown_grace: float = 5.0,
+        item_rate_limit: float | None = None,
+        on_settle_wait: Callable[[float, int], None] | None = None,
     ) -> None:
         if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
             raise InvalidParameterError(
@@ -316,6 +321,12 @@ class BulkRun:
         check_count("concurrency", concurrency)
         if rate_limit is not None:
             check_rate("rate_limit", rate_limit)
+        if item_rate_limit is not None:
+            check_rate("item_rate_limit", item_rate_limit, unit="items/s")
+        if on_settle_wait is not None and not callable(on_settle_wait):
+            raise InvalidParameterError(
+                f"on_settle_wait must be callable, got {type(on_settle_wait).__name__}"
+            )
         self._source = _ItemSource(items)
         self._requester = requester
         self.job_id = job_id
@@ -327,6 +338,9 @@ class BulkRun:
         # A server's Retry-After pauses the job at most as long as a single
         # call would wait for it (RetryPolicy.max_retry_after).
         self._pacer = Pacer(_limiter(rate_limit), max_pause=requester.retry_policy.max_retry_after)
+        self._item_limiter = _limiter(item_rate_limit)
+        self._on_settle_wait = on_settle_wait
+        self._settle_reported = False
         # The job's calls: the client's, each attempt paced job-wide.
         self._charges = charges(requester.with_attempt_middleware(self._pacer.middleware))
         self._grace = check_seconds("shutdown_grace", shutdown_grace)
@@ -409,6 +423,8 @@ class BulkRun:
         if journal is not None and index in journal.final:
             return _journaled_result(index, params, journal.final[index])
         async with self._gate.hold(params.customer):
+            if self._item_limiter is not None:
+                await self._item_limiter.acquire()
             return await self._charge(_pending(index, params, params.idempotency_key or key))
 
     async def _charge(self, item: ChargeResult) -> ChargeResult:
@@ -464,6 +480,10 @@ class BulkRun:
         settle = calls.timeout if policy.instant else max(calls.timeout, policy.settle)
         wait = journal.last_written + calls.total_timeout + settle - time.time()
         if wait > 0:
+            if not self._settle_reported:  # once: every worker waits for the same moment
+                self._settle_reported = True
+                if self._on_settle_wait is not None:
+                    self._on_settle_wait(wait, len(journal.in_doubt))
             await asyncio.sleep(wait)
 
     def _in_doubt(self, index: int) -> bool:
@@ -571,10 +591,10 @@ def _journaled_result(index: int, params: ChargeParams, done: FinishedItem) -> C
     )
 
 
-def _limiter(rate_limit: float | None) -> Any:
-    if rate_limit is None:
+def _limiter(rate: float | None) -> Any:
+    if rate is None:
         return None
     from aiolimiter import AsyncLimiter  # imported only by jobs that ask for a limit
 
     # max_rate per 1-second period, with a bucket of one period's worth.
-    return AsyncLimiter(rate_limit, 1.0)
+    return AsyncLimiter(rate, 1.0)

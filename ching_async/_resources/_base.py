@@ -1,6 +1,7 @@
 """What every resource group shares: the Requester its calls go through, one
-decoded call, listing, and the exactly-once create of an object that moves
-money (its idempotency key written into the object as the marker)."""
+decoded call, listing, and the exactly-once create of an object whose
+duplicate would do harm (a charge, a refund, a discount rule, a product or
+price): its idempotency key written into the object as the marker."""
 
 from __future__ import annotations
 
@@ -72,12 +73,14 @@ class Resource:
         return self._call(cls, "POST", path, body=body, idempotency_key=key, retry=retry)
 
     async def _find_by_marker(
-        self, cls: type[T], path: str, key: str, query: Mapping[str, str] | None = None
+        self, cls: type[T], listed: Listed, key: str, within: str | None = None
     ) -> T | None:
-        """The object at `path` (a list) created with idempotency key `key`, or
-        None when the list proves there is none (see `find_by_marker`)."""
+        """The object listed where `listed` says (narrowed to `within`, the
+        value of its filter, if it has one) created with idempotency key
+        `key`, or None when the list proves there is none (see `find_by_marker`)."""
         check_idempotency_key(key)
-        response = await self._requester.request("GET", path, query=query)
+        query = dict(listed.query(within))
+        response = await self._requester.request("GET", listed.path, query=query)
         found = find_by_marker(response, key)
         if found is None:
             check_settled(key, self._requester.settling(key))
@@ -86,7 +89,7 @@ class Resource:
 
 
 class Marking(TypedDict, total=False):
-    """The idempotency options of a create that moves money (charges.create
+    """The idempotency options of an exactly-once create (charges.create
     documents them): `marked`'s keyword arguments, with its defaults."""
 
     idempotency_key: str | None
@@ -104,22 +107,32 @@ Marked = tuple[str, dict[str, Any], RetryClass]
 
 @attrs.frozen
 class Listed:
-    """Where a resource's money-moving creates are found by their marker:
+    """Where a resource's exactly-once creates are found by their marker:
     declared once per resource."""
 
     path: str  # the list, e.g. "/charges"
-    # The list takes `?customer=`, and the lookup reads that customer's newest.
-    by_customer: bool = False
+    # The list's filter that narrows a lookup to the create's own scope, if it
+    # has one: "customer" (`?customer=`, a charge's customer), "product" (a
+    # price's product). The lookup reads the 100 newest of that scope.
+    by: str | None = None
+    # Sent with every lookup: prices are listed active only unless `active=all`.
+    always: tuple[tuple[str, str], ...] = ()
     # A found object that records a refusal (a failed charge): answered as the
     # 402 the create would have returned.
     declined: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def query(self, within: str | None) -> tuple[tuple[str, str], ...]:
+        """A lookup's query: `always`, and `by` set to `within` if given."""
+        if self.by is None or within is None:
+            return self.always
+        return ((self.by, within), *self.always)
 
 
 def marked(
     listed: Listed,
     metadata: Mapping[str, Any] | None,
     *,
-    customer: str | None = None,
+    within: str | None = None,
     idempotency_key: str | None = None,
     mark_idempotency_key: bool = True,
     on_full_window: Literal["raise", "send"] = "raise",
@@ -127,8 +140,9 @@ def marked(
 ) -> Marked:
     """Check a create's idempotency options, and choose its key and retry class:
     the marker in its metadata and a MarkerReconciler that looks for it where
-    `listed` says, or, with `mark_idempotency_key=False`, no marker and
-    Resend.NEVER (an ambiguous failure raises, outcome unknown)."""
+    `listed` says (narrowed to `within`, the create's value of `listed.by`),
+    or, with `mark_idempotency_key=False`, no marker and Resend.NEVER (an
+    ambiguous failure raises, outcome unknown)."""
     meta = {} if metadata is None else check_metadata("metadata", metadata)
     key = idempotency_key_for(idempotency_key)
     look_first = look_first_for(idempotency_key, on_full_window, assume_new)
@@ -137,8 +151,8 @@ def marked(
     retry = MarkerReconciler(
         list_path=listed.path,
         idempotency_key=key,
-        customer=customer,
-        query=(("customer", customer),) if listed.by_customer and customer else (),
+        customer=within if listed.by == "customer" else None,
+        query=listed.query(within),
         declined=listed.declined,
         look_first=look_first,
         on_full_window=on_full_window,

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["Charges"]
 
 # A charge is looked for by its marker among its customer's 100 newest.
-_LISTED = Listed("/charges", by_customer=True, declined=charge_declined)
+_LISTED = Listed("/charges", by="customer", declined=charge_declined)
 
 
 class Charges(Resource):
@@ -75,7 +75,7 @@ class Charges(Resource):
             description=description,
             installments=installments,
         )
-        how = marked(_LISTED, metadata, customer=payload["customer"], **marking)
+        how = marked(_LISTED, metadata, within=payload["customer"], **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:
@@ -147,7 +147,8 @@ class Charges(Resource):
         Options: `job_id: str` (required), `concurrency: int = 16`,
         `rate_limit: float | None = None`, `journal: str | PathLike | None = None`,
         `one_per_customer: bool = True`, `assume_new: bool = False`,
-        `shutdown_grace: float = 5.0` (seconds).
+        `shutdown_grace: float = 5.0` (seconds), `item_rate_limit: float | None
+        = None`, `on_settle_wait: Callable[[float, int], None] | None = None`.
 
         Items (ChargeParams or mappings with the same keys) are pulled lazily,
         so memory is bounded by `concurrency`. Each item's idempotency key is
@@ -156,7 +157,12 @@ class Charges(Resource):
         `job_id` skips finished items and reconciles the ones in doubt.
         Without a journal, every item is looked up by its key before it is
         sent (one extra GET per item) unless `assume_new=True`.
-        `rate_limit` caps requests per second across the job.
+        `rate_limit` caps requests per second across the job (an item's
+        lookup and re-sends count); `item_rate_limit` caps items sent per
+        second (items the journal already finished are not paced).
+        `on_settle_wait(seconds, items)` is called once if a resume must
+        wait before looking up the `items` an earlier run left in doubt
+        (see "Journal and resume" in the README); it must not raise.
         """
         from .._bulk import BulkRun
 
@@ -171,5 +177,5 @@ class Charges(Resource):
         100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError later.
         """
-        query = {"customer": check_plain_id("customer", customer)}
-        return await self._find_by_marker(Charge, "/charges", key, query)
+        within = check_plain_id("customer", customer)
+        return await self._find_by_marker(Charge, _LISTED, key, within)

@@ -84,6 +84,8 @@ class Customers(Resource):
         """A soft-deleted customer comes back as a tombstone (`deleted=True`, id only)."""
         return await self._call(Customer, "GET", "/customers/" + check_id("id", id))
 
+    # Signatures alike to create's and upsert's: the shared fields are one
+    # TypedDict (CustomerFields); each names only its own required ones.
     async def update(
         self,
         id: str,

@@ -123,4 +123,4 @@ class Refunds(Resource):
         are 100, it may exist beyond them: LookupInconclusiveError, never None.
         Use it to resolve an OutcomeUnknownError.
         """
-        return await self._find_by_marker(Refund, REFUNDS_PATH, key)
+        return await self._find_by_marker(Refund, _LISTED, key)

@@ -4,9 +4,11 @@
     ching bulk-charge billing.csv --job-id 2026-05
     ching demo
 
-``main(argv)`` returns the exit code: 0 success; 1 an API error, or a bulk row
-declined, failed or unknown; 2 bad arguments or input (nothing was sent);
-130 interrupted. Not imported by ``import ching_async``.
+``main(argv)`` returns the exit code, one of ``_errors.ExitCode`` (``ching
+--help`` lists them): 0 success; 1 an API error, or rows declined or failed;
+2 bad arguments or input; 3 an outcome unknown; 4 no usable key, or the API
+refused it; 130 interrupted (Ctrl-C or SIGTERM). Not imported by ``import
+ching_async``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from ._errors import EXIT_FAILED
+from ._errors import ExitCode
 
 __all__ = ["main"]
 
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"ching: error: the ching command needs the 'cli' extra "
             f"({', '.join(missing)} is not installed): pip install 'ching-async[cli]'\n"
         )
-        return EXIT_FAILED
+        return ExitCode.CONFIG
     from ._app import run
 
     return run(argv)

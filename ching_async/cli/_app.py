@@ -3,8 +3,11 @@ into an exit code (`run`).
 
 The options several commands take, and how a command finds the function that
 runs it, are in ``_options``; a command that is one API request sends it with
-``_env.call``. Whatever a command raises is turned into one line on stderr
-(and ``{"error": ...}`` on stdout with --json) and an exit code here, in `run`.
+``_env.call``, which refuses to run without a key unless --fake is given. A
+command runs as one asyncio task (`_command`), which SIGTERM cancels as Ctrl-C
+does (``_interrupts``). Whatever a command raises is turned into one line on
+stderr (and ``{"error": ...}`` on stdout with --json) and an `ExitCode` here,
+in `run`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,25 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
-from .. import ChingError, InvalidParameterError, NotFoundError, __version__
-from ._env import api_key_from_env
-from ._errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from .. import (
+    AuthenticationError,
+    ChingError,
+    InvalidParameterError,
+    NotFoundError,
+    PermissionDeniedError,
+    __version__,
+)
+from ._env import API_KEY_ENV, Target, using
+from ._errors import CliError, ExitCode, exit_code_help
+from ._interrupts import sigterm_as_ctrl_c
 from ._options import (
     CommandGroup,
     Handler,
     add_command,
     agorot,
+    agorot_or_zero,
+    connection_options,
+    count,
     idempotency_option,
     lazy_handler,
     metadata_option,
@@ -40,16 +54,13 @@ __all__ = ["build_parser", "run"]
 DESCRIPTION = """\
 The CHING payments API from the shell.
 
-With CHING_API_KEY set, commands talk to the real API (CHING_BASE_URL
-overrides the URL). Without it, they run against an embedded fake CHING
-server with sample data, and say so on stderr. `ching demo` shows everything.
+Commands talk to the API that CHING_API_KEY (or --api-key) opens;
+CHING_BASE_URL overrides the URL. Without a key they refuse to run (exit 4),
+unless --fake asks for an embedded fake CHING server with sample data, which
+they then say on stderr. `ching demo` shows everything, on the fake.
 """
 
-EPILOG = """\
-amounts are whole agorot: 49.90 ILS is 4990.
-exit codes: 0 success; 1 an API error, or a bulk row declined, failed or
-unknown; 2 bad arguments or input (nothing was sent); 130 interrupted.
-"""
+EPILOG = "amounts are whole agorot: 49.90 ILS is 4990.\n" + exit_code_help()
 
 BULK_DESCRIPTION = """\
 Charge every row of a CSV file: customer,payment_method,amount[,currency,
@@ -64,9 +75,11 @@ unless the row gives one), so no row is charged twice.
 """
 
 BULK_EPILOG = """\
-exit codes: 0 every row succeeded; 1 a row was declined, failed or unknown,
-or an API error; 2 bad arguments or a bad file (nothing was charged);
-130 interrupted (re-run the same command to resume).
+exit codes: 0 every row succeeded; 1 a row was declined or failed (known not
+charged), or an API error; 2 bad arguments or a bad file (nothing was
+charged); 3 a row's outcome is unknown (re-run the same command to reconcile
+it); 4 no key, a malformed key or base URL, or the API refused the key;
+130 interrupted by Ctrl-C or SIGTERM (re-run the same command to resume).
 """
 
 
@@ -75,7 +88,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"ching: error: {one_line(message)} (see '{self.prog} --help')\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(ExitCode.USAGE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,12 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ching_async {__version__}")
     parser.add_argument("--json", action="store_true", help="print results as JSON on stdout")
+    connection_options(parser, top_level=True)
+    connection_options(common, top_level=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_setup_session_commands(commands, common)
     _add_charge_commands(commands, common)
     _add_customer_commands(commands, common)
     _add_card_commands(commands, common)
     _add_refund_commands(commands, common)
+    _add_product_commands(commands, common)
+    _add_price_commands(commands, common)
+    _add_discount_commands(commands, common)
     _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_bulk_charge_command(commands, common)
@@ -148,8 +166,9 @@ required).
 
 REFUND_EPILOG = """\
 exit codes: 0 refunded (or found already made with the key); 1 an API
-error, or the outcome is unknown (then check with `ching refunds find KEY`;
-do not refund again); 2 bad arguments or not confirmed (nothing was sent).
+error; 2 bad arguments or not confirmed (nothing was sent); 3 the outcome is
+unknown (check with `ching refunds find KEY`; do not refund again); 4 no key,
+or the API refused it.
 """
 
 VERIFY_DESCRIPTION = """\
@@ -331,6 +350,274 @@ def _add_refund_commands(commands: Any, common: argparse.ArgumentParser) -> None
     p.add_argument("key", metavar="KEY")
 
 
+# ------------------------------------------------ products, prices, discounts
+CREATE_ONCE_EPILOG = """\
+made exactly once: with --idempotency-key, one already made with the key is
+shown and nothing is made again (a script may re-run the command); after a
+timeout or a 5xx it is looked up by its key before anything is sent again.
+In live mode the command asks first (--yes skips the question; without a
+terminal, --yes is required).
+exit codes: 0 made (or found made with the key); 1 an API error; 2 bad
+arguments or not confirmed (nothing was sent); 3 the outcome is unknown
+(check with the find command it names; do not create it again); 4 no key,
+or the API refused it.
+"""
+
+WRITE_EPILOG = """\
+In live mode the command asks first (--yes skips the question; without a
+terminal, --yes is required).
+"""
+
+
+def _create_once_options(p: argparse.ArgumentParser, what: str) -> None:
+    metadata_option(p)
+    idempotency_option(
+        p, f"e.g. a plan id: a {what} already made with this key is shown, not made again"
+    )
+    yes_option(p, "create")
+
+
+def _active_options(p: argparse.ArgumentParser, what: str) -> None:
+    active = p.add_mutually_exclusive_group()
+    active.add_argument(
+        "--active", dest="active", action="store_const", const=True, help=f"{what} active"
+    )
+    active.add_argument(
+        "--inactive", dest="active", action="store_const", const=False, help=f"{what} inactive"
+    )
+
+
+def _add_product_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    products = CommandGroup(
+        commands, "products", "what you sell: create, update, images, list", "._catalog", common
+    )
+    products.command("list", "the 100 newest products, newest first")
+    products.command("get", "retrieve a product", id="PROD_ID")
+    p = products.command(
+        "create",
+        "create a product, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description=("Create a product (active from the start); its prices say what it costs."),
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--description", help="shown on hosted checkout")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--image-url", metavar="URL", help="an https:// image URL")
+    image.add_argument(
+        "--image",
+        metavar="FILE",
+        help="upload this image (PNG, JPEG, WebP or GIF, <= 2 MB) and use it",
+    )
+    p.add_argument(
+        "--feature", action="append", metavar="TITLE[|SUBTITLE]", help="repeatable, in order"
+    )
+    _create_once_options(p, "product")
+    p = products.command(
+        "update",
+        "change a product's fields",
+        id="PROD_ID",
+        epilog=WRITE_EPILOG,
+        description="Change the given fields of a product; the others stay as they are.",
+    )
+    p.add_argument("--name")
+    description = p.add_mutually_exclusive_group()
+    description.add_argument("--description")
+    description.add_argument("--clear-description", action="store_true")
+    image = p.add_mutually_exclusive_group()
+    image.add_argument("--image-url", metavar="URL", help="an https:// image URL")
+    image.add_argument("--image", metavar="FILE", help="upload this image and use it")
+    image.add_argument("--clear-image", action="store_true")
+    features = p.add_mutually_exclusive_group()
+    features.add_argument(
+        "--feature",
+        action="append",
+        metavar="TITLE[|SUBTITLE]",
+        help="replace the features with these (repeatable)",
+    )
+    features.add_argument(
+        "--add-feature",
+        action="append",
+        metavar="TITLE[|SUBTITLE]",
+        help="add to the current features (read first: the API replaces the list)",
+    )
+    features.add_argument("--clear-features", action="store_true")
+    _active_options(p, "make it")
+    metadata_option(p)
+    yes_option(p, "update")
+    p = products.command(
+        "upload-image", "host an image for --image-url; prints its URL", epilog=WRITE_EPILOG
+    )
+    p.add_argument("file", metavar="FILE", help="a PNG, JPEG, WebP or GIF of at most 2 MB")
+    p.add_argument(
+        "--content-type",
+        choices=["image/png", "image/jpeg", "image/webp", "image/gif"],
+        help="checked against the file's first bytes",
+    )
+    p.add_argument("--filename", help="without extension (default: the file's name)")
+    yes_option(p, "upload")
+    p = products.command("find", "find the product made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
+
+
+def _add_price_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    prices = CommandGroup(
+        commands, "prices", "what a product costs, once or every interval", "._catalog", common
+    )
+    p = prices.command("list", "the 100 newest prices, newest first (active ones by default)")
+    p.add_argument("--product", metavar="PROD_ID", help="only this product's prices")
+    p.add_argument("--active", choices=["true", "false", "all"], help="default: true")
+    prices.command("get", "retrieve a price", id="PRICE_ID")
+    p = prices.command(
+        "create",
+        "create a price of a product, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description="Create a price: once (--type one_time) or every --interval "
+        "(--type recurring).",
+    )
+    p.add_argument("--product", required=True, metavar="PROD_ID")
+    p.add_argument(
+        "--unit-amount",
+        required=True,
+        type=agorot_or_zero,
+        metavar="AGOROT",
+        help="whole agorot: 9900 is 99.00 ILS; 0 is a free plan",
+    )
+    p.add_argument("--type", required=True, choices=["one_time", "recurring"])
+    p.add_argument(
+        "--interval",
+        choices=["day", "week", "month", "year"],
+        help="with --type recurring (the docs list month and year)",
+    )
+    p.add_argument("--interval-count", type=positive_int, metavar="N", help="every N intervals")
+    p.add_argument("--trial-period-days", type=count, metavar="DAYS")
+    p.add_argument("--currency", help="ISO 4217 code (the server's default: ils)")
+    p.add_argument(
+        "--tax-mode",
+        choices=["inclusive", "exclusive"],
+        help="VAT included (the default) or added at charge time",
+    )
+    _create_once_options(p, "price")
+    p = prices.command(
+        "update",
+        "change a price, now or on a date",
+        id="PRICE_ID",
+        epilog=WRITE_EPILOG,
+        description="Change a price, and say how the change reaches subscriptions.",
+    )
+    p.add_argument(
+        "--apply-mode", required=True, choices=["now", "new_subscribers_only", "scheduled"]
+    )
+    p.add_argument(
+        "--effective-date",
+        metavar="ISO-8601",
+        help="with --apply-mode scheduled, e.g. 2026-07-01T00:00:00Z",
+    )
+    p.add_argument("--unit-amount", type=agorot_or_zero, metavar="AGOROT")
+    trial = p.add_mutually_exclusive_group()
+    trial.add_argument("--trial-period-days", type=count, metavar="DAYS")
+    trial.add_argument("--clear-trial", action="store_true", help="remove the free trial")
+    p.add_argument("--tax-mode", choices=["inclusive", "exclusive"])
+    metadata_option(p)
+    yes_option(p, "update")
+    p = prices.command(
+        "cancel-migration",
+        "withdraw a price's scheduled change",
+        id="PRICE_ID",
+        epilog=WRITE_EPILOG,
+    )
+    yes_option(p, "cancel")
+    p = prices.command("find", "find the price made with an idempotency key")
+    p.add_argument("product", metavar="PROD_ID")
+    p.add_argument("key", metavar="KEY")
+
+
+def _discount_window_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--active-from", metavar="ISO-8601", help="redeemable from")
+    p.add_argument("--active-until", metavar="ISO-8601", help="redeemable until")
+    p.add_argument("--max-redemptions", type=positive_int, metavar="N")
+    p.add_argument("--max-redemptions-per-customer", type=positive_int, metavar="N")
+
+
+def _add_discount_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    discounts = CommandGroup(
+        commands,
+        "discounts",
+        "discount rules: automatic or redeemed with a code",
+        "._catalog",
+        common,
+    )
+    discounts.command("list", "the 100 newest discount rules, newest first")
+    discounts.command("get", "retrieve a discount rule", id="DISC_ID")
+    p = discounts.command(
+        "create",
+        "create a discount rule, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description="Create a discount rule: automatic, or redeemed with --code.",
+    )
+    p.add_argument("--name", required=True)
+    p.add_argument("--redemption", required=True, choices=["automatic", "code"])
+    p.add_argument("--code", help="with --redemption code: 1-64 of A-Z 0-9 _ - (upper-cased)")
+    p.add_argument("--target-type", required=True, choices=["order", "products", "prices"])
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="IDS",
+        help="product or price ids, comma-separated or repeated",
+    )
+    p.add_argument("--value-type", required=True, choices=["percent", "amount", "override"])
+    p.add_argument(
+        "--value",
+        required=True,
+        type=count,
+        metavar="N",
+        help="percent: basis points (2000 is 20%%); amount: agorot off; "
+        "override: the agorot unit price",
+    )
+    p.add_argument("--value-tax-mode", choices=["inclusive", "exclusive"], help="with override")
+    p.add_argument("--currency", help="with amount or override (default: ils)")
+    p.add_argument(
+        "--duration", required=True, choices=["once", "n_charges", "until_date", "forever"]
+    )
+    p.add_argument("--duration-charges", type=positive_int, metavar="N", help="with n_charges")
+    p.add_argument("--duration-until", metavar="ISO-8601", help="with until_date")
+    _discount_window_options(p)
+    _active_options(p, "create it")
+    _create_once_options(p, "discount rule")
+    p = discounts.command(
+        "update",
+        "change a rule's mutable fields",
+        id="DISC_ID",
+        epilog=WRITE_EPILOG,
+        description="Change a discount rule's name, window, limits or state; what it takes "
+        "off is fixed.",
+    )
+    p.add_argument("--name")
+    _discount_window_options(p)
+    _active_options(p, "make it")
+    metadata_option(p)
+    yes_option(p, "update")
+    p = discounts.command(
+        "targets", "replace a rule's products or prices", id="DISC_ID", epilog=WRITE_EPILOG
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        required=True,
+        metavar="IDS",
+        help="product or price ids, comma-separated or repeated",
+    )
+    yes_option(p, "replace")
+    p = discounts.command(
+        "archive", "archive a rule: no new redemptions", id="DISC_ID", epilog=WRITE_EPILOG
+    )
+    yes_option(p, "archive")
+    discounts.command(
+        "redemptions", "a rule's uses and the subscriptions it applies to", id="DISC_ID"
+    )
+    p = discounts.command("find", "find the rule made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
+
+
 DOWNLOAD_DESCRIPTION = """\
 Download a document's PDF (streamed; refused unless it is a PDF within the
 client's size limit). It is written to a temporary file beside the
@@ -451,7 +738,15 @@ def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> 
         "--rate",
         type=positive_float,
         metavar="R",
-        help="at most R requests per second (default: no limit)",
+        help="at most R requests per second (default: no limit); a row takes one or "
+        "two (its lookup by key unless --new-job, then the charge) and re-sends count",
+    )
+    p.add_argument(
+        "--row-rate",
+        type=positive_float,
+        metavar="R",
+        help="at most R rows charged per second (default: no limit); rows an earlier "
+        "run finished are not paced",
     )
     journal = p.add_mutually_exclusive_group()
     journal.add_argument(
@@ -489,37 +784,51 @@ def run(
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit:  # --help, --version, or a usage error (already printed)
-        return exit.code if isinstance(exit.code, int) else EXIT_USAGE
+        return exit.code if isinstance(exit.code, int) else ExitCode.USAGE
     out = Output(json_mode=bool(args.json), stdout=stdout, stderr=stderr)
-    handler: Handler = args.handler
     try:
-        return asyncio.run(handler(args, out))
-    except KeyboardInterrupt:
-        out.error("interrupted")
-        return EXIT_INTERRUPTED
+        return asyncio.run(_command(args, out))
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C or SIGTERM
+        stopped = out.interruption
+        return _fail(out, stopped, ExitCode.INTERRUPTED, stopped.message)
     except CliError as exc:
         return _fail(out, exc, exc.exit_code, exc.message, exc.details)
     except InvalidParameterError as exc:  # rejected before sending
-        return _fail(out, exc, EXIT_USAGE, f"{exc}")
+        return _fail(out, exc, ExitCode.USAGE, f"{exc}")
+    except (AuthenticationError, PermissionDeniedError) as exc:
+        hint = f" (the API refused the key: check {API_KEY_ENV} or --api-key)"
+        return _fail(out, exc, ExitCode.CONFIG, describe_error(exc) + hint)
     except NotFoundError as exc:
         hint = ""
-        if api_key_from_env() is None and args.command != "demo":
-            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list")
+        if getattr(args, "fake", False) and args.command != "demo":
+            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list --fake")
             hint = f" (the embedded fake holds only its sample data: see '{listing}')"
-        return _fail(out, exc, EXIT_FAILED, describe_error(exc) + hint)
+        return _fail(out, exc, ExitCode.FAILED, describe_error(exc) + hint)
     except ChingError as exc:
-        return _fail(out, exc, EXIT_FAILED, describe_error(exc))
+        code = ExitCode.UNKNOWN if getattr(exc, "outcome_unknown", False) else ExitCode.FAILED
+        return _fail(out, exc, code, describe_error(exc))
     except OSError as exc:
-        return _fail(out, exc, EXIT_FAILED, f"{type(exc).__name__}: {exc}")
+        return _fail(out, exc, ExitCode.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+async def _command(args: argparse.Namespace, out: Output) -> int:
+    """The command's task: its --api-key/--fake in reach of `_env.connect`, and
+    SIGTERM cancelling it as Ctrl-C does."""
+    handler: Handler = args.handler
+    with using(Target.from_args(args)), sigterm_as_ctrl_c():
+        return await handler(args, out)
 
 
 # Where the embedded fake's sample data shows, for a 404's hint.
 _SAMPLE_LISTINGS = {
-    "customers": "ching customers list",
-    "cards": "ching customers cards CUS_ID",
-    "refunds": "ching refunds list",
-    "documents": "ching documents list",
-    "webhooks": "ching webhooks list",
+    "customers": "ching customers list --fake",
+    "cards": "ching customers cards CUS_ID --fake",
+    "refunds": "ching refunds list --fake",
+    "products": "ching products list --fake",
+    "prices": "ching prices list --fake",
+    "discounts": "ching discounts list --fake",
+    "documents": "ching documents list --fake",
+    "webhooks": "ching webhooks list --fake",
 }
 
 

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -31,8 +32,8 @@ from .. import (
 from .._bulk import BulkSummary, ChargeParams, ChargeResult, Outcome
 from ._amounts import format_agorot, format_money
 from ._csv import BillingFile, Validation
-from ._env import connect
-from ._errors import EXIT_FAILED, EXIT_OK, UsageError
+from ._env import connect, current_target
+from ._errors import ExitCode, UsageError
 from ._output import Output, describe_error, one_line
 from ._progress import BulkProgress, ProgressMode
 
@@ -93,9 +94,17 @@ class JobReport:
             writer.write(row, result)
 
     @property
-    def exit_code(self) -> int:
-        ok = self.summary.all_succeeded and self.summary.total == self.rows
-        return EXIT_OK if ok else EXIT_FAILED
+    def exit_code(self) -> ExitCode:
+        """The refused key first (fix it before anything else), then rows in doubt
+        (a re-run reconciles them), then rows not charged (or not reached)."""
+        s = self.summary
+        if self.refused is not None:
+            return ExitCode.CONFIG
+        if s.unknown:
+            return ExitCode.UNKNOWN
+        if s.all_succeeded and s.total == self.rows:
+            return ExitCode.OK
+        return ExitCode.FAILED
 
     def to_json(self) -> dict[str, Any]:
         s = self.summary
@@ -167,6 +176,7 @@ async def run_job(
     row_of: Callable[[int], int] = lambda index: index + 2,
     concurrency: int = 16,
     rate_limit: float | None = None,
+    row_rate: float | None = None,
     journal: Path | None = None,
     writer: ResultsWriter | None = None,
     progress: ProgressMode = "auto",
@@ -174,7 +184,11 @@ async def run_job(
     stop_after: int | None = None,
     assume_new: bool = False,
 ) -> JobReport:
-    """Charge `items`, showing progress; `stop_after` ends the job early (the demo's crash)."""
+    """Charge `items`, showing progress; `stop_after` ends the job early (the demo's crash).
+
+    Ctrl-C or SIGTERM: the engine lets the rows in flight settle (or records
+    them in doubt) and closes the journal; the "interrupted" line says so.
+    """
     report = JobReport(job_id=job_id, rows=rows, journal=str(journal) if journal else None)
     summary = report.summary
     started = time.perf_counter()
@@ -182,13 +196,18 @@ async def run_job(
         with BulkProgress(
             out.stderr, rows, mode=progress, label=label, console=out.err_console
         ) as bar:
+            # Alike in shape only to charges.create's keyword forwarding (_charges.py).
             async with client.charges.create_many(
                 items,
                 job_id=job_id,
                 concurrency=concurrency,
                 rate_limit=rate_limit,
+                item_rate_limit=row_rate,
                 journal=journal,
                 assume_new=assume_new,
+                on_settle_wait=lambda seconds, items: bar.countdown(
+                    settle_message(seconds, items), seconds
+                ),
             ) as run:
                 async for result in run:
                     report.add(row_of(result.index), result, writer)
@@ -202,15 +221,34 @@ async def run_job(
                         break
     except asyncio.CancelledError:
         resume = " re-run the same command to resume;" if journal else ""
-        out.notice(
-            f"interrupted after {summary.total:,} of {rows:,} rows "
-            f"({summary.succeeded:,} succeeded);{resume} rows in flight are reconciled "
-            "by their idempotency keys, never charged twice"
+        out.interrupted(
+            f"after {summary.total:,} of {rows:,} rows ({summary.succeeded:,} succeeded);"
+            f"{resume} rows that were in flight settled or are looked up by their "
+            "idempotency keys first, never charged twice",
+            {
+                "job_id": job_id,
+                "rows": rows,
+                "processed": summary.total,
+                "succeeded": summary.succeeded,
+                "journal": report.journal,
+            },
         )
         raise
     finally:
         report.seconds = time.perf_counter() - started
     return report
+
+
+def settle_message(seconds: float, items: int) -> str:
+    """What a resume waits for before it looks up the rows an earlier run left in doubt."""
+    until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
+    rows = "1 row" if items == 1 else f"{items:,} rows"
+    return (
+        f"resuming: waiting {math.ceil(seconds)} s (until {until}) before looking up the "
+        f"{rows} an earlier run left in doubt: its last requests may still be settling "
+        "on the server (its attempt timeouts and settle time after its last journal "
+        "write), and a lookup before then could miss a charge and send it twice"
+    )
 
 
 def _account(report: JobReport, row: int, result: ChargeResult) -> None:
@@ -345,6 +383,8 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
     billing, validation = validated_file(args)
     if args.dry_run:
         return _print_dry_run(out, billing, validation)
+    if not current_target().fake:
+        current_target().settings()  # no usable key or URL: refused before any file is written
     journal = _journal_path(args)
     source = _JobSource(journal, job_id, billing, validation) if journal else None
     if source is not None:
@@ -356,7 +396,8 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
-            # Alike in shape only to other calls by keyword (the Requester in _client.py).
+            # Alike in shape only to other calls by keyword (the Requester in _client.py,
+            # enqueue in _scaleout): each passes its own options.
             report = await run_job(
                 conn.client,
                 billing.params(),
@@ -366,6 +407,7 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 row_of=billing.row_of,
                 concurrency=args.concurrency,
                 rate_limit=args.rate,
+                row_rate=args.row_rate,
                 journal=journal,
                 writer=writer,
                 progress=args.progress,
@@ -390,14 +432,14 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
 
 async def _preflight(client: Client, out: Output, validation: Validation) -> None:
     """One cheap GET before charging, so a wrong key or URL fails the job up front
-    (rather than failing every row). Says where the money goes, on stderr."""
+    (rather than failing every row). Then says where the money goes, on stderr."""
+    assert validation.first_customer is not None
+    with contextlib.suppress(NotFoundError):  # the key works; that row reports its own 404
+        await client.charges.list(customer=validation.first_customer)
     totals = ", ".join(format_money(a, c) for c, a in sorted(validation.totals.items()))
     out.notice(
         f"charging {validation.rows:,} rows ({totals}) at {client.base_url} in {client.mode} mode"
     )
-    assert validation.first_customer is not None
-    with contextlib.suppress(NotFoundError):  # the key works; that row reports its own 404
-        await client.charges.list(customer=validation.first_customer)
 
 
 def _check_validation(billing: BillingFile, validation: Validation) -> None:
@@ -430,10 +472,10 @@ def _print_dry_run(out: Output, billing: BillingFile, validation: Validation) ->
                 "valid": True,
             }
         )
-        return EXIT_OK
+        return ExitCode.OK
     totals = ", ".join(format_money(a, c) for c, a in sorted(validation.totals.items()))
     out.print(f"{billing.path}: {validation.rows:,} valid rows totalling {totals}; nothing sent")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _journal_path(args: argparse.Namespace) -> Path | None:

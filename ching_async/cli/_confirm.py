@@ -50,20 +50,24 @@ def ask(out: Output, question: str) -> None:
 
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt at once during a blocking read.
+    """Ctrl-C or SIGTERM raises KeyboardInterrupt at once during a blocking read.
 
-    Under asyncio.run, SIGINT only cancels the main task, which a blocking read
-    in that task does not notice: the first Ctrl-C at the prompt would be
-    ignored until Enter.
+    Under asyncio.run, SIGINT (and SIGTERM, see _interrupts) only cancels the
+    main task, which a blocking read in that task does not notice: the first
+    signal at the prompt would be ignored until Enter.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = {
+        signum: signal.signal(signum, signal.default_int_handler)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _stdin_is_a_terminal() -> bool:

@@ -21,8 +21,8 @@ from .. import IDEMPOTENCY_METADATA_KEY, Charge, Client
 from .._bulk import ChargeParams
 from ._amounts import format_money
 from ._bulk_charge import JobReport, print_report, run_job
-from ._env import API_KEY_ENV, api_key_from_env, embedded_fake
-from ._errors import EXIT_OK, CliError
+from ._env import API_KEY_ENV, api_key_from_env, current_target, embedded_fake
+from ._errors import CliError, ExitCode
 from ._output import Output, raw_of
 
 if TYPE_CHECKING:
@@ -43,8 +43,11 @@ class DemoCheckFailed(CliError):
 
 async def demo(args: argparse.Namespace, out: Output) -> int:
     rows: int = args.rows
-    if api_key_from_env() is not None:
-        why = f"{API_KEY_ENV} is ignored: the demo never touches a real account"
+    given = [API_KEY_ENV] if api_key_from_env() is not None else []
+    given += ["--api-key"] if current_target().api_key is not None else []
+    if given:
+        verb = "is" if len(given) == 1 else "are"
+        why = f"{' and '.join(given)} {verb} ignored: the demo never touches a real account"
     else:
         why = f"{API_KEY_ENV} is not needed"
     async with embedded_fake() as fake:
@@ -61,7 +64,7 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(result)
     else:
         story.say(Text("Demo complete: every step did what it showed.", style="bold green"))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 class _Story:

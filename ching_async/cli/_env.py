@@ -1,33 +1,58 @@
-"""Where commands send their requests: the real API, or an embedded fake.
+"""Where commands send their requests: the API a key opens, or, with ``--fake``, an embedded fake.
 
-With ``CHING_API_KEY`` set, commands talk to the real API (``CHING_BASE_URL``
-is honored by the Client). Without it they run against an in-process
-``FakeChing`` on 127.0.0.1, seeded with a little sample data (so that
-``charges list``, ``charges capture`` and ``examples/billing.csv`` have
-something to work on), and say so in one line on stderr.
+A command that talks to CHING needs a key: ``--api-key KEY`` or
+``CHING_API_KEY`` (``CHING_BASE_URL`` overrides the URL). Without one it
+refuses (exit 4, nothing sent): a cron job whose secret went missing must
+not look like a billing run. ``--fake`` asks for an in-process ``FakeChing``
+on 127.0.0.1 instead, seeded with a little sample data (so that ``charges
+list``, ``charges capture`` and ``examples/billing.csv`` have something to
+work on), and says so in one line on stderr. ``ching_async.testing`` is
+imported only then (and by ``ching demo``).
+
+``_app.run`` hands each command its ``--api-key``/``--fake`` as a `Target`
+in a context variable (`using`), so that `connect` and `call` need nothing
+but the Output: every command module calls them the same way.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from .. import Client
-from ._errors import EXIT_OK
+from .. import Client, InvalidParameterError
+from .._client import DEFAULT_BASE_URL, _check_base_url
+from .._secrets import ApiKey
+from ._errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from ..testing import FakeChing
     from ._output import Output
 
-__all__ = ["Connection", "SampleData", "call", "connect", "embedded_fake", "seed_sample_data"]
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "Connection",
+    "SampleData",
+    "Target",
+    "api_key_from_env",
+    "call",
+    "connect",
+    "current_target",
+    "embedded_fake",
+    "seed_sample_data",
+    "using",
+]
 
 T = TypeVar("T")
 
 API_KEY_ENV = "CHING_API_KEY"
+BASE_URL_ENV = "CHING_BASE_URL"
 # Seconds per attempt against the in-process fake (the real API's default is 30).
 # A resumed bulk job waits one attempt timeout before reconciling rows in doubt.
 EMBEDDED_TIMEOUT = 5.0
@@ -40,6 +65,7 @@ class SampleData:
     customers: dict[str, str]  # name -> customer id
     cards: dict[str, str]  # name -> payment method id
     charges: dict[str, str]  # label -> charge id
+    catalog: dict[str, str] = attrs.field(factory=dict)  # label -> product, price, discount id
 
 
 @attrs.frozen
@@ -55,6 +81,70 @@ class Connection:
 
 def api_key_from_env() -> str | None:
     return os.environ.get(API_KEY_ENV) or None
+
+
+@attrs.frozen(repr=False)
+class Target:
+    """A command's ``--fake`` and ``--api-key``; `settings` adds the environment."""
+
+    fake: bool = False
+    api_key: str | None = None  # --api-key; None: $CHING_API_KEY
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Target:
+        fake, api_key = bool(getattr(args, "fake", False)), getattr(args, "api_key", None)
+        target = cls(fake=fake, api_key=api_key)
+        if target.fake and target.api_key is not None:
+            raise UsageError("--fake never uses a key: give --fake or --api-key, not both")
+        return target
+
+    def __repr__(self) -> str:  # never the key
+        return f"Target(fake={self.fake}, api_key={'given' if self.api_key else None})"
+
+    def settings(self) -> tuple[str, str]:
+        """(key, base URL), checked before anything is sent; ConfigError without a
+        usable key or URL. Call only when the command will talk to the real API."""
+        key, source = self.api_key, "--api-key"
+        if key is None:
+            key, source = api_key_from_env(), API_KEY_ENV
+        if key is None:
+            raise ConfigError(
+                f"no API key: set {API_KEY_ENV} or pass --api-key KEY; nothing was sent "
+                "(--fake runs the command against an embedded fake CHING server instead)"
+            )
+        try:
+            checked = ApiKey(key)
+        except InvalidParameterError as exc:  # its message never shows the key
+            raise ConfigError(f"{source} is not a usable API key: {exc}") from None
+        base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        try:
+            base_url = _check_base_url(base_url, checked)
+        except InvalidParameterError as exc:
+            raise ConfigError(f"{BASE_URL_ENV} is not usable: {exc}") from None
+        return key, base_url
+
+    def client(self, **options: Any) -> Client:
+        """A Client for the real API (see `settings`), with Client `options`."""
+        key, base_url = self.settings()
+        return Client(key, base_url=base_url, **options)
+
+
+_target: ContextVar[Target | None] = ContextVar("ching_cli_target", default=None)
+
+
+@contextmanager
+def using(target: Target) -> Iterator[None]:
+    """`target` for the commands run inside (see the module docstring)."""
+    token = _target.set(target)
+    try:
+        yield
+    finally:
+        _target.reset(token)
+
+
+def current_target() -> Target:
+    """The running command's (no --fake, no --api-key outside one)."""
+    return _target.get() or Target()
 
 
 @asynccontextmanager
@@ -99,21 +189,41 @@ def seed_sample_data(fake: FakeChing) -> SampleData:
         ).id
         for label, name, amount, held, description in sample_charges
     }
-    return SampleData(customers=customers, cards=cards, charges=charges)
+    return SampleData(
+        customers=customers, cards=cards, charges=charges, catalog=_seed_catalog(fake)
+    )
+
+
+def _seed_catalog(fake: FakeChing) -> dict[str, str]:
+    """A plan to sell: a product, its monthly and yearly prices, a launch code."""
+    product = fake.add_product(
+        name="Pro", description="Everything, for teams", features=[{"title": "SSO"}]
+    )
+    monthly = fake.add_price(
+        product.id, unit_amount=9900, type="recurring", recurring={"interval": "month"}
+    )
+    yearly = fake.add_price(
+        product.id, unit_amount=99000, type="recurring", recurring={"interval": "year"}
+    )
+    launch = fake.add_discount(
+        name="Launch", code="LAUNCH", target_type="prices", targets=[monthly.id], value=2000
+    )
+    return {"product": product.id, "monthly": monthly.id, "yearly": yearly.id, "launch": launch.id}
 
 
 @asynccontextmanager
 async def connect(out: Output) -> AsyncIterator[Connection]:
-    """A Client for the real API when CHING_API_KEY is set, else for an embedded fake."""
-    api_key = api_key_from_env()
-    if api_key is not None:
-        async with Client(api_key) as client:
+    """A Client for the API the key opens; with --fake, for an embedded fake."""
+    target = current_target()
+    if not target.fake:
+        async with target.client() as client:
             yield Connection(client)
         return
     async with embedded_fake() as fake:
         sample = seed_sample_data(fake)
+        ignored = f" ({API_KEY_ENV} is ignored)" if api_key_from_env() is not None else ""
         out.notice(
-            f"{API_KEY_ENV} is not set: using an embedded fake CHING server at {fake.url} "
+            f"--fake: using an embedded fake CHING server at {fake.url}{ignored} "
             "(in memory, with sample data, gone when this command exits); "
             "nothing is charged for real"
         )
@@ -132,4 +242,4 @@ async def call(
     async with connect(out) as conn:
         result = await request(conn.client)
     show(result)
-    return EXIT_OK
+    return ExitCode.OK

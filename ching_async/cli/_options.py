@@ -4,7 +4,8 @@
   it (``ching charges get`` runs ``_commands.charges_get``), imported only when
   it runs, so ``ching --help`` stays fast;
 - the options more than one command takes (``--metadata``,
-  ``--idempotency-key``, ``--yes``, ``--progress``);
+  ``--idempotency-key``, ``--yes``, ``--progress``; ``--api-key`` and
+  ``--fake``, which every command takes, before or after its name);
 - the value types that turn an option's text into a number or a pair, with a
   one-line usage error (exit 2) for a bad one.
 """
@@ -27,7 +28,9 @@ __all__ = [
     "MetadataAction",
     "add_command",
     "agorot",
+    "agorot_or_zero",
     "api_arguments",
+    "connection_options",
     "count",
     "idempotency_option",
     "lazy_handler",
@@ -110,6 +113,28 @@ def api_arguments(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ shared options
+def connection_options(p: argparse.ArgumentParser, *, top_level: bool) -> None:
+    """``--api-key`` and ``--fake``, read by ``_env.Target``. On a command (not
+    `top_level`) they default to nothing, so a value given before the command's
+    name is kept, as with --json."""
+    default: dict[str, Any] = {} if top_level else {"default": argparse.SUPPRESS}
+    group = p.add_argument_group("which server (commands that talk to CHING)")
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the API key (default: $CHING_API_KEY; the variable is safer: other users "
+        "can read a command line); without a key a command refuses to run",
+        **default,
+    )
+    group.add_argument(
+        "--fake",
+        action="store_true",
+        help="run against an embedded fake CHING server with sample data instead "
+        "(in memory; nothing is charged for real)",
+        **default,
+    )
+
+
 def metadata_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--metadata",
@@ -164,6 +189,13 @@ def agorot(text: str) -> int:
         return parse_agorot(text)
     except AmountError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def agorot_or_zero(text: str) -> int:
+    """Agorot, where 0 means free (a price)."""
+    if text.strip() in ("0", "+0"):
+        return 0
+    return agorot(text)
 
 
 # isdecimal, not isdigit: int() refuses digits such as "²", which isdigit accepts.

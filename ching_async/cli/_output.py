@@ -23,9 +23,13 @@ from .. import (
     Charge,
     ChingError,
     Customer,
+    Discount,
     Document,
     OutcomeUnknownError,
     PaymentMethod,
+    Price,
+    Product,
+    Redemptions,
     Refund,
     SetupSession,
     UpsertResult,
@@ -33,7 +37,7 @@ from .. import (
 )
 from .._errors import issue_path
 from ._amounts import format_agorot, format_money
-from ._errors import EXIT_FAILED, CliError
+from ._errors import CliError, ExitCode, Interrupted, UnknownOutcome
 
 __all__ = ["Output", "describe_error", "error_json", "one_line", "outcome_unknown"]
 
@@ -51,12 +55,19 @@ class Output:
         # markup off: ids and server messages are printed verbatim, never as markup.
         self.console = Console(file=stdout, highlight=False, markup=False, soft_wrap=True)
         self.err_console = Console(file=stderr, highlight=False, markup=False)
+        # What the command had done when Ctrl-C or SIGTERM stopped it (see `interrupted`).
+        self.interruption = Interrupted("interrupted")
 
     # ------------------------------------------------------------ stderr
     def notice(self, message: str) -> None:
         """One line on stderr, in every mode."""
         self.stderr.write(f"ching: {one_line(message)}\n")
         self.stderr.flush()
+
+    def interrupted(self, message: str, data: Mapping[str, Any] | None = None) -> None:
+        """Say `message` (what was done, how to go on) in the one "interrupted"
+        line ``_app.run`` prints once the cancellation has unwound."""
+        self.interruption = Interrupted(f"interrupted {message}", data=data)
 
     def error(self, message: str, details: Iterable[str] = ()) -> None:
         self.stderr.write(f"ching: error: {one_line(message)}\n")
@@ -322,6 +333,168 @@ class Output:
             ),
         )
 
+    # -------------------------------------------- products, prices, discounts
+    def product(self, product: Product, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("id", product.id),
+            ("name", product.name),
+            ("active", product.active),
+            ("description", product.description),
+            ("image url", product.image_url),
+            ("features", _features(product)),
+            ("unlisted", product.unlisted or None),
+            ("metadata", _metadata(product.metadata)),
+            ("reconciled", _reconciled(product)),
+            ("livemode", product.livemode),
+            ("created", product.created),
+        ]
+        self._object(product, rows, title)
+
+    def products(self, products: list[Product]) -> None:
+        self._list(
+            products,
+            "No products.",
+            lambda: _list_table(
+                f"{len(products)} products, newest first",
+                [("id", "id"), ("name", ""), ("active", "id"), ("created", "id")],
+                [[p.id, p.name, p.active, _date(p.created)] for p in products],
+            ),
+        )
+
+    def price(self, price: Price, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("id", price.id),
+            ("product", price.product),
+            ("amount", _price_amount(price)),
+            ("type", _text(price.type)),
+            ("every", _every(price)),
+            ("trial", _trial(price)),
+            ("tax mode", _text(price.tax_mode)),
+            ("active", price.active),
+            ("metadata", _metadata(price.metadata)),
+            ("reconciled", _reconciled(price)),
+            ("livemode", price.livemode),
+            ("created", price.created),
+        ]
+        self._object(price, rows, title)
+
+    def prices(self, prices: list[Price]) -> None:
+        self._list(
+            prices,
+            "No prices.",
+            lambda: _list_table(
+                f"{len(prices)} prices, newest first",
+                [
+                    ("id", "id"),
+                    ("product", "id"),
+                    ("amount", "right"),
+                    ("every", ""),
+                    ("active", "id"),
+                ],
+                [
+                    [p.id, p.product, _price_amount(p), _every(p) or "once", p.active]
+                    for p in prices
+                ],
+            ),
+        )
+
+    def discount(self, discount: Discount, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("id", discount.id),
+            ("name", discount.name),
+            ("status", _status(_discount_status(discount))),
+            ("redemption", _join(_text(discount.redemption), discount.code, sep=": ")),
+            ("takes off", _takes_off(discount)),
+            ("applies to", _applies_to(discount)),
+            ("for", _lasts(discount)),
+            ("from", discount.active_from),
+            ("until", discount.active_until),
+            ("redeemed", _redeemed(discount)),
+            ("per customer", discount.max_redemptions_per_customer),
+            ("metadata", _metadata(discount.metadata)),
+            ("reconciled", _reconciled(discount)),
+            ("livemode", discount.livemode),
+            ("created", discount.created),
+        ]
+        self._object(discount, rows, title)
+
+    def discounts(self, discounts: list[Discount]) -> None:
+        self._list(
+            discounts,
+            "No discount rules.",
+            lambda: _list_table(
+                f"{len(discounts)} discount rules, newest first",
+                [
+                    ("id", "id"),
+                    ("name", ""),
+                    ("code", "id"),
+                    ("takes off", ""),
+                    ("status", "id"),
+                ],
+                [
+                    [
+                        d.id,
+                        d.name,
+                        d.code or "(automatic)",
+                        _takes_off(d),
+                        _status(_discount_status(d)),
+                    ]
+                    for d in discounts
+                ],
+            ),
+        )
+
+    def redemptions(self, used: Redemptions, *, discount: str) -> None:
+        if self.json_mode:
+            self.emit_json(dict(used.raw) if used.raw else used.to_dict())
+            return
+        if not used.redemptions and not used.applied_discounts:
+            self.console.print(f"No redemptions of {discount}.")
+            return
+        self.console.print(
+            _list_table(
+                f"{len(used.redemptions)} redemptions of {discount}",
+                [
+                    ("customer", ""),
+                    ("charge", "id"),
+                    ("paid", "right"),
+                    ("saved", "right"),
+                    ("when", "id"),
+                ],
+                [
+                    [
+                        _join(r.customer_name, r.customer_email) or r.customer,
+                        r.charge or "-",
+                        format_money(r.charge_amount, r.currency),
+                        format_money(r.amount_saved, r.currency),
+                        _date(r.created),
+                    ]
+                    for r in used.redemptions
+                ],
+            )
+        )
+        if used.applied_discounts:
+            self.console.print(
+                _list_table(
+                    f"applied to {len(used.applied_discounts)} subscriptions",
+                    [
+                        ("subscription", "id"),
+                        ("status", "id"),
+                        ("charges", "right"),
+                        ("ends", "id"),
+                    ],
+                    [
+                        [
+                            a.subscription,
+                            _status(_text(a.status) or "-"),
+                            _charges(a),
+                            _date(a.ends_at),
+                        ]
+                        for a in used.applied_discounts
+                    ],
+                )
+            )
+
     def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
         """One object: with --json as the API sent it, else a table of `rows`."""
         if self.json_mode:
@@ -339,14 +512,25 @@ class Output:
             self.console.print(table())
 
 
-Model = Charge | SetupSession | Customer | PaymentMethod | Refund | Document | WebhookEndpoint
+Model = (
+    Charge
+    | SetupSession
+    | Customer
+    | PaymentMethod
+    | Refund
+    | Document
+    | WebhookEndpoint
+    | Product
+    | Price
+    | Discount
+)
 
 
 def raw_of(model: Model) -> dict[str, Any]:
     """The object as the API sent it (so --json output has every field, even new ones)."""
     if model.raw:
         return dict(model.raw)
-    if isinstance(model, Document | WebhookEndpoint):
+    if isinstance(model, Document | WebhookEndpoint | Product | Price | Discount):
         return model.to_dict()  # built, not decoded: its own fields are all there is
     if isinstance(model, Customer):
         if model.deleted:
@@ -377,11 +561,11 @@ def error_json(error: BaseException, exit_code: int) -> dict[str, Any]:
 
 
 def outcome_unknown(error: APIError | APIConnectionError, what: str, hint: str) -> CliError:
-    """The error for a write that may or may not have happened: `what` says
-    which, `hint` how to find out (also in the --json error, as "hint")."""
-    return CliError(
+    """The error for a write that may or may not have happened (exit 3): `what`
+    says which, `hint` how to find out (also in the --json error, as "hint")."""
+    return UnknownOutcome(
         f"{describe_error(error)}; {what}: {hint}",
-        data={**error_json(error, EXIT_FAILED)["error"], "hint": hint},
+        data={**error_json(error, ExitCode.UNKNOWN)["error"], "hint": hint},
     )
 
 
@@ -435,6 +619,7 @@ _STATUS_STYLES = {
     "active": "green",
     "inactive": "dim",
     "deleted": "dim",
+    "archived": "dim",
     "processing": "yellow",
     "issued": "green",
 }
@@ -496,6 +681,85 @@ def _expiry(method: PaymentMethod) -> str | None:
     if method.exp_month is None or method.exp_year is None:
         return None
     return f"{method.exp_month:02d}/{method.exp_year}"
+
+
+def _text(value: str | None) -> str | None:
+    """A tolerant enum's value (a member or a str this version does not know) as text."""
+    return None if value is None else str(value)
+
+
+def _reconciled(model: Product | Price | Discount) -> str | None:
+    info = model.request_info
+    return "yes: found after a lost answer" if info and info.reconciled else None
+
+
+def _features(product: Product) -> str | None:
+    if not product.features:
+        return None
+    return "; ".join(_join(f.title, f.subtitle, sep=": ") or "" for f in product.features)
+
+
+def _price_amount(price: Price) -> str:
+    amount = format_money(price.unit_amount, price.currency)
+    return f"{amount} + VAT" if price.tax_mode == "exclusive" else amount
+
+
+def _every(price: Price) -> str | None:
+    recurring = price.recurring
+    if recurring is None:
+        return None
+    count = recurring.interval_count or 1
+    return f"{recurring.interval}" if count == 1 else f"{count} {recurring.interval}s"
+
+
+def _trial(price: Price) -> str | None:
+    days = price.recurring.trial_period_days if price.recurring else None
+    return f"{days} days" if days else None
+
+
+def _discount_status(discount: Discount) -> str:
+    if discount.archived:
+        return "archived"
+    return "active" if discount.active else "inactive"
+
+
+def _takes_off(discount: Discount) -> str:
+    value = discount.value
+    if value is None:
+        return "-"
+    if discount.value_type == "percent":
+        return f"{value / 100:g}%"
+    if discount.value_type == "override":
+        return f"charges {format_money(value, discount.currency)}"
+    return f"{format_money(value, discount.currency)} off"
+
+
+def _applies_to(discount: Discount) -> str | None:
+    if discount.target_type == "order" or not discount.targets:
+        return _text(discount.target_type)
+    return f"{discount.target_type}: {', '.join(discount.targets)}"
+
+
+def _lasts(discount: Discount) -> str | None:
+    if discount.duration == "n_charges":
+        return f"{discount.duration_charges} charges"
+    if discount.duration == "until_date" and discount.duration_until is not None:
+        return f"until {discount.duration_until.isoformat(timespec='seconds')}"
+    return _text(discount.duration)
+
+
+def _redeemed(discount: Discount) -> str | None:
+    if discount.times_redeemed is None:
+        return None
+    if discount.max_redemptions is None:
+        return f"{discount.times_redeemed} times"
+    return f"{discount.times_redeemed} of {discount.max_redemptions} times"
+
+
+def _charges(applied: Any) -> str:
+    if applied.duration_charges is None:
+        return str(applied.charges_applied or 0)
+    return f"{applied.charges_applied or 0} of {applied.duration_charges}"
 
 
 def _metadata(metadata: Mapping[str, Any] | None) -> str | None:

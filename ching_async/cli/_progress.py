@@ -5,6 +5,9 @@
   is not a terminal: CI logs, pipes, files);
 - ``off``: nothing.
 
+A resume that must wait before it can look up rows an earlier run left in
+doubt says so (`countdown`) in every mode; the bar counts the wait down.
+
 stdout is never touched, so ``--json`` output and redirected results are clean.
 """
 
@@ -19,13 +22,16 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 if TYPE_CHECKING:
     from .._bulk import BulkSummary
@@ -68,6 +74,7 @@ class BulkProgress:
                 MofNCompleteColumn(),
                 TaskProgressColumn(),
                 TextColumn("{task.fields[counts]}"),
+                _Countdown(),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
@@ -75,7 +82,9 @@ class BulkProgress:
                 refresh_per_second=8,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self._label, total=self._total, counts="")
+            self._task = self._progress.add_task(
+                self._label, total=self._total, counts="", waiting_until=0.0
+            )
         return self
 
     def __exit__(
@@ -95,6 +104,16 @@ class BulkProgress:
             self._progress.update(self._task, completed=self._done, counts=_markup(summary))
         elif self.mode == "lines":
             self._maybe_line(summary)
+
+    def countdown(self, message: str, seconds: float) -> None:
+        """Say `message` (why the job waits), and on the bar count `seconds` down."""
+        if self._progress is not None and self._task is not None:
+            self._progress.console.print(f"ching: {message}")  # above the bar, not through it
+            until = time.monotonic() + seconds
+            self._progress.update(self._task, waiting_until=until)
+            return
+        self._stream.write(f"ching: {message}\n")
+        self._stream.flush()
 
     def _maybe_line(self, summary: BulkSummary) -> None:
         now = time.monotonic()
@@ -122,3 +141,13 @@ def _markup(summary: BulkSummary) -> str:
         if count:
             parts.append(f"[{style}]{count:,} {word}[/]")
     return " ".join(parts)
+
+
+class _Countdown(ProgressColumn):
+    """While the job waits (`BulkProgress.countdown`): the seconds left."""
+
+    def render(self, task: Task) -> Text:
+        left = float(task.fields.get("waiting_until", 0.0)) - time.monotonic()
+        if left <= 0:
+            return Text("")
+        return Text(f"resuming in {int(left) + 1} s", style="magenta")

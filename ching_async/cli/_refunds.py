@@ -4,68 +4,48 @@ from __future__ import annotations
 
 import argparse
 
-from .. import APIConnectionError, APIError, Charge, Client, Refund
+from .. import Charge, Client, Refund
 from ._amounts import format_money
-from ._confirm import ask, needs_confirmation
-from ._env import call, connect
-from ._errors import EXIT_OK, CliError
-from ._output import Output, outcome_unknown
+from ._env import call
+from ._errors import CliError
+from ._once import Wording, create_once
+from ._options import api_arguments
+from ._output import Output
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
 
 WINDOW = 100  # refunds.find_by_idempotency_key sees the 100 newest refunds
 
 
+# The options `create` passes on by name (each is named as the API's argument).
+REFUND_FIELDS = ("charge", "amount", "reason", "metadata", "idempotency_key")
+REFUND = Wording(
+    noun="refund",
+    verb="refund",
+    done="refunded",
+    find="ching refunds find",
+    request="refund request",
+)
+
+
 async def refunds_create(args: argparse.Namespace, out: Output) -> int:
-    async with connect(out) as conn:
-        client = conn.client
-        confirm = needs_confirmation(client, yes=args.yes, action=f"refunding {args.charge}")
-        if args.idempotency_key is not None:
-            # Re-running the command with the same key (say, from a script after
-            # an error) must find the refund, not make a second one.
-            existing = await client.refunds.find_by_idempotency_key(args.idempotency_key)
-            if existing is not None:
-                out.notice(
-                    f"{existing.id} was already made with idempotency key "
-                    f"{args.idempotency_key!r}: not refunded again"
-                )
-                out.refund(existing, title="Refund (already made with this key)")
-                return EXIT_OK
-        if confirm:
-            question = await _question(client, args.charge, args.amount)
-            if question is not None:  # None: nothing left to refund, the SDK says so
-                ask(out, question)
-        try:
-            refund = await client.refunds.create(
-                charge=args.charge,
-                amount=args.amount,
-                reason=args.reason,
-                metadata=args.metadata,
-                idempotency_key=args.idempotency_key,
-                # Looked up above: the key was not used.
-                assume_new=args.idempotency_key is not None,
-            )
-        except (APIError, APIConnectionError) as exc:
-            key = exc.idempotency_key
-            if not exc.outcome_unknown or key is None:
-                raise
-            # OutcomeUnknownError: the refund may have been made, and the lookup
-            # could not tell. Sending it again could refund twice.
-            hint = f"check with `ching refunds find {key}`; do not refund again"
-            what = f"the refund may or may not have been made (idempotency key {key})"
-            raise outcome_unknown(exc, what, hint) from exc
-    info = refund.request_info
-    if info is not None and info.reconciled:
-        out.notice(
-            f"reconciled: the answer to the refund request was lost; {refund.id} was found "
-            "by its idempotency key and not refunded again"
-        )
-    out.refund(refund, title="Refund created")
-    return EXIT_OK
+    return await create_once(
+        out,
+        args,
+        REFUND,
+        action=f"refunding {args.charge}",
+        find=lambda client, key: client.refunds.find_by_idempotency_key(key),
+        create=lambda client, assume_new: client.refunds.create(
+            **api_arguments(args, *REFUND_FIELDS), assume_new=assume_new
+        ),
+        question=lambda client: _question(client, args.charge, args.amount),
+        show=out.refund,
+    )
 
 
 async def _question(client: Client, charge_id: str, amount: int | None) -> str | None:
-    """The live-mode confirmation, with the charge's money and customer."""
+    """The live-mode confirmation, with the charge's money and customer (None:
+    nothing is left to refund, and the SDK says so)."""
     charge: Charge = await client.charges.retrieve(charge_id)
     captured = charge.amount_captured if charge.amount_captured is not None else charge.amount
     left = captured - (charge.refunded_amount or 0)

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ._errors import EXIT_FAILED, EXIT_OK, CliError, UsageError
+from ._errors import CliError, ConfigError, ExitCode, UsageError
 from ._options import add_command, count, lazy_handler, positive_float, positive_int, seconds
 
 if TYPE_CHECKING:  # the commands import these when they run: `ching --help` stays fast
@@ -54,8 +54,8 @@ WORKER_DESCRIPTION = """\
 Charge the shards of jobs enqueued with `ching bulk-charge FILE --redis URL`,
 on as many machines as you like. A worker takes whole shards (all of a
 customer's rows are in one shard), --max-jobs at a time, so a job keeps at
-most --shards runs busy across all workers. Needs CHING_API_KEY (and
-CHING_BASE_URL for another API): every worker of a job must use the same
+most --shards runs busy across all workers. Needs CHING_API_KEY or --api-key
+(and CHING_BASE_URL for another API): every worker of a job must use the same
 CHING account.
 
 A worker that dies is replaced by arq: its shards are run again by another
@@ -194,6 +194,13 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
         # Scale-out keeps its own record of sent items in Redis (--lookup-first
         # is its opposite switch); --new-job is for the single-machine journal.
         raise UsageError("--new-job applies without --redis only")
+    if getattr(args, "row_rate", None) is not None:
+        raise UsageError("--row-rate applies without --redis only (--rate is shared by the shards)")
+    if getattr(args, "fake", False) or getattr(args, "api_key", None) is not None:
+        raise UsageError(
+            "--fake and --api-key apply without --redis only: with --redis, the workers "
+            "charge with their own key"
+        )
     return await bulk_charge_distributed(args, out)
 
 
@@ -285,7 +292,7 @@ async def _enqueue_and_follow(
             "the same command to resume them",
             details,
         )
-        return EXIT_FAILED
+        return ExitCode.FAILED
     return report.exit_code
 
 
@@ -317,8 +324,8 @@ async def _follow(
                 last = snapshot
     except asyncio.CancelledError:
         done = f"{last.done:,} of {rows:,} rows done" if last is not None else "started"
-        out.notice(
-            f"stopped following job {job.job_id!r} ({done}): it keeps running on the workers; "
+        out.interrupted(
+            f"following job {job.job_id!r} ({done}): it keeps running on the workers; "
             "re-run the same command to follow it again (nothing is enqueued twice)"
         )
         raise
@@ -369,26 +376,30 @@ def _print_detached(out: Output, job: Any, redis_url: str) -> int:
             f"Job {job.job_id!r}: {job.items:,} rows in {job.shards} shards, in Redis at "
             f"{redis_url}. Follow it by running the same command without --detach."
         )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 # ------------------------------------------------------------------ worker
 async def worker(args: argparse.Namespace, out: Output) -> int:
     """``ching worker``: charge shards until Ctrl-C (or, with --burst, an empty queue)."""
-    from .. import AuthenticationError, ChingError, Client, PermissionDeniedError, RetryPolicy
-    from ._env import API_KEY_ENV, api_key_from_env
+    from .. import AuthenticationError, ChingError, PermissionDeniedError, RetryPolicy
+    from ._env import API_KEY_ENV, api_key_from_env, current_target
     from ._output import describe_error
 
+    target = current_target()
+    needs = (
+        f"set {API_KEY_ENV} or pass --api-key (and CHING_BASE_URL for another API, e.g. a "
+        "`python -m ching_async.testing` fake); every worker of a job must use the same "
+        "CHING account"
+    )
+    if target.fake:
+        raise UsageError(f"ching worker charges for real, never on an embedded fake: {needs}")
+    if target.api_key is None and api_key_from_env() is None:
+        raise ConfigError(f"ching worker charges for real: {needs}")
     scaleout = _import_scaleout()
-    if api_key_from_env() is None:
-        raise UsageError(
-            f"ching worker charges for real: set {API_KEY_ENV} (and CHING_BASE_URL for "
-            "another API, e.g. a `python -m ching_async.testing` fake); every worker of a "
-            "job must use the same CHING account"
-        )
     redis_url = args.redis or os.environ.get(REDIS_URL_ENV) or "redis://127.0.0.1:6379"
     _configure_logging(args.verbose)
-    async with Client(
+    async with target.client(
         timeout=args.timeout,
         total_timeout=args.total_timeout,
         max_retries=args.max_retries,
@@ -408,7 +419,7 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
         try:  # the key, once, before taking any shard
             await client.charges.list()
         except (AuthenticationError, PermissionDeniedError) as exc:
-            raise CliError(f"the API refused the key: {describe_error(exc)}") from None
+            raise ConfigError(f"the API refused the key: {describe_error(exc)}") from None
         except ChingError as exc:
             raise CliError(
                 f"cannot reach the API at {client.base_url}: {describe_error(exc)}"
@@ -432,7 +443,7 @@ async def worker(args: argparse.Namespace, out: Output) -> int:
             )
         except RedisError as exc:
             raise CliError(f"Redis at {redis_url} failed: {type(exc).__name__}: {exc}") from None
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _configure_logging(verbose: bool) -> None:

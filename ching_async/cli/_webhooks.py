@@ -17,7 +17,7 @@ from .. import APIConnectionError, APIError, Client, WebhookEndpoint, WebhookSec
 from ..webhooks import SignatureVerificationError, WebhookPayloadError, construct_event
 from ._confirm import ask, needs_confirmation
 from ._env import call
-from ._errors import EXIT_OK, CliError, UsageError
+from ._errors import CliError, ExitCode, UsageError
 from ._output import Output, describe_error, error_json, outcome_unknown
 
 __all__ = [
@@ -46,14 +46,14 @@ async def webhooks_verify(args: argparse.Namespace, out: Output) -> int:
         ) from None
     if out.json_mode:
         out.emit_json(event.raw)
-        return EXIT_OK
+        return ExitCode.OK
     livemode = "-" if event.livemode is None else str(event.livemode).lower()
     created = event.created.isoformat() if event.created else "-"
     out.print(
         f"valid {event.id} {event.type} livemode={livemode} created={created} "
         f"data={type(event.data).__name__}"
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _secret(args: argparse.Namespace) -> str:
@@ -106,7 +106,11 @@ async def webhooks_create(args: argparse.Namespace, out: Output) -> int:
             )
             raise CliError(
                 f"{describe_error(exc)}",
-                data={**error_json(exc, 1)["error"], "endpoint_id": exc.endpoint_id, "hint": hint},
+                data={
+                    **error_json(exc, ExitCode.FAILED)["error"],
+                    "endpoint_id": exc.endpoint_id,
+                    "hint": hint,
+                },
             ) from exc
         except (APIError, APIConnectionError) as exc:
             if not exc.outcome_unknown:

@@ -29,13 +29,21 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
+
+    # The record types (as _server and _state import them).
     from ._models import (
         Charge,
         Customer,
+        Discount,
         Document,
         PaymentMethod,
+        Price,
+        PriceMigration,
+        Product,
+        Redemption,
         Refund,
         SetupSession,
+        UploadedImage,
         WebhookEndpoint,
     )
     from ._server import FakeChing
@@ -66,6 +74,12 @@ __all__ = [
     "WebhookEndpoint",
     "Delivery",
     "WebhookEvent",
+    "Product",
+    "Price",
+    "PriceMigration",
+    "Discount",
+    "Redemption",
+    "UploadedImage",
 ]
 
 _HOMES = {
@@ -92,6 +106,12 @@ _HOMES = {
     "WebhookEndpoint": "_models",
     "Delivery": "_webhooks",
     "WebhookEvent": "_webhooks",
+    "Product": "_models",
+    "Price": "_models",
+    "PriceMigration": "_models",
+    "Discount": "_models",
+    "Redemption": "_models",
+    "UploadedImage": "_models",
 }
 
 

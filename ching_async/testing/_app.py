@@ -21,6 +21,8 @@ from ._routes import ROUTES, Call, Route
 from ._state import Ledger
 from ._validation import JSONObject
 
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class _Exchange:
@@ -99,7 +101,9 @@ class Gateway:
         self._committed.set()
 
     def build_app(self) -> web.Application:
-        app = web.Application()
+        # A 2 MB product image is 2.7 MB of base64 in its upload's body
+        # (aiohttp's default limit is 1 MiB).
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
         for prefix in API_PREFIXES:
             for route in ROUTES:
                 handler = partial(self.handle, route)

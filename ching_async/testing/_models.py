@@ -268,3 +268,141 @@ class WebhookEndpoint(Record):
     def created_json(self) -> dict[str, Any]:
         """The answer to ``POST /webhooks``: the secret, and no id."""
         return self.CREATED.render(self)
+
+
+# -- products, prices and discounts ---------------------------------------------------
+# (Records alike in shape only: each declares its own fields, as the API's objects do.)
+
+IMAGE_FILES_URL = "https://files.ching.co.il/images/"
+# The image types ``POST /products/upload_image`` takes, by their file suffix.
+IMAGE_SUFFIXES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
+@dataclass(slots=True, kw_only=True)
+class Product(Record):
+    id: str
+    name: str
+    description: str | None
+    image_url: str | None
+    features: list[dict[str, Any]] | None  # [{"title", "subtitle"?}]
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    active: bool = True
+    unlisted: bool = False  # dashboard only: the API refuses it from an API key
+
+    SHAPE = Shape(
+        "product", "name description image_url features active unlisted metadata livemode created"
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class UploadedImage:
+    """An image ``POST /products/upload_image`` hosted (fake-only: the API lists none)."""
+
+    url: str
+    content_type: str
+    filename: str | None
+    data: bytes
+    livemode: bool
+    created: datetime
+
+
+@dataclass(slots=True, kw_only=True)
+class PriceMigration:
+    """A change ``POST /prices/:id`` made or scheduled (fake-only: the API shows none).
+
+    ``status``: ``scheduled`` (pending until ``effective_date``), ``applied`` or
+    ``canceled`` (withdrawn by ``DELETE /prices/:id/pending_migration``, or replaced
+    by a later scheduled change).
+    """
+
+    apply_mode: str  # now | new_subscribers_only | scheduled
+    changes: dict[str, Any]  # unit_amount, trial_period_days, tax_mode, metadata
+    effective_date: datetime | None
+    created: datetime
+    status: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Price(Record):
+    id: str
+    product: str
+    currency: str
+    unit_amount: int
+    tax_mode: str
+    type: str  # one_time | recurring
+    recurring: dict[str, Any] | None  # {interval, interval_count, trial_period_days}
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    active: bool = True  # False once archived (in the dashboard: see FakeChing.archive_price)
+    migrations: list[PriceMigration] = field(default_factory=list)  # oldest first
+
+    SHAPE = Shape(
+        "price",
+        "product currency unit_amount tax_mode type recurring active metadata livemode created",
+    )
+
+    @property
+    def pending_migration(self) -> PriceMigration | None:
+        """The scheduled change still to apply, if any."""
+        return next((m for m in self.migrations if m.status == "scheduled"), None)
+
+
+@dataclass(slots=True, kw_only=True)
+class Redemption(Record):
+    """One use of a discount rule; a row of ``GET /discounts/:id/redemptions``."""
+
+    customer: str
+    customer_name: str | None
+    customer_email: str | None
+    subscription: str | None
+    charge: str | None  # None for a free or trial redemption
+    charge_amount: int | None
+    currency: str
+    amount_saved: int
+    created: datetime
+
+    # A row, not an API object: no ``id`` or ``object``.
+    SHAPE = Shape(
+        None,
+        "customer customer_name customer_email subscription charge charge_amount currency"
+        " amount_saved created",
+        with_id=False,
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class Discount(Record):
+    id: str
+    name: str
+    redemption: str  # automatic | code
+    code: str | None
+    target_type: str  # order | products | prices
+    targets: list[str]
+    value_type: str  # percent | amount | override
+    value: int
+    value_tax_mode: str | None
+    currency: str | None
+    duration: str  # once | n_charges | until_date | forever
+    duration_charges: int | None
+    duration_until: datetime | None
+    active_from: datetime | None
+    active_until: datetime | None
+    max_redemptions: int | None
+    max_redemptions_per_customer: int | None
+    active: bool
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    times_redeemed: int = 0
+    archived: bool = False
+    redemptions: list[Redemption] = field(default_factory=list)  # oldest first
+
+    SHAPE = Shape(
+        "discount",
+        "name redemption code target_type targets value_type value value_tax_mode currency"
+        " duration duration_charges duration_until active_from active_until max_redemptions"
+        " max_redemptions_per_customer times_redeemed active archived metadata livemode created",
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from multidict import MultiMapping
 
-from ._envelope import FakeApiError, Reply
+from ._envelope import FakeApiError, Issue, Reply, invalid_fields
 from ._state import Ledger
 from ._validation import (
     JSONObject,
@@ -18,8 +18,15 @@ from ._validation import (
     parse_charge,
     parse_customer_create,
     parse_customer_update,
+    parse_discount,
+    parse_discount_update,
+    parse_image_upload,
+    parse_price,
+    parse_price_update,
+    parse_product,
     parse_refund,
     parse_setup_session,
+    parse_targets,
     parse_test_card,
     parse_upsert,
     parse_webhook_endpoint,
@@ -196,6 +203,92 @@ def delete_webhook_endpoint(ledger: Ledger, call: Call) -> Reply:
     return Reply(200, orjson.dumps({"success": True}))  # documented: no `data`
 
 
+# -- products, prices and discounts --------------------------------------------------
+# (Handlers alike in shape only: each is one ledger operation of its own.)
+
+
+def create_product(ledger: Ledger, call: Call) -> Any:
+    return ledger.create_product(parse_product(call.body), livemode=call.livemode).to_json()
+
+
+def list_products(ledger: Ledger, call: Call) -> Any:
+    # No filter is documented (the official CLI sends ``?limit=``, to no known effect).
+    return [product.to_json() for product in ledger.products.newest(call.livemode)]
+
+
+def get_product(ledger: Ledger, call: Call) -> Any:
+    return ledger.products.find(call.params["id"]).to_json()
+
+
+def update_product(ledger: Ledger, call: Call) -> Any:
+    sent = parse_product(call.body, update=True)
+    return ledger.update_product(call.params["id"], sent).to_json()
+
+
+def upload_product_image(ledger: Ledger, call: Call) -> Any:
+    # No source shows the answer ("a URL"): the fake answers {"url": ...}.
+    image = ledger.upload_image(parse_image_upload(call.body), livemode=call.livemode)
+    return {"url": image.url}
+
+
+def create_price(ledger: Ledger, call: Call) -> Any:
+    return ledger.create_price(parse_price(call.body), livemode=call.livemode).to_json()
+
+
+def list_prices(ledger: Ledger, call: Call) -> Any:
+    active = call.query.get("active", "true")
+    if active not in ("true", "false", "all"):
+        raise invalid_fields([Issue(("active",), "Expected one of: true, false, all")])
+    prices = ledger.list_prices(call.livemode, call.query.get("product"), active)
+    return [price.to_json() for price in prices]
+
+
+def get_price(ledger: Ledger, call: Call) -> Any:
+    return ledger.price(call.params["id"]).to_json()
+
+
+def update_price(ledger: Ledger, call: Call) -> Any:
+    return ledger.update_price(call.params["id"], parse_price_update(call.body)).to_json()
+
+
+def cancel_price_migration(ledger: Ledger, call: Call) -> Any:
+    return ledger.cancel_price_migration(call.params["id"]).to_json()
+
+
+def create_discount(ledger: Ledger, call: Call) -> Any:
+    return ledger.create_discount(parse_discount(call.body), livemode=call.livemode).to_json()
+
+
+def list_discounts(ledger: Ledger, call: Call) -> Any:
+    return [discount.to_json() for discount in ledger.discounts.newest(call.livemode)]
+
+
+def get_discount(ledger: Ledger, call: Call) -> Any:
+    return ledger.discounts.find(call.params["id"]).to_json()
+
+
+def update_discount(ledger: Ledger, call: Call) -> Any:
+    sent = parse_discount_update(call.body)
+    return ledger.update_discount(call.params["id"], sent).to_json()
+
+
+def replace_discount_targets(ledger: Ledger, call: Call) -> Any:
+    targets = parse_targets(call.body)
+    return ledger.replace_discount_targets(call.params["id"], targets).to_json()
+
+
+def archive_discount(ledger: Ledger, call: Call) -> Any:
+    return ledger.archive_discount(call.params["id"]).to_json()
+
+
+def list_discount_redemptions(ledger: Ledger, call: Call) -> Any:
+    discount = ledger.discounts.find(call.params["id"])
+    return {
+        "redemptions": [r.to_json() for r in reversed(discount.redemptions)],
+        "applied_discounts": [],  # subscriptions (issue 23) will fill these
+    }
+
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/setup_sessions", create_setup_session),
     Route("GET", "/setup_sessions/{id}", get_setup_session),
@@ -228,4 +321,22 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/webhooks", create_webhook_endpoint),
     Route("GET", "/webhooks", list_webhook_endpoints),
     Route("DELETE", "/webhooks/{id}", delete_webhook_endpoint),
+    # Registered before "/products/{id}": aiohttp matches in registration order.
+    Route("POST", "/products/upload_image", upload_product_image),
+    Route("POST", "/products", create_product),
+    Route("GET", "/products", list_products),
+    Route("GET", "/products/{id}", get_product),
+    Route("POST", "/products/{id}", update_product),
+    Route("POST", "/prices", create_price),
+    Route("GET", "/prices", list_prices),
+    Route("GET", "/prices/{id}", get_price),
+    Route("POST", "/prices/{id}", update_price),
+    Route("DELETE", "/prices/{id}/pending_migration", cancel_price_migration),
+    Route("POST", "/discounts", create_discount),
+    Route("GET", "/discounts", list_discounts),
+    Route("GET", "/discounts/{id}", get_discount),
+    Route("POST", "/discounts/{id}", update_discount),
+    Route("POST", "/discounts/{id}/targets", replace_discount_targets),
+    Route("POST", "/discounts/{id}/archive", archive_discount),
+    Route("GET", "/discounts/{id}/redemptions", list_discount_redemptions),
 )

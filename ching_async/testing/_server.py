@@ -19,18 +19,34 @@ from ._clock import OffsetClock
 from ._faults import FaultSet
 from ._ids import IdFactory
 from ._log import RequestRecord
+
+# The fake's record types, named again in _state and the package root: each
+# module imports what it uses.
 from ._models import (
     Charge,
     Customer,
+    Discount,
     Document,
     PaymentMethod,
+    Price,
+    Product,
+    Redemption,
     Refund,
     SetupSession,
+    UploadedImage,
     WebhookEndpoint,
 )
 from ._state import Ledger
 from ._thread import LoopThread
-from ._validation import ChargeParams, CustomerParams, is_positive_int, is_webhook_url
+from ._validation import (
+    ChargeParams,
+    CustomerParams,
+    is_positive_int,
+    is_webhook_url,
+    parse_discount,
+    parse_price,
+    parse_product,
+)
 from ._webhooks import Delivery, WebhookDispatcher, WebhookEvent
 
 API_PREFIX = "/ching/v1"
@@ -444,6 +460,122 @@ class FakeChing:
         ``capturable_until`` (7 days; see ``advance``) is canceled with
         ``cancellation_reason`` ``expired``, firing ``charge.canceled``. Returns them."""
         return self.ledger.expire_authorizations()
+
+    # -- products, prices and discounts -----------------------------------------------
+
+    def add_product(
+        self,
+        *,
+        name: str = "Test Product",
+        livemode: bool = False,
+        active: bool = True,
+        **fields: Any,
+    ) -> Product:
+        """Seed a product; ``fields`` as ``POST /products`` takes them (``description``,
+        ``image_url``, ``features``, ``metadata``), checked as the API checks them
+        (``FakeApiError``). ``active=False`` seeds a deactivated one."""
+        sent = parse_product({"name": name, **fields})
+        return self.ledger.create_product({**sent, "active": active}, livemode=livemode)
+
+    def add_price(
+        self,
+        product: str,
+        *,
+        unit_amount: int = 1000,
+        type: Literal["one_time", "recurring"] = "one_time",
+        livemode: bool = False,
+        active: bool = True,
+        **fields: Any,
+    ) -> Price:
+        """Seed a price of ``product``; ``fields`` as ``POST /prices`` takes them
+        (``recurring={"interval": "month"}`` for a recurring one, ``currency``,
+        ``tax_mode``, ``metadata``), checked as the API checks them. ``active=False``
+        seeds an archived one (``price_archived`` on use)."""
+        body = {"product": product, "unit_amount": unit_amount, "type": type, **fields}
+        sent = parse_price(body)
+        return self.ledger.create_price({**sent, "active": active}, livemode=livemode)
+
+    def add_discount(
+        self,
+        *,
+        name: str = "Test Discount",
+        redemption: Literal["automatic", "code"] = "code",
+        code: str | None = "TEST",
+        target_type: Literal["order", "products", "prices"] = "order",
+        value_type: Literal["percent", "amount", "override"] = "percent",
+        value: int = 1000,
+        duration: Literal["once", "n_charges", "until_date", "forever"] = "once",
+        livemode: bool = False,
+        **fields: Any,
+    ) -> Discount:
+        """Seed a discount rule (by default code ``TEST``, 10% off the order, once);
+        ``fields`` as ``POST /discounts`` takes them (``targets``, ``currency``,
+        ``duration_charges``, ``active_from``, ``max_redemptions``...), checked as
+        the API checks them. Emits ``discount.created``."""
+        body = {
+            "name": name,
+            "redemption": redemption,
+            "code": code if redemption == "code" else None,
+            "target_type": target_type,
+            "value_type": value_type,
+            "value": value,
+            "duration": duration,
+            **fields,
+        }
+        return self.ledger.create_discount(parse_discount(body), livemode=livemode)
+
+    def archive_price(self, id: str) -> Price:
+        """Archive a price, as the dashboard does (the API has no endpoint for it):
+        updating it then answers 400 ``price_archived``."""
+        return self.ledger.archive_price(id)
+
+    # The ledger's add_redemption spelled out again, by the API's names: help() shows them.
+    def add_redemption(
+        self,
+        discount: str,
+        *,
+        customer: str,
+        amount_saved: int,
+        charge: str | None = None,
+        subscription: str | None = None,
+    ) -> Redemption:
+        """Record a use of a discount rule (until checkout and subscriptions record
+        their own): a row of ``GET /discounts/:id/redemptions``, ``times_redeemed``
+        counted up. ``charge`` gives the row its amount and currency."""
+        return self.ledger.add_redemption(discount, customer, amount_saved, charge, subscription)
+
+    def product(self, id: str) -> Product:
+        return self.ledger.products.find(id)
+
+    def products(self) -> list[Product]:
+        """Every product, oldest first."""
+        return list(self.ledger.products.values())
+
+    def price(self, id: str) -> Price:
+        """The price as of the fake's now (a scheduled change that is due has applied);
+        ``price.migrations`` lists its changes, ``price.pending_migration`` the one
+        still scheduled."""
+        return self.ledger.price(id)
+
+    def prices(self, product: str | None = None) -> list[Price]:
+        """Every price (of ``product``, if given), archived ones too, oldest first."""
+        return self.ledger.all_prices(product)
+
+    def discount(self, id: str) -> Discount:
+        return self.ledger.discounts.find(id)
+
+    def discounts(self) -> list[Discount]:
+        """Every discount rule, archived ones too, oldest first."""
+        return list(self.ledger.discounts.values())
+
+    def discounts_with_code(self, code: str, *, livemode: bool = False) -> list[Discount]:
+        """The rules ``code`` redeems (any case; codes are not unique), newest first,
+        archived ones left out."""
+        return self.ledger.discounts_with_code(code, livemode=livemode)
+
+    def uploaded_images(self) -> list[UploadedImage]:
+        """Every image ``POST /products/upload_image`` hosted, oldest first."""
+        return list(self.ledger.images)
 
     # -- webhooks ---------------------------------------------------------------------
 

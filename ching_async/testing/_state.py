@@ -16,21 +16,33 @@ from typing import Any, Protocol, TypeVar
 
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
+
+# The record types (also imported by _server and the package root).
 from ._models import (
+    IMAGE_FILES_URL,
+    IMAGE_SUFFIXES,
     OPEN_SESSION_STATUSES,
     Charge,
     Customer,
+    Discount,
     Document,
     PaymentMethod,
+    Price,
+    PriceMigration,
+    Product,
+    Redemption,
     Refund,
     SetupSession,
+    UploadedImage,
     WebhookEndpoint,
 )
 from ._validation import (
     TEST_CARDS,
     ChargeParams,
     CustomerParams,
+    ImageUpload,
     RefundParams,
+    Sent,
     SetupSessionParams,
     UpsertParams,
 )
@@ -92,6 +104,21 @@ class Table(dict[str, R]):
         return list(islice(found, limit))
 
 
+# What a discount rule is created with when the body leaves it out.
+_DISCOUNT_DEFAULTS: dict[str, Any] = dict.fromkeys(
+    ("active_from", "active_until", "max_redemptions", "max_redemptions_per_customer", "metadata")
+) | {"active": True}
+
+
+def _set_fields(record: Any, sent: Sent) -> None:
+    """Set what an update sent; ``metadata`` is merged, as customers' is."""
+    for name, value in sent.items():
+        if name == "metadata":
+            record.metadata = {**record.metadata, **value}
+        else:
+            setattr(record, name, value)
+
+
 class Ledger:
     def __init__(self, clock: Callable[[], datetime], ids: IdFactory) -> None:
         self.now = clock
@@ -103,6 +130,11 @@ class Ledger:
         self.refunds = Table[Refund]("refund", "re")
         self.documents = Table[Document]("document", "doc")
         self.webhook_endpoints = Table[WebhookEndpoint]("webhook endpoint", "")
+        self.products = Table[Product]("product", "prod")
+        self.prices = Table[Price]("price", "price")
+        self.discounts = Table[Discount]("discount", "disc")
+        self.images: list[UploadedImage] = []
+        self._scheduled: dict[str, Price] = {}  # prices with a pending migration
         self._charges_by_customer: dict[str, list[Charge]] = {}
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
@@ -477,6 +509,238 @@ class Ledger:
         if endpoint is None or endpoint.livemode != livemode:
             raise not_found(self.webhook_endpoints.kind, endpoint_id)
         del self.webhook_endpoints[endpoint_id]
+
+    # -- products, prices and discounts -----------------------------------------------
+
+    def create_product(self, sent: Sent, *, livemode: bool) -> Product:
+        product = Product(
+            id=self._new_id(self.products),
+            name=sent["name"],
+            description=sent.get("description"),
+            image_url=sent.get("image_url"),
+            features=sent.get("features"),
+            metadata=dict(sent.get("metadata") or {}),
+            livemode=livemode,
+            created=self.now(),
+            active=sent.get("active", True),
+        )
+        self.products[product.id] = product
+        return product
+
+    def update_product(self, product_id: str, sent: Sent) -> Product:
+        product = self.products.find(product_id)
+        _set_fields(product, sent)
+        return product
+
+    def upload_image(self, upload: ImageUpload, *, livemode: bool) -> UploadedImage:
+        """Host the image; like the API, the same image twice is two uploads."""
+        name = self._ids.new_id("img")
+        suffix = IMAGE_SUFFIXES[upload.content_type]
+        image = UploadedImage(
+            url=f"{IMAGE_FILES_URL}{name}.{suffix}",
+            content_type=upload.content_type,
+            filename=upload.filename,
+            data=upload.content,
+            livemode=livemode,
+            created=self.now(),
+        )
+        self.images.append(image)
+        return image
+
+    def create_price(self, sent: Sent, *, livemode: bool) -> Price:
+        product = self.products.find(sent["product"])
+        price = Price(
+            id=self._new_id(self.prices),
+            product=product.id,
+            currency=sent["currency"],
+            unit_amount=sent["unit_amount"],
+            tax_mode=sent["tax_mode"],
+            type=sent["type"],
+            recurring=sent["recurring"],
+            metadata=dict(sent["metadata"]),
+            livemode=livemode,
+            created=self.now(),
+            active=sent.get("active", True),
+        )
+        self.prices[price.id] = price
+        return price
+
+    def price(self, price_id: str) -> Price:
+        """The price as of now: a scheduled change that is due has applied."""
+        self._apply_due_migrations()
+        return self.prices.find(price_id)
+
+    def all_prices(self, product: str | None = None) -> list[Price]:
+        """Every price (of ``product``), as of now, oldest first."""
+        self._apply_due_migrations()
+        return [p for p in self.prices.values() if product in (None, p.product)]
+
+    def list_prices(self, livemode: bool, product: str | None, active: str) -> list[Price]:
+        """``GET /prices?product=&active=true|false|all`` (active only by default)."""
+        self._apply_due_migrations()
+        wanted = {"true": (True,), "false": (False,), "all": (True, False)}[active]
+        return self.prices.newest(
+            livemode,
+            keep=lambda p: p.active in wanted and (product is None or p.product == product),
+        )
+
+    def update_price(self, price_id: str, sent: Sent) -> Price:
+        """Apply a change now (``now``, ``new_subscribers_only``: existing
+        subscriptions are part 2's), or schedule it, replacing a pending one."""
+        price = self.price(price_id)
+        if not price.active:
+            raise FakeApiError(400, "price_archived", f"Price {price_id} is archived")
+        changes = {k: v for k, v in sent.items() if k not in ("apply_mode", "effective_date")}
+        if "trial_period_days" in changes and price.recurring is None:
+            raise invalid_fields(
+                [Issue(("trial_period_days",), "Only recurring prices have a trial")]
+            )
+        now = self.now()
+        when = sent.get("effective_date")
+        if when is not None and when <= now:
+            raise invalid_fields([Issue(("effective_date",), "Must be in the future")])
+        migration = PriceMigration(
+            apply_mode=sent["apply_mode"],
+            changes=changes,
+            effective_date=when,
+            created=now,
+            status="scheduled",
+        )
+        pending = price.pending_migration
+        if when is not None:
+            if pending is not None:
+                pending.status = "canceled"  # replaced
+            self._scheduled[price.id] = price
+        else:
+            self._apply(price, migration)
+        price.migrations.append(migration)
+        return price
+
+    def cancel_price_migration(self, price_id: str) -> Price:
+        """Withdraw the pending change; with none pending there is nothing to do."""
+        price = self.price(price_id)
+        pending = price.pending_migration
+        if pending is not None:
+            pending.status = "canceled"
+            self._scheduled.pop(price.id, None)
+        return price
+
+    def _apply(self, price: Price, migration: PriceMigration) -> None:
+        changes = dict(migration.changes)
+        if "trial_period_days" in changes and price.recurring is not None:
+            price.recurring = {
+                **price.recurring,
+                "trial_period_days": changes.pop("trial_period_days"),
+            }
+        _set_fields(price, changes)
+        migration.status = "applied"
+
+    def _apply_due_migrations(self) -> None:
+        now = self.now()
+        for price in list(self._scheduled.values()):
+            pending = price.pending_migration
+            if pending is None:
+                del self._scheduled[price.id]
+            elif pending.effective_date is not None and pending.effective_date <= now:
+                self._apply(price, pending)
+                del self._scheduled[price.id]
+
+    def archive_price(self, price_id: str) -> Price:
+        """The dashboard's archive (no API endpoint): a later use is ``price_archived``."""
+        price = self.price(price_id)
+        price.active = False
+        return price
+
+    def create_discount(self, sent: Sent, *, livemode: bool) -> Discount:
+        self._check_targets(sent["target_type"], sent["targets"], livemode)
+        fields = {**_DISCOUNT_DEFAULTS, **sent}
+        fields["metadata"] = dict(fields["metadata"] or {})
+        discount = Discount(
+            id=self._new_id(self.discounts), livemode=livemode, created=self.now(), **fields
+        )
+        self.discounts[discount.id] = discount
+        self._emit("discount.created", livemode, discount.to_json)
+        return discount
+
+    def update_discount(self, discount_id: str, sent: Sent) -> Discount:
+        discount = self.discounts.find(discount_id)
+        start = sent.get("active_from", discount.active_from)
+        end = sent.get("active_until", discount.active_until)
+        if start is not None and end is not None and end <= start:
+            raise invalid_fields([Issue(("active_until",), "Must be after active_from")])
+        _set_fields(discount, sent)
+        self._emit("discount.updated", discount.livemode, discount.to_json)
+        return discount
+
+    def replace_discount_targets(self, discount_id: str, targets: list[str]) -> Discount:
+        discount = self.discounts.find(discount_id)
+        if discount.target_type == "order":
+            raise FakeApiError(
+                400, "targets_not_supported", f"Discount {discount_id} applies to the whole order"
+            )
+        self._check_targets(discount.target_type, targets, discount.livemode)
+        discount.targets = list(dict.fromkeys(targets))
+        self._emit("discount.updated", discount.livemode, discount.to_json)
+        return discount
+
+    def archive_discount(self, discount_id: str) -> Discount:
+        """Soft delete, idempotent: ``discount.deleted`` fires the first time only."""
+        discount = self.discounts.find(discount_id)
+        if not discount.archived:
+            discount.archived = True
+            discount.active = False
+            self._emit("discount.deleted", discount.livemode, discount.to_json)
+        return discount
+
+    def _check_targets(self, target_type: str, targets: list[str], livemode: bool) -> None:
+        if target_type == "order":
+            if targets:
+                raise FakeApiError(
+                    400, "targets_not_supported", "An order discount takes no targets"
+                )
+            return
+        table: Table[Any] = self.products if target_type == "products" else self.prices
+        for target in targets:
+            found = table.get(target)
+            if found is None or found.livemode != livemode:
+                raise FakeApiError(
+                    400, "target_not_found", f"No such {table.kind} to target: {target}"
+                )
+
+    def discounts_with_code(self, code: str, *, livemode: bool) -> list[Discount]:
+        """The rules a code redeems (codes are not unique), newest first; archived
+        ones left out. Case does not matter: codes are stored upper-cased."""
+        wanted = code.upper()
+        return self.discounts.newest(
+            livemode, keep=lambda d: d.code == wanted and not d.archived, limit=len(self.discounts)
+        )
+
+    def add_redemption(
+        self,
+        discount_id: str,
+        customer_id: str,
+        amount_saved: int,
+        charge_id: str | None = None,
+        subscription: str | None = None,
+    ) -> Redemption:
+        """Record a use of the rule (checkout and subscriptions will call this)."""
+        discount = self.discounts.find(discount_id)
+        customer = self.customers.find(customer_id)
+        charge = self.charges.find(charge_id) if charge_id is not None else None
+        redemption = Redemption(
+            customer=customer.id,
+            customer_name=customer.name,
+            customer_email=customer.email,
+            subscription=subscription,
+            charge=charge.id if charge is not None else None,
+            charge_amount=charge.amount if charge is not None else None,
+            currency=charge.currency if charge is not None else (discount.currency or "ils"),
+            amount_saved=amount_saved,
+            created=self.now(),
+        )
+        discount.redemptions.append(redemption)
+        discount.times_redeemed += 1
+        return redemption
 
     # -- queries ----------------------------------------------------------------------
 

@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import pytest
 
 import ching_async
-from ching_async.testing import FakeChing, RequestRecord
+from ching_async.testing import FakeChing, Fault, RequestRecord
 
 
 @asynccontextmanager
@@ -24,6 +25,16 @@ async def client_for(
         api_key if api_key is not None else fake.api_key, base_url=fake.url, **options
     ) as client:
         yield client
+
+
+# (fault on a reconciled create, POSTs it takes, whether the result was
+# found by reconciliation): with an attempt timeout under 2 s.
+AMBIGUOUS_FAULTS = [
+    pytest.param(Fault.commit_then_drop(), 1, True, id="a-lost-answer-is-reconciled"),
+    pytest.param(Fault.commit_then_delay(2.0), 1, True, id="a-late-answer-is-reconciled"),
+    pytest.param(Fault.status(503), 2, False, id="proven-absent-it-is-sent-again"),
+    pytest.param(Fault.html(502), 2, False, id="a-gateway-page-proven-absent-is-sent-again"),
+]
 
 
 def sent(fake: FakeChing, method: str, route: str) -> list[RequestRecord]:

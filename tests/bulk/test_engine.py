@@ -189,6 +189,73 @@ async def test_client_side_rate_limit(fake, client) -> None:
     assert len(fake.charges()) == 30
 
 
+async def test_item_rate_limit_paces_items_not_their_requests(
+    fake, client, tmp_path, monkeypatch
+) -> None:
+    from aiolimiter import AsyncLimiter
+
+    acquired: list[float] = []
+    acquire = AsyncLimiter.acquire
+
+    async def counted(self: AsyncLimiter, amount: float = 1) -> None:
+        acquired.append(amount)
+        await acquire(self, amount)
+
+    monkeypatch.setattr(AsyncLimiter, "acquire", counted)
+    cards = seed(fake, 30)
+    journal = tmp_path / "j.jsonl"
+    started = time.monotonic()
+    await collect(
+        client.charges.create_many(
+            items(cards, 30), job_id="rows", concurrency=30, item_rate_limit=20, journal=journal
+        )
+    )
+    assert time.monotonic() - started >= 0.4  # a burst of 20, then 20 a second
+    assert len(fake.requests_to("POST", "/charges")) == 30
+    assert len(fake.requests_to("GET", "/charges")) == 30  # a lookup each: not paced
+    assert len(acquired) == 30
+    acquired.clear()
+    again = await collect(
+        client.charges.create_many(
+            items(cards, 30), job_id="rows", concurrency=30, item_rate_limit=20, journal=journal
+        )
+    )
+    assert all(result.from_journal for result in again)
+    assert acquired == []  # rows an earlier run finished are not paced
+
+
+async def test_on_settle_wait_says_once_how_long_a_resume_waits(fake, client, tmp_path) -> None:
+    cards = seed(fake, 3)
+    journal = tmp_path / "j.jsonl"
+    records = [{"t": "job", "job_id": "w", "concurrency": 3, "at": time.time()}]
+    records += [{"t": "start", "i": i, "key": f"w:{i}", "customer": cards[i][0]} for i in range(3)]
+    journal.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    calls: list[tuple[float, int]] = []
+
+    def on_settle_wait(seconds: float, doubt: int) -> None:
+        calls.append((seconds, doubt))
+
+    started = time.monotonic()
+    results = await collect(
+        client.charges.create_many(
+            items(cards, 3), job_id="w", journal=journal, on_settle_wait=on_settle_wait
+        )
+    )
+    [(seconds, doubt)] = calls  # three rows in doubt, one wait
+    # total_timeout 3 s + the attempt timeout 2 s (an instant policy) after the last write
+    assert 4 < seconds <= 5
+    assert doubt == 3
+    assert time.monotonic() - started >= seconds - 0.1
+    assert all(result.ok for result in results)
+    calls.clear()
+    await collect(  # closed cleanly: no wait, no call
+        client.charges.create_many(
+            items(cards, 3), job_id="w", journal=journal, on_settle_wait=on_settle_wait
+        )
+    )
+    assert calls == []
+
+
 async def test_a_job_pause_is_capped_like_a_single_calls_retry_after(fake) -> None:
     ((customer, card),) = seed(fake, 1)
     fake.faults.add(Fault.rate_limited(retry_after=30), method="POST", path="/charges", times=1)
@@ -225,6 +292,9 @@ async def test_bad_arguments_are_rejected(client) -> None:
         ("shutdown_grace", float("nan")),
         ("assume_new", "no"),  # truthy: would skip the lookups that prevent double charges
         ("one_per_customer", "false"),
+        ("item_rate_limit", 0),
+        ("item_rate_limit", "5"),
+        ("on_settle_wait", 5),
     ],
     ids=repr,
 )

@@ -23,6 +23,9 @@ from ching_async.testing import FakeChing
 
 T = TypeVar("T")
 
+# The first stderr line of a command run with --fake.
+FAKE_NOTICE = "ching: --fake: using an embedded fake CHING server"
+
 
 class RemoteFake:
     """A FakeChing served from its own thread and event loop."""

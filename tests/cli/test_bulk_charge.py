@@ -20,7 +20,7 @@ import ching_async
 import ching_async.cli._bulk_charge
 from ching_async.cli._progress import BulkProgress
 
-from .conftest import Ran, RemoteFake, running
+from .conftest import FAKE_NOTICE, Ran, RemoteFake, running
 
 Ching = Callable[..., Ran]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "billing.csv"
@@ -55,12 +55,12 @@ def charges_on(remote: RemoteFake) -> list[ching_async.testing.Charge]:
 # ------------------------------------------------------ the embedded default
 def test_the_sample_file_charges_cleanly_on_the_embedded_fake(ching: Ching, tmp_path: Path) -> None:
     results = tmp_path / "results.csv"
-    ran = ching(
+    ran = ching("--fake",
         "bulk-charge", str(EXAMPLE), "--job-id", "may-2026",
         "--journal", str(tmp_path / "may.jsonl"), "--output", str(results),
     )  # fmt: skip
     assert ran.code == 0, ran.err
-    assert ran.err_lines[0].startswith("ching: CHING_API_KEY is not set")
+    assert ran.err_lines[0].startswith(FAKE_NOTICE)
     # stderr is not a terminal here: plain progress lines, no bar, no escape codes
     assert ran.err_lines[-1] == (
         "charging: 6/6 rows (100%): 6 succeeded, 0 declined, 0 failed, 0 unknown"
@@ -77,7 +77,7 @@ def test_the_sample_file_charges_cleanly_on_the_embedded_fake(ching: Ching, tmp_
 
 
 def test_json_summary(ching: Ching, tmp_path: Path) -> None:
-    ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "j", "--no-journal", "--json")
+    ran = ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "j", "--no-journal", "--json")
     assert ran.code == 0, ran.err
     summary = json.loads(ran.out)
     assert summary["rows"] == summary["succeeded"] == summary["processed"] == 6
@@ -91,12 +91,15 @@ def test_the_journal_defaults_to_the_current_directory(
     ching: Ching, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert ching("bulk-charge", str(EXAMPLE), "--job-id", "nov", "--progress", "off").code == 0
+    assert (
+        ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "nov", "--progress", "off").code
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "nov.journal.jsonl",
         "nov.journal.jsonl.source.json",
     ]
-    ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "nov", "--json")
+    ran = ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "nov", "--json")
     assert json.loads(ran.out)["from_journal"] == 6  # resumed: nothing sent again
 
 
@@ -142,7 +145,7 @@ def test_bad_rows_as_json(ching: Ching, tmp_path: Path) -> None:
         + "cus_1,pm_1,7.25,x\n" * 25,
         encoding="utf-8",
     )
-    ran = ching("bulk-charge", str(path), "--job-id", "j", "--json")
+    ran = ching("--fake", "bulk-charge", str(path), "--job-id", "j", "--json")
     assert ran.code == 2
     document = json.loads(ran.out)
     assert document["exit_code"] == 2
@@ -172,7 +175,7 @@ def test_bad_rows_as_json(ching: Ching, tmp_path: Path) -> None:
 def test_bad_files_exit_2(ching: Ching, tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "f.csv"
     path.write_text(content, encoding="utf-8")
-    ran = ching("bulk-charge", str(path), "--job-id", "j")
+    ran = ching("--fake", "bulk-charge", str(path), "--job-id", "j")
     assert ran.code == 2
     assert len(ran.err_lines) == 1
     assert message in ran.err_lines[0]
@@ -192,13 +195,13 @@ def test_a_byte_that_is_not_utf8_is_reported_in_its_row(ching: Ching, tmp_path: 
 
 
 def test_bad_arguments_exit_2(ching: Ching, tmp_path: Path) -> None:
-    ran = ching("bulk-charge", str(tmp_path / "missing.csv"), "--job-id", "j")
+    ran = ching("--fake", "bulk-charge", str(tmp_path / "missing.csv"), "--job-id", "j")
     assert (ran.code, len(ran.err_lines)) == (2, 1)
     assert "cannot read" in ran.err
-    ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "has space")
+    ran = ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "has space")
     assert ran.code == 2
     assert "--job-id 'has space' must be" in ran.err
-    ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "j", "--output", str(tmp_path))
+    ran = ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "j", "--output", str(tmp_path))
     assert ran.code == 2
     assert "cannot write" in ran.err
     assert list(Path.cwd().glob("j.journal*")) == []  # nothing was started
@@ -256,8 +259,11 @@ def test_a_changed_file_is_not_resumed_under_the_same_job(
 
 def test_a_journal_of_another_job_is_refused(ching: Ching, tmp_path: Path) -> None:
     journal = str(tmp_path / "j.jsonl")
-    assert ching("bulk-charge", str(EXAMPLE), "--job-id", "a", "--journal", journal).code == 0
-    ran = ching("bulk-charge", str(EXAMPLE), "--job-id", "b", "--journal", journal)
+    assert (
+        ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "a", "--journal", journal).code
+        == 0
+    )
+    ran = ching("--fake", "bulk-charge", str(EXAMPLE), "--job-id", "b", "--journal", journal)
     assert ran.code == 2
     assert "belongs to job 'a', not 'b'" in ran.err
 
@@ -281,9 +287,12 @@ def test_a_refused_key_fails_up_front_and_charges_nothing(
     path = billing_csv(tmp_path / "b.csv", cards, 30)
     monkeypatch.setenv("CHING_API_KEY", "ck_test_" + "9" * 64)  # not a key the server knows
     ran = ching("bulk-charge", str(path), "--job-id", "j", "--json")
-    assert ran.code == 1
+    assert ran.code == 4
     assert json.loads(ran.out)["error"]["type"] == "AuthenticationError"
+    # the key is checked before the job says where it charges: one line, the error
+    assert len(ran.err_lines) == 1, ran.err
     assert ran.err_lines[-1].startswith("ching: error: AuthenticationError: 401")
+    assert ran.err_lines[-1].endswith("(the API refused the key: check CHING_API_KEY or --api-key)")
     assert list(tmp_path.glob("j.journal*")) == []  # the job never started
 
 
@@ -299,8 +308,9 @@ def test_a_key_refused_mid_job_stops_the_job(
     monkeypatch.setenv("CHING_API_KEY", with_api_key.fake.live_api_key)
     with_api_key.call(lambda fake: setattr(fake, "live_keys_active", False))
     ran = ching("bulk-charge", str(path), "--job-id", "j", "--concurrency", "4", "--json")
-    assert ran.code == 1
+    assert ran.code == 4
     summary = json.loads(ran.out)
+    assert summary["exit_code"] == 4
     assert summary["refused"].startswith("PermissionDeniedError: 403 LIVE_KEY_INACTIVE")
     assert 1 <= summary["processed"] < 300
     assert summary["succeeded"] == 0
@@ -349,22 +359,25 @@ def test_ctrl_c_stops_the_job_with_130_and_a_rerun_resumes_it(tmp_path: Path) ->
     path = billing_csv(tmp_path / "slow.csv", rows, 400)
     argv = [
         sys.executable, "-m", "ching_async.cli", "bulk-charge", str(path), "--job-id", "slow",
-        "--journal", str(tmp_path / "slow.jsonl"), "--rate", "40", "--json",
+        "--journal", str(tmp_path / "slow.jsonl"), "--rate", "40", "--json", "--fake",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHING_")}
     env["PYTHONUNBUFFERED"] = "1"
     with running(argv, env) as process:
         assert process.stderr is not None
-        assert process.stderr.readline().startswith("ching: CHING_API_KEY is not set")
+        assert process.stderr.readline().startswith(FAKE_NOTICE)
         assert "charging: 40/400" in process.stderr.readline()  # 10% done: interrupt it
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert "ching: interrupted after" in err
-    assert "re-run the same command to resume" in err
-    assert err.rstrip().endswith("ching: error: interrupted")
-    assert out == ""
+    [line] = [line for line in err.splitlines() if "interrupted" in line]  # said once
+    assert line.startswith("ching: error: interrupted after ")
+    assert "re-run the same command to resume" in line
+    assert line == err.splitlines()[-1]
+    error = json.loads(out)
+    assert (error["exit_code"], error["error"]["type"]) == (130, "Interrupted")
+    assert error["error"]["processed"] >= 40
     started = time.monotonic()
     argv[argv.index("--rate") : argv.index("--rate") + 2] = []
     finished = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
@@ -387,6 +400,7 @@ def test_new_job_flag_charges_and_needs_no_redis(tmp_path, capsys) -> None:
     code = main(
         [
             "--json",
+            "--fake",
             "bulk-charge",
             str(csv),
             "--job-id",

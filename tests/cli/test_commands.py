@@ -12,19 +12,19 @@ import pytest
 
 import ching_async.cli._commands
 from ching_async.cli import main
+from ching_async.cli._errors import ExitCode
 
-from .conftest import Ran, RemoteFake
+from .conftest import FAKE_NOTICE, Ran, RemoteFake
 
 Ching = Callable[..., Ran]
-NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
 
 
-# ---------------------------------------------------------- embedded default
-def test_without_a_key_commands_use_the_embedded_fake_and_say_so(ching: Ching) -> None:
-    ran = ching("charges", "list")
+# ------------------------------------------------------------ the embedded fake
+def test_with_fake_commands_use_the_embedded_fake_and_say_so(ching: Ching) -> None:
+    ran = ching("charges", "list", "--fake")
     assert ran.code == 0
     assert len(ran.err_lines) == 1
-    assert ran.err_lines[0].startswith(NOTICE)
+    assert ran.err_lines[0].startswith(FAKE_NOTICE)
     assert "nothing is charged for real" in ran.err_lines[0]
     assert "3 charges, newest first" in ran.out
     assert "Tal Levi: Pro plan - April" in ran.out
@@ -32,9 +32,10 @@ def test_without_a_key_commands_use_the_embedded_fake_and_say_so(ching: Ching) -
 
 def test_json_output_parses_wherever_the_flag_is(ching: Ching) -> None:
     for argv in (
-        ["charges", "list", "--json"],
-        ["--json", "charges", "list"],
-        ["charges", "--json", "list"],
+        ["charges", "list", "--json", "--fake"],
+        ["--json", "--fake", "charges", "list"],
+        ["charges", "--json", "list", "--fake"],
+        ["--fake", "charges", "--json", "list"],
     ):
         ran = ching(*argv)
         assert ran.code == 0, ran.err
@@ -44,26 +45,26 @@ def test_json_output_parses_wherever_the_flag_is(ching: Ching) -> None:
             "requires_capture",
             "succeeded",
         ]
-        assert ran.err.startswith(NOTICE)  # the notice is on stderr, never in the JSON
+        assert ran.err.startswith(FAKE_NOTICE)  # the notice is on stderr, never in the JSON
 
 
 def test_the_embedded_sample_data_supports_every_charge_command(ching: Ching) -> None:
-    charges = json.loads(ching("charges", "list", "--json").out)
+    charges = json.loads(ching("--fake", "charges", "list", "--json").out)
     by_status = {c["description"]: c for c in charges}
     hold = by_status["Variable-weight cart - awaiting fulfilment"]
-    ran = ching("charges", "capture", hold["id"], "--amount", "9550", "--json")
+    ran = ching("--fake", "charges", "capture", hold["id"], "--amount", "9550", "--json")
     assert ran.code == 0, ran.err
     assert (json.loads(ran.out)["status"], json.loads(ran.out)["amount_captured"]) == (
         "succeeded",
         9550,
     )
     deposit = by_status["Table reservation deposit"]
-    ran = ching("charges", "cancel", deposit["id"], "--reason", "abandoned")
+    ran = ching("--fake", "charges", "cancel", deposit["id"], "--reason", "abandoned")
     assert ran.code == 0, ran.err
     assert "Charge canceled" in ran.out
     assert "abandoned" in ran.out
     tal = by_status["Pro plan - April"]
-    ran = ching(
+    ran = ching("--fake",
         "charges", "create", "--customer", tal["customer"],
         "--payment-method", tal["payment_method"], "--amount", "4990", "--installments", "3",
         "--metadata", "invoice=INV-9", "--metadata", "note=a=b", "--json",
@@ -73,13 +74,13 @@ def test_the_embedded_sample_data_supports_every_charge_command(ching: Ching) ->
     assert (created["amount"], created["installments"]) == (4990, {"count": 3})
     assert created["metadata"]["invoice"] == "INV-9"
     assert created["metadata"]["note"] == "a=b"
-    ran = ching("charges", "get", tal["id"])
+    ran = ching("--fake", "charges", "get", tal["id"])
     assert ran.code == 0
     assert "99.00 ILS (9,900 agorot)" in ran.out
 
 
 def test_the_embedded_fake_has_a_declining_card(ching: Ching) -> None:
-    ran = ching(
+    ran = ching("--fake",
         "charges", "create", "--customer", "cus_HtGM14Ak6J1M",
         "--payment-method", "pm_G7HM-cBef3Wb", "--amount", "100",
     )  # fmt: skip
@@ -88,7 +89,7 @@ def test_the_embedded_fake_has_a_declining_card(ching: Ching) -> None:
 
 
 def test_not_found_on_the_embedded_fake_hints_at_its_sample_data(ching: Ching) -> None:
-    ran = ching("charges", "get", "ch_nothing")
+    ran = ching("--fake", "charges", "get", "ch_nothing")
     assert ran.code == 1
     assert len(ran.err_lines) == 2  # the notice, and one error line
     assert ran.err_lines[1].startswith("ching: error: NotFoundError: 404")
@@ -206,11 +207,16 @@ def test_an_unreachable_api_exits_1(ching: Ching, monkeypatch: pytest.MonkeyPatc
     assert ran.err_lines[0].startswith("ching: error: APIConnectionError")
 
 
-def test_a_malformed_key_is_a_usage_error(ching: Ching, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_malformed_key_is_a_configuration_error(
+    ching: Ching, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CHING_API_KEY", "ck_test_\x01")
     ran = ching("charges", "list")
-    assert ran.code == 2
-    assert ran.err_lines[0].startswith("ching: error: ")
+    assert ran.code == ExitCode.CONFIG == 4
+    assert ran.err_lines == [
+        "ching: error: CHING_API_KEY is not a usable API key: api_key contains whitespace, "
+        "control or non-ASCII characters; check how it was loaded"
+    ]
 
 
 # ------------------------------------------------------------- usage errors
@@ -253,7 +259,7 @@ def test_usage_errors_exit_2_with_one_line(ching: Ching, argv: list[str], messag
 
 
 def test_an_id_rejected_by_the_sdk_is_a_usage_error(ching: Ching) -> None:
-    ran = ching("charges", "get", "ch_1 2", "--json")
+    ran = ching("--fake", "charges", "get", "ch_1 2", "--json")
     assert ran.code == 2
     assert json.loads(ran.out)["error"]["type"] == "InvalidParameterError"
     assert ran.err_lines[-1].startswith("ching: error: id must not contain whitespace")
@@ -262,7 +268,7 @@ def test_an_id_rejected_by_the_sdk_is_a_usage_error(ching: Ching) -> None:
 def test_help_and_version(ching: Ching) -> None:
     ran = ching("--help")
     assert ran.code == 0
-    assert "exit codes: 0 success" in ran.out
+    assert "exit codes:\n    0  success" in ran.out
     ran = ching("bulk-charge", "--help")
     assert ran.code == 0
     assert "validated before anything is" in ran.out

@@ -11,23 +11,22 @@ import pytest
 
 from ching_async.testing import Fault
 
-from .conftest import Ran, RemoteFake, Terminal
+from .conftest import FAKE_NOTICE, Ran, RemoteFake, Terminal
 
 Ching = Callable[..., Ran]
-NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
 
 
 def sample_customers(ching: Ching) -> dict[str, dict[str, object]]:
-    ran = ching("customers", "list", "--json")
+    ran = ching("--fake", "customers", "list", "--json")
     assert ran.code == 0, ran.err
     return {c["name"]: c for c in json.loads(ran.out)}
 
 
 # ---------------------------------------------------------- embedded fake
 def test_customers_list_shows_the_embedded_sample_customers(ching: Ching) -> None:
-    ran = ching("customers", "list")
+    ran = ching("--fake", "customers", "list")
     assert ran.code == 0, ran.err
-    assert ran.err_lines[0].startswith(NOTICE)
+    assert ran.err_lines[0].startswith(FAKE_NOTICE)
     assert "4 customers, newest first" in ran.out
     header = next(line for line in ran.out.splitlines() if line.lstrip().startswith("id"))
     assert header.split() == ["id", "name", "email", "phone", "created"]
@@ -40,10 +39,10 @@ def test_customers_list_shows_the_embedded_sample_customers(ching: Ching) -> Non
 
 def test_customer_commands_on_the_embedded_fake(ching: Ching) -> None:
     noa = sample_customers(ching)["Noa Cohen"]
-    ran = ching("customers", "get", str(noa["id"]))
+    ran = ching("--fake", "customers", "get", str(noa["id"]))
     assert ran.code == 0, ran.err
     assert "noa@example.com" in ran.out
-    ran = ching(
+    ran = ching("--fake",
         "customers", "create", "--email", "gil@example.com", "--name", "Gil Bar",
         "--phone", "054-987-6543", "--tax-id", "123456782", "--locale", "he",
         "--metadata", "user_id=u_17",
@@ -52,17 +51,19 @@ def test_customer_commands_on_the_embedded_fake(ching: Ching) -> None:
     assert "Customer created" in ran.out
     for text in ("cus_", "Gil Bar", "gil@example.com", "+972549876543", '{"user_id": "u_17"}'):
         assert text in ran.out
-    ran = ching("customers", "create", "--name", "Ori Dan", "--json")  # the docs: only a name
+    ran = ching(
+        "--fake", "customers", "create", "--name", "Ori Dan", "--json"
+    )  # the docs: only a name
     assert ran.code == 0, ran.err
     assert (json.loads(ran.out)["name"], json.loads(ran.out)["email"]) == ("Ori Dan", None)
-    ran = ching("customers", "update", str(noa["id"]), "--name", "Noa Levi", "--json")
+    ran = ching("--fake", "customers", "update", str(noa["id"]), "--name", "Noa Levi", "--json")
     assert ran.code == 0, ran.err
     assert (json.loads(ran.out)["id"], json.loads(ran.out)["name"]) == (noa["id"], "Noa Levi")
 
 
 def test_upsert_prints_whether_it_created_or_updated(ching: Ching) -> None:
     tal = sample_customers(ching)["Tal Levi"]
-    ran = ching(
+    ran = ching("--fake",
         "customers", "upsert", "--identify-by", "email", "--email", "tal@example.com",
         "--locale", "he", "--json",
     )  # fmt: skip
@@ -71,31 +72,35 @@ def test_upsert_prints_whether_it_created_or_updated(ching: Ching) -> None:
     assert set(result) == {"action", "created", "customer"}
     assert (result["action"], result["created"]) == ("updated", False)
     assert (result["customer"]["id"], result["customer"]["locale"]) == (tal["id"], "he")
-    ran = ching("customers", "upsert", "--identify-by", "email", "--email", "new@example.com")
+    ran = ching(
+        "--fake", "customers", "upsert", "--identify-by", "email", "--email", "new@example.com"
+    )
     assert ran.code == 0, ran.err
     assert ran.out.startswith("Customer created")
     assert "new@example.com" in ran.out
-    ran = ching("customers", "upsert", "--identify-by", "email", "--email", "tal@example.com")
+    ran = ching(
+        "--fake", "customers", "upsert", "--identify-by", "email", "--email", "tal@example.com"
+    )
     assert ran.out.startswith("Customer updated")
 
 
 def test_cards_on_the_embedded_fake(ching: Ching) -> None:
     dana = sample_customers(ching)["Dana Katz"]
-    ran = ching("customers", "cards", str(dana["id"]))
+    ran = ching("--fake", "customers", "cards", str(dana["id"]))
     assert ran.code == 0, ran.err
     assert f"1 saved cards of {dana['id']}" in ran.out
     header = next(line for line in ran.out.splitlines() if line.lstrip().startswith("id"))
     assert header.split() == ["id", "brand", "last4", "exp", "status"]
-    [card] = json.loads(ching("customers", "cards", str(dana["id"]), "--json").out)
+    [card] = json.loads(ching("--fake", "customers", "cards", str(dana["id"]), "--json").out)
     assert (card["brand"], card["last4"], card["status"]) == ("visa", "0002", "active")
     assert f"{card['exp_month']:02d}/{card['exp_year']}" in ran.out
-    ran = ching("cards", "get", card["id"])
+    ran = ching("--fake", "cards", "get", card["id"])
     assert ran.code == 0, ran.err
     assert "visa ending 0002" in ran.out
-    ran = ching("cards", "detach", card["id"], "--json")
+    ran = ching("--fake", "cards", "detach", card["id"], "--json")
     assert ran.code == 0, ran.err
     assert json.loads(ran.out)["status"] == "inactive"
-    ran = ching("cards", "test-card", str(dana["id"]), "--index", "1")
+    ran = ching("--fake", "cards", "test-card", str(dana["id"]), "--index", "1")
     assert ran.code == 0, ran.err
     assert "Test card saved" in ran.out
     assert "mastercard ending" in ran.out
@@ -103,17 +108,19 @@ def test_cards_on_the_embedded_fake(ching: Ching) -> None:
 
 def test_delete_in_test_mode_needs_no_confirmation(ching: Ching) -> None:
     avi = sample_customers(ching)["Avi Mizrahi"]
-    ran = ching("customers", "delete", str(avi["id"]))  # stdin is no terminal: fine in test mode
+    ran = ching(
+        "--fake", "customers", "delete", str(avi["id"])
+    )  # stdin is no terminal: fine in test mode
     assert ran.code == 0, ran.err
     assert "Customer deleted" in ran.out
     assert "deleted" in ran.out.splitlines()[-1]
 
 
 def test_not_found_hints_at_the_customer_list(ching: Ching) -> None:
-    ran = ching("customers", "get", "cus_nothing")
+    ran = ching("--fake", "customers", "get", "cus_nothing")
     assert ran.code == 1
     assert ran.err_lines[1].startswith("ching: error: NotFoundError: 404")
-    assert "see 'ching customers list'" in ran.err_lines[1]
+    assert "see 'ching customers list --fake'" in ran.err_lines[1]
 
 
 # -------------------------------------------------------------- with a key
@@ -185,13 +192,13 @@ def test_create_with_an_unknown_outcome_points_at_upsert(
         lambda f: f.faults.add(Fault.commit_then_drop(), method="POST", path="/customers", times=1)
     )
     ran = ching("customers", "create", "--email", "dan@example.com", "--name", "Dan", "--json")
-    assert ran.code == 1
+    assert ran.code == 3
     [line] = ran.err_lines
     assert line.startswith("ching: error: ")
     assert "may or may not have been created" in line
     assert "`ching customers upsert --identify-by email --email dan@example.com ...`" in line
     error = json.loads(ran.out)
-    assert error["exit_code"] == 1
+    assert error["exit_code"] == 3
     assert error["error"]["outcome_unknown"] is True
     assert "ching customers upsert --identify-by email" in error["error"]["hint"]
     assert len(with_api_key.call(lambda f: f.requests_to("POST", "/customers"))) == 1  # no retry
@@ -209,7 +216,7 @@ def test_create_by_name_only_with_an_unknown_outcome_points_at_the_list(
         lambda f: f.faults.add(Fault.status(503), method="POST", path="/customers", times=1)
     )
     ran = ching("customers", "create", "--name", "Dan", "--phone", "054-987-6543", "--json")
-    assert ran.code == 1
+    assert ran.code == 3
     assert (
         "upsert --identify-by phone --phone 054-987-6543 ...`"
         in json.loads(ran.out)["error"]["hint"]
@@ -220,7 +227,7 @@ def test_create_by_name_only_with_an_unknown_outcome_points_at_the_list(
         lambda f: f.faults.add(Fault.status(503), method="POST", path="/customers", times=1)
     )
     ran = ching("customers", "create", "--name", "Dan")
-    assert ran.code == 1
+    assert ran.code == 3
     assert "look for it with `ching customers list`" in ran.err
     assert len(with_api_key.call(lambda f: f.customers())) == 1
 

@@ -11,10 +11,9 @@ import pytest
 import ching_async
 from ching_async.testing import FakeChing, Fault
 
-from .conftest import Ran, RemoteFake, Terminal
+from .conftest import FAKE_NOTICE, Ran, RemoteFake, Terminal
 
 Ching = Callable[..., Ran]
-NOTICE = "ching: CHING_API_KEY is not set: using an embedded fake CHING server"
 MARKER = ching_async.IDEMPOTENCY_METADATA_KEY
 
 
@@ -26,14 +25,14 @@ def paid_charge(fake: FakeChing, *, amount: int = 9900, livemode: bool = False) 
 
 # ---------------------------------------------------------- embedded fake
 def test_refund_the_embedded_sample_charge(ching: Ching) -> None:
-    ran = ching("refunds", "list")
+    ran = ching("--fake", "refunds", "list")
     assert (ran.code, ran.out.strip()) == (0, "No refunds.")
-    charges = json.loads(ching("charges", "list", "--json").out)
+    charges = json.loads(ching("--fake", "charges", "list", "--json").out)
     [paid] = [c for c in charges if c["status"] == "succeeded"]
-    ran = ching("refunds", "create", "--charge", paid["id"], "--amount", "2500",
+    ran = ching("--fake", "refunds", "create", "--charge", paid["id"], "--amount", "2500",
                 "--reason", "requested_by_customer", "--metadata", "ticket=T-7")  # fmt: skip
     assert ran.code == 0, ran.err
-    assert [line for line in ran.err_lines if not line.startswith(NOTICE)] == []
+    assert [line for line in ran.err_lines if not line.startswith(FAKE_NOTICE)] == []
     assert "Refund created" in ran.out
     for text in ("re_", "succeeded", "25.00 ILS (2,500 agorot)", paid["id"], '"ticket": "T-7"'):
         assert text in ran.out
@@ -41,7 +40,7 @@ def test_refund_the_embedded_sample_charge(ching: Ching) -> None:
 
 
 def test_find_a_refund_that_was_not_made(ching: Ching) -> None:
-    ran = ching("refunds", "find", "rma-1", "--json")
+    ran = ching("--fake", "refunds", "find", "rma-1", "--json")
     assert ran.code == 1
     assert ran.err_lines[-1] == (
         "ching: error: no refund with idempotency key 'rma-1': there are fewer than 100 "
@@ -130,7 +129,8 @@ def test_an_unknown_outcome_says_check_with_find_and_do_not_refund_again(
         )[1]
     )
     ran = ching("refunds", "create", "--charge", charge, "--amount", "3000", "--json")
-    assert ran.code == 1
+    assert ran.code == 3
+    assert json.loads(ran.out)["exit_code"] == 3
     error = json.loads(ran.out)["error"]
     assert (error["type"], error["outcome_unknown"]) == ("OutcomeUnknownError", True)
     key = error["idempotency_key"]
@@ -210,6 +210,6 @@ def test_usage_errors_exit_2_with_one_line(ching: Ching, argv: list[str], messag
 
 
 def test_the_reserved_metadata_key_is_a_usage_error(ching: Ching) -> None:
-    ran = ching("refunds", "create", "--charge", "ch_1", "--metadata", f"{MARKER}=x")
+    ran = ching("--fake", "refunds", "create", "--charge", "ch_1", "--metadata", f"{MARKER}=x")
     assert ran.code == 2
     assert "reserved for the idempotency marker" in ran.err_lines[-1]

@@ -8,7 +8,7 @@ import ching_async
 from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
 from ching_async import Refund, RefundReason, RefundStatus
 from ching_async.testing import FakeChing, Fault
-from tests._support.fake_client import client_for, raw_call, sent
+from tests._support.fake_client import AMBIGUOUS_FAULTS, client_for, raw_call, sent
 
 
 @pytest.fixture
@@ -117,14 +117,7 @@ async def test_own_idempotency_key_is_used_as_marker(
 
 
 # ------------------------------------------------------------- exactly once
-@pytest.mark.parametrize(
-    ("fault", "posts", "reconciled"),
-    [
-        pytest.param(Fault.commit_then_drop(), 1, True, id="a-lost-answer-is-reconciled"),
-        pytest.param(Fault.commit_then_delay(2.0), 1, True, id="a-late-answer-is-reconciled"),
-        pytest.param(Fault.status(503), 2, False, id="proven-absent-it-is-sent-again"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "posts", "reconciled"), AMBIGUOUS_FAULTS)
 async def test_an_ambiguous_refund_is_made_once(
     fake: FakeChing,
     ching: ching_async.Client,

@@ -25,13 +25,22 @@ import orjson
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+import ching_async
 from ching_async import Charge, Customer, Installments, PaymentMethod, Refund, SetupSession
 from ching_async._convert import PROVENANCE, Decoding, optional_of
 from ching_async._models import RequestInfo
 
 FAST = Decoding(fast=True)
 PLAIN = Decoding(fast=False)
-MODELS = (Charge, SetupSession, Customer, Refund, PaymentMethod)
+CATALOG = ("Product", "Price", "Discount", "Redemption", "AppliedDiscount", "Redemptions")
+MODELS = (
+    Charge,
+    SetupSession,
+    Customer,
+    Refund,
+    PaymentMethod,
+    *(getattr(ching_async, name) for name in CATALOG),
+)
 INFO = RequestInfo(
     method="GET", path="/x", status=200, attempts=1, idempotency_key=None, request_id=None
 )
@@ -94,10 +103,25 @@ def valid_ish(tp: Any) -> st.SearchStrategy[Any]:
         return st.dictionaries(st.text(max_size=5), json_values, max_size=3)
     if tp is Installments:
         return installments
+    if typing.get_origin(tp) is list:  # features, targets, a redemptions' rows
+        return st.lists(valid_ish(typing.get_args(tp)[0]) | json_values, max_size=3)
+    if attrs.has(tp):  # a nested model (a feature, a price's recurring, a row)
+        return nested(tp) | json_values
     args = typing.get_args(tp)
     enums = [a for a in args if isinstance(a, type) and issubclass(a, StrEnum)]
     assert len(enums) == 1, f"no strategy for {tp}"
     return enum_values(enums[0])
+
+
+def nested(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """A nested model's payload: its fields valid-ish, any of them missing."""
+    hints = typing.get_type_hints(cls)
+    return st.fixed_dictionaries(
+        {},
+        optional={
+            f.name: valid_ish(hints[f.name]) for f in attrs.fields(cls) if f.name not in PROVENANCE
+        },
+    )
 
 
 EXTRA_KEYS = ("raw", "request_info", "taxId", "amount_agorot", "card", "unknown")

@@ -36,7 +36,7 @@ from ching_async import (
 )
 from ching_async._convert import Decoding, format_timestamp, parse_timestamp, structure
 from ching_async._models import Model, RequestInfo
-from tests._support import hostile
+from tests._support import catalog, hostile
 from tests._support.scripted import TEST_KEY, Script, envelope
 
 FAST = Decoding(fast=True)
@@ -60,6 +60,11 @@ PAYLOADS: list[tuple[type[Any], dict[str, Any]]] = [
     (Installments, {"count": 3}),
     (Event, hostile.EVENT),
     (UpsertResult, UPSERT),
+    (ching_async.Product, catalog.PRODUCT),
+    (ching_async.Price, catalog.PRICE),
+    (ching_async.Discount, catalog.DISCOUNT),
+    (ching_async.Redemptions, catalog.REDEMPTIONS),
+    (ching_async.Event, catalog.APPLIED_DISCOUNT_EVENT),
 ]
 IDS = [cls.__name__ for cls, _ in PAYLOADS]
 

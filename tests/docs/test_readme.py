@@ -125,6 +125,37 @@ async def test_readme_webhook_endpoints_example_creates_then_deletes(
     assert seeded.fake.webhook_endpoints() == []
 
 
+async def test_readme_products_example_run_twice_makes_one_product(
+    seeded: types.SimpleNamespace,
+) -> None:
+    code = next(c for c in scripts() if "products.upload_image" in c)
+    for _ in range(2):  # its idempotency key: the second run finds the product
+        await run([sys.executable, "-c", code], seeded.env)
+    [product] = seeded.fake.products()
+    assert (product.name, product.description) == ("Pro", None)
+    assert product.image_url == seeded.fake.uploaded_images()[-1].url
+    assert [f["title"] for f in product.features or []] == ["SSO", "Audit log"]
+
+
+async def test_readme_prices_and_discounts_examples(seeded: types.SimpleNamespace) -> None:
+    fake = seeded.fake
+    await run(
+        [sys.executable, "-c", next(c for c in scripts() if "cancel_pending" in c)], seeded.env
+    )
+    monthly, once = fake.prices()
+    assert [m.status for m in monthly.migrations] == ["canceled"]
+    assert (monthly.unit_amount, once.unit_amount) == (9900, 5900)
+    code = next(c for c in scripts() if "discounts.archive" in c)
+    out = await run([sys.executable, "-c", code], seeded.env)
+    [launch] = fake.discounts()
+    assert (launch.code, launch.archived, launch.targets) == (
+        "LAUNCH",
+        True,
+        [fake.prices()[-1].id],
+    )
+    assert "0 uses; 0 subscriptions" in out
+
+
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
     code = next(c for c in scripts() if "tag_and_time" in c)
     out = await run([sys.executable, "-c", code], seeded.env)

@@ -219,7 +219,7 @@ def test_ching_starts_and_without_the_cli_extra_says_which_to_install(venv: Venv
             .endswith("Demo complete: every step did what it showed.")
         )
     else:
-        assert done.returncode == 1
+        assert done.returncode == 4  # ExitCode.CONFIG
         assert done.stdout == ""
         assert done.stderr.splitlines() == [
             f"ching: error: the ching command needs the 'cli' extra (rich is not installed): "

@@ -15,7 +15,7 @@ import pytest
 
 import ching_async
 from ching_async.cli import _scaleout
-from ching_async.cli._errors import EXIT_FAILED, EXIT_OK, UsageError
+from ching_async.cli._errors import ConfigError, ExitCode, UsageError
 from ching_async.cli._output import Output
 from ching_async.testing import FakeChing
 from tests._support.fake_client import seed
@@ -96,7 +96,7 @@ async def test_bulk_charge_over_redis_follows_to_the_usual_report(
     out, stdout, stderr = output()
     async with asyncio.timeout(BOUND):
         code = await _scaleout.bulk_charge(bulk_args(file, redis_url, output=str(results_csv)), out)
-    assert code == EXIT_FAILED  # five rows were declined
+    assert code == ExitCode.FAILED  # five rows were declined
     assert "enqueued job 'may': 40 rows in 4 shards (by customer)" in stderr.getvalue()
     assert "charging (4 shards): 40/40 rows (100%)" in stderr.getvalue()
     text = stdout.getvalue()
@@ -115,7 +115,7 @@ async def test_bulk_charge_over_redis_follows_to_the_usual_report(
     posts = len(fake.requests_to("POST", "/charges"))
     out, stdout, stderr = output(json_mode=True)
     async with asyncio.timeout(BOUND):
-        assert await _scaleout.bulk_charge(bulk_args(file, redis_url), out) == EXIT_FAILED
+        assert await _scaleout.bulk_charge(bulk_args(file, redis_url), out) == ExitCode.FAILED
     assert "already in Redis" in stderr.getvalue()
     assert len(fake.requests_to("POST", "/charges")) == posts
     import json
@@ -132,7 +132,7 @@ async def test_detach_enqueues_and_exits(redis, redis_url, fake, tmp_path) -> No
     code = await _scaleout.bulk_charge(
         bulk_args(file, redis_url, detach=True, shards=2, queue="billing"), out
     )
-    assert code == EXIT_OK
+    assert code == ExitCode.OK
     assert '"queued_shards": [\n    0,\n    1\n  ]' in stdout.getvalue()
     assert await redis.zcard("billing") == 2
     assert not fake.charges()
@@ -170,7 +170,7 @@ async def test_worker_command_needs_a_key_then_charges(
     )
     monkeypatch.delenv("CHING_API_KEY", raising=False)
     out, _, _ = output()
-    with pytest.raises(UsageError, match="CHING_API_KEY"):
+    with pytest.raises(ConfigError, match="CHING_API_KEY or pass --api-key"):
         await _scaleout.worker(args, out)
     monkeypatch.setenv("CHING_API_KEY", fake.api_key)
     monkeypatch.setenv("CHING_BASE_URL", fake.url)
@@ -186,7 +186,7 @@ async def test_worker_command_needs_a_key_then_charges(
     await scaleout.enqueue(redis, rows, job_id="w", shards=2, shutdown_grace=0.5)
     out, _, stderr = output()
     async with asyncio.timeout(BOUND):
-        assert await _scaleout.worker(args, out) == EXIT_OK
+        assert await _scaleout.worker(args, out) == ExitCode.OK
     assert "worker charging at" in stderr.getvalue()
     assert len(fake.charges()) == 12
     assert (await scaleout.progress(redis, "w")).complete
@@ -267,12 +267,12 @@ async def test_the_ching_command_end_to_end(redis, redis_url, fake, tmp_path) ->
 
     base = ["bulk-charge", str(file), "--job-id", "e2e", "--redis", redis_url, "--shards", "3"]
     code, stdout, stderr = await ching(*base, "--detach")
-    assert code == EXIT_OK, stderr
+    assert code == ExitCode.OK, stderr
     assert "25 rows in 3 shards" in stdout
     code, _, stderr = await ching("worker", "--redis", redis_url, "--burst", "--job-timeout", "60")
-    assert code == EXIT_OK, stderr
+    assert code == ExitCode.OK, stderr
     assert "worker charging at" in stderr
     code, stdout, stderr = await ching(*base, "--progress", "off")
-    assert code == EXIT_OK, stderr
+    assert code == ExitCode.OK, stderr
     assert "Job 'e2e' (3 shards, over Redis): 25 of 25 rows" in stdout
     assert len(fake.charges()) == 25

@@ -23,6 +23,7 @@ import ching_async
 from ching_async import ClientStateError, Request, Response
 from ching_async._resources._base import Resource
 from ching_async.testing import FakeChing, Fault, ching_test_mode
+from tests._support.catalog import LAUNCH
 from tests._support.hostile import KEY, leaks_secret
 
 from .conftest import MakeSync, sync_threads
@@ -51,6 +52,9 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
         "refunds",
         "documents",
         "webhook_endpoints",
+        "products",
+        "prices",
+        "discounts",
     }
     for name, group in async_groups.items():
         twin = getattr(sync, name)
@@ -178,6 +182,35 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     assert listed_endpoint.id is not None
     assert sync.webhook_endpoints.delete(listed_endpoint.id) is None
     assert fake.webhook_endpoints() == []
+
+    product = sync.products.create(name="Pro", idempotency_key="product-1")
+    assert isinstance(product, ching_async.Product)
+    url = sync.products.upload_image(b"GIF89a" + bytes(16))
+    assert sync.products.update(product.id, image_url=url).image_url == url
+    assert sync.products.retrieve(product.id).id == product.id
+    assert [p.id for p in sync.products.list()] == [product.id]
+    assert getattr(sync.products.find_by_idempotency_key("product-1"), "id", None) == product.id
+    price = sync.prices.create(product=product.id, unit_amount=0, type="one_time")
+    assert isinstance(price, ching_async.Price)
+    assert sync.prices.update(price.id, apply_mode="now", unit_amount=100).unit_amount == 100
+    assert sync.prices.cancel_pending_migration(price.id).id == price.id
+    assert sync.prices.retrieve(price.id).unit_amount == 100
+    assert [p.id for p in sync.prices.list(product=product.id)] == [price.id]
+    price_key = price.request_info.idempotency_key if price.request_info else ""
+    found_price = sync.prices.find_by_idempotency_key(product.id, price_key or "")
+    assert getattr(found_price, "id", None) == price.id
+    discount = sync.discounts.create(**LAUNCH)
+    assert isinstance(discount, ching_async.Discount)
+    assert sync.discounts.update(discount.id, max_redemptions=2).max_redemptions == 2
+    with pytest.raises(ching_async.TargetsNotSupportedError):
+        sync.discounts.replace_targets(discount.id, targets=[price.id])
+    assert sync.discounts.archive(discount.id).archived is True
+    assert sync.discounts.retrieve(discount.id).code == "LAUNCH"
+    assert [d.id for d in sync.discounts.list()] == [discount.id]
+    assert sync.discounts.redemptions(discount.id) == ching_async.Redemptions()
+    discount_key = discount.request_info.idempotency_key if discount.request_info else ""
+    found_discount = sync.discounts.find_by_idempotency_key(discount_key or "")
+    assert getattr(found_discount, "id", None) == discount.id
 
     assert sync.payment_methods.detach(card.id).id == card.id
     assert [m.id for m in sync.customers.list_inactive_payment_methods(customer.id)] == [card.id]

@@ -1,0 +1,199 @@
+"""products.create, prices.create and discounts.create under faults: never two objects.
+
+Each create carries its idempotency key in metadata and is reconciled against
+its list (GET /products, GET /prices?product=&active=all, GET /discounts),
+like refunds. The server (FakeChing, which does not deduplicate) is counted
+after every scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import pytest
+
+import ching_async
+from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
+from ching_async.testing import FakeChing, Fault
+from tests._support.catalog import LAUNCH
+from tests._support.fake_client import AMBIGUOUS_FAULTS, client_for, sent
+
+
+@attrs.frozen
+class Kind:
+    """One exactly-once create, and how to count what the server holds."""
+
+    name: str
+    path: str  # the create's route, and the list the lookup reads
+    create: Callable[[ching_async.Client, FakeChing, dict[str, Any]], Awaitable[Any]]
+    find: Callable[[ching_async.Client, FakeChing, str], Awaitable[Any]]
+    made: Callable[[FakeChing], list[Any]]  # what the server holds that this create makes
+    seed: Callable[[FakeChing], Any]  # one more object in the lookup's window
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def the_product(fake: FakeChing) -> str:
+    """The product every price of these tests belongs to (made once)."""
+    found = [p for p in fake.products() if p.name == "Plan"]
+    return found[0].id if found else fake.add_product(name="Plan").id
+
+
+PRODUCTS = Kind(
+    "products",
+    "/products",
+    lambda c, f, kw: c.products.create(name="Pro", **kw),
+    lambda c, f, key: c.products.find_by_idempotency_key(key),
+    lambda f: [p for p in f.products() if p.name == "Pro"],
+    lambda f: f.add_product(name="Other"),
+)
+PRICES = Kind(
+    "prices",
+    "/prices",
+    lambda c, f, kw: c.prices.create(
+        product=the_product(f),
+        unit_amount=9900,
+        type="recurring",
+        recurring={"interval": "month"},
+        **kw,
+    ),
+    lambda c, f, key: c.prices.find_by_idempotency_key(the_product(f), key),
+    lambda f: [p for p in f.prices(the_product(f)) if p.unit_amount == 9900],
+    lambda f: f.add_price(the_product(f), unit_amount=1, active=False),  # inactive ones count too
+)
+DISCOUNTS = Kind(
+    "discounts",
+    "/discounts",
+    lambda c, f, kw: c.discounts.create(**LAUNCH, **kw),
+    lambda c, f, key: c.discounts.find_by_idempotency_key(key),
+    lambda f: [d for d in f.discounts() if d.name == "Launch"],
+    lambda f: f.add_discount(name="Other"),
+)
+KINDS = [PRODUCTS, PRICES, DISCOUNTS]
+by_kind = pytest.mark.parametrize("kind", KINDS, ids=str)
+
+
+def lookups(fake: FakeChing, kind: Kind) -> list[Any]:
+    return sent(fake, "GET", kind.path)
+
+
+@by_kind
+@pytest.mark.parametrize(("fault", "posts", "reconciled"), AMBIGUOUS_FAULTS)
+async def test_an_ambiguous_create_makes_one_object(
+    fake: FakeChing,
+    ching: ching_async.Client,
+    kind: Kind,
+    fault: Fault,
+    posts: int,
+    reconciled: bool,
+) -> None:
+    kind.made(fake)  # seeds what the create needs before the fault is set
+    fake.faults.add(fault, method="POST", path=kind.path, times=1)
+    made = await kind.create(ching, fake, {})
+    assert [o.id for o in kind.made(fake)] == [made.id]
+    assert made.request_info.reconciled is reconciled
+    key = made.request_info.idempotency_key
+    assert made.metadata == {MARKER: key}
+    sends = sent(fake, "POST", kind.path)
+    assert len(sends) == posts
+    assert all((r.idempotency_key, r.body) == (key, sends[0].body) for r in sends)
+    assert len(lookups(fake, kind)) == 1
+    if kind is PRICES:  # the lookup reads the price's own product, inactive prices too
+        assert dict(lookups(fake, kind)[0].query) == {"product": made.product, "active": "all"}
+
+
+@by_kind
+async def test_a_timeout_whose_create_commits_late_is_found_after_the_settle_time(
+    fake: FakeChing, kind: Kind
+) -> None:
+    kind.made(fake)
+    fake.faults.add(Fault.latency(1.0), method="POST", path=kind.path, times=1)
+    async with client_for(
+        fake,
+        timeout=0.3,
+        total_timeout=6.0,
+        retry_policy=ching_async.RetryPolicy(settle=1.5, initial_backoff=0.01),
+    ) as ching:
+        made = await kind.create(ching, fake, {})
+    await fake.wait_for_commits()
+    assert [o.id for o in kind.made(fake)] == [made.id]
+    assert made.request_info.reconciled is True
+    assert len(sent(fake, "POST", kind.path)) == 1
+
+
+@by_kind
+async def test_outcome_unknown_when_the_lookup_fails_then_resolved_by_key(
+    fake: FakeChing, ching: ching_async.Client, kind: Kind
+) -> None:
+    kind.made(fake)
+    fake.faults.add(Fault.commit_then_drop(), method="POST", path=kind.path, times=1)
+    failing = fake.faults.add(Fault.status(503), method="GET", path=kind.path)
+    with pytest.raises(ching_async.OutcomeUnknownError) as caught:
+        await kind.create(ching, fake, {})
+    assert len(sent(fake, "POST", kind.path)) == 1  # never re-sent blindly
+    fake.faults.remove(failing)
+    found = await kind.find(ching, fake, caught.value.idempotency_key)
+    assert [o.id for o in kind.made(fake)] == [found.id]
+
+
+@by_kind
+async def test_the_same_key_twice_makes_one_object(
+    fake: FakeChing, ching: ching_async.Client, kind: Kind
+) -> None:
+    first = await kind.create(ching, fake, {"idempotency_key": "plan-2026"})
+    again = await kind.create(ching, fake, {"idempotency_key": "plan-2026"})
+    assert again.id == first.id
+    assert again.request_info.found_existing is True
+    assert [o.id for o in kind.made(fake)] == [first.id]
+    assert await kind.find(ching, fake, "plan-2026") == first
+
+
+@by_kind
+async def test_a_full_window_cannot_prove_absence(
+    fake: FakeChing, ching: ching_async.Client, kind: Kind
+) -> None:
+    for _ in range(100):
+        kind.seed(fake)
+    with pytest.raises(ching_async.LookupInconclusiveError, match="list is full"):
+        await kind.create(ching, fake, {"idempotency_key": "old-key"})
+    assert kind.made(fake) == []
+    with pytest.raises(ching_async.LookupInconclusiveError):
+        await kind.find(ching, fake, "old-key")
+    fake.faults.add(Fault.commit_then_drop(), method="POST", path=kind.path, times=1)
+    fake.faults.add(Fault.status(503), method="POST", path=kind.path, times=1)
+    made = await kind.create(ching, fake, {})  # a lost answer: found among the newest
+    assert made.request_info.reconciled is True
+    with pytest.raises(ching_async.OutcomeUnknownError):  # a 503: absence not provable
+        await kind.create(ching, fake, {})
+    assert len(kind.made(fake)) == 1
+    made = await kind.create(ching, fake, {"idempotency_key": "new", "on_full_window": "send"})
+    assert len(kind.made(fake)) == 2
+
+
+async def test_a_price_lookup_is_not_crowded_out_by_other_products_prices(
+    fake: FakeChing, ching: ching_async.Client
+) -> None:
+    other = fake.add_product(name="Other").id
+    for _ in range(100):
+        fake.add_price(other, unit_amount=1)
+    fake.faults.add(Fault.status(503), method="POST", path="/prices", times=1)
+    made = await PRICES.create(ching, fake, {"idempotency_key": "k"})
+    assert made.request_info.attempts == 2
+    assert [p.id for p in PRICES.made(fake)] == [made.id]
+
+
+@by_kind
+async def test_without_the_marker_an_ambiguous_failure_is_raised(
+    fake: FakeChing, ching: ching_async.Client, kind: Kind
+) -> None:
+    kind.made(fake)
+    fake.faults.add(Fault.status(503), method="POST", path=kind.path, times=1)
+    with pytest.raises(ching_async.InternalServerError) as caught:
+        await kind.create(ching, fake, {"mark_idempotency_key": False})
+    assert caught.value.outcome_unknown is True
+    [request] = sent(fake, "POST", kind.path)
+    assert "metadata" not in request.body
+    assert lookups(fake, kind) == []

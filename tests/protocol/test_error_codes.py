@@ -1,0 +1,60 @@
+"""Documented error codes with a class of their own: chosen by the code when
+the status is the one it is documented with, else the status's class."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import ching_async
+from ching_async import BadRequestError, UnprocessableEntityError
+from tests._support.scripted import Canned, Script, error
+
+CODED = [
+    ("price_archived", ching_async.PriceArchivedError),
+    ("target_not_found", ching_async.TargetNotFoundError),
+    ("targets_not_supported", ching_async.TargetsNotSupportedError),
+]
+
+
+@pytest.mark.parametrize(("code", "cls"), CODED)
+async def test_a_documented_code_gets_its_class(
+    scripted: Script, client: ching_async.Client, code: str, cls: type[BadRequestError]
+) -> None:
+    scripted.on("GET", "/ching/v1/discounts/disc_1", error(400, code, "no"))
+    with pytest.raises(cls) as caught:
+        await client.discounts.retrieve("disc_1")
+    assert type(caught.value) is cls
+    assert isinstance(caught.value, BadRequestError)
+    assert (caught.value.status, caught.value.code, caught.value.message) == (400, code, "no")
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (type(again), again.code) == (cls, code)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (422, "price_archived", UnprocessableEntityError),  # another status: its class
+        (404, "target_not_found", ching_async.NotFoundError),
+        (400, "PRICE_ARCHIVED", BadRequestError),  # codes are exact
+        (400, "brand_new_code", BadRequestError),
+    ],
+)
+async def test_otherwise_the_status_decides(
+    scripted: Script, client: ching_async.Client, status: int, code: str, cls: type[Exception]
+) -> None:
+    scripted.on("GET", "/ching/v1/prices/price_1", error(status, code))
+    with pytest.raises(cls) as caught:
+        await client.prices.retrieve("price_1")
+    assert type(caught.value) is cls
+
+
+async def test_a_failure_in_a_2xx_envelope_takes_the_code_class_too(
+    scripted: Script, client: ching_async.Client
+) -> None:
+    failure = error(400, "price_archived")
+    assert isinstance(failure, Canned)
+    scripted.on("GET", "/ching/v1/prices/price_1", Canned(200, failure.body))
+    with pytest.raises(ching_async.PriceArchivedError):
+        await client.prices.retrieve("price_1")
