@@ -2,7 +2,10 @@
 installed from the wheel into a fresh venv, and every entry point started there.
 
 Installs resolve against the package index, pinned to uv.lock's versions, and
-reuse uv's cache (a few seconds each once it is warm).
+reuse uv's cache (a few seconds each once it is warm). The package index is
+not loopback, so the module runs only with CHING_DIST_TESTS=1:
+
+    CHING_DIST_TESTS=1 .venv/bin/python -m pytest tests/package/test_distribution.py
 """
 
 from __future__ import annotations
@@ -22,8 +25,16 @@ import pytest
 from ching_async import __version__
 
 # One worker builds the dists once for the whole module (make test runs
-# pytest-xdist with --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("distribution")]
+# pytest-xdist with --dist loadgroup). Opt-in: building and installing reach
+# the package index, and the suite stays on loopback.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.xdist_group("distribution"),
+    pytest.mark.skipif(
+        os.environ.get("CHING_DIST_TESTS") != "1",
+        reason="builds and installs from the package index: set CHING_DIST_TESTS=1",
+    ),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 300
