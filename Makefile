@@ -1,11 +1,16 @@
 # Two entry points, each bootstrapping .venv from uv.lock:
 #   make demo   - run the demo (always against the embedded fake CHING server; CHING_API_KEY is ignored)
-#   make test   - lint, type-check and run the whole test suite
+#   make test   - lint and type-check once, then run the whole test suite on
+#                 every supported CPython (PYTHONS), each in .venvs/py<version>
+#                 synced from uv.lock (scripts/test_pythons.py)
 PYTHON ?= python3
 UV_VERSION := 0.13.8
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+# The CPythons the classifiers in pyproject.toml name. `make test PYTHONS=3.12`
+# runs one; PYTEST_WORKERS (default 2) sets the pytest-xdist workers of each.
+PYTHONS := 3.11 3.12 3.13
 
 .PHONY: demo test lint bench clean
 
@@ -26,10 +31,10 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/mypy --strict ching_async
 
 test: lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python scripts/test_pythons.py --uv $(UV) $(PYTHONS)
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS)
+	rm -rf $(VENV) .venvs $(TOOLS)

@@ -446,7 +446,7 @@ def _availability(name: str) -> str | None:
     try:
         __import__(module)
     except ImportError as exc:
-        return f"not installed ({exc.name}); pip install 'ching-async[bench]'"
+        return f"not installed ({exc.name}); uv sync --group bench (make does)"
     if name == "stripe":
         import stripe
 

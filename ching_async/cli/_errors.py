@@ -44,7 +44,8 @@ _MEANINGS = {
     ExitCode.UNKNOWN: "an outcome is unknown: a write or a bulk row may or may not have "
     "happened (re-run a bulk job to reconcile it)",
     ExitCode.CONFIG: "configuration or authentication: no API key (CHING_API_KEY or "
-    "--api-key), a malformed key or base URL, or the API refused the key (401/403)",
+    "--api-key), a malformed key or base URL, the API refused the key (401/403), "
+    "or the cli extra is not installed",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); re-run a bulk job to resume it",
 }
 

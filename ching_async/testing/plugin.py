@@ -3,7 +3,8 @@
 
 Registered through the ``pytest11`` entry point, so it is imported by every pytest
 session of every project that installs ``ching_async``: keep the import cheap and
-never fail when optional test dependencies (pytest-asyncio) are missing.
+never fail when optional test dependencies (pytest-asyncio, which the ``testing``
+extra brings) are missing.
 """
 
 from __future__ import annotations

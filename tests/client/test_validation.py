@@ -20,6 +20,15 @@ PM = "pm_WMc9X22NT1af"
 Call = Callable[[ching_async.Client], Awaitable[Any]]
 
 
+class Opaque:
+    """An object of no known kind, with a fixed repr: an ``object()`` in an
+    ``ids=repr`` test id differs between pytest-xdist workers, which then
+    refuse to run."""
+
+    def __repr__(self) -> str:
+        return "Opaque()"
+
+
 async def assert_rejected(
     scripted: Script, client: ching_async.Client, call: Call, match: str | None = None
 ) -> InvalidParameterError:
@@ -237,10 +246,10 @@ BAD_METADATA: list[object] = [
     1,
     {1: "a"},
     {("a",): 1},
-    {"a": object()},
+    {"a": Opaque()},
     {"a": {1, 2}},
     {"a": b"bytes"},
-    {"a": {"nested": object()}},
+    {"a": {"nested": Opaque()}},
     {"a": {1: "nested non-str key"}},
     {"score": float("nan")},
     {"score": float("inf")},
@@ -523,7 +532,7 @@ def test_retry_policy_accepts_zero_and_ints() -> None:
     assert policy.backoff(3) == 0
 
 
-@pytest.mark.parametrize("value", ["not a session", object()], ids=repr)
+@pytest.mark.parametrize("value", ["not a session", Opaque()], ids=repr)
 def test_session_must_be_an_aiohttp_session(value: object) -> None:
     with pytest.raises(InvalidParameterError, match="session"):
         ching_async.Client(TEST_KEY, session=value)  # type: ignore[arg-type]
