@@ -172,11 +172,26 @@ class Installments(Model):
     count: int = 1
 
 
-# Each API object declares all its fields, the ones it shares with others too:
-# a base class holding them would reorder the positional arguments, and its
-# slots would hide the __dict__ that _fastdecode fills on the dict classes.
+@attrs.frozen(slots=False)
+class ApiObject(Model):
+    """Base of the objects decoded from a response: where each came from.
+
+    Keyword-only, so a subclass's positional arguments are its own fields in
+    order. Not slotted: its subclasses are decoded by filling their __dict__
+    (see _fastdecode), which slot descriptors here would shadow.
+    """
+
+    # Filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+# Each API object declares its own wire fields, the ones it shares with others
+# (`id`, `metadata`, `livemode`, `created`) too, so the models look alike line
+# by line: those fields are positional, and a base class holding them would
+# put them first.
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class SetupSession(Model):
+class SetupSession(ApiObject):
     """A hosted page that attaches a new card to a customer.
 
     Only `id` and `status` are guaranteed: cancel answers with just those two.
@@ -195,13 +210,10 @@ class SetupSession(Model):
     livemode: bool | None = None
     expires_at: datetime | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class Charge(Model):
+class Charge(ApiObject):
     """A charge of a saved card, in the currency's smallest unit (agorot for ILS)."""
 
     id: str
@@ -232,9 +244,6 @@ class Charge(Model):
     wallet_method: str | None = None
     # Only on list items.
     customer_name: str | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 # --------------------------------------------------- customers, cards, refunds
@@ -261,8 +270,8 @@ class UpsertAction(StrEnum):
     UPDATED = "updated"
 
 
-@attrs.frozen
-class Customer(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Customer(ApiObject):
     """An end-payer (`cus_...`).
 
     Only `id` is guaranteed: a soft-deleted customer is answered as the
@@ -282,9 +291,6 @@ class Customer(Model):
     created: datetime | None = None
     # True on the tombstone of a soft-deleted customer.
     deleted: bool | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -311,8 +317,8 @@ class UpsertResult(Model):
         return None
 
 
-@attrs.frozen
-class PaymentMethod(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class PaymentMethod(ApiObject):
     """A saved card (`pm_...`).
 
     Sources show the card details both flat (`brand`, `last4`, ...) and nested
@@ -332,13 +338,10 @@ class PaymentMethod(Model):
     is_default: bool | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Refund(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Refund(ApiObject):
     """A (partial) reversal of a captured charge, in agorot.
 
     Only `id` is guaranteed; no public source shows the full object.
@@ -354,9 +357,6 @@ class Refund(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 # ------------------------------------------ documents and webhook endpoints
@@ -373,8 +373,8 @@ class DocumentStatus(StrEnum):
     ISSUED = "issued"
 
 
-@attrs.frozen
-class Document(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Document(ApiObject):
     """A tax document (`doc_...`): a tax invoice-receipt or a receipt, issued
     by CHING when a charge succeeds (at capture, for a manual capture).
 
@@ -399,13 +399,10 @@ class Document(Model):
     livemode: bool | None = None
     issued_at: datetime | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class WebhookEndpoint(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class WebhookEndpoint(ApiObject):
     """A URL CHING delivers the events of one mode to, signed with `secret`.
 
     `secret` (`whsec_...`) is in `create`'s answer only, and only once (it is
@@ -421,9 +418,6 @@ class WebhookEndpoint(Model):
     active: bool | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 __all__ += ["Document", "DocumentStatus", "DocumentType", "WebhookEndpoint"]
@@ -515,8 +509,8 @@ class ProductFeature(Model):
     subtitle: str | None = None
 
 
-@attrs.frozen
-class Product(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Product(ApiObject):
     """Something you sell (`prod_...`); its prices say what it costs.
 
     Only `id` is guaranteed. `unlisted` is set in the dashboard only (the API
@@ -535,9 +529,6 @@ class Product(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -550,8 +541,8 @@ class Recurring(Model):
     trial_period_days: int | None = None
 
 
-@attrs.frozen
-class Price(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Price(ApiObject):
     """What a product costs (`price_...`), in agorot: once (`one_time`) or
     every `recurring` interval.
 
@@ -571,13 +562,10 @@ class Price(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Discount(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Discount(ApiObject):
     """A discount rule (`disc_...`): automatic, or redeemed with its `code`
     (codes are not unique: several rules may share one).
 
@@ -611,13 +599,10 @@ class Discount(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Redemption(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Redemption(ApiObject):
     """One use of a discount rule. `charge` and `charge_amount` are None for
     a free or trial redemption; amounts in agorot."""
 
@@ -630,13 +615,10 @@ class Redemption(Model):
     currency: str | None = None
     amount_saved: int | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class AppliedDiscount(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class AppliedDiscount(ApiObject):
     """A discount rule attached to a subscription (`di_...`), as listed by
     `discounts.redemptions` and carried by `discount.applied` and
     `discount.expired` events (which add `discount_row_id`, `livemode` and
@@ -653,21 +635,15 @@ class AppliedDiscount(Model):
     discount_row_id: str | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Redemptions(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Redemptions(ApiObject):
     """What `discounts.redemptions` answers: each use of the rule, and the
     subscriptions it is applied to."""
 
     redemptions: list[Redemption] = attrs.field(factory=list)
     applied_discounts: list[AppliedDiscount] = attrs.field(factory=list)
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 __all__ += [
