@@ -29,23 +29,7 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
-
-    # The record types (as _server and _state import them).
-    from ._models import (
-        Charge,
-        Customer,
-        Discount,
-        Document,
-        PaymentMethod,
-        Price,
-        PriceMigration,
-        Product,
-        Redemption,
-        Refund,
-        SetupSession,
-        UploadedImage,
-        WebhookEndpoint,
-    )
+    from ._models import *  # noqa: F403 (the record types: _models.__all__)
     from ._server import FakeChing
     from ._testmode import ching_test_mode
     from ._webhooks import Delivery, WebhookEvent

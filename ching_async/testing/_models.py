@@ -14,6 +14,23 @@ from typing import Any, ClassVar
 from ._clock import format_timestamp
 from ._pdf import minimal_pdf
 
+# The record types, which the package root exports.
+__all__ = [
+    "Charge",
+    "Customer",
+    "Discount",
+    "Document",
+    "PaymentMethod",
+    "Price",
+    "PriceMigration",
+    "Product",
+    "Redemption",
+    "Refund",
+    "SetupSession",
+    "UploadedImage",
+    "WebhookEndpoint",
+]
+
 SETUP_PAGE_URL = "https://secured.ching.co.il/setup/"
 
 # Live-mode sessions start in ``requires_action`` (3DS on a Grow page); both are "open".

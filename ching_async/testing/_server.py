@@ -20,8 +20,7 @@ from ._faults import FaultSet
 from ._ids import IdFactory
 from ._log import RequestRecord
 
-# The fake's record types, named again in _state and the package root: each
-# module imports what it uses.
+# The fake's record types, named again in _state: each module imports what it uses.
 from ._models import (
     Charge,
     Customer,

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
 
-# The record types (also imported by _server and the package root).
+# The record types (_server imports them too: each module imports what it uses).
 from ._models import (
     IMAGE_FILES_URL,
     IMAGE_SUFFIXES,
