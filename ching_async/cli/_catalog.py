@@ -16,10 +16,10 @@ from typing import Any, Literal, TypeVar
 
 from .. import CLEAR, Client, Product, ProductFeature
 from ._confirm import ask, needs_confirmation
-from ._env import call
-from ._errors import CliError, UsageError
-from ._once import Wording, create_once
-from ._options import Handler, api_arguments
+from ._env import call, list_command, owned_command, retrieve_command
+from ._errors import UsageError
+from ._once import Wording, create_once, find_command, found_by_key
+from ._options import api_arguments
 from ._output import Output
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-WINDOW = 100  # find_by_idempotency_key sees the 100 newest objects
 
 
 async def _write(
@@ -66,65 +65,9 @@ async def _write(
     return await call(out, confirmed, show)
 
 
-def _retrieve(group: str, printer: str) -> Handler:
-    """`ching <group> get ID`: one retrieve, printed by `out.<printer>`."""
-
-    async def get(args: argparse.Namespace, out: Output) -> int:
-        return await call(
-            out, lambda client: getattr(client, group).retrieve(args.id), getattr(out, printer)
-        )
-
-    return get
-
-
-def _list_all(group: str, printer: str) -> Handler:
-    """`ching <group> list`: the 100 newest, printed by `out.<printer>`."""
-
-    async def list_all(args: argparse.Namespace, out: Output) -> int:
-        return await call(out, lambda client: getattr(client, group).list(), getattr(out, printer))
-
-    return list_all
-
-
-def _find_by_key(group: str, printer: str, what: str) -> Handler:
-    """`ching <group> find KEY`, for a list with no filter."""
-
-    async def find(args: argparse.Namespace, out: Output) -> int:
-        return await call(
-            out,
-            lambda client: getattr(client, group).find_by_idempotency_key(args.key),
-            _find(out, what, args.key, getattr(out, printer)),
-        )
-
-    return find
-
-
 def creates(noun: str, *, find: str) -> Wording:
     """How a create command speaks of the `noun` it makes."""
     return Wording(noun=noun, verb="create it", done="created", find=find, request="create request")
-
-
-def _not_found_by_key(what: str, key: str, scope: str = "") -> CliError:
-    return CliError(
-        f"no {what} with idempotency key {key!r}: there are fewer than {WINDOW} {what}s"
-        f"{scope} and none carries it, so it was not made",
-        data={"idempotency_key": key, "found": False},
-    )
-
-
-def _find(
-    out: Output,
-    what: str,
-    key: str,
-    show: Callable[..., None],
-    scope: str = "",
-) -> Callable[[Any], None]:
-    def shown(found: Any) -> None:
-        if found is None:
-            raise _not_found_by_key(what, key, scope)
-        show(found, title=f"{what[0].upper()}{what[1:]} made with idempotency key {key!r}")
-
-    return shown
 
 
 # ------------------------------------------------------------------ products
@@ -226,9 +169,9 @@ async def products_upload_image(args: argparse.Namespace, out: Output) -> int:
     return await _write(out, args, f"uploading {args.file}", upload, show)
 
 
-products_get = _retrieve("products", "product")
-products_list = _list_all("products", "products")
-products_find = _find_by_key("products", "product", "product")
+products_get = retrieve_command("products", "product")
+products_list = list_command("products", "products")
+products_find = find_command("products", "product", "product")
 
 
 # -------------------------------------------------------------------- prices
@@ -321,11 +264,11 @@ async def prices_find(args: argparse.Namespace, out: Output) -> int:
     return await call(
         out,
         lambda client: client.prices.find_by_idempotency_key(args.product, args.key),
-        _find(out, "price", args.key, out.price, f" of {args.product}"),
+        found_by_key(out, "price", args.key, out.price, f" of {args.product}"),
     )
 
 
-prices_get = _retrieve("prices", "price")
+prices_get = retrieve_command("prices", "price")
 
 
 # ----------------------------------------------------------------- discounts
@@ -402,14 +345,7 @@ async def discounts_archive(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def discounts_redemptions(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.discounts.redemptions(args.id),
-        partial(out.redemptions, discount=args.id),
-    )
-
-
-discounts_get = _retrieve("discounts", "discount")
-discounts_list = _list_all("discounts", "discounts")
-discounts_find = _find_by_key("discounts", "discount", "discount rule")
+discounts_redemptions = owned_command("discounts", "redemptions", "redemptions", "discount")
+discounts_get = retrieve_command("discounts", "discount")
+discounts_list = list_command("discounts", "discounts")
+discounts_find = find_command("discounts", "discount", "discount rule")
