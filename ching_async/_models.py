@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 
+# The API's enums, one member per documented value (alike in shape only).
 class SetupSessionStatus(StrEnum):
     """Where a setup session stands (`pending` until the customer finishes)."""
 

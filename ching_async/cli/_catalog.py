@@ -219,6 +219,7 @@ async def prices_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
+# The writes are alike in shape only: each hands _write its own request.
 async def prices_update(args: argparse.Namespace, out: Output) -> int:
     trial = CLEAR if args.clear_trial else args.trial_period_days
     return await _write(

@@ -131,6 +131,7 @@ customers_cards = owned_command("customers", "list_payment_methods", "payment_me
 
 
 # ---------------------------------------------------------------------- cards
+# Alike in shape only to _commands' sessions and charges: each names its own request.
 cards_get = retrieve_command("payment_methods", "payment_method")
 
 
