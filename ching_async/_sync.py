@@ -407,11 +407,22 @@ class _Runner:
         if self._shut or self._loop is None:
             return
         self._shut = True
-        loop = self._loop
+        if asyncio._get_running_loop() is None:
+            self._close_loop()
+            return
+        # This thread runs another loop (the collector dropped this client
+        # inside async code): a loop cannot run inside another, so close it
+        # from a thread of its own.
+        closer = threading.Thread(target=self._close_loop, name=_THREAD_NAME)
+        closer.start()
+        closer.join()
+
+    def _close_loop(self) -> None:
+        assert self._loop is not None
         try:
-            loop.run_until_complete(self._shutdown())
+            self._loop.run_until_complete(self._shutdown())
         finally:
-            _close_loop(loop)
+            _close_loop(self._loop)
 
     async def _shutdown(self) -> None:
         try:

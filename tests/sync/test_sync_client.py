@@ -528,3 +528,29 @@ def test_a_client_whose_thread_ran_before_a_fork_refuses_calls_in_the_child() ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_an_idle_driven_client_dropped_inside_async_code_closes_its_loop(fake: FakeChing) -> None:
+    """The collector may run the finalizer while this thread runs another
+    loop: the client's loop cannot run inside it, so it is closed from a
+    thread of its own, and nothing is left open or raised."""
+    where = WhereRun()
+    unraisable: list[object] = []
+    sync = ching_async.SyncClient(fake.api_key, base_url=fake.url, middlewares=[where])
+    with pytest.raises(ching_async.NotFoundError):
+        sync.charges.retrieve("ch_1")  # driven by this thread
+    assert sync_threads() == []
+
+    async def drop() -> None:
+        nonlocal sync
+        del sync
+        gc.collect()
+
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        asyncio.run(drop())
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []
+    assert where.loops[0].is_closed()
+    assert sync_threads() == []
