@@ -293,8 +293,10 @@ class _Lifecycle:
             self.loop = loop
         elif self.loop is not loop:
             raise ClientStateError(
-                "this Client is bound to the event loop it was first used in; "
-                "create one Client per event loop"
+                "this Client is bound to the event loop it was first used in, and each "
+                "asyncio.run() makes a new one: create one Client per event loop (inside "
+                "the coroutine asyncio.run runs), or use ching_async.SyncClient from code "
+                "that is not async"
             )
         return loop
 
