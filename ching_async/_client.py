@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
+"""The production API, used when neither `base_url` nor `$CHING_BASE_URL` is set."""
 logger = logging.getLogger("ching_async")
 
 
