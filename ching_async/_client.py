@@ -184,6 +184,7 @@ class Client:
 
     def _attach(self, requester: Requester) -> None:
         """The resource groups, all sending through `requester`."""
+        # One line per group, alike by design: the list of groups (SyncClient mirrors it).
         self._requester = requester
         self.setup_sessions = SetupSessions(requester)
         self.charges = Charges(requester)

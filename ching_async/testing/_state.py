@@ -127,6 +127,7 @@ class Ledger:
     def __init__(self, clock: Callable[[], datetime], ids: IdFactory) -> None:
         self.now = clock
         self._ids = ids
+        # One Table line per object type, alike by design (see the module docstring).
         self.customers = Table[Customer]("customer", "cus")
         self.payment_methods = Table[PaymentMethod]("payment method", "pm")
         self.setup_sessions = Table[SetupSession]("setup session", "seti")
