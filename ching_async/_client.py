@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
+"""The production API, used when neither `base_url` nor `$CHING_BASE_URL` is set."""
 logger = logging.getLogger("ching_async")
 
 
@@ -297,8 +298,10 @@ class _Lifecycle:
             self.loop = loop
         elif self.loop is not loop:
             raise ClientStateError(
-                "this Client is bound to the event loop it was first used in; "
-                "create one Client per event loop"
+                "this Client is bound to the event loop it was first used in, and each "
+                "asyncio.run() makes a new one: create one Client per event loop (inside "
+                "the coroutine asyncio.run runs), or use ching_async.SyncClient from code "
+                "that is not async"
             )
         return loop
 

@@ -781,6 +781,8 @@ EventData = (
     | AppliedDiscount
     | dict[str, Any]
 )
+"""What `Event.data` holds: the model its type's prefix names, or the plain dict
+for another type or a payload that does not decode."""
 
 
 @attrs.frozen

@@ -363,9 +363,9 @@ class Clear(enum.Enum):
         return "ching_async.CLEAR"
 
 
-# An update's argument that sends null, clearing a nullable field (None, the
-# default, leaves the field unchanged).
 CLEAR = Clear.CLEAR
+"""An update's argument that sends null, clearing a nullable field (None, the
+default, leaves the field unchanged)."""
 
 
 def clearable(check: Check) -> Check:

@@ -54,11 +54,14 @@ class Record:
     SHAPE: ClassVar[Shape]
 
     def to_json(self) -> dict[str, Any]:
+        """The object as the API sends it."""
         return self.SHAPE.render(self)
 
 
 @dataclass(slots=True, kw_only=True)
 class Customer(Record):
+    """A customer as the fake stores it; ``deleted`` once soft-deleted."""
+
     id: str
     name: str | None
     email: str | None
@@ -73,6 +76,7 @@ class Customer(Record):
     SHAPE = Shape("customer", "name email phone taxId=tax_id locale metadata livemode created")
 
     def to_json(self) -> dict[str, Any]:
+        """The customer as the API sends it; a deleted one as its tombstone."""
         if self.deleted:
             return {"id": self.id, "object": "customer", "deleted": True}
         return Record.to_json(self)
@@ -80,6 +84,8 @@ class Customer(Record):
 
 @dataclass(slots=True, kw_only=True)
 class PaymentMethod(Record):
+    """A saved card; ``declines=True`` makes every charge on it fail."""
+
     id: str
     customer: str
     brand: str
@@ -100,6 +106,8 @@ class PaymentMethod(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Refund(Record):
+    """A refund of (part of) a charge."""
+
     id: str
     charge: str
     amount: int
@@ -126,11 +134,14 @@ class HostedSession:
     expires_at: datetime
 
     def status_at(self, now: datetime) -> str:
+        """The status at ``now``: an open session past ``expires_at`` is ``expired``."""
         if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
             return "expired"
         return self.status
 
     def to_json(self, now: datetime) -> dict[str, Any]:
+        """The session as the API sends it at ``now`` (an open one past
+        ``expires_at`` is ``expired``)."""
         data = self.SHAPE.render(self)
         data["status"] = self.status_at(now)
         return data
@@ -138,6 +149,8 @@ class HostedSession:
 
 @dataclass(slots=True, kw_only=True)
 class SetupSession(HostedSession):
+    """A hosted card set-up page; it expires on the fake's clock."""
+
     id: str
     customer: str
     status: str
@@ -156,11 +169,14 @@ class SetupSession(HostedSession):
 
     @property
     def url(self) -> str:
+        """The hosted page the customer is sent to."""
         return SETUP_PAGE_URL + self.id
 
 
 @dataclass(slots=True, kw_only=True)
 class Charge(Record):
+    """A charge as the fake stores it, with the header it was created with."""
+
     id: str
     customer: str
     payment_method: str
@@ -198,6 +214,7 @@ class Charge(Record):
     )
 
     def to_json(self) -> dict[str, Any]:
+        """The charge as the API sends it (``installments`` as ``{"count": n}``)."""
         data = Record.to_json(self)
         data["installments"] = {"count": self.installments}
         return data
@@ -237,6 +254,7 @@ class Document(Record):
 
     @property
     def pdf_url(self) -> str:
+        """Where the API says the PDF is (the fake serves it at ``GET /documents/:id/pdf``)."""
         return f"{DOCUMENT_FILES_URL}{self.id}.pdf"
 
     def pdf(self) -> bytes:
@@ -273,6 +291,7 @@ class WebhookEndpoint(Record):
     CREATED = Shape(None, "url events secret active livemode", with_id=False)
 
     def wants(self, event_type: str, livemode: bool) -> bool:
+        """Whether an event of this type and mode is delivered here."""
         if livemode != self.livemode or not self.active:
             return False
         return "*" in self.events or event_type in self.events
@@ -292,6 +311,8 @@ IMAGE_SUFFIXES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
 
 @dataclass(slots=True, kw_only=True)
 class Product(Record):
+    """A product; ``active=False`` once retired."""
+
     id: str
     name: str
     description: str | None
@@ -338,6 +359,8 @@ class PriceMigration:
 
 @dataclass(slots=True, kw_only=True)
 class Price(Record):
+    """A price of a product, one-time or recurring, with its changes in ``migrations``."""
+
     id: str
     product: str
     currency: str
@@ -387,6 +410,8 @@ class Redemption(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Discount(Record):
+    """A discount rule, automatic or by code; ``archived`` once archived."""
+
     id: str
     name: str
     redemption: str  # automatic | code

@@ -195,6 +195,7 @@ class FakeChing:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Serve on the running event loop (``async with`` does it); ``url`` is set from then."""
         if self._runner is not None:
             raise RuntimeError("FakeChing is already running")
         runner = web.AppRunner(
@@ -327,6 +328,7 @@ class FakeChing:
     # -- clock ------------------------------------------------------------------------
 
     def now(self) -> datetime:
+        """The fake's time (moved forward by ``advance``)."""
         return self._clock()
 
     def advance(self, delta: timedelta) -> None:
@@ -420,15 +422,19 @@ class FakeChing:
     # -- state queries ----------------------------------------------------------------
 
     def customer(self, id: str) -> Customer:
+        """A customer (a deleted one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.customers.find(id)
 
     def charge(self, id: str) -> Charge:
+        """A charge; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.charges.find(id)
 
     def setup_session(self, id: str) -> SetupSession:
+        """A setup session; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.setup_sessions.find(id)
 
     def payment_method(self, id: str) -> PaymentMethod:
+        """A card (a detached one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.payment_methods.find(id)
 
     def payment_methods_for(self, customer: str) -> list[PaymentMethod]:
@@ -440,6 +446,7 @@ class FakeChing:
         return list(self.ledger.customers.values())
 
     def refund(self, id: str) -> Refund:
+        """A refund; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.refunds.find(id)
 
     def refunds(self) -> list[Refund]:
@@ -548,6 +555,7 @@ class FakeChing:
         return self.ledger.add_redemption(discount, customer, amount_saved, charge, subscription)
 
     def product(self, id: str) -> Product:
+        """A product; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.products.find(id)
 
     def products(self) -> list[Product]:
@@ -565,6 +573,7 @@ class FakeChing:
         return self.ledger.all_prices(product)
 
     def discount(self, id: str) -> Discount:
+        """A discount rule (an archived one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.discounts.find(id)
 
     def discounts(self) -> list[Discount]:
