@@ -487,10 +487,12 @@ class CheckoutSession(HostedSession):
 
     @property
     def url(self) -> str:
+        """The hosted page the customer is sent to."""
         return CHECKOUT_PAGE_URL + self.id
 
     @property
     def embed_url(self) -> str:
+        """The same page for an iframe (embedded checkout)."""
         return CHECKOUT_PAGE_URL + self.id + "/embed"
 
     def created_json(self) -> dict[str, Any]:
@@ -514,4 +516,5 @@ class BillingPortalSession(Record):
 
     @property
     def url(self) -> str:
+        """The portal link; it signs the customer in until ``expires_at``."""
         return PORTAL_PAGE_URL + self.id
