@@ -25,6 +25,7 @@ from ._middleware import (
 from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
+from ._resources._checkout import BillingPortalSessions, CheckoutSessions
 from ._resources._customers import Customers
 from ._resources._discounts import Discounts
 from ._resources._documents import Documents
@@ -184,6 +185,7 @@ class Client:
 
     def _attach(self, requester: Requester) -> None:
         """The resource groups, all sending through `requester`."""
+        # One line per group, alike by design: the list of groups (SyncClient mirrors it).
         self._requester = requester
         self.setup_sessions = SetupSessions(requester)
         self.charges = Charges(requester)
@@ -195,6 +197,8 @@ class Client:
         self.discounts = Discounts(requester)
         self.documents = Documents(requester)
         self.webhook_endpoints = WebhookEndpoints(requester)
+        self.checkout_sessions = CheckoutSessions(requester)
+        self.billing_portal_sessions = BillingPortalSessions(requester)
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -43,10 +43,13 @@ from . import _fastdecode
 from ._models import (
     AppliedDiscount,
     AppliedDiscountStatus,
+    BillingPortalSession,
     CancellationReason,
     CaptureMethod,
     Charge,
     ChargeStatus,
+    CheckoutSession,
+    CheckoutSessionStatus,
     Customer,
     Discount,
     DiscountDuration,
@@ -59,6 +62,7 @@ from ._models import (
     Event,
     EventData,
     Installments,
+    LineItem,
     Model,
     PaymentMethod,
     Price,
@@ -227,6 +231,8 @@ _ENUMS = (
     DiscountValueType,
     DiscountDuration,
     AppliedDiscountStatus,
+    # checkout sessions
+    CheckoutSessionStatus,
 )
 
 # The rules by the type they decode. Optional types, lists and nested models
@@ -387,9 +393,11 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     Redemptions: None,
     Document: None,
     WebhookEndpoint: None,
+    CheckoutSession: None,
+    BillingPortalSession: None,
 }
 # Models nested in others, without provenance of their own.
-_NESTED = (ProductFeature, Recurring)
+_NESTED = (ProductFeature, Recurring, LineItem)
 # Immutable models keyed by one int field that the fast decoder shares, one
 # instance per key: the installment plan is almost always {"count": 1}.
 _SHARED = {Installments: "count"}

@@ -669,6 +669,79 @@ __all__ += [
 # ----------------------------------------- end of products, prices and discounts
 
 
+# ------------------------------------------ checkout sessions and the billing portal
+class CheckoutSessionStatus(StrEnum):
+    """Where a checkout session stands: `pending` until the customer pays on
+    the hosted page. The merchant retrieve is documented by one source
+    (PLUG), which lists these five."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+
+@attrs.frozen
+class LineItem(Model):
+    """One line of a checkout cart, in agorot. `amount_agorot` is signed (a
+    negative line shows as a discount); `quantity` is 1 to 1000 (1 when
+    None). `price` or `product` links the line to the catalog, so that
+    discounts targeting them apply; `image_url` must be https."""
+
+    name: str
+    amount_agorot: int
+    quantity: int | None = None
+    description: str | None = None
+    image_url: str | None = None
+    price: str | None = None
+    product: str | None = None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class CheckoutSession(ApiObject):
+    """A hosted checkout page (`co_...`): send the customer to `url`, or put
+    `embed_url` in an iframe. It expires 30 minutes after it is made.
+
+    `create` answers `id`, `url`, `embed_url` and `expires_at`; `status` comes
+    with `retrieve` (documented by one source). Only `id` is guaranteed. The
+    charge a checkout makes reaches you by webhook (`charge.succeeded`, or
+    `charge.authorized` for manual capture), not on the session.
+    """
+
+    id: str
+    url: str | None = None
+    embed_url: str | None = None
+    expires_at: datetime | None = None
+    status: CheckoutSessionStatus | str | None = None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class BillingPortalSession(ApiObject):
+    """A short-lived link to a customer's billing portal (invoices, cards,
+    subscriptions): send the customer to `url`. It has no id.
+
+    Sources disagree on how long it lives (24 hours, 30 minutes, about an
+    hour): read `expires_at`. `token` is in one source's answer only. The
+    URL (and its token) signs the customer in until it expires, so both are
+    left out of the repr.
+    """
+
+    url: str = attrs.field(repr=False)
+    expires_at: datetime | None = None
+    return_url: str | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+
+
+__all__ += [
+    "BillingPortalSession",
+    "CheckoutSession",
+    "CheckoutSessionStatus",
+    "LineItem",
+]
+# ----------------------------------- end of checkout sessions and the billing portal
+
+
 EventData = (
     Charge
     | SetupSession

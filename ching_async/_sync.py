@@ -82,6 +82,7 @@ from ._client import Client
 from ._errors import ClientStateError, InvalidParameterError
 from ._resources._base import Resource
 from ._resources._charges import Charges
+from ._resources._checkout import BillingPortalSessions, CheckoutSessions
 from ._resources._customers import Customers
 from ._resources._discounts import Discounts
 from ._resources._documents import Documents
@@ -717,6 +718,15 @@ class SyncDiscounts(SyncResource[Discounts]):
     find_by_idempotency_key = synced(Discounts.find_by_idempotency_key)
 
 
+class SyncCheckoutSessions(SyncResource[CheckoutSessions]):
+    create = synced(CheckoutSessions.create)
+    retrieve = synced(CheckoutSessions.retrieve)
+
+
+class SyncBillingPortalSessions(SyncResource[BillingPortalSessions]):
+    create = synced(BillingPortalSessions.create)
+
+
 def _parameters_of(
     source: Callable[Concatenate[Any, P], object],
 ) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
@@ -802,6 +812,10 @@ class SyncClient:
         self.products = SyncProducts(self, client.products)
         self.prices = SyncPrices(self, client.prices)
         self.discounts = SyncDiscounts(self, client.discounts)
+        self.checkout_sessions = SyncCheckoutSessions(self, client.checkout_sessions)
+        self.billing_portal_sessions = SyncBillingPortalSessions(
+            self, client.billing_portal_sessions
+        )
 
     @_parameters_of(Client.with_options)
     def with_options(self, **options: Any) -> SyncClient:

@@ -23,6 +23,7 @@ from ._options import api_arguments
 from ._output import Output
 
 __all__ = [
+    "confirmed_write",
     "discounts_archive",
     "discounts_create",
     "discounts_find",
@@ -48,7 +49,7 @@ __all__ = [
 T = TypeVar("T")
 
 
-async def _write(
+async def confirmed_write(
     out: Output,
     args: argparse.Namespace,
     action: str,
@@ -145,7 +146,7 @@ async def products_update(args: argparse.Namespace, out: Output) -> int:
             changes["image_url"] = await client.products.upload_image(Path(args.image))
         return await client.products.update(args.id, **changes)
 
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating product {args.id}",
@@ -166,7 +167,7 @@ async def products_upload_image(args: argparse.Namespace, out: Output) -> int:
         else:
             out.print(url)
 
-    return await _write(out, args, f"uploading {args.file}", upload, show)
+    return await confirmed_write(out, args, f"uploading {args.file}", upload, show)
 
 
 products_get = retrieve_command("products", "product")
@@ -219,10 +220,10 @@ async def prices_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-# The writes are alike in shape only: each hands _write its own request.
+# The writes are alike in shape only: each hands confirmed_write its own request.
 async def prices_update(args: argparse.Namespace, out: Output) -> int:
     trial = CLEAR if args.clear_trial else args.trial_period_days
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating price {args.id} ({args.apply_mode})",
@@ -237,7 +238,7 @@ async def prices_update(args: argparse.Namespace, out: Output) -> int:
 
 
 async def prices_cancel_migration(args: argparse.Namespace, out: Output) -> int:
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"cancelling the pending change of price {args.id}",
@@ -311,7 +312,7 @@ async def discounts_update(args: argparse.Namespace, out: Output) -> int:
     changes = {k: v for k, v in api_arguments(args, *MUTABLE).items() if v is not None}
     if not changes:
         raise UsageError("nothing to update: give at least one option (see --help)")
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating discount rule {args.id}",
@@ -324,7 +325,7 @@ async def discounts_targets(args: argparse.Namespace, out: Output) -> int:
     ids = targets(args.target)
     if ids is None:
         raise UsageError("--target needs at least one product or price id")
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"replacing the targets of discount rule {args.id}",
@@ -334,7 +335,7 @@ async def discounts_targets(args: argparse.Namespace, out: Output) -> int:
 
 
 async def discounts_archive(args: argparse.Namespace, out: Output) -> int:
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"archiving discount rule {args.id}",

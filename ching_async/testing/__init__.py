@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._checkout import CheckoutNotModeledError
     from ._envelope import FakeApiError, Issue
     from ._faults import Fault, FaultKind, FaultRule, FaultSet
     from ._log import RequestRecord
@@ -64,6 +65,9 @@ __all__ = [
     "Discount",
     "Redemption",
     "UploadedImage",
+    "CheckoutSession",
+    "BillingPortalSession",
+    "CheckoutNotModeledError",
 ]
 
 _HOMES = {
@@ -96,6 +100,9 @@ _HOMES = {
     "Discount": "_models",
     "Redemption": "_models",
     "UploadedImage": "_models",
+    "CheckoutSession": "_models",
+    "BillingPortalSession": "_models",
+    "CheckoutNotModeledError": "_checkout",
 }
 
 

@@ -16,7 +16,9 @@ from ._pdf import minimal_pdf
 
 # The record types, which the package root exports.
 __all__ = [
+    "BillingPortalSession",
     "Charge",
+    "CheckoutSession",
     "Customer",
     "Discount",
     "Document",
@@ -138,8 +140,34 @@ class Refund(Record):
     SHAPE = Shape("refund", "charge amount currency status reason metadata livemode created")
 
 
+class HostedSession:
+    """A hosted page's session (setup, checkout): open until it expires, and
+    expiry is derived from the clock, so advancing time expires open sessions.
+    Not a Record: its JSON depends on the clock."""
+
+    __slots__ = ()
+    SHAPE: ClassVar[Shape]
+    id: str
+    status: str
+    livemode: bool
+    expires_at: datetime
+
+    def status_at(self, now: datetime) -> str:
+        """The status at ``now``: an open session past ``expires_at`` is ``expired``."""
+        if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The session as the API sends it at ``now`` (an open one past
+        ``expires_at`` is ``expired``)."""
+        data = self.SHAPE.render(self)
+        data["status"] = self.status_at(now)
+        return data
+
+
 @dataclass(slots=True, kw_only=True)
-class SetupSession:
+class SetupSession(HostedSession):
     """A hosted card set-up page; it expires on the fake's clock."""
 
     id: str
@@ -162,20 +190,6 @@ class SetupSession:
     def url(self) -> str:
         """The hosted page the customer is sent to."""
         return SETUP_PAGE_URL + self.id
-
-    def status_at(self, now: datetime) -> str:
-        """Expiry is derived from the clock, so advancing time expires open sessions."""
-        if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
-            return "expired"
-        return self.status
-
-    def to_json(self, now: datetime) -> dict[str, Any]:
-        """The session as the API sends it at ``now`` (an open one past
-        ``expires_at`` is ``expired``)."""
-        # Not a Record: its JSON depends on the clock.
-        data = self.SHAPE.render(self)
-        data["status"] = self.status_at(now)
-        return data
 
 
 @dataclass(slots=True, kw_only=True)
@@ -208,6 +222,7 @@ class Charge(Record):
     document: str | None = None
     wallet_method: str | None = None
     idempotency_key: str | None = None  # the header it was created with; not in the API shape
+    create_document: bool = True  # False: a checkout's create_document=false (fake-only)
 
     SHAPE = Shape(
         "charge",
@@ -447,3 +462,78 @@ class Discount(Record):
         " duration duration_charges duration_until active_from active_until max_redemptions"
         " max_redemptions_per_customer times_redeemed active archived metadata livemode created",
     )
+
+
+# -- checkout sessions and the billing portal -----------------------------------------
+
+CHECKOUT_PAGE_URL = "https://secured.ching.co.il/checkout/"
+PORTAL_PAGE_URL = "https://secured.ching.co.il/portal/"
+
+
+@dataclass(slots=True, kw_only=True)
+class CheckoutSession(HostedSession):
+    """A hosted checkout (``co_...``), with what it was created with.
+
+    ``status``: ``pending`` until a completion succeeds (a declined card leaves it
+    open for another try), then ``succeeded``; ``expired`` 30 minutes after it was
+    made if still pending.
+    """
+
+    id: str
+    customer: str
+    success_url: str
+    cancel_url: str
+    price: str | None
+    line_items: list[dict[str, Any]] | None  # as sent: name, amount_agorot, quantity...
+    coupon_codes: list[str]
+    capture_method: str  # automatic | manual
+    create_document: bool
+    payment_methods: list[str]  # [] means both card and wallet
+    background_color: str | None
+    auto_open_wallets: bool
+    livemode: bool
+    expires_at: datetime
+    created: datetime
+    status: str = "pending"
+    # Fake-only, not part of the API shape: the charges attempted on the page
+    # (declined ones too), oldest first, and the discount rules the paid one used.
+    charges: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
+
+    # The merchant GET (documented by PLUG only: the create's fields and a status).
+    SHAPE: ClassVar[Shape] = Shape(None, "status url embed_url expires_at")
+    CREATED: ClassVar[Shape] = Shape(None, "url embed_url expires_at")
+
+    @property
+    def url(self) -> str:
+        """The hosted page the customer is sent to."""
+        return CHECKOUT_PAGE_URL + self.id
+
+    @property
+    def embed_url(self) -> str:
+        """The same page for an iframe (embedded checkout)."""
+        return CHECKOUT_PAGE_URL + self.id + "/embed"
+
+    def created_json(self) -> dict[str, Any]:
+        """The answer to ``POST /checkout_sessions``: ``{id, url, embed_url, expires_at}``."""
+        return self.CREATED.render(self)
+
+
+@dataclass(slots=True, kw_only=True)
+class BillingPortalSession(Record):
+    """A portal link; ``id`` is its token (fake-only: the API's answer has no id)."""
+
+    id: str
+    customer: str
+    return_url: str | None
+    livemode: bool
+    expires_at: datetime
+    created: datetime
+
+    # DOCS:billing_portal's answer (PLUG's adds the token).
+    SHAPE = Shape(None, "url expires_at return_url", with_id=False)
+
+    @property
+    def url(self) -> str:
+        """The portal link; it signs the customer in until ``expires_at``."""
+        return PORTAL_PAGE_URL + self.id

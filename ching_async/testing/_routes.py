@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import orjson
 from multidict import MultiMapping
 
+from . import _checkout
 from ._envelope import FakeApiError, Issue, Reply, invalid_fields
 from ._state import Ledger
 from ._validation import (
@@ -212,6 +213,24 @@ def list_discount_redemptions(ledger: Ledger, call: Call) -> Any:
     }
 
 
+# -- checkout sessions and the billing portal (see _checkout) -----------------------
+
+
+def create_checkout_session(ledger: Ledger, call: Call) -> Any:
+    sent = _checkout.parse_checkout_session(call.body)
+    session = _checkout.create_checkout_session(ledger, sent, livemode=call.livemode)
+    return session.created_json()
+
+
+def get_checkout_session(ledger: Ledger, call: Call) -> Any:
+    return ledger.checkout_sessions.find(call.params["id"]).to_json(ledger.now())
+
+
+def create_portal_session(ledger: Ledger, call: Call) -> Any:
+    sent = _checkout.parse_portal_session(call.body)
+    return _checkout.create_portal_session(ledger, sent, livemode=call.livemode).to_json()
+
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/setup_sessions", create_setup_session),
     Route("GET", "/setup_sessions/{id}", get_setup_session),
@@ -264,4 +283,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/discounts/{id}/targets", on_id(Ledger.replace_discount_targets, parse_targets)),
     Route("POST", "/discounts/{id}/archive", on_id(Ledger.archive_discount)),
     Route("GET", "/discounts/{id}/redemptions", list_discount_redemptions),
+    Route("POST", "/checkout_sessions", create_checkout_session),
+    Route("GET", "/checkout_sessions/{id}", get_checkout_session),
+    Route("POST", "/billing_portal_sessions", create_portal_session),
 )

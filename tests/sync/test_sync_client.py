@@ -56,6 +56,8 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
         "products",
         "prices",
         "discounts",
+        "checkout_sessions",
+        "billing_portal_sessions",
     }
     for name, group in async_groups.items():
         twin = getattr(sync, name)
@@ -212,6 +214,18 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     discount_key = discount.request_info.idempotency_key if discount.request_info else ""
     found_discount = sync.discounts.find_by_idempotency_key(discount_key or "")
     assert getattr(found_discount, "id", None) == discount.id
+
+    checkout = sync.checkout_sessions.create(
+        customer=customer.id,
+        price=price.id,
+        success_url="https://shop.example/ok",
+        cancel_url="https://shop.example/no",
+    )
+    assert isinstance(checkout, ching_async.CheckoutSession)
+    assert sync.checkout_sessions.retrieve(checkout.id).status == "pending"
+    portal = sync.billing_portal_sessions.create(customer=customer.id)
+    assert isinstance(portal, ching_async.BillingPortalSession)
+    assert [s.customer for s in fake.billing_portal_sessions()] == [customer.id]
 
     assert sync.payment_methods.detach(card.id).id == card.id
     assert [m.id for m in sync.customers.list_inactive_payment_methods(customer.id)] == [card.id]
