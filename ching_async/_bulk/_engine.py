@@ -350,7 +350,7 @@ class BulkRun:
         self._stopping = False
         self._closed = False
         self._fatal: BaseException | None = None
-        self._unknowns = 0  # unknown outcomes this run (they may still be settling)
+        self._unknowns = 0  # unknown outcomes of sends this run (they may still be settling)
 
     # ------------------------------------------------------------ iteration
     def __aiter__(self) -> BulkRun:
@@ -440,7 +440,9 @@ class BulkRun:
                     charge = await self._charges.find_by_idempotency_key(params.customer, key)
                 except ChingError as exc:
                     # It may have been charged and we could not look: unknown,
-                    # never "failed" (which a re-run could take as final).
+                    # never "failed" (which a re-run could take as final). This
+                    # run sent nothing for it (an earlier run's sends had settled
+                    # before the lookup), so it leaves nothing in flight.
                     return self._finish(item, error=exc, in_doubt=True)
             if charge is None:
                 # Looked up above when in doubt; otherwise no run sent it.
@@ -451,6 +453,7 @@ class BulkRun:
             return self._finish(item, error=exc)
         except asyncio.CancelledError:
             # Cancelled mid-request: it may have been sent. A re-run looks it up.
+            self._unknowns += 1
             self._record(item, final=False)
             raise
         return self._finish(item, charge=charge)
@@ -512,6 +515,8 @@ class BulkRun:
             if in_doubt:
                 outcome, final = Outcome.UNKNOWN, False
             attempts = getattr(error, "attempts", 0)
+        if outcome is Outcome.UNKNOWN and not in_doubt:
+            self._unknowns += 1
         result = attrs.evolve(
             item,
             outcome=outcome,
@@ -525,8 +530,6 @@ class BulkRun:
         return result
 
     def _record(self, result: ChargeResult, *, final: bool) -> None:
-        if result.outcome is Outcome.UNKNOWN:
-            self._unknowns += 1
         if self._journal is None:
             return
         charge, error = result.charge, result.error

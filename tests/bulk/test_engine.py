@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import contextvars
 import os
 import signal
@@ -504,12 +505,22 @@ async def test_wrong_key_failures_are_retried_on_resume(fake, tmp_path) -> None:
     # leaves the item unknown (an earlier run might have charged it).
     assert {r.outcome for r in first} == {Outcome.UNKNOWN}
     assert all(isinstance(r.error, ching_async.AuthenticationError) for r in first)
+    # Nothing was sent, so nothing was left in flight: the journal closed
+    # cleanly, and the resume looks the items up without waiting first.
+    assert json.loads(journal.read_text().splitlines()[-1])["t"] == "closed"
+    waits: list[float] = []
     async with ching_async.Client(
         fake.api_key, base_url=fake.url, timeout=1, total_timeout=1
     ) as client:
         second = await collect(
-            client.charges.create_many(items(cards, 6), job_id="key", journal=journal)
+            client.charges.create_many(
+                items(cards, 6),
+                job_id="key",
+                journal=journal,
+                on_settle_wait=lambda seconds, _: waits.append(seconds),
+            )
         )
+    assert waits == []
     assert all(r.ok and not r.from_journal for r in second)
     assert len(fake.charges()) == 6
 
