@@ -21,6 +21,8 @@ from ._errors import (
     ChingError,
     ClientStateError,
     ConflictError,
+    CustomerHasActiveSubscriptionError,
+    DowngradeImmediateNotSupportedError,
     InternalServerError,
     InvalidParameterError,
     LookupInconclusiveError,
@@ -28,6 +30,7 @@ from ._errors import (
     OutcomeUnknownError,
     PermissionDeniedError,
     PriceArchivedError,
+    PriceNotRecurringError,
     RateLimitError,
     ResponseDecodeError,
     TargetNotFoundError,
@@ -125,4 +128,9 @@ __all__ += [  # products, prices and discounts
     "PriceArchivedError",
     "TargetNotFoundError",
     "TargetsNotSupportedError",
+]
+__all__ += [  # subscriptions
+    "CustomerHasActiveSubscriptionError",
+    "DowngradeImmediateNotSupportedError",
+    "PriceNotRecurringError",
 ]

@@ -33,6 +33,7 @@ from ._resources._prices import Prices
 from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._subscriptions import Subscriptions
 from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
@@ -194,6 +195,7 @@ class Client:
         self.discounts = Discounts(requester)
         self.documents = Documents(requester)
         self.webhook_endpoints = WebhookEndpoints(requester)
+        self.subscriptions = Subscriptions(requester)
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -102,10 +102,13 @@ class StateReconciler:
     """Retrieve an object and decide from its state whether the POST took effect.
 
     `settled(data)` is True when the object already shows the requested change.
+    `answer(data)`, if given, makes the call's result from such an object
+    (`subscriptions.change_price` answers a price change, not the subscription).
     """
 
     object_path: str
     settled: Callable[[Mapping[str, Any]], bool]
+    answer: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     customer: str | None = None
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
@@ -115,7 +118,7 @@ class StateReconciler:
         response = await send(_get(request, self.object_path))
         data = decode_envelope(response)
         if isinstance(data, dict) and self.settled(data):
-            return _found(request, response, data)
+            return _found(request, response, data if self.answer is None else self.answer(data))
         return None
 
 

@@ -74,6 +74,7 @@ from ._resources._prices import Prices
 from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._subscriptions import Subscriptions
 from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryPolicy
 
@@ -524,6 +525,15 @@ class SyncDiscounts(SyncResource[Discounts]):
     find_by_idempotency_key = synced(Discounts.find_by_idempotency_key)
 
 
+class SyncSubscriptions(SyncResource[Subscriptions]):
+    create = synced(Subscriptions.create)
+    retrieve = synced(Subscriptions.retrieve)
+    list = synced(Subscriptions.list)
+    cancel = synced(Subscriptions.cancel)
+    change_price = synced(Subscriptions.change_price)
+    find_by_idempotency_key = synced(Subscriptions.find_by_idempotency_key)
+
+
 def _parameters_of(
     source: Callable[Concatenate[Any, P], object],
 ) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
@@ -609,6 +619,7 @@ class SyncClient:
         self.products = SyncProducts(self, client.products)
         self.prices = SyncPrices(self, client.prices)
         self.discounts = SyncDiscounts(self, client.discounts)
+        self.subscriptions = SyncSubscriptions(self, client.subscriptions)
 
     @_parameters_of(Client.with_options)
     def with_options(self, **options: Any) -> SyncClient:

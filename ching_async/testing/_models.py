@@ -91,6 +91,7 @@ class PaymentMethod(Record):
     exp_month: int = 12
     exp_year: int = 2030
     status: str = "active"  # "inactive" once detached
+    declines_left: int = 0  # fake-only: this many next charges fail (see decline_next_charges)
 
     SHAPE = Shape(
         "payment_method",

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ._app import Gateway
 from ._auth import KeyRing
+from ._billing import Billing
 from ._clock import OffsetClock
 from ._faults import FaultSet
 from ._ids import IdFactory
@@ -37,6 +38,7 @@ from ._models import (
     WebhookEndpoint,
 )
 from ._state import Ledger
+from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge, Subscription
 from ._thread import LoopThread
 from ._validation import (
     ChargeParams,
@@ -159,6 +161,7 @@ class FakeChing:
         # Separate streams: creating objects must not shift the fault draws.
         ids = IdFactory(random.Random(None if seed is None else f"{seed}:ids"))
         self.ledger = Ledger(self._clock, ids)
+        self._billing = Billing(self.ledger)
         self._webhook_delivery = webhook_delivery
         self._webhooks = WebhookDispatcher(
             IdFactory(random.Random(None if seed is None else f"{seed}:webhooks")),
@@ -327,8 +330,13 @@ class FakeChing:
         return self._clock()
 
     def advance(self, delta: timedelta) -> None:
-        """Move the fake's time forward (on top of whatever clock was injected)."""
-        self._clock.advance(delta)
+        """Move the fake's time forward (on top of whatever clock was injected).
+
+        Billing runs on the way: every renewal, trial end, dunning retry and
+        expiry due by then happens at its own moment, in order, firing its
+        events then (see ``add_subscription``).
+        """
+        self._billing.advance(self._clock, delta)
 
     # -- seeding helpers ---------------------------------------------------------------
 
@@ -576,6 +584,75 @@ class FakeChing:
     def uploaded_images(self) -> list[UploadedImage]:
         """Every image ``POST /products/upload_image`` hosted, oldest first."""
         return list(self.ledger.images)
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    @property
+    def declined_first_charge(self) -> DeclinedFirstCharge:
+        """How ``POST /subscriptions`` answers a declined first charge, both
+        documented: ``"incomplete"`` (the default: an ``incomplete`` subscription
+        whose ``latest_charge`` is the failed charge) or ``"charge_failed"``
+        (402 ``CHARGE_FAILED``, and no subscription)."""
+        return self.ledger.schedule.declined_first_charge
+
+    @declined_first_charge.setter
+    def declined_first_charge(self, value: DeclinedFirstCharge) -> None:
+        if value not in DECLINED_FIRST_CHARGE:
+            raise ValueError(f"declined_first_charge must be one of {DECLINED_FIRST_CHARGE}")
+        self.ledger.schedule.declined_first_charge = value
+
+    def add_subscription(
+        self,
+        customer: str,
+        price: str,
+        *,
+        payment_method: str | None = None,
+        discounts: Iterable[str] = (),
+        metadata: dict[str, Any] | None = None,
+        livemode: bool = False,
+    ) -> Subscription:
+        """Subscribe ``customer`` to a recurring ``price`` as ``POST /subscriptions``
+        does: the first period is charged now (not during a trial, nor for a
+        0-amount price), events fire. Without ``payment_method`` the customer's
+        first card is used (one is attached if it has none) for a paid price.
+        ``discounts``: codes (``"LAUNCH"``) or rule ids (``"disc_..."``).
+
+        ``advance`` then bills it on the fake's clock: renewals, trials
+        (``subscription.trial_will_end`` 3 days before the end), dunning of a
+        declined renewal (``past_due``, retries on days 3, 7 and 14, then
+        ``canceled``), ``incomplete`` -> ``incomplete_expired`` after 23 hours.
+        """
+        if payment_method is None and self.ledger.price(price).unit_amount > 0:
+            payment_method = self._default_payment_method(customer)
+        wanted = [
+            {"discount": d} if d.startswith("disc_") else {"code": d.upper()} for d in discounts
+        ]
+        return self._billing.create(
+            customer, price, payment_method, wanted, metadata, livemode=livemode
+        )
+
+    def subscription(self, id: str) -> Subscription:
+        """A subscription as of the fake's now; ``.discounts`` are its applied
+        discounts (``status``, ``charges_applied``)."""
+        self._billing.catch_up()
+        return self.ledger.subscriptions.find(id)
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every subscription, ended ones too, oldest first."""
+        self._billing.catch_up()
+        return list(self.ledger.subscriptions.values())
+
+    def decline_next_charges(self, payment_method: str, times: int | None = None) -> None:
+        """Make charges on a card fail with ``card_declined``: the next ``times``
+        ones, or (None) every one until ``fake.payment_method(id).declines = False``.
+        Renewals and their dunning retries charge the subscription's card."""
+        method = self.ledger.payment_methods.find(payment_method)
+        if times is None:
+            method.declines = True
+        elif is_positive_int(times):
+            method.declines_left = times
+        else:
+            raise ValueError(f"times must be a positive integer or None, got {times!r}")
 
     # -- webhooks ---------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from ._models import (
     UploadedImage,
     WebhookEndpoint,
 )
+from ._subscriptions import Schedule, Subscription, check_deletable, price_changed
 from ._validation import (
     TEST_CARDS,
     ChargeParams,
@@ -133,12 +134,14 @@ class Ledger:
         self.products = Table[Product]("product", "prod")
         self.prices = Table[Price]("price", "price")
         self.discounts = Table[Discount]("discount", "disc")
+        self.subscriptions = Table[Subscription]("subscription", "sub")
         self.images: list[UploadedImage] = []
         self._scheduled: dict[str, Price] = {}  # prices with a pending migration
         self._charges_by_customer: dict[str, list[Charge]] = {}
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
         self.on_event: EventSink | None = None
+        self.schedule = Schedule()  # when subscriptions are due (see _billing)
 
     def _new_id(self, table: Table[Any]) -> str:
         return self._ids.new_id(table.prefix, table)
@@ -202,6 +205,7 @@ class Ledger:
         """Soft delete, idempotent: the tombstone stays; saved cards are detached."""
         customer = self.customers.find(customer_id)
         if not customer.deleted:
+            check_deletable(self.subscriptions.values(), customer_id)
             for method in self.payment_methods_of(customer_id):
                 self.detach_payment_method(method.id)
             customer.deleted = True
@@ -349,7 +353,8 @@ class Ledger:
             metadata=params.metadata if params.metadata is not None else {},
             idempotency_key=idempotency_key,
         )
-        if method.declines:
+        if method.declines or method.declines_left:
+            method.declines_left = max(0, method.declines_left - 1)
             charge.failure_code, charge.failure_message = DECLINE_CODE, DECLINE_MESSAGE
         else:
             self._authorize(charge)
@@ -585,8 +590,8 @@ class Ledger:
         )
 
     def update_price(self, price_id: str, sent: Sent) -> Price:
-        """Apply a change now (``now``, ``new_subscribers_only``: existing
-        subscriptions are part 2's), or schedule it, replacing a pending one."""
+        """Apply a change now (``now``, ``new_subscribers_only``: see
+        ``_subscriptions.price_changed``), or schedule it, replacing a pending one."""
         price = self.price(price_id)
         if not price.active:
             raise FakeApiError(400, "price_archived", f"Price {price_id} is archived")
@@ -626,6 +631,7 @@ class Ledger:
         return price
 
     def _apply(self, price: Price, migration: PriceMigration) -> None:
+        amount_before = price.unit_amount
         changes = dict(migration.changes)
         if "trial_period_days" in changes and price.recurring is not None:
             price.recurring = {
@@ -634,6 +640,7 @@ class Ledger:
             }
         _set_fields(price, changes)
         migration.status = "applied"
+        price_changed(self.subscriptions.values(), price.id, migration, amount_before)
 
     def _apply_due_migrations(self) -> None:
         now = self.now()

@@ -33,13 +33,14 @@ from ching_async._models import RequestInfo
 FAST = Decoding(fast=True)
 PLAIN = Decoding(fast=False)
 CATALOG = ("Product", "Price", "Discount", "Redemption", "AppliedDiscount", "Redemptions")
+BILLING = ("Subscription", "PriceChange")
 MODELS = (
     Charge,
     SetupSession,
     Customer,
     Refund,
     PaymentMethod,
-    *(getattr(ching_async, name) for name in CATALOG),
+    *(getattr(ching_async, name) for name in CATALOG + BILLING),
 )
 INFO = RequestInfo(
     method="GET", path="/x", status=200, attempts=1, idempotency_key=None, request_id=None

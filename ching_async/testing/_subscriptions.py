@@ -1,0 +1,230 @@
+"""Subscription records, their billing periods, and the request bodies of
+``/subscriptions`` (the engine that moves them on the clock is ``_billing``)."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ._envelope import FakeApiError, Issue
+from ._models import Discount, PriceMigration, Record, Shape
+from ._validation import DISCOUNT_CODE, JSONObject, _Fields
+
+# Days in one interval, for comparing the cost per day of two prices and
+# prorating an upgrade (a month counts 30 days, whatever its length).
+NOMINAL_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+CHANGE_TIMINGS = ("immediately", "at_period_end")
+DeclinedFirstCharge = Literal["incomplete", "charge_failed"]
+DECLINED_FIRST_CHARGE: tuple[DeclinedFirstCharge, ...] = ("incomplete", "charge_failed")
+ENDED = frozenset({"canceled", "incomplete_expired"})
+# A customer with one of these cannot be deleted (409 CUSTOMER_HAS_ACTIVE_SUBSCRIPTION).
+BLOCKS_DELETE = frozenset({"active", "trialing", "past_due"})
+
+
+def period_step(anchor: datetime, recurring: dict[str, Any], periods: int) -> datetime:
+    """``anchor`` moved on by ``periods`` of the price's interval. Months count
+    from the anchor, the day clamped (Jan 31 -> Feb 28 -> Mar 31), so that
+    periods never drift."""
+    interval, count = recurring["interval"], recurring.get("interval_count") or 1
+    steps = periods * count
+    if interval == "day":
+        return anchor + timedelta(days=steps)
+    if interval == "week":
+        return anchor + timedelta(weeks=steps)
+    months = steps * (12 if interval == "year" else 1)
+    year, month = divmod(anchor.month - 1 + months, 12)
+    year += anchor.year
+    day = min(anchor.day, calendar.monthrange(year, month + 1)[1])
+    return anchor.replace(year=year, month=month + 1, day=day)
+
+
+def nominal_days(recurring: dict[str, Any]) -> int:
+    return NOMINAL_DAYS[recurring["interval"]] * (recurring.get("interval_count") or 1)
+
+
+@dataclass(slots=True, kw_only=True)
+class AppliedDiscount(Record):
+    """A discount rule attached to a subscription (``di_...``): ``active``, then
+    ``completed`` when its duration runs out, or ``canceled`` with the subscription."""
+
+    id: str
+    subscription: str
+    rule: Discount
+    started_at: datetime
+    livemode: bool
+    created: datetime
+    status: str = "active"
+    charges_applied: int = 0
+
+    SHAPE = Shape(
+        "applied_discount",
+        "subscription discount_row_id status charges_applied duration_charges started_at"
+        " ends_at livemode created",
+    )
+
+    @property
+    def discount_row_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def duration_charges(self) -> int | None:
+        return 1 if self.rule.duration == "once" else self.rule.duration_charges
+
+    @property
+    def ends_at(self) -> datetime | None:
+        return self.rule.duration_until if self.rule.duration == "until_date" else None
+
+    @property
+    def charges_remaining(self) -> int | None:
+        limit = self.duration_charges
+        return None if limit is None else limit - self.charges_applied
+
+
+@dataclass(slots=True, kw_only=True)
+class Subscription:
+    """One customer's plan. Rendered by the billing engine (``Billing.render``):
+    its ``next_charge_*`` estimate reads prices and discounts."""
+
+    id: str
+    customer: str
+    default_payment_method: str | None
+    status: str
+    currency: str
+    price: str  # the one item's price
+    item_id: str
+    billing_cycle_anchor: datetime
+    current_period_start: datetime
+    current_period_end: datetime
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    latest_charge: str | None = None
+    pending_price: str | None = None
+    pending_effective_at: datetime | None = None
+    quantity: int = 1
+    # Fake-only (not in the API shape) -----------------------------------------
+    discounts: list[AppliedDiscount] = field(default_factory=list)
+    # The amount a `new_subscribers_only` price change left this subscription
+    # on (None: it pays the price's unit_amount).
+    locked_amount: int | None = None
+    # Periods since the anchor, and the interval they are counted in (a new
+    # price with another interval re-anchors at its first renewal).
+    period_index: int = 0
+    anchor_recurring: dict[str, Any] = field(default_factory=dict)
+    trial_notice_sent: bool = False
+    past_due_since: datetime | None = None
+    retries: int = 0  # dunning retries made since past_due_since
+    canceled_at: datetime | None = None
+    version: int = 0  # bumped on every reschedule: older queue entries are stale
+
+    SHAPE = Shape(
+        "subscription",
+        "customer default_payment_method status currency items billing_cycle_anchor"
+        " current_period_start current_period_end cancel_at_period_end latest_charge trial_end"
+        " pending_price pending_effective_at",
+    )
+    TAIL = Shape(None, "metadata livemode created", with_id=False)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [{"id": self.item_id, "price": self.price, "quantity": self.quantity}]
+
+    def active_discounts(self) -> list[AppliedDiscount]:
+        return [d for d in self.discounts if d.status == "active"]
+
+
+@dataclass(slots=True)
+class Schedule:
+    """The billing engine's state, kept by the ledger (``_billing.Billing`` acts
+    on it): what is due when, as (due, seq, subscription id, version)."""
+
+    queue: list[tuple[datetime, int, str, int]] = field(default_factory=list)
+    seq: int = 0
+    applied: dict[str, list[AppliedDiscount]] = field(default_factory=dict)  # by rule id
+    # How a declined first charge is answered: both are documented (newer
+    # DOCS: `incomplete` with `latest_charge`; older DOCS: 402 CHARGE_FAILED).
+    declined_first_charge: DeclinedFirstCharge = "incomplete"
+
+
+def check_deletable(subscriptions: Iterable[Subscription], customer_id: str) -> None:
+    """409 ``CUSTOMER_HAS_ACTIVE_SUBSCRIPTION`` while the customer has a billed
+    or past_due subscription."""
+    for sub in subscriptions:
+        if sub.customer == customer_id and sub.status in BLOCKS_DELETE:
+            raise FakeApiError(
+                409,
+                "CUSTOMER_HAS_ACTIVE_SUBSCRIPTION",
+                f"Customer {customer_id} has subscription {sub.id} ({sub.status})",
+            )
+
+
+def price_changed(
+    subscriptions: Iterable[Subscription], price_id: str, migration: PriceMigration, before: int
+) -> None:
+    """A price's change applied (REFERENCE.md 11): ``new_subscribers_only``
+    leaves existing subscriptions on the amount they had (``before``); ``now``
+    and a ``scheduled`` change reach them at their next charge."""
+    if "unit_amount" not in migration.changes:
+        return
+    for sub in subscriptions:
+        if sub.price == price_id and sub.status not in ENDED:
+            if migration.apply_mode != "new_subscribers_only":
+                sub.locked_amount = None
+            elif sub.locked_amount is None:
+                sub.locked_amount = before
+
+
+# -- request bodies ---------------------------------------------------------------
+
+
+def parse_subscription(body: JSONObject) -> tuple[str, str, str | None, list[dict[str, str]], Any]:
+    """``POST /subscriptions``: (customer, price, payment_method, discounts, metadata)."""
+    fields = _Fields(body)
+    customer = fields.required_string("customer")
+    price = fields.required_string("price")
+    payment_method = fields.string("payment_method")
+    metadata = fields.obj("metadata")
+    discounts: list[dict[str, str]] = []
+    value = body.get("discounts")
+    if value is not None and not isinstance(value, list):
+        fields.issues.append(Issue(("discounts",), "Expected an array"))
+    for i, entry in enumerate(value if isinstance(value, list) else ()):
+        discounts.append(_discount_entry(fields, i, entry))
+    fields.check()
+    return customer, price, payment_method, discounts, metadata
+
+
+def _discount_entry(fields: _Fields, i: int, entry: object) -> dict[str, str]:
+    """``{"code": ...}`` (matched without regard to case) or ``{"discount": "disc_..."}``."""
+    if isinstance(entry, dict) and len(entry) == 1:
+        ((key, value),) = entry.items()
+        if key == "code" and isinstance(value, str) and DISCOUNT_CODE.fullmatch(value.upper()):
+            return {"code": value.upper()}
+        if key == "discount" and isinstance(value, str) and value:
+            return {"discount": value}
+    fields.issues.append(
+        Issue(("discounts", i), "Expected {code} or {discount} with a valid value")
+    )
+    return {}
+
+
+def parse_change_price(body: JSONObject) -> tuple[str, str | None]:
+    """``POST /subscriptions/:id/change_price``: (price, change_timing)."""
+    fields = _Fields(body)
+    price = fields.required_string("price")
+    timing = fields.one_of("change_timing", CHANGE_TIMINGS)
+    fields.check()
+    return price, timing
+
+
+def parse_subscription_cancel(body: JSONObject) -> bool:
+    """``POST /subscriptions/:id/cancel``: ``cancel_at_period_end`` (default false)."""
+    fields = _Fields(body)
+    at_period_end = fields.boolean("cancel_at_period_end")
+    fields.check()
+    return bool(at_period_end)
