@@ -22,8 +22,9 @@ T = TypeVar("T")
 
 SUBSCRIPTIONS_PATH = "/subscriptions"
 # A subscription is looked for by its marker among the project's 100 newest
-# (the list ignores query parameters: there is no customer filter).
-_LISTED = Listed(SUBSCRIPTIONS_PATH)
+# (the list ignores query parameters: there is no customer filter), and read
+# again in full once found (list rows have no items or estimate).
+_LISTED = Listed(SUBSCRIPTIONS_PATH, reread=True)
 _CREATE = Fields(
     {
         "customer": check_plain_id,

@@ -300,6 +300,7 @@ class Billing:
             raise invalid_fields([Issue(("payment_method",), "Required for a paid price")])
         rules = self._redeemable(discounts, customer.id, price, livemode)
         now = ledger.now()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the API writes it
         recurring = price.recurring or {}
         trial_days = recurring.get("trial_period_days") or 0
         trial_end = now + timedelta(days=trial_days) if trial_days else None

@@ -74,7 +74,7 @@ class Plan:
     def on(cls, fake: FakeChing) -> Plan:
         customer = fake.add_customer(name="Tal Levi", email="tal@example.com").id
         card = fake.add_payment_method(customer).id
-        product = fake.add_product(name="Plan").id
+        product = fake.add_product(name=PLANS).id
 
         def monthly(amount: int) -> str:
             recurring = {"interval": "month"}
@@ -83,3 +83,17 @@ class Plan:
             ).id
 
         return cls(customer, card, monthly(4900), monthly(9900), monthly(19900))
+
+    @classmethod
+    def of(cls, fake: FakeChing) -> Plan:
+        """The plan `on` seeded on this fake (seeded now if it was not)."""
+        product = next((p for p in fake.products() if p.name == PLANS), None)
+        if product is None:
+            return cls.on(fake)
+        customer = next(c for c in fake.customers() if c.email == "tal@example.com").id
+        prices = sorted(fake.prices(product.id), key=lambda p: p.unit_amount)
+        card = fake.payment_methods_for(customer)[0].id
+        return cls(customer, card, *(p.id for p in prices))
+
+
+PLANS = "Plans"  # the product of a Plan's prices
