@@ -47,6 +47,7 @@ if TYPE_CHECKING:
         WebhookEndpoint,
     )
     from ._server import FakeChing
+    from ._subscriptions import AppliedDiscount, Subscription
     from ._testmode import ching_test_mode
     from ._webhooks import Delivery, WebhookEvent
 
@@ -80,6 +81,8 @@ __all__ = [
     "Discount",
     "Redemption",
     "UploadedImage",
+    "Subscription",
+    "AppliedDiscount",
 ]
 
 _HOMES = {
@@ -112,6 +115,8 @@ _HOMES = {
     "Discount": "_models",
     "Redemption": "_models",
     "UploadedImage": "_models",
+    "Subscription": "_subscriptions",
+    "AppliedDiscount": "_subscriptions",
 }
 
 
