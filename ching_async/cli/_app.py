@@ -635,6 +635,28 @@ required).
 """
 
 
+TRIGGER_DESCRIPTION = """\
+Send one realistic sample event to your webhook endpoint, signed with its
+secret (Ching-Signature) exactly as CHING signs a delivery, to test your
+handler without the API: CHING itself cannot trigger events. The sample is
+made by the embedded fake CHING server (a customer, a card, a plan... then
+the step that fires the event), so its data is the object as the API shows
+it. Needs no API key. TYPE is one of: charge.succeeded, charge.failed,
+charge.authorized, charge.captured, charge.canceled, refund.created,
+setup_session.failed, setup_session.expired, payment_method.attached,
+payment_method.detached, customer.created, customer.updated,
+customer.deleted, discount.created, discount.updated, discount.deleted,
+discount.applied, discount.expired, subscription.created,
+subscription.updated, subscription.canceled, subscription.trial_will_end.
+"""
+
+TRIGGER_EPILOG = """\
+exit codes: 0 the endpoint answered 2xx; 1 it answered otherwise, or not
+within 10 seconds; 2 an unknown TYPE, a bad URL or no secret. The secret is
+never printed.
+"""
+
+
 def _add_document_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     documents = CommandGroup(
         commands,
@@ -661,7 +683,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
     webhooks = CommandGroup(
         commands,
         "webhooks",
-        "webhook endpoints: list, create, delete; verify a delivery offline",
+        "webhook endpoints: list, create, delete; verify a delivery; trigger a sample event",
         "._webhooks",
         common,
     )
@@ -690,6 +712,26 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         description=VERIFY_DESCRIPTION,
         epilog=VERIFY_EPILOG,
     )
+    _secret_options(p)
+    p.add_argument(
+        "--signature",
+        metavar="HEX",
+        help="the Ching-Signature header's value (an empty or missing one is invalid)",
+    )
+    p.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+    p = webhooks.command(
+        "trigger",
+        "send a signed sample event of any documented type to your endpoint",
+        description=TRIGGER_DESCRIPTION,
+        epilog=TRIGGER_EPILOG,
+    )
+    p.add_argument("type", metavar="TYPE", help="e.g. subscription.updated (see above)")
+    p.add_argument("--to", required=True, metavar="URL", help="your webhook endpoint")
+    _secret_options(p)
+
+
+def _secret_options(p: argparse.ArgumentParser) -> None:
+    """Where a command reads the endpoint's whsec_... secret from."""
     secret = p.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-env",
@@ -702,12 +744,6 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         metavar="SECRET",
         help="the secret itself (visible to other users in the process list: prefer --secret-env)",
     )
-    p.add_argument(
-        "--signature",
-        metavar="HEX",
-        help="the Ching-Signature header's value (an empty or missing one is invalid)",
-    )
-    p.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
 
 
 def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> None:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ._server import FakeChing
     from ._subscriptions import AppliedDiscount, Subscription
     from ._testmode import ching_test_mode
+    from ._trigger import SAMPLE_EVENT_TYPES, sample_event, trigger_event
     from ._webhooks import Delivery, WebhookEvent
 
 __all__ = [
@@ -83,6 +84,9 @@ __all__ = [
     "UploadedImage",
     "Subscription",
     "AppliedDiscount",
+    "SAMPLE_EVENT_TYPES",
+    "sample_event",
+    "trigger_event",
 ]
 
 _HOMES = {
@@ -117,6 +121,9 @@ _HOMES = {
     "UploadedImage": "_models",
     "Subscription": "_subscriptions",
     "AppliedDiscount": "_subscriptions",
+    "SAMPLE_EVENT_TYPES": "_trigger",
+    "sample_event": "_trigger",
+    "trigger_event": "_trigger",
 }
 
 
