@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_product_commands(commands, common)
     _add_price_commands(commands, common)
     _add_discount_commands(commands, common)
+    _add_subscription_commands(commands, common)
     _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_bulk_charge_command(commands, common)
@@ -633,6 +634,77 @@ it and create it again); nothing is registered twice. In live mode the
 command asks first (--yes skips the question; without a terminal, --yes is
 required).
 """
+
+
+SUBSCRIPTION_CREATE_DESCRIPTION = """\
+Subscribe a customer to a recurring price. The first period is charged to
+--payment-method now, unless the price has a trial (or costs 0, when no card
+is needed). A declined first charge leaves the subscription incomplete (its
+latest charge is the failed one), or is refused with CHARGE_FAILED.
+"""
+
+CHANGE_PRICE_DESCRIPTION = """\
+Move a subscription to another recurring price. By default an upgrade (a
+higher cost per day) applies now and is charged pro rata for the days left of
+the period (the renewal date stays), and a downgrade is scheduled for the
+period end. --change-timing at_period_end defers an upgrade too;
+immediately on a downgrade is refused. The current price again withdraws a
+scheduled change. Never charged twice: after a timeout or a lost answer the
+subscription is read back before anything is sent again.
+"""
+
+
+# Alike in shape only the catalog's groups (see the note above _add_setup_session_commands).
+def _add_subscription_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    subscriptions = CommandGroup(
+        commands,
+        "subscriptions",
+        "customers billed every period: create, change price, cancel, list",
+        "._subscriptions",
+        common,
+    )
+    subscriptions.command("list", "the 100 newest subscriptions, newest first")
+    subscriptions.command(
+        "get", "retrieve a subscription: its scheduled change and next charge", id="SUB_ID"
+    )
+    p = subscriptions.command(
+        "create",
+        "subscribe a customer to a price, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description=SUBSCRIPTION_CREATE_DESCRIPTION,
+    )
+    p.add_argument("--customer", required=True, metavar="CUS_ID")
+    p.add_argument("--price", required=True, metavar="PRICE_ID", help="a recurring price")
+    p.add_argument("--payment-method", metavar="PM_ID", help="the card to bill")
+    p.add_argument(
+        "--discount",
+        action="append",
+        metavar="CODE|DISC_ID",
+        help="a code or a rule's id (repeatable, or comma-separated)",
+    )
+    _create_once_options(p, "subscription")
+    p = subscriptions.command(
+        "cancel", "cancel a subscription now or at its period end", id="SUB_ID",
+        epilog=WRITE_EPILOG,
+    )  # fmt: skip
+    p.add_argument(
+        "--at-period-end",
+        action="store_true",
+        help="stay active until the period paid for ends (default: cancel now)",
+    )
+    yes_option(p, "cancel")
+    p = subscriptions.command(
+        "change-price",
+        "move a subscription to another price",
+        id="SUB_ID",
+        epilog=WRITE_EPILOG,
+        description=CHANGE_PRICE_DESCRIPTION,
+    )
+    p.add_argument("--price", required=True, metavar="PRICE_ID", help="a recurring price")
+    p.add_argument("--change-timing", choices=["immediately", "at_period_end"])
+    yes_option(p, "change the price")
+    p = subscriptions.command("find", "find the subscription made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
 
 
 TRIGGER_DESCRIPTION = """\

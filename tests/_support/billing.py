@@ -71,27 +71,30 @@ class Plan:
     team: str  # 199.00 ILS a month
 
     @classmethod
-    def on(cls, fake: FakeChing) -> Plan:
-        customer = fake.add_customer(name="Tal Levi", email="tal@example.com").id
-        card = fake.add_payment_method(customer).id
-        product = fake.add_product(name=PLANS).id
+    def on(cls, fake: FakeChing, *, livemode: bool = False) -> Plan:
+        mode = {"livemode": livemode}
+        customer = fake.add_customer(name="Tal Levi", email="tal@example.com", **mode).id
+        card = fake.add_payment_method(customer, **mode).id
+        product = fake.add_product(name=PLANS, **mode).id
 
         def monthly(amount: int) -> str:
             recurring = {"interval": "month"}
             return fake.add_price(
-                product, unit_amount=amount, type="recurring", recurring=recurring
+                product, unit_amount=amount, type="recurring", recurring=recurring, **mode
             ).id
 
         return cls(customer, card, monthly(4900), monthly(9900), monthly(19900))
 
     @classmethod
-    def of(cls, fake: FakeChing) -> Plan:
-        """The plan `on` seeded on this fake (seeded now if it was not)."""
-        product = next((p for p in fake.products() if p.name == PLANS), None)
-        if product is None:
-            return cls.on(fake)
-        customer = next(c for c in fake.customers() if c.email == "tal@example.com").id
-        prices = sorted(fake.prices(product.id), key=lambda p: p.unit_amount)
+    def of(cls, fake: FakeChing, *, livemode: bool = False) -> Plan:
+        """The plan `on` seeded on this fake in this mode (seeded now if it was not)."""
+        products = [p for p in fake.products() if p.name == PLANS and p.livemode == livemode]
+        if not products:
+            return cls.on(fake, livemode=livemode)
+        prices = sorted(fake.prices(products[0].id), key=lambda p: p.unit_amount)
+        customer = next(
+            c.id for c in fake.customers() if c.name == "Tal Levi" and c.livemode == livemode
+        )
         card = fake.payment_methods_for(customer)[0].id
         return cls(customer, card, *(p.id for p in prices))
 
