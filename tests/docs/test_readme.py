@@ -41,7 +41,7 @@ def scripts() -> list[str]:
 
 def test_readme_has_tested_examples() -> None:
     assert len(scripts()) >= 5
-    assert len(blocks("pytest")) == 2
+    assert len(blocks("pytest")) == 3
     assert [m.group("name") for m in found("file")] == ["shop.py"]
 
 
@@ -154,6 +154,24 @@ async def test_readme_prices_and_discounts_examples(seeded: types.SimpleNamespac
         [fake.prices()[-1].id],
     )
     assert "0 uses; 0 subscriptions" in out
+
+
+async def test_readme_subscriptions_example(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "subscriptions.change_price" in c)
+    out = await run([sys.executable, "-c", code.replace(DOC_CARD, seeded.card)], seeded.env)
+    fake = seeded.fake
+    [sub] = fake.subscriptions()
+    basic, pro = fake.prices()
+    assert (sub.customer, sub.price, sub.status, sub.cancel_at_period_end) == (
+        DOC_CUSTOMER,
+        pro.id,
+        "active",
+        True,
+    )
+    first, upgrade = fake.charges_for(DOC_CUSTOMER)
+    assert first.amount == 4900
+    assert f"upgrade True {upgrade.amount}" in out
+    assert "active True" in out
 
 
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:
