@@ -169,7 +169,7 @@ async def test_readme_subscriptions_example(seeded: types.SimpleNamespace) -> No
         True,
     )
     first, upgrade = fake.charges_for(DOC_CUSTOMER)
-    assert first.amount == 4900
+    assert first.amount == basic.unit_amount == 4900
     assert f"upgrade True {upgrade.amount}" in out
     assert "active True" in out
 
