@@ -18,7 +18,7 @@ from .. import CLEAR, Client, Product, ProductFeature
 from ._confirm import ask, needs_confirmation
 from ._env import call
 from ._errors import CliError, UsageError
-from ._once import Wording, create_once
+from ._once import Wording, by_key, create_once
 from ._options import Handler, api_arguments
 from ._output import Output
 
@@ -92,7 +92,7 @@ def _find_by_key(group: str, printer: str, what: str) -> Handler:
     async def find(args: argparse.Namespace, out: Output) -> int:
         return await call(
             out,
-            lambda client: getattr(client, group).find_by_idempotency_key(args.key),
+            lambda client: by_key(group)(client, args.key),
             _find(out, what, args.key, getattr(out, printer)),
         )
 
@@ -170,7 +170,7 @@ async def products_create(args: argparse.Namespace, out: Output) -> int:
         args,
         PRODUCT,
         action="creating a product",
-        find=lambda client, key: client.products.find_by_idempotency_key(key),
+        find=by_key("products"),
         create=create,
         question=f"Create product {args.name!r} in live mode?",
         show=out.product,
@@ -351,7 +351,7 @@ async def discounts_create(args: argparse.Namespace, out: Output) -> int:
         args,
         DISCOUNT,
         action="creating a discount rule",
-        find=lambda client, key: client.discounts.find_by_idempotency_key(key),
+        find=by_key("discounts"),
         create=lambda client, assume_new: client.discounts.create(
             **api_arguments(args, *DISCOUNT_FIELDS),
             targets=targets(args.target),

@@ -22,7 +22,7 @@ from ._env import connect
 from ._errors import ExitCode
 from ._output import Output, outcome_unknown
 
-__all__ = ["Wording", "create_once"]
+__all__ = ["Wording", "by_key", "create_once"]
 
 M = TypeVar("M")
 
@@ -36,6 +36,12 @@ class Wording:
     done: str  # "refunded", "created"
     find: str  # the command that finds it by key, e.g. "ching refunds find"
     request: str  # whose answer may be lost: "refund request", "create request"
+
+
+def by_key(group: str) -> Callable[[Client, str], Awaitable[Any]]:
+    """`create_once`'s `find` for a group whose objects are found by their key
+    alone (no scope): `client.<group>.find_by_idempotency_key(key)`."""
+    return lambda client, key: getattr(client, group).find_by_idempotency_key(key)
 
 
 async def create_once(

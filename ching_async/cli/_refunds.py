@@ -8,7 +8,7 @@ from .. import Charge, Client, Refund
 from ._amounts import format_money
 from ._env import call
 from ._errors import CliError
-from ._once import Wording, create_once
+from ._once import Wording, by_key, create_once
 from ._options import api_arguments
 from ._output import Output
 
@@ -34,7 +34,7 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
         args,
         REFUND,
         action=f"refunding {args.charge}",
-        find=lambda client, key: client.refunds.find_by_idempotency_key(key),
+        find=by_key("refunds"),
         create=lambda client, assume_new: client.refunds.create(
             **api_arguments(args, *REFUND_FIELDS), assume_new=assume_new
         ),

@@ -9,11 +9,14 @@ terminal, ``--yes`` is required). Options are named as the SDK's arguments.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import Any
 
+from .._resources._subscriptions import Subscriptions
 from ._catalog import _find_by_key, _list_all, _retrieve, _write, creates, targets
-from ._once import create_once
-from ._options import api_arguments
+from ._once import by_key, create_once
+from ._options import Handler, api_arguments
 from ._output import Output
 
 __all__ = [
@@ -37,15 +40,14 @@ def discounts(values: list[str] | None) -> list[dict[str, str]] | None:
     ] or None
 
 
-# The create and the writes below are alike in shape only the catalog's and the
-# refunds': each hands create_once or _write its own request and wording.
+# Alike in shape only refunds_create: each hands create_once its own request and wording.
 async def subscriptions_create(args: argparse.Namespace, out: Output) -> int:
     return await create_once(
         out,
         args,
         SUBSCRIPTION,
         action=f"subscribing {args.customer} to {args.price}",
-        find=lambda client, key: client.subscriptions.find_by_idempotency_key(key),
+        find=by_key("subscriptions"),
         create=lambda client, assume_new: client.subscriptions.create(
             **api_arguments(args, "customer", "price", "payment_method", "metadata"),
             discounts=discounts(args.discount),
@@ -58,31 +60,36 @@ async def subscriptions_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def subscriptions_cancel(args: argparse.Namespace, out: Output) -> int:
-    when = "at the end of its period" if args.at_period_end else "now"
-    return await _write(
-        out,
-        args,
-        f"canceling subscription {args.id} {when}",
-        lambda client: client.subscriptions.cancel(
-            args.id, cancel_at_period_end=True if args.at_period_end else None
-        ),
-        partial(out.subscription, title=f"Subscription canceled {when}"),
-    )
+def _write_on(
+    action: Callable[[argparse.Namespace], str],
+    request: Callable[[Subscriptions, argparse.Namespace], Awaitable[Any]],
+    show: Callable[[Output, argparse.Namespace], Callable[[Any], None]],
+) -> Handler:
+    """`ching subscriptions <write> SUB_ID`: `request` on the group, asked
+    first in live mode (`action(args)` names it), its answer shown by `show`."""
+
+    async def write(args: argparse.Namespace, out: Output) -> int:
+        return await _write(
+            out, args, action(args), lambda c: request(c.subscriptions, args), show(out, args)
+        )
+
+    return write
 
 
-async def subscriptions_change_price(args: argparse.Namespace, out: Output) -> int:
-    return await _write(
-        out,
-        args,
-        f"changing the price of subscription {args.id} to {args.price}",
-        lambda client: client.subscriptions.change_price(
-            args.id, **api_arguments(args, "price", "change_timing")
-        ),
-        partial(out.price_change, title="Price changed"),
-    )
+def _when(args: argparse.Namespace) -> str:
+    return "at the end of its period" if args.at_period_end else "now"
 
 
+subscriptions_cancel = _write_on(
+    lambda args: f"canceling subscription {args.id} {_when(args)}",
+    lambda subs, args: subs.cancel(args.id, cancel_at_period_end=args.at_period_end or None),
+    lambda out, args: partial(out.subscription, title=f"Subscription canceled {_when(args)}"),
+)
+subscriptions_change_price = _write_on(
+    lambda args: f"changing the price of subscription {args.id} to {args.price}",
+    lambda subs, args: subs.change_price(args.id, **api_arguments(args, "price", "change_timing")),
+    lambda out, args: partial(out.price_change, title="Price changed"),
+)
 subscriptions_get = _retrieve("subscriptions", "subscription")
 subscriptions_list = _list_all("subscriptions", "subscriptions")
 subscriptions_find = _find_by_key("subscriptions", "subscription", "subscription")

@@ -77,12 +77,20 @@ DISCOUNTS = Kind(
     lambda f: [d for d in f.discounts() if d.name == "Launch"],
     lambda f: f.add_discount(name="Other"),
 )
+
+
+def subscribe(ching: ching_async.Client, fake: FakeChing, marking: dict[str, Any]) -> Any:
+    """The Plan's customer subscribed to its pro price, with its card."""
+    plan = Plan.of(fake)
+    return ching.subscriptions.create(
+        customer=plan.customer, price=plan.pro, payment_method=plan.card, **marking
+    )
+
+
 SUBSCRIPTIONS = Kind(
     "subscriptions",
     "/subscriptions",
-    lambda c, f, kw: c.subscriptions.create(
-        customer=Plan.of(f).customer, price=Plan.of(f).pro, payment_method=Plan.of(f).card, **kw
-    ),
+    subscribe,
     lambda c, f, key: c.subscriptions.find_by_idempotency_key(key),
     lambda f: [s for s in f.subscriptions() if s.customer == Plan.of(f).customer],
     lambda f: f.add_subscription(f.add_customer(name="Other").id, Plan.of(f).basic),
