@@ -25,6 +25,7 @@ from ._middleware import (
 from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
+from ._resources._checkout import BillingPortalSessions, CheckoutSessions
 from ._resources._customers import Customers
 from ._resources._discounts import Discounts
 from ._resources._documents import Documents
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL = "https://api.ching.co.il/ching/v1"
+"""The production API, used when neither `base_url` nor `$CHING_BASE_URL` is set."""
 logger = logging.getLogger("ching_async")
 
 
@@ -184,6 +186,7 @@ class Client:
 
     def _attach(self, requester: Requester) -> None:
         """The resource groups, all sending through `requester`."""
+        # One line per group, alike by design: the list of groups (SyncClient mirrors it).
         self._requester = requester
         self.setup_sessions = SetupSessions(requester)
         self.charges = Charges(requester)
@@ -196,6 +199,8 @@ class Client:
         self.documents = Documents(requester)
         self.webhook_endpoints = WebhookEndpoints(requester)
         self.subscriptions = Subscriptions(requester)
+        self.checkout_sessions = CheckoutSessions(requester)
+        self.billing_portal_sessions = BillingPortalSessions(requester)
 
     @property
     def headers(self) -> Mapping[str, str]:
@@ -295,8 +300,10 @@ class _Lifecycle:
             self.loop = loop
         elif self.loop is not loop:
             raise ClientStateError(
-                "this Client is bound to the event loop it was first used in; "
-                "create one Client per event loop"
+                "this Client is bound to the event loop it was first used in, and each "
+                "asyncio.run() makes a new one: create one Client per event loop (inside "
+                "the coroutine asyncio.run runs), or use ching_async.SyncClient from code "
+                "that is not async"
             )
         return loop
 

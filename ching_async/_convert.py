@@ -43,11 +43,14 @@ from . import _fastdecode
 from ._models import (
     AppliedDiscount,
     AppliedDiscountStatus,
+    BillingPortalSession,
     CancellationReason,
     CaptureMethod,
     ChangeTiming,
     Charge,
     ChargeStatus,
+    CheckoutSession,
+    CheckoutSessionStatus,
     Customer,
     Discount,
     DiscountDuration,
@@ -60,6 +63,7 @@ from ._models import (
     Event,
     EventData,
     Installments,
+    LineItem,
     Model,
     NextChargeDiscount,
     PaymentMethod,
@@ -238,6 +242,8 @@ _ENUMS = (
     SubscriptionStatus,
     PriceChangeKind,
     ChangeTiming,
+    # checkout sessions
+    CheckoutSessionStatus,
 )
 
 # The rules by the type they decode. Optional types, lists and nested models
@@ -417,9 +423,11 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     WebhookEndpoint: None,
     Subscription: _subscription_items,
     PriceChange: None,
+    CheckoutSession: None,
+    BillingPortalSession: None,
 }
 # Models nested in others, without provenance of their own.
-_NESTED = (ProductFeature, Recurring, SubscriptionItem, NextChargeDiscount)
+_NESTED = (ProductFeature, Recurring, SubscriptionItem, NextChargeDiscount, LineItem)
 # Immutable models keyed by one int field that the fast decoder shares, one
 # instance per key: the installment plan is almost always {"count": 1}.
 _SHARED = {Installments: "count"}

@@ -357,3 +357,70 @@ def error_class_for(status: int, code: str | None) -> type[APIError]:
     if by_code is not None and issubclass(by_code, by_status):
         return by_code
     return by_status
+
+
+# ------------------------------------------------------- checkout sessions
+# Codes of `checkout_sessions.create`. Two are documented as 400; no source
+# gives the others a status. Each is a rule of the request that broke, which
+# the docs answer with 400, so each is a BadRequestError; under another
+# status the code stays data and the status picks the class.
+class DiscountCodeNotFoundError(BadRequestError):
+    """400 `discount_code_not_found`: an entry of `coupon_codes` is no
+    discount code of this project and mode. (An expired or used-up code is no
+    error: it is just not applied.)"""
+
+
+class LineItemTargetNotFoundError(BadRequestError):
+    """400 `line_item_target_not_found`: a line item's `price` or `product`
+    names nothing in this project and mode."""
+
+
+class MixedRequiresRecurringPriceError(BadRequestError):
+    """`mixed_requires_recurring_price`: with `line_items`, `price` must be a
+    recurring price (a plan plus one-time items); sell a one-time price as a
+    line item instead."""
+
+
+class CartTotalInvalidError(BadRequestError):
+    """`cart_total_invalid`: the line items add up to less than 0."""
+
+
+class CaptureMethodNotSupportedForMixedError(BadRequestError):
+    """`capture_method_not_supported_for_mixed`: `capture_method="manual"`
+    is for one-time prices and carts, not for a recurring price or a mixed
+    session."""
+
+
+class PaymentMethodsNotSupportedForRecurringError(BadRequestError):
+    """`payment_methods_not_supported_for_recurring`: `payment_methods` (an
+    embedded checkout's choice) is for one-time prices and carts only."""
+
+
+class ExpressCheckoutDisabledError(BadRequestError):
+    """`express_checkout_disabled`: `auto_open_wallets` needs wallets
+    (express checkout) enabled for the project."""
+
+
+class AutoOpenWalletsRequiresWalletError(BadRequestError):
+    """`auto_open_wallets_requires_wallet`: `auto_open_wallets` needs
+    "wallet" among `payment_methods` (leave `payment_methods` out for both)."""
+
+
+class AutoOpenWalletsNotSupportedForRecurringError(BadRequestError):
+    """`auto_open_wallets_not_supported_for_recurring`: `auto_open_wallets`
+    is for one-time prices and carts only."""
+
+
+_CHECKOUT_CODES: dict[str, type[APIError]] = {
+    "discount_code_not_found": DiscountCodeNotFoundError,
+    "line_item_target_not_found": LineItemTargetNotFoundError,
+    "mixed_requires_recurring_price": MixedRequiresRecurringPriceError,
+    "cart_total_invalid": CartTotalInvalidError,
+    "capture_method_not_supported_for_mixed": CaptureMethodNotSupportedForMixedError,
+    "payment_methods_not_supported_for_recurring": PaymentMethodsNotSupportedForRecurringError,
+    "express_checkout_disabled": ExpressCheckoutDisabledError,
+    "auto_open_wallets_requires_wallet": AutoOpenWalletsRequiresWalletError,
+    "auto_open_wallets_not_supported_for_recurring": AutoOpenWalletsNotSupportedForRecurringError,
+}
+_CODE_CLASSES.update(_CHECKOUT_CODES)
+__all__ += [cls.__name__ for cls in _CHECKOUT_CODES.values()]

@@ -31,8 +31,8 @@ __all__ = [
     "with_marker",
 ]
 
-# The metadata key under which a create stores its idempotency key.
 IDEMPOTENCY_METADATA_KEY = "ching_async_idempotency_key"
+"""The metadata key under which an exactly-once create stores its idempotency key."""
 
 # Lists answer with at most this many objects (the newest).
 LIST_LIMIT = 100

@@ -182,7 +182,10 @@ class Response:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+"""What a middleware calls to pass the request on: `await call_next(request)`."""
 Middleware = Callable[[Request, Handler], Awaitable[Response]]
+"""`async (request, call_next) -> response`, run once per attempt (or, in
+`call_middlewares`, once per call)."""
 
 
 def without_credentials(request: Request) -> Request | None:

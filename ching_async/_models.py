@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 
+# The API's enums, one member per documented value (alike in shape only).
 class SetupSessionStatus(StrEnum):
     """Where a setup session stands (`pending` until the customer finishes)."""
 
@@ -172,11 +173,26 @@ class Installments(Model):
     count: int = 1
 
 
-# Each API object declares all its fields, the ones it shares with others too:
-# a base class holding them would reorder the positional arguments, and its
-# slots would hide the __dict__ that _fastdecode fills on the dict classes.
+@attrs.frozen(slots=False)
+class ApiObject(Model):
+    """Base of the objects decoded from a response: where each came from.
+
+    Keyword-only, so a subclass's positional arguments are its own fields in
+    order. Not slotted: its subclasses are decoded by filling their __dict__
+    (see _fastdecode), which slot descriptors here would shadow.
+    """
+
+    # Filled in by decoding; excluded from eq and repr.
+    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+
+
+# Each API object declares its own wire fields, the ones it shares with others
+# (`id`, `metadata`, `livemode`, `created`) too, so the models look alike line
+# by line: those fields are positional, and a base class holding them would
+# put them first.
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class SetupSession(Model):
+class SetupSession(ApiObject):
     """A hosted page that attaches a new card to a customer.
 
     Only `id` and `status` are guaranteed: cancel answers with just those two.
@@ -195,13 +211,10 @@ class SetupSession(Model):
     livemode: bool | None = None
     expires_at: datetime | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
-class Charge(Model):
+class Charge(ApiObject):
     """A charge of a saved card, in the currency's smallest unit (agorot for ILS)."""
 
     id: str
@@ -232,9 +245,6 @@ class Charge(Model):
     wallet_method: str | None = None
     # Only on list items.
     customer_name: str | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 # --------------------------------------------------- customers, cards, refunds
@@ -261,8 +271,8 @@ class UpsertAction(StrEnum):
     UPDATED = "updated"
 
 
-@attrs.frozen
-class Customer(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Customer(ApiObject):
     """An end-payer (`cus_...`).
 
     Only `id` is guaranteed: a soft-deleted customer is answered as the
@@ -282,9 +292,6 @@ class Customer(Model):
     created: datetime | None = None
     # True on the tombstone of a soft-deleted customer.
     deleted: bool | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -311,8 +318,8 @@ class UpsertResult(Model):
         return None
 
 
-@attrs.frozen
-class PaymentMethod(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class PaymentMethod(ApiObject):
     """A saved card (`pm_...`).
 
     Sources show the card details both flat (`brand`, `last4`, ...) and nested
@@ -332,13 +339,10 @@ class PaymentMethod(Model):
     is_default: bool | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Refund(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Refund(ApiObject):
     """A (partial) reversal of a captured charge, in agorot.
 
     Only `id` is guaranteed; no public source shows the full object.
@@ -354,9 +358,6 @@ class Refund(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 # ------------------------------------------ documents and webhook endpoints
@@ -373,8 +374,8 @@ class DocumentStatus(StrEnum):
     ISSUED = "issued"
 
 
-@attrs.frozen
-class Document(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Document(ApiObject):
     """A tax document (`doc_...`): a tax invoice-receipt or a receipt, issued
     by CHING when a charge succeeds (at capture, for a manual capture).
 
@@ -399,13 +400,10 @@ class Document(Model):
     livemode: bool | None = None
     issued_at: datetime | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class WebhookEndpoint(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class WebhookEndpoint(ApiObject):
     """A URL CHING delivers the events of one mode to, signed with `secret`.
 
     `secret` (`whsec_...`) is in `create`'s answer only, and only once (it is
@@ -421,9 +419,6 @@ class WebhookEndpoint(Model):
     active: bool | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 __all__ += ["Document", "DocumentStatus", "DocumentType", "WebhookEndpoint"]
@@ -515,8 +510,8 @@ class ProductFeature(Model):
     subtitle: str | None = None
 
 
-@attrs.frozen
-class Product(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Product(ApiObject):
     """Something you sell (`prod_...`); its prices say what it costs.
 
     Only `id` is guaranteed. `unlisted` is set in the dashboard only (the API
@@ -535,9 +530,6 @@ class Product(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 @attrs.frozen
@@ -550,8 +542,8 @@ class Recurring(Model):
     trial_period_days: int | None = None
 
 
-@attrs.frozen
-class Price(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Price(ApiObject):
     """What a product costs (`price_...`), in agorot: once (`one_time`) or
     every `recurring` interval.
 
@@ -571,13 +563,10 @@ class Price(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Discount(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Discount(ApiObject):
     """A discount rule (`disc_...`): automatic, or redeemed with its `code`
     (codes are not unique: several rules may share one).
 
@@ -611,13 +600,10 @@ class Discount(Model):
     metadata: dict[str, Any] | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Redemption(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Redemption(ApiObject):
     """One use of a discount rule. `charge` and `charge_amount` are None for
     a free or trial redemption; amounts in agorot."""
 
@@ -630,13 +616,10 @@ class Redemption(Model):
     currency: str | None = None
     amount_saved: int | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class AppliedDiscount(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class AppliedDiscount(ApiObject):
     """A discount rule attached to a subscription (`di_...`), as listed by
     `discounts.redemptions` and carried by `discount.applied` and
     `discount.expired` events (which add `discount_row_id`, `livemode` and
@@ -653,21 +636,15 @@ class AppliedDiscount(Model):
     discount_row_id: str | None = None
     livemode: bool | None = None
     created: datetime | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
-@attrs.frozen
-class Redemptions(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Redemptions(ApiObject):
     """What `discounts.redemptions` answers: each use of the rule, and the
     subscriptions it is applied to."""
 
     redemptions: list[Redemption] = attrs.field(factory=list)
     applied_discounts: list[AppliedDiscount] = attrs.field(factory=list)
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 __all__ += [
@@ -692,6 +669,79 @@ __all__ += [
 # ----------------------------------------- end of products, prices and discounts
 
 
+# ------------------------------------------ checkout sessions and the billing portal
+class CheckoutSessionStatus(StrEnum):
+    """Where a checkout session stands: `pending` until the customer pays on
+    the hosted page. The merchant retrieve is documented by one source
+    (PLUG), which lists these five."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELED = "canceled"
+
+
+@attrs.frozen
+class LineItem(Model):
+    """One line of a checkout cart, in agorot. `amount_agorot` is signed (a
+    negative line shows as a discount); `quantity` is 1 to 1000 (1 when
+    None). `price` or `product` links the line to the catalog, so that
+    discounts targeting them apply; `image_url` must be https."""
+
+    name: str
+    amount_agorot: int
+    quantity: int | None = None
+    description: str | None = None
+    image_url: str | None = None
+    price: str | None = None
+    product: str | None = None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class CheckoutSession(ApiObject):
+    """A hosted checkout page (`co_...`): send the customer to `url`, or put
+    `embed_url` in an iframe. It expires 30 minutes after it is made.
+
+    `create` answers `id`, `url`, `embed_url` and `expires_at`; `status` comes
+    with `retrieve` (documented by one source). Only `id` is guaranteed. The
+    charge a checkout makes reaches you by webhook (`charge.succeeded`, or
+    `charge.authorized` for manual capture), not on the session.
+    """
+
+    id: str
+    url: str | None = None
+    embed_url: str | None = None
+    expires_at: datetime | None = None
+    status: CheckoutSessionStatus | str | None = None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class BillingPortalSession(ApiObject):
+    """A short-lived link to a customer's billing portal (invoices, cards,
+    subscriptions): send the customer to `url`. It has no id.
+
+    Sources disagree on how long it lives (24 hours, 30 minutes, about an
+    hour): read `expires_at`. `token` is in one source's answer only. The
+    URL (and its token) signs the customer in until it expires, so both are
+    left out of the repr.
+    """
+
+    url: str = attrs.field(repr=False)
+    expires_at: datetime | None = None
+    return_url: str | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+
+
+__all__ += [
+    "BillingPortalSession",
+    "CheckoutSession",
+    "CheckoutSessionStatus",
+    "LineItem",
+]
+
+
+# ----------------------------------- end of checkout sessions and the billing portal
 # ---------------------------------------------------------------- subscriptions
 class SubscriptionStatus(StrEnum):
     """Where a subscription stands. Only `active` and `trialing` are billed;
@@ -747,8 +797,8 @@ class NextChargeDiscount(Model):
     ends_at: datetime | None = None
 
 
-@attrs.frozen
-class Subscription(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Subscription(ApiObject):
     """A customer's plan (`sub_...`), billed every period from its default card.
 
     `retrieve` answers the whole object; `list` rows have empty `items`, no
@@ -786,9 +836,6 @@ class Subscription(Model):
     customer_name: str | None = None
     # Only in subscription.updated events.
     previous_status: SubscriptionStatus | str | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
     @property
     def price(self) -> str | None:
@@ -797,8 +844,8 @@ class Subscription(Model):
         return self.items[0].price if self.items else None
 
 
-@attrs.frozen
-class PriceChange(Model):
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class PriceChange(ApiObject):
     """What `subscriptions.change_price` did: its `kind`, whether it was
     `applied` now or is `scheduled_for` a date, what an applied upgrade
     charged (`charge_amount` agorot in `charge_currency`; None when nothing
@@ -816,9 +863,6 @@ class PriceChange(Model):
     charge_amount: int | None = None
     charge_currency: str | None = None
     subscription: Subscription | None = None
-    # Provenance, filled in by decoding; excluded from eq and repr.
-    raw: dict[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
-    request_info: RequestInfo | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
 
 __all__ += [
@@ -844,6 +888,8 @@ EventData = (
     | Subscription
     | dict[str, Any]
 )
+"""What `Event.data` holds: the model its type's prefix names, or the plain dict
+for another type or a payload that does not decode."""
 
 
 @attrs.frozen

@@ -1,18 +1,29 @@
 """`SyncClient`: the async `Client` for code that is not async (Django views,
 Celery tasks, scripts).
 
-How it runs. A SyncClient owns one async `Client` and one event loop, run by
-one daemon thread of its own ("ching_async.SyncClient"), started by the first
-call (so creating one at import time, in a process that forks workers, starts
-nothing). A call hands the async method to that loop
-(`call_soon_threadsafe`) and blocks the calling thread on a lock until the
-call's task ends. So every call is the async client's call: the same
-validation, retries, reconciliation and settle rules, the same models, and
-the same exception objects (types and request context unchanged). Many
-threads may share one SyncClient: their calls run concurrently on the one
-loop, over one connection pool and one client's idempotency-key bookkeeping.
-The calling thread's context variables are copied into its call, so a
-middleware (tracing, say) sees the caller's context.
+How it runs. A SyncClient owns one async `Client` and one event loop, made
+by the first call (so creating one at import time, in a process that forks
+workers, makes nothing). Every call is the async client's call, awaited in
+that loop: the same validation, retries, reconciliation and settle rules, the
+same models, and the same exception objects (types and request context
+unchanged). The calling thread's context variables are copied into its call,
+so a middleware (tracing, say) sees the caller's context. Who runs the loop:
+- Driven: while no other call is in flight, the calling thread runs the loop
+  itself until its call ends: no hop to another thread and back, whose cost
+  grows when the two threads sit on different CPUs (benchmarks/README.md,
+  "SyncClient"). Between calls the loop stands still; each call first lets
+  it handle what arrived meanwhile (a pooled connection the server closed).
+  A script, or a Django view served by one thread at a time, runs this way.
+- Threaded: the SyncClient's own daemon thread ("ching_async.SyncClient")
+  runs the loop, and a call hands its coroutine over (`call_soon_threadsafe`)
+  and blocks on a lock until the call's task ends. A SyncClient moves here,
+  for good, the first time a call cannot drive: a second thread calls while a
+  call is in flight (it waits for the thread, which starts once the driving
+  call has ended, so no task ever moves between threads); a call from a
+  thread that runs another loop; `create_many` (its workers go on between
+  calls); or a call from the main thread while any signal has a Python
+  handler other than Ctrl-C's default (a task runner's time limit raises from
+  one: it must meet a blocked wait, not the loop's own code).
 
 The facade. A group (`SyncCharges`, ...) names each method of the async
 group once: `create = synced(Charges.create)`. `synced` is a descriptor typed
@@ -36,16 +47,19 @@ Rules, decided:
 - An exception raised in the calling thread while it waits (Ctrl-C, a
   Celery time limit raised by a signal handler) cancels the call's task in
   the loop, waits for it to unwind (a second interrupt stops the waiting),
-  and is re-raised. A cancelled charge or refund is remembered as in doubt,
+  and is re-raised. A driving main thread takes Ctrl-C as asyncio.run does:
+  its handler cancels the task, and KeyboardInterrupt is raised once the
+  task has unwound. A cancelled charge or refund is remembered as in doubt,
   as in async code: pass your own `idempotency_key=` and resolve it later
   with `find_by_idempotency_key`.
 - `close()` (and leaving `with`) cancels nothing: new calls are refused
   (ClientStateError), calls already begun end by themselves (each is bounded
   by `total_timeout`), then open bulk runs are closed as their own `close()`
-  would, the pool is closed and the thread joined. It is idempotent, and a
-  second `close()` waits for the first. A SyncClient dropped without
-  `close()` is closed when it is garbage-collected or at interpreter exit.
-- After `os.fork()`, a SyncClient whose thread ran in the parent raises
+  would, the pool and the loop are closed and the thread (if any) joined.
+  It is idempotent, and a second `close()` waits for the first. A SyncClient
+  dropped without `close()` is closed when it is garbage-collected or at
+  interpreter exit.
+- After `os.fork()`, a SyncClient whose loop ran in the parent raises
   ClientStateError in the child: create SyncClients in the child (one made
   before the fork and first used after it is fine).
 """
@@ -55,8 +69,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import copy
+import importlib
 import inspect
 import os
+import signal
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -66,6 +82,7 @@ from ._client import Client
 from ._errors import ClientStateError, InvalidParameterError
 from ._resources._base import Resource
 from ._resources._charges import Charges
+from ._resources._checkout import BillingPortalSessions, CheckoutSessions
 from ._resources._customers import Customers
 from ._resources._discounts import Discounts
 from ._resources._documents import Documents
@@ -91,12 +108,17 @@ _END: Any = object()  # an async iterator's end, as a value the loop can hand ba
 
 
 class _Call:
-    """One call handed to the loop. The caller blocks on `done`, a lock held
+    """One call: `await fn(*args, **kwargs)` in the caller's `context`, run
+    by the loop. A caller that hands it over blocks on `done`, a lock held
     until the loop releases it when the call's task has ended."""
 
-    __slots__ = ("done", "error", "finished", "result", "task")
+    __slots__ = ("args", "context", "done", "error", "finished", "fn", "kwargs", "result", "task")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: Any
+    ) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.context = contextvars.copy_context()
         self.done = threading.Lock()
         self.done.acquire()
         self.finished = False
@@ -105,8 +127,34 @@ class _Call:
         self.task: asyncio.Task[Any] | None = None
 
 
+# Signals whose Python handler, if any, is read before a caller drives the
+# loop itself. Handlers are read and set through the signal module's C core
+# (no stubs): the public functions convert each to an enum, 20 us a call.
+_SIGNALS = tuple(
+    int(s) for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
+)
+_getsignal: Callable[[int], object] = importlib.import_module("_signal").getsignal
+_setsignal: Callable[[int, object], object] = importlib.import_module("_signal").signal
+
+
+def _signals_let_main_thread_drive() -> bool:
+    """True when no Python handler could raise into the loop's own code: a
+    raising handler (a task runner's time limit) must meet a blocked wait,
+    not a half-run callback of the loop."""
+    for signum in _SIGNALS:
+        handler = _getsignal(signum)
+        if callable(handler) and handler is not signal.default_int_handler:
+            return False
+    return True
+
+
 class _Runner:
-    """The event loop thread of one SyncClient and the calls in it.
+    """The event loop of one SyncClient and the calls in it.
+
+    Two ways to run it (module docstring, "How it runs"): the calling thread
+    drives the loop for its own call, or a thread of the runner's own runs it
+    for every caller. A runner starts in the first way and moves to the
+    second, for good, the first time a call cannot drive.
 
     Holds no reference to the SyncClient, so that a dropped SyncClient can be
     collected and its finalizer can close this."""
@@ -114,9 +162,13 @@ class _Runner:
     def __init__(self, client: Client) -> None:
         self.client = client  # the first; views of it share its pool and lifecycle
         self._lock = threading.Lock()  # start, submit and close, against each other
+        self._drive = threading.Lock()  # held by the one thread running the loop
+        self._driver: threading.Thread | None = None  # a caller driving it now
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._serving = threading.Event()  # the thread runs the loop
         self._closing = False
+        self._shut = False  # the loop is closed
         self._close_error: BaseException | None = None
         self.forked = False  # set in a child process by os.register_at_fork
         self._tasks: set[asyncio.Task[Any]] = set()  # calls begun, in the loop
@@ -129,28 +181,71 @@ class _Runner:
 
     @property
     def started(self) -> bool:
-        return self._thread is not None
+        return self._loop is not None
 
     def _on_loop_thread(self) -> bool:
         # Thread objects, not idents: an ended thread's ident is given to new ones.
-        return threading.current_thread() is self._thread
+        current = threading.current_thread()
+        return current is self._thread or current is self._driver
 
     # ------------------------------------------------------------- calling
-    def call(self, fn: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Any) -> T:
-        """Run `await fn(*args, **kwargs)` in the loop; block until it ends."""
+    def call(
+        self,
+        fn: Callable[..., Awaitable[T]],
+        args: tuple[Any, ...],
+        kwargs: Any,
+        *,
+        keep_running: bool = False,
+    ) -> T:
+        """Run `await fn(*args, **kwargs)` in the loop; block until it ends.
+
+        `keep_running`: what the call makes goes on working between calls (a
+        bulk run's workers), so the loop must run between calls: its thread."""
         if self._on_loop_thread():
             raise ClientStateError(
                 "a SyncClient was called from its own event loop thread (from a middleware "
                 "or transport?): it would wait for itself forever; await the async "
                 "ching_async.Client there instead"
             )
-        call = _Call()
-        context = contextvars.copy_context()
-        with self._lock:  # so that no call is handed over once close() has begun
-            if self._closing or self.forked:
-                raise self._unusable()
-            loop = self._loop if self._loop is not None else self._start()
-            loop.call_soon_threadsafe(self._begin, call, fn, args, kwargs, context)
+        call = _Call(fn, args, kwargs)
+        drive = (
+            not keep_running
+            and self._thread is None
+            and asyncio._get_running_loop() is None  # another loop runs here: hand over
+            and (
+                threading.current_thread() is not threading.main_thread()
+                or _signals_let_main_thread_drive()
+            )
+            and self._drive.acquire(blocking=False)
+        )
+        if drive:
+            try:
+                with self._lock:  # so that no call begins once close() has begun
+                    if self._closing or self.forked:
+                        raise self._unusable()
+                    loop = self._loop if self._loop is not None else self._new_loop()
+                self._drive_call(loop, call)
+            finally:
+                self._release_drive()
+        else:
+            self._own_thread()
+            with self._lock:  # so that no call is handed over once close() has begun
+                if self._closing or self.forked:
+                    raise self._unusable()
+                served = self._loop
+                assert served is not None
+                served.call_soon_threadsafe(self._begin, call)
+            self._wait(served, call)
+        error = call.error
+        if error is None:
+            return cast(T, call.result)
+        try:
+            raise error
+        finally:
+            del error, call  # no cycle: this frame <-> the error's traceback
+
+    def _wait(self, loop: asyncio.AbstractEventLoop, call: _Call) -> None:
+        """Block until the loop's thread has run the call."""
         try:
             call.done.acquire()
         except BaseException:
@@ -161,35 +256,69 @@ class _Runner:
                 loop.call_soon_threadsafe(_cancel, call)
                 call.done.acquire()
             raise
-        error = call.error
-        if error is None:
-            return cast(T, call.result)
+
+    def _drive_call(self, loop: asyncio.AbstractEventLoop, call: _Call) -> None:
+        """Run the loop in this thread until the call's task ends: no hop to
+        another thread and back (benchmarks/README.md, "SyncClient").
+
+        In the main thread Ctrl-C cancels the task and is raised once it has
+        unwound, as asyncio.run does; a second one stops the waiting."""
+        self._driver = threading.current_thread()
+        interrupted = False
+        task = self._begin(call, catch_up=True)
+
+        def on_sigint(signum: int, frame: object) -> None:
+            nonlocal interrupted
+            if interrupted or task.done():
+                raise KeyboardInterrupt
+            interrupted = True
+            task.cancel()
+            loop.call_soon_threadsafe(_nothing)  # wake the selector
+
+        sigint = threading.current_thread() is threading.main_thread() and (
+            _getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if sigint:
+            _setsignal(signal.SIGINT, on_sigint)
         try:
-            raise error
+            loop.run_until_complete(task)
+        except BaseException:
+            task.cancel()  # a second Ctrl-C: the next drive lets it unwind
+            raise
         finally:
-            del error, call  # no cycle: this frame <-> the error's traceback
+            if sigint and _getsignal(signal.SIGINT) is on_sigint:
+                _setsignal(signal.SIGINT, signal.default_int_handler)
+        if interrupted and isinstance(call.error, asyncio.CancelledError):
+            call.error = KeyboardInterrupt()
 
-    def _begin(
-        self,
-        call: _Call,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        kwargs: Any,
-        context: contextvars.Context,
-    ) -> None:
+    def _release_drive(self) -> None:
+        self._driver = None
+        try:
+            if self._closing and self._thread is None:
+                self._shutdown_here()  # close() met this drive, or ran from within it
+        finally:
+            self._drive.release()
+
+    def _begin(self, call: _Call, *, catch_up: bool = False) -> asyncio.Task[None]:
+        """The call's task, in the loop (run there, or by a driving caller)."""
         assert self._loop is not None
-        call.task = self._loop.create_task(self._run(call, fn, args, kwargs), context=context)
-        self._tasks.add(call.task)
+        task = self._loop.create_task(self._run(call, catch_up=catch_up), context=call.context)
+        call.task = task
+        self._tasks.add(task)
+        return task
 
-    async def _run(
-        self, call: _Call, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...], kwargs: Any
-    ) -> None:
+    async def _run(self, call: _Call, *, catch_up: bool) -> None:
         """The call's task. It hands its outcome over itself (not from a done
         callback, one more turn of the loop) and never raises: the caller
         raises it."""
         try:
+            if catch_up:
+                # A driven loop stood still since the last call: one turn first
+                # handles what arrived meanwhile (a pooled connection the server
+                # closed), as a loop that never stops would have.
+                await asyncio.sleep(0)
             # Called here, in the loop: a plain method's validation (`list`) too.
-            call.result = await fn(*args, **kwargs)
+            call.result = await call.fn(*call.args, **call.kwargs)
         except BaseException as exc:  # CancelledError too: the caller was interrupted
             call.error = exc
         finally:
@@ -201,18 +330,35 @@ class _Runner:
     def _unusable(self) -> ClientStateError:
         if self.forked:
             return ClientStateError(
-                "this SyncClient's thread ran in the parent process, which then forked; "
+                "this SyncClient's loop ran in the parent process, which then forked; "
                 "create a new SyncClient in this process"
             )
         return ClientStateError("this SyncClient is closed; create a new one")
 
-    def _start(self) -> asyncio.AbstractEventLoop:
-        """Start the loop thread (under self._lock)."""
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=_serve, args=(loop,), name=_THREAD_NAME, daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        return loop
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, made by the first call (under self._lock)."""
+        self._loop = asyncio.new_event_loop()
+        return self._loop
+
+    def _own_thread(self) -> None:
+        """Start the loop's own thread if it is not running yet, and wait until
+        it runs the loop: after a caller driving it now has ended its call.
+        No task then moves between threads (tenacity keeps a retry's state
+        in thread-locals)."""
+        with self._lock:
+            if self._closing or self.forked:
+                raise self._unusable()
+            if self._thread is None:
+                loop = self._loop if self._loop is not None else self._new_loop()
+                thread = threading.Thread(
+                    target=_serve,
+                    args=(loop, self._drive, self._serving),
+                    name=_THREAD_NAME,
+                    daemon=True,
+                )
+                thread.start()
+                self._thread = thread
+        self._serving.wait()
 
     # ------------------------------------------------------------- closing
     def close(self, *, join: bool = True) -> None:
@@ -224,15 +370,26 @@ class _Runner:
         with self._lock:
             first, self._closing = not self._closing, True
             loop, thread = self._loop, self._thread
-        if loop is None or thread is None or self.forked:
-            return  # never started (nothing to close), or the thread is the parent's
-        if first:
-            asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
-        if join:
+        if loop is None or self.forked:
+            return  # never started (nothing to close), or the loop is the parent's
+        if thread is None:
+            # Driven by its callers. From within a driving call (the
+            # collector, say), that call closes it as it ends.
+            if not join:
+                return
+            self._drive.acquire()  # a call driving the loop now ends first
+            self._release_drive()  # which closes it here
+        else:
+            if first:
+                if join:
+                    self._serving.wait()  # not begun in a caller's drive (_own_thread)
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
+            if not join:
+                return
             thread.join()  # also how a second close() waits for the first
-            error, self._close_error = self._close_error, None
-            if error is not None:
-                raise error  # a bulk run's journal that could not be closed, say
+        error, self._close_error = self._close_error, None
+        if error is not None:
+            raise error  # a bulk run's journal that could not be closed, say
 
     def after_fork(self) -> None:
         """In a forked child: the loop thread did not survive the fork, and
@@ -240,11 +397,34 @@ class _Runner:
         nothing of the parent's: it starts here."""
         self.forked = self.started
         self._lock = threading.Lock()  # another thread may have held it at the fork
+        self._drive = threading.Lock()
 
     def close_dropped(self) -> None:
         """The SyncClient's finalizer. The collector may run it in the loop's
         own thread: the thread is then stopped, not joined."""
         self.close(join=not self._on_loop_thread())
+
+    def _shutdown_here(self) -> None:
+        """Close a caller-driven loop in this thread (holding the drive lock)."""
+        if self._shut or self._loop is None:
+            return
+        self._shut = True
+        if asyncio._get_running_loop() is None:
+            self._close_loop()
+            return
+        # This thread runs another loop (the collector dropped this client
+        # inside async code): a loop cannot run inside another, so close it
+        # from a thread of its own.
+        closer = threading.Thread(target=self._close_loop, name=_THREAD_NAME)
+        closer.start()
+        closer.join()
+
+    def _close_loop(self) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.run_until_complete(self._shutdown())
+        finally:
+            _close_loop(self._loop)
 
     async def _shutdown(self) -> None:
         try:
@@ -258,7 +438,12 @@ class _Runner:
         except Exception as exc:  # the first close() raises it, once the thread is gone
             self._close_error = exc
         finally:
-            asyncio.get_running_loop().stop()
+            if self._thread is not None:
+                asyncio.get_running_loop().stop()
+
+
+def _nothing() -> None:
+    pass
 
 
 def _cancel(call: _Call) -> None:
@@ -267,17 +452,25 @@ def _cancel(call: _Call) -> None:
         call.task.cancel()
 
 
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
+def _serve(
+    loop: asyncio.AbstractEventLoop, drive: threading.Lock, serving: threading.Event
+) -> None:
+    drive.acquire()  # a caller driving the loop ends its call first; kept for good
+    serving.set()
     asyncio.set_event_loop(loop)
     try:
         loop.run_forever()
     finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            # aiohttp resolves names in the default executor: no thread left behind.
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            loop.close()
+        _close_loop(loop)
+
+
+def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    try:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        # aiohttp resolves names in the default executor: no thread left behind.
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
+        loop.close()
 
 
 _RUNNERS: weakref.WeakSet[_Runner] = weakref.WeakSet()
@@ -425,7 +618,8 @@ class _SyncedIterator(_GroupMethod[R, P], Generic[R, P, T]):
             return iterator
 
         def bound(*args: P.args, **kwargs: P.kwargs) -> SyncIterator[T]:
-            return SyncIterator(sync_client, runner.call(open_, args, kwargs))
+            opened = runner.call(open_, args, kwargs, keep_running=True)
+            return SyncIterator(sync_client, opened)
 
         return self._install(group, bound)
 
@@ -525,6 +719,15 @@ class SyncDiscounts(SyncResource[Discounts]):
     find_by_idempotency_key = synced(Discounts.find_by_idempotency_key)
 
 
+class SyncCheckoutSessions(SyncResource[CheckoutSessions]):
+    create = synced(CheckoutSessions.create)
+    retrieve = synced(CheckoutSessions.retrieve)
+
+
+class SyncBillingPortalSessions(SyncResource[BillingPortalSessions]):
+    create = synced(BillingPortalSessions.create)
+
+
 class SyncSubscriptions(SyncResource[Subscriptions]):
     create = synced(Subscriptions.create)
     retrieve = synced(Subscriptions.retrieve)
@@ -619,6 +822,10 @@ class SyncClient:
         self.products = SyncProducts(self, client.products)
         self.prices = SyncPrices(self, client.prices)
         self.discounts = SyncDiscounts(self, client.discounts)
+        self.checkout_sessions = SyncCheckoutSessions(self, client.checkout_sessions)
+        self.billing_portal_sessions = SyncBillingPortalSessions(
+            self, client.billing_portal_sessions
+        )
         self.subscriptions = SyncSubscriptions(self, client.subscriptions)
 
     @_parameters_of(Client.with_options)

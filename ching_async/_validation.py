@@ -20,11 +20,13 @@ from ._convert import format_timestamp
 from ._errors import InvalidParameterError
 from ._models import (
     CancellationReason,
+    CaptureMethod,
     DiscountDuration,
     DiscountRedemption,
     DiscountTargetType,
     DiscountValueType,
     Installments,
+    LineItem,
     PriceApplyMode,
     PriceType,
     ProductFeature,
@@ -361,9 +363,9 @@ class Clear(enum.Enum):
         return "ching_async.CLEAR"
 
 
-# An update's argument that sends null, clearing a nullable field (None, the
-# default, leaves the field unchanged).
 CLEAR = Clear.CLEAR
+"""An update's argument that sends null, clearing a nullable field (None, the
+default, leaves the field unchanged)."""
 
 
 def clearable(check: Check) -> Check:
@@ -780,8 +782,9 @@ class Fields:
 
     `body(**values)` returns the values checked, under the API's names, in the
     declared order; None leaves an optional field out. It is compiled from the
-    table into straight-line code (as attrs writes an `__init__`), so that it
-    costs what hand-written checks cost: charges.create is on the hot path.
+    table into straight-line code (as attrs writes an `__init__`): a loop over
+    the table would cost POST create at 64 concurrent part of its 1.3x target
+    (benchmarks/README.md, "Argument tables").
     """
 
     body: Callable[..., dict[str, Any]]
@@ -828,6 +831,160 @@ CHARGE_FIELDS = Fields(
 __all__ += ["CHARGE_FIELDS", "Check", "Fields"]
 
 
+# ----------------------------------------- checkout sessions and the billing portal
+MAX_LINE_ITEMS = 50
+MAX_QUANTITY = 1000
+MAX_COUPON_CODES = 20
+MAX_COUPON_CODE_LENGTH = 64
+CHECKOUT_PAYMENT_METHODS = ("card", "wallet")
+_CSS_HEX = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})")
+_BLANK_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def check_signed_agorot(name: str, value: object) -> int:
+    """An int number of agorot of either sign (a negative cart line is a discount)."""
+    if type(value) is not int:
+        raise _fail(
+            f"{name} must be an int number of agorot (49.90 ILS = 4990; negative for a "
+            f"discount line), got {_describe(value)}"
+        )
+    return value
+
+
+def check_quantity(name: str, value: object) -> int:
+    """A line item's quantity: an int from 1 to 1000."""
+    if type(value) is not int or not 1 <= value <= MAX_QUANTITY:
+        raise _fail(f"{name} must be an int from 1 to {MAX_QUANTITY}, got {_describe(value)}")
+    return value
+
+
+_LINE_ITEM = Fields(
+    {
+        "name": check_text,
+        "amount_agorot": check_signed_agorot,
+        "quantity": check_quantity,
+        "description": check_optional_text,
+        "image_url": check_https_url,
+        "price": check_plain_id,
+        "product": check_plain_id,
+    },
+    required=("name", "amount_agorot"),
+)
+_LINE_ITEM_KEYS = ("name", "amount_agorot", "quantity", "description", "image_url", "price",
+                   "product")  # fmt: skip
+
+
+def check_line_items(name: str, value: object) -> list[dict[str, Any]]:
+    """A cart: 1 to 50 line items, each a LineItem or a mapping of its fields
+    (`name` and `amount_agorot` required)."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(
+            f"{name} must be a list of line items such as {{'name': 'T-shirt', "
+            f"'amount_agorot': 4990}}, got {_describe(value)}"
+        )
+    if not 1 <= len(value) <= MAX_LINE_ITEMS:
+        raise _fail(f"{name} must hold 1 to {MAX_LINE_ITEMS} line items, got {len(value)}")
+    lines = []
+    for index, item in enumerate(value):
+        where = f"{name}[{index}]"
+        if isinstance(item, LineItem):
+            item = {key: getattr(item, key) for key in _LINE_ITEM_KEYS}
+        fields = _exact_keys(where, item, _LINE_ITEM_KEYS)
+        try:
+            lines.append(_LINE_ITEM.body(**fields))
+        except InvalidParameterError as exc:
+            raise _fail(f"{where}: {exc}") from None
+    return lines
+
+
+def check_coupon_codes(name: str, value: object) -> list[str]:
+    """At most 20 codes, each 1-64 characters without spaces, as given."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(f"{name} must be a list of codes such as ['LAUNCH'], got {_describe(value)}")
+    if len(value) > MAX_COUPON_CODES:
+        raise _fail(f"{name} must hold at most {MAX_COUPON_CODES} codes, got {len(value)}")
+    for code in value:
+        if (
+            not isinstance(code, str)
+            or not 1 <= len(code) <= MAX_COUPON_CODE_LENGTH
+            or _BLANK_OR_CONTROL.search(code)
+        ):
+            raise _fail(
+                f"each of {name} must be 1-{MAX_COUPON_CODE_LENGTH} characters without "
+                f"spaces, got {_describe(code)}"
+            )
+    return list(value)
+
+
+def check_checkout_payment_methods(name: str, value: object) -> list[str]:
+    """ "card" and/or "wallet" (an empty list means both), each once."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(f"{name} must be a list such as ['card', 'wallet'], got {_describe(value)}")
+    return list(dict.fromkeys(_one_of(name, m, CHECKOUT_PAYMENT_METHODS) for m in value))
+
+
+def check_background_color(name: str, value: object) -> str:
+    """A CSS hex color: #rgb, #rrggbb or #rrggbbaa."""
+    if not isinstance(value, str) or not _CSS_HEX.fullmatch(value):
+        raise _fail(
+            f"{name} must be a CSS hex color (#rgb, #rrggbb or #rrggbbaa), got {_describe(value)}"
+        )
+    return value
+
+
+def check_checkout_rules(body: Mapping[str, Any]) -> None:
+    """What `checkout_sessions.create` needs beyond each field's own check:
+    `price`, `line_items` or both (a mixed session: a recurring plan plus
+    one-time items, which takes no manual capture, `payment_methods` or
+    `auto_open_wallets`), a cart that adds up to 0 or more, and what
+    `auto_open_wallets` needs. (Whether `price` is recurring only the server
+    knows.)"""
+    if "price" not in body and "line_items" not in body:
+        raise _fail(
+            "give price= (one price), line_items= (a cart), or both (a recurring plan "
+            "plus one-time items)"
+        )
+    mixed = "price" in body and "line_items" in body
+    manual = body.get("capture_method") == CaptureMethod.MANUAL
+    wallets = body.get("auto_open_wallets") is True
+    if mixed:
+        refused = [
+            option
+            for option, given in (
+                ("capture_method='manual'", manual),
+                ("payment_methods=", "payment_methods" in body),
+                ("auto_open_wallets=True", wallets),
+            )
+            if given
+        ]
+        if refused:
+            raise _fail(
+                f"{' and '.join(refused)}: not for a mixed session (price= with line_items=); "
+                "for one-time prices and carts only"
+            )
+    if "line_items" in body:
+        total = sum(line["amount_agorot"] * line.get("quantity", 1) for line in body["line_items"])
+        if total < 0:
+            raise _fail(f"line_items add up to {total} agorot; a cart's total must be 0 or more")
+    if wallets:
+        if body.get("payment_methods") and "wallet" not in body["payment_methods"]:
+            raise _fail("auto_open_wallets=True needs 'wallet' among payment_methods")
+        if manual:
+            raise _fail("auto_open_wallets=True does not go with capture_method='manual'")
+
+
+__all__ += [
+    "check_background_color",
+    "check_checkout_payment_methods",
+    "check_checkout_rules",
+    "check_coupon_codes",
+    "check_line_items",
+    "check_quantity",
+    "check_signed_agorot",
+]
+
+
+# ---------------------------------- end of checkout sessions and the billing portal
 # ------------------------------------------------------------- subscriptions
 def check_subscription_discounts(name: str, value: object) -> list[dict[str, str]]:
     """`[{"code": "LAUNCH"}, {"discount": "disc_..."}]`: each entry a code

@@ -38,6 +38,7 @@ from ._base import Listed, Marking, Resource, marked
 
 __all__ = ["Discounts"]
 
+# Imports, declarations and the create's docstring alike in shape only to _products'.
 DISCOUNTS_PATH = "/discounts"
 _LISTED = Listed(DISCOUNTS_PATH)  # the 100 newest rules, project-wide: the API has no filter
 # What `update` may change (the API calls them the mutable fields).

@@ -172,6 +172,7 @@ class Products(Resource):
             raise decode_error(response, str, TypeError("expected the image's URL"))
         return url
 
+    # Alike in shape only to refunds' and discounts': each is one shared call.
     async def retrieve(self, id: str) -> Product:
         """The product `id` (`prod_...`)."""
         return await self._call(Product, "GET", PRODUCTS_PATH + "/" + check_id("id", id))

@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_subscription_commands(commands, common)
     _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
+    _add_checkout_commands(commands, common)
     _add_bulk_charge_command(commands, common)
     add_worker_command(commands, parents=[common])  # charges jobs enqueued with --redis
     p = add_command(
@@ -818,6 +819,68 @@ def _secret_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+CHECKOUT_CREATE_DESCRIPTION = """\
+Open a hosted checkout for a customer and print its url: one price
+(--price), a cart (--line-item, 1 to 50), or both (a recurring plan plus
+one-time items). The customer pays there; the charge reaches you by webhook.
+Safe to run again: a session charges nothing until it is paid, and expires
+after 30 minutes unused. In live mode the command asks first (--yes skips
+the question; without a terminal, --yes is required).
+"""
+
+
+def _add_checkout_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    checkout = CommandGroup(
+        commands, "checkout", "hosted checkout pages: create, get", "._checkout", common
+    )
+    p = checkout.command(
+        "create", "open a hosted checkout; prints its url", description=CHECKOUT_CREATE_DESCRIPTION
+    )
+    p.add_argument("--customer", required=True, metavar="CUS_ID", help="an existing customer")
+    p.add_argument("--success-url", required=True, metavar="URL")
+    p.add_argument("--cancel-url", required=True, metavar="URL")
+    p.add_argument("--price", metavar="PRICE_ID", help="what is sold (one-time or recurring)")
+    p.add_argument(
+        "--line-item",
+        action="append",
+        metavar="NAME|AGOROT[|QTY]",
+        help="a cart line (repeatable): 'T-shirt|4990|2', '-1000' for a discount line, or a "
+        "JSON object of its fields (price, product, description, image_url)",
+    )
+    p.add_argument(
+        "--coupon-code", action="append", metavar="CODES", help="comma-separated or repeated"
+    )
+    p.add_argument(
+        "--capture-method",
+        choices=["automatic", "manual"],
+        help="manual holds the amount for `ching charges capture` (one-time prices and carts)",
+    )
+    p.add_argument("--no-document", action="store_true", help="issue no tax document")
+    embedded = p.add_argument_group("embedded checkout (its embed url in an iframe)")
+    embedded.add_argument(
+        "--payment-method", action="append", choices=["card", "wallet"], help="repeatable"
+    )
+    embedded.add_argument("--background-color", metavar="#HEX", help="#rgb, #rrggbb or #rrggbbaa")
+    embedded.add_argument(
+        "--auto-open-wallets", action="store_true", help="open the wallet sheet on load"
+    )
+    yes_option(p, "create")
+    checkout.command("get", "retrieve a checkout session, with its status", id="CO_ID")
+    portal = CommandGroup(
+        commands, "portal", "billing portal links for a customer", "._checkout", common
+    )
+    p = portal.command(
+        "create",
+        "a short-lived link to a customer's billing portal",
+        epilog=WRITE_EPILOG,
+        description="A link where the customer sees invoices, changes cards and manages "
+        "subscriptions. It signs them in until it expires: send it to them only.",
+    )
+    p.add_argument("--customer", required=True, metavar="CUS_ID")
+    p.add_argument("--return-url", metavar="URL", help='the portal\'s "back to site" link')
+    yes_option(p, "create")
+
+
 def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> None:
     p = add_command(
         commands,
@@ -937,6 +1000,8 @@ _SAMPLE_LISTINGS = {
     "discounts": "ching discounts list --fake",
     "documents": "ching documents list --fake",
     "webhooks": "ching webhooks list --fake",
+    "checkout": "ching customers list --fake",
+    "portal": "ching customers list --fake",
 }
 
 

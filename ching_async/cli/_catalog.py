@@ -16,13 +16,14 @@ from typing import Any, Literal, TypeVar
 
 from .. import CLEAR, Client, Product, ProductFeature
 from ._confirm import ask, needs_confirmation
-from ._env import call
-from ._errors import CliError, UsageError
-from ._once import Wording, by_key, create_once
-from ._options import Handler, api_arguments
+from ._env import call, list_command, owned_command, retrieve_command
+from ._errors import UsageError
+from ._once import Wording, by_key, create_once, find_command, found_by_key
+from ._options import api_arguments
 from ._output import Output
 
 __all__ = [
+    "confirmed_write",
     "discounts_archive",
     "discounts_create",
     "discounts_find",
@@ -46,10 +47,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-WINDOW = 100  # find_by_idempotency_key sees the 100 newest objects
 
 
-async def _write(
+async def confirmed_write(
     out: Output,
     args: argparse.Namespace,
     action: str,
@@ -66,65 +66,9 @@ async def _write(
     return await call(out, confirmed, show)
 
 
-def _retrieve(group: str, printer: str) -> Handler:
-    """`ching <group> get ID`: one retrieve, printed by `out.<printer>`."""
-
-    async def get(args: argparse.Namespace, out: Output) -> int:
-        return await call(
-            out, lambda client: getattr(client, group).retrieve(args.id), getattr(out, printer)
-        )
-
-    return get
-
-
-def _list_all(group: str, printer: str) -> Handler:
-    """`ching <group> list`: the 100 newest, printed by `out.<printer>`."""
-
-    async def list_all(args: argparse.Namespace, out: Output) -> int:
-        return await call(out, lambda client: getattr(client, group).list(), getattr(out, printer))
-
-    return list_all
-
-
-def _find_by_key(group: str, printer: str, what: str) -> Handler:
-    """`ching <group> find KEY`, for a list with no filter."""
-
-    async def find(args: argparse.Namespace, out: Output) -> int:
-        return await call(
-            out,
-            lambda client: by_key(group)(client, args.key),
-            _find(out, what, args.key, getattr(out, printer)),
-        )
-
-    return find
-
-
 def creates(noun: str, *, find: str) -> Wording:
     """How a create command speaks of the `noun` it makes."""
     return Wording(noun=noun, verb="create it", done="created", find=find, request="create request")
-
-
-def _not_found_by_key(what: str, key: str, scope: str = "") -> CliError:
-    return CliError(
-        f"no {what} with idempotency key {key!r}: there are fewer than {WINDOW} {what}s"
-        f"{scope} and none carries it, so it was not made",
-        data={"idempotency_key": key, "found": False},
-    )
-
-
-def _find(
-    out: Output,
-    what: str,
-    key: str,
-    show: Callable[..., None],
-    scope: str = "",
-) -> Callable[[Any], None]:
-    def shown(found: Any) -> None:
-        if found is None:
-            raise _not_found_by_key(what, key, scope)
-        show(found, title=f"{what[0].upper()}{what[1:]} made with idempotency key {key!r}")
-
-    return shown
 
 
 # ------------------------------------------------------------------ products
@@ -202,7 +146,7 @@ async def products_update(args: argparse.Namespace, out: Output) -> int:
             changes["image_url"] = await client.products.upload_image(Path(args.image))
         return await client.products.update(args.id, **changes)
 
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating product {args.id}",
@@ -223,12 +167,12 @@ async def products_upload_image(args: argparse.Namespace, out: Output) -> int:
         else:
             out.print(url)
 
-    return await _write(out, args, f"uploading {args.file}", upload, show)
+    return await confirmed_write(out, args, f"uploading {args.file}", upload, show)
 
 
-products_get = _retrieve("products", "product")
-products_list = _list_all("products", "products")
-products_find = _find_by_key("products", "product", "product")
+products_get = retrieve_command("products", "product")
+products_list = list_command("products", "products")
+products_find = find_command("products", "product", "product")
 
 
 # -------------------------------------------------------------------- prices
@@ -276,9 +220,10 @@ async def prices_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
+# The writes are alike in shape only: each hands confirmed_write its own request.
 async def prices_update(args: argparse.Namespace, out: Output) -> int:
     trial = CLEAR if args.clear_trial else args.trial_period_days
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating price {args.id} ({args.apply_mode})",
@@ -293,7 +238,7 @@ async def prices_update(args: argparse.Namespace, out: Output) -> int:
 
 
 async def prices_cancel_migration(args: argparse.Namespace, out: Output) -> int:
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"cancelling the pending change of price {args.id}",
@@ -321,11 +266,11 @@ async def prices_find(args: argparse.Namespace, out: Output) -> int:
     return await call(
         out,
         lambda client: client.prices.find_by_idempotency_key(args.product, args.key),
-        _find(out, "price", args.key, out.price, f" of {args.product}"),
+        found_by_key(out, "price", args.key, out.price, f" of {args.product}"),
     )
 
 
-prices_get = _retrieve("prices", "price")
+prices_get = retrieve_command("prices", "price")
 
 
 # ----------------------------------------------------------------- discounts
@@ -367,7 +312,7 @@ async def discounts_update(args: argparse.Namespace, out: Output) -> int:
     changes = {k: v for k, v in api_arguments(args, *MUTABLE).items() if v is not None}
     if not changes:
         raise UsageError("nothing to update: give at least one option (see --help)")
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"updating discount rule {args.id}",
@@ -380,7 +325,7 @@ async def discounts_targets(args: argparse.Namespace, out: Output) -> int:
     ids = targets(args.target)
     if ids is None:
         raise UsageError("--target needs at least one product or price id")
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"replacing the targets of discount rule {args.id}",
@@ -390,7 +335,7 @@ async def discounts_targets(args: argparse.Namespace, out: Output) -> int:
 
 
 async def discounts_archive(args: argparse.Namespace, out: Output) -> int:
-    return await _write(
+    return await confirmed_write(
         out,
         args,
         f"archiving discount rule {args.id}",
@@ -402,14 +347,7 @@ async def discounts_archive(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def discounts_redemptions(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.discounts.redemptions(args.id),
-        partial(out.redemptions, discount=args.id),
-    )
-
-
-discounts_get = _retrieve("discounts", "discount")
-discounts_list = _list_all("discounts", "discounts")
-discounts_find = _find_by_key("discounts", "discount", "discount rule")
+discounts_redemptions = owned_command("discounts", "redemptions", "redemptions", "discount")
+discounts_get = retrieve_command("discounts", "discount")
+discounts_list = list_command("discounts", "discounts")
+discounts_find = find_command("discounts", "discount", "discount rule")

@@ -10,7 +10,7 @@ import argparse
 from functools import partial
 
 from .. import Charge
-from ._env import call
+from ._env import call, retrieve_command
 from ._options import api_arguments
 from ._output import Output
 
@@ -39,10 +39,7 @@ async def setup_sessions_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def setup_sessions_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out, lambda client: client.setup_sessions.retrieve(args.id), out.setup_session
-    )
+setup_sessions_get = retrieve_command("setup_sessions", "setup_session")
 
 
 async def setup_sessions_cancel(args: argparse.Namespace, out: Output) -> int:
@@ -86,8 +83,7 @@ async def charges_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def charges_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.charges.retrieve(args.id), out.charge)
+charges_get = retrieve_command("charges", "charge")
 
 
 async def charges_list(args: argparse.Namespace, out: Output) -> int:

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from .. import APIConnectionError, APIError, Client, Customer
 from ._confirm import ask, needs_confirmation
-from ._env import call
+from ._env import call, list_command, owned_command, retrieve_command
 from ._errors import UsageError
 from ._output import Output, outcome_unknown
 
@@ -80,8 +80,7 @@ def _upsert_hint(args: argparse.Namespace) -> str:
     )
 
 
-async def customers_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.customers.retrieve(args.id), out.customer)
+customers_get = retrieve_command("customers", "customer")
 
 
 async def customers_update(args: argparse.Namespace, out: Output) -> int:
@@ -108,8 +107,7 @@ async def customers_upsert(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def customers_list(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.customers.list(), out.customers)
+customers_list = list_command("customers", "customers")
 
 
 async def customers_delete(args: argparse.Namespace, out: Output) -> int:
@@ -129,20 +127,12 @@ async def customers_delete(args: argparse.Namespace, out: Output) -> int:
     return await call(out, delete, partial(out.customer, title=title))
 
 
-async def customers_cards(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.customers.list_payment_methods(args.id),
-        partial(out.payment_methods, customer=args.id),
-    )
+customers_cards = owned_command("customers", "list_payment_methods", "payment_methods", "customer")
 
 
 # ---------------------------------------------------------------------- cards
-# Alike in shape only to _commands' get and cancel: each names its own request (`call` is shared).
-async def cards_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out, lambda client: client.payment_methods.retrieve(args.id), out.payment_method
-    )
+# Alike in shape only to _commands' sessions and charges: each names its own request.
+cards_get = retrieve_command("payment_methods", "payment_method")
 
 
 async def cards_detach(args: argparse.Namespace, out: Output) -> int:

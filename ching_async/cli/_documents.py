@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import Client
-from ._env import call
+from ._env import call, list_command, retrieve_command
 from ._errors import UsageError
 from ._output import Output
 
@@ -16,12 +16,8 @@ __all__ = ["documents_download", "documents_get", "documents_list"]
 STDOUT = "-"
 
 
-async def documents_list(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.documents.list(), out.documents)
-
-
-async def documents_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.documents.retrieve(args.id), out.document)
+documents_list = list_command("documents", "documents")
+documents_get = retrieve_command("documents", "document")
 
 
 async def documents_download(args: argparse.Namespace, out: Output) -> int:

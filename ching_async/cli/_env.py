@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -29,6 +30,7 @@ from .. import Client, InvalidParameterError
 from .._client import DEFAULT_BASE_URL, _check_base_url
 from .._secrets import ApiKey
 from ._errors import ConfigError, ExitCode, UsageError
+from ._options import Handler
 
 if TYPE_CHECKING:
     from ..testing import FakeChing
@@ -45,6 +47,9 @@ __all__ = [
     "connect",
     "current_target",
     "embedded_fake",
+    "list_command",
+    "owned_command",
+    "retrieve_command",
     "seed_sample_data",
     "using",
 ]
@@ -243,3 +248,36 @@ async def call(
         result = await request(conn.client)
     show(result)
     return ExitCode.OK
+
+
+def retrieve_command(group: str, printer: str) -> Handler:
+    """`ching <group> get ID`: `client.<group>.retrieve(ID)`, printed by `out.<printer>`."""
+
+    async def get(args: argparse.Namespace, out: Output) -> int:
+        return await call(
+            out, lambda client: getattr(client, group).retrieve(args.id), getattr(out, printer)
+        )
+
+    return get
+
+
+def list_command(group: str, printer: str) -> Handler:
+    """`ching <group> list`: `client.<group>.list()`, printed by `out.<printer>`."""
+
+    async def list_all(args: argparse.Namespace, out: Output) -> int:
+        return await call(out, lambda client: getattr(client, group).list(), getattr(out, printer))
+
+    return list_all
+
+
+def owned_command(group: str, method: str, printer: str, owner: str) -> Handler:
+    """`ching <group> <action> ID`: what belongs to one object,
+    `client.<group>.<method>(ID)`, printed by `out.<printer>` with `<owner>=ID`."""
+
+    async def owned(args: argparse.Namespace, out: Output) -> int:
+        show = partial(getattr(out, printer), **{owner: args.id})
+        return await call(
+            out, lambda client: getattr(getattr(client, group), method)(args.id), show
+        )
+
+    return owned

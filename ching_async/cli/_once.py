@@ -6,6 +6,7 @@ With ``--idempotency-key`` the object made with that key is looked up first
 and shown instead of making another (so a script may re-run the command);
 in live mode the command asks first; an answer found by reconciliation says
 so; an unknown outcome says how to find out, and not to send again.
+``ching <group> find KEY`` is the lookup such a command points to.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import attrs
 
 from .. import APIConnectionError, APIError, Client
 from ._confirm import ask, needs_confirmation
-from ._env import connect
-from ._errors import ExitCode
+from ._env import call, connect
+from ._errors import CliError, ExitCode
+from ._options import Handler
 from ._output import Output, outcome_unknown
 
-__all__ = ["Wording", "by_key", "create_once"]
+__all__ = ["Wording", "by_key", "create_once", "find_command", "found_by_key"]
 
 M = TypeVar("M")
+WINDOW = 100  # find_by_idempotency_key sees the 100 newest objects
 
 
 @attrs.frozen
@@ -39,8 +42,9 @@ class Wording:
 
 
 def by_key(group: str) -> Callable[[Client, str], Awaitable[Any]]:
-    """`create_once`'s `find` for a group whose objects are found by their key
-    alone (no scope): `client.<group>.find_by_idempotency_key(key)`."""
+    """The lookup for a group whose objects are found by their key alone (no
+    scope): `client.<group>.find_by_idempotency_key(key)`; `create_once`'s
+    `find`, and `find_command`'s."""
     return lambda client, key: getattr(client, group).find_by_idempotency_key(key)
 
 
@@ -98,3 +102,39 @@ async def create_once(
         )
     show(made, title=f"{title} created")
     return ExitCode.OK
+
+
+def find_command(group: str, printer: str, what: str) -> Handler:
+    """`ching <group> find KEY`, for a list with no filter: the `what` made
+    with the key, printed by `out.<printer>`."""
+
+    async def find(args: argparse.Namespace, out: Output) -> int:
+        return await call(
+            out,
+            lambda client: by_key(group)(client, args.key),
+            found_by_key(out, what, args.key, getattr(out, printer)),
+        )
+
+    return find
+
+
+def found_by_key(
+    out: Output,
+    what: str,
+    key: str,
+    show: Callable[..., None],
+    scope: str = "",
+) -> Callable[[Any], None]:
+    """Show what a lookup by `key` found; none is an error that says it was
+    not made (the newest `WINDOW` of `scope` were fewer and none had it)."""
+
+    def shown(found: Any) -> None:
+        if found is None:
+            raise CliError(
+                f"no {what} with idempotency key {key!r}: there are fewer than {WINDOW} {what}s"
+                f"{scope} and none carries it, so it was not made",
+                data={"idempotency_key": key, "found": False},
+            )
+        show(found, title=f"{what[0].upper()}{what[1:]} made with idempotency key {key!r}")
+
+    return shown

@@ -20,7 +20,9 @@ from rich.text import Text
 from .. import (
     APIConnectionError,
     APIError,
+    BillingPortalSession,
     Charge,
+    CheckoutSession,
     ChingError,
     Customer,
     Discount,
@@ -528,6 +530,25 @@ class Output:
         ]
         self._object(change, rows, title)
 
+    # ------------------------------------------ checkout and the billing portal
+    def checkout_session(self, session: CheckoutSession, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("id", session.id),
+            ("status", _status(str(session.status)) if session.status is not None else None),
+            ("url", session.url),
+            ("embed url", session.embed_url),
+            ("expires at", session.expires_at),
+        ]
+        self._object(session, rows, title)
+
+    def portal_session(self, portal: BillingPortalSession, *, title: str | None = None) -> None:
+        rows: list[tuple[str, Any]] = [
+            ("url", portal.url),
+            ("return url", portal.return_url),
+            ("expires at", portal.expires_at),
+        ]
+        self._object(portal, rows, title)
+
     def _object(self, model: Model, rows: list[tuple[str, Any]], title: str | None) -> None:
         """One object: with --json as the API sent it, else a table of `rows`."""
         if self.json_mode:
@@ -558,6 +579,8 @@ Model = (
     | Discount
     | Subscription
     | PriceChange
+    | CheckoutSession
+    | BillingPortalSession
 )
 
 
@@ -565,9 +588,8 @@ def raw_of(model: Model) -> dict[str, Any]:
     """The object as the API sent it (so --json output has every field, even new ones)."""
     if model.raw:
         return dict(model.raw)
-    if isinstance(
-        model, Document | WebhookEndpoint | Product | Price | Discount | Subscription | PriceChange
-    ):
+    built = Document | WebhookEndpoint | Product | Price | Discount | Subscription | PriceChange
+    if isinstance(model, built | CheckoutSession | BillingPortalSession):
         return model.to_dict()  # built, not decoded: its own fields are all there is
     if isinstance(model, Customer):
         if model.deleted:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from .. import Charge, Client, Refund
+from .. import Charge, Client
 from ._amounts import format_money
-from ._env import call
-from ._errors import CliError
-from ._once import Wording, by_key, create_once
+from ._env import list_command, retrieve_command
+from ._once import Wording, by_key, create_once, find_command
 from ._options import api_arguments
 from ._output import Output
 
 __all__ = ["refunds_create", "refunds_find", "refunds_get", "refunds_list"]
-
-WINDOW = 100  # refunds.find_by_idempotency_key sees the 100 newest refunds
 
 
 # The options `create` passes on by name (each is named as the API's argument).
@@ -63,22 +60,6 @@ async def _question(client: Client, charge_id: str, amount: int | None) -> str |
     return f"Refund {what} of {of} in live mode?"
 
 
-async def refunds_get(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.refunds.retrieve(args.id), out.refund)
-
-
-async def refunds_list(args: argparse.Namespace, out: Output) -> int:
-    return await call(out, lambda client: client.refunds.list(), out.refunds)
-
-
-async def refunds_find(args: argparse.Namespace, out: Output) -> int:
-    def show(refund: Refund | None) -> None:
-        if refund is None:
-            raise CliError(
-                f"no refund with idempotency key {args.key!r}: there are fewer than {WINDOW} "
-                "refunds and none carries it, so it was not made",
-                data={"idempotency_key": args.key, "found": False},
-            )
-        out.refund(refund, title=f"Refund made with idempotency key {args.key!r}")
-
-    return await call(out, lambda client: client.refunds.find_by_idempotency_key(args.key), show)
+refunds_get = retrieve_command("refunds", "refund")
+refunds_list = list_command("refunds", "refunds")
+refunds_find = find_command("refunds", "refund", "refund")

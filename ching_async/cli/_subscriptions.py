@@ -1,8 +1,8 @@
 """``ching subscriptions ...``: customers billed every period.
 
 `create` is made exactly once (``_once.create_once``, like the catalog's
-creates); `cancel` and `change-price` are writes (``_catalog._write``): every
-write asks first in live mode (``--yes`` skips the question; without a
+creates); `cancel` and `change-price` are writes (``_catalog.confirmed_write``):
+every write asks first in live mode (``--yes`` skips the question; without a
 terminal, ``--yes`` is required). Options are named as the SDK's arguments.
 """
 
@@ -14,8 +14,9 @@ from functools import partial
 from typing import Any
 
 from .._resources._subscriptions import Subscriptions
-from ._catalog import _find_by_key, _list_all, _retrieve, _write, creates, targets
-from ._once import by_key, create_once
+from ._catalog import confirmed_write, creates, targets
+from ._env import list_command, retrieve_command
+from ._once import by_key, create_once, find_command
 from ._options import Handler, api_arguments
 from ._output import Output
 
@@ -69,7 +70,7 @@ def _write_on(
     first in live mode (`action(args)` names it), its answer shown by `show`."""
 
     async def write(args: argparse.Namespace, out: Output) -> int:
-        return await _write(
+        return await confirmed_write(
             out, args, action(args), lambda c: request(c.subscriptions, args), show(out, args)
         )
 
@@ -90,6 +91,6 @@ subscriptions_change_price = _write_on(
     lambda subs, args: subs.change_price(args.id, **api_arguments(args, "price", "change_timing")),
     lambda out, args: partial(out.price_change, title="Price changed"),
 )
-subscriptions_get = _retrieve("subscriptions", "subscription")
-subscriptions_list = _list_all("subscriptions", "subscriptions")
-subscriptions_find = _find_by_key("subscriptions", "subscription", "subscription")
+subscriptions_get = retrieve_command("subscriptions", "subscription")
+subscriptions_list = list_command("subscriptions", "subscriptions")
+subscriptions_find = find_command("subscriptions", "subscription", "subscription")

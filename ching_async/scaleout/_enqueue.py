@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SHARDS", "DEFAULT_TTL", "EnqueuedJob", "JobConflictError", "enqueue"]
 
 DEFAULT_SHARDS = 16
+"""Shards of a job when `enqueue` is not told (`shards=`)."""
 DEFAULT_TTL = timedelta(days=7)
+"""How long a job's Redis keys live after its last enqueue."""
 CHUNK = 1000  # items per round trip to Redis
 LEASE = 60.0  # seconds an enqueuer holds a job between two chunks
 
@@ -38,6 +40,8 @@ class JobConflictError(InvalidParameterError):
 
 @attrs.frozen
 class EnqueuedJob:
+    """What `enqueue` did: the job's size and the shards this call queued."""
+
     job_id: str
     items: int  # items in the job
     shards: int

@@ -26,6 +26,7 @@ from .._errors import InvalidParameterError
 __all__ = ["DEFAULT_QUEUE", "JobKeys", "arq_job_id", "check_job_id", "shard_of"]
 
 DEFAULT_QUEUE = "ching:queue"
+"""The arq queue the shards go to and the workers read."""
 SHARD_FUNCTION = "ching_charge_shard"
 # The engine's rule (printable ASCII, no spaces), minus the braces of the hash tag.
 _JOB_ID = re.compile(r"[\x21-\x7a\x7c\x7e]{1,200}")
@@ -77,6 +78,7 @@ class JobKeys:
         self.meta = f"{self.base}:meta"
 
     def shard(self, n: int) -> str:
+        """The prefix of shard `n`'s keys."""
         return f"{self.base}:shard:{n}"
 
     # One method per key of a shard (SHARD_PARTS, all of which `of_shard`
@@ -88,4 +90,5 @@ class JobKeys:
     open = _shard_key("open")
 
     def of_shard(self, n: int) -> list[str]:
+        """Every key of shard `n`."""
         return [f"{self.shard(n)}:{part}" for part in SHARD_PARTS]

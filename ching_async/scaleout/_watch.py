@@ -31,6 +31,8 @@ class JobNotFoundError(InvalidParameterError):
 
 @attrs.frozen
 class ShardProgress:
+    """One shard's part of a `JobProgress`."""
+
     shard: int
     items: int
     done: int  # items with a result (final or not)
@@ -45,6 +47,8 @@ class ShardProgress:
 
 @attrs.frozen
 class JobProgress:
+    """A snapshot of a job's progress (`progress`, `watch`)."""
+
     job_id: str
     items: int
     shards: tuple[ShardProgress, ...]
@@ -53,6 +57,7 @@ class JobProgress:
 
     @property
     def done(self) -> int:
+        """Items with a result, final or not."""
         return self.summary.total
 
     @property
@@ -62,6 +67,7 @@ class JobProgress:
 
     @property
     def stalled(self) -> tuple[int, ...]:
+        """The shards not done with no arq job left to run them: enqueue again to resume."""
         return tuple(s.shard for s in self.shards if s.stalled)
 
     @property

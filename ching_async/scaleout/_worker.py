@@ -36,6 +36,7 @@ __all__ = [
 logger = logging.getLogger("ching_async.scaleout")
 
 DEFAULT_JOB_TIMEOUT = 300.0
+"""Seconds arq gives one run of a shard; a dead worker's shards run again after it."""
 DEFAULT_MAX_JOBS = 4
 DEFAULT_MAX_TRIES = 1000  # each slice of a shard is one try
 REDIS_URL_ENV = "CHING_REDIS_URL"

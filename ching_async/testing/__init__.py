@@ -19,6 +19,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._checkout import CheckoutNotModeledError
     from ._envelope import FakeApiError, Issue
     from ._faults import Fault, FaultKind, FaultRule, FaultSet
     from ._log import RequestRecord
@@ -29,25 +30,8 @@ if TYPE_CHECKING:
         error_response,
         json_response,
     )
-
-    # The record types (as _server and _state import them).
-    from ._models import (
-        Charge,
-        Customer,
-        Discount,
-        Document,
-        PaymentMethod,
-        Price,
-        PriceMigration,
-        Product,
-        Redemption,
-        Refund,
-        SetupSession,
-        UploadedImage,
-        WebhookEndpoint,
-    )
+    from ._models import *  # noqa: F403 (the record types: _models.__all__)
     from ._server import FakeChing
-    from ._subscriptions import AppliedDiscount, Subscription
     from ._testmode import ching_test_mode
     from ._trigger import SAMPLE_EVENT_TYPES, sample_event, trigger_event
     from ._webhooks import Delivery, WebhookEvent
@@ -82,6 +66,9 @@ __all__ = [
     "Discount",
     "Redemption",
     "UploadedImage",
+    "CheckoutSession",
+    "BillingPortalSession",
+    "CheckoutNotModeledError",
     "Subscription",
     "AppliedDiscount",
     "SAMPLE_EVENT_TYPES",
@@ -119,8 +106,11 @@ _HOMES = {
     "Discount": "_models",
     "Redemption": "_models",
     "UploadedImage": "_models",
-    "Subscription": "_subscriptions",
-    "AppliedDiscount": "_subscriptions",
+    "CheckoutSession": "_models",
+    "BillingPortalSession": "_models",
+    "CheckoutNotModeledError": "_checkout",
+    "Subscription": "_models",
+    "AppliedDiscount": "_models",
     "SAMPLE_EVENT_TYPES": "_trigger",
     "sample_event": "_trigger",
     "trigger_event": "_trigger",

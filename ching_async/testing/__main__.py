@@ -16,6 +16,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m ching_async.testing", description="Run an in-memory fake CHING API."
     )
+    # Option declarations, alike in shape only to the ching command's (cli/_app.py).
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8787, help="TCP port; 0 picks a free one")
     parser.add_argument("--api-key", help="test key to accept (default: generated from --seed)")

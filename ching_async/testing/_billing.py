@@ -54,9 +54,9 @@ from typing import Any
 
 from ._clock import OffsetClock, format_optional
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
-from ._models import Charge, Discount, Price
+from ._models import AppliedDiscount, Charge, Discount, Price, Subscription
 from ._state import Ledger
-from ._subscriptions import ENDED, AppliedDiscount, Subscription, nominal_days, period_step
+from ._subscriptions import ENDED, nominal_days, period_step
 from ._validation import ChargeParams
 
 DUNNING_RETRY_DAYS = (3, 7, 14)  # after the declined renewal; the last one failing cancels

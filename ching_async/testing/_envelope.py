@@ -21,6 +21,7 @@ class Issue:
     message: str
 
     def to_json(self) -> dict[str, Any]:
+        """The issue as the API sends it."""
         return {"path": list(self.path), "message": self.message}
 
 
@@ -35,12 +36,14 @@ class FakeApiError(Exception):
         self.issues = tuple(issues)
 
     def to_json(self) -> dict[str, Any]:
+        """The API's error envelope for this error."""
         error: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
         if self.issues:
             error["issues"] = [issue.to_json() for issue in self.issues]
         return {"success": False, "error": error}
 
     def reply(self) -> Reply:
+        """The HTTP answer: the status and the envelope."""
         return Reply(self.status, orjson.dumps(self.to_json()))
 
 

@@ -16,6 +16,8 @@ API_PREFIXES = ("/ching/v1", "/v1")
 
 
 class FaultKind(StrEnum):
+    """What a ``Fault`` does; each has a factory method on ``Fault`` of the same name."""
+
     STATUS = "status"
     HTML = "html"
     RATE_LIMITED = "rate_limited"
@@ -132,6 +134,7 @@ class Fault:
 
     @property
     def processes_request(self) -> bool:
+        """Whether the request still takes effect (latency, the commit kinds)."""
         return self.kind in _PROCESSING_KINDS
 
     def reply(self) -> Reply:
@@ -201,14 +204,17 @@ class FaultRule:
 
     @property
     def active(self) -> bool:
+        """False once the rule has applied ``times`` times."""
         return self.times is None or self.times > 0
 
     def matches(self, method: str, route: str | None, path: str) -> bool:
+        """Whether a request to ``path`` (of the route template ``route``) is one of the rule's."""
         if self.method is not None and self.method != method:
             return False
         return self.path is None or self.path in (route, path)
 
     def consume(self) -> Fault:
+        """Count one application and return the fault."""
         self.applied += 1
         if self.times is not None:
             self.times -= 1
@@ -240,6 +246,9 @@ class FaultSet:
         rate: float = 1.0,
         times: int | None = None,
     ) -> FaultRule:
+        """Apply ``fault`` to matching requests (``method``; ``path``, a route template
+        such as ``/charges/{id}/capture`` or a concrete path; None matches any) with
+        probability ``rate``, at most ``times`` times (None: no limit)."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be within [0, 1], got {rate}")
         if times is not None and times < 1:
@@ -250,16 +259,20 @@ class FaultSet:
         return rule
 
     def remove(self, rule: FaultRule) -> None:
+        """Drop a rule ``add`` returned."""
         self._rules.remove(rule)
 
     def clear(self) -> None:
+        """Drop every rule."""
         self._rules.clear()
 
     @property
     def rules(self) -> tuple[FaultRule, ...]:
+        """The rules, in the order they were added."""
         return tuple(self._rules)
 
     def draw(self, method: str, route: str | None, path: str) -> Fault | None:
+        """The fault for one request, if the draw picks one (the rule is consumed)."""
         candidates = [r for r in self._rules if r.active and r.matches(method, route, path)]
         if not candidates:
             return None

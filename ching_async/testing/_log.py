@@ -14,6 +14,8 @@ from ._faults import Fault
 
 @dataclass(frozen=True, slots=True)
 class RequestRecord:
+    """One request as the fake received it (``fake.requests()``), with what it answered."""
+
     method: str
     path: str  # relative to the API base, e.g. "/charges/ch_9mTPfRSDmEOU/capture"
     route: str | None  # the matched template, e.g. "/charges/{id}/capture"; None if unknown
@@ -27,6 +29,7 @@ class RequestRecord:
 
     @property
     def idempotency_key(self) -> str | None:
+        """The request's ``Idempotency-Key`` header, if it had one."""
         return self.headers.get("Idempotency-Key")
 
     def __repr__(self) -> str:

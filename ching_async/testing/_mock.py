@@ -26,6 +26,7 @@ from .._messages import Request, Response
 from .._secrets import REDACTED_HEADERS
 
 MockHandler = Callable[[Request], Response | Awaitable[Response]]
+"""A `MockTransport`'s handler, plain or async: each attempt's `Request` in, a `Response` out."""
 
 
 class MockTransport:
@@ -49,6 +50,7 @@ class MockTransport:
         self._requests: list[Request] = []
 
     async def handle(self, request: Request) -> Response:
+        """Record the attempt and answer it with the handler's ``Response``."""
         # What the handler sees is what is recorded: headers that hide the key in a repr.
         request = request.replace(headers=RecordedHeaders(request.headers))
         self._requests.append(request)

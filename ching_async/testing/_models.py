@@ -14,6 +14,27 @@ from typing import Any, ClassVar
 from ._clock import format_timestamp
 from ._pdf import minimal_pdf
 
+# The record types, which the package root exports.
+__all__ = [
+    "AppliedDiscount",
+    "BillingPortalSession",
+    "Charge",
+    "CheckoutSession",
+    "Customer",
+    "Discount",
+    "Document",
+    "PaymentMethod",
+    "Price",
+    "PriceMigration",
+    "Product",
+    "Redemption",
+    "Refund",
+    "SetupSession",
+    "Subscription",
+    "UploadedImage",
+    "WebhookEndpoint",
+]
+
 SETUP_PAGE_URL = "https://secured.ching.co.il/setup/"
 
 # Live-mode sessions start in ``requires_action`` (3DS on a Grow page); both are "open".
@@ -54,11 +75,14 @@ class Record:
     SHAPE: ClassVar[Shape]
 
     def to_json(self) -> dict[str, Any]:
+        """The object as the API sends it."""
         return self.SHAPE.render(self)
 
 
 @dataclass(slots=True, kw_only=True)
 class Customer(Record):
+    """A customer as the fake stores it; ``deleted`` once soft-deleted."""
+
     id: str
     name: str | None
     email: str | None
@@ -73,6 +97,7 @@ class Customer(Record):
     SHAPE = Shape("customer", "name email phone taxId=tax_id locale metadata livemode created")
 
     def to_json(self) -> dict[str, Any]:
+        """The customer as the API sends it; a deleted one as its tombstone."""
         if self.deleted:
             return {"id": self.id, "object": "customer", "deleted": True}
         return Record.to_json(self)
@@ -80,6 +105,8 @@ class Customer(Record):
 
 @dataclass(slots=True, kw_only=True)
 class PaymentMethod(Record):
+    """A saved card; ``declines=True`` makes every charge on it fail."""
+
     id: str
     customer: str
     brand: str
@@ -101,6 +128,8 @@ class PaymentMethod(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Refund(Record):
+    """A refund of (part of) a charge."""
+
     id: str
     charge: str
     amount: int
@@ -114,8 +143,36 @@ class Refund(Record):
     SHAPE = Shape("refund", "charge amount currency status reason metadata livemode created")
 
 
+class HostedSession:
+    """A hosted page's session (setup, checkout): open until it expires, and
+    expiry is derived from the clock, so advancing time expires open sessions.
+    Not a Record: its JSON depends on the clock."""
+
+    __slots__ = ()
+    SHAPE: ClassVar[Shape]
+    id: str
+    status: str
+    livemode: bool
+    expires_at: datetime
+
+    def status_at(self, now: datetime) -> str:
+        """The status at ``now``: an open session past ``expires_at`` is ``expired``."""
+        if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        """The session as the API sends it at ``now`` (an open one past
+        ``expires_at`` is ``expired``)."""
+        data = self.SHAPE.render(self)
+        data["status"] = self.status_at(now)
+        return data
+
+
 @dataclass(slots=True, kw_only=True)
-class SetupSession:
+class SetupSession(HostedSession):
+    """A hosted card set-up page; it expires on the fake's clock."""
+
     id: str
     customer: str
     status: str
@@ -134,23 +191,14 @@ class SetupSession:
 
     @property
     def url(self) -> str:
+        """The hosted page the customer is sent to."""
         return SETUP_PAGE_URL + self.id
-
-    def status_at(self, now: datetime) -> str:
-        """Expiry is derived from the clock, so advancing time expires open sessions."""
-        if self.status in OPEN_SESSION_STATUSES and now >= self.expires_at:
-            return "expired"
-        return self.status
-
-    def to_json(self, now: datetime) -> dict[str, Any]:
-        # Not a Record: its JSON depends on the clock.
-        data = self.SHAPE.render(self)
-        data["status"] = self.status_at(now)
-        return data
 
 
 @dataclass(slots=True, kw_only=True)
 class Charge(Record):
+    """A charge as the fake stores it, with the header it was created with."""
+
     id: str
     customer: str
     payment_method: str
@@ -177,6 +225,7 @@ class Charge(Record):
     document: str | None = None
     wallet_method: str | None = None
     idempotency_key: str | None = None  # the header it was created with; not in the API shape
+    create_document: bool = True  # False: a checkout's create_document=false (fake-only)
 
     SHAPE = Shape(
         "charge",
@@ -187,6 +236,7 @@ class Charge(Record):
     )
 
     def to_json(self) -> dict[str, Any]:
+        """The charge as the API sends it (``installments`` as ``{"count": n}``)."""
         data = Record.to_json(self)
         data["installments"] = {"count": self.installments}
         return data
@@ -226,6 +276,7 @@ class Document(Record):
 
     @property
     def pdf_url(self) -> str:
+        """Where the API says the PDF is (the fake serves it at ``GET /documents/:id/pdf``)."""
         return f"{DOCUMENT_FILES_URL}{self.id}.pdf"
 
     def pdf(self) -> bytes:
@@ -262,6 +313,7 @@ class WebhookEndpoint(Record):
     CREATED = Shape(None, "url events secret active livemode", with_id=False)
 
     def wants(self, event_type: str, livemode: bool) -> bool:
+        """Whether an event of this type and mode is delivered here."""
         if livemode != self.livemode or not self.active:
             return False
         return "*" in self.events or event_type in self.events
@@ -281,6 +333,8 @@ IMAGE_SUFFIXES = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
 
 @dataclass(slots=True, kw_only=True)
 class Product(Record):
+    """A product; ``active=False`` once retired."""
+
     id: str
     name: str
     description: str | None
@@ -327,6 +381,8 @@ class PriceMigration:
 
 @dataclass(slots=True, kw_only=True)
 class Price(Record):
+    """A price of a product, one-time or recurring, with its changes in ``migrations``."""
+
     id: str
     product: str
     currency: str
@@ -376,6 +432,8 @@ class Redemption(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Discount(Record):
+    """A discount rule, automatic or by code; ``archived`` once archived."""
+
     id: str
     name: str
     redemption: str  # automatic | code
@@ -407,3 +465,181 @@ class Discount(Record):
         " duration duration_charges duration_until active_from active_until max_redemptions"
         " max_redemptions_per_customer times_redeemed active archived metadata livemode created",
     )
+
+
+# -- checkout sessions and the billing portal -----------------------------------------
+
+CHECKOUT_PAGE_URL = "https://secured.ching.co.il/checkout/"
+PORTAL_PAGE_URL = "https://secured.ching.co.il/portal/"
+
+
+@dataclass(slots=True, kw_only=True)
+class CheckoutSession(HostedSession):
+    """A hosted checkout (``co_...``), with what it was created with.
+
+    ``status``: ``pending`` until a completion succeeds (a declined card leaves it
+    open for another try), then ``succeeded``; ``expired`` 30 minutes after it was
+    made if still pending.
+    """
+
+    id: str
+    customer: str
+    success_url: str
+    cancel_url: str
+    price: str | None
+    line_items: list[dict[str, Any]] | None  # as sent: name, amount_agorot, quantity...
+    coupon_codes: list[str]
+    capture_method: str  # automatic | manual
+    create_document: bool
+    payment_methods: list[str]  # [] means both card and wallet
+    background_color: str | None
+    auto_open_wallets: bool
+    livemode: bool
+    expires_at: datetime
+    created: datetime
+    status: str = "pending"
+    # Fake-only, not part of the API shape: the charges attempted on the page
+    # (declined ones too), oldest first, and the discount rules the paid one used.
+    charges: list[str] = field(default_factory=list)
+    discounts: list[str] = field(default_factory=list)
+
+    # The merchant GET (documented by PLUG only: the create's fields and a status).
+    SHAPE: ClassVar[Shape] = Shape(None, "status url embed_url expires_at")
+    CREATED: ClassVar[Shape] = Shape(None, "url embed_url expires_at")
+
+    @property
+    def url(self) -> str:
+        """The hosted page the customer is sent to."""
+        return CHECKOUT_PAGE_URL + self.id
+
+    @property
+    def embed_url(self) -> str:
+        """The same page for an iframe (embedded checkout)."""
+        return CHECKOUT_PAGE_URL + self.id + "/embed"
+
+    def created_json(self) -> dict[str, Any]:
+        """The answer to ``POST /checkout_sessions``: ``{id, url, embed_url, expires_at}``."""
+        return self.CREATED.render(self)
+
+
+@dataclass(slots=True, kw_only=True)
+class BillingPortalSession(Record):
+    """A portal link; ``id`` is its token (fake-only: the API's answer has no id)."""
+
+    id: str
+    customer: str
+    return_url: str | None
+    livemode: bool
+    expires_at: datetime
+    created: datetime
+
+    # DOCS:billing_portal's answer (PLUG's adds the token).
+    SHAPE = Shape(None, "url expires_at return_url", with_id=False)
+
+    @property
+    def url(self) -> str:
+        """The portal link; it signs the customer in until ``expires_at``."""
+        return PORTAL_PAGE_URL + self.id
+
+
+# -- subscriptions (the billing engine that moves them on the clock: _billing) ---------
+
+
+@dataclass(slots=True, kw_only=True)
+class AppliedDiscount(Record):
+    """A discount rule attached to a subscription (``di_...``): ``active``, then
+    ``completed`` when its duration runs out, or ``canceled`` with the subscription."""
+
+    id: str
+    subscription: str
+    rule: Discount
+    started_at: datetime
+    livemode: bool
+    created: datetime
+    status: str = "active"
+    charges_applied: int = 0
+
+    SHAPE = Shape(
+        "applied_discount",
+        "subscription discount_row_id status charges_applied duration_charges started_at"
+        " ends_at livemode created",
+    )
+
+    @property
+    def discount_row_id(self) -> str:
+        """The rule's id (``disc_...``), as the API names it here."""
+        return self.rule.id
+
+    @property
+    def duration_charges(self) -> int | None:
+        """How many charges it takes off: 1 for ``once``, the rule's count for
+        ``n_charges``, else None (no limit by count)."""
+        return 1 if self.rule.duration == "once" else self.rule.duration_charges
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When an ``until_date`` rule stops applying, else None."""
+        return self.rule.duration_until if self.rule.duration == "until_date" else None
+
+    @property
+    def charges_remaining(self) -> int | None:
+        """Charges it will still take off (None: no limit by count)."""
+        limit = self.duration_charges
+        return None if limit is None else limit - self.charges_applied
+
+
+@dataclass(slots=True, kw_only=True)
+class Subscription:
+    """One customer's plan. Rendered by the billing engine (``Billing.render``):
+    its ``next_charge_*`` estimate reads prices and discounts."""
+
+    id: str
+    customer: str
+    default_payment_method: str | None
+    status: str
+    currency: str
+    price: str  # the one item's price
+    item_id: str
+    billing_cycle_anchor: datetime
+    current_period_start: datetime
+    current_period_end: datetime
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    latest_charge: str | None = None
+    pending_price: str | None = None
+    pending_effective_at: datetime | None = None
+    quantity: int = 1
+    # Fake-only (not in the API shape) -----------------------------------------
+    discounts: list[AppliedDiscount] = field(default_factory=list)
+    # The amount a `new_subscribers_only` price change left this subscription
+    # on (None: it pays the price's unit_amount).
+    locked_amount: int | None = None
+    # Periods since the anchor, and the interval they are counted in (a new
+    # price with another interval re-anchors at its first renewal).
+    period_index: int = 0
+    anchor_recurring: dict[str, Any] = field(default_factory=dict)
+    trial_notice_sent: bool = False
+    past_due_since: datetime | None = None
+    retries: int = 0  # dunning retries made since past_due_since
+    canceled_at: datetime | None = None
+    version: int = 0  # bumped on every reschedule: older queue entries are stale
+
+    SHAPE = Shape(
+        "subscription",
+        "customer default_payment_method status currency items billing_cycle_anchor"
+        " current_period_start current_period_end cancel_at_period_end latest_charge trial_end"
+        " pending_price pending_effective_at",
+    )
+    TAIL = Shape(None, "metadata livemode created", with_id=False)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The API's ``items``: the one item, its price and quantity."""
+        return [{"id": self.item_id, "price": self.price, "quantity": self.quantity}]
+
+    def active_discounts(self) -> list[AppliedDiscount]:
+        """The applied discounts still taking money off."""
+        return [d for d in self.discounts if d.status == "active"]

@@ -16,15 +16,17 @@ from aiohttp import web
 from ._app import Gateway
 from ._auth import KeyRing
 from ._billing import Billing
+from ._checkout import complete_checkout
 from ._clock import OffsetClock
 from ._faults import FaultSet
 from ._ids import IdFactory
 from ._log import RequestRecord
 
-# The fake's record types, named again in _state and the package root: each
-# module imports what it uses.
+# The fake's record types, named again in _state: each module imports what it uses.
 from ._models import (
+    BillingPortalSession,
     Charge,
+    CheckoutSession,
     Customer,
     Discount,
     Document,
@@ -34,11 +36,12 @@ from ._models import (
     Redemption,
     Refund,
     SetupSession,
+    Subscription,
     UploadedImage,
     WebhookEndpoint,
 )
 from ._state import Ledger
-from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge, Subscription
+from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge
 from ._thread import LoopThread
 from ._validation import (
     ChargeParams,
@@ -195,6 +198,7 @@ class FakeChing:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Serve on the running event loop (``async with`` does it); ``url`` is set from then."""
         if self._runner is not None:
             raise RuntimeError("FakeChing is already running")
         runner = web.AppRunner(
@@ -327,6 +331,7 @@ class FakeChing:
     # -- clock ------------------------------------------------------------------------
 
     def now(self) -> datetime:
+        """The fake's time (moved forward by ``advance``)."""
         return self._clock()
 
     def advance(self, delta: timedelta) -> None:
@@ -425,15 +430,19 @@ class FakeChing:
     # -- state queries ----------------------------------------------------------------
 
     def customer(self, id: str) -> Customer:
+        """A customer (a deleted one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.customers.find(id)
 
     def charge(self, id: str) -> Charge:
+        """A charge; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.charges.find(id)
 
     def setup_session(self, id: str) -> SetupSession:
+        """A setup session; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.setup_sessions.find(id)
 
     def payment_method(self, id: str) -> PaymentMethod:
+        """A card (a detached one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.payment_methods.find(id)
 
     def payment_methods_for(self, customer: str) -> list[PaymentMethod]:
@@ -445,6 +454,7 @@ class FakeChing:
         return list(self.ledger.customers.values())
 
     def refund(self, id: str) -> Refund:
+        """A refund; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.refunds.find(id)
 
     def refunds(self) -> list[Refund]:
@@ -553,6 +563,7 @@ class FakeChing:
         return self.ledger.add_redemption(discount, customer, amount_saved, charge, subscription)
 
     def product(self, id: str) -> Product:
+        """A product; ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.products.find(id)
 
     def products(self) -> list[Product]:
@@ -570,6 +581,7 @@ class FakeChing:
         return self.ledger.all_prices(product)
 
     def discount(self, id: str) -> Discount:
+        """A discount rule (an archived one too); ``FakeApiError`` 404 for an unknown id."""
         return self.ledger.discounts.find(id)
 
     def discounts(self) -> list[Discount]:
@@ -584,6 +596,60 @@ class FakeChing:
     def uploaded_images(self) -> list[UploadedImage]:
         """Every image ``POST /products/upload_image`` hosted, oldest first."""
         return list(self.ledger.images)
+
+    # -- checkout sessions and the billing portal --------------------------------------
+
+    express_checkout = _Forwarded[bool](
+        "ledger",
+        "``False``: the project has no wallets (express checkout), so a checkout "
+        "session with ``auto_open_wallets`` answers 400 ``express_checkout_disabled``.",
+    )
+
+    def complete_checkout(
+        self,
+        id: str,
+        *,
+        card_index: int = 0,
+        declines: bool = False,
+        payment_method: str | None = None,
+    ) -> Charge:
+        """Play the hosted checkout page: the customer pays, and the charge is returned.
+
+        They pay with a new test card (``card_index`` 0-2: visa, mastercard, amex;
+        ``declines=True`` makes it decline), or with one of their saved cards
+        (``payment_method``). The amount is the price (VAT added to an ``exclusive``
+        one) or the cart's total, less the automatic discounts and those of the
+        session's ``coupon_codes`` that apply (each use recorded as a redemption).
+        The charge is made as any charge (its webhook event fires, signed, to the
+        registered endpoints): ``charge.succeeded``, ``charge.authorized`` for a
+        session with ``capture_method="manual"`` (status ``requires_capture``;
+        a saved card ignores manual capture, as on CHING), ``charge.failed`` for a
+        decline. The tax document is issued at capture unless the session has
+        ``create_document=False``. A new card is not saved to the customer.
+
+        The session then reads ``succeeded``; a declined card leaves it ``pending``
+        for another try. Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` after 30
+        minutes, ``SESSION_NOT_PENDING`` once paid) and ``CheckoutNotModeledError``
+        for a session selling a recurring price (a subscription: not modeled yet)
+        or one with nothing left to pay.
+        """
+        return complete_checkout(
+            self.ledger, id, card_index=card_index, declines=declines, payment_method=payment_method
+        )
+
+    def checkout_session(self, id: str) -> CheckoutSession:
+        """A checkout session with what it was created with; ``charges`` lists the
+        charges tried on its page, ``discounts`` the rules the paid one used."""
+        return self.ledger.checkout_sessions.find(id)
+
+    def checkout_sessions(self) -> list[CheckoutSession]:
+        """Every checkout session, oldest first (``status`` is the stored one:
+        ``checkout_session(id).status_at(fake.now())`` says whether it expired)."""
+        return list(self.ledger.checkout_sessions.values())
+
+    def billing_portal_sessions(self) -> list[BillingPortalSession]:
+        """Every billing portal link made, oldest first (``url``, ``customer``)."""
+        return list(self.ledger.portal_sessions.values())
 
     # -- subscriptions ----------------------------------------------------------------
 

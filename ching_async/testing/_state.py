@@ -17,15 +17,18 @@ from typing import Any, Protocol, TypeVar
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
 
-# The record types (also imported by _server and the package root).
+# The record types (_server imports them too: each module imports what it uses).
 from ._models import (
     IMAGE_FILES_URL,
     IMAGE_SUFFIXES,
     OPEN_SESSION_STATUSES,
+    BillingPortalSession,
     Charge,
+    CheckoutSession,
     Customer,
     Discount,
     Document,
+    HostedSession,
     PaymentMethod,
     Price,
     PriceMigration,
@@ -33,10 +36,11 @@ from ._models import (
     Redemption,
     Refund,
     SetupSession,
+    Subscription,
     UploadedImage,
     WebhookEndpoint,
 )
-from ._subscriptions import Schedule, Subscription, check_deletable, price_changed
+from ._subscriptions import Schedule, check_deletable, price_changed
 from ._validation import (
     TEST_CARDS,
     ChargeParams,
@@ -69,6 +73,7 @@ class _Stored(Protocol):
 
 
 R = TypeVar("R", bound=_Stored)
+H = TypeVar("H", bound=HostedSession)
 
 
 class Table(dict[str, R]):
@@ -124,6 +129,7 @@ class Ledger:
     def __init__(self, clock: Callable[[], datetime], ids: IdFactory) -> None:
         self.now = clock
         self._ids = ids
+        # One Table line per object type, alike by design (see the module docstring).
         self.customers = Table[Customer]("customer", "cus")
         self.payment_methods = Table[PaymentMethod]("payment method", "pm")
         self.setup_sessions = Table[SetupSession]("setup session", "seti")
@@ -135,6 +141,10 @@ class Ledger:
         self.prices = Table[Price]("price", "price")
         self.discounts = Table[Discount]("discount", "disc")
         self.subscriptions = Table[Subscription]("subscription", "sub")
+        # The hosted pages of checkout and the billing portal (see _checkout).
+        self.checkout_sessions = Table[CheckoutSession]("checkout session", "co")
+        self.portal_sessions = Table[BillingPortalSession]("billing portal session", "bps")
+        self.express_checkout = True  # the project's wallets setting (auto_open_wallets)
         self.images: list[UploadedImage] = []
         self._scheduled: dict[str, Price] = {}  # prices with a pending migration
         self._charges_by_customer: dict[str, list[Charge]] = {}
@@ -213,8 +223,17 @@ class Ledger:
         return customer
 
     def add_payment_method(
-        self, customer_id: str, *, declines: bool, brand: str, last4: str, livemode: bool
+        self,
+        customer_id: str,
+        *,
+        declines: bool,
+        brand: str,
+        last4: str,
+        livemode: bool,
+        saved: bool = True,
     ) -> PaymentMethod:
+        """``saved=False``: a card typed on a hosted checkout page, on record (its
+        charge names it) but not among the customer's cards, and no event."""
         customer = self.customers.find(customer_id)
         method = PaymentMethod(
             id=self._new_id(self.payment_methods),
@@ -226,8 +245,9 @@ class Ledger:
             created=self.now(),
         )
         self.payment_methods[method.id] = method
-        self._pms_by_customer[customer.id].append(method)
-        self._emit("payment_method.attached", livemode, method.to_json)
+        if saved:
+            self._pms_by_customer[customer.id].append(method)
+            self._emit("payment_method.attached", livemode, method.to_json)
         return method
 
     def payment_methods_of(self, customer_id: str) -> list[PaymentMethod]:
@@ -284,26 +304,27 @@ class Ledger:
         self.setup_sessions[session.id] = session
         return session
 
-    def _open_session(self, session_id: str) -> SetupSession:
-        session = self.setup_sessions.find(session_id)
+    def open_session(self, table: Table[H], session_id: str) -> H:
+        """A hosted page's session that is still open, else 400 ``SESSION_EXPIRED``
+        or ``SESSION_NOT_PENDING`` (DOCS:errors: setup and checkout sessions)."""
+        session = table.find(session_id)
         status = session.status_at(self.now())
+        what = table.kind[0].upper() + table.kind[1:]
         if status == "expired":
-            raise FakeApiError(400, "SESSION_EXPIRED", f"Setup session {session_id} has expired")
+            raise FakeApiError(400, "SESSION_EXPIRED", f"{what} {session_id} has expired")
         if status not in OPEN_SESSION_STATUSES:
-            raise FakeApiError(
-                400, "SESSION_NOT_PENDING", f"Setup session {session_id} is {status}"
-            )
+            raise FakeApiError(400, "SESSION_NOT_PENDING", f"{what} {session_id} is {status}")
         return session
 
     def cancel_setup_session(self, session_id: str) -> SetupSession:
-        session = self._open_session(session_id)
+        session = self.open_session(self.setup_sessions, session_id)
         session.status = "canceled"
         return session
 
     def complete_setup_session(
         self, session_id: str, *, declines: bool, brand: str, last4: str
     ) -> PaymentMethod:
-        session = self._open_session(session_id)
+        session = self.open_session(self.setup_sessions, session_id)
         method = self.add_payment_method(
             session.customer, declines=declines, brand=brand, last4=last4, livemode=session.livemode
         )
@@ -333,8 +354,10 @@ class Ledger:
         livemode: bool,
         idempotency_key: str | None = None,
         capture_method: str = "automatic",
+        create_document: bool = True,
     ) -> Charge:
-        """Store the attempt, declined or not, as processors keep failed charges too."""
+        """Store the attempt, declined or not, as processors keep failed charges too.
+        ``create_document=False`` (a checkout's): no tax document at capture."""
         method = self._chargeable_method(params)
         charge = Charge(
             id=self._new_id(self.charges),
@@ -352,6 +375,7 @@ class Ledger:
             card_last4=method.last4,
             metadata=params.metadata if params.metadata is not None else {},
             idempotency_key=idempotency_key,
+            create_document=create_document,
         )
         if method.declines or method.declines_left:
             method.declines_left = max(0, method.declines_left - 1)
@@ -378,7 +402,8 @@ class Ledger:
         charge.captured = True
         charge.amount_captured = amount
         charge.captured_at = at
-        charge.document = self._issue_document(charge, amount, at).id
+        if charge.create_document:
+            charge.document = self._issue_document(charge, amount, at).id
 
     def _store_charge(self, charge: Charge) -> None:
         self.charges[charge.id] = charge

@@ -1,5 +1,6 @@
-"""Subscription records, their billing periods, and the request bodies of
-``/subscriptions`` (the engine that moves them on the clock is ``_billing``)."""
+"""Subscriptions' billing periods, the billing engine's state, and the request
+bodies of ``/subscriptions`` (the records are in ``_models``; the engine that
+moves them on the clock is ``_billing``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ._envelope import FakeApiError, Issue
-from ._models import Discount, PriceMigration, Record, Shape
+from ._models import AppliedDiscount, PriceMigration, Subscription
 from ._validation import DISCOUNT_CODE, JSONObject, _Fields
 
 # Days in one interval, for comparing the cost per day of two prices and
@@ -43,99 +44,6 @@ def period_step(anchor: datetime, recurring: dict[str, Any], periods: int) -> da
 
 def nominal_days(recurring: dict[str, Any]) -> int:
     return NOMINAL_DAYS[recurring["interval"]] * (recurring.get("interval_count") or 1)
-
-
-@dataclass(slots=True, kw_only=True)
-class AppliedDiscount(Record):
-    """A discount rule attached to a subscription (``di_...``): ``active``, then
-    ``completed`` when its duration runs out, or ``canceled`` with the subscription."""
-
-    id: str
-    subscription: str
-    rule: Discount
-    started_at: datetime
-    livemode: bool
-    created: datetime
-    status: str = "active"
-    charges_applied: int = 0
-
-    SHAPE = Shape(
-        "applied_discount",
-        "subscription discount_row_id status charges_applied duration_charges started_at"
-        " ends_at livemode created",
-    )
-
-    @property
-    def discount_row_id(self) -> str:
-        return self.rule.id
-
-    @property
-    def duration_charges(self) -> int | None:
-        return 1 if self.rule.duration == "once" else self.rule.duration_charges
-
-    @property
-    def ends_at(self) -> datetime | None:
-        return self.rule.duration_until if self.rule.duration == "until_date" else None
-
-    @property
-    def charges_remaining(self) -> int | None:
-        limit = self.duration_charges
-        return None if limit is None else limit - self.charges_applied
-
-
-@dataclass(slots=True, kw_only=True)
-class Subscription:
-    """One customer's plan. Rendered by the billing engine (``Billing.render``):
-    its ``next_charge_*`` estimate reads prices and discounts."""
-
-    id: str
-    customer: str
-    default_payment_method: str | None
-    status: str
-    currency: str
-    price: str  # the one item's price
-    item_id: str
-    billing_cycle_anchor: datetime
-    current_period_start: datetime
-    current_period_end: datetime
-    metadata: dict[str, Any]
-    livemode: bool
-    created: datetime
-    trial_end: datetime | None = None
-    cancel_at_period_end: bool = False
-    latest_charge: str | None = None
-    pending_price: str | None = None
-    pending_effective_at: datetime | None = None
-    quantity: int = 1
-    # Fake-only (not in the API shape) -----------------------------------------
-    discounts: list[AppliedDiscount] = field(default_factory=list)
-    # The amount a `new_subscribers_only` price change left this subscription
-    # on (None: it pays the price's unit_amount).
-    locked_amount: int | None = None
-    # Periods since the anchor, and the interval they are counted in (a new
-    # price with another interval re-anchors at its first renewal).
-    period_index: int = 0
-    anchor_recurring: dict[str, Any] = field(default_factory=dict)
-    trial_notice_sent: bool = False
-    past_due_since: datetime | None = None
-    retries: int = 0  # dunning retries made since past_due_since
-    canceled_at: datetime | None = None
-    version: int = 0  # bumped on every reschedule: older queue entries are stale
-
-    SHAPE = Shape(
-        "subscription",
-        "customer default_payment_method status currency items billing_cycle_anchor"
-        " current_period_start current_period_end cancel_at_period_end latest_charge trial_end"
-        " pending_price pending_effective_at",
-    )
-    TAIL = Shape(None, "metadata livemode created", with_id=False)
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        return [{"id": self.item_id, "price": self.price, "quantity": self.quantity}]
-
-    def active_discounts(self) -> list[AppliedDiscount]:
-        return [d for d in self.discounts if d.status == "active"]
 
 
 @dataclass(slots=True)

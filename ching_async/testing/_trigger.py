@@ -163,6 +163,8 @@ SCENES: dict[str, Scene] = {
     "subscription.trial_will_end": lambda fake: _subscription(fake, "trial_will_end"),
 }
 SAMPLE_EVENT_TYPES: tuple[str, ...] = tuple(SCENES)
+"""The event types ``sample_event`` and ``trigger_event`` can make: every
+documented type that CHING sends."""
 
 
 def _play(event_type: str, url: str, secret: str | None) -> tuple[FakeChing, WebhookEvent]:

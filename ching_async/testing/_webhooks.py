@@ -61,6 +61,7 @@ class WebhookEvent:
     body: bytes
 
     def to_json(self) -> dict[str, Any]:
+        """The event as delivered (``body`` parsed)."""
         parsed: dict[str, Any] = orjson.loads(self.body)
         return parsed
 
@@ -79,6 +80,7 @@ class Delivery:
 
     @property
     def ok(self) -> bool:
+        """Whether the receiver answered 2xx."""
         return self.status is not None and 200 <= self.status < 300
 
 

@@ -28,8 +28,8 @@ __all__ = ["OnEvent", "check_receiver", "error_body", "handle_delivery"]
 # The name the receivers have always logged under, whatever module they live in.
 logger = logging.getLogger("ching_async.webhooks")
 
-# Your callback: sync or async, given each verified event.
 OnEvent = Callable[[Event], Awaitable[Any] | Any]
+"""Your callback, sync or async, given each verified event."""
 
 _RECEIVED = orjson.dumps({"received": True})
 

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 SIGNATURE_HEADER = "Ching-Signature"
+"""The header that carries a delivery's signature."""
 # What `_payload_bytes` accepts: a framework's raw body in any of its buffer types.
 _Payload = bytes | bytearray | memoryview
 _FORBIDDEN_IN_SECRET = re.compile(r"[\s\x00-\x1f\x7f]")

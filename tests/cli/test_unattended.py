@@ -43,6 +43,7 @@ EXTRA = {
     ("customers", "upsert"): ["--email", "noa@example.com"],
     ("products", "update"): ["--active"],
     ("discounts", "update"): ["--active"],
+    ("checkout", "create"): ["--price", "price_1"],
 }
 NUMBER_TYPES = {"agorot", "agorot_or_zero", "positive_int", "count", "positive_float", "seconds"}
 

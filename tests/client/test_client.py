@@ -164,6 +164,7 @@ async def test_use_from_another_event_loop(scripted: Script, client: ching_async
     raised = await asyncio.to_thread(in_other_loop)
     assert isinstance(raised, ClientStateError)
     assert "event loop" in str(raised)
+    assert "SyncClient" in str(raised), "the way out for code that is not async"
     assert len(scripted.seen) == 1, "nothing was sent from the other loop"
     # Still usable from its own loop.
     assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]

@@ -34,13 +34,14 @@ FAST = Decoding(fast=True)
 PLAIN = Decoding(fast=False)
 CATALOG = ("Product", "Price", "Discount", "Redemption", "AppliedDiscount", "Redemptions")
 BILLING = ("Subscription", "PriceChange")
+CHECKOUT = ("CheckoutSession", "BillingPortalSession")
 MODELS = (
     Charge,
     SetupSession,
     Customer,
     Refund,
     PaymentMethod,
-    *(getattr(ching_async, name) for name in CATALOG + BILLING),
+    *(getattr(ching_async, name) for name in (*CATALOG, *CHECKOUT, *BILLING)),
 )
 INFO = RequestInfo(
     method="GET", path="/x", status=200, attempts=1, idempotency_key=None, request_id=None

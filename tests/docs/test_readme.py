@@ -41,7 +41,7 @@ def scripts() -> list[str]:
 
 def test_readme_has_tested_examples() -> None:
     assert len(scripts()) >= 5
-    assert len(blocks("pytest")) == 3
+    assert len(blocks("pytest")) == 4
     assert [m.group("name") for m in found("file")] == ["shop.py"]
 
 
@@ -154,6 +154,24 @@ async def test_readme_prices_and_discounts_examples(seeded: types.SimpleNamespac
         [fake.prices()[-1].id],
     )
     assert "0 uses; 0 subscriptions" in out
+
+
+async def test_readme_sell_a_plan_opens_a_checkout_per_run(seeded: types.SimpleNamespace) -> None:
+    fake = seeded.fake
+    code = next(c for c in scripts() if "checkout_sessions.create" in c)
+    for _ in range(2):  # the catalog is found by its keys; each run opens a session
+        out = await run([sys.executable, "-c", code], seeded.env)
+    [product] = fake.products()
+    [price] = fake.prices()
+    assert (product.name, price.product, price.unit_amount) == ("Pro", product.id, 99000)
+    sessions = fake.checkout_sessions()
+    assert [(s.customer, s.price, s.status) for s in sessions] == [
+        (DOC_CUSTOMER, price.id, "pending")
+    ] * 2
+    assert f"pay at {sessions[-1].url}" in out
+    assert [p.customer for p in fake.billing_portal_sessions()] == [DOC_CUSTOMER] * 2
+    assert fake.billing_portal_sessions()[-1].url not in out  # printed: only its expiry
+    assert fake.charges() == []
 
 
 async def test_readme_subscriptions_example(seeded: types.SimpleNamespace) -> None:

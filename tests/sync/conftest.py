@@ -1,9 +1,12 @@
 """Fixtures for SyncClient tests: a FakeChing on a thread of its own (the test's
-thread blocks in each call), a SyncClient factory, and a check that no test
-leaves a thread behind."""
+thread blocks in each call), a SyncClient factory, the two ways a SyncClient
+runs its loop, a middleware that records where each attempt ran, and a check
+that no test leaves a thread behind."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import pytest
 
 import ching_async
+from ching_async import Handler, Request, Response
 from ching_async.testing import FakeChing
 
 MakeSync = Callable[..., ching_async.SyncClient]
@@ -54,3 +58,43 @@ def make_sync(fake: FakeChing) -> Iterator[MakeSync]:
 @pytest.fixture
 def sync(make_sync: MakeSync) -> ching_async.SyncClient:
     return make_sync()
+
+
+class TaskRunnerTimeLimit(Exception):
+    """What a task runner's time limit raises from its signal handler."""
+
+
+def _time_limit_handler(signum: int, frame: object) -> None:
+    raise TaskRunnerTimeLimit
+
+
+@pytest.fixture(params=["driven", "threaded"])
+def mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    """How a SyncClient runs its loop for calls from this (the main) thread:
+    "driven", the calling thread runs it (the default); "threaded", its own
+    thread does, as when the process has a Python signal handler that may
+    raise (a Celery worker's time limits), installed here for the test."""
+    if request.param == "driven":
+        yield "driven"
+        return
+    previous = signal.signal(signal.SIGUSR2, _time_limit_handler)
+    try:
+        yield "threaded"
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+
+
+class WhereRun:
+    """A middleware recording the loop and thread each attempt ran on."""
+
+    def __init__(self) -> None:
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        self.threads: list[str] = []
+
+    async def __call__(self, request: Request, call_next: Handler) -> Response:
+        self.loops.append(asyncio.get_running_loop())
+        self.threads.append(threading.current_thread().name)
+        return await call_next(request)
+
+    def expected_thread(self, mode: str) -> str:
+        return threading.current_thread().name if mode == "driven" else "ching_async.SyncClient"

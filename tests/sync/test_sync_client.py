@@ -1,5 +1,6 @@
 """SyncClient: the facade's surface, every endpoint over a real socket,
-errors, the thread it runs, closing, and the import staying lazy."""
+errors, where its loop runs (driven by the caller or on its own thread),
+closing, and the import staying lazy."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from ching_async.testing import FakeChing, Fault, ching_test_mode
 from tests._support.catalog import LAUNCH
 from tests._support.hostile import KEY, leaks_secret
 
-from .conftest import MakeSync, sync_threads
+from .conftest import MakeSync, WhereRun, sync_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,6 +57,8 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
         "prices",
         "discounts",
         "subscriptions",
+        "checkout_sessions",
+        "billing_portal_sessions",
     }
     for name, group in async_groups.items():
         twin = getattr(sync, name)
@@ -213,6 +216,17 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     found_discount = sync.discounts.find_by_idempotency_key(discount_key or "")
     assert getattr(found_discount, "id", None) == discount.id
 
+    checkout = sync.checkout_sessions.create(
+        customer=customer.id,
+        price=price.id,
+        success_url="https://shop.example/ok",
+        cancel_url="https://shop.example/no",
+    )
+    assert isinstance(checkout, ching_async.CheckoutSession)
+    assert sync.checkout_sessions.retrieve(checkout.id).status == "pending"
+    portal = sync.billing_portal_sessions.create(customer=customer.id)
+    assert isinstance(portal, ching_async.BillingPortalSession)
+    assert [s.customer for s in fake.billing_portal_sessions()] == [customer.id]
     monthly = sync.prices.create(
         product=product.id, unit_amount=9900, type="recurring", recurring={"interval": "month"}
     )
@@ -277,12 +291,16 @@ def test_create_many_closed_early_stops_taking_items(
     assert len(fake.charges_for(customer.id)) == charged, "nothing is sent after close"
 
 
-def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(fake: FakeChing) -> None:
+def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(
+    fake: FakeChing, mode: str
+) -> None:
+    where = WhereRun()
     sync = ching_async.SyncClient(
         fake.api_key,
         base_url=fake.url,
         timeout=5.0,
         retry_policy=ching_async.RetryPolicy(instant=True),
+        middlewares=[where],
     )
     fast = sync.with_options(timeout=0.3, max_retries=0, headers={"X-Shop": "tlv-1"})
     assert (fast.timeout, sync.timeout, fast.max_retries) == (0.3, 5.0, 0)
@@ -294,7 +312,10 @@ def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(fake: Fake
     assert "X-Shop" not in fake.requests_to("GET", "/customers/{id}")[-1].headers
     assert fast.customers.retrieve(customer.id).id == customer.id
     assert fake.requests_to("GET", "/customers/{id}")[-1].headers["X-Shop"] == "tlv-1"
-    assert len(sync_threads()) == 1, "one loop thread for the client and its views"
+    loop = where.loops[0]
+    assert set(where.loops) == {loop}, "one loop for the client and its views"
+    assert set(where.threads) == {where.expected_thread(mode)}
+    assert len(sync_threads()) == (1 if mode == "threaded" else 0)
     first = weakref.ref(sync)
     del sync
     gc.collect()
@@ -304,9 +325,10 @@ def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(fake: Fake
     gc.collect()
     assert first() is None
     deadline = time.monotonic() + 5
-    while sync_threads() and time.monotonic() < deadline:
+    while (sync_threads() or not loop.is_closed()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sync_threads() == [], "dropped with its views: the loop thread stopped"
+    assert loop.is_closed(), "dropped with its views: the loop closed"
 
 
 def test_closing_a_view_closes_the_client_it_views(make_sync: MakeSync) -> None:
@@ -393,20 +415,22 @@ def test_a_call_from_another_threads_running_loop_blocks_it_and_works(
     assert asyncio.run(handler()).id == charge.id
 
 
-def test_the_callers_context_variables_reach_middlewares(make_sync: MakeSync) -> None:
+def test_the_callers_context_variables_reach_middlewares(make_sync: MakeSync, mode: str) -> None:
     tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant", default="none")
-    seen: list[tuple[str, str]] = []
+    seen: list[str] = []
 
     async def record(request: Request, call_next: ching_async.Handler) -> Response:
-        seen.append((tenant.get(), threading.current_thread().name))
+        seen.append(tenant.get())
         return await call_next(request)
 
-    sync = make_sync(middlewares=[record])
+    where = WhereRun()
+    sync = make_sync(middlewares=[record, where])
     for name in ("shop-a", "shop-b"):
         tenant.set(name)
         with pytest.raises(ching_async.NotFoundError):
             sync.charges.retrieve("ch_x")
-    assert seen == [("shop-a", "ching_async.SyncClient"), ("shop-b", "ching_async.SyncClient")]
+    assert seen == ["shop-a", "shop-b"]
+    assert where.threads == [where.expected_thread(mode)] * 2
 
 
 # ================================================================ closing
@@ -446,18 +470,21 @@ def test_close_waits_for_calls_in_flight_then_refuses_new_ones(
 
 
 def test_with_closes_and_a_second_close_from_another_thread_waits(
-    fake: FakeChing,
+    fake: FakeChing, mode: str
 ) -> None:
-    with ching_async.SyncClient(fake.api_key, base_url=fake.url) as sync:
+    where = WhereRun()
+    with ching_async.SyncClient(fake.api_key, base_url=fake.url, middlewares=[where]) as sync:
         with pytest.raises(ching_async.NotFoundError):
             sync.charges.retrieve("ch_1")
-        assert len(sync_threads()) == 1
+        assert where.threads == [where.expected_thread(mode)]
+        assert len(sync_threads()) == (1 if mode == "threaded" else 0)
         closers = [threading.Thread(target=sync.close) for _ in range(3)]
         for closer in closers:
             closer.start()
         for closer in closers:
             closer.join(5)
         assert sync_threads() == [], "every close() returned after the thread ended"
+        assert where.loops[0].is_closed(), "every close() returned after the loop closed"
     assert sync.closed
 
 
@@ -477,19 +504,24 @@ def test_close_closes_an_open_bulk_run(fake: FakeChing, sync: ching_async.SyncCl
         next(run)
 
 
-def test_a_dropped_client_stops_its_thread() -> None:
+def test_a_dropped_client_closes_its_loop_and_stops_its_thread(mode: str) -> None:
+    where = WhereRun()
+
     def use_and_drop() -> None:
-        sync = ching_async.SyncClient(KEY, base_url="http://127.0.0.1:9/ching/v1", max_retries=0)
+        sync = ching_async.SyncClient(
+            KEY, base_url="http://127.0.0.1:9/ching/v1", max_retries=0, middlewares=[where]
+        )
         with pytest.raises(ching_async.APIConnectionError):
             sync.customers.list()
-        assert len(sync_threads()) == 1
+        assert len(sync_threads()) == (1 if mode == "threaded" else 0)
 
     use_and_drop()
     gc.collect()
     deadline = time.monotonic() + 5
-    while sync_threads() and time.monotonic() < deadline:
+    while (sync_threads() or not where.loops[0].is_closed()) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert sync_threads() == []
+    assert where.loops[0].is_closed()
 
 
 def test_a_client_whose_thread_ran_before_a_fork_refuses_calls_in_the_child() -> None:
@@ -528,3 +560,29 @@ def test_a_client_whose_thread_ran_before_a_fork_refuses_calls_in_the_child() ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_an_idle_driven_client_dropped_inside_async_code_closes_its_loop(fake: FakeChing) -> None:
+    """The collector may run the finalizer while this thread runs another
+    loop: the client's loop cannot run inside it, so it is closed from a
+    thread of its own, and nothing is left open or raised."""
+    where = WhereRun()
+    unraisable: list[object] = []
+    sync = ching_async.SyncClient(fake.api_key, base_url=fake.url, middlewares=[where])
+    with pytest.raises(ching_async.NotFoundError):
+        sync.charges.retrieve("ch_1")  # driven by this thread
+    assert sync_threads() == []
+
+    async def drop() -> None:
+        nonlocal sync
+        del sync
+        gc.collect()
+
+    previous, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        asyncio.run(drop())
+    finally:
+        sys.unraisablehook = previous
+    assert unraisable == []
+    assert where.loops[0].is_closed()
+    assert sync_threads() == []

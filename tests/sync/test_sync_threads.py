@@ -7,6 +7,7 @@ lookup by the key found afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import threading
 import time
@@ -18,8 +19,9 @@ import pytest
 import ching_async
 from ching_async import Request, Response
 from ching_async.testing import FakeChing, Fault
+from tests._support.hostile import KEY
 
-from .conftest import MakeSync
+from .conftest import MakeSync, WhereRun
 
 THREADS = 8
 CALLS = 20  # per thread
@@ -162,9 +164,13 @@ def _raise_time_limit(signum: int, frame: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("signum", "raised"),
-    [(signal.SIGINT, KeyboardInterrupt), (signal.SIGUSR1, TimeLimitExceeded)],
-    ids=["ctrl-c", "time-limit"],
+    ("signum", "raised", "mode"),
+    [
+        (signal.SIGINT, KeyboardInterrupt, "driven"),
+        (signal.SIGINT, KeyboardInterrupt, "threaded"),
+        (signal.SIGUSR1, TimeLimitExceeded, "threaded"),
+    ],
+    ids=["ctrl-c-driven", "ctrl-c-threaded", "time-limit"],
 )
 def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     fake: FakeChing,
@@ -172,13 +178,20 @@ def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     interrupt_main: Callable[[Callable[[], bool], int], None],
     signum: int,
     raised: type[BaseException],
+    mode: str,
 ) -> None:
     customer = fake.add_customer(email="late@example.com")
     card = fake.add_payment_method(customer.id)
     fake.faults.add(Fault.latency(2.0), method="POST", path="/charges", times=1)
     # Not instant: a cancelled send is then remembered as in doubt for `settle`.
-    sync = make_sync(timeout=5.0, retry_policy=ching_async.RetryPolicy(settle=30))
-    previous = signal.signal(signal.SIGUSR1, _raise_time_limit)
+    where = WhereRun()
+    sync = make_sync(
+        timeout=5.0, retry_policy=ching_async.RetryPolicy(settle=30), middlewares=[where]
+    )
+    # A time limit's handler (a Python one) makes the SyncClient hand calls
+    # to its own thread; with none, this thread drives the loop itself.
+    handler = _raise_time_limit if mode == "threaded" else signal.getsignal(signal.SIGUSR1)
+    previous = signal.signal(signal.SIGUSR1, handler)
     try:
         # Interrupted once the fake holds the POST (it commits 2 s later).
         interrupt_main(lambda: fake.pending_commits() > 0, signum)
@@ -194,6 +207,7 @@ def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert time.monotonic() - started < 1.5, "the wait ended at the interrupt"
+    assert where.threads == [where.expected_thread(mode)]
     # The call's task was cancelled mid-send in the loop: the retry loop
     # remembers the key as in doubt, so a lookup now proves nothing.
     with pytest.raises(ching_async.LookupInconclusiveError, match="order-7"):
@@ -208,3 +222,83 @@ def test_an_interrupted_wait_cancels_the_call_whose_doubt_is_then_remembered(
     assert again.request_info is not None
     assert again.request_info.found_existing is True
     assert len(fake.charges_for(customer.id)) == 1
+
+
+# ============================================================ driven loop
+def test_a_first_call_in_flight_then_others_move_the_loop_to_its_thread(
+    fake: FakeChing, make_sync: MakeSync
+) -> None:
+    """A call that arrives while another thread drives the loop waits for
+    that call to end, then the SyncClient's own thread runs the loop for
+    good; both calls succeed."""
+    customer = fake.add_customer(email="two@example.com")
+    fake.faults.add(Fault.latency(0.5), method="GET", path="/customers/{id}", times=1)
+    where = WhereRun()
+    sync = make_sync(middlewares=[where])
+    found: list[str] = []
+    first = threading.Thread(target=lambda: found.append(sync.customers.retrieve(customer.id).id))
+    first.start()
+    deadline = time.monotonic() + 5
+    while not where.threads and time.monotonic() < deadline:
+        time.sleep(0.005)
+    found.append(sync.customers.retrieve(customer.id).id)  # while the first is in flight
+    first.join(5)
+    found.append(sync.customers.retrieve(customer.id).id)
+    assert found == [customer.id] * 3
+    assert where.threads == [first.name, "ching_async.SyncClient", "ching_async.SyncClient"]
+
+
+def test_a_pooled_connection_the_server_closed_between_driven_calls_is_not_reused() -> None:
+    """While no call drives the loop, nothing reads the pool's sockets: the
+    next call first lets the loop see what arrived (here the server's FIN),
+    so it does not send on a closed connection and need a second attempt."""
+    body = b'{"success": true, "data": []}'
+    reply = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+        len(body),
+        body,
+    )
+    ready = threading.Event()
+    port: list[int] = []
+    stop: list[Callable[[], None]] = []
+
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def answer_once_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        handlers.add(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(reply)  # keep-alive, then the server closes it anyway
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(answer_once_then_close, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stop.append(lambda: loop.call_soon_threadsafe(done.set))
+        ready.set()
+        async with server:
+            await done.wait()
+            await asyncio.gather(*handlers)  # each ends 0.05 s after its reply
+
+    server = threading.Thread(target=asyncio.run, args=(serve(),))
+    server.start()
+    try:
+        assert ready.wait(5)
+        attempts = WhereRun()
+        with ching_async.SyncClient(
+            KEY, base_url=f"http://127.0.0.1:{port[0]}/ching/v1", middlewares=[attempts]
+        ) as sync:
+            assert sync.customers.list() == []
+            time.sleep(0.3)  # the server closed the pooled connection meanwhile
+            assert sync.customers.list() == []
+        assert len(attempts.threads) == 2, "one attempt per call"
+    finally:
+        stop[0]()
+        server.join(5)
