@@ -37,6 +37,10 @@ cancel / at the period end     subscription.canceled (``cancel_at_period_end``: 
                                subscription.updated)
 change_price                   upgrade now: charge.succeeded, subscription.updated;
                                otherwise subscription.updated
+checkout (a recurring price,   subscription.created, discount.applied, then the one
+alone or with line items)      charge's event (the first period and the lines; the
+                               lines only in a trial; none if nothing is due)
+checkout paid on another try   subscription.updated (from incomplete), charge.succeeded
 =============================  ======================================================
 
 ``subscription.updated`` carries ``previous_status`` beside the object (SKILL-WH:
@@ -49,22 +53,35 @@ import heapq
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from ._clock import OffsetClock, format_optional
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
-from ._models import AppliedDiscount, Charge, Discount, Price, Subscription
-from ._state import Ledger
+from ._models import AppliedDiscount, Charge, CheckoutSession, Discount, Price, Subscription
+from ._state import VAT_RATE, Ledger
 from ._subscriptions import ENDED, nominal_days, period_step
 from ._validation import ChargeParams
 
 DUNNING_RETRY_DAYS = (3, 7, 14)  # after the declined renewal; the last one failing cancels
 INCOMPLETE_LIFETIME = timedelta(hours=23)
 TRIAL_NOTICE = timedelta(days=3)
-VAT_RATE = 0.18  # added at charge time to an `exclusive` price
 
 _Held = list[tuple[str, bool, Callable[[], Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutPart:
+    """What a checkout session adds to a subscription's first charge: the
+    ``one_off`` agorot of its line items, and whether the charge gets a tax
+    document (``create_document``)."""
+
+    one_off: int = 0
+    create_document: bool = True
+
+
+NO_CHECKOUT = CheckoutPart()  # a subscription made by POST /subscriptions
 
 
 class Billing:
@@ -191,24 +208,30 @@ class Billing:
         if sub.retries == len(DUNNING_RETRY_DAYS):
             self._cancel_now(sub)
 
-    def _charge_period(self, sub: Subscription) -> bool | None:
-        """Charge one period to the default card (the customer's first active
-        card if it is gone): True paid, False declined, None nothing to pay."""
-        subtotal = self._amount(sub)
-        off, used = self._discounts_off(sub, subtotal)
-        total = _with_tax(subtotal - off, self._price(sub.price))
+    def _charge_period(
+        self, sub: Subscription, part: CheckoutPart = NO_CHECKOUT, *, period: bool = True
+    ) -> bool | None:
+        """Charge one period (none with ``period=False``: a trial) and what a
+        checkout sells with it, in one charge of the default card (the
+        customer's first active card if it is gone): True paid, False declined,
+        None nothing to pay."""
+        subtotal = self._amount(sub) if period else 0
+        off, used = self._discounts_off(sub, subtotal) if period else (0, [])
+        total = part.one_off + _with_tax(subtotal - off, self._price(sub.price))
         if total <= 0:
             for applied in used:
                 applied.charges_applied += 1
             return None
-        charge = self._charge(sub, total)
+        charge = self._charge(sub, total, create_document=part.create_document)
         if charge is None or charge.status == "failed":
             return False
         for applied in used:
             applied.charges_applied += 1
         return True
 
-    def _charge(self, sub: Subscription, amount: int) -> Charge | None:
+    def _charge(
+        self, sub: Subscription, amount: int, *, create_document: bool = True
+    ) -> Charge | None:
         method = self.ledger.payment_methods.get(sub.default_payment_method or "")
         if method is None or method.status != "active":
             cards = self.ledger.payment_methods_of(sub.customer)
@@ -218,7 +241,9 @@ class Billing:
         params = ChargeParams(
             sub.customer, method.id, amount, sub.currency, f"Subscription {sub.id}"
         )
-        charge = self.ledger.create_charge(params, livemode=sub.livemode)
+        charge = self.ledger.create_charge(
+            params, livemode=sub.livemode, create_document=create_document
+        )
         sub.latest_charge = charge.id
         return charge
 
@@ -265,7 +290,7 @@ class Billing:
         price = self._price(price_id or sub.price)
         left, used = subtotal, []
         for applied in sub.active_discounts():
-            if not _targets(applied.rule, price):
+            if not applies_to(applied.rule, price):
                 continue
             left -= _off(applied.rule, left, sub.quantity)
             used.append(applied)
@@ -299,6 +324,52 @@ class Billing:
         elif price.unit_amount > 0:
             raise invalid_fields([Issue(("payment_method",), "Required for a paid price")])
         rules = self._redeemable(discounts, customer.id, price, livemode)
+        sub = self._new(customer.id, price, payment_method, rules, metadata, livemode=livemode)
+        refuse = self.schedule.declined_first_charge == "charge_failed"
+        self._start(sub, refuse_declined=refuse)
+        return sub
+
+    def subscribe_at_checkout(
+        self,
+        session: CheckoutSession,
+        price: Price,
+        card: str,
+        rules: list[Discount],
+        one_off: int,
+    ) -> Charge | None:
+        """The customer pays a checkout session selling the recurring ``price``
+        (REFERENCE.md 8.2, 8.3) with ``card``, which becomes the subscription's:
+        one charge of the first period (none in a trial) and the ``one_off``
+        agorot of its line items; ``rules`` are applied to the subscription.
+        Events: ``subscription.created`` then the charge's (a decline leaves the
+        subscription ``incomplete``, whatever ``declined_first_charge`` says).
+        Paid again after a decline, the same subscription is ``subscription.updated``
+        instead. The charge made, or None when nothing was due now."""
+        self.catch_up()
+        part = CheckoutPart(one_off, session.create_document)
+        sub = self.subscriptions.get(session.subscription or "")
+        before = sub.latest_charge if sub is not None else None
+        if sub is None:
+            sub = self._new(session.customer, price, card, rules, None, livemode=session.livemode)
+            session.subscription = sub.id
+            self._start(sub, part)
+        else:
+            self._pay_incomplete(sub, card, part)
+        made = sub.latest_charge
+        return self.ledger.charges[made] if made is not None and made != before else None
+
+    def _new(
+        self,
+        customer: str,
+        price: Price,
+        payment_method: str | None,
+        rules: list[Discount],
+        metadata: dict[str, Any] | None,
+        *,
+        livemode: bool,
+    ) -> Subscription:
+        """A subscription starting now (in its trial, if the price has one)."""
+        ledger = self.ledger
         now = ledger.now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the API writes it
         recurring = price.recurring or {}
@@ -306,7 +377,7 @@ class Billing:
         trial_end = now + timedelta(days=trial_days) if trial_days else None
         sub = Subscription(
             id=ledger._new_id(self.subscriptions),
-            customer=customer.id,
+            customer=customer,
             default_payment_method=payment_method,
             status="trialing" if trial_end else "active",
             currency=price.currency,
@@ -322,28 +393,58 @@ class Billing:
             anchor_recurring=recurring,
         )
         sub.discounts = [self._applied_discount(sub, rule, now) for rule in rules]
-        paid: bool | None = None
-        with self._held() as held:
-            if trial_end is None:
-                paid = self._charge_period(sub)
+        return sub
+
+    def _start(
+        self, sub: Subscription, part: CheckoutPart = NO_CHECKOUT, *, refuse_declined: bool = False
+    ) -> None:
+        """Store ``sub`` with its first charge and fire its events:
+        ``subscription.created``, ``discount.applied``, then the charge's. A
+        declined charge leaves it ``incomplete``, or with ``refuse_declined`` is
+        402 ``CHARGE_FAILED`` and stores nothing."""
+        ledger = self.ledger
+        paid, held = self._first_charge(sub, part)
         if paid is False:
-            if self.schedule.declined_first_charge == "charge_failed":
+            if refuse_declined:
                 self._release(held)
                 raise FakeApiError(402, "CHARGE_FAILED", _decline_message(ledger, sub))
             sub.status = "incomplete"
         self.subscriptions[sub.id] = sub
         self._emit("subscription.created", sub)
-        charge = ledger.charges.get(sub.latest_charge or "")
+        # The redemptions name the charge only when it paid the period.
+        charge = ledger.charges.get(sub.latest_charge or "") if sub.trial_end is None else None
         for applied in sub.discounts:
             self.schedule.applied.setdefault(applied.rule.id, []).append(applied)
             self._redeem(sub, applied, charge)
-            ledger._emit("discount.applied", livemode, applied.to_json)
+            ledger._emit("discount.applied", sub.livemode, applied.to_json)
         self._release(held)
+        self._settled(sub, paid)
+
+    def _pay_incomplete(self, sub: Subscription, card: str, part: CheckoutPart) -> None:
+        """Charge an ``incomplete`` subscription's first period again (a retry on
+        its checkout page): paid, it is ``subscription.updated`` to the status it
+        would have started with, then the charge's event fires."""
+        sub.default_payment_method = card
+        paid, held = self._first_charge(sub, part)
+        if paid is not False:
+            self._set_status(sub, "active" if sub.trial_end is None else "trialing")
+        self._release(held)
+        self._settled(sub, paid)
+
+    def _first_charge(self, sub: Subscription, part: CheckoutPart) -> tuple[bool | None, _Held]:
+        """The first period's charge (none in a trial) with what a checkout
+        sells with it; its events held, to fire after the subscription's."""
+        with self._held() as held:
+            paid = self._charge_period(sub, part, period=sub.trial_end is None)
+        return paid, held
+
+    def _settled(self, sub: Subscription, paid: bool | None) -> None:
+        """After a first charge: a discount it used up ends, and what is due next
+        is scheduled (a trial of under 3 days gives notice at once)."""
         if paid:
             self._expire_used_discounts(sub)
         self._schedule(sub)
-        self._run_until(now)  # a trial of under 3 days gives notice at once
-        return sub
+        self._run_until(self.ledger.now())
 
     def cancel(self, sub_id: str, *, at_period_end: bool) -> Subscription:
         """Cancel now, or mark it to cancel at the period end (a subscription
@@ -479,7 +580,7 @@ class Billing:
             and mine >= rule.max_redemptions_per_customer
         ):
             return "exhausted", f"Discount {name} has been redeemed as often as it may be"
-        if not _targets(rule, price):
+        if not applies_to(rule, price):
             return "not_applicable", f"Discount {name} does not apply to price {price.id}"
         return None
 
@@ -541,7 +642,7 @@ class Billing:
         price = self._price(price_id)
         for applied in sub.active_discounts():
             ends_at = applied.ends_at
-            if not _targets(applied.rule, price) or (
+            if not applies_to(applied.rule, price) or (
                 ends_at is not None and ends_at <= sub.current_period_end
             ):
                 continue
@@ -582,7 +683,9 @@ class Billing:
         held.clear()
 
 
-def _targets(rule: Discount, price: Price) -> bool:
+def applies_to(rule: Discount, price: Price) -> bool:
+    """Whether ``rule`` takes money off ``price`` (order-wide, or it targets the
+    price or its product)."""
     if rule.target_type == "order":
         return True
     return (price.product if rule.target_type == "products" else price.id) in rule.targets

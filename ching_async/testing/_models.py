@@ -499,9 +499,11 @@ class CheckoutSession(HostedSession):
     created: datetime
     status: str = "pending"
     # Fake-only, not part of the API shape: the charges attempted on the page
-    # (declined ones too), oldest first, and the discount rules the paid one used.
+    # (declined ones too), oldest first, the discount rules the paid one used,
+    # and the subscription a recurring price's session started.
     charges: list[str] = field(default_factory=list)
     discounts: list[str] = field(default_factory=list)
+    subscription: str | None = None
 
     # The merchant GET (documented by PLUG only: the create's fields and a status).
     SHAPE: ClassVar[Shape] = Shape(None, "status url embed_url expires_at")

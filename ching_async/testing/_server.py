@@ -612,7 +612,7 @@ class FakeChing:
         card_index: int = 0,
         declines: bool = False,
         payment_method: str | None = None,
-    ) -> Charge:
+    ) -> Charge | None:
         """Play the hosted checkout page: the customer pays, and the charge is returned.
 
         They pay with a new test card (``card_index`` 0-2: visa, mastercard, amex;
@@ -627,11 +627,23 @@ class FakeChing:
         decline. The tax document is issued at capture unless the session has
         ``create_document=False``. A new card is not saved to the customer.
 
+        A session selling a recurring price (alone, or with line items: a mixed
+        session) starts a subscription, as ``POST /subscriptions`` does, billed
+        to the card (its ``default_payment_method``) by ``advance`` from then on:
+        one charge of the first period and the line items (only the line items
+        during a trial; None is returned when nothing is due now), then
+        ``subscription.created`` and the charge's event, in that order. A rule
+        that reaches the plan (order-wide, or it targets the price or its
+        product) is applied to the subscription and lasts its duration
+        (``discount.applied``); the others take off the lines they target. A
+        declined charge leaves the subscription ``incomplete`` and the session
+        open: paid on another try, it is ``subscription.updated`` instead of
+        created. ``checkout_session(id).subscription`` names it.
+
         The session then reads ``succeeded``; a declined card leaves it ``pending``
         for another try. Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` after 30
         minutes, ``SESSION_NOT_PENDING`` once paid) and ``CheckoutNotModeledError``
-        for a session selling a recurring price (a subscription: not modeled yet)
-        or one with nothing left to pay.
+        for a one-time price or a cart with nothing left to pay.
         """
         return complete_checkout(
             self.ledger, id, card_index=card_index, declines=declines, payment_method=payment_method
@@ -639,7 +651,8 @@ class FakeChing:
 
     def checkout_session(self, id: str) -> CheckoutSession:
         """A checkout session with what it was created with; ``charges`` lists the
-        charges tried on its page, ``discounts`` the rules the paid one used."""
+        charges tried on its page, ``discounts`` the rules the paid one used,
+        ``subscription`` the subscription a recurring price's session started."""
         return self.ledger.checkout_sessions.find(id)
 
     def checkout_sessions(self) -> list[CheckoutSession]:

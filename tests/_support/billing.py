@@ -1,8 +1,9 @@
 """Subscriptions as REFERENCE.md section 9 documents them, every field
-filled, and a plan to subscribe to on a FakeChing."""
+filled, a plan to subscribe to on a FakeChing, and the events a fake fired."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -100,3 +101,22 @@ class Plan:
 
 
 PLANS = "Plans"  # the product of a Plan's prices
+
+
+class Events:
+    """The events fired since the last look, as (type, when) or types."""
+
+    def __init__(self, fake: FakeChing) -> None:
+        self.fake = fake
+        self.seen = len(fake.webhook_events())
+
+    def new(self) -> list[Any]:
+        events = self.fake.webhook_events()[self.seen :]
+        self.seen += len(events)
+        return events
+
+    def types(self) -> list[str]:
+        return [e.type for e in self.new()]
+
+    def timed(self) -> list[tuple[str, datetime]]:
+        return [(e.type, e.created) for e in self.new()]

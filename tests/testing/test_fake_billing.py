@@ -15,7 +15,7 @@ import ching_async
 from ching_async import SubscriptionStatus
 from ching_async.testing import FakeChing
 from ching_async.webhooks import aiohttp_handler
-from tests._support.billing import Plan
+from tests._support.billing import Events, Plan
 from tests._support.fake_client import client_for
 from tests._support.loopback import serving
 
@@ -41,25 +41,6 @@ def plan(fake: FakeChing) -> Plan:
 async def ching(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
     async with client_for(fake) as client:
         yield client
-
-
-class Events:
-    """The events fired since the last look, as (type, when) or types."""
-
-    def __init__(self, fake: FakeChing) -> None:
-        self.fake = fake
-        self.seen = len(fake.webhook_events())
-
-    def new(self) -> list[Any]:
-        events = self.fake.webhook_events()[self.seen :]
-        self.seen += len(events)
-        return events
-
-    def types(self) -> list[str]:
-        return [e.type for e in self.new()]
-
-    def timed(self) -> list[tuple[str, datetime]]:
-        return [(e.type, e.created) for e in self.new()]
 
 
 def monthly(fake: FakeChing, amount: int, **recurring: Any) -> str:
