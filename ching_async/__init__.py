@@ -25,7 +25,9 @@ from ._errors import (
     ChingError,
     ClientStateError,
     ConflictError,
+    CustomerHasActiveSubscriptionError,
     DiscountCodeNotFoundError,
+    DowngradeImmediateNotSupportedError,
     ExpressCheckoutDisabledError,
     InternalServerError,
     InvalidParameterError,
@@ -37,6 +39,7 @@ from ._errors import (
     PaymentMethodsNotSupportedForRecurringError,
     PermissionDeniedError,
     PriceArchivedError,
+    PriceNotRecurringError,
     RateLimitError,
     ResponseDecodeError,
     TargetNotFoundError,
@@ -134,6 +137,11 @@ __all__ += [  # products, prices and discounts
     "PriceArchivedError",
     "TargetNotFoundError",
     "TargetsNotSupportedError",
+]
+__all__ += [  # subscriptions
+    "CustomerHasActiveSubscriptionError",
+    "DowngradeImmediateNotSupportedError",
+    "PriceNotRecurringError",
 ]
 __all__ += [  # checkout sessions
     "AutoOpenWalletsNotSupportedForRecurringError",

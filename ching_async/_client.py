@@ -34,6 +34,7 @@ from ._resources._prices import Prices
 from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._subscriptions import Subscriptions
 from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryLoop, RetryPolicy
 from ._secrets import ApiKey
@@ -197,6 +198,7 @@ class Client:
         self.discounts = Discounts(requester)
         self.documents = Documents(requester)
         self.webhook_endpoints = WebhookEndpoints(requester)
+        self.subscriptions = Subscriptions(requester)
         self.checkout_sessions = CheckoutSessions(requester)
         self.billing_portal_sessions = BillingPortalSessions(requester)
 

@@ -46,6 +46,7 @@ from ._models import (
     BillingPortalSession,
     CancellationReason,
     CaptureMethod,
+    ChangeTiming,
     Charge,
     ChargeStatus,
     CheckoutSession,
@@ -64,9 +65,12 @@ from ._models import (
     Installments,
     LineItem,
     Model,
+    NextChargeDiscount,
     PaymentMethod,
     Price,
     PriceApplyMode,
+    PriceChange,
+    PriceChangeKind,
     PriceType,
     Product,
     ProductFeature,
@@ -79,6 +83,9 @@ from ._models import (
     RefundStatus,
     SetupSession,
     SetupSessionStatus,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionStatus,
     TaxMode,
     UpsertAction,
     UpsertResult,
@@ -231,6 +238,10 @@ _ENUMS = (
     DiscountValueType,
     DiscountDuration,
     AppliedDiscountStatus,
+    # subscriptions
+    SubscriptionStatus,
+    PriceChangeKind,
+    ChangeTiming,
     # checkout sessions
     CheckoutSessionStatus,
 )
@@ -366,6 +377,23 @@ def _discount_targets(value: dict[str, Any]) -> dict[str, Any]:
     return {**value, "targets": ids}
 
 
+def _subscription_items(value: dict[str, Any]) -> dict[str, Any]:
+    """An item's `price` may come as the price object: keep its id (`raw`
+    keeps the object)."""
+    items = value.get("items")
+    if type(items) is not list or not any(
+        type(item) is dict and type(item.get("price")) is dict for item in items
+    ):
+        return value
+    flat = [
+        {**item, "price": item["price"].get("id")}
+        if type(item) is dict and type(item.get("price")) is dict
+        else item
+        for item in items
+    ]
+    return {**value, "items": flat}
+
+
 _CARD_FIELDS = ("brand", "last4", "exp_month", "exp_year")
 
 
@@ -393,11 +421,13 @@ _MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     Redemptions: None,
     Document: None,
     WebhookEndpoint: None,
+    Subscription: _subscription_items,
+    PriceChange: None,
     CheckoutSession: None,
     BillingPortalSession: None,
 }
 # Models nested in others, without provenance of their own.
-_NESTED = (ProductFeature, Recurring, LineItem)
+_NESTED = (ProductFeature, Recurring, SubscriptionItem, NextChargeDiscount, LineItem)
 # Immutable models keyed by one int field that the fast decoder shares, one
 # instance per key: the installment plan is almost always {"count": 1}.
 _SHARED = {Installments: "count"}
@@ -527,6 +557,7 @@ EVENT_DATA_MODELS: dict[str, type[Any]] = {
     "refund": Refund,
     "payment_method": PaymentMethod,
     "discount": Discount,
+    "subscription": Subscription,
 }
 # Data whose `object` names its model more precisely than the event type's
 # prefix (discount.applied and discount.expired carry an applied discount).

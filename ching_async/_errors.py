@@ -16,6 +16,8 @@ __all__ = [
     "ChingError",
     "ClientStateError",
     "ConflictError",
+    "CustomerHasActiveSubscriptionError",
+    "DowngradeImmediateNotSupportedError",
     "InternalServerError",
     "InvalidParameterError",
     "LookupInconclusiveError",
@@ -23,6 +25,7 @@ __all__ = [
     "OutcomeUnknownError",
     "PermissionDeniedError",
     "PriceArchivedError",
+    "PriceNotRecurringError",
     "RateLimitError",
     "ResponseDecodeError",
     "TargetNotFoundError",
@@ -319,10 +322,30 @@ class TargetsNotSupportedError(BadRequestError):
     """400 `targets_not_supported`: an `order` discount rule takes no targets."""
 
 
+# subscriptions
+class DowngradeImmediateNotSupportedError(BadRequestError):
+    """400 `DOWNGRADE_IMMEDIATE_NOT_SUPPORTED`: `change_price` with
+    `change_timing="immediately"` to a cheaper price (a current period is
+    never refunded): leave `change_timing` out, or say `at_period_end`."""
+
+
+class PriceNotRecurringError(BadRequestError):
+    """400 `price_not_recurring`: a subscription's price (or the new one of
+    `change_price`) must be a recurring price."""
+
+
+class CustomerHasActiveSubscriptionError(ConflictError):
+    """409 `CUSTOMER_HAS_ACTIVE_SUBSCRIPTION`: a customer with an active,
+    trialing or past_due subscription cannot be deleted: cancel it first."""
+
+
 _CODE_CLASSES: dict[str, type[APIError]] = {
     "price_archived": PriceArchivedError,
     "target_not_found": TargetNotFoundError,
     "targets_not_supported": TargetsNotSupportedError,
+    "DOWNGRADE_IMMEDIATE_NOT_SUPPORTED": DowngradeImmediateNotSupportedError,
+    "price_not_recurring": PriceNotRecurringError,
+    "CUSTOMER_HAS_ACTIVE_SUBSCRIPTION": CustomerHasActiveSubscriptionError,
 }
 
 

@@ -739,7 +739,142 @@ __all__ += [
     "CheckoutSessionStatus",
     "LineItem",
 ]
+
+
 # ----------------------------------- end of checkout sessions and the billing portal
+# ---------------------------------------------------------------- subscriptions
+class SubscriptionStatus(StrEnum):
+    """Where a subscription stands. Only `active` and `trialing` are billed;
+    `incomplete` (its first charge failed) becomes `incomplete_expired` after
+    23 hours; `past_due` (a renewal failed) is retried on days 3, 7 and 14,
+    then `canceled`."""
+
+    ACTIVE = "active"
+    TRIALING = "trialing"
+    INCOMPLETE = "incomplete"
+    INCOMPLETE_EXPIRED = "incomplete_expired"
+    PAST_DUE = "past_due"
+    CANCELED = "canceled"
+
+
+class PriceChangeKind(StrEnum):
+    """What `subscriptions.change_price` made of a new price: an `upgrade`
+    (a higher cost per day), a `downgrade`, or the `same` price."""
+
+    UPGRADE = "upgrade"
+    DOWNGRADE = "downgrade"
+    SAME = "same"
+
+
+class ChangeTiming(StrEnum):
+    """When a price change takes effect: `immediately` (an upgrade is charged
+    pro rata for the days left) or `at_period_end`."""
+
+    IMMEDIATELY = "immediately"
+    AT_PERIOD_END = "at_period_end"
+
+
+@attrs.frozen
+class SubscriptionItem(Model):
+    """What a subscription bills (`si_...`): `quantity` of `price` (its id)."""
+
+    id: str | None = None
+    price: str | None = None
+    quantity: int | None = None
+
+
+@attrs.frozen
+class NextChargeDiscount(Model):
+    """A discount the next charge will take off (`amount_off` agorot):
+    `charges_remaining` for an `n_charges` discount, `ends_at` for `until_date`."""
+
+    name: str | None = None
+    value_type: DiscountValueType | str | None = None
+    value: int | None = None
+    duration: DiscountDuration | str | None = None
+    amount_off: int | None = None
+    charges_remaining: int | None = None
+    ends_at: datetime | None = None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class Subscription(ApiObject):
+    """A customer's plan (`sub_...`), billed every period from its default card.
+
+    `retrieve` answers the whole object; `list` rows have empty `items`, no
+    `pending_*` or `next_charge_*`, and add `customer_name`. `pending_price`
+    is a change scheduled for `pending_effective_at` (a downgrade waits for
+    the period end); `next_charge_*` estimate the next charge in agorot.
+    After a declined first charge the subscription is `incomplete` and
+    `latest_charge` is the failed charge. `previous_status` is set in
+    `subscription.updated` events only. Only `id` is guaranteed.
+    """
+
+    id: str
+    object: str = "subscription"
+    customer: str | None = None
+    default_payment_method: str | None = None
+    status: SubscriptionStatus | str | None = None
+    currency: str | None = None
+    items: list[SubscriptionItem] | None = None
+    billing_cycle_anchor: datetime | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool | None = None
+    latest_charge: str | None = None
+    trial_end: datetime | None = None
+    pending_price: str | None = None
+    pending_effective_at: datetime | None = None
+    next_charge_subtotal: int | None = None
+    next_charge_discount_amount: int | None = None
+    next_charge_amount: int | None = None
+    next_charge_discounts: list[NextChargeDiscount] | None = None
+    metadata: dict[str, Any] | None = None
+    livemode: bool | None = None
+    created: datetime | None = None
+    # Only on list items.
+    customer_name: str | None = None
+    # Only in subscription.updated events.
+    previous_status: SubscriptionStatus | str | None = None
+
+    @property
+    def price(self) -> str | None:
+        """The id of the price billed now (the first item's), if the object
+        has its items (a list row has none)."""
+        return self.items[0].price if self.items else None
+
+
+@attrs.frozen(slots=False)  # decoded by filling __dict__ (see _fastdecode)
+class PriceChange(ApiObject):
+    """What `subscriptions.change_price` did: its `kind`, whether it was
+    `applied` now or is `scheduled_for` a date, what an applied upgrade
+    charged (`charge_amount` agorot in `charge_currency`; None when nothing
+    was charged), and the `subscription` after it.
+
+    Found by reconciliation after a lost answer (`request_info.reconciled`),
+    `kind`, `charge_amount` and `charge_currency` are None: the subscription
+    read back shows the change, not what it cost (`subscription.latest_charge`
+    is an applied upgrade's charge).
+    """
+
+    kind: PriceChangeKind | str | None = None
+    applied: bool | None = None
+    scheduled_for: datetime | None = None
+    charge_amount: int | None = None
+    charge_currency: str | None = None
+    subscription: Subscription | None = None
+
+
+__all__ += [
+    "ChangeTiming",
+    "NextChargeDiscount",
+    "PriceChange",
+    "PriceChangeKind",
+    "Subscription",
+    "SubscriptionItem",
+    "SubscriptionStatus",
+]
+# ---------------------------------------------------------- end of subscriptions
 
 
 EventData = (
@@ -750,6 +885,7 @@ EventData = (
     | PaymentMethod
     | Discount
     | AppliedDiscount
+    | Subscription
     | dict[str, Any]
 )
 """What `Event.data` holds: the model its type's prefix names, or the plain dict
@@ -762,9 +898,10 @@ class Event(Model):
 
     `data` is a model when the type's prefix says which (charge.* -> Charge,
     setup_session.* -> SetupSession, customer.* -> Customer, refund.* ->
-    Refund, payment_method.* -> PaymentMethod, discount.* -> Discount, or
-    AppliedDiscount when the data says `object: "applied_discount"`, as for
-    discount.applied and discount.expired) and the payload decodes; the
+    Refund, payment_method.* -> PaymentMethod, discount.* -> Discount,
+    subscription.* -> Subscription, or AppliedDiscount when the data says
+    `object: "applied_discount"`, as for discount.applied and
+    discount.expired) and the payload decodes; the
     plain dict otherwise (unknown types and odd payloads never fail).
     """
 

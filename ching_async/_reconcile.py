@@ -30,7 +30,7 @@ import orjson
 
 from ._idempotency import find_by_marker, find_in_list
 from ._messages import Handler, Request, Response, credential_headers
-from ._protocol import decode_envelope
+from ._protocol import decode_envelope, path_segment
 
 __all__ = [
     "RESOLVE_BY_KEY",
@@ -41,6 +41,7 @@ __all__ = [
     "charge_canceled",
     "charge_captured",
     "charge_declined",
+    "object_path",
 ]
 
 
@@ -75,7 +76,9 @@ class MarkerReconciler:
     """Find the object a POST created by the marker in its metadata.
 
     `declined(obj)` tells a found object that records a refusal (a failed
-    charge): it is answered as the 402 the POST would have returned.
+    charge): it is answered as the 402 the POST would have returned. With
+    `reread`, a found object is read again in full (`GET <list_path>/<id>`),
+    for a list that shows rows only (subscriptions).
     """
 
     list_path: str
@@ -83,6 +86,7 @@ class MarkerReconciler:
     customer: str | None = None
     query: tuple[tuple[str, str], ...] = ()
     declined: Callable[[Mapping[str, Any]], bool] | None = None
+    reread: bool = False
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
@@ -94,6 +98,11 @@ class MarkerReconciler:
             return None
         if self.declined is not None and self.declined(found):
             return _declined(request, response, found)
+        if self.reread and isinstance(found.get("id"), str):
+            response = await send(_get(request, object_path(self.list_path, found["id"])))
+            whole = decode_envelope(response)
+            if isinstance(whole, dict):
+                found = whole
         return _found(request, response, found)
 
 
@@ -102,10 +111,13 @@ class StateReconciler:
     """Retrieve an object and decide from its state whether the POST took effect.
 
     `settled(data)` is True when the object already shows the requested change.
+    `answer(data)`, if given, makes the call's result from such an object
+    (`subscriptions.change_price` answers a price change, not the subscription).
     """
 
     object_path: str
     settled: Callable[[Mapping[str, Any]], bool]
+    answer: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     customer: str | None = None
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
@@ -115,7 +127,7 @@ class StateReconciler:
         response = await send(_get(request, self.object_path))
         data = decode_envelope(response)
         if isinstance(data, dict) and self.settled(data):
-            return _found(request, response, data)
+            return _found(request, response, data if self.answer is None else self.answer(data))
         return None
 
 
@@ -141,6 +153,11 @@ class MatchReconciler:
         response = await send(_get(request, self.list_path))
         found = find_in_list(response, self.match, self.wanted)
         return None if found is None else _found(request, response, found)
+
+
+def object_path(list_path: str, object_id: str) -> str:
+    """Where one object of a list is read: `/subscriptions` -> `/subscriptions/<id>`."""
+    return list_path + "/" + path_segment(object_id)
 
 
 def _get(request: Request, path: str, query: tuple[tuple[str, str], ...] = ()) -> Request:

@@ -91,6 +91,7 @@ from ._resources._prices import Prices
 from ._resources._products import Products
 from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
+from ._resources._subscriptions import Subscriptions
 from ._resources._webhook_endpoints import WebhookEndpoints
 from ._retry import RetryPolicy
 
@@ -727,6 +728,15 @@ class SyncBillingPortalSessions(SyncResource[BillingPortalSessions]):
     create = synced(BillingPortalSessions.create)
 
 
+class SyncSubscriptions(SyncResource[Subscriptions]):
+    create = synced(Subscriptions.create)
+    retrieve = synced(Subscriptions.retrieve)
+    list = synced(Subscriptions.list)
+    cancel = synced(Subscriptions.cancel)
+    change_price = synced(Subscriptions.change_price)
+    find_by_idempotency_key = synced(Subscriptions.find_by_idempotency_key)
+
+
 def _parameters_of(
     source: Callable[Concatenate[Any, P], object],
 ) -> Callable[[Callable[Concatenate[S, ...], V]], Callable[Concatenate[S, P], V]]:
@@ -816,6 +826,7 @@ class SyncClient:
         self.billing_portal_sessions = SyncBillingPortalSessions(
             self, client.billing_portal_sessions
         )
+        self.subscriptions = SyncSubscriptions(self, client.subscriptions)
 
     @_parameters_of(Client.with_options)
     def with_options(self, **options: Any) -> SyncClient:

@@ -982,4 +982,32 @@ __all__ += [
     "check_quantity",
     "check_signed_agorot",
 ]
+
+
 # ---------------------------------- end of checkout sessions and the billing portal
+# ------------------------------------------------------------- subscriptions
+def check_subscription_discounts(name: str, value: object) -> list[dict[str, str]]:
+    """`[{"code": "LAUNCH"}, {"discount": "disc_..."}]`: each entry a code
+    (upper-cased, as `check_discount_code`) or a rule's id; a bare string is
+    taken as a code."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise _fail(
+            f"{name} must be a list of {{'code': ...}} or {{'discount': 'disc_...'}}, "
+            f"got {_describe(value)}"
+        )
+    entries: list[dict[str, str]] = []
+    for i, entry in enumerate(value):
+        where = f"{name}[{i}]"
+        if isinstance(entry, str):
+            entry = {"code": entry}
+        given = _exact_keys(where, entry, ("code", "discount"))
+        if len(given) != 1:
+            raise _fail(f"{where} takes exactly one of 'code' and 'discount', got {dict(given)}")
+        if "code" in given:
+            entries.append({"code": check_discount_code(f"{where}.code", given["code"])})
+        else:
+            entries.append({"discount": check_plain_id(f"{where}.discount", given["discount"])})
+    return entries
+
+
+__all__ += ["check_subscription_discounts"]

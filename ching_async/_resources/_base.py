@@ -19,7 +19,7 @@ from .._idempotency import (
     with_marker,
 )
 from .._listing import AsyncList, Page
-from .._reconcile import MarkerReconciler
+from .._reconcile import MarkerReconciler, object_path
 from .._requester import Requester
 from .._retry import Resend, RetryClass
 from .._validation import check_flag, check_idempotency_key, check_metadata
@@ -85,6 +85,9 @@ class Resource:
         if found is None:
             check_settled(key, self._requester.settling(key))
             return None
+        if listed.reread and isinstance(found.get("id"), str):
+            path = object_path(listed.path, found["id"])
+            return decode_model(await self._requester.request("GET", path), cls)
         return decode_item(response, cls, found, request_info(response))
 
 
@@ -120,6 +123,8 @@ class Listed:
     # A found object that records a refusal (a failed charge): answered as the
     # 402 the create would have returned.
     declined: Callable[[Mapping[str, Any]], bool] | None = None
+    # The list shows rows only (subscriptions): a found object is read again in full.
+    reread: bool = False
 
     def query(self, within: str | None) -> tuple[tuple[str, str], ...]:
         """A lookup's query: `always`, and `by` set to `within` if given."""
@@ -154,6 +159,7 @@ def marked(
         customer=within if listed.by == "customer" else None,
         query=listed.query(within),
         declined=listed.declined,
+        reread=listed.reread,
         look_first=look_first,
         on_full_window=on_full_window,
     )

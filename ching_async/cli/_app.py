@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_product_commands(commands, common)
     _add_price_commands(commands, common)
     _add_discount_commands(commands, common)
+    _add_subscription_commands(commands, common)
     _add_document_commands(commands, common)
     _add_webhook_commands(commands, common)
     _add_checkout_commands(commands, common)
@@ -636,6 +637,99 @@ required).
 """
 
 
+SUBSCRIPTION_CREATE_DESCRIPTION = """\
+Subscribe a customer to a recurring price. The first period is charged to
+--payment-method now, unless the price has a trial (or costs 0, when no card
+is needed). A declined first charge leaves the subscription incomplete (its
+latest charge is the failed one), or is refused with CHARGE_FAILED.
+"""
+
+CHANGE_PRICE_DESCRIPTION = """\
+Move a subscription to another recurring price. By default an upgrade (a
+higher cost per day) applies now and is charged pro rata for the days left of
+the period (the renewal date stays), and a downgrade is scheduled for the
+period end. --change-timing at_period_end defers an upgrade too;
+immediately on a downgrade is refused. The current price again withdraws a
+scheduled change. Never charged twice: after a timeout or a lost answer the
+subscription is read back before anything is sent again.
+"""
+
+
+# Alike in shape only the catalog's groups (see the note above _add_setup_session_commands).
+def _add_subscription_commands(commands: Any, common: argparse.ArgumentParser) -> None:
+    subscriptions = CommandGroup(
+        commands,
+        "subscriptions",
+        "customers billed every period: create, change price, cancel, list",
+        "._subscriptions",
+        common,
+    )
+    subscriptions.command("list", "the 100 newest subscriptions, newest first")
+    subscriptions.command(
+        "get", "retrieve a subscription: its scheduled change and next charge", id="SUB_ID"
+    )
+    p = subscriptions.command(
+        "create",
+        "subscribe a customer to a price, exactly once",
+        epilog=CREATE_ONCE_EPILOG,
+        description=SUBSCRIPTION_CREATE_DESCRIPTION,
+    )
+    p.add_argument("--customer", required=True, metavar="CUS_ID")
+    p.add_argument("--price", required=True, metavar="PRICE_ID", help="a recurring price")
+    p.add_argument("--payment-method", metavar="PM_ID", help="the card to bill")
+    p.add_argument(
+        "--discount",
+        action="append",
+        metavar="CODE|DISC_ID",
+        help="a code or a rule's id (repeatable, or comma-separated)",
+    )
+    _create_once_options(p, "subscription")
+    p = subscriptions.command(
+        "cancel", "cancel a subscription now or at its period end", id="SUB_ID",
+        epilog=WRITE_EPILOG,
+    )  # fmt: skip
+    p.add_argument(
+        "--at-period-end",
+        action="store_true",
+        help="stay active until the period paid for ends (default: cancel now)",
+    )
+    yes_option(p, "cancel")
+    p = subscriptions.command(
+        "change-price",
+        "move a subscription to another price",
+        id="SUB_ID",
+        epilog=WRITE_EPILOG,
+        description=CHANGE_PRICE_DESCRIPTION,
+    )
+    p.add_argument("--price", required=True, metavar="PRICE_ID", help="a recurring price")
+    p.add_argument("--change-timing", choices=["immediately", "at_period_end"])
+    yes_option(p, "change the price")
+    p = subscriptions.command("find", "find the subscription made with an idempotency key")
+    p.add_argument("key", metavar="KEY")
+
+
+TRIGGER_DESCRIPTION = """\
+Send one realistic sample event to your webhook endpoint, signed with its
+secret (Ching-Signature) exactly as CHING signs a delivery, to test your
+handler without the API: CHING itself cannot trigger events. The sample is
+made by the embedded fake CHING server (a customer, a card, a plan... then
+the step that fires the event), so its data is the object as the API shows
+it. Needs no API key. TYPE is one of: charge.succeeded, charge.failed,
+charge.authorized, charge.captured, charge.canceled, refund.created,
+setup_session.failed, setup_session.expired, payment_method.attached,
+payment_method.detached, customer.created, customer.updated,
+customer.deleted, discount.created, discount.updated, discount.deleted,
+discount.applied, discount.expired, subscription.created,
+subscription.updated, subscription.canceled, subscription.trial_will_end.
+"""
+
+TRIGGER_EPILOG = """\
+exit codes: 0 the endpoint answered 2xx; 1 it answered otherwise, or not
+within 10 seconds; 2 an unknown TYPE, a bad URL or no secret. The secret is
+never printed.
+"""
+
+
 def _add_document_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     documents = CommandGroup(
         commands,
@@ -662,7 +756,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
     webhooks = CommandGroup(
         commands,
         "webhooks",
-        "webhook endpoints: list, create, delete; verify a delivery offline",
+        "webhook endpoints: list, create, delete; verify a delivery; trigger a sample event",
         "._webhooks",
         common,
     )
@@ -691,6 +785,26 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         description=VERIFY_DESCRIPTION,
         epilog=VERIFY_EPILOG,
     )
+    _secret_options(p)
+    p.add_argument(
+        "--signature",
+        metavar="HEX",
+        help="the Ching-Signature header's value (an empty or missing one is invalid)",
+    )
+    p.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+    p = webhooks.command(
+        "trigger",
+        "send a signed sample event of any documented type to your endpoint",
+        description=TRIGGER_DESCRIPTION,
+        epilog=TRIGGER_EPILOG,
+    )
+    p.add_argument("type", metavar="TYPE", help="e.g. subscription.updated (see above)")
+    p.add_argument("--to", required=True, metavar="URL", help="your webhook endpoint")
+    _secret_options(p)
+
+
+def _secret_options(p: argparse.ArgumentParser) -> None:
+    """Where a command reads the endpoint's whsec_... secret from."""
     secret = p.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-env",
@@ -703,12 +817,6 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         metavar="SECRET",
         help="the secret itself (visible to other users in the process list: prefer --secret-env)",
     )
-    p.add_argument(
-        "--signature",
-        metavar="HEX",
-        help="the Ching-Signature header's value (an empty or missing one is invalid)",
-    )
-    p.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
 
 
 CHECKOUT_CREATE_DESCRIPTION = """\

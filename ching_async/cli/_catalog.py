@@ -18,7 +18,7 @@ from .. import CLEAR, Client, Product, ProductFeature
 from ._confirm import ask, needs_confirmation
 from ._env import call, list_command, owned_command, retrieve_command
 from ._errors import UsageError
-from ._once import Wording, create_once, find_command, found_by_key
+from ._once import Wording, by_key, create_once, find_command, found_by_key
 from ._options import api_arguments
 from ._output import Output
 
@@ -114,7 +114,7 @@ async def products_create(args: argparse.Namespace, out: Output) -> int:
         args,
         PRODUCT,
         action="creating a product",
-        find=lambda client, key: client.products.find_by_idempotency_key(key),
+        find=by_key("products"),
         create=create,
         question=f"Create product {args.name!r} in live mode?",
         show=out.product,
@@ -296,7 +296,7 @@ async def discounts_create(args: argparse.Namespace, out: Output) -> int:
         args,
         DISCOUNT,
         action="creating a discount rule",
-        find=lambda client, key: client.discounts.find_by_idempotency_key(key),
+        find=by_key("discounts"),
         create=lambda client, assume_new: client.discounts.create(
             **api_arguments(args, *DISCOUNT_FIELDS),
             targets=targets(args.target),

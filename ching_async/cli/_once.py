@@ -24,7 +24,7 @@ from ._errors import CliError, ExitCode
 from ._options import Handler
 from ._output import Output, outcome_unknown
 
-__all__ = ["Wording", "create_once", "find_command", "found_by_key"]
+__all__ = ["Wording", "by_key", "create_once", "find_command", "found_by_key"]
 
 M = TypeVar("M")
 WINDOW = 100  # find_by_idempotency_key sees the 100 newest objects
@@ -39,6 +39,13 @@ class Wording:
     done: str  # "refunded", "created"
     find: str  # the command that finds it by key, e.g. "ching refunds find"
     request: str  # whose answer may be lost: "refund request", "create request"
+
+
+def by_key(group: str) -> Callable[[Client, str], Awaitable[Any]]:
+    """The lookup for a group whose objects are found by their key alone (no
+    scope): `client.<group>.find_by_idempotency_key(key)`; `create_once`'s
+    `find`, and `find_command`'s."""
+    return lambda client, key: getattr(client, group).find_by_idempotency_key(key)
 
 
 async def create_once(
@@ -104,7 +111,7 @@ def find_command(group: str, printer: str, what: str) -> Handler:
     async def find(args: argparse.Namespace, out: Output) -> int:
         return await call(
             out,
-            lambda client: getattr(client, group).find_by_idempotency_key(args.key),
+            lambda client: by_key(group)(client, args.key),
             found_by_key(out, what, args.key, getattr(out, printer)),
         )
 

@@ -30,10 +30,12 @@ from .. import (
     OutcomeUnknownError,
     PaymentMethod,
     Price,
+    PriceChange,
     Product,
     Redemptions,
     Refund,
     SetupSession,
+    Subscription,
     UpsertResult,
     WebhookEndpoint,
 )
@@ -497,6 +499,37 @@ class Output:
                 )
             )
 
+    # ----------------------------------------------------------- subscriptions
+    def subscription(self, sub: Subscription, *, title: str | None = None) -> None:
+        self._object(sub, _subscription_rows(sub), title)
+
+    def subscriptions(self, subs: list[Subscription]) -> None:
+        self._list(
+            subs,
+            "No subscriptions.",
+            lambda: _list_table(
+                f"{len(subs)} subscriptions, newest first",
+                [("id", "id"), ("customer", ""), ("status", "id"), ("renews", "id"),
+                 ("created", "id")],
+                [[s.id, s.customer_name or s.customer, _status(_text(s.status) or "-"),
+                  _renews(s), _date(s.created)] for s in subs],
+            ),
+        )  # fmt: skip
+
+    def price_change(self, change: PriceChange, *, title: str | None = None) -> None:
+        sub = change.subscription
+        if change.applied:
+            applied = "now"
+        else:
+            applied = f"on {_date(change.scheduled_for)}" if change.scheduled_for else "no"
+        rows: list[tuple[str, Any]] = [
+            ("kind", _text(change.kind) or "(read back after a lost answer)"),
+            ("applies", applied),
+            ("charged", _amount(change.charge_amount, change.charge_currency)),
+            *(_subscription_rows(sub) if sub is not None else []),
+        ]
+        self._object(change, rows, title)
+
     # ------------------------------------------ checkout and the billing portal
     def checkout_session(self, session: CheckoutSession, *, title: str | None = None) -> None:
         rows: list[tuple[str, Any]] = [
@@ -544,6 +577,8 @@ Model = (
     | Product
     | Price
     | Discount
+    | Subscription
+    | PriceChange
     | CheckoutSession
     | BillingPortalSession
 )
@@ -553,7 +588,7 @@ def raw_of(model: Model) -> dict[str, Any]:
     """The object as the API sent it (so --json output has every field, even new ones)."""
     if model.raw:
         return dict(model.raw)
-    built = Document | WebhookEndpoint | Product | Price | Discount
+    built = Document | WebhookEndpoint | Product | Price | Discount | Subscription | PriceChange
     if isinstance(model, built | CheckoutSession | BillingPortalSession):
         return model.to_dict()  # built, not decoded: its own fields are all there is
     if isinstance(model, Customer):
@@ -712,7 +747,7 @@ def _text(value: str | None) -> str | None:
     return None if value is None else str(value)
 
 
-def _reconciled(model: Product | Price | Discount) -> str | None:
+def _reconciled(model: Product | Price | Discount | Subscription | PriceChange) -> str | None:
     info = model.request_info
     return "yes: found after a lost answer" if info and info.reconciled else None
 
@@ -796,3 +831,40 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def _subscription_rows(sub: Subscription) -> list[tuple[str, Any]]:
+    pending = None
+    if sub.pending_price:
+        pending = f"{sub.pending_price} from {_date(sub.pending_effective_at)}"
+    return [
+        ("id", sub.id),
+        ("customer", _join(sub.customer, f"({sub.customer_name})" if sub.customer_name else None)),
+        ("status", _status(_text(sub.status) or "-")),
+        ("price", sub.price),
+        ("period", f"{_date(sub.current_period_start)} to {_date(sub.current_period_end)}"),
+        ("cancels at period end", sub.cancel_at_period_end or None),
+        ("trial ends", sub.trial_end),
+        ("pending change", pending),
+        ("next charge", _next_charge(sub)),
+        ("latest charge", sub.latest_charge),
+        ("card", sub.default_payment_method),
+        ("metadata", _metadata(sub.metadata)),
+        ("reconciled", _reconciled(sub)),
+        ("livemode", sub.livemode),
+        ("created", sub.created),
+    ]
+
+
+def _renews(sub: Subscription) -> str:
+    ended = sub.status in ("canceled", "incomplete_expired") or sub.cancel_at_period_end
+    return "-" if ended else _date(sub.current_period_end)
+
+
+def _next_charge(sub: Subscription) -> str | None:
+    amount = _amount(sub.next_charge_amount, sub.currency)
+    if amount is None or not sub.next_charge_discount_amount:
+        return amount
+    names = ", ".join(d.name or "discount" for d in sub.next_charge_discounts or ())
+    off = format_money(sub.next_charge_discount_amount, sub.currency)
+    return f"{amount}, after {off} off ({names})"

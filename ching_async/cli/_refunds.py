@@ -7,7 +7,7 @@ import argparse
 from .. import Charge, Client
 from ._amounts import format_money
 from ._env import list_command, retrieve_command
-from ._once import Wording, create_once, find_command
+from ._once import Wording, by_key, create_once, find_command
 from ._options import api_arguments
 from ._output import Output
 
@@ -31,7 +31,7 @@ async def refunds_create(args: argparse.Namespace, out: Output) -> int:
         args,
         REFUND,
         action=f"refunding {args.charge}",
-        find=lambda client, key: client.refunds.find_by_idempotency_key(key),
+        find=by_key("refunds"),
         create=lambda client, assume_new: client.refunds.create(
             **api_arguments(args, *REFUND_FIELDS), assume_new=assume_new
         ),

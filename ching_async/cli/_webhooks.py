@@ -1,5 +1,6 @@
-"""``ching webhooks ...``: the endpoints CHING delivers events to, and
-``verify``, which checks a delivery's signature offline.
+"""``ching webhooks ...``: the endpoints CHING delivers events to; ``verify``,
+which checks a delivery's signature offline; and ``trigger``, which sends a
+signed sample event (made by the embedded fake) to an endpoint.
 
 `verify` needs no API key and starts no server: it reads the raw body (a
 file, or stdin), and runs `ching_async.webhooks.construct_event` on it. The
@@ -25,6 +26,7 @@ __all__ = [
     "webhooks_create",
     "webhooks_delete",
     "webhooks_list",
+    "webhooks_trigger",
     "webhooks_verify",
 ]
 
@@ -53,6 +55,31 @@ async def webhooks_verify(args: argparse.Namespace, out: Output) -> int:
         f"valid {event.id} {event.type} livemode={livemode} created={created} "
         f"data={type(event.data).__name__}"
     )
+    return ExitCode.OK
+
+
+async def webhooks_trigger(args: argparse.Namespace, out: Output) -> int:
+    from ..testing import SAMPLE_EVENT_TYPES, trigger_event
+
+    secret = _secret(args)
+    if args.type not in SAMPLE_EVENT_TYPES:
+        raise UsageError(
+            f"no sample for event type {args.type!r}; choose one of: "
+            + ", ".join(SAMPLE_EVENT_TYPES)
+        )
+    try:
+        event, delivery = await trigger_event(args.type, args.to, secret)
+    except ValueError as exc:  # a bad URL, or a secret the signing refuses
+        raise UsageError(str(exc)) from None
+    answer = f"answered {delivery.status}" if delivery.status else f"no answer ({delivery.error})"
+    data = {"event": event.to_json(), "ok": delivery.ok, "status": delivery.status,
+            "error": delivery.error}  # fmt: skip
+    if not delivery.ok:
+        raise CliError(f"sent {event.type} {event.id} to {args.to}: {answer}", data=data)
+    if out.json_mode:
+        out.emit_json(data)
+    else:
+        out.print(f"sent {event.type} {event.id} to {args.to}: {answer}")
     return ExitCode.OK
 
 

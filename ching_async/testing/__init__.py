@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._models import *  # noqa: F403 (the record types: _models.__all__)
     from ._server import FakeChing
     from ._testmode import ching_test_mode
+    from ._trigger import SAMPLE_EVENT_TYPES, sample_event, trigger_event
     from ._webhooks import Delivery, WebhookEvent
 
 __all__ = [
@@ -68,6 +69,11 @@ __all__ = [
     "CheckoutSession",
     "BillingPortalSession",
     "CheckoutNotModeledError",
+    "Subscription",
+    "AppliedDiscount",
+    "SAMPLE_EVENT_TYPES",
+    "sample_event",
+    "trigger_event",
 ]
 
 _HOMES = {
@@ -103,6 +109,11 @@ _HOMES = {
     "CheckoutSession": "_models",
     "BillingPortalSession": "_models",
     "CheckoutNotModeledError": "_checkout",
+    "Subscription": "_models",
+    "AppliedDiscount": "_models",
+    "SAMPLE_EVENT_TYPES": "_trigger",
+    "sample_event": "_trigger",
+    "trigger_event": "_trigger",
 }
 
 

@@ -4,7 +4,8 @@
 between the session, its customer, prices, products and codes); the customer
 pays on the hosted page when a test calls ``FakeChing.complete_checkout``,
 which makes the charge through the ledger's own path (its event, its tax
-document at capture) and records the discounts it used.
+document at capture) and records the discounts it used; a session selling a
+recurring price starts a subscription through the billing engine (``_billing``).
 
 The sessions live in the ledger (``checkout_sessions``, ``portal_sessions``);
 this module holds the operations on them.
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from ._billing import Billing, applies_to
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._models import BillingPortalSession, Charge, CheckoutSession, Discount, PaymentMethod, Price
 from ._state import VAT_RATE, Ledger
@@ -37,9 +39,9 @@ CSS_HEX = re.compile(r"#(?:[0-9A-Fa-f]{3}|[0-9A-Fa-f]{6}|[0-9A-Fa-f]{8})")
 
 
 class CheckoutNotModeledError(NotImplementedError):
-    """``complete_checkout`` on a session the fake cannot complete faithfully: one
-    that sells a recurring price (it starts a subscription: issue 23), or one with
-    nothing left to pay (no source says what CHING does then)."""
+    """``complete_checkout`` on a session the fake cannot complete faithfully: a
+    one-time price or a cart with nothing left to pay (no source says what CHING
+    does then)."""
 
 
 # -- the bodies --------------------------------------------------------------------
@@ -268,62 +270,73 @@ def complete_checkout(
     card_index: int,
     declines: bool,
     payment_method: str | None,
-) -> Charge:
+) -> Charge | None:
     """The customer pays on the hosted page (see ``FakeChing.complete_checkout``)."""
     session = ledger.open_session(ledger.checkout_sessions, session_id)
-    price, lines = _lines(ledger, session)
     if session.payment_methods == ["wallet"]:
         raise ValueError(
             f"checkout session {session.id} offers wallets only (payment_methods=['wallet']); "
             "the fake pays with cards"
         )
+    price = ledger.price(session.price) if session.price is not None else None
+    plan = price if price is not None and price.type == "recurring" else None
+    if price is not None and plan is None:
+        lines = [_Line(_with_vat(price), 1, price.id, price.product)]
+    else:
+        lines = [_cart_line(ledger, item) for item in session.line_items or ()]
+    rules = list(_rules(ledger, session))
+    # A rule that reaches the plan is applied to the subscription (it lasts its
+    # duration there); the others take off the one-off lines they target, once.
+    on_plan = [rule for rule in rules if plan is not None and applies_to(rule, plan)]
     total = sum(line.total for line in lines)
-    savings = _savings(ledger, session, lines, total)
+    savings = _savings([rule for rule in rules if rule not in on_plan], lines, total)
     amount = total - sum(saved for _, saved in savings)
-    if amount <= 0:
+    if plan is None and amount <= 0:
         raise CheckoutNotModeledError(
             f"checkout session {session.id} has nothing to pay ({total} agorot, {total - amount} "
             "off): no source says what CHING does then, so the fake does not complete it"
         )
-    if payment_method is not None:
-        if declines:
-            raise ValueError("declines= is for a new card; a saved card declines as it was added")
-        card = _saved_card(ledger, session, payment_method)
-        capture_method = "automatic"  # a saved card ignores manual capture (SKILL-EP)
+    card, capture_method = _paying_card(ledger, session, card_index, declines, payment_method)
+    charge: Charge | None
+    if plan is not None:
+        charge = Billing(ledger).subscribe_at_checkout(session, plan, card.id, on_plan, amount)
     else:
-        card = _new_card(ledger, session, card_index, declines)
-        capture_method = session.capture_method
-    currency = price.currency if price is not None else "ils"
-    params = ChargeParams(session.customer, card.id, amount, currency)
-    charge = ledger.create_charge(
-        params,
-        livemode=session.livemode,
-        capture_method=capture_method,
-        create_document=session.create_document,
-    )
-    session.charges.append(charge.id)
-    if payment_method is None:
-        card.status = "inactive"  # used once on the page; not saved to the customer
-    if charge.status == "failed":
+        params = ChargeParams(session.customer, card.id, amount, price.currency if price else "ils")
+        charge = ledger.create_charge(
+            params,
+            livemode=session.livemode,
+            capture_method=capture_method,
+            create_document=session.create_document,
+        )
+    if charge is not None:
+        session.charges.append(charge.id)
+    paid = charge is None or charge.status != "failed"
+    if payment_method is None and (plan is None or not paid):
+        # Used once on the page, not saved to the customer (a subscription bills it).
+        card.status = "inactive"
+    if not paid:
         return charge  # the page shows the decline and stays open for another try
     session.status = "succeeded"
     for rule, saved in savings:
-        ledger.add_redemption(rule.id, session.customer, saved, charge.id)
-        session.discounts.append(rule.id)
+        ledger.add_redemption(rule.id, session.customer, saved, charge.id if charge else None)
+    session.discounts += [rule.id for rule in on_plan] + [rule.id for rule, _ in savings]
     return charge
 
 
-def _lines(ledger: Ledger, session: CheckoutSession) -> tuple[Price | None, list[_Line]]:
-    """The session's price, if it sells one, and its lines."""
-    price = ledger.price(session.price) if session.price is not None else None
-    if price is not None and price.type == "recurring":
-        raise CheckoutNotModeledError(
-            f"checkout session {session.id} sells the recurring price {price.id}: completing "
-            "it starts a subscription, which the fake does not model yet (issue 23)"
-        )
-    if price is not None:
-        return price, [_Line(_with_vat(price), 1, price.id, price.product)]
-    return None, [_cart_line(ledger, item) for item in session.line_items or ()]
+def _paying_card(
+    ledger: Ledger,
+    session: CheckoutSession,
+    card_index: int,
+    declines: bool,
+    payment_method: str | None,
+) -> tuple[PaymentMethod, str]:
+    """The card paying on the page, and the capture method its charge takes."""
+    if payment_method is None:
+        return _new_card(ledger, session, card_index, declines), session.capture_method
+    if declines:
+        raise ValueError("declines= is for a new card; a saved card declines as it was added")
+    # A saved card ignores manual capture (SKILL-EP).
+    return _saved_card(ledger, session, payment_method), "automatic"
 
 
 def _with_vat(price: Price) -> int:
@@ -339,13 +352,12 @@ def _cart_line(ledger: Ledger, item: dict[str, Any]) -> _Line:
     return _Line(item["amount_agorot"], item["quantity"], item["price"], product)
 
 
-def _savings(
-    ledger: Ledger, session: CheckoutSession, lines: list[_Line], total: int
-) -> list[tuple[Discount, int]]:
-    """Each rule that applies and what it takes off, at most the whole total."""
+def _savings(rules: list[Discount], lines: list[_Line], total: int) -> list[tuple[Discount, int]]:
+    """Each of ``rules`` that takes something off ``lines``, and what, at most
+    the whole total."""
     left = total
     found = []
-    for rule in _rules(ledger, session):
+    for rule in rules:
         saved = min(_saving(rule, lines), left)
         if saved > 0:
             found.append((rule, saved))

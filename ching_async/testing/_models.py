@@ -16,6 +16,7 @@ from ._pdf import minimal_pdf
 
 # The record types, which the package root exports.
 __all__ = [
+    "AppliedDiscount",
     "BillingPortalSession",
     "Charge",
     "CheckoutSession",
@@ -29,6 +30,7 @@ __all__ = [
     "Redemption",
     "Refund",
     "SetupSession",
+    "Subscription",
     "UploadedImage",
     "WebhookEndpoint",
 ]
@@ -116,6 +118,7 @@ class PaymentMethod(Record):
     exp_month: int = 12
     exp_year: int = 2030
     status: str = "active"  # "inactive" once detached
+    declines_left: int = 0  # fake-only: this many next charges fail (see decline_next_charges)
 
     SHAPE = Shape(
         "payment_method",
@@ -496,9 +499,11 @@ class CheckoutSession(HostedSession):
     created: datetime
     status: str = "pending"
     # Fake-only, not part of the API shape: the charges attempted on the page
-    # (declined ones too), oldest first, and the discount rules the paid one used.
+    # (declined ones too), oldest first, the discount rules the paid one used,
+    # and the subscription a recurring price's session started.
     charges: list[str] = field(default_factory=list)
     discounts: list[str] = field(default_factory=list)
+    subscription: str | None = None
 
     # The merchant GET (documented by PLUG only: the create's fields and a status).
     SHAPE: ClassVar[Shape] = Shape(None, "status url embed_url expires_at")
@@ -537,3 +542,106 @@ class BillingPortalSession(Record):
     def url(self) -> str:
         """The portal link; it signs the customer in until ``expires_at``."""
         return PORTAL_PAGE_URL + self.id
+
+
+# -- subscriptions (the billing engine that moves them on the clock: _billing) ---------
+
+
+@dataclass(slots=True, kw_only=True)
+class AppliedDiscount(Record):
+    """A discount rule attached to a subscription (``di_...``): ``active``, then
+    ``completed`` when its duration runs out, or ``canceled`` with the subscription."""
+
+    id: str
+    subscription: str
+    rule: Discount
+    started_at: datetime
+    livemode: bool
+    created: datetime
+    status: str = "active"
+    charges_applied: int = 0
+
+    SHAPE = Shape(
+        "applied_discount",
+        "subscription discount_row_id status charges_applied duration_charges started_at"
+        " ends_at livemode created",
+    )
+
+    @property
+    def discount_row_id(self) -> str:
+        """The rule's id (``disc_...``), as the API names it here."""
+        return self.rule.id
+
+    @property
+    def duration_charges(self) -> int | None:
+        """How many charges it takes off: 1 for ``once``, the rule's count for
+        ``n_charges``, else None (no limit by count)."""
+        return 1 if self.rule.duration == "once" else self.rule.duration_charges
+
+    @property
+    def ends_at(self) -> datetime | None:
+        """When an ``until_date`` rule stops applying, else None."""
+        return self.rule.duration_until if self.rule.duration == "until_date" else None
+
+    @property
+    def charges_remaining(self) -> int | None:
+        """Charges it will still take off (None: no limit by count)."""
+        limit = self.duration_charges
+        return None if limit is None else limit - self.charges_applied
+
+
+@dataclass(slots=True, kw_only=True)
+class Subscription:
+    """One customer's plan. Rendered by the billing engine (``Billing.render``):
+    its ``next_charge_*`` estimate reads prices and discounts."""
+
+    id: str
+    customer: str
+    default_payment_method: str | None
+    status: str
+    currency: str
+    price: str  # the one item's price
+    item_id: str
+    billing_cycle_anchor: datetime
+    current_period_start: datetime
+    current_period_end: datetime
+    metadata: dict[str, Any]
+    livemode: bool
+    created: datetime
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    latest_charge: str | None = None
+    pending_price: str | None = None
+    pending_effective_at: datetime | None = None
+    quantity: int = 1
+    # Fake-only (not in the API shape) -----------------------------------------
+    discounts: list[AppliedDiscount] = field(default_factory=list)
+    # The amount a `new_subscribers_only` price change left this subscription
+    # on (None: it pays the price's unit_amount).
+    locked_amount: int | None = None
+    # Periods since the anchor, and the interval they are counted in (a new
+    # price with another interval re-anchors at its first renewal).
+    period_index: int = 0
+    anchor_recurring: dict[str, Any] = field(default_factory=dict)
+    trial_notice_sent: bool = False
+    past_due_since: datetime | None = None
+    retries: int = 0  # dunning retries made since past_due_since
+    canceled_at: datetime | None = None
+    version: int = 0  # bumped on every reschedule: older queue entries are stale
+
+    SHAPE = Shape(
+        "subscription",
+        "customer default_payment_method status currency items billing_cycle_anchor"
+        " current_period_start current_period_end cancel_at_period_end latest_charge trial_end"
+        " pending_price pending_effective_at",
+    )
+    TAIL = Shape(None, "metadata livemode created", with_id=False)
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The API's ``items``: the one item, its price and quantity."""
+        return [{"id": self.item_id, "price": self.price, "quantity": self.quantity}]
+
+    def active_discounts(self) -> list[AppliedDiscount]:
+        """The applied discounts still taking money off."""
+        return [d for d in self.discounts if d.status == "active"]

@@ -11,8 +11,10 @@ import orjson
 from multidict import MultiMapping
 
 from . import _checkout
+from ._billing import Billing
 from ._envelope import FakeApiError, Issue, Reply, invalid_fields
 from ._state import Ledger
+from ._subscriptions import parse_change_price, parse_subscription, parse_subscription_cancel
 from ._validation import (
     JSONObject,
     parse_cancel,
@@ -207,9 +209,10 @@ def list_prices(ledger: Ledger, call: Call) -> Any:
 
 def list_discount_redemptions(ledger: Ledger, call: Call) -> Any:
     discount = ledger.discounts.find(call.params["id"])
+    applied = Billing(ledger).applied_discounts_of(discount.id)
     return {
         "redemptions": [r.to_json() for r in reversed(discount.redemptions)],
-        "applied_discounts": [],  # subscriptions (issue 23) will fill these
+        "applied_discounts": [a.to_json() for a in applied],
     }
 
 
@@ -229,6 +232,48 @@ def get_checkout_session(ledger: Ledger, call: Call) -> Any:
 def create_portal_session(ledger: Ledger, call: Call) -> Any:
     sent = _checkout.parse_portal_session(call.body)
     return _checkout.create_portal_session(ledger, sent, livemode=call.livemode).to_json()
+
+
+# -- subscriptions (the billing engine: _billing) --------------------------------------
+# Not built by found/newest/created/on_id: a subscription is rendered by the
+# billing engine (its next_charge_* estimate reads prices and discounts), and
+# reads first catch the engine up to the fake's now.
+
+
+def create_subscription(ledger: Ledger, call: Call) -> Any:
+    billing = Billing(ledger)
+    customer, price, payment_method, discounts, metadata = parse_subscription(call.body)
+    sub = billing.create(
+        customer, price, payment_method, discounts, metadata, livemode=call.livemode
+    )
+    return billing.render(sub)
+
+
+def list_subscriptions(ledger: Ledger, call: Call) -> Any:
+    # Documented: query parameters are ignored.
+    billing = Billing(ledger)
+    billing.catch_up()
+    return [billing.render(sub, row=True) for sub in ledger.subscriptions.newest(call.livemode)]
+
+
+def get_subscription(ledger: Ledger, call: Call) -> Any:
+    billing = Billing(ledger)
+    billing.catch_up()
+    return billing.render(ledger.subscriptions.find(call.params["id"]))
+
+
+def cancel_subscription(ledger: Ledger, call: Call) -> Any:
+    billing = Billing(ledger)
+    at_period_end = parse_subscription_cancel(call.body)
+    return billing.render(billing.cancel(call.params["id"], at_period_end=at_period_end))
+
+
+def change_subscription_price(ledger: Ledger, call: Call) -> Any:
+    billing = Billing(ledger)
+    price, timing = parse_change_price(call.body)
+    answer = billing.change_price(call.params["id"], price, timing)
+    sub = ledger.subscriptions.find(call.params["id"])
+    return {**answer, "subscription": billing.render(sub)}
 
 
 ROUTES: tuple[Route, ...] = (
@@ -286,4 +331,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/checkout_sessions", create_checkout_session),
     Route("GET", "/checkout_sessions/{id}", get_checkout_session),
     Route("POST", "/billing_portal_sessions", create_portal_session),
+    Route("POST", "/subscriptions", create_subscription),
+    Route("GET", "/subscriptions", list_subscriptions),
+    Route("GET", "/subscriptions/{id}", get_subscription),
+    Route("POST", "/subscriptions/{id}/cancel", cancel_subscription),
+    Route("POST", "/subscriptions/{id}/change_price", change_subscription_price),
 )

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ._app import Gateway
 from ._auth import KeyRing
+from ._billing import Billing
 from ._checkout import complete_checkout
 from ._clock import OffsetClock
 from ._faults import FaultSet
@@ -35,10 +36,12 @@ from ._models import (
     Redemption,
     Refund,
     SetupSession,
+    Subscription,
     UploadedImage,
     WebhookEndpoint,
 )
 from ._state import Ledger
+from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge
 from ._thread import LoopThread
 from ._validation import (
     ChargeParams,
@@ -161,6 +164,7 @@ class FakeChing:
         # Separate streams: creating objects must not shift the fault draws.
         ids = IdFactory(random.Random(None if seed is None else f"{seed}:ids"))
         self.ledger = Ledger(self._clock, ids)
+        self._billing = Billing(self.ledger)
         self._webhook_delivery = webhook_delivery
         self._webhooks = WebhookDispatcher(
             IdFactory(random.Random(None if seed is None else f"{seed}:webhooks")),
@@ -331,8 +335,13 @@ class FakeChing:
         return self._clock()
 
     def advance(self, delta: timedelta) -> None:
-        """Move the fake's time forward (on top of whatever clock was injected)."""
-        self._clock.advance(delta)
+        """Move the fake's time forward (on top of whatever clock was injected).
+
+        Billing runs on the way: every renewal, trial end, dunning retry and
+        expiry due by then happens at its own moment, in order, firing its
+        events then (see ``add_subscription``).
+        """
+        self._billing.advance(self._clock, delta)
 
     # -- seeding helpers ---------------------------------------------------------------
 
@@ -603,7 +612,7 @@ class FakeChing:
         card_index: int = 0,
         declines: bool = False,
         payment_method: str | None = None,
-    ) -> Charge:
+    ) -> Charge | None:
         """Play the hosted checkout page: the customer pays, and the charge is returned.
 
         They pay with a new test card (``card_index`` 0-2: visa, mastercard, amex;
@@ -618,11 +627,23 @@ class FakeChing:
         decline. The tax document is issued at capture unless the session has
         ``create_document=False``. A new card is not saved to the customer.
 
+        A session selling a recurring price (alone, or with line items: a mixed
+        session) starts a subscription, as ``POST /subscriptions`` does, billed
+        to the card (its ``default_payment_method``) by ``advance`` from then on:
+        one charge of the first period and the line items (only the line items
+        during a trial; None is returned when nothing is due now), then
+        ``subscription.created`` and the charge's event, in that order. A rule
+        that reaches the plan (order-wide, or it targets the price or its
+        product) is applied to the subscription and lasts its duration
+        (``discount.applied``); the others take off the lines they target. A
+        declined charge leaves the subscription ``incomplete`` and the session
+        open: paid on another try, it is ``subscription.updated`` instead of
+        created. ``checkout_session(id).subscription`` names it.
+
         The session then reads ``succeeded``; a declined card leaves it ``pending``
         for another try. Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` after 30
         minutes, ``SESSION_NOT_PENDING`` once paid) and ``CheckoutNotModeledError``
-        for a session selling a recurring price (a subscription: not modeled yet)
-        or one with nothing left to pay.
+        for a one-time price or a cart with nothing left to pay.
         """
         return complete_checkout(
             self.ledger, id, card_index=card_index, declines=declines, payment_method=payment_method
@@ -630,7 +651,8 @@ class FakeChing:
 
     def checkout_session(self, id: str) -> CheckoutSession:
         """A checkout session with what it was created with; ``charges`` lists the
-        charges tried on its page, ``discounts`` the rules the paid one used."""
+        charges tried on its page, ``discounts`` the rules the paid one used,
+        ``subscription`` the subscription a recurring price's session started."""
         return self.ledger.checkout_sessions.find(id)
 
     def checkout_sessions(self) -> list[CheckoutSession]:
@@ -641,6 +663,75 @@ class FakeChing:
     def billing_portal_sessions(self) -> list[BillingPortalSession]:
         """Every billing portal link made, oldest first (``url``, ``customer``)."""
         return list(self.ledger.portal_sessions.values())
+
+    # -- subscriptions ----------------------------------------------------------------
+
+    @property
+    def declined_first_charge(self) -> DeclinedFirstCharge:
+        """How ``POST /subscriptions`` answers a declined first charge, both
+        documented: ``"incomplete"`` (the default: an ``incomplete`` subscription
+        whose ``latest_charge`` is the failed charge) or ``"charge_failed"``
+        (402 ``CHARGE_FAILED``, and no subscription)."""
+        return self.ledger.schedule.declined_first_charge
+
+    @declined_first_charge.setter
+    def declined_first_charge(self, value: DeclinedFirstCharge) -> None:
+        if value not in DECLINED_FIRST_CHARGE:
+            raise ValueError(f"declined_first_charge must be one of {DECLINED_FIRST_CHARGE}")
+        self.ledger.schedule.declined_first_charge = value
+
+    def add_subscription(
+        self,
+        customer: str,
+        price: str,
+        *,
+        payment_method: str | None = None,
+        discounts: Iterable[str] = (),
+        metadata: dict[str, Any] | None = None,
+        livemode: bool = False,
+    ) -> Subscription:
+        """Subscribe ``customer`` to a recurring ``price`` as ``POST /subscriptions``
+        does: the first period is charged now (not during a trial, nor for a
+        0-amount price), events fire. Without ``payment_method`` the customer's
+        first card is used (one is attached if it has none) for a paid price.
+        ``discounts``: codes (``"LAUNCH"``) or rule ids (``"disc_..."``).
+
+        ``advance`` then bills it on the fake's clock: renewals, trials
+        (``subscription.trial_will_end`` 3 days before the end), dunning of a
+        declined renewal (``past_due``, retries on days 3, 7 and 14, then
+        ``canceled``), ``incomplete`` -> ``incomplete_expired`` after 23 hours.
+        """
+        if payment_method is None and self.ledger.price(price).unit_amount > 0:
+            payment_method = self._default_payment_method(customer)
+        wanted = [
+            {"discount": d} if d.startswith("disc_") else {"code": d.upper()} for d in discounts
+        ]
+        return self._billing.create(
+            customer, price, payment_method, wanted, metadata, livemode=livemode
+        )
+
+    def subscription(self, id: str) -> Subscription:
+        """A subscription as of the fake's now; ``.discounts`` are its applied
+        discounts (``status``, ``charges_applied``)."""
+        self._billing.catch_up()
+        return self.ledger.subscriptions.find(id)
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every subscription, ended ones too, oldest first."""
+        self._billing.catch_up()
+        return list(self.ledger.subscriptions.values())
+
+    def decline_next_charges(self, payment_method: str, times: int | None = None) -> None:
+        """Make charges on a card fail with ``card_declined``: the next ``times``
+        ones, or (None) every one until ``fake.payment_method(id).declines = False``.
+        Renewals and their dunning retries charge the subscription's card."""
+        method = self.ledger.payment_methods.find(payment_method)
+        if times is None:
+            method.declines = True
+        elif is_positive_int(times):
+            method.declines_left = times
+        else:
+            raise ValueError(f"times must be a positive integer or None, got {times!r}")
 
     # -- webhooks ---------------------------------------------------------------------
 

@@ -36,9 +36,11 @@ from ._models import (
     Redemption,
     Refund,
     SetupSession,
+    Subscription,
     UploadedImage,
     WebhookEndpoint,
 )
+from ._subscriptions import Schedule, check_deletable, price_changed
 from ._validation import (
     TEST_CARDS,
     ChargeParams,
@@ -138,6 +140,7 @@ class Ledger:
         self.products = Table[Product]("product", "prod")
         self.prices = Table[Price]("price", "price")
         self.discounts = Table[Discount]("discount", "disc")
+        self.subscriptions = Table[Subscription]("subscription", "sub")
         # The hosted pages of checkout and the billing portal (see _checkout).
         self.checkout_sessions = Table[CheckoutSession]("checkout session", "co")
         self.portal_sessions = Table[BillingPortalSession]("billing portal session", "bps")
@@ -148,6 +151,7 @@ class Ledger:
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
         self.on_event: EventSink | None = None
+        self.schedule = Schedule()  # when subscriptions are due (see _billing)
 
     def _new_id(self, table: Table[Any]) -> str:
         return self._ids.new_id(table.prefix, table)
@@ -211,6 +215,7 @@ class Ledger:
         """Soft delete, idempotent: the tombstone stays; saved cards are detached."""
         customer = self.customers.find(customer_id)
         if not customer.deleted:
+            check_deletable(self.subscriptions.values(), customer_id)
             for method in self.payment_methods_of(customer_id):
                 self.detach_payment_method(method.id)
             customer.deleted = True
@@ -372,7 +377,8 @@ class Ledger:
             idempotency_key=idempotency_key,
             create_document=create_document,
         )
-        if method.declines:
+        if method.declines or method.declines_left:
+            method.declines_left = max(0, method.declines_left - 1)
             charge.failure_code, charge.failure_message = DECLINE_CODE, DECLINE_MESSAGE
         else:
             self._authorize(charge)
@@ -609,8 +615,8 @@ class Ledger:
         )
 
     def update_price(self, price_id: str, sent: Sent) -> Price:
-        """Apply a change now (``now``, ``new_subscribers_only``: existing
-        subscriptions are part 2's), or schedule it, replacing a pending one."""
+        """Apply a change now (``now``, ``new_subscribers_only``: see
+        ``_subscriptions.price_changed``), or schedule it, replacing a pending one."""
         price = self.price(price_id)
         if not price.active:
             raise FakeApiError(400, "price_archived", f"Price {price_id} is archived")
@@ -650,6 +656,7 @@ class Ledger:
         return price
 
     def _apply(self, price: Price, migration: PriceMigration) -> None:
+        amount_before = price.unit_amount
         changes = dict(migration.changes)
         if "trial_period_days" in changes and price.recurring is not None:
             price.recurring = {
@@ -658,6 +665,7 @@ class Ledger:
             }
         _set_fields(price, changes)
         migration.status = "applied"
+        price_changed(self.subscriptions.values(), price.id, migration, amount_before)
 
     def _apply_due_migrations(self) -> None:
         now = self.now()

@@ -27,6 +27,17 @@ async def client_for(
         yield client
 
 
+def settling_client(fake: FakeChing) -> Any:
+    """A client whose attempt times out (0.3 s) before a 1 s `Fault.latency`
+    commits, and whose lookups wait out the commit (a 1.5 s settle time)."""
+    return client_for(
+        fake,
+        timeout=0.3,
+        total_timeout=6.0,
+        retry_policy=ching_async.RetryPolicy(settle=1.5, initial_backoff=0.01),
+    )
+
+
 # (fault on a reconciled create, POSTs it takes, whether the result was
 # found by reconciliation): with an attempt timeout under 2 s.
 AMBIGUOUS_FAULTS = [

@@ -1,4 +1,4 @@
-"""`ching products|prices|discounts ...`, in-process through main(argv)."""
+"""`ching products|prices|discounts|subscriptions ...`, in-process through main(argv)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 import ching_async
 from ching_async.testing import FakeChing, Fault
+from tests._support.billing import Plan
 from tests._support.catalog import PNG
 
 from .conftest import FAKE_NOTICE, Ran, RemoteFake, Terminal
@@ -43,7 +44,17 @@ CREATES: dict[str, tuple[Callable[[FakeChing], list[str]], Callable[[FakeChing],
         lambda f: [*DISCOUNT_ARGS, *DISCOUNT_RULE, "--duration", "once"],
         lambda f: f.discounts(),
     ),
+    "subscriptions": (lambda f: subscribe_args(f), lambda f: f.subscriptions()),
 }
+
+
+def subscribe_args(fake: FakeChing) -> list[str]:
+    """A Plan's customer, card and price: live ones once a live product is seeded
+    (the live-mode tests seed one first)."""
+    plan = Plan.of(fake, livemode=any(p.livemode for p in fake.products()))
+    return ["--customer", plan.customer, "--price", plan.pro, "--payment-method", plan.card]
+
+
 by_group = pytest.mark.parametrize("group", CREATES)
 
 

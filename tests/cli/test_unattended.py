@@ -36,7 +36,7 @@ NO_KEY = (
     "(--fake runs the command against an embedded fake CHING server instead)"
 )
 # Commands that never talk to CHING.
-OFFLINE = {("demo",), ("webhooks", "verify")}
+OFFLINE = {("demo",), ("webhooks", "verify"), ("webhooks", "trigger")}
 # What a command needs besides its required arguments to get as far as sending.
 EXTRA = {
     ("customers", "update"): ["--name", "Noa"],

@@ -1,9 +1,10 @@
-"""products.create, prices.create and discounts.create under faults: never two objects.
+"""products.create, prices.create, discounts.create and subscriptions.create
+under faults: never two objects (nor two first charges of a subscription).
 
 Each create carries its idempotency key in metadata and is reconciled against
-its list (GET /products, GET /prices?product=&active=all, GET /discounts),
-like refunds. The server (FakeChing, which does not deduplicate) is counted
-after every scenario.
+its list (GET /products, GET /prices?product=&active=all, GET /discounts,
+GET /subscriptions), like refunds. The server (FakeChing, which does not
+deduplicate) is counted after every scenario.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 import ching_async
 from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
 from ching_async.testing import FakeChing, Fault
+from tests._support.billing import Plan
 from tests._support.catalog import LAUNCH
-from tests._support.fake_client import AMBIGUOUS_FAULTS, client_for, sent
+from tests._support.fake_client import AMBIGUOUS_FAULTS, sent, settling_client
 
 
 @attrs.frozen
@@ -31,6 +33,9 @@ class Kind:
     find: Callable[[ching_async.Client, FakeChing, str], Awaitable[Any]]
     made: Callable[[FakeChing], list[Any]]  # what the server holds that this create makes
     seed: Callable[[FakeChing], Any]  # one more object in the lookup's window
+    # The charges the server holds for what this create makes, and how many each makes.
+    charged: Callable[[FakeChing], int] = lambda f: len(f.charges())
+    charges_each: int = 0
 
     def __str__(self) -> str:
         return self.name
@@ -72,7 +77,27 @@ DISCOUNTS = Kind(
     lambda f: [d for d in f.discounts() if d.name == "Launch"],
     lambda f: f.add_discount(name="Other"),
 )
-KINDS = [PRODUCTS, PRICES, DISCOUNTS]
+
+
+def subscribe(ching: ching_async.Client, fake: FakeChing, marking: dict[str, Any]) -> Any:
+    """The Plan's customer subscribed to its pro price, with its card."""
+    plan = Plan.of(fake)
+    return ching.subscriptions.create(
+        customer=plan.customer, price=plan.pro, payment_method=plan.card, **marking
+    )
+
+
+SUBSCRIPTIONS = Kind(
+    "subscriptions",
+    "/subscriptions",
+    subscribe,
+    lambda c, f, key: c.subscriptions.find_by_idempotency_key(key),
+    lambda f: [s for s in f.subscriptions() if s.customer == Plan.of(f).customer],
+    lambda f: f.add_subscription(f.add_customer(name="Other").id, Plan.of(f).basic),
+    lambda f: len(f.charges_for(Plan.of(f).customer)),  # the first period's, each
+    charges_each=1,
+)
+KINDS = [PRODUCTS, PRICES, DISCOUNTS, SUBSCRIPTIONS]
 by_kind = pytest.mark.parametrize("kind", KINDS, ids=str)
 
 
@@ -94,6 +119,7 @@ async def test_an_ambiguous_create_makes_one_object(
     fake.faults.add(fault, method="POST", path=kind.path, times=1)
     made = await kind.create(ching, fake, {})
     assert [o.id for o in kind.made(fake)] == [made.id]
+    assert kind.charged(fake) == kind.charges_each
     assert made.request_info.reconciled is reconciled
     key = made.request_info.idempotency_key
     assert made.metadata == {MARKER: key}
@@ -111,15 +137,11 @@ async def test_a_timeout_whose_create_commits_late_is_found_after_the_settle_tim
 ) -> None:
     kind.made(fake)
     fake.faults.add(Fault.latency(1.0), method="POST", path=kind.path, times=1)
-    async with client_for(
-        fake,
-        timeout=0.3,
-        total_timeout=6.0,
-        retry_policy=ching_async.RetryPolicy(settle=1.5, initial_backoff=0.01),
-    ) as ching:
+    async with settling_client(fake) as ching:
         made = await kind.create(ching, fake, {})
     await fake.wait_for_commits()
     assert [o.id for o in kind.made(fake)] == [made.id]
+    assert kind.charged(fake) == kind.charges_each
     assert made.request_info.reconciled is True
     assert len(sent(fake, "POST", kind.path)) == 1
 
@@ -137,6 +159,7 @@ async def test_outcome_unknown_when_the_lookup_fails_then_resolved_by_key(
     fake.faults.remove(failing)
     found = await kind.find(ching, fake, caught.value.idempotency_key)
     assert [o.id for o in kind.made(fake)] == [found.id]
+    assert kind.charged(fake) == kind.charges_each
 
 
 @by_kind
@@ -148,6 +171,7 @@ async def test_the_same_key_twice_makes_one_object(
     assert again.id == first.id
     assert again.request_info.found_existing is True
     assert [o.id for o in kind.made(fake)] == [first.id]
+    assert kind.charged(fake) == kind.charges_each
     assert await kind.find(ching, fake, "plan-2026") == first
 
 

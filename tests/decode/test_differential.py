@@ -33,6 +33,7 @@ from ching_async._models import RequestInfo
 FAST = Decoding(fast=True)
 PLAIN = Decoding(fast=False)
 CATALOG = ("Product", "Price", "Discount", "Redemption", "AppliedDiscount", "Redemptions")
+BILLING = ("Subscription", "PriceChange")
 CHECKOUT = ("CheckoutSession", "BillingPortalSession")
 MODELS = (
     Charge,
@@ -40,7 +41,7 @@ MODELS = (
     Customer,
     Refund,
     PaymentMethod,
-    *(getattr(ching_async, name) for name in (*CATALOG, *CHECKOUT)),
+    *(getattr(ching_async, name) for name in (*CATALOG, *CHECKOUT, *BILLING)),
 )
 INFO = RequestInfo(
     method="GET", path="/x", status=200, attempts=1, idempotency_key=None, request_id=None

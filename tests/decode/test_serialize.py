@@ -36,7 +36,7 @@ from ching_async import (
 )
 from ching_async._convert import Decoding, format_timestamp, parse_timestamp, structure
 from ching_async._models import Model, RequestInfo
-from tests._support import catalog, checkout, hostile
+from tests._support import billing, catalog, checkout, hostile
 from tests._support.scripted import TEST_KEY, Script, envelope
 
 FAST = Decoding(fast=True)
@@ -67,6 +67,9 @@ PAYLOADS: list[tuple[type[Any], dict[str, Any]]] = [
     (ching_async.Event, catalog.APPLIED_DISCOUNT_EVENT),
     (ching_async.CheckoutSession, checkout.RETRIEVED_CHECKOUT_SESSION),
     (ching_async.BillingPortalSession, {**checkout.PORTAL_SESSION, "token": "pt_5aQ9Lm2c"}),
+    (ching_async.Subscription, billing.SUBSCRIPTION),
+    (ching_async.PriceChange, billing.PRICE_CHANGE),
+    (ching_async.Event, billing.SUBSCRIPTION_UPDATED_EVENT),
 ]
 IDS = [cls.__name__ for cls, _ in PAYLOADS]
 

@@ -41,7 +41,7 @@ def scripts() -> list[str]:
 
 def test_readme_has_tested_examples() -> None:
     assert len(scripts()) >= 5
-    assert len(blocks("pytest")) == 3
+    assert len(blocks("pytest")) == 4
     assert [m.group("name") for m in found("file")] == ["shop.py"]
 
 
@@ -172,6 +172,24 @@ async def test_readme_sell_a_plan_opens_a_checkout_per_run(seeded: types.SimpleN
     assert [p.customer for p in fake.billing_portal_sessions()] == [DOC_CUSTOMER] * 2
     assert fake.billing_portal_sessions()[-1].url not in out  # printed: only its expiry
     assert fake.charges() == []
+
+
+async def test_readme_subscriptions_example(seeded: types.SimpleNamespace) -> None:
+    code = next(c for c in scripts() if "subscriptions.change_price" in c)
+    out = await run([sys.executable, "-c", code.replace(DOC_CARD, seeded.card)], seeded.env)
+    fake = seeded.fake
+    [sub] = fake.subscriptions()
+    basic, pro = fake.prices()
+    assert (sub.customer, sub.price, sub.status, sub.cancel_at_period_end) == (
+        DOC_CUSTOMER,
+        pro.id,
+        "active",
+        True,
+    )
+    first, upgrade = fake.charges_for(DOC_CUSTOMER)
+    assert first.amount == basic.unit_amount == 4900
+    assert f"upgrade True {upgrade.amount}" in out
+    assert "active True" in out
 
 
 async def test_readme_middleware_example_sees_each_attempt(seeded: types.SimpleNamespace) -> None:

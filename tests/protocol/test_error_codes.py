@@ -11,23 +11,33 @@ import ching_async
 from ching_async import BadRequestError, UnprocessableEntityError
 from tests._support.scripted import Canned, Script, error
 
-CODED = [
-    ("price_archived", ching_async.PriceArchivedError),
-    ("target_not_found", ching_async.TargetNotFoundError),
-    ("targets_not_supported", ching_async.TargetsNotSupportedError),
-]
+CODED = [  # (status, code, class, the status's class)
+    (400, "price_archived", ching_async.PriceArchivedError, BadRequestError),
+    (400, "target_not_found", ching_async.TargetNotFoundError, BadRequestError),
+    (400, "targets_not_supported", ching_async.TargetsNotSupportedError, BadRequestError),
+    (400, "DOWNGRADE_IMMEDIATE_NOT_SUPPORTED", ching_async.DowngradeImmediateNotSupportedError,
+     BadRequestError),
+    (400, "price_not_recurring", ching_async.PriceNotRecurringError, BadRequestError),
+    (409, "CUSTOMER_HAS_ACTIVE_SUBSCRIPTION", ching_async.CustomerHasActiveSubscriptionError,
+     ching_async.ConflictError),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("code", "cls"), CODED)
+@pytest.mark.parametrize(("status", "code", "cls", "base"), CODED)
 async def test_a_documented_code_gets_its_class(
-    scripted: Script, client: ching_async.Client, code: str, cls: type[BadRequestError]
+    scripted: Script,
+    client: ching_async.Client,
+    status: int,
+    code: str,
+    cls: type[ching_async.APIError],
+    base: type[ching_async.APIError],
 ) -> None:
-    scripted.on("GET", "/ching/v1/discounts/disc_1", error(400, code, "no"))
+    scripted.on("GET", "/ching/v1/discounts/disc_1", error(status, code, "no"))
     with pytest.raises(cls) as caught:
         await client.discounts.retrieve("disc_1")
     assert type(caught.value) is cls
-    assert isinstance(caught.value, BadRequestError)
-    assert (caught.value.status, caught.value.code, caught.value.message) == (400, code, "no")
+    assert isinstance(caught.value, base)
+    assert (caught.value.status, caught.value.code, caught.value.message) == (status, code, "no")
     again = pickle.loads(pickle.dumps(caught.value))
     assert (type(again), again.code) == (cls, code)
 

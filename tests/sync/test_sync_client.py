@@ -56,6 +56,7 @@ def test_every_method_of_every_group_has_a_sync_twin_with_its_parameters() -> No
         "products",
         "prices",
         "discounts",
+        "subscriptions",
         "checkout_sessions",
         "billing_portal_sessions",
     }
@@ -226,6 +227,23 @@ def test_every_group_round_trips_over_the_socket_with_the_same_models(
     portal = sync.billing_portal_sessions.create(customer=customer.id)
     assert isinstance(portal, ching_async.BillingPortalSession)
     assert [s.customer for s in fake.billing_portal_sessions()] == [customer.id]
+    monthly = sync.prices.create(
+        product=product.id, unit_amount=9900, type="recurring", recurring={"interval": "month"}
+    )
+    yearly = sync.prices.create(
+        product=product.id, unit_amount=199000, type="recurring", recurring={"interval": "year"}
+    )
+    sub = sync.subscriptions.create(
+        customer=customer.id, price=monthly.id, payment_method=card.id, idempotency_key="sub-1"
+    )
+    assert isinstance(sub, ching_async.Subscription)
+    assert sync.subscriptions.retrieve(sub.id).next_charge_amount == 9900
+    assert [s.id for s in sync.subscriptions.list()] == [sub.id]
+    change = sync.subscriptions.change_price(sub.id, price=yearly.id)
+    assert isinstance(change, ching_async.PriceChange)
+    assert change.kind == "upgrade"
+    assert getattr(sync.subscriptions.find_by_idempotency_key("sub-1"), "id", None) == sub.id
+    assert sync.subscriptions.cancel(sub.id).status == "canceled"
 
     assert sync.payment_methods.detach(card.id).id == card.id
     assert [m.id for m in sync.customers.list_inactive_payment_methods(customer.id)] == [card.id]
