@@ -668,6 +668,7 @@ class SyncCustomers(SyncResource[Customers]):
 class SyncPaymentMethods(SyncResource[PaymentMethods]):
     retrieve = synced(PaymentMethods.retrieve)
     detach = synced(PaymentMethods.detach)
+    set_default = synced(PaymentMethods.set_default)
     create_test_card = synced(PaymentMethods.create_test_card)
 
 

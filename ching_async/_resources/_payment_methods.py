@@ -6,6 +6,7 @@ from typing import Any
 from .._errors import InvalidParameterError
 from .._models import PaymentMethod
 from .._reconcile import StateReconciler
+from .._retry import Resend
 from .._validation import check_card_index, check_id, check_plain_id
 from ._base import Resource
 
@@ -42,6 +43,19 @@ class PaymentMethods(Resource):
             idempotency_key=idempotency_key,
             retry=StateReconciler(object_path=object_path, settled=payment_method_detached),
         )
+
+    async def set_default(self, id: str) -> PaymentMethod:
+        """Make the saved card `id` its customer's default card (the one a
+        subscription's renewals fall back on).
+
+        Documented by one source (the official plugin's reference): `POST
+        /payment_methods/:id/set_default`, answering `{id, is_default: true}`,
+        so only `id` and `is_default` are set on the card returned;
+        `retrieve` it for the rest. Safe to send again (the card is the
+        default either way), so it is retried like a GET.
+        """
+        path = "/payment_methods/" + check_id("id", id) + "/set_default"
+        return await self._call(PaymentMethod, "POST", path, retry=Resend.SAFE)
 
     async def create_test_card(
         self, customer: str, *, card_index: int = 0, idempotency_key: str | None = None

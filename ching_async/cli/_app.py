@@ -298,7 +298,7 @@ def _add_card_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     cards = CommandGroup(
         commands,
         "cards",
-        "saved cards: get, detach; test cards in test mode",
+        "saved cards: get, detach, set-default; test cards in test mode",
         "._customers",
         common,
     )
@@ -307,6 +307,7 @@ def _add_card_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "detach", "detach a saved card from its customer (it can no longer be charged)", id="PM_ID"
     )
     idempotency_option(p)
+    cards.command("set-default", "make a saved card its customer's default card", id="PM_ID")
     p = cards.command("test-card", "test mode only: save a synthetic card for a customer")
     p.add_argument("customer", metavar="CUS_ID")
     p.add_argument(

@@ -15,6 +15,7 @@ from ._output import Output, outcome_unknown
 
 __all__ = [
     "cards_detach",
+    "cards_set_default",
     "cards_get",
     "cards_test_card",
     "customers_cards",
@@ -140,6 +141,14 @@ async def cards_detach(args: argparse.Namespace, out: Output) -> int:
         out,
         lambda client: client.payment_methods.detach(args.id, idempotency_key=args.idempotency_key),
         partial(out.payment_method, title="Card detached: it can no longer be charged"),
+    )
+
+
+async def cards_set_default(args: argparse.Namespace, out: Output) -> int:
+    return await call(
+        out,
+        lambda client: client.payment_methods.set_default(args.id),
+        partial(out.payment_method, title="Card set as its customer's default"),
     )
 
 

@@ -235,7 +235,9 @@ class Billing:
         method = self.ledger.payment_methods.get(sub.default_payment_method or "")
         if method is None or method.status != "active":
             cards = self.ledger.payment_methods_of(sub.customer)
-            method = cards[0] if cards else None
+            method = self.ledger.default_payment_method(sub.customer) or (
+                cards[0] if cards else None
+            )
         if method is None:
             return None  # no card to charge: declined without a charge
         params = ChargeParams(

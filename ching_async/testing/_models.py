@@ -119,10 +119,11 @@ class PaymentMethod(Record):
     exp_year: int = 2030
     status: str = "active"  # "inactive" once detached
     declines_left: int = 0  # fake-only: this many next charges fail (see decline_next_charges)
+    is_default: bool = False  # the customer's default card (its first saved one, or set_default)
 
     SHAPE = Shape(
         "payment_method",
-        "customer type brand last4 exp_month exp_year status livemode created",
+        "customer type brand last4 exp_month exp_year status is_default livemode created",
     )
 
 

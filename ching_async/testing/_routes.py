@@ -107,6 +107,10 @@ def on_id(
     return handler
 
 
+def set_default_payment_method(ledger: Ledger, call: Call) -> Any:
+    return ledger.set_default_payment_method(call.params["id"])
+
+
 def create_setup_session(ledger: Ledger, call: Call) -> Any:
     session = ledger.create_setup_session(parse_setup_session(call.body), livemode=call.livemode)
     return session.to_json(ledger.now())
@@ -299,6 +303,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/payment_methods/test-card", create_test_card),
     Route("GET", "/payment_methods/{id}", found("payment_methods")),
     Route("POST", "/payment_methods/{id}/detach", on_id(Ledger.detach_payment_method)),
+    Route("POST", "/payment_methods/{id}/set_default", set_default_payment_method),
     Route("POST", "/refunds", created(Ledger.create_refund, parse_refund)),
     Route("GET", "/refunds", newest("refunds")),
     Route("GET", "/refunds/{id}", found("refunds")),

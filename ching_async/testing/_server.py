@@ -424,6 +424,9 @@ class FakeChing:
         )
 
     def _default_payment_method(self, customer: str) -> str:
+        method = self.ledger.default_payment_method(customer)
+        if method is not None:
+            return method.id
         methods = self.ledger.payment_methods_of(customer)
         return methods[0].id if methods else self.add_payment_method(customer).id
 

@@ -246,9 +246,27 @@ class Ledger:
         )
         self.payment_methods[method.id] = method
         if saved:
+            method.is_default = self.default_payment_method(customer.id) is None
             self._pms_by_customer[customer.id].append(method)
             self._emit("payment_method.attached", livemode, method.to_json)
         return method
+
+    def default_payment_method(self, customer_id: str) -> PaymentMethod | None:
+        """The customer's default card, if an active one is."""
+        methods = self._pms_by_customer.get(customer_id, ())
+        return next((m for m in methods if m.is_default and m.status == "active"), None)
+
+    def set_default_payment_method(self, method_id: str) -> dict[str, Any]:
+        """``POST /payment_methods/:id/set_default``: answers ``{id, is_default}``
+        (the one source's shape). A detached card cannot be the default."""
+        method = self.payment_methods.find(method_id)
+        if method.status != "active":
+            raise FakeApiError(
+                400, "payment_method_not_active", f"Payment method {method_id} is {method.status}"
+            )
+        for other in self._pms_by_customer.get(method.customer, ()):
+            other.is_default = other is method
+        return {"id": method.id, "is_default": True}
 
     def payment_methods_of(self, customer_id: str) -> list[PaymentMethod]:
         """The customer's active (attached) cards, oldest first."""
@@ -267,6 +285,7 @@ class Ledger:
                 400, "payment_method_not_active", f"Payment method {method_id} is {method.status}"
             )
         method.status = "inactive"
+        method.is_default = False  # the customer has no default until one is set
         self._emit("payment_method.detached", method.livemode, method.to_json)
         return method
 

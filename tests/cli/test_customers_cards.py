@@ -185,6 +185,18 @@ def test_detach_a_card(ching: Ching, with_api_key: RemoteFake) -> None:
     assert json.loads(ching("cards", "get", card.id, "--json").out)["status"] == "inactive"
 
 
+def test_set_default_card(ching: Ching, with_api_key: RemoteFake) -> None:
+    customer = with_api_key.call(lambda f: f.add_customer(name="Dana"))
+    with_api_key.call(lambda f: f.add_payment_method(customer.id, last4="1111"))
+    card = with_api_key.call(lambda f: f.add_payment_method(customer.id, last4="2222"))
+    ran = ching("cards", "set-default", card.id)
+    assert ran.code == 0, ran.err
+    assert "Card set as its customer's default" in ran.out
+    assert json.loads(ching("cards", "get", card.id, "--json").out)["is_default"] is True
+    missing = ching("cards", "set-default", "pm_missing")
+    assert missing.code == 1, missing.err
+
+
 def test_create_with_an_unknown_outcome_points_at_upsert(
     ching: Ching, with_api_key: RemoteFake
 ) -> None:

@@ -1,4 +1,5 @@
-"""payment_methods.*: retrieve, detach (reconciled by state), create_test_card (test mode)."""
+"""payment_methods.*: retrieve, detach (reconciled by state), set_default (one
+source's shape, retried like a GET), create_test_card (test mode)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests._support.fake_client import client_for, raw_call, sent
 from tests._support.scripted import LIVE_KEY, Script
 
 DETACH = "/payment_methods/{id}/detach"
+SET_DEFAULT = "/payment_methods/{id}/set_default"
 
 
 @pytest.fixture
@@ -54,6 +56,58 @@ async def test_detach_deactivates_the_card(
     with pytest.raises(ching_async.BadRequestError) as caught:
         await ching.payment_methods.detach(card.id)
     assert caught.value.code == "payment_method_not_active"
+
+
+async def test_the_first_saved_card_is_the_default_and_set_default_moves_it(
+    fake: FakeChing, ching: ching_async.Client, customer: str
+) -> None:
+    first = fake.add_payment_method(customer)
+    second = fake.add_payment_method(customer)
+    assert (await ching.payment_methods.retrieve(first.id)).is_default is True
+    assert (await ching.payment_methods.retrieve(second.id)).is_default is False
+    made = await ching.payment_methods.set_default(second.id)
+    # The one source's answer: the id and the flag, nothing else of the card.
+    assert (made.id, made.is_default, made.brand, made.customer) == (second.id, True, None, None)
+    assert made.raw == {"id": second.id, "is_default": True}
+    assert made.request_info is not None
+    [request] = sent(fake, "POST", SET_DEFAULT)
+    assert request.path == f"/payment_methods/{second.id}/set_default"
+    assert request.raw_body == b""
+    cards = {m.id: m.is_default for m in await ching.customers.list_payment_methods(customer)}
+    assert cards == {first.id: False, second.id: True}
+    # A charge seeded without a card now uses the new default.
+    assert fake.add_charge(customer).payment_method == second.id
+
+
+async def test_set_default_refuses_a_detached_card_and_an_unknown_one(
+    fake: FakeChing, ching: ching_async.Client, customer: str
+) -> None:
+    card = fake.add_payment_method(customer)
+    await ching.payment_methods.detach(card.id)
+    assert (await ching.payment_methods.retrieve(card.id)).is_default is False
+    with pytest.raises(ching_async.BadRequestError) as caught:
+        await ching.payment_methods.set_default(card.id)
+    assert caught.value.code == "payment_method_not_active"
+    with pytest.raises(ching_async.NotFoundError):
+        await ching.payment_methods.set_default("pm_missing")
+    with pytest.raises(ching_async.InvalidParameterError):
+        await ching.payment_methods.set_default("")
+    assert len(sent(fake, "POST", SET_DEFAULT)) == 2  # the empty id was never sent
+
+
+async def test_set_default_after_a_lost_answer_is_sent_again_with_one_effect(
+    fake: FakeChing, ching: ching_async.Client, customer: str
+) -> None:
+    fake.add_payment_method(customer)
+    card = fake.add_payment_method(customer)
+    fake.faults.add(Fault.commit_then_drop(), method="POST", path=SET_DEFAULT, times=1)
+    made = await ching.payment_methods.set_default(card.id)
+    assert made.is_default is True
+    assert made.request_info is not None
+    assert made.request_info.attempts == 2
+    assert len(sent(fake, "POST", SET_DEFAULT)) == 2
+    cards = await ching.customers.list_payment_methods(customer)
+    assert [m.id for m in cards if m.is_default] == [card.id]
 
 
 async def test_a_detached_card_can_no_longer_be_charged(
