@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import orjson
-
 from ._convert import model_hook, model_list_hook
 from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
-from ._protocol import accepted_but_unreadable, decode_envelope, forget_parse
+from ._protocol import accepted_but_unreadable, decode_envelope, forget_parse, success_envelope
 from ._secrets import attach_context, redacted_head, request_secrets, response_headers
 
 __all__ = ["decode_list", "decode_model", "request_info"]
@@ -69,7 +67,7 @@ def decode_upsert(response: Response) -> UpsertResult:
     """customers.upsert: the customer, and the `action` the server reports
     beside `data` (as the docs destructure it) or inside it."""
     customer = decode_model(response, Customer)
-    envelope = orjson.loads(response.body)  # decode_model proved it is an envelope
+    envelope = success_envelope(response)
     action: Any = envelope.get("action")
     if action is None and isinstance(envelope.get("data"), dict):
         action = envelope["data"].get("action")

@@ -43,6 +43,7 @@ __all__ = [
     "error_from_envelope",
     "error_from_response",
     "parse_retry_after",
+    "success_envelope",
     "path_segment",
 ]
 
@@ -158,6 +159,14 @@ def _parse_json(response: Response) -> Any:
         # alive, and must not keep a large error body's parse with it.
         if type(parsed) is dict and parsed.get("success") is True:
             memo[PARSED_BODY] = parsed
+    return parsed
+
+
+def success_envelope(response: Response) -> dict[str, Any]:
+    """The whole envelope of a response `decode_envelope` accepted (what the
+    server sends beside `data` too), from the parse kept on it."""
+    parsed = _parse_json(response)
+    assert type(parsed) is dict, "decode_envelope accepted this response first"
     return parsed
 
 
