@@ -534,6 +534,8 @@ class FakeChing:
         updating it then answers 400 ``price_archived``."""
         return self.ledger.archive_price(id)
 
+    # Alike in shape only to the ledger's: this one takes ids, by the API's names; the
+    # ledger's takes the records its callers (checkout, billing) already hold.
     def add_redemption(
         self,
         discount: str,
