@@ -359,39 +359,25 @@ class KeyRegistry:
         self.unsettled: dict[str, float] = {}
 
 
+@attrs.define(eq=False, repr=False)
 class RetryLoop:
     """Runs a call's steps until `decide` ends it. One per client (and one
     per `with_options` view, sharing the client's KeyRegistry)."""
 
-    # Alike in shape to other settings-taking constructors (scaleout's shard
-    # runner): plain keyword settings, nothing to share.
-    def __init__(
-        self,
-        policy: RetryPolicy,
-        *,
-        max_retries: int,
-        total_timeout: float,
-        clock: Callable[[], float] = time.monotonic,
-        keys: KeyRegistry | None = None,
-    ) -> None:
-        self.policy = policy
-        self.max_retries = max_retries
-        self.total_timeout = total_timeout
-        self._clock = clock
-        # Shared by every loop of one client (with_options views too): the
-        # rules for one key hold across them.
-        self._keys = keys if keys is not None else KeyRegistry()
+    policy: RetryPolicy
+    max_retries: int = attrs.field(kw_only=True)
+    total_timeout: float = attrs.field(kw_only=True)
+    _clock: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True)
+    # Shared by every loop of one client (with_options views too): the
+    # rules for one key hold across them.
+    _keys: KeyRegistry = attrs.field(factory=KeyRegistry, kw_only=True)
 
     def with_settings(
         self, policy: RetryPolicy, *, max_retries: int, total_timeout: float
     ) -> RetryLoop:
         """A loop with other settings that shares this one's key registry."""
-        return RetryLoop(
-            policy,
-            max_retries=max_retries,
-            total_timeout=total_timeout,
-            clock=self._clock,
-            keys=self._keys,
+        return attrs.evolve(
+            self, policy=policy, max_retries=max_retries, total_timeout=total_timeout
         )
 
     async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:

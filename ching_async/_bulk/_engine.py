@@ -47,7 +47,14 @@ from .._errors import (
 )
 from .._models import Charge, ChargeStatus
 from .._requester import Requester
-from .._validation import CHARGE_FIELDS, check_count, check_flag, check_rate, check_seconds
+from .._validation import (
+    CHARGE_FIELDS,
+    check_count,
+    check_flag,
+    check_metadata,
+    check_rate,
+    check_seconds,
+)
 from ._journal import FinishedItem, Journal
 from ._pacing import Pacer
 
@@ -116,7 +123,9 @@ class ChargeParams:
 
     def validated(self) -> ChargeParams:
         """Run the same checks `charges.create` runs, before anything is sent."""
-        CHARGE_FIELDS.body(**self.create_kwargs())
+        CHARGE_FIELDS.body_of(self.create_kwargs())
+        if self.metadata is not None:  # checked apart by charges.create too (see `marked`)
+            check_metadata("metadata", self.metadata)
         return self
 
     def create_kwargs(self) -> dict[str, Any]:

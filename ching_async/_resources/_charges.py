@@ -66,15 +66,7 @@ class Charges(Resource):
         unless `on_full_window="send"`. `assume_new=True` skips the lookup
         (you know the key was never used).
         """
-        # Each field by name, like any forwarding call (FakeChing.add_customer's looks alike).
-        payload = CHARGE_FIELDS.body(
-            customer=customer,
-            payment_method=payment_method,
-            amount=amount,
-            currency=currency,
-            description=description,
-            installments=installments,
-        )
+        payload = CHARGE_FIELDS.body_of(locals())
         how = marked(_LISTED, metadata, within=payload["customer"], **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 

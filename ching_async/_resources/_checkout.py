@@ -132,7 +132,7 @@ class BillingPortalSessions(Resource):
         """A portal link for `customer`; send them to the answer's `url`.
         `return_url` is the portal's "back to site" link (also followed after
         a cancellation). It expires: read `expires_at`."""
-        body = _PORTAL.body(customer=customer, return_url=return_url)
+        body = _PORTAL.body_of(locals())
         return await self._call(
             BillingPortalSession, "POST", PORTAL_PATH, body=body, retry=Resend.SAFE
         )

@@ -150,26 +150,7 @@ class Discounts(Resource):
         second one; when the 100 newest rules lack it and they are 100,
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
-        # Each field by name, like any forwarding call (prices.create's looks alike).
-        payload = _CREATE.body(
-            name=name,
-            redemption=redemption,
-            code=code,
-            target_type=target_type,
-            targets=targets,
-            value_type=value_type,
-            value=value,
-            value_tax_mode=value_tax_mode,
-            currency=currency,
-            duration=duration,
-            duration_charges=duration_charges,
-            duration_until=duration_until,
-            active_from=active_from,
-            active_until=active_until,
-            max_redemptions=max_redemptions,
-            max_redemptions_per_customer=max_redemptions_per_customer,
-            active=active,
-        )
+        payload = _CREATE.body_of(locals())
         check_discount_rules(payload)
         how = marked(_LISTED, metadata, **marking)
         return await self._create_marked(Discount, DISCOUNTS_PATH, payload, how)

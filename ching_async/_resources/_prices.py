@@ -113,15 +113,7 @@ class Prices(Resource):
         and they are 100, `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`.
         """
-        # Each field by name, like any forwarding call (charges.create's looks alike).
-        payload = _CREATE.body(
-            product=product,
-            unit_amount=unit_amount,
-            type=type,
-            currency=currency,
-            tax_mode=tax_mode,
-            recurring=recurring,
-        )
+        payload = _CREATE.body_of(locals())
         check_price_rules(payload)
         how = marked(_LISTED, metadata, within=payload["product"], **marking)
         return await self._create_marked(Price, PRICES_PATH, payload, how)

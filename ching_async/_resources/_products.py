@@ -114,9 +114,7 @@ class Products(Resource):
         second one; when the 100 newest products lack it and they are 100,
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
-        payload = _CREATE.body(
-            name=name, description=description, image_url=image_url, features=features
-        )
+        payload = _CREATE.body_of(locals())
         how = marked(_LISTED, metadata, **marking)
         return await self._create_marked(Product, PRODUCTS_PATH, payload, how)
 

@@ -62,7 +62,7 @@ class Refunds(Resource):
         may have been used beyond them: `LookupInconclusiveError`, nothing
         sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
-        payload = _FIELDS.body(charge=charge, amount=amount, reason=reason)
+        payload = _FIELDS.body_of(locals())
         how = marked(_LISTED, metadata, **marking)
         if amount is None:
             try:

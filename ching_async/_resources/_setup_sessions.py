@@ -43,9 +43,7 @@ class SetupSessions(Resource):
         They come back to `success_url` (or `cancel_url`); then retrieve the
         session for the outcome.
         """
-        payload = _FIELDS.body(
-            customer=customer, success_url=success_url, cancel_url=cancel_url, metadata=metadata
-        )
+        payload = _FIELDS.body_of(locals())
         return await self._call(
             SetupSession, "POST", "/setup_sessions", body=payload, idempotency_key=idempotency_key
         )

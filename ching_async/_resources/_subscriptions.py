@@ -87,9 +87,7 @@ class Subscriptions(Resource):
         100, `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`.
         """
-        payload = _CREATE.body(
-            customer=customer, price=price, payment_method=payment_method, discounts=discounts
-        )
+        payload = _CREATE.body_of(locals())
         how = marked(_LISTED, metadata, **marking)
         return await self._create_marked(Subscription, SUBSCRIPTIONS_PATH, payload, how)
 
@@ -143,7 +141,7 @@ class Subscriptions(Resource):
         `request_info.reconciled`, and its `kind` and `charge_amount` are
         None (see `PriceChange`).
         """
-        payload = _CHANGE.body(price=price, change_timing=change_timing)
+        payload = _CHANGE.body_of(locals())
         settled = _price_changed(payload["price"], payload.get("change_timing"))
         return await self._change(
             PriceChange, id, "/change_price", payload, settled, answer=_change_read_back

@@ -51,7 +51,7 @@ class WebhookEndpoints(Resource):
         It has no `id` (`list` shows it). Raises `WebhookSecretLostError` when
         the endpoint was made but the answer carrying its secret was lost.
         """
-        body = _CREATE_FIELDS.body(url=url, events=events)
+        body = _CREATE_FIELDS.body_of(locals())
         url, wanted = body["url"], body["events"]
         response = await self._requester.request(
             "POST",

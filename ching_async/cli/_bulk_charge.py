@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, Unpack
 
 import attrs
 from rich.table import Table
@@ -29,7 +29,7 @@ from .. import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .._bulk import BulkSummary, ChargeParams, ChargeResult, Outcome
+from .._bulk import BulkOptions, BulkSummary, ChargeParams, ChargeResult, Outcome
 from ._amounts import format_agorot, format_money
 from ._csv import BillingFile, Validation
 from ._env import connect, current_target
@@ -171,24 +171,22 @@ async def run_job(
     items: Iterable[ChargeParams],
     *,
     rows: int,
-    job_id: str,
     out: Output,
     row_of: Callable[[int], int] = lambda index: index + 2,
-    concurrency: int = 16,
-    rate_limit: float | None = None,
-    row_rate: float | None = None,
-    journal: Path | None = None,
     writer: ResultsWriter | None = None,
     progress: ProgressMode = "auto",
     label: str = "charging",
     stop_after: int | None = None,
-    assume_new: bool = False,
+    **options: Unpack[BulkOptions],
 ) -> JobReport:
-    """Charge `items`, showing progress; `stop_after` ends the job early (the demo's crash).
+    """Charge `items` with `charges.create_many`'s `options` (`job_id`,
+    `concurrency`, `journal`...), showing progress; `stop_after` ends the job
+    early (the demo's crash).
 
     Ctrl-C or SIGTERM: the engine lets the rows in flight settle (or records
     them in doubt) and closes the journal; the "interrupted" line says so.
     """
+    job_id, journal = options["job_id"], options.get("journal")
     report = JobReport(job_id=job_id, rows=rows, journal=str(journal) if journal else None)
     summary = report.summary
     started = time.perf_counter()
@@ -196,19 +194,10 @@ async def run_job(
         with BulkProgress(
             out.stderr, rows, mode=progress, label=label, console=out.err_console
         ) as bar:
-            # Alike in shape only to charges.create's keyword forwarding (_charges.py).
-            async with client.charges.create_many(
-                items,
-                job_id=job_id,
-                concurrency=concurrency,
-                rate_limit=rate_limit,
-                item_rate_limit=row_rate,
-                journal=journal,
-                assume_new=assume_new,
-                on_settle_wait=lambda seconds, items: bar.countdown(
-                    settle_message(seconds, items), seconds
-                ),
-            ) as run:
+            options["on_settle_wait"] = lambda seconds, items: bar.countdown(
+                settle_message(seconds, items), seconds
+            )
+            async with client.charges.create_many(items, **options) as run:
                 async for result in run:
                     report.add(row_of(result.index), result, writer)
                     bar.update(summary)
@@ -396,22 +385,20 @@ async def bulk_charge(args: argparse.Namespace, out: Output) -> int:
                 await _preflight(conn.client, out, validation)
             if source is not None:
                 source.record()
-            # Alike in shape only to other calls by keyword (the Requester in _client.py,
-            # enqueue in _scaleout): each passes its own options.
             report = await run_job(
                 conn.client,
                 billing.params(),
                 rows=validation.rows,
-                job_id=job_id,
                 out=out,
                 row_of=billing.row_of,
-                concurrency=args.concurrency,
-                rate_limit=args.rate,
-                row_rate=args.row_rate,
-                journal=journal,
                 writer=writer,
                 progress=args.progress,
+                job_id=job_id,
+                concurrency=args.concurrency,
+                rate_limit=args.rate,
+                journal=journal,
                 assume_new=args.new_job,
+                item_rate_limit=args.row_rate,
             )
     finally:
         if writer is not None:

@@ -19,11 +19,12 @@ from ._confirm import ask, needs_confirmation
 from ._env import call, list_command, owned_command, retrieve_command
 from ._errors import UsageError
 from ._once import Wording, by_key, create_once, find_command, found_by_key
-from ._options import api_arguments
+from ._options import Handler, api_arguments
 from ._output import Output
 
 __all__ = [
     "confirmed_write",
+    "write_command",
     "discounts_archive",
     "discounts_create",
     "discounts_find",
@@ -64,6 +65,22 @@ async def confirmed_write(
         return await request(client)
 
     return await call(out, confirmed, show)
+
+
+def write_command(
+    action: Callable[[argparse.Namespace], str],
+    request: Callable[[Client, argparse.Namespace], Awaitable[Any]],
+    show: Callable[[Output, argparse.Namespace], Callable[[Any], None]],
+) -> Handler:
+    """A write command that is one request, `request(client, args)`: asked
+    first in live mode (`action(args)` names it), its answer shown by `show(out, args)`."""
+
+    async def write(args: argparse.Namespace, out: Output) -> int:
+        return await confirmed_write(
+            out, args, action(args), lambda client: request(client, args), show(out, args)
+        )
+
+    return write
 
 
 def creates(noun: str, *, find: str) -> Wording:
@@ -220,31 +237,21 @@ async def prices_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-# The writes are alike in shape only: each hands confirmed_write its own request.
-async def prices_update(args: argparse.Namespace, out: Output) -> int:
-    trial = CLEAR if args.clear_trial else args.trial_period_days
-    return await confirmed_write(
-        out,
-        args,
-        f"updating price {args.id} ({args.apply_mode})",
-        lambda client: client.prices.update(
-            args.id,
-            **api_arguments(args, "apply_mode", "effective_date", "unit_amount", "tax_mode"),
-            trial_period_days=trial,
-            metadata=args.metadata,
-        ),
-        partial(out.price, title=f"Price updated ({args.apply_mode})"),
-    )
-
-
-async def prices_cancel_migration(args: argparse.Namespace, out: Output) -> int:
-    return await confirmed_write(
-        out,
-        args,
-        f"cancelling the pending change of price {args.id}",
-        lambda client: client.prices.cancel_pending_migration(args.id),
-        partial(out.price, title="Pending change cancelled"),
-    )
+prices_update = write_command(
+    lambda args: f"updating price {args.id} ({args.apply_mode})",
+    lambda client, args: client.prices.update(
+        args.id,
+        **api_arguments(args, "apply_mode", "effective_date", "unit_amount", "tax_mode"),
+        trial_period_days=CLEAR if args.clear_trial else args.trial_period_days,
+        metadata=args.metadata,
+    ),
+    lambda out, args: partial(out.price, title=f"Price updated ({args.apply_mode})"),
+)
+prices_cancel_migration = write_command(
+    lambda args: f"cancelling the pending change of price {args.id}",
+    lambda client, args: client.prices.cancel_pending_migration(args.id),
+    lambda out, _: partial(out.price, title="Pending change cancelled"),
+)
 
 
 ACTIVE_FILTER: dict[str | None, bool | Literal["all"] | None] = {
@@ -334,17 +341,13 @@ async def discounts_targets(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def discounts_archive(args: argparse.Namespace, out: Output) -> int:
-    return await confirmed_write(
-        out,
-        args,
-        f"archiving discount rule {args.id}",
-        lambda client: client.discounts.archive(args.id),
-        partial(
-            out.discount,
-            title="Discount rule archived (applied discounts run out their duration)",
-        ),
-    )
+discounts_archive = write_command(
+    lambda args: f"archiving discount rule {args.id}",
+    lambda client, args: client.discounts.archive(args.id),
+    lambda out, _: partial(
+        out.discount, title="Discount rule archived (applied discounts run out their duration)"
+    ),
+)
 
 
 discounts_redemptions = owned_command("discounts", "redemptions", "redemptions", "discount")

@@ -1,7 +1,7 @@
 """``ching subscriptions ...``: customers billed every period.
 
 `create` is made exactly once (``_once.create_once``, like the catalog's
-creates); `cancel` and `change-price` are writes (``_catalog.confirmed_write``):
+creates); `cancel` and `change-price` are writes (``_catalog.write_command``):
 every write asks first in live mode (``--yes`` skips the question; without a
 terminal, ``--yes`` is required). Options are named as the SDK's arguments.
 """
@@ -9,15 +9,12 @@ terminal, ``--yes`` is required). Options are named as the SDK's arguments.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
 
-from .._resources._subscriptions import Subscriptions
-from ._catalog import confirmed_write, creates, targets
+from ._catalog import creates, targets, write_command
 from ._env import list_command, retrieve_command
 from ._once import by_key, create_once, find_command
-from ._options import Handler, api_arguments
+from ._options import api_arguments
 from ._output import Output
 
 __all__ = [
@@ -61,34 +58,22 @@ async def subscriptions_create(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-def _write_on(
-    action: Callable[[argparse.Namespace], str],
-    request: Callable[[Subscriptions, argparse.Namespace], Awaitable[Any]],
-    show: Callable[[Output, argparse.Namespace], Callable[[Any], None]],
-) -> Handler:
-    """`ching subscriptions <write> SUB_ID`: `request` on the group, asked
-    first in live mode (`action(args)` names it), its answer shown by `show`."""
-
-    async def write(args: argparse.Namespace, out: Output) -> int:
-        return await confirmed_write(
-            out, args, action(args), lambda c: request(c.subscriptions, args), show(out, args)
-        )
-
-    return write
-
-
 def _when(args: argparse.Namespace) -> str:
     return "at the end of its period" if args.at_period_end else "now"
 
 
-subscriptions_cancel = _write_on(
+subscriptions_cancel = write_command(
     lambda args: f"canceling subscription {args.id} {_when(args)}",
-    lambda subs, args: subs.cancel(args.id, cancel_at_period_end=args.at_period_end or None),
+    lambda client, args: client.subscriptions.cancel(
+        args.id, cancel_at_period_end=args.at_period_end or None
+    ),
     lambda out, args: partial(out.subscription, title=f"Subscription canceled {_when(args)}"),
 )
-subscriptions_change_price = _write_on(
+subscriptions_change_price = write_command(
     lambda args: f"changing the price of subscription {args.id} to {args.price}",
-    lambda subs, args: subs.change_price(args.id, **api_arguments(args, "price", "change_timing")),
+    lambda client, args: client.subscriptions.change_price(
+        args.id, **api_arguments(args, "price", "change_timing")
+    ),
     lambda out, args: partial(out.price_change, title="Price changed"),
 )
 subscriptions_get = retrieve_command("subscriptions", "subscription")

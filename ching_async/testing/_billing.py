@@ -607,7 +607,7 @@ class Billing:
             subtotal = self._amount(sub)
             saved = _off(applied.rule, subtotal, sub.quantity)
         self.ledger.add_redemption(
-            applied.rule.id, sub.customer, saved, charge.id if paid and charge else None, sub.id
+            applied.rule, sub.customer, saved, charge if paid else None, sub.id
         )
 
     def applied_discounts_of(self, discount_id: str) -> list[AppliedDiscount]:

@@ -318,7 +318,7 @@ def complete_checkout(
         return charge  # the page shows the decline and stays open for another try
     session.status = "succeeded"
     for rule, saved in savings:
-        ledger.add_redemption(rule.id, session.customer, saved, charge.id if charge else None)
+        ledger.add_redemption(rule, session.customer, saved, charge)
     session.discounts += [rule.id for rule in on_plan] + [rule.id for rule, _ in savings]
     return charge
 
@@ -434,11 +434,11 @@ def _new_card(
     brand, last4 = TEST_CARDS[card_index]
     return ledger.add_payment_method(
         session.customer,
+        livemode=session.livemode,
+        saved=False,
         declines=declines,
         brand=brand,
         last4=last4,
-        livemode=session.livemode,
-        saved=False,
     )
 
 

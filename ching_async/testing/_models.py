@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from ._clock import format_timestamp
 from ._pdf import minimal_pdf
@@ -18,6 +18,7 @@ from ._pdf import minimal_pdf
 __all__ = [
     "AppliedDiscount",
     "BillingPortalSession",
+    "CardOptions",
     "Charge",
     "CheckoutSession",
     "Customer",
@@ -101,6 +102,16 @@ class Customer(Record):
         if self.deleted:
             return {"id": self.id, "object": "customer", "deleted": True}
         return Record.to_json(self)
+
+
+class CardOptions(TypedDict, total=False):
+    """The test card a helper attaches (``add_payment_method``,
+    ``complete_setup_session``): ``brand`` ("visa" by default) and ``last4``
+    ("4242"); ``declines=True`` makes every charge on it fail (402)."""
+
+    declines: bool
+    brand: str
+    last4: str
 
 
 @dataclass(slots=True, kw_only=True)

@@ -8,7 +8,7 @@ import inspect
 import random
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, Unpack, overload
 
 import orjson
 from aiohttp import web
@@ -25,6 +25,7 @@ from ._log import RequestRecord
 # The fake's record types, named again in _state: each module imports what it uses.
 from ._models import (
     BillingPortalSession,
+    CardOptions,
     Charge,
     CheckoutSession,
     Customer,
@@ -363,33 +364,19 @@ class FakeChing:
         return self.ledger.create_customer(params, livemode=livemode, customer_id=id)
 
     def add_payment_method(
-        self,
-        customer: str,
-        *,
-        declines: bool = False,
-        brand: str = "visa",
-        last4: str = "4242",
-        livemode: bool = False,
+        self, customer: str, *, livemode: bool = False, **card: Unpack[CardOptions]
     ) -> PaymentMethod:
-        """Attach a card; ``declines=True`` makes every charge on it fail (402)."""
-        return self.ledger.add_payment_method(
-            customer, declines=declines, brand=brand, last4=last4, livemode=livemode
-        )
+        """Attach a test card (``CardOptions``: ``brand``, ``last4``; ``declines=True``
+        makes every charge on it fail, 402)."""
+        return self.ledger.add_payment_method(customer, livemode=livemode, **card)
 
-    # add_payment_method's card keywords spelled out again: help() shows the whole signature.
-    def complete_setup_session(
-        self,
-        id: str,
-        *,
-        declines: bool = False,
-        brand: str = "visa",
-        last4: str = "4242",
-    ) -> PaymentMethod:
-        """Play the hosted card page: the session succeeds and a new card is attached.
+    def complete_setup_session(self, id: str, **card: Unpack[CardOptions]) -> PaymentMethod:
+        """Play the hosted card page: the session succeeds and a new card
+        (``CardOptions``, as for ``add_payment_method``) is attached.
 
         Raises ``FakeApiError`` (400 ``SESSION_EXPIRED`` / ``SESSION_NOT_PENDING``).
         """
-        return self.ledger.complete_setup_session(id, declines=declines, brand=brand, last4=last4)
+        return self.ledger.complete_setup_session(id, **card)
 
     def add_charge(
         self,
@@ -550,7 +537,8 @@ class FakeChing:
         updating it then answers 400 ``price_archived``."""
         return self.ledger.archive_price(id)
 
-    # The ledger's add_redemption spelled out again, by the API's names: help() shows them.
+    # Alike in shape only to the ledger's: this one takes ids, by the API's names; the
+    # ledger's takes the records its callers (checkout, billing) already hold.
     def add_redemption(
         self,
         discount: str,
@@ -560,10 +548,12 @@ class FakeChing:
         charge: str | None = None,
         subscription: str | None = None,
     ) -> Redemption:
-        """Record a use of a discount rule (until checkout and subscriptions record
-        their own): a row of ``GET /discounts/:id/redemptions``, ``times_redeemed``
+        """Record a use of a discount rule, as checkout and subscriptions record
+        theirs: a row of ``GET /discounts/:id/redemptions``, ``times_redeemed``
         counted up. ``charge`` gives the row its amount and currency."""
-        return self.ledger.add_redemption(discount, customer, amount_saved, charge, subscription)
+        rule = self.ledger.discounts.find(discount)
+        paid = None if charge is None else self.ledger.charges.find(charge)
+        return self.ledger.add_redemption(rule, customer, amount_saved, paid, subscription)
 
     def product(self, id: str) -> Product:
         """A product; ``FakeApiError`` 404 for an unknown id."""

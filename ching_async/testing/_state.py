@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, Unpack
 
 from ._envelope import FakeApiError, Issue, invalid_fields, not_found
 from ._ids import IdFactory
@@ -23,6 +23,7 @@ from ._models import (
     IMAGE_SUFFIXES,
     OPEN_SESSION_STATUSES,
     BillingPortalSession,
+    CardOptions,
     Charge,
     CheckoutSession,
     Customer,
@@ -226,11 +227,11 @@ class Ledger:
         self,
         customer_id: str,
         *,
-        declines: bool,
-        brand: str,
-        last4: str,
         livemode: bool,
         saved: bool = True,
+        declines: bool = False,
+        brand: str = "visa",
+        last4: str = "4242",
     ) -> PaymentMethod:
         """``saved=False``: a card typed on a hosted checkout page, on record (its
         charge names it) but not among the customer's cards, and no event."""
@@ -300,9 +301,7 @@ class Ledger:
                 400, "INVALID_FIELD", "Test cards cannot be attached to live customers"
             )
         brand, last4 = TEST_CARDS[card_index]
-        return self.add_payment_method(
-            customer.id, declines=False, brand=brand, last4=last4, livemode=False
-        )
+        return self.add_payment_method(customer.id, brand=brand, last4=last4, livemode=False)
 
     # -- setup sessions ---------------------------------------------------------------
 
@@ -340,13 +339,9 @@ class Ledger:
         session.status = "canceled"
         return session
 
-    def complete_setup_session(
-        self, session_id: str, *, declines: bool, brand: str, last4: str
-    ) -> PaymentMethod:
+    def complete_setup_session(self, session_id: str, **card: Unpack[CardOptions]) -> PaymentMethod:
         session = self.open_session(self.setup_sessions, session_id)
-        method = self.add_payment_method(
-            session.customer, declines=declines, brand=brand, last4=last4, livemode=session.livemode
-        )
+        method = self.add_payment_method(session.customer, livemode=session.livemode, **card)
         session.status = "succeeded"
         session.payment_method = method.id
         return method
@@ -768,29 +763,29 @@ class Ledger:
 
     def add_redemption(
         self,
-        discount_id: str,
-        customer_id: str,
+        rule: Discount,
+        customer: str,
         amount_saved: int,
-        charge_id: str | None = None,
+        charge: Charge | None = None,
         subscription: str | None = None,
     ) -> Redemption:
-        """Record a use of the rule (checkout and subscriptions will call this)."""
-        discount = self.discounts.find(discount_id)
-        customer = self.customers.find(customer_id)
-        charge = self.charges.find(charge_id) if charge_id is not None else None
+        """Record a use of ``rule`` by ``customer`` (its id): a redemptions row,
+        ``times_redeemed`` counted up. ``charge``, if any, gives the row its
+        amount and currency."""
+        who = self.customers.find(customer)
         redemption = Redemption(
-            customer=customer.id,
-            customer_name=customer.name,
-            customer_email=customer.email,
+            customer=who.id,
+            customer_name=who.name,
+            customer_email=who.email,
             subscription=subscription,
             charge=charge.id if charge is not None else None,
             charge_amount=charge.amount if charge is not None else None,
-            currency=charge.currency if charge is not None else (discount.currency or "ils"),
+            currency=charge.currency if charge is not None else (rule.currency or "ils"),
             amount_saved=amount_saved,
             created=self.now(),
         )
-        discount.redemptions.append(redemption)
-        discount.times_redeemed += 1
+        rule.redemptions.append(redemption)
+        rule.times_redeemed += 1
         return redemption
 
     # -- queries ----------------------------------------------------------------------

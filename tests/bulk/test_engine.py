@@ -286,6 +286,23 @@ async def test_bad_arguments_are_rejected(client) -> None:
 
 
 @pytest.mark.parametrize(
+    "field",
+    [
+        {"amount": 0},
+        {"currency": "il"},
+        {"installments": 0},
+        {"metadata": "not a mapping"},
+        {"metadata": {"weight": float("nan")}},
+    ],
+)
+def test_an_item_is_checked_as_charges_create_checks_it(field: dict[str, object]) -> None:
+    item = {"customer": "cus_1", "payment_method": "pm_1", "amount": 4990}
+    assert ChargeParams.from_mapping(item).amount == 4990
+    with pytest.raises(ching_async.InvalidParameterError, match=next(iter(field))):
+        ChargeParams.from_mapping({**item, **field})
+
+
+@pytest.mark.parametrize(
     ("option", "value"),
     [
         ("shutdown_grace", "5"),  # once failed only when the run was closed early
