@@ -310,10 +310,10 @@ async def test_readme_framework_examples_charge_once(
 
 
 # A `readme-test: fragment` block may `await` at top level and use what the
-# prose around it assumes: FRAGMENT_NAMES. Each id placeholder is replaced by
-# a new object of its kind, one per occurrence, as a reader's own ids would
+# prose around it assumes (fragment_names). Each id placeholder is replaced
+# by a new object of its kind, one per occurrence, as a reader's own ids would
 # be: `capture("ch_...")` and `cancel("ch_...")` are two alternatives, so two
-# charges.
+# charges, each held (requires_capture) so that either works.
 PLACEHOLDERS: dict[str, Callable[[FakeChing], str]] = {
     "ch_...": lambda fake: fake.add_charge(DOC_CUSTOMER, amount=9900, capture_method="manual").id,
     "pm_...": lambda fake: fake.add_payment_method(DOC_CUSTOMER).id,
