@@ -1,25 +1,33 @@
-"""Every README block marked `<!-- readme-test -->` runs for real against FakeChing."""
+"""Every README block marked `<!-- readme-test -->` runs for real against FakeChing,
+and every Python block in the README carries such a marker."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import re
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from ching_async.testing import FakeChing
+import ching_async
+from ching_async.testing import FakeChing, Fault, sample_event
+from tests._support.fake_client import client_for
+from tests._support.webhooks import SECRET, sign
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # `readme-test`: a script; `readme-test: pytest`: a test module run by pytest;
-# `readme-test: file NAME`: a module those tests import, written beside them.
+# `readme-test: file NAME`: a module those tests import, written beside them;
+# `readme-test: fragment`: lines from the middle of a program (see run_fragment).
 BLOCK = re.compile(
-    r"<!-- readme-test(?:: (?P<kind>pytest|file) ?(?P<name>[\w.]*))? -->\n"
+    r"<!-- readme-test(?:: (?P<kind>pytest|file|fragment) ?(?P<name>[\w.]*))? -->\n"
     r"```python\n(?P<code>.*?)```",
     re.S,
 )
@@ -41,8 +49,16 @@ def scripts() -> list[str]:
 
 def test_readme_has_tested_examples() -> None:
     assert len(scripts()) >= 5
-    assert len(blocks("pytest")) == 4
+    assert len(blocks("pytest")) == 5
     assert [m.group("name") for m in found("file")] == ["shop.py"]
+    assert len(found("fragment")) == 6
+
+
+def test_every_python_block_is_tested() -> None:
+    text = README.read_text()
+    fences = {text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"^```py", text, re.M)}
+    tested = {text.count("\n", 0, m.start("code")) for m in BLOCK.finditer(text)}
+    assert sorted(fences - tested) == [], "README lines of Python blocks with no readme-test marker"
 
 
 async def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
@@ -291,3 +307,164 @@ async def test_readme_framework_examples_charge_once(
     [charge] = seeded.fake.charges_for(DOC_CUSTOMER)
     assert charge.amount == amount
     assert charge.id in out
+
+
+# A `readme-test: fragment` block may `await` at top level and use what the
+# prose around it assumes (fragment_names). Each id placeholder is replaced
+# by a new object of its kind, one per occurrence, as a reader's own ids would
+# be: `capture("ch_...")` and `cancel("ch_...")` are two alternatives, so two
+# charges, each held (requires_capture) so that either works.
+PLACEHOLDERS: dict[str, Callable[[FakeChing], str]] = {
+    "ch_...": lambda fake: fake.add_charge(DOC_CUSTOMER, amount=9900, capture_method="manual").id,
+    "pm_...": lambda fake: fake.add_payment_method(DOC_CUSTOMER).id,
+    "cus_...": lambda fake: DOC_CUSTOMER,
+}
+DELIVERY = sample_event("charge.succeeded")
+
+
+def fragment_names(seeded: types.SimpleNamespace, ching: ching_async.Client) -> dict[str, Any]:
+    return {
+        "ching_async": ching_async,
+        "ching": ching,  # every section's connected client
+        # an order to charge, as in "Retries and double charges"
+        "cus": DOC_CUSTOMER,
+        "pm": seeded.card,
+        "invoice_id": "2026-11-0042",
+        # a webhook delivery as a web framework hands it over
+        "raw_body": DELIVERY.body,
+        "headers": {"Ching-Signature": sign(DELIVERY.body)},
+        "secret": SECRET,
+    }
+
+
+class Placeholders(ast.NodeTransformer):
+    def __init__(self, fake: FakeChing) -> None:
+        self.fake = fake
+        self.made: list[str] = []  # the ids, in the order the fragment names them
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        make = PLACEHOLDERS.get(node.value) if isinstance(node.value, str) else None
+        if make is None:
+            return node
+        self.made.append(make(self.fake))
+        return ast.copy_location(ast.Constant(self.made[-1]), node)
+
+
+def unknown_names(tree: ast.AST) -> list[str]:
+    """`ching_async.X` the package lacks: a branch the run does not take (an
+    `except` clause that never matches) is checked too."""
+    return [
+        f"ching_async.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "ching_async"
+        and not hasattr(ching_async, node.attr)
+    ]
+
+
+async def run_fragment(
+    seeded: types.SimpleNamespace, needle: str, **client_options: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """Run the fragment holding `needle` with a client on the seeded fake: its
+    names after the run, and the ids its placeholders became."""
+    text = README.read_text()
+    match = next(m for m in found("fragment") if needle in m.group("code"))
+    tree = ast.parse(match.group("code"))
+    ast.increment_lineno(tree, text.count("\n", 0, match.start("code")))  # README's lines
+    placeholders = Placeholders(seeded.fake)
+    tree = placeholders.visit(tree)
+    assert unknown_names(tree) == []
+    code = compile(tree, str(README), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    async with client_for(seeded.fake, **client_options) as ching:
+        names = fragment_names(seeded, ching)
+        if (running := eval(code, names)) is not None:  # a coroutine when it awaits
+            await running
+    return names, placeholders.made
+
+
+@pytest.mark.parametrize("index", range(len(found("fragment"))))
+async def test_readme_fragment_runs(seeded: types.SimpleNamespace, index: int) -> None:
+    await run_fragment(seeded, found("fragment")[index].group("code"))
+
+
+async def test_readme_capture_fragment_captures_one_charge_and_releases_another(
+    seeded: types.SimpleNamespace,
+) -> None:
+    names, (captured, released) = await run_fragment(seeded, "charges.capture")
+    fake = seeded.fake
+    assert (fake.charge(captured).status, fake.charge(captured).amount_captured) == (
+        "succeeded",
+        5000,
+    )
+    assert (fake.charge(released).status, fake.charge(released).cancellation_reason) == (
+        "canceled",
+        "abandoned",
+    )
+    assert names["charge"].id == released
+
+
+async def test_readme_saved_cards_fragment(seeded: types.SimpleNamespace) -> None:
+    names, (_, detached, default, customer) = await run_fragment(seeded, "payment_methods.detach")
+    fake = seeded.fake
+    assert fake.payment_method(detached).status == "inactive"
+    assert [c.id for c in fake.payment_methods_for(customer) if c.is_default] == [default]
+    card = names["card"]  # the test card
+    assert (card.customer, card.brand, fake.payment_method(card.id).brand) == (
+        DOC_CUSTOMER,
+        "mastercard",
+        "mastercard",
+    )
+
+
+async def test_readme_response_headers_fragment(
+    seeded: types.SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def rate_limit_header(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        response = await call_next(request)  # as a server that sends one would answer
+        return response.replace(headers={**response.headers, "ratelimit-remaining": "59"})
+
+    names, [charge] = await run_fragment(seeded, "RateLimit", middlewares=[rate_limit_header])
+    assert names["charge"].id == charge
+    assert capsys.readouterr().out == "59\n"
+
+
+async def test_readme_outcome_unknown_fragment_finds_the_charge_later(
+    seeded: types.SimpleNamespace,
+) -> None:
+    fake = seeded.fake
+
+    async def answer_lost(
+        request: ching_async.Request, call_next: ching_async.Handler
+    ) -> ching_async.Response:
+        """For the create only: its lookup before sending passes, the POST
+        commits but its answer is lost, and every lookup after it fails."""
+        if request.method != "POST":
+            return await call_next(request)
+        rules = [
+            fake.faults.add(Fault.latency(0), method="GET", path="/charges", times=1),
+            fake.faults.add(Fault.commit_then_drop(), method="POST", path="/charges", times=1),
+            fake.faults.add(Fault.status(503), method="GET", path="/charges"),
+        ]
+        try:
+            return await call_next(request)
+        finally:
+            for rule in rules:
+                fake.faults.remove(rule)
+
+    names, _ = await run_fragment(seeded, "OutcomeUnknownError", call_middlewares=[answer_lost])
+    [charge] = fake.charges_for(DOC_CUSTOMER)
+    assert charge.metadata["ching_async_idempotency_key"] == "invoice-2026-11-0042"
+    [post] = fake.requests_to("POST", "/charges")
+    assert post.fault == Fault.commit_then_drop()
+    assert names["charge"].id == charge.id  # found by the later lookup
+
+
+async def test_readme_construct_event_fragment(seeded: types.SimpleNamespace) -> None:
+    names, _ = await run_fragment(seeded, "construct_event")
+    event = names["event"]
+    assert (event.id, event.type) == (DELIVERY.id, "charge.succeeded")
+    assert isinstance(event.data, ching_async.Charge)
+    assert event.data.id == DELIVERY.data["id"]
