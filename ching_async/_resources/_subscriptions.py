@@ -136,10 +136,12 @@ class Subscriptions(Resource):
         The current price again (`kind` `same`) clears a scheduled change.
 
         Reconciled by state: after an ambiguous failure the subscription is
-        read back, and if it shows the new price (applied or pending) the
-        change is not sent again (so never charged twice); that answer is
-        `request_info.reconciled`, and its `kind` and `charge_amount` are
-        None (see `PriceChange`).
+        read back, and if it shows the new price applied (or, for
+        `at_period_end`, pending) the change is not sent again (so never
+        charged twice); that answer is `request_info.reconciled`, and its
+        `kind` and `charge_amount` are None (see `PriceChange`). A price left
+        pending by an earlier call does not count for the default timing:
+        the change is sent again (a downgrade is only scheduled again).
         """
         payload = _CHANGE.body_of(locals())
         settled = _price_changed(payload["price"], payload.get("change_timing"))
@@ -199,14 +201,19 @@ def _canceled(at_period_end: bool) -> Callable[[Mapping[str, Any]], bool]:
 
 def _price_changed(price: str, timing: str | None) -> Callable[[Mapping[str, Any]], bool]:
     """The change took effect: `price` is billed now with nothing pending (an
-    applied upgrade; a `same` change clears what was pending), or, unless
-    the change was to apply immediately, `price` is pending."""
+    applied upgrade; a `same` change clears what was pending), or, for a
+    change asked `at_period_end`, `price` is pending.
+
+    With the default timing a pending `price` proves nothing: an earlier
+    `at_period_end` call may have left it pending while this upgrade never
+    reached the server. The change is then sent again, which charges an
+    upgrade once and schedules a downgrade again (no money moves)."""
 
     def settled(subscription: Mapping[str, Any]) -> bool:
         pending = subscription.get("pending_price")
         if pending is None:
             return current_price(subscription) == price
-        return pending == price and timing != ChangeTiming.IMMEDIATELY
+        return pending == price and timing == ChangeTiming.AT_PERIOD_END
 
     return settled
 

@@ -82,17 +82,52 @@ async def test_an_upgrade_that_commits_after_a_timeout_is_found_after_the_settle
     assert change.request_info.reconciled is True
 
 
-async def test_a_scheduled_downgrade_is_reconciled_by_its_pending_price(
+async def test_a_change_at_period_end_is_reconciled_by_its_pending_price(
     fake: FakeChing, ching: ching_async.Client, plan: Plan
 ) -> None:
     sub = fake.add_subscription(plan.customer, plan.team)
     fake.faults.add(Fault.commit_then_drop(), method="POST", path=CHANGE, times=1)
-    change = await ching.subscriptions.change_price(sub.id, price=plan.basic)
+    change = await ching.subscriptions.change_price(
+        sub.id, price=plan.basic, change_timing="at_period_end"
+    )
     assert (change.applied, change.scheduled_for) == (False, sub.current_period_end)
     assert change.subscription is not None
     assert change.subscription.pending_price == plan.basic
+    assert change.request_info is not None
+    assert change.request_info.reconciled is True
     assert len(sent(fake, "POST", CHANGE)) == 1
     assert upgrade_charges(fake, plan) == []
+
+
+async def test_a_downgrade_with_the_default_timing_is_scheduled_again_not_charged(
+    fake: FakeChing, ching: ching_async.Client, plan: Plan
+) -> None:
+    # A pending price proves nothing for the default timing (the next test):
+    # the downgrade is sent again, which only schedules it again.
+    sub = fake.add_subscription(plan.customer, plan.team)
+    fake.faults.add(Fault.commit_then_drop(), method="POST", path=CHANGE, times=1)
+    change = await ching.subscriptions.change_price(sub.id, price=plan.basic)
+    assert (change.applied, change.scheduled_for) == (False, sub.current_period_end)
+    assert change.kind == PriceChangeKind.DOWNGRADE
+    assert len(sent(fake, "POST", CHANGE)) == 2
+    assert upgrade_charges(fake, plan) == []
+    assert (await ching.subscriptions.retrieve(sub.id)).pending_price == plan.basic
+
+
+async def test_an_upgrade_now_is_not_taken_for_the_same_price_left_pending_earlier(
+    fake: FakeChing, ching: ching_async.Client, plan: Plan
+) -> None:
+    # An earlier call deferred the upgrade; this one (the default timing)
+    # upgrades now, and its first send never reached the server.
+    sub = fake.add_subscription(plan.customer, plan.basic)
+    await ching.subscriptions.change_price(sub.id, price=plan.team, change_timing="at_period_end")
+    fake.faults.add(Fault.status(503), method="POST", path=CHANGE, times=1)
+    change = await ching.subscriptions.change_price(sub.id, price=plan.team)
+    assert change.applied is True
+    assert change.request_info is not None
+    assert change.request_info.reconciled is False
+    assert len(upgrade_charges(fake, plan)) == 1
+    assert (await ching.subscriptions.retrieve(sub.id)).price == plan.team
 
 
 async def test_an_immediate_change_is_not_taken_for_a_pending_one(
