@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from ._errors import InvalidParameterError, LookupInconclusiveError
 from ._messages import Response
@@ -84,11 +84,24 @@ def find_by_marker(response: Response, key: str) -> Mapping[str, Any] | None:
     LookupInconclusiveError. A response that is not a list proves nothing:
     the typed error of `decode_envelope`, or LookupInconclusiveError."""
 
+    unread: list[object] = []  # rows whose metadata the list does not show
+
     def marked(item: Mapping[str, Any]) -> bool:
-        metadata = item.get("metadata")
+        if "metadata" not in item:
+            unread.append(item.get("id"))
+            return False
+        metadata = item["metadata"]
         return isinstance(metadata, dict) and metadata.get(IDEMPOTENCY_METADATA_KEY) == key
 
-    return find_in_list(response, marked, f"carries idempotency key {key!r}")
+    found = find_in_list(response, marked, f"carries idempotency key {key!r}")
+    if found is None and unread:
+        # A row without metadata may be the one: the list proves nothing.
+        _inconclusive(
+            response,
+            f"{len(unread)} of the objects at {response.request.path} came without their "
+            f"metadata (first: {unread[0]!r}): absence of idempotency key {key!r} cannot be proven",
+        )
+    return found
 
 
 def find_in_list(
@@ -111,6 +124,10 @@ def find_in_list(
         )
     else:
         reason = f"the lookup at {response.request.path} did not answer a list"
+    _inconclusive(response, reason)
+
+
+def _inconclusive(response: Response, reason: str) -> NoReturn:
     error = LookupInconclusiveError(reason, status=response.status)
     raise attach_context(
         error, response.request, attempts=response.attempts, request_id=response.request_id

@@ -92,6 +92,24 @@ async def test_a_lookup_answer_that_is_not_a_list_proves_nothing(scripted: Scrip
     assert len(scripted.seen_at("POST", CHARGES)) == 1, "re-sent on an unreadable lookup"
 
 
+async def test_a_list_whose_rows_lack_metadata_proves_nothing(scripted: Script, client) -> None:
+    # A reduced list row (no metadata key at all) may be the object made by
+    # the lost first send: never re-sent on such a list.
+    row = {k: v for k, v in CHARGE.items() if k != "metadata"}
+    scripted.on("POST", CHARGES, error(503))
+    scripted.on("GET", CHARGES, envelope([row]))
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
+        await create(client, "cus_1", "pm_1")
+    assert len(scripted.seen_at("POST", CHARGES)) == 1, "re-sent on rows without metadata"
+    assert isinstance(info.value.__cause__, ching_async.LookupInconclusiveError)
+    assert "without their metadata" in str(info.value.__cause__)
+
+
+async def test_rows_with_null_metadata_still_prove_absence(scripted: Script, client) -> None:
+    scripted.on("GET", CHARGES, envelope([CHARGE | {"id": "ch_plain", "metadata": None}]))
+    assert await client.charges.find_by_idempotency_key("cus_1", "inv-1") is None
+
+
 KEY = "inv-2026-11-0042"
 
 
