@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
 from ._errors import InvalidParameterError, LookupInconclusiveError
 from ._messages import Response
@@ -96,7 +96,7 @@ def find_by_marker(response: Response, key: str) -> Mapping[str, Any] | None:
     found = find_in_list(response, marked, f"carries idempotency key {key!r}")
     if found is None and unread:
         # A row without metadata may be the one: the list proves nothing.
-        _inconclusive(
+        raise _inconclusive(
             response,
             f"{len(unread)} of the objects at {response.request.path} came without their "
             f"metadata (first: {unread[0]!r}): absence of idempotency key {key!r} cannot be proven",
@@ -124,11 +124,11 @@ def find_in_list(
         )
     else:
         reason = f"the lookup at {response.request.path} did not answer a list"
-    _inconclusive(response, reason)
+    raise _inconclusive(response, reason)
 
 
-def _inconclusive(response: Response, reason: str) -> NoReturn:
+def _inconclusive(response: Response, reason: str) -> LookupInconclusiveError:
     error = LookupInconclusiveError(reason, status=response.status)
-    raise attach_context(
+    return attach_context(
         error, response.request, attempts=response.attempts, request_id=response.request_id
     )
