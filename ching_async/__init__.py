@@ -28,6 +28,7 @@ from ._errors import (
     CustomerHasActiveSubscriptionError,
     DiscountCodeNotFoundError,
     DowngradeImmediateNotSupportedError,
+    EmailExistsError,
     ExpressCheckoutDisabledError,
     InternalServerError,
     InvalidParameterError,
@@ -140,6 +141,7 @@ __all__ += [  # products, prices and discounts
 ]
 __all__ += [  # subscriptions
     "CustomerHasActiveSubscriptionError",
+    "EmailExistsError",
     "DowngradeImmediateNotSupportedError",
     "PriceNotRecurringError",
 ]

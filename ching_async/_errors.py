@@ -17,6 +17,7 @@ __all__ = [
     "ClientStateError",
     "ConflictError",
     "CustomerHasActiveSubscriptionError",
+    "EmailExistsError",
     "DowngradeImmediateNotSupportedError",
     "InternalServerError",
     "InvalidParameterError",
@@ -339,7 +340,15 @@ class CustomerHasActiveSubscriptionError(ConflictError):
     trialing or past_due subscription cannot be deleted: cancel it first."""
 
 
+class EmailExistsError(ConflictError):
+    """409 `EMAIL_EXISTS`: another customer already has that email (on
+    `customers.create`, or an update to another customer's email). Use
+    `customers.upsert(identify_by="email", ...)` to update that customer
+    instead of creating one."""
+
+
 _CODE_CLASSES: dict[str, type[APIError]] = {
+    "EMAIL_EXISTS": EmailExistsError,
     "price_archived": PriceArchivedError,
     "target_not_found": TargetNotFoundError,
     "targets_not_supported": TargetsNotSupportedError,

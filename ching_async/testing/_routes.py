@@ -291,7 +291,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/charges/{id}/cancel", on_id(Ledger.cancel_charge, parse_cancel)),
     # Registered before "/customers/{id}": aiohttp matches in registration order.
     Route("POST", "/customers/upsert", upsert_customer),
-    Route("POST", "/customers", created(Ledger.create_customer, parse_customer_create)),
+    Route(
+        "POST",
+        "/customers",
+        created(partial(Ledger.create_customer, unique_email=True), parse_customer_create),
+    ),
     Route("GET", "/customers", list_customers),
     Route("GET", "/customers/{id}", found("customers")),  # a tombstone once deleted
     Route("POST", "/customers/{id}", on_id(Ledger.update_customer, parse_customer_update)),

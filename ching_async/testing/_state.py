@@ -164,9 +164,18 @@ class Ledger:
     # -- customers and payment methods ------------------------------------------------
 
     def create_customer(
-        self, params: CustomerParams, *, livemode: bool, customer_id: str | None = None
+        self,
+        params: CustomerParams,
+        *,
+        livemode: bool,
+        customer_id: str | None = None,
+        unique_email: bool = False,
     ) -> Customer:
-        """``customer_id``: a chosen id (seeding only); taking one twice is a ValueError."""
+        """``customer_id``: a chosen id (seeding only); taking one twice is a ValueError.
+        ``unique_email`` (the API's create): 409 ``EMAIL_EXISTS`` when a customer
+        of this mode already has the email."""
+        if unique_email:
+            self._refuse_taken_email(params.fields.get("email"), livemode, None)
         if customer_id is None:
             customer_id = self._new_id(self.customers)
         elif customer_id in self.customers:
@@ -188,8 +197,22 @@ class Ledger:
 
     def update_customer(self, customer_id: str, params: CustomerParams) -> Customer:
         customer = self.live_customer(customer_id)
+        self._refuse_taken_email(params.fields.get("email"), customer.livemode, customer.id)
         self._patch(customer, params.fields)
         return customer
+
+    def _refuse_taken_email(self, email: object, livemode: bool, own_id: str | None) -> None:
+        """409 ``EMAIL_EXISTS``: another live customer of this mode has ``email``."""
+        if email is None:
+            return
+        for other in self.customers.values():
+            if (
+                other.email == email
+                and other.id != own_id
+                and other.livemode == livemode
+                and not other.deleted
+            ):
+                raise FakeApiError(409, "EMAIL_EXISTS", "A customer with that email already exists")
 
     def _patch(self, customer: Customer, fields: dict[str, Any]) -> None:
         for name, value in fields.items():

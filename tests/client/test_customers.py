@@ -71,6 +71,29 @@ async def test_the_fake_refuses_a_create_without_a_name(fake: FakeChing) -> None
     assert [issue["path"] for issue in payload["error"]["issues"]] == [["name"]]
 
 
+async def test_an_email_another_customer_has_is_refused_with_email_exists(
+    fake: FakeChing, ching: ching_async.Client
+) -> None:
+    first = await ching.customers.create(name="Tal", email="tal@example.com")
+    with pytest.raises(ching_async.EmailExistsError) as caught:
+        await ching.customers.create(name="Tal again", email="tal@example.com")
+    assert isinstance(caught.value, ching_async.ConflictError)
+    assert (caught.value.status, caught.value.code) == (409, "EMAIL_EXISTS")
+    other = await ching.customers.create(name="Noa", email="noa@example.com")
+    with pytest.raises(ching_async.EmailExistsError):
+        await ching.customers.update(other.id, email="tal@example.com")
+    # Its own email again is no conflict; a deleted customer's email is free.
+    await ching.customers.update(first.id, email="tal@example.com")
+    await ching.customers.delete(first.id)
+    again = await ching.customers.create(name="Tal", email="tal@example.com")
+    assert again.id != first.id
+    # Upsert by email updates the customer that has it instead.
+    result = await ching.customers.upsert(
+        identify_by="email", email="tal@example.com", name="Tal Levi"
+    )
+    assert (result.customer.id, result.action) == (again.id, "updated")
+
+
 @pytest.mark.parametrize(
     ("method", "kwargs", "match"),
     [

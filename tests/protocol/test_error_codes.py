@@ -20,6 +20,7 @@ CODED = [  # (status, code, class, the status's class)
     (400, "price_not_recurring", ching_async.PriceNotRecurringError, BadRequestError),
     (409, "CUSTOMER_HAS_ACTIVE_SUBSCRIPTION", ching_async.CustomerHasActiveSubscriptionError,
      ching_async.ConflictError),
+    (409, "EMAIL_EXISTS", ching_async.EmailExistsError, ching_async.ConflictError),
 ]  # fmt: skip
 
 
