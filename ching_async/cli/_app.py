@@ -39,6 +39,7 @@ from ._options import (
     connection_options,
     count,
     idempotency_option,
+    json_option,
     lazy_handler,
     metadata_option,
     positive_float,
@@ -93,12 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    common.add_argument(
-        "--json",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help='print the result as JSON on stdout (errors too, as {"error": ...})',
-    )
+    json_option(common)
     parser = _Parser(
         prog="ching",
         description=DESCRIPTION,
@@ -785,6 +781,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         "verify a delivery's Ching-Signature and decode its event",
         description=VERIFY_DESCRIPTION,
         epilog=VERIFY_EPILOG,
+        offline=True,
     )
     _secret_options(p)
     p.add_argument(
@@ -798,6 +795,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         "send a signed sample event of any documented type to your endpoint",
         description=TRIGGER_DESCRIPTION,
         epilog=TRIGGER_EPILOG,
+        offline=True,
     )
     p.add_argument("type", metavar="TYPE", help="e.g. subscription.updated (see above)")
     p.add_argument("--to", required=True, metavar="URL", help="your webhook endpoint")
