@@ -635,7 +635,9 @@ class FakeChing:
 
         A session selling a recurring price (alone, or with line items: a mixed
         session) starts a subscription, as ``POST /subscriptions`` does, billed
-        to the card (its ``default_payment_method``) by ``advance`` from then on:
+        to the card (its ``default_payment_method``, not among the customer's cards:
+        REFERENCE.md 8, 9 and 16 do not say that a checkout saves it, nor list a
+        ``payment_method.attached`` for one) by ``advance`` from then on:
         one charge of the first period and the line items (only the line items
         during a trial; None is returned when nothing is due now), then
         ``subscription.created`` and the charge's event, in that order. A rule
