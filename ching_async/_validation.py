@@ -567,10 +567,42 @@ def check_same_kind_targets(targets: list[str]) -> None:
         raise _fail(f"targets must be all product ids (prod_...) or all price ids, got {targets}")
 
 
+# What a discount's `value` is, by its value_type: the words of its error.
+_DISCOUNT_VALUES = {
+    DiscountValueType.PERCENT: (
+        f"in basis points for value_type='percent': an int from 0 to {MAX_PERCENT} (2000 is 20%)"
+    ),
+    DiscountValueType.AMOUNT: (
+        "the agorot off for value_type='amount': an int >= 0 (49.90 ILS = 4990)"
+    ),
+    DiscountValueType.OVERRIDE: (
+        "the unit price to charge for value_type='override': an int number of agorot >= 0 "
+        "(49.90 ILS = 4990)"
+    ),
+}
+
+
+def _check_discount_value(value_type: str, value: object) -> None:
+    """A discount's `value` as `value_type` (already checked) reads it."""
+    top = MAX_PERCENT if value_type == DiscountValueType.PERCENT else None
+    if type(value) is not int or value < 0 or (top is not None and value > top):
+        meaning = _DISCOUNT_VALUES[DiscountValueType(value_type)]
+        raise _fail(f"value is {meaning}, got {_describe(value)}")
+
+
+def checked_with_others(name: str, value: object) -> object:
+    """The check of a field whose meaning another field gives (a discount's
+    `value`): left to the body's rules, which see both."""
+    return value
+
+
 def check_discount_rules(body: Mapping[str, Any]) -> None:
-    """What `discounts.create` needs beyond each field's own check: the
-    fields that go with `redemption`, `target_type`, `value_type` and
-    `duration`, and a window that ends after it starts."""
+    """What `discounts.create` needs beyond each field's own check: a
+    `value` as its `value_type` reads it, the fields that go with
+    `redemption`, `target_type`, `value_type` and `duration`, and a window
+    that ends after it starts."""
+    value_type = body["value_type"]
+    _check_discount_value(value_type, body["value"])
     _needs(body, "code", when=("redemption", DiscountRedemption.CODE))
     if body["target_type"] == DiscountTargetType.ORDER:
         if "targets" in body:
@@ -581,12 +613,6 @@ def check_discount_rules(body: Mapping[str, Any]) -> None:
         raise _fail(f"target_type={body['target_type']!r} needs targets=[...] (ids)")
     else:
         check_targets_of(body["target_type"], body["targets"])
-    value_type = body["value_type"]
-    if value_type == DiscountValueType.PERCENT and body["value"] > MAX_PERCENT:
-        raise _fail(
-            f"value is in basis points for value_type='percent' (2000 is 20%), at most "
-            f"{MAX_PERCENT}, got {body['value']}"
-        )
     _needs(body, "value_tax_mode", when=("value_type", DiscountValueType.OVERRIDE), optional=True)
     if value_type == DiscountValueType.PERCENT and "currency" in body:
         raise _fail("currency= is for value_type 'amount' or 'override', not 'percent'")
@@ -687,6 +713,7 @@ __all__ += [
     "check_agorot_or_zero",
     "check_discount_code",
     "check_discount_rules",
+    "checked_with_others",
     "check_features",
     "check_https_url",
     "check_id_list",

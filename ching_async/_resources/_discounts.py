@@ -19,7 +19,6 @@ from .._retry import Resend
 from .._validation import (
     Check,
     Fields,
-    check_agorot_or_zero,
     check_currency,
     check_discount_code,
     check_discount_rules,
@@ -32,6 +31,7 @@ from .._validation import (
     check_positive_int,
     check_same_kind_targets,
     check_window,
+    checked_with_others,
     one_of,
 )
 from ._base import Listed, Marking, Resource, marked
@@ -59,7 +59,7 @@ _CREATE = Fields(
         "target_type": one_of(DiscountTargetType),
         "targets": check_id_list,
         "value_type": one_of(DiscountValueType),
-        "value": check_agorot_or_zero,
+        "value": checked_with_others,  # its range depends on value_type
         "value_tax_mode": one_of(TaxMode),
         "currency": check_currency,
         "duration": one_of(DiscountDuration),

@@ -81,7 +81,7 @@ class Prices(Resource):
     - `update` sets absolute values (an amount, a mode, a date; never an
       increment), so a repeat leaves the price as one send would: it is
       retried like a GET. So is `cancel_pending_migration`: once nothing is
-      pending, cancelling again changes nothing.
+      pending, canceling again changes nothing.
     """
 
     async def create(
@@ -143,7 +143,7 @@ class Prices(Resource):
     async def cancel_pending_migration(self, id: str) -> Price:
         """Withdraw the change a `scheduled` update left pending.
 
-        Retried like a GET: once nothing is pending, cancelling again
+        Retried like a GET: once nothing is pending, canceling again
         changes nothing. No source shows the answer's body: if it holds no
         price, a Price with only its `id` is returned.
         """

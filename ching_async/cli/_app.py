@@ -39,6 +39,7 @@ from ._options import (
     connection_options,
     count,
     idempotency_option,
+    json_option,
     lazy_handler,
     metadata_option,
     positive_float,
@@ -93,12 +94,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    common.add_argument(
-        "--json",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help='print the result as JSON on stdout (errors too, as {"error": ...})',
-    )
+    json_option(common)
     parser = _Parser(
         prog="ching",
         description=DESCRIPTION,
@@ -785,6 +781,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         "verify a delivery's Ching-Signature and decode its event",
         description=VERIFY_DESCRIPTION,
         epilog=VERIFY_EPILOG,
+        offline=True,
     )
     _secret_options(p)
     p.add_argument(
@@ -798,6 +795,7 @@ def _add_webhook_commands(commands: Any, common: argparse.ArgumentParser) -> Non
         "send a signed sample event of any documented type to your endpoint",
         description=TRIGGER_DESCRIPTION,
         epilog=TRIGGER_EPILOG,
+        offline=True,
     )
     p.add_argument("type", metavar="TYPE", help="e.g. subscription.updated (see above)")
     p.add_argument("--to", required=True, metavar="URL", help="your webhook endpoint")
@@ -971,10 +969,7 @@ def run(
         hint = f" (the API refused the key: check {API_KEY_ENV} or --api-key)"
         return _fail(out, exc, ExitCode.CONFIG, describe_error(exc) + hint)
     except NotFoundError as exc:
-        hint = ""
-        if getattr(args, "fake", False) and args.command != "demo":
-            listing = _SAMPLE_LISTINGS.get(args.command, "ching charges list --fake")
-            hint = f" (the embedded fake holds only its sample data: see '{listing}')"
+        hint = _sample_hint(args) if getattr(args, "fake", False) else ""
         return _fail(out, exc, ExitCode.FAILED, describe_error(exc) + hint)
     except ChingError as exc:
         code = ExitCode.UNKNOWN if getattr(exc, "outcome_unknown", False) else ExitCode.FAILED
@@ -991,19 +986,46 @@ async def _command(args: argparse.Namespace, out: Output) -> int:
         return await handler(args, out)
 
 
-# Where the embedded fake's sample data shows, for a 404's hint.
-_SAMPLE_LISTINGS = {
-    "customers": "ching customers list --fake",
-    "cards": "ching customers cards CUS_ID --fake",
-    "refunds": "ching refunds list --fake",
-    "products": "ching products list --fake",
-    "prices": "ching prices list --fake",
-    "discounts": "ching discounts list --fake",
-    "documents": "ching documents list --fake",
-    "webhooks": "ching webhooks list --fake",
-    "checkout": "ching customers list --fake",
-    "portal": "ching customers list --fake",
+def _see(*listings: str) -> str:
+    return "holds only its sample data: see " + " and ".join(
+        f"'ching {listing} --fake'" for listing in listings
+    )
+
+
+def _none_of(what: str) -> str:
+    return f"is made afresh for each command, with sample data that has no {what}"
+
+
+# What a 404 under --fake means, by command, or by command and action where the
+# action looks up other objects (a create: what it is made from).
+_SAMPLE_HINTS = {
+    "setup-sessions": _none_of("setup sessions"),
+    "setup-sessions create": _see("customers list"),
+    "charges": _see("charges list"),
+    "charges create": _see("customers list"),
+    "customers": _see("customers list"),
+    "cards": _see("customers cards CUS_ID"),
+    "refunds": _none_of("refunds"),
+    "refunds create": _see("charges list"),
+    "products": _see("products list"),
+    "prices": _see("prices list"),
+    "prices create": _see("products list"),
+    "discounts": _see("discounts list"),
+    "subscriptions": _none_of("subscriptions"),
+    "subscriptions create": _see("customers list", "prices list"),
+    "documents": _see("documents list"),
+    "webhooks": _none_of("webhook endpoints"),
+    "checkout": _none_of("checkout sessions"),
+    "checkout create": _see("customers list", "prices list"),
+    "portal": _see("customers list"),
 }
+
+
+def _sample_hint(args: argparse.Namespace) -> str:
+    """Why a 404 under --fake: the fake knows only what it was seeded with."""
+    action = f"{args.command} {getattr(args, 'action', '')}"
+    hint = _SAMPLE_HINTS.get(action) or _SAMPLE_HINTS.get(args.command)
+    return f" (the embedded fake {hint})" if hint else ""
 
 
 def _fail(

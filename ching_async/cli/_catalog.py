@@ -248,9 +248,9 @@ prices_update = write_command(
     lambda out, args: partial(out.price, title=f"Price updated ({args.apply_mode})"),
 )
 prices_cancel_migration = write_command(
-    lambda args: f"cancelling the pending change of price {args.id}",
+    lambda args: f"canceling the pending change of price {args.id}",
     lambda client, args: client.prices.cancel_pending_migration(args.id),
-    lambda out, _: partial(out.price, title="Pending change cancelled"),
+    lambda out, _: partial(out.price, title="Pending change canceled"),
 )
 
 

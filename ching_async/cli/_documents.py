@@ -29,6 +29,11 @@ async def documents_download(args: argparse.Namespace, out: Output) -> int:
         where = "stdout"
     else:
         destination = Path(args.output if args.output is not None else f"{args.id}.pdf")
+        if destination.is_dir():
+            raise UsageError(
+                f"{destination} is a directory; name the file to write, such as "
+                f"{destination / f'{args.id}.pdf'} (nothing was sent)"
+            )
         if destination.exists() and not args.force:
             raise UsageError(f"{destination} exists; --force replaces it (nothing was sent)")
         where = str(destination)

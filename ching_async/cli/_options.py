@@ -4,8 +4,9 @@
   it (``ching charges get`` runs ``_commands.charges_get``), imported only when
   it runs, so ``ching --help`` stays fast;
 - the options more than one command takes (``--metadata``,
-  ``--idempotency-key``, ``--yes``, ``--progress``; ``--api-key`` and
-  ``--fake``, which every command takes, before or after its name);
+  ``--idempotency-key``, ``--yes``, ``--progress``; ``--json``, which every
+  command takes, and ``--api-key`` and ``--fake``, which every command that
+  talks to CHING takes, before or after its name);
 - the value types that turn an option's text into a number or a pair, with a
   one-line usage error (exit 2) for a bad one.
 """
@@ -33,6 +34,7 @@ __all__ = [
     "connection_options",
     "count",
     "idempotency_option",
+    "json_option",
     "lazy_handler",
     "metadata_option",
     "positive_float",
@@ -96,12 +98,14 @@ class CommandGroup:
         self._common = common
 
     def command(
-        self, name: str, help: str, *, id: str | None = None, **layout: str
+        self, name: str, help: str, *, id: str | None = None, offline: bool = False, **layout: str
     ) -> argparse.ArgumentParser:
         """The action `name`; `id` is the metavar of its positional ``id`` argument,
-        if any; `layout` (description, epilog) goes to `add_command`."""
+        if any; `offline`: it talks to no server, so it offers no ``--api-key`` or
+        ``--fake``; `layout` (description, epilog) goes to `add_command`."""
         handler = lazy_handler(self._module, f"{self._prefix}_{name.replace('-', '_')}")
-        p = add_command(self._actions, name, help, handler, parents=[self._common], **layout)
+        parents = [_OFFLINE if offline else self._common]
+        p = add_command(self._actions, name, help, handler, parents=parents, **layout)
         if id is not None:
             p.add_argument("id", metavar=id)
         return p
@@ -113,6 +117,21 @@ def api_arguments(args: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ shared options
+def json_option(p: argparse.ArgumentParser) -> None:
+    """``--json`` on a command: absent by default, so one given before the
+    command's name is kept."""
+    p.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help='print the result as JSON on stdout (errors too, as {"error": ...})',
+    )
+
+
+_OFFLINE = argparse.ArgumentParser(add_help=False)  # the options of a command that sends nothing
+json_option(_OFFLINE)
+
+
 def connection_options(p: argparse.ArgumentParser, *, top_level: bool) -> None:
     """``--api-key`` and ``--fake``, read by ``_env.Target``. On a command (not
     `top_level`) they default to nothing, so a value given before the command's

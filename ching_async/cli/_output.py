@@ -118,7 +118,7 @@ class Output:
             charges,
             "No charges.",
             lambda: _list_table(
-                f"{len(charges)} charges, newest first",
+                f"{_count(len(charges), 'charge')}, newest first",
                 [
                     ("id", "id"),
                     ("created", "id"),
@@ -176,7 +176,7 @@ class Output:
             customers,
             "No customers.",
             lambda: _list_table(
-                f"{len(customers)} customers, newest first",
+                f"{_count(len(customers), 'customer')}, newest first",
                 [("id", "id"), ("name", ""), ("email", ""), ("phone", "id"), ("created", "id")],
                 [[c.id, c.name, c.email, c.phone, _date(c.created)] for c in customers],
             ),
@@ -218,7 +218,7 @@ class Output:
             methods,
             f"No saved cards for {customer}.",
             lambda: _list_table(
-                f"{len(methods)} saved cards of {customer}",
+                f"{_count(len(methods), 'saved card')} of {customer}",
                 [("id", "id"), ("brand", ""), ("last4", "id"), ("exp", "id"), ("status", "id")],
                 [[m.id, m.brand, m.last4, _expiry(m), _status(m.status or "-")] for m in methods],
             ),
@@ -244,7 +244,7 @@ class Output:
             refunds,
             "No refunds.",
             lambda: _list_table(
-                f"{len(refunds)} refunds, newest first",
+                f"{_count(len(refunds), 'refund')}, newest first",
                 [
                     ("id", "id"),
                     ("charge", "id"),
@@ -293,7 +293,7 @@ class Output:
             documents,
             "No documents.",
             lambda: _list_table(
-                f"{len(documents)} documents, newest first",
+                f"{_count(len(documents), 'document')}, newest first",
                 [
                     ("id", "id"),
                     ("number", "id"),
@@ -331,7 +331,7 @@ class Output:
             endpoints,
             "No webhook endpoints.",
             lambda: _list_table(
-                f"{len(endpoints)} webhook endpoints",
+                _count(len(endpoints), "webhook endpoint"),
                 [("id", "id"), ("url", ""), ("events", ""), ("active", "id"), ("created", "id")],
                 [[e.id, e.url, ", ".join(e.events), e.active, _date(e.created)] for e in endpoints],
             ),
@@ -359,7 +359,7 @@ class Output:
             products,
             "No products.",
             lambda: _list_table(
-                f"{len(products)} products, newest first",
+                f"{_count(len(products), 'product')}, newest first",
                 [("id", "id"), ("name", ""), ("active", "id"), ("created", "id")],
                 [[p.id, p.name, p.active, _date(p.created)] for p in products],
             ),
@@ -387,7 +387,7 @@ class Output:
             prices,
             "No prices.",
             lambda: _list_table(
-                f"{len(prices)} prices, newest first",
+                f"{_count(len(prices), 'price')}, newest first",
                 [
                     ("id", "id"),
                     ("product", "id"),
@@ -427,7 +427,7 @@ class Output:
             discounts,
             "No discount rules.",
             lambda: _list_table(
-                f"{len(discounts)} discount rules, newest first",
+                f"{_count(len(discounts), 'discount rule')}, newest first",
                 [
                     ("id", "id"),
                     ("name", ""),
@@ -457,7 +457,7 @@ class Output:
             return
         self.console.print(
             _list_table(
-                f"{len(used.redemptions)} redemptions of {discount}",
+                f"{_count(len(used.redemptions), 'redemption')} of {discount}",
                 [
                     ("customer", ""),
                     ("charge", "id"),
@@ -480,7 +480,7 @@ class Output:
         if used.applied_discounts:
             self.console.print(
                 _list_table(
-                    f"applied to {len(used.applied_discounts)} subscriptions",
+                    f"applied to {_count(len(used.applied_discounts), 'subscription')}",
                     [
                         ("subscription", "id"),
                         ("status", "id"),
@@ -508,7 +508,7 @@ class Output:
             subs,
             "No subscriptions.",
             lambda: _list_table(
-                f"{len(subs)} subscriptions, newest first",
+                f"{_count(len(subs), 'subscription')}, newest first",
                 [("id", "id"), ("customer", ""), ("status", "id"), ("renews", "id"),
                  ("created", "id")],
                 [[s.id, s.customer_name or s.customer, _status(_text(s.status) or "-"),
@@ -732,6 +732,11 @@ def _list_table(title: str, columns: list[tuple[str, str]], rows: list[list[Any]
     return table
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 product``, ``2 products``: every noun here takes an s."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _date(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value else "-"
 
@@ -773,7 +778,7 @@ def _every(price: Price) -> str | None:
 
 def _trial(price: Price) -> str | None:
     days = price.recurring.trial_period_days if price.recurring else None
-    return f"{days} days" if days else None
+    return _count(days, "day") if days else None
 
 
 def _discount_status(discount: Discount) -> str:
@@ -800,8 +805,8 @@ def _applies_to(discount: Discount) -> str | None:
 
 
 def _lasts(discount: Discount) -> str | None:
-    if discount.duration == "n_charges":
-        return f"{discount.duration_charges} charges"
+    if discount.duration == "n_charges" and discount.duration_charges is not None:
+        return _count(discount.duration_charges, "charge")
     if discount.duration == "until_date" and discount.duration_until is not None:
         return f"until {discount.duration_until.isoformat(timespec='seconds')}"
     return _text(discount.duration)
@@ -811,7 +816,7 @@ def _redeemed(discount: Discount) -> str | None:
     if discount.times_redeemed is None:
         return None
     if discount.max_redemptions is None:
-        return f"{discount.times_redeemed} times"
+        return _count(discount.times_redeemed, "time")
     return f"{discount.times_redeemed} of {discount.max_redemptions} times"
 
 

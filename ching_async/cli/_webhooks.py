@@ -67,6 +67,11 @@ async def webhooks_trigger(args: argparse.Namespace, out: Output) -> int:
             f"no sample for event type {args.type!r}; choose one of: "
             + ", ".join(SAMPLE_EVENT_TYPES)
         )
+    if not secret.startswith("whsec_"):  # most likely the wrong value: signed anyway, as asked
+        out.notice(
+            "warning: the secret does not start with whsec_ as CHING's endpoint secrets do; "
+            "signing with it anyway"
+        )
     try:
         event, delivery = await trigger_event(args.type, args.to, secret)
     except ValueError as exc:  # a bad URL, or a secret the signing refuses

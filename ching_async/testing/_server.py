@@ -6,7 +6,7 @@ import asyncio
 import functools
 import inspect
 import random
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Concatenate, Generic, Literal, ParamSpec, Self, TypeVar, Unpack, overload
 
@@ -42,7 +42,7 @@ from ._models import (
     WebhookEndpoint,
 )
 from ._state import Ledger
-from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge
+from ._subscriptions import DECLINED_FIRST_CHARGE, DeclinedFirstCharge, parse_seeded_discounts
 from ._thread import LoopThread
 from ._validation import (
     ChargeParams,
@@ -340,8 +340,15 @@ class FakeChing:
 
         Billing runs on the way: every renewal, trial end, dunning retry and
         expiry due by then happens at its own moment, in order, firing its
-        events then (see ``add_subscription``).
+        events then (see ``add_subscription``). Time never goes back: a negative
+        ``delta`` is a ``ValueError``.
         """
+        if not isinstance(delta, timedelta):
+            raise TypeError(
+                f"delta must be a datetime.timedelta (timedelta(days=1)), got {delta!r}"
+            )
+        if delta < timedelta(0):
+            raise ValueError(f"the fake's clock only moves forward; got delta={delta}")
         self._billing.advance(self._clock, delta)
 
     # -- seeding helpers ---------------------------------------------------------------
@@ -481,7 +488,9 @@ class FakeChing:
     ) -> Product:
         """Seed a product; ``fields`` as ``POST /products`` takes them (``description``,
         ``image_url``, ``features``, ``metadata``), checked as the API checks them
-        (``FakeApiError``). ``active=False`` seeds a deactivated one."""
+        (``FakeApiError``; a field it does not know: ``TypeError``). ``active=False``
+        seeds a deactivated one."""
+        _known_fields("add_product", fields, _PRODUCT_FIELDS)
         sent = parse_product({"name": name, **fields})
         return self.ledger.create_product({**sent, "active": active}, livemode=livemode)
 
@@ -497,8 +506,10 @@ class FakeChing:
     ) -> Price:
         """Seed a price of ``product``; ``fields`` as ``POST /prices`` takes them
         (``recurring={"interval": "month"}`` for a recurring one, ``currency``,
-        ``tax_mode``, ``metadata``), checked as the API checks them. ``active=False``
-        seeds an archived one (``price_archived`` on use)."""
+        ``tax_mode``, ``metadata``), checked as the API checks them (a field it does
+        not know: ``TypeError``). ``active=False`` seeds an archived one
+        (``price_archived`` on use)."""
+        _known_fields("add_price", fields, _PRICE_FIELDS)
         body = {"product": product, "unit_amount": unit_amount, "type": type, **fields}
         sent = parse_price(body)
         return self.ledger.create_price({**sent, "active": active}, livemode=livemode)
@@ -519,7 +530,9 @@ class FakeChing:
         """Seed a discount rule (by default code ``TEST``, 10% off the order, once);
         ``fields`` as ``POST /discounts`` takes them (``targets``, ``currency``,
         ``duration_charges``, ``active_from``, ``max_redemptions``...), checked as
-        the API checks them. Emits ``discount.created``."""
+        the API checks them (a field it does not know: ``TypeError``). Emits
+        ``discount.created``."""
+        _known_fields("add_discount", fields, _DISCOUNT_FIELDS)
         body = {
             "name": name,
             "redemption": redemption,
@@ -622,7 +635,9 @@ class FakeChing:
 
         A session selling a recurring price (alone, or with line items: a mixed
         session) starts a subscription, as ``POST /subscriptions`` does, billed
-        to the card (its ``default_payment_method``) by ``advance`` from then on:
+        to the card (its ``default_payment_method``, not among the customer's cards:
+        REFERENCE.md 8, 9 and 16 do not say that a checkout saves it, nor list a
+        ``payment_method.attached`` for one) by ``advance`` from then on:
         one charge of the first period and the line items (only the line items
         during a trial; None is returned when nothing is due now), then
         ``subscription.created`` and the charge's event, in that order. A rule
@@ -679,7 +694,7 @@ class FakeChing:
         price: str,
         *,
         payment_method: str | None = None,
-        discounts: Iterable[str] = (),
+        discounts: Iterable[str | Mapping[str, str]] = (),
         metadata: dict[str, Any] | None = None,
         livemode: bool = False,
     ) -> Subscription:
@@ -687,18 +702,19 @@ class FakeChing:
         does: the first period is charged now (not during a trial, nor for a
         0-amount price), events fire. Without ``payment_method`` the customer's
         first card is used (one is attached if it has none) for a paid price.
-        ``discounts``: codes (``"LAUNCH"``) or rule ids (``"disc_..."``).
+        ``discounts``: as the body's (``{"code": "LAUNCH"}``,
+        ``{"discount": "disc_..."}``), or just the code or the rule id.
 
         ``advance`` then bills it on the fake's clock: renewals, trials
         (``subscription.trial_will_end`` 3 days before the end), dunning of a
         declined renewal (``past_due``, retries on days 3, 7 and 14, then
         ``canceled``), ``incomplete`` -> ``incomplete_expired`` after 23 hours.
         """
+        if isinstance(discounts, str | bytes | Mapping) or not isinstance(discounts, Iterable):
+            raise TypeError(f"discounts must be a list of codes or rule ids, got {discounts!r}")
+        wanted = parse_seeded_discounts(discounts)
         if payment_method is None and self.ledger.price(price).unit_amount > 0:
             payment_method = self._default_payment_method(customer)
-        wanted = [
-            {"discount": d} if d.startswith("disc_") else {"code": d.upper()} for d in discounts
-        ]
         return self._billing.create(
             customer, price, payment_method, wanted, metadata, livemode=livemode
         )
@@ -855,6 +871,30 @@ def _check_arguments(
         raise ValueError(f"port must be in 0..65535 (0: any free port), got {port}")
     if clock is not None and not callable(clock):
         raise TypeError(f"clock must be a callable returning a datetime, got {clock!r}")
+
+
+# The fields of each create body the seeding helpers pass on, beyond their own
+# keyword arguments: those the API documents (refused ones too, so that the API's
+# own answer names them).
+_PRODUCT_FIELDS = frozenset({"description", "image_url", "features", "metadata", "unlisted"})
+_PRICE_FIELDS = frozenset(
+    {"currency", "tax_mode", "recurring", "metadata", "name", "trial_period_days"}
+)
+_DISCOUNT_FIELDS = frozenset(
+    {"targets", "value_tax_mode", "currency", "duration_charges", "duration_until",
+     "active_from", "active_until", "max_redemptions", "max_redemptions_per_customer",
+     "active", "metadata"}
+)  # fmt: skip
+
+
+def _known_fields(helper: str, fields: Mapping[str, object], known: frozenset[str]) -> None:
+    """A misspelt field fails as an unknown keyword argument would, not silently."""
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise TypeError(
+            f"{helper}() got unknown field(s) {', '.join(unknown)};"
+            f" it takes {', '.join(sorted(known))}"
+        )
 
 
 def _metadata_group_key(value: Any) -> str:

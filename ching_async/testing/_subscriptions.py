@@ -97,14 +97,29 @@ def parse_subscription(body: JSONObject) -> tuple[str, str, str | None, list[dic
     price = fields.required_string("price")
     payment_method = fields.string("payment_method")
     metadata = fields.obj("metadata")
-    discounts: list[dict[str, str]] = []
     value = body.get("discounts")
     if value is not None and not isinstance(value, list):
         fields.issues.append(Issue(("discounts",), "Expected an array"))
-    for i, entry in enumerate(value if isinstance(value, list) else ()):
-        discounts.append(_discount_entry(fields, i, entry))
+    discounts = _discount_entries(fields, value if isinstance(value, list) else [])
     fields.check()
     return customer, price, payment_method, discounts, metadata
+
+
+def parse_seeded_discounts(discounts: Iterable[object]) -> list[dict[str, str]]:
+    """``FakeChing.add_subscription``'s ``discounts``: the body's entries, or
+    their short form, a code (``"LAUNCH"``) or a rule id (``"disc_..."``)."""
+    fields = _Fields({})
+    entries = [
+        ({"discount": d} if d.startswith("disc_") else {"code": d}) if isinstance(d, str) else d
+        for d in discounts
+    ]
+    wanted = _discount_entries(fields, entries)
+    fields.check()
+    return wanted
+
+
+def _discount_entries(fields: _Fields, entries: list[object]) -> list[dict[str, str]]:
+    return [_discount_entry(fields, i, entry) for i, entry in enumerate(entries)]
 
 
 def _discount_entry(fields: _Fields, i: int, entry: object) -> dict[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+from .._errors import InvalidParameterError
 from ._billing import Billing
 from ._server import FakeChing
 from ._validation import CustomerParams, RefundParams, SetupSessionParams, is_webhook_url
@@ -196,9 +197,14 @@ async def trigger_event(event_type: str, url: str, secret: str) -> tuple[Webhook
     ``secret`` (``Ching-Signature``, as CHING signs), waiting at most 10
     seconds for the answer (as CHING does): the event and the delivery attempt
     (``.ok``, ``.status``, ``.error``). For testing a webhook handler without
-    the API: CHING itself has no way to trigger an event."""
+    the API: CHING itself has no way to trigger an event. A ``secret`` that is
+    not a non-empty string is an ``InvalidParameterError`` (a ValueError)."""
     if not is_webhook_url(url):
         raise ValueError(f"url must be an absolute http(s) URL, got {url!r}")
+    if not isinstance(secret, str):  # None would sign with a new secret of the fake's own
+        raise InvalidParameterError(
+            f"secret must be the endpoint's whsec_... string, got {type(secret).__name__}"
+        )
     fake, event = _play(event_type, url, secret)
     try:
         [delivery] = await fake.deliver_pending()

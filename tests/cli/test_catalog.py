@@ -75,10 +75,11 @@ def find_argv(remote: RemoteFake, group: str, key: str) -> list[str]:
 def test_the_embedded_fake_has_a_plan_to_sell(ching: Ching) -> None:
     ran = ching("products", "list", "--fake")
     assert (ran.code, ran.err_lines[0].startswith(FAKE_NOTICE)) == (0, True)
-    assert "1 products, newest first" in ran.out
+    assert "1 product, newest first" in ran.out
     prices = json.loads(ching("prices", "list", "--json", "--fake").out)
     assert sorted(p["unit_amount"] for p in prices) == [9900, 99000]
     ran = ching("discounts", "list", "--fake")
+    assert "1 discount rule, newest first" in ran.out
     assert "LAUNCH" in ran.out
     assert "20%" in ran.out
 
@@ -239,6 +240,7 @@ def test_price_commands(ching: Ching, with_api_key: RemoteFake) -> None:
     assert with_api_key.call(lambda f: f.price(monthly).pending_migration) is not None
     ran = ching("prices", "cancel-migration", monthly)
     assert ran.code == 0, ran.err
+    assert "Pending change canceled" in ran.out
     assert with_api_key.call(lambda f: [m.status for m in f.price(monthly).migrations]) == [
         "canceled"
     ]
@@ -285,7 +287,7 @@ def test_discount_commands(ching: Ching, with_api_key: RemoteFake) -> None:
         lambda f: f.add_redemption(rule["id"], customer=customer.id, amount_saved=5000)
     )
     ran = ching("discounts", "redemptions", rule["id"])
-    assert "1 redemptions of" in ran.out
+    assert "1 redemption of" in ran.out
     assert "Tal Levi" in ran.out
     ran = ching("discounts", "archive", rule["id"])
     assert ran.code == 0, ran.err

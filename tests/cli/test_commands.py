@@ -88,12 +88,36 @@ def test_the_embedded_fake_has_a_declining_card(ching: Ching) -> None:
     assert ran.err_lines[-1].startswith("ching: error: CardDeclinedError: 402")
 
 
-def test_not_found_on_the_embedded_fake_hints_at_its_sample_data(ching: Ching) -> None:
-    ran = ching("--fake", "charges", "get", "ch_nothing")
+SEE = "(the embedded fake holds only its sample data: see "
+NONE_OF = "(the embedded fake is made afresh for each command, with sample data that has no "
+
+
+NOT_FOUND_CASES = [
+        (["charges", "get", "ch_nothing"], SEE + "'ching charges list --fake')"),
+        (["subscriptions", "get", "sub_nothing"], NONE_OF + "subscriptions)"),
+        (["subscriptions", "cancel", "sub_nothing", "--yes"], NONE_OF + "subscriptions)"),
+        (["subscriptions", "change-price", "sub_nothing", "--price", "price_x", "--yes"],
+         NONE_OF + "subscriptions)"),
+        (["subscriptions", "create", "--customer", "cus_nothing", "--price", "price_x"],
+         SEE + "'ching customers list --fake' and 'ching prices list --fake')"),
+        (["checkout", "get", "co_nothing"], NONE_OF + "checkout sessions)"),
+        (["refunds", "get", "re_nothing"], NONE_OF + "refunds)"),
+        (["prices", "create", "--product", "prod_nothing", "--unit-amount", "100",
+          "--type", "one_time"], SEE + "'ching products list --fake')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"), NOT_FOUND_CASES, ids=["-".join(argv[:2]) for argv, _ in NOT_FOUND_CASES]
+)
+def test_not_found_on_the_embedded_fake_hints_at_its_sample_data(
+    ching: Ching, argv: list[str], hint: str
+) -> None:
+    ran = ching("--fake", *argv)
     assert ran.code == 1
     assert len(ran.err_lines) == 2  # the notice, and one error line
     assert ran.err_lines[1].startswith("ching: error: NotFoundError: 404")
-    assert "sample data" in ran.err_lines[1]
+    assert ran.err_lines[1].endswith(hint)
 
 
 # -------------------------------------------------------------- with a key

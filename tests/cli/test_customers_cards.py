@@ -88,7 +88,7 @@ def test_cards_on_the_embedded_fake(ching: Ching) -> None:
     dana = sample_customers(ching)["Dana Katz"]
     ran = ching("--fake", "customers", "cards", str(dana["id"]))
     assert ran.code == 0, ran.err
-    assert f"1 saved cards of {dana['id']}" in ran.out
+    assert f"1 saved card of {dana['id']}" in ran.out
     header = next(line for line in ran.out.splitlines() if line.lstrip().startswith("id"))
     assert header.split() == ["id", "brand", "last4", "exp", "status"]
     [card] = json.loads(ching("--fake", "customers", "cards", str(dana["id"]), "--json").out)

@@ -49,6 +49,14 @@ def test_documents_list_get_and_download(ching: Ching, with_api_key: RemoteFake)
     ]
     ran = ching("documents", "download", document)
     assert "exists; --force replaces it" in ran.usage_error()
+    Path("pdfs").mkdir()
+    for force in ((), ("--force",)):
+        ran = ching("documents", "download", document, "-o", "pdfs", *force)
+        assert ran.usage_error() == (
+            f"ching: error: pdfs is a directory; name the file to write, such as "
+            f"pdfs/{document}.pdf (nothing was sent)"
+        )
+    assert list(Path("pdfs").iterdir()) == []
     ran = ching("documents", "download", document, "--force", "-o", "copy.pdf", "--json")
     assert ran.code == 0, ran.err
     assert json.loads(ran.out) == {"id": document, "path": "copy.pdf", "bytes": len(pdf)}
@@ -90,6 +98,7 @@ def test_documents_on_the_embedded_fake_have_sample_data(ching: Ching) -> None:
     assert ran.code == 0, ran.err
     [document] = json.loads(ran.out)  # the sample paid charge's
     assert (document["type"], document["amount"]) == ("tax_invoice_receipt", 9900)
+    assert "1 document, newest first" in ching("--fake", "documents", "list").out
     ran = ching("--fake", "documents", "get", "doc_nothing")
     assert "see 'ching documents list --fake'" in ran.err
 

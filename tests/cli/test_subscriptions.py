@@ -34,7 +34,7 @@ def test_subscription_commands(ching: Ching, with_api_key: RemoteFake) -> None:
     [row] = json.loads(ran.out)
     assert (row["id"], row["customer_name"], row["items"]) == (sub, "Tal Levi", [])
     ran = ching("subscriptions", "list")
-    assert "1 subscriptions, newest first" in ran.out
+    assert "1 subscription, newest first" in ran.out
 
     ran = ching("subscriptions", "change-price", sub, "--price", plan.team)
     assert ran.code == 0, ran.err

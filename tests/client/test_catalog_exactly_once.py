@@ -1,5 +1,7 @@
 """products.create, prices.create, discounts.create and subscriptions.create
-under faults: never two objects (nor two first charges of a subscription).
+under faults: never two objects (nor two first charges of a subscription);
+and the catalog's writes that are safe to repeat, sent again under the same
+faults, leaving what the README promises.
 
 Each create carries its idempotency key in metadata and is reconciled against
 its list (GET /products, GET /prices?product=&active=all, GET /discounts,
@@ -10,16 +12,18 @@ deduplicate) is counted after every scenario.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import pytest
 
 import ching_async
+from ching_async import CLEAR
 from ching_async import IDEMPOTENCY_METADATA_KEY as MARKER
 from ching_async.testing import FakeChing, Fault
 from tests._support.billing import Plan
-from tests._support.catalog import LAUNCH
+from tests._support.catalog import LAUNCH, PNG
 from tests._support.fake_client import AMBIGUOUS_FAULTS, sent, settling_client
 
 
@@ -221,3 +225,140 @@ async def test_without_the_marker_an_ambiguous_failure_is_raised(
     [request] = sent(fake, "POST", kind.path)
     assert "metadata" not in request.body
     assert lookups(fake, kind) == []
+
+
+# ------------------------------------------------------------- safe to repeat
+# Updates, target replacement, archive, cancel_pending_migration and
+# upload_image are retried like a GET (README "Retries and double charges"):
+# each is sent again after a lost answer, a 5xx or a timeout, nothing is
+# created, and what the server holds is what the README promises of a repeat.
+
+
+@attrs.frozen
+class SafeWrite:
+    """A write retried like a GET, and the state the README promises after it."""
+
+    name: str
+    method: str
+    path: str  # the route template the fault is set on
+    setup: Callable[[FakeChing], str]  # seeds the object; its id
+    call: Callable[[ching_async.Client, FakeChing, str], Awaitable[Any]]
+    # Asserts what the server holds once the call, committed `commits` times, returned.
+    holds: Callable[[FakeChing, str, Any, int], None]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+LATER = datetime(2027, 1, 1, tzinfo=UTC)  # a scheduled change's date
+
+
+def a_price(fake: FakeChing) -> str:
+    monthly = {"interval": "month"}
+    return fake.add_price(the_product(fake), unit_amount=9900, type="recurring",
+                          recurring=monthly).id  # fmt: skip
+
+
+def a_pending_change(fake: FakeChing) -> str:
+    price = a_price(fake)
+    fake.ledger.update_price(
+        price, {"apply_mode": "scheduled", "effective_date": LATER, "unit_amount": 10900}
+    )
+    return price
+
+
+def a_rule(fake: FakeChing) -> str:
+    """A rule on the Plan product, and a second product to move it to."""
+    fake.add_product(name="Other")
+    return fake.add_discount(name="Launch", target_type="products", targets=[the_product(fake)]).id
+
+
+def the_other_product(fake: FakeChing) -> str:
+    return next(p.id for p in fake.products() if p.name == "Other")
+
+
+def hosted(fake: FakeChing, id: str, url: Any, commits: int) -> None:
+    """Each send hosted the image once; the URL returned is one of them."""
+    images = fake.uploaded_images()
+    assert [i.data for i in images] == [PNG] * commits
+    assert url in [i.url for i in images]
+
+
+def renamed(fake: FakeChing, id: str, product: Any, commits: int) -> None:
+    assert (fake.product(id).name, fake.product(id).description) == ("Pro 2", None)
+    assert (product.name, product.description) == ("Pro 2", None)
+
+
+def pending(fake: FakeChing, id: str, price: Any, commits: int) -> None:
+    """One change pending (a repeat replaces the first with the same one); none applied."""
+    migrations = fake.price(id).migrations
+    assert [m.status for m in migrations] == ["canceled"] * (commits - 1) + ["scheduled"]
+    assert (migrations[-1].changes, migrations[-1].effective_date) == (
+        {"unit_amount": 10900},
+        LATER,
+    )
+    assert fake.price(id).unit_amount == price.unit_amount == 9900
+
+
+def withdrawn(fake: FakeChing, id: str, price: Any, commits: int) -> None:
+    """The one pending change canceled; a repeat found nothing left to cancel."""
+    assert [m.status for m in fake.price(id).migrations] == ["canceled"]
+    assert fake.price(id).unit_amount == price.unit_amount == 9900
+
+
+def rule_is(**fields: Any) -> Callable[[FakeChing, str, Any, int], None]:
+    def holds(fake: FakeChing, id: str, rule: Any, commits: int) -> None:
+        expected = {name: f(fake) if callable(f) else f for name, f in fields.items()}
+        assert {name: getattr(fake.discount(id), name) for name in fields} == expected
+        assert {name: getattr(rule, name) for name in fields} == expected
+
+    return holds
+
+
+SAFE_WRITES = [
+    SafeWrite("products.upload_image", "POST", "/products/upload_image", the_product,
+              lambda c, f, id: c.products.upload_image(PNG), hosted),
+    SafeWrite("products.update", "POST", "/products/{id}", the_product,
+              lambda c, f, id: c.products.update(id, name="Pro 2", description=CLEAR), renamed),
+    SafeWrite("prices.update", "POST", "/prices/{id}", a_price,
+              lambda c, f, id: c.prices.update(id, apply_mode="scheduled", effective_date=LATER,
+                                               unit_amount=10900),
+              pending),
+    SafeWrite("prices.cancel_pending_migration", "DELETE", "/prices/{id}/pending_migration",
+              a_pending_change, lambda c, f, id: c.prices.cancel_pending_migration(id), withdrawn),
+    SafeWrite("discounts.update", "POST", "/discounts/{id}", a_rule,
+              lambda c, f, id: c.discounts.update(id, name="Spring", max_redemptions=5),
+              rule_is(name="Spring", max_redemptions=5)),
+    SafeWrite("discounts.replace_targets", "POST", "/discounts/{id}/targets", a_rule,
+              lambda c, f, id: c.discounts.replace_targets(id, targets=[the_other_product(f)]),
+              rule_is(targets=lambda f: [the_other_product(f)])),
+    SafeWrite("discounts.archive", "POST", "/discounts/{id}/archive", a_rule,
+              lambda c, f, id: c.discounts.archive(id), rule_is(archived=True, active=False)),
+]  # fmt: skip
+# (fault, commits): each is sent twice, and the first send took effect unless it was a 5xx.
+SAFE_FAULTS = [
+    pytest.param(Fault.commit_then_drop(), 2, id="dropped-after-commit"),
+    pytest.param(Fault.status(503), 1, id="5xx"),
+    pytest.param(Fault.commit_then_delay(2.0), 2, id="timeout-answer-late"),
+    pytest.param(Fault.latency(1.0), 2, id="timeout-commit-late"),
+]
+
+
+def made(fake: FakeChing) -> tuple[int, int, int]:
+    """What creates would add to: products, prices and discount rules."""
+    return len(fake.products()), len(fake.prices()), len(fake.discounts())
+
+
+@pytest.mark.parametrize("write", SAFE_WRITES, ids=str)
+@pytest.mark.parametrize(("fault", "commits"), SAFE_FAULTS)
+async def test_a_write_safe_to_repeat_is_sent_again_and_leaves_what_one_send_would(
+    fake: FakeChing, ching: ching_async.Client, write: SafeWrite, fault: Fault, commits: int
+) -> None:
+    id = write.setup(fake)
+    before = made(fake)
+    fake.faults.add(fault, method=write.method, path=write.path, times=1)
+    result = await write.call(ching, fake, id)
+    await fake.wait_for_commits()  # a late commit lands too
+    assert len(sent(fake, write.method, write.path)) == 2
+    assert made(fake) == before  # nothing created
+    write.holds(fake, id, result, commits)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,6 +200,19 @@ async def test_documented_error_codes_are_typed(
     assert len(fake.discounts()) == 2
 
 
+# What `value` is, as each value_type reads it (the messages, escaped for `match`).
+PERCENT = re.escape(
+    "value is in basis points for value_type='percent': an int from 0 to 10000 (2000 is 20%), got "
+)
+AMOUNT = re.escape(
+    "value is the agorot off for value_type='amount': an int >= 0 (49.90 ILS = 4990), got "
+)
+OVERRIDE = re.escape(
+    "value is the unit price to charge for value_type='override': an int number of agorot >= 0 "
+    "(49.90 ILS = 4990), got "
+)
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
@@ -217,9 +231,12 @@ async def test_documented_error_codes_are_typed(
         ({"target_type": "prices", "targets": "price_1"}, "list of ids"),
         ({"target_type": "prices", "targets": ["prod_1"]}, "takes price_... ids"),
         ({"target_type": "products", "targets": ["price_1"]}, "takes prod_... ids"),
-        ({"value": 10001}, "at most 10000"),
-        ({"value": -1}, "value"),
-        ({"value": 20.5}, "value"),
+        ({"value": 10001}, PERCENT + "int 10001$"),
+        ({"value": -1}, PERCENT + "int -1$"),
+        ({"value": 20.5}, PERCENT + "float 20.5$"),
+        ({"value": True}, PERCENT + "bool True$"),
+        ({"value_type": "amount", "currency": "ils", "value": -1}, AMOUNT + "int -1$"),
+        ({"value_type": "override", "currency": "ils", "value": "4990"}, OVERRIDE + "str '4990'$"),
         ({"value_type": "fixed"}, "value_type"),
         ({"value_tax_mode": "inclusive"}, "value_tax_mode= is for value_type='override'"),
         ({"currency": "ils"}, "currency= is for value_type 'amount' or 'override'"),

@@ -26,7 +26,8 @@ async def _create(api: Api, customer: str, **extra: Any) -> dict[str, Any]:
 async def test_create_is_pending_with_hosted_url_and_24h_expiry(
     api: Api, fake: FakeChing, seeded: Seeded
 ) -> None:
-    fake.advance(timedelta(microseconds=-fake.now().microsecond))  # whole seconds: exact text
+    # On to the next whole second (the clock only moves forward): exact text.
+    fake.advance(timedelta(seconds=1, microseconds=-fake.now().microsecond))
     created_at = fake.now()
     data = await _create(api, seeded.customer, metadata={"plan": "pro"})
     assert data == {

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -74,8 +76,9 @@ def test_an_unknown_type_is_refused_naming_the_known_ones() -> None:
         sample_event("invoice.paid")
 
 
-async def test_trigger_delivers_every_type_signed_to_a_verifying_receiver() -> None:
-    received: list[ching_async.Event] = []
+@asynccontextmanager
+async def verifying_receiver(received: list[ching_async.Event]) -> AsyncIterator[str]:
+    """The URL of a webhook endpoint that verifies with SECRET what it receives."""
 
     async def on_event(event: ching_async.Event) -> None:
         received.append(event)
@@ -83,12 +86,27 @@ async def test_trigger_delivers_every_type_signed_to_a_verifying_receiver() -> N
     app = web.Application()
     app.router.add_post("/hooks", aiohttp_handler(SECRET, on_event))
     async with serving(app) as url:
+        yield url + "/hooks"
+
+
+async def test_trigger_delivers_every_type_signed_to_a_verifying_receiver() -> None:
+    received: list[ching_async.Event] = []
+    async with verifying_receiver(received) as url:
         for event_type in SAMPLE_EVENT_TYPES:
-            event, delivery = await trigger_event(event_type, url + "/hooks", SECRET)
+            event, delivery = await trigger_event(event_type, url, SECRET)
             assert (delivery.ok, delivery.status, delivery.event_id) == (True, 200, event.id)
-        _, refused = await trigger_event("charge.succeeded", url + "/hooks", "whsec_other")
+        _, refused = await trigger_event("charge.succeeded", url, "whsec_other")
     assert [e.type for e in received] == list(SAMPLE_EVENT_TYPES)
     assert (refused.ok, refused.status) == (False, 400)  # the receiver checked the signature
+
+
+@pytest.mark.parametrize("secret", [None, b"whsec_bytes", ""])
+async def test_trigger_wants_the_endpoint_secret_and_sends_nothing_without(secret: Any) -> None:
+    received: list[ching_async.Event] = []
+    async with verifying_receiver(received) as url:
+        with pytest.raises(ching_async.InvalidParameterError, match="secret must be the endpoint"):
+            await trigger_event("charge.succeeded", url, secret)
+    assert received == []
 
 
 async def test_trigger_reports_an_endpoint_that_does_not_answer() -> None:
