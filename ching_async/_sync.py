@@ -129,7 +129,8 @@ class _Call:
 
 # Signals whose Python handler, if any, is read before a caller drives the
 # loop itself. Handlers are read and set through the signal module's C core
-# (no stubs): the public functions convert each to an enum, 20 us a call.
+# (no stubs): the public functions convert each to an enum, which would cost
+# the SyncClient its POST target (benchmarks/README.md, "SyncClient").
 _SIGNALS = tuple(
     int(s) for s in signal.valid_signals() if s not in (signal.SIGKILL, signal.SIGSTOP)
 )
