@@ -13,11 +13,11 @@ import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._secrets import (
-    REDACTED_HEADERS,
     HiddenSecrets,
     redact_headers,
     request_secrets,
     scrub_secrets,
+    split_credentials,
 )
 
 __all__ = [
@@ -191,14 +191,13 @@ Middleware = Callable[[Request, Handler], Awaitable[Response]]
 def without_credentials(request: Request) -> Request | None:
     """`request` without its credential headers (their secrets kept for
     redaction only), or None when it has none."""
-    headers = request.headers
-    if not any(name.lower() in REDACTED_HEADERS for name in headers):
+    kept, credentials = split_credentials(request.headers)
+    if not credentials:
         return None
-    kept = {k: v for k, v in headers.items() if k.lower() not in REDACTED_HEADERS}
     return attrs.evolve(
         request, headers=kept, hidden_secrets=HiddenSecrets(request_secrets(request))
     )
 
 
 def credential_headers(request: Request) -> dict[str, str]:
-    return {k: v for k, v in request.headers.items() if k.lower() in REDACTED_HEADERS}
+    return split_credentials(request.headers)[1]

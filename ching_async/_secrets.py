@@ -30,6 +30,7 @@ __all__ = [
     "redacted_head",
     "request_secrets",
     "response_headers",
+    "split_credentials",
     "scrub_json",
     "scrub_secrets",
 ]
@@ -99,7 +100,17 @@ class _Carrier(Protocol):
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` to show: credential headers' values as `<redacted>`."""
     return {k: ("<redacted>" if k.lower() in REDACTED_HEADERS else v) for k, v in headers.items()}
+
+
+def split_credentials(headers: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(`headers` without the credential headers, the credential headers)."""
+    kept: dict[str, str] = {}
+    credentials: dict[str, str] = {}
+    for name, value in headers.items():
+        (credentials if name.lower() in REDACTED_HEADERS else kept)[name] = value
+    return kept, credentials
 
 
 def request_secrets(request: _Carrier) -> list[str]:

@@ -23,7 +23,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._errors import InvalidParameterError
 from .._messages import Request, Response
-from .._secrets import REDACTED_HEADERS
+from .._secrets import redact_headers, split_credentials
 
 MockHandler = Callable[[Request], Response | Awaitable[Response]]
 """A `MockTransport`'s handler, plain or async: each attempt's `Request` in, a `Response` out."""
@@ -86,19 +86,11 @@ class RecordedHeaders(Mapping[str, str]):
         return len(self._headers)
 
     def __repr__(self) -> str:
-        shown = {
-            name: "<redacted>" if name.lower() in REDACTED_HEADERS else value
-            for name, value in self._headers.items()
-        }
-        return f"RecordedHeaders({shown!r})"
+        return f"RecordedHeaders({redact_headers(self._headers)!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A pickle (a failing test's report, a multiprocessing queue) keeps no key.
-        return (RecordedHeaders, (_without_credentials(self._headers),))
-
-
-def _without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in headers.items() if k.lower() not in REDACTED_HEADERS}
+        return (RecordedHeaders, (split_credentials(self._headers)[0],))
 
 
 class ResponseOptions(TypedDict, total=False):
