@@ -83,7 +83,6 @@ class JobReport:
     source: str | None = None
     journal: str | None = None
     output: str | None = None
-    stopped_early: bool = False
     refused: str | None = None  # the job stopped because the API refused the key
 
     def add(self, row: int, result: ChargeResult, writer: ResultsWriter | None) -> None:
@@ -206,7 +205,6 @@ async def run_job(
                         report.refused = describe_error(result.error)
                         break
                     if stop_after is not None and summary.total >= stop_after:
-                        report.stopped_early = True
                         break
     except asyncio.CancelledError:
         resume = " re-run the same command to resume;" if journal else ""
