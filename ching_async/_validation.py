@@ -7,7 +7,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -876,7 +876,14 @@ def check_job_id(value: object, *, hash_tag: bool = False) -> str:
     return value
 
 
-__all__ += ["check_base_url", "check_instance", "check_job_id", "check_middlewares"]
+def check_items(value: object) -> Iterable[Any] | AsyncIterable[Any]:
+    """A bulk job's items: an iterable or an async iterable (read lazily)."""
+    if not isinstance(value, Iterable | AsyncIterable):
+        raise _fail("items must be an iterable or an async iterable")
+    return value
+
+
+__all__ += ["check_base_url", "check_instance", "check_items", "check_job_id", "check_middlewares"]
 
 
 # ------------------------------------------------------------ request bodies

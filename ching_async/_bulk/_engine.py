@@ -50,6 +50,7 @@ from .._validation import (
     CHARGE_FIELDS,
     check_count,
     check_flag,
+    check_items,
     check_job_id,
     check_metadata,
     check_rate,
@@ -237,10 +238,9 @@ class _ItemSource:
     """Hands out (index, item) pairs lazily to the workers."""
 
     def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+        check_items(items)
         self._sync = iter(items) if isinstance(items, Iterable) else None
         self._async = aiter(items) if isinstance(items, AsyncIterable) else None
-        if self._sync is None and self._async is None:
-            raise InvalidParameterError("items must be an iterable or an async iterable")
         self._lock = asyncio.Lock()
         self._next_index = 0
 

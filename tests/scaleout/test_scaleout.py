@@ -124,13 +124,26 @@ async def test_job_ids_with_braces_or_spaces_are_rejected_before_redis_is_touche
         await anext(scaleout.results(None, bad))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [0, 10_001, True, "4", 2.0])
-async def test_a_number_of_shards_out_of_range_is_rejected_before_redis_is_touched(
-    bad: Any,
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        *(
+            ({"shards": bad}, f"shards must be an int from 1 to 10000, got {bad!r}")
+            for bad in (0, 10_001, True, "4", 2.0)
+        ),
+        ({"items": 42}, "items must be an iterable or an async iterable"),
+        ({"ttl": None}, "ttl must be a number of seconds >= 0, got NoneType None"),
+        ({"ttl": "3600"}, "ttl must be a number of seconds >= 0, got str '3600'"),
+        ({"ttl": 59.5}, "ttl must be at least 60 seconds, got 59.5"),
+    ],
+    ids=repr,
+)
+async def test_bad_arguments_are_refused_before_redis_is_touched(
+    option: dict[str, Any], message: str
 ) -> None:
-    message = f"shards must be an int from 1 to 10000, got {bad!r}"
-    with pytest.raises(ching_async.InvalidParameterError, match=re.escape(message)):
-        await scaleout.enqueue(None, ONE_ITEM, job_id="j", shards=bad)  # type: ignore[arg-type]
+    arguments = {"items": ONE_ITEM, "job_id": "j", **option}
+    with pytest.raises(ching_async.InvalidParameterError, match=f"^{re.escape(message)}$"):
+        await scaleout.enqueue(None, **arguments)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------- the job
