@@ -46,6 +46,8 @@ __all__ = [
     "validated_file",
 ]
 
+# Stricter than the library's check_job_id on purpose: the id names the
+# journal file (`<id>.journal.jsonl`) in the working directory.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LISTED_FAILURES = 10
 MAX_CONCURRENCY = 1000
