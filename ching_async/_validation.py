@@ -833,8 +833,7 @@ def check_middlewares(name: str, value: object) -> tuple[Middleware, ...]:
 
 def check_base_url(value: object, api_key: ApiKey) -> str:
     """The API's absolute http(s) URL, without a trailing slash; plain http://
-    with a live key only to a loopback host. Never echoed once it may hold a
-    password."""
+    with a live key only to a loopback host. One with a password is never echoed."""
     if not isinstance(value, str):
         raise _fail(f"base_url must be a string, got {value!r}")
     if UNSENDABLE_IN_URL.search(value):
@@ -847,11 +846,11 @@ def check_base_url(value: object, api_key: ApiKey) -> str:
             raise ValueError("port 0")
     except ValueError as exc:
         raise _fail(f"base_url is not a valid URL ({exc})") from None
+    if "@" in parts.netloc:
+        # Checked before anything that echoes the URL: the part before "@" is a password.
+        raise _fail("base_url must not contain credentials (user:password@)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(f"base_url must be an absolute http(s) URL, got {value!r}")
-    if "@" in parts.netloc:
-        # Never echo it: the part before "@" is a password.
-        raise _fail("base_url must not contain credentials (user:password@)")
     if parts.query or parts.fragment:
         raise _fail("base_url must not have a query or fragment")
     if parts.scheme == "http" and api_key.mode == "live" and not is_loopback(parts.hostname):
