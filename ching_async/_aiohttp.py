@@ -30,7 +30,6 @@ that drops one fails there, by name:
 from __future__ import annotations
 
 import asyncio
-import collections
 import io
 import time
 import urllib.request
@@ -53,52 +52,9 @@ from ._secrets import attach_context, exception_detail, request_secrets
 from ._transport import DEFAULT_MAX_RESPONSE_BYTES, SinkFeed, streams_to_sink, too_large
 from ._version import __version__
 
-__all__ = ["AiohttpTransport", "PoolSlots", "check_session", "new_session"]
+__all__ = ["AiohttpTransport", "check_session", "new_session"]
 
 _READ_CHUNK = 64 * 1024
-
-
-class PoolSlots:
-    """A FIFO counting gate over the connection pool.
-
-    Like asyncio.Semaphore, but taking a free slot is one plain call (not yet
-    measured against a plain Semaphore; see benchmarks/README.md). A waiter
-    that is handed a slot as it is cancelled passes the slot on.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-
-    def take_free(self) -> bool:
-        """Take a slot at once if one is free and nobody is queued for it."""
-        if self.free and not self.waiters:
-            self.free -= 1
-            return True
-        return False
-
-    async def acquire(self) -> None:
-        if self.take_free():
-            return
-        waiter = asyncio.get_running_loop().create_future()
-        self.waiters.append(waiter)
-        try:
-            await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot arrived with the cancellation: pass it on
-            elif waiter in self.waiters:  # release() may have dropped it already
-                self.waiters.remove(waiter)
-            raise
-
-    def release(self) -> None:
-        """Hand the slot to the longest waiter, or free it."""
-        while self.waiters:
-            waiter = self.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-        self.free += 1
 
 
 class AiohttpTransport:
@@ -123,7 +79,8 @@ class AiohttpTransport:
         self._max_connections = max_connections
         # A session of our own (new_session) carries the static headers itself.
         self._static_on_session = self._owns_session
-        self._slots = PoolSlots(max_connections)
+        # The pool's connections, taken in arrival order (see handle).
+        self._slots = asyncio.Semaphore(max_connections)
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._urls: dict[str, URL] = {}
         self._max_bytes = max_response_bytes
@@ -163,7 +120,7 @@ class AiohttpTransport:
         # that times out while queued provably never left, so it is safe to
         # retry even for a POST. aiohttp's own pool wait would count against
         # the attempt timeout and make such a timeout look ambiguous.
-        if not self._slots.take_free() and not await self._wait_for_slot(request):
+        if not await self._take_slot(request):
             raise _queued_too_long(request)
         error: APIConnectionError
         seconds = request.timeout
@@ -226,8 +183,10 @@ class AiohttpTransport:
         # request headers) stays out of __cause__ and __context__.
         raise attach_context(error, request)
 
-    async def _wait_for_slot(self, request: Request) -> bool:
-        """Wait until a pool slot is taken for this request, up to its deadline."""
+    async def _take_slot(self, request: Request) -> bool:
+        """Take a pool slot for this request, waiting at most until its deadline."""
+        if not self._slots.locked():
+            return await self._slots.acquire()  # free and nobody queued: at once
         wait = request.timeout if request.deadline is None else request.deadline - time.monotonic()
         try:
             async with asyncio.timeout(max(0.0, wait)):

@@ -41,15 +41,14 @@ import orjson
 
 from . import _fastdecode
 from ._models import (
+    ApiObject,
     AppliedDiscount,
     AppliedDiscountStatus,
-    BillingPortalSession,
     CancellationReason,
     CaptureMethod,
     ChangeTiming,
     Charge,
     ChargeStatus,
-    CheckoutSession,
     CheckoutSessionStatus,
     Customer,
     Discount,
@@ -57,7 +56,6 @@ from ._models import (
     DiscountRedemption,
     DiscountTargetType,
     DiscountValueType,
-    Document,
     DocumentStatus,
     DocumentType,
     Event,
@@ -67,17 +65,12 @@ from ._models import (
     Model,
     NextChargeDiscount,
     PaymentMethod,
-    Price,
     PriceApplyMode,
-    PriceChange,
     PriceChangeKind,
     PriceType,
-    Product,
     ProductFeature,
     Recurring,
     RecurringInterval,
-    Redemption,
-    Redemptions,
     Refund,
     RefundReason,
     RefundStatus,
@@ -89,7 +82,6 @@ from ._models import (
     TaxMode,
     UpsertAction,
     UpsertResult,
-    WebhookEndpoint,
     install_codec,
 )
 
@@ -406,26 +398,24 @@ def _card_details(value: dict[str, Any]) -> dict[str, Any]:
     return {**value, **lifted} if lifted else value
 
 
-# The models that keep `raw` and `request_info`, with their alternative spellings.
-_MODELS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]] | None] = {
-    SetupSession: None,
-    Charge: None,
+# The API objects' alternative spellings, turned into the fields' names
+# before decoding. Every ApiObject subclass is decoded with `raw` and
+# `request_info` (see _is_api_object); only those with another spelling are here.
+_SPELLINGS: dict[type[Any], Callable[[dict[str, Any]], dict[str, Any]]] = {
     Customer: _customer_aliases,
     Refund: _refund_aliases,
     PaymentMethod: _card_details,
-    Product: None,
-    Price: None,
     Discount: _discount_targets,
-    Redemption: None,
-    AppliedDiscount: None,
-    Redemptions: None,
-    Document: None,
-    WebhookEndpoint: None,
     Subscription: _subscription_items,
-    PriceChange: None,
-    CheckoutSession: None,
-    BillingPortalSession: None,
 }
+
+
+def _is_api_object(tp: Any) -> bool:
+    """A model decoded from a response, keeping `raw` and `request_info`: a
+    new one needs no registering here (a missed entry would lose `raw`)."""
+    return isinstance(tp, type) and issubclass(tp, ApiObject) and tp is not ApiObject
+
+
 # Models nested in others, without provenance of their own.
 _NESTED = (ProductFeature, Recurring, SubscriptionItem, NextChargeDiscount, LineItem)
 # Immutable models keyed by one int field that the fast decoder shares, one
@@ -475,10 +465,9 @@ class Decoding:
             conv.register_structure_hook(
                 cls, _fastdecode.SharedInstances(cls, key, plain) if fast else plain
             )
-        for cls in _MODELS:
-            # A factory: the hook is made on first use, when every hook it
-            # calls is registered.
-            conv.register_structure_hook_factory(_is_type(cls), self._model_factory)
+        # A factory: each model's hook is made on first use, when every hook
+        # it calls is registered.
+        conv.register_structure_hook_factory(_is_api_object, self._model_factory)
         for nested in _NESTED:
             conv.register_structure_hook_factory(
                 _is_type(nested), lambda cls: _plain_model_hook(conv, cls)
@@ -495,7 +484,7 @@ class Decoding:
 
     def _model_factory(self, cls: type[Any]) -> Callable[..., Any]:
         plain = _plain_model_hook(self.converter, cls)
-        prepare = _MODELS[cls]
+        prepare = _SPELLINGS.get(cls)
         if not self.fast:
             return plain if prepare is None else _renamed(plain, prepare)
 
@@ -525,7 +514,7 @@ class Decoding:
 
     def _make_model_hook(self, cls: type[T]) -> Callable[[Any, Any, Any], T]:
         hook = self.converter.get_structure_hook(cls)
-        if cls in _MODELS:
+        if _is_api_object(cls):
             return typing.cast("Callable[[Any, Any, Any], T]", hook)
 
         def structure(data: Any, target: Any, info: Any) -> T:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from ._convert import model_hook, model_list_hook
+from ._convert import model_hook, model_list_hook, structure
 from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
@@ -71,14 +71,14 @@ def decode_upsert(response: Response) -> UpsertResult:
     action: Any = envelope.get("action")
     if action is None and isinstance(envelope.get("data"), dict):
         action = envelope["data"].get("action")
-    if action is not None and type(action) is not str:
-        raise decode_error(response, UpsertResult, TypeError("action must be a string"))
-    members = {member.value: member for member in UpsertAction}
-    return UpsertResult(
-        customer=customer,
-        action=None if action is None else members.get(action, action),
-        raw=envelope,
-    )
+    try:
+        # The converter's tolerant-enum rule: an unknown word stays a str.
+        known = structure(action, UpsertAction | str | None)  # type: ignore[arg-type]
+    except TypeError as exc:  # named by its field, as the converter names a model's
+        error = decode_error(response, UpsertResult, TypeError(f"action: {exc}"))
+    else:
+        return UpsertResult(customer=customer, action=known, raw=envelope)
+    raise error  # outside the except block, as in decode_item
 
 
 def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) -> T:

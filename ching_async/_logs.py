@@ -2,7 +2,8 @@
 
 The loggers: `ching_async` (each attempt at DEBUG; warnings), its child
 `ching_async.retry` (each decision of the retry loop: retries,
-reconciliation and outcome-unknown at INFO, the rest at DEBUG), and
+reconciliation, giving up for lack of time and outcome-unknown at INFO, the
+rest at DEBUG), and
 `ching_async.webhooks` / `ching_async.scaleout`. Nothing is logged unless the
 application configures logging or sets CHING_LOG=debug|info, which gives the
 `ching_async` logger a stderr handler at that level (once per process, and

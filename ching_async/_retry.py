@@ -4,7 +4,8 @@ and the short loop that acts on it.
 A call names its retry class (`Resend.SAFE`, `Resend.NEVER`, or a
 Reconciler from _reconcile). Each step (one send, or one lookup of whether a
 send took effect) ends in an `Outcome`; `decide` maps (class, outcome, what
-the call has left) to a `Decision`: return, send again, look up, or give up.
+the call has left: attempts, lookups, time) to a `Decision`: return, send
+again or look up (after a wait), or give up, and with which error.
 The rules, in one place:
 
 - Provably no effect (the connection was never made) or 429: send again.
@@ -17,14 +18,17 @@ The rules, in one place:
 - A caller's own idempotency key (`Reconciler.look_first`) is looked up
   before the first send, so that the same key never makes two objects.
 - Bounded by `max_retries` (sends), two lookups per send, and `total_timeout`
-  across every send, lookup and wait. Out of attempts with the outcome in
-  doubt: `OutcomeUnknownError`.
+  across every send, lookup and wait: a step whose wait would reach the
+  deadline is not taken, the call gives up at once. Out of attempts or time
+  with the outcome in doubt (a lookup was due): `OutcomeUnknownError`;
+  otherwise the last failure.
 
 tenacity runs the loop: its exponential waits (with full jitter) are the
-backoff, and it stops before a wait would pass the deadline; `decide` adds
-the waits it must respect (Retry-After, the settle time). Each decision is
-logged on the "ching_async.retry" logger with its reason, the attempt and
-the idempotency key (DEBUG; INFO when a lookup found the object).
+backoff, which `decide` raises to the waits it must respect (Retry-After,
+the settle time), and its stop reads the decision. Each decision is logged
+on the "ching_async.retry" logger with its reason, the attempt and the
+idempotency key (INFO for retries, reconciliation and giving up for lack of
+time; DEBUG for the rest).
 """
 
 from __future__ import annotations
@@ -174,7 +178,7 @@ class Action(enum.Enum):
     RETURN = "return"  # the step's result ends the call
     SEND = "send"  # send again (after the wait)
     LOOK = "look"  # look up whether a send took effect (after the wait)
-    GIVE_UP = "give up"  # out of attempts: the last failure is final
+    GIVE_UP = "give up"  # out of attempts or time: the last failure is final
     REFUSE = "refuse"  # a caller's key may be in use beyond a full list: send nothing
 
 
@@ -185,11 +189,16 @@ class Decision:
     # The next step waits at least this long (Retry-After, the settle time).
     at_least: float = 0.0
     # RETURN: the result may not be what happened on the server.
-    # GIVE_UP: a send may have taken effect (OutcomeUnknownError).
+    # GIVE_UP: a send may have taken effect (OutcomeUnknownError), else the
+    # last failure is the call's result.
     outcome_unknown: bool = False
     # A failure CHING may still be working on: an empty lookup proves nothing
     # until RetryPolicy.settle from now.
     starts_settling: bool = False
+    # SEND, LOOK: the wait before that step (the backoff, raised to at_least).
+    wait: float = 0.0
+    # GIVE_UP: the deadline leaves no room for the wait and the next step.
+    out_of_time: bool = False
 
 
 _ANSWERED = Decision(Action.RETURN, "answered")
@@ -206,10 +215,15 @@ def decide(
     lookups: int,
     max_lookups: int,
     settle_left: float,
+    time_left: float,
+    backoff: float | None,
     on_full_window: Literal["raise", "send"] = "raise",
 ) -> Decision:
     """What a call does after a step: a pure function of its retry class, what
-    the step saw, the attempts it has made and has, and the settle time left."""
+    the step saw, the attempts it has made and has, the settle time left, the
+    time left before its deadline, and the backoff the policy would wait
+    before another step (None: the policy waits for nothing, not even
+    Retry-After or the settle time)."""
     seen = outcome.seen
     if seen is Seen.ANSWER:  # most calls end here
         unsafe_5xx = retry != "safe" and (outcome.status or 0) >= 500
@@ -217,14 +231,26 @@ def decide(
     if seen is Seen.FOUND:
         return _FOUND
 
+    def step(
+        action: Action, reason: str, at_least: float = 0.0, settling: bool = False
+    ) -> Decision:
+        wait = 0.0 if backoff is None else max(backoff, at_least)
+        if wait < time_left:
+            return Decision(action, reason, at_least, starts_settling=settling, wait=wait)
+        # Giving up instead of a lookup leaves a send in doubt; instead of a
+        # send, nothing is (a send is only decided when nothing is in doubt).
+        look = action is Action.LOOK
+        reason += f"; no time left for the next {'lookup' if look else 'attempt'}"
+        return Decision(Action.GIVE_UP, reason, outcome_unknown=look, out_of_time=True)
+
     def again(reason: str, at_least: float = 0.0) -> Decision:
         if sends < max_sends:
-            return Decision(Action.SEND, reason, at_least)
+            return step(Action.SEND, reason, at_least)
         return Decision(Action.GIVE_UP, reason + "; out of attempts")
 
     def look(reason: str, at_least: float = 0.0, *, settling: bool = False) -> Decision:
         if lookups < max_lookups:
-            return Decision(Action.LOOK, reason, at_least, starts_settling=settling)
+            return step(Action.LOOK, reason, at_least, settling)
         return Decision(Action.GIVE_UP, reason + "; out of lookups", outcome_unknown=True)
 
     if seen is Seen.NOT_SENT:
@@ -244,10 +270,10 @@ def decide(
             return look("not found yet; CHING may still be working on it", settle_left)
         if sends >= max_sends:
             return Decision(Action.GIVE_UP, "proven not applied; out of attempts")
-        return Decision(Action.SEND, "proven absent")
+        return step(Action.SEND, "proven absent")
     if seen is Seen.WINDOW_FULL and sends == 0:
         if on_full_window == "send" and settle_left <= 0:
-            return Decision(Action.SEND, "not in the full list; the caller chose to send")
+            return step(Action.SEND, "not in the full list; the caller chose to send")
         return Decision(Action.REFUSE, "not in the full list: it may exist beyond it")
     # A lookup that failed, or a full list after a send: it could not tell.
     return look("the lookup could not tell")
@@ -295,7 +321,6 @@ class _Call:
     """What one call has seen so far, across its steps."""
 
     __slots__ = (
-        "at_least",
         "deadline",
         "in_doubt",
         "kind",
@@ -342,7 +367,6 @@ class _Call:
         self.in_doubt = looks_first
         # Before this (monotonic) time an empty lookup proves nothing.
         self.settle_until = 0.0
-        self.at_least = 0.0
         self.result: Response | None = None  # the response that ends the call
         self.last_response: Response | None = None
         self.last_error: APIConnectionError | APIError | None = None
@@ -425,7 +449,7 @@ class RetryLoop:
         if decision.action is Action.REFUSE:
             raise self._refused(call)
         assert decision.action is Action.GIVE_UP
-        return self._give_up(call)
+        return self._give_up(call, decision)
 
     # ------------------------------------------------------------- steps
     async def _send(self, call: _Call, send: Handler) -> Decision:
@@ -471,6 +495,12 @@ class RetryLoop:
         now = self._clock()
         reconciler = call.reconciler
         settle_left = max(0.0, call.settle_until - now)
+        time_left, backoff = 0.0, None  # an answer ends the call, whatever the time
+        if outcome.seen is not Seen.ANSWER:  # what another step would need
+            time_left = call.deadline - now
+            backoff = (
+                None if self.policy.instant else self.policy.backoff(call.sends + call.lookups)
+            )
         decision = decide(
             call.kind,
             outcome,
@@ -479,43 +509,46 @@ class RetryLoop:
             lookups=call.lookups,
             max_lookups=call.max_lookups,
             settle_left=settle_left,
+            time_left=time_left,
+            backoff=backoff,
             on_full_window=reconciler.on_full_window if reconciler is not None else "raise",
         )
-        if decision.action is Action.LOOK:
+        action = decision.action
+        if action is Action.LOOK:
             call.in_doubt = True
             if decision.starts_settling and not self.policy.instant:
                 call.settle_until = max(call.settle_until, now + self.policy.settle)
-        elif (outcome.seen is Seen.ABSENT and settle_left <= 0) or (
-            outcome.seen is Seen.WINDOW_FULL and decision.action is Action.SEND
-        ):
-            call.in_doubt = False  # proven absent (or the caller chose to send)
-        elif decision.outcome_unknown and decision.action is Action.GIVE_UP:
-            call.in_doubt = True
-        call.at_least = 0.0 if self.policy.instant else decision.at_least
+        elif action is Action.SEND:
+            call.in_doubt = False  # decide sends only when no send is in doubt
+        elif action is Action.GIVE_UP:
+            call.in_doubt = decision.outcome_unknown
         _log(call, outcome, decision)
         return decision
 
     def _attempt_timeout(self, call: _Call) -> float:
         remaining = call.deadline - self._clock()
         if remaining <= 0:
+            # `decide` left room for the wait; the wake-up came late.
+            _log_overrun(call)
             raise self._deadline_error(call)
         return min(call.request.timeout, remaining)
 
     # -------------------------------------------------------------- loop
     async def _loop(self, call: _Call, send: Handler, decision: Decision) -> Response:
+        if decision.action not in (Action.SEND, Action.LOOK):
+            return self._end(call, decision)
         # Imported here: only calls that need a second step pay for it.
         import tenacity
 
-        backoff = self.policy.wait_strategy()
+        # The wait (the policy's backoff, raised by `decide`) and the stop
+        # (out of attempts, lookups or time) are the current decision's.
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type(_Again),
-            wait=lambda rs: max(backoff(rs), call.at_least),
-            stop=lambda rs: self._clock() + rs.upcoming_sleep >= call.deadline,
+            wait=lambda rs: decision.wait,
+            stop=lambda rs: decision.action is Action.GIVE_UP,
             sleep=asyncio.sleep,
             reraise=True,
         )
-        if decision.action not in (Action.SEND, Action.LOOK):
-            return self._end(call, decision)
         first = True
         try:
             async for attempt in retrying:
@@ -524,19 +557,18 @@ class RetryLoop:
                         # Hand the first step's decision to tenacity as its
                         # first attempt, so that its wait and stop apply to it.
                         first = False
-                        raise _Again
-                    if decision.action is Action.SEND:
+                    elif decision.action is Action.SEND:
                         decision = await self._send(call, send)
                     else:
                         decision = await self._look(call, send)
-                    if decision.action not in (Action.SEND, Action.LOOK):
+                    if decision.action is Action.RETURN or decision.action is Action.REFUSE:
                         return self._end(call, decision)
-                    raise _Again
+                    raise _Again  # the next step, or tenacity stops for a GIVE_UP
         except _Again:
-            pass  # tenacity stopped: the deadline would pass during the wait
+            pass
         # Outside the except block, so the internal signal stays out of the
         # final error's __context__.
-        return self._give_up(call)
+        return self._give_up(call, decision)
 
     # ---------------------------------------------------------- outcomes
     def _returned(self, call: _Call, decision: Decision) -> Response:
@@ -550,9 +582,10 @@ class RetryLoop:
             return result.replace(outcome_unknown=True)
         return result
 
-    def _give_up(self, call: _Call) -> Response:
-        """Out of attempts, lookups or time: the last failure is final."""
-        if call.in_doubt:
+    def _give_up(self, call: _Call, decision: Decision) -> Response:
+        """Out of attempts, lookups or time: the last failure is final, or,
+        with a send in doubt, OutcomeUnknownError (the decision says which)."""
+        if decision.outcome_unknown:
             raise self._outcome_unknown(call)
         last = call.last_response
         if last is not None and 200 <= last.status < 300:
@@ -680,8 +713,9 @@ _RECONCILED = frozenset({Seen.FOUND, Seen.ABSENT, Seen.WINDOW_FULL, Seen.LOOKUP_
 
 
 def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
-    # An outcome-unknown end has its own record (_log_unknown).
-    if decision.action is Action.REFUSE:
+    # An outcome-unknown end has its own record (_log_unknown). Giving up for
+    # lack of time takes the place of a step that would have been INFO.
+    if decision.action is Action.REFUSE or decision.out_of_time:
         return logging.INFO
     if not call.sends:  # looking for a caller's key before the first send: routine
         return logging.DEBUG
@@ -698,6 +732,14 @@ def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
         step = (outcome.seen.value, decision.action.value, decision.reason)
         extra = {"ching_seen": step[0], "ching_action": step[1], "ching_reason": step[2]}
         _record(level, call, "%s -> %s (%s", step, decision.outcome_unknown, extra)
+
+
+def _log_overrun(call: _Call) -> None:
+    """The record of a call whose wait ran past its deadline (see _attempt_timeout)."""
+    if logger.isEnabledFor(logging.INFO):
+        reason = "the wait ran past the deadline; no time left for the next step"
+        extra = {"ching_seen": None, "ching_action": Action.GIVE_UP.value, "ching_reason": reason}
+        _record(logging.INFO, call, "deadline -> give up (%s", (reason,), call.in_doubt, extra)
 
 
 def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> None:

@@ -900,14 +900,8 @@ class Fields:
     does the same with the values a mapping holds under the fields' names (a
     name it lacks is None): a method whose fields are its own parameters
     passes `locals()`, as its first statement, so that each field is named in
-    its signature and in the table, not a third time in a call. Both are
-    compiled from the table into straight-line code (as attrs writes an
-    `__init__`): a loop over the table would cost POST create at 64
-    concurrent part of its 1.3x target (benchmarks/README.md, "Argument tables").
+    its signature and in the table, not a third time in a call.
     """
-
-    body: Callable[..., dict[str, Any]]
-    body_of: Callable[[Mapping[str, Any]], dict[str, Any]]
 
     def __init__(
         self,
@@ -919,24 +913,25 @@ class Fields:
         wire, required = wire or {}, frozenset(required)
         if not all(name.isidentifier() and not name.startswith("_") for name in checks):
             raise ValueError(f"field names must be argument names: {list(checks)}")
-        build = ["    _body = {}"]
-        for name in checks:
-            put = f"_body[{wire.get(name, name)!r}] = _check_{name}({name!r}, {name})"
-            build += [f"    {put}"] if name in required else [f"    if {name} is not None: {put}"]
-        build.append("    return _body")
-        lines = [
-            f"def body(*, {''.join(f'{name}=None, ' for name in checks)}**_unknown):",
-            "    if _unknown:  # a name that came in through **fields",
-            "        raise TypeError(f'unexpected keyword argument {next(iter(_unknown))!r}')",
-            *build,
-            "def body_of(_arguments):",
-            *(f"    {name} = _arguments.get({name!r})" for name in checks),
-            *build,
-        ]
-        namespace: dict[str, Any] = {f"_check_{name}": check for name, check in checks.items()}
-        exec("\n".join(lines), namespace)
-        self.body = namespace["body"]
-        self.body_of = namespace["body_of"]
+        # (name, the API's name, check, required), in the declared order.
+        self._fields = tuple(
+            (name, wire.get(name, name), check, name in required) for name, check in checks.items()
+        )
+
+    def body(self, **values: Any) -> dict[str, Any]:
+        for name in values:
+            if not any(name == field[0] for field in self._fields):
+                # A name that came in through **fields.
+                raise TypeError(f"unexpected keyword argument {name!r}")
+        return self.body_of(values)
+
+    def body_of(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        for name, wire_name, check, required in self._fields:
+            value = arguments.get(name)
+            if required or value is not None:
+                body[wire_name] = check(name, value)
+        return body
 
 
 # charges.create's body (its metadata goes through `marked`, with the marker),

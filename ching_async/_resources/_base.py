@@ -5,8 +5,8 @@ price): its idempotency key written into the object as the marker."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypedDict, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, NamedTuple, TypedDict, TypeVar
 
 import attrs
 
@@ -62,15 +62,15 @@ class Resource:
 
         return AsyncList(fetch_page)
 
-    def _create_marked(
+    async def _create_marked(
         self, cls: type[T], path: str, body: dict[str, Any], marked: Marked
-    ) -> Awaitable[T]:
-        """POST a create that `marked` makes exactly-once (not a coroutine of
-        its own: the caller awaits `_call`'s)."""
-        key, metadata, retry = marked
-        if metadata:
-            body["metadata"] = metadata
-        return self._call(cls, "POST", path, body=body, idempotency_key=key, retry=retry)
+    ) -> T:
+        """POST a create that `marked` makes exactly-once."""
+        if marked.metadata:
+            body["metadata"] = marked.metadata
+        return await self._call(
+            cls, "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
+        )
 
     async def _find_by_marker(
         self, cls: type[T], listed: Listed, key: str, within: str | None = None
@@ -101,11 +101,12 @@ class Marking(TypedDict, total=False):
     assume_new: bool
 
 
-# How one create is made exactly-once: its idempotency key (the caller's or
-# a new one), the metadata to send (the caller's, plus the marker unless
-# marking is off) and its retry class (a MarkerReconciler, or Resend.NEVER
-# without the marker). A plain tuple: one is made on every create.
-Marked = tuple[str, dict[str, Any], RetryClass]
+class Marked(NamedTuple):
+    """How one create is made exactly-once."""
+
+    key: str  # its idempotency key (the caller's or a new one)
+    metadata: dict[str, Any]  # the caller's, plus the marker unless marking is off
+    retry: RetryClass  # a MarkerReconciler, or Resend.NEVER without the marker
 
 
 @attrs.frozen
@@ -152,7 +153,7 @@ def marked(
     key = idempotency_key_for(idempotency_key)
     look_first = look_first_for(idempotency_key, on_full_window, assume_new)
     if not check_flag("mark_idempotency_key", mark_idempotency_key):
-        return key, meta, Resend.NEVER
+        return Marked(key, meta, Resend.NEVER)
     retry = MarkerReconciler(
         list_path=listed.path,
         idempotency_key=key,
@@ -163,4 +164,4 @@ def marked(
         look_first=look_first,
         on_full_window=on_full_window,
     )
-    return key, with_marker(meta, key), retry
+    return Marked(key, with_marker(meta, key), retry)

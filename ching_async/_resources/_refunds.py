@@ -69,9 +69,8 @@ class Refunds(Resource):
                 payload["amount"] = await self._refundable(payload["charge"])
             except InvalidParameterError:
                 # Nothing left may be this key's own earlier refund: return it.
-                key, _, retry = how
-                mine = isinstance(retry, MarkerReconciler) and retry.look_first
-                existing = await self._made_with(key) if mine else None
+                mine = isinstance(how.retry, MarkerReconciler) and how.retry.look_first
+                existing = await self._made_with(how.key) if mine else None
                 if existing is None:
                     raise
                 return existing

@@ -238,6 +238,7 @@ def _add_charge_commands(commands: Any, common: argparse.ArgumentParser) -> None
     p = charges.command("cancel", "cancel a requires_capture charge (release the hold)", id="CH_ID")
     p.add_argument(
         "--reason",
+        dest="cancellation_reason",
         choices=["requested_by_customer", "fraudulent", "abandoned"],
         help="cancellation reason (the server's default: requested_by_customer)",
     )

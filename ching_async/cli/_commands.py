@@ -10,7 +10,7 @@ import argparse
 from functools import partial
 
 from .. import Charge
-from ._env import call, retrieve_command
+from ._env import action_command, call, retrieve_command
 from ._options import api_arguments
 from ._output import Output
 
@@ -42,12 +42,9 @@ async def setup_sessions_create(args: argparse.Namespace, out: Output) -> int:
 setup_sessions_get = retrieve_command("setup_sessions", "setup_session")
 
 
-async def setup_sessions_cancel(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.setup_sessions.cancel(args.id, idempotency_key=args.idempotency_key),
-        partial(out.setup_session, title="Setup session canceled"),
-    )
+setup_sessions_cancel = action_command(
+    "setup_sessions", "cancel", "setup_session", "Setup session canceled", "idempotency_key"
+)
 
 
 # ------------------------------------------------------------------- charges
@@ -104,11 +101,11 @@ async def charges_capture(args: argparse.Namespace, out: Output) -> int:
     )
 
 
-async def charges_cancel(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.charges.cancel(
-            args.id, cancellation_reason=args.reason, idempotency_key=args.idempotency_key
-        ),
-        partial(out.charge, title="Charge canceled: the hold is released"),
-    )
+charges_cancel = action_command(
+    "charges",
+    "cancel",
+    "charge",
+    "Charge canceled: the hold is released",
+    "cancellation_reason",
+    "idempotency_key",
+)

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from .. import APIConnectionError, APIError, Client, Customer
 from ._confirm import ask, needs_confirmation
-from ._env import call, list_command, owned_command, retrieve_command
+from ._env import action_command, call, list_command, owned_command, retrieve_command
 from ._errors import UsageError
 from ._output import Output, outcome_unknown
 
@@ -132,24 +132,17 @@ customers_cards = owned_command("customers", "list_payment_methods", "payment_me
 
 
 # ---------------------------------------------------------------------- cards
-# Alike in shape only to _commands' sessions and charges: each names its own request.
 cards_get = retrieve_command("payment_methods", "payment_method")
-
-
-async def cards_detach(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.payment_methods.detach(args.id, idempotency_key=args.idempotency_key),
-        partial(out.payment_method, title="Card detached: it can no longer be charged"),
-    )
-
-
-async def cards_set_default(args: argparse.Namespace, out: Output) -> int:
-    return await call(
-        out,
-        lambda client: client.payment_methods.set_default(args.id),
-        partial(out.payment_method, title="Card set as its customer's default"),
-    )
+cards_detach = action_command(
+    "payment_methods",
+    "detach",
+    "payment_method",
+    "Card detached: it can no longer be charged",
+    "idempotency_key",
+)
+cards_set_default = action_command(
+    "payment_methods", "set_default", "payment_method", "Card set as its customer's default"
+)
 
 
 async def cards_test_card(args: argparse.Namespace, out: Output) -> int:

@@ -31,7 +31,7 @@ from .._client import DEFAULT_BASE_URL
 from .._secrets import ApiKey
 from .._validation import check_base_url
 from ._errors import ConfigError, ExitCode, UsageError
-from ._options import Handler
+from ._options import Handler, api_arguments
 
 if TYPE_CHECKING:
     from ..testing import FakeChing
@@ -48,6 +48,7 @@ __all__ = [
     "connect",
     "current_target",
     "embedded_fake",
+    "action_command",
     "list_command",
     "owned_command",
     "retrieve_command",
@@ -269,6 +270,22 @@ def list_command(group: str, printer: str) -> Handler:
         return await call(out, lambda client: getattr(client, group).list(), getattr(out, printer))
 
     return list_all
+
+
+def action_command(group: str, method: str, printer: str, title: str, *names: str) -> Handler:
+    """`ching <group> <action> ID`: a change to one object,
+    `client.<group>.<method>(ID, <names>...)` with the options `names` (named
+    as the API's arguments), printed by `out.<printer>` under `title`."""
+
+    async def act(args: argparse.Namespace, out: Output) -> int:
+        options = api_arguments(args, *names)
+        return await call(
+            out,
+            lambda client: getattr(getattr(client, group), method)(args.id, **options),
+            partial(getattr(out, printer), title=title),
+        )
+
+    return act
 
 
 def owned_command(group: str, method: str, printer: str, owner: str) -> Handler:

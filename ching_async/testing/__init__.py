@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._mock import (
         MockHandler,
         MockTransport,
+        ResponseOptions,
         envelope_response,
         error_response,
         json_response,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MockHandler",
     "MockTransport",
+    "ResponseOptions",
     "envelope_response",
     "error_response",
     "json_response",
@@ -80,6 +82,7 @@ __all__ = [
 _HOMES = {
     "MockHandler": "_mock",
     "MockTransport": "_mock",
+    "ResponseOptions": "_mock",
     "envelope_response": "_mock",
     "error_response": "_mock",
     "json_response": "_mock",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import orjson
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -101,6 +101,15 @@ def _without_credentials(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in REDACTED_HEADERS}
 
 
+class ResponseOptions(TypedDict, total=False):
+    """`json_response`'s keywords, which `envelope_response` takes too: the
+    HTTP `status` (200 by default) and `headers` added to (or replacing)
+    `Content-Type: application/json`."""
+
+    status: int
+    headers: Mapping[str, str] | None
+
+
 def json_response(
     request: Request,
     value: Any,
@@ -113,16 +122,10 @@ def json_response(
     return Response(status, merged, orjson.dumps(value), request, attempts=request.attempt)
 
 
-# json_response's keywords spelled out again: a public signature that help() shows whole.
-def envelope_response(
-    request: Request,
-    data: Any,
-    *,
-    status: int = 200,
-    headers: Mapping[str, str] | None = None,
-) -> Response:
-    """CHING's success envelope around `data`: `{"success": true, "data": ...}`."""
-    return json_response(request, {"success": True, "data": data}, status=status, headers=headers)
+def envelope_response(request: Request, data: Any, **options: Unpack[ResponseOptions]) -> Response:
+    """CHING's success envelope around `data`: `{"success": true, "data": ...}`.
+    `options` as for `json_response` (`ResponseOptions`): `status`, `headers`."""
+    return json_response(request, {"success": True, "data": data}, **options)
 
 
 def error_response(

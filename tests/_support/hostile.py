@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -143,6 +144,17 @@ def transport_of(client: ching_async.Client) -> AiohttpTransport:
             stack.extend(vars(item).values())
         stack.append(getattr(item, "__self__", None))  # bound methods
     raise AssertionError("no AiohttpTransport in the client's chain")
+
+
+async def free_slots(slots: asyncio.Semaphore) -> int:
+    """How many of a transport's pool slots can be taken at once (each given back)."""
+    taken = 0
+    while not slots.locked():
+        await slots.acquire()
+        taken += 1
+    for _ in range(taken):
+        slots.release()
+    return taken
 
 
 def envelope(data: Any) -> bytes:

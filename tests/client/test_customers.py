@@ -4,7 +4,6 @@ list_inactive_payment_methods."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 
 import pytest
 
@@ -22,47 +21,7 @@ async def ching(fake: FakeChing) -> AsyncIterator[ching_async.Client]:
 
 
 # ------------------------------------------------------------------- create
-async def test_create_sends_the_documented_body_and_returns_a_typed_customer(
-    fake: FakeChing, ching: ching_async.Client
-) -> None:
-    customer = await ching.customers.create(
-        name="Tal Levi",
-        email="tal@example.com",
-        phone="054-987-6543",
-        tax_id="514999874",
-        locale="he",
-        metadata={"crm": "42"},
-    )
-    [request] = sent(fake, "POST", "/customers")
-    assert request.body == {
-        "name": "Tal Levi",
-        "email": "tal@example.com",
-        "phone": "054-987-6543",
-        "taxId": "514999874",
-        "locale": "he",
-        "metadata": {"crm": "42"},
-    }
-    assert isinstance(customer, Customer)
-    assert customer.id.startswith("cus_")
-    assert customer.name == "Tal Levi"
-    assert customer.phone == "+972549876543"  # normalized by the server
-    assert customer.tax_id == "514999874"  # read from the wire's "taxId"
-    assert customer.metadata == {"crm": "42"}
-    assert customer.livemode is False
-    assert isinstance(customer.created, datetime)
-    assert customer.created.tzinfo is not None
-    assert customer.deleted is None
-    assert customer.raw["taxId"] == "514999874"
-    assert customer.request_info is not None
-    assert (customer.request_info.method, customer.request_info.path) == ("POST", "/customers")
-    assert fake.customer(customer.id).email == "tal@example.com"
-
-
-async def test_create_with_name_only(fake: FakeChing, ching: ching_async.Client) -> None:
-    """The docs' rule: only `name` is required (the official CLI asks for an email)."""
-    customer = await ching.customers.create(name="Noa Cohen")
-    assert sent(fake, "POST", "/customers")[0].body == {"name": "Noa Cohen"}
-    assert (customer.name, customer.email, customer.phone) == ("Noa Cohen", None, None)
+# What a create sends and returns: tests/client/test_create_bodies.py.
 
 
 async def test_the_fake_refuses_a_create_without_a_name(fake: FakeChing) -> None:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ching_async import Charge, Customer, Installments, SetupSession, _convert, _fastdecode
 from ching_async._convert import get_converter, model_hook, model_list_hook
+from ching_async._models import ApiObject, RequestInfo
 
 FULL_CHARGE: dict[str, Any] = {
     "id": "ch_1",
@@ -275,3 +276,27 @@ def test_threads_racing_for_the_first_decode_share_one_converter() -> None:
         "assert all(c is built[0] for c in got) and len(got) == 8\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@attrs.frozen(slots=False)
+class _NewObject(ApiObject):
+    """An API object added after this test was written: registered nowhere."""
+
+    id: str
+    amount: int | None = None
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_new_api_object_keeps_its_payload_without_being_registered(fast: bool) -> None:
+    payload = {"id": "new_1", "amount": 5, "raw": {"evil": 1}, "unknown": True}
+    received = copy.deepcopy(payload)
+    info = RequestInfo(
+        method="GET", path="/new", status=200, attempts=1, idempotency_key=None, request_id=None
+    )
+    decoding = _convert.Decoding(fast=fast)
+    one = decoding.model_hook(_NewObject)(payload, _NewObject, info)
+    [listed] = decoding.model_list_hook(_NewObject)([payload], _NewObject, info)
+    for obj in (one, listed):
+        assert obj == _NewObject(id="new_1", amount=5)
+        assert obj.raw == received  # the payload as received, not its "raw" key
+        assert obj.request_info is info

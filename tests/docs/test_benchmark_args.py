@@ -25,6 +25,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
         ("profile_ching.py", ["--interval", "nan"], "must be above 0 and finite"),
         ("split_get.py", ["--requests", "0"], "must be at least 1, got 0"),
         ("bench_billing.py", ["--subscriptions", "0"], "must be at least 1, got 0"),
+        ("inprocess_chain.py", ["--calls", "0"], "must be at least 1, got 0"),
     ],
 )
 def test_a_bad_argument_is_a_usage_error(script: str, args: list[str], message: str) -> None:

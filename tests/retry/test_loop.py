@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 
 import ching_async
-from ching_async.testing import FakeChing, Fault
+from ching_async.testing import FakeChing, Fault, MockTransport, error_response
+from tests._support.scripted import TEST_KEY
+
+E = TypeVar("E", bound=ching_async.ChingError)
 
 
 async def test_each_decision_is_logged_with_reason_attempt_and_key(
@@ -38,3 +45,110 @@ async def test_each_decision_is_logged_with_reason_attempt_and_key(
     assert "o-1" in records[-1].getMessage()
     assert all(r.ching_request_id is None for r in records)  # type: ignore[attr-defined]
     assert "request id None" in records[-1].getMessage()
+
+
+def unavailable(request: ching_async.Request) -> ching_async.Response:
+    return error_response(request, 503, headers={"X-Request-Id": "req_503"})
+
+
+# A backoff of 5 s against a deadline of 1 s: no retry or lookup fits.
+SLOW = ching_async.RetryPolicy(initial_backoff=5.0, max_backoff=5.0, jitter=False)
+
+
+async def one_second_call(
+    caplog: pytest.LogCaptureFixture,
+    transport: MockTransport,
+    policy: ching_async.RetryPolicy,
+    call: Callable[[ching_async.Client], Awaitable[object]],
+    error: type[E],
+) -> tuple[E, list[logging.LogRecord]]:
+    """`call` on a client with a 1 s deadline, failing with `error`: the error
+    and the retry loop's records."""
+    async with ching_async.Client(
+        TEST_KEY, transport=transport, total_timeout=1, retry_policy=policy
+    ) as client:
+        with (
+            caplog.at_level(logging.INFO, logger="ching_async.retry"),
+            pytest.raises(error) as info,
+        ):
+            await call(client)
+    return info.value, [r for r in caplog.records if r.name == "ching_async.retry"]
+
+
+async def test_giving_up_for_lack_of_time_is_the_logged_decision(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A GET answered 503 whose backoff would pass its deadline: the call
+    gives up at once, and the record says so, not "send"."""
+    started = time.monotonic()
+    error, [record] = await one_second_call(
+        caplog,
+        MockTransport(unavailable),
+        SLOW,
+        lambda c: c.charges.retrieve("ch_1"),
+        ching_async.InternalServerError,
+    )
+    assert time.monotonic() - started < 0.5  # no wait that could not lead to another attempt
+    assert (error.attempts, error.outcome_unknown) == (1, False)
+    assert record.levelno == logging.INFO
+    assert (record.ching_seen, record.ching_action) == ("answered failure", "give up")  # type: ignore[attr-defined]
+    assert record.ching_reason.endswith("; no time left for the next attempt")  # type: ignore[attr-defined]
+    assert (record.ching_method, record.ching_path) == ("GET", "/charges/ch_1")  # type: ignore[attr-defined]
+    assert (record.ching_attempt, record.ching_request_id) == (1, "req_503")  # type: ignore[attr-defined]
+    assert (record.ching_idempotency_key, record.ching_outcome_unknown) == (None, False)  # type: ignore[attr-defined]
+    assert "GET /charges/ch_1: answered failure -> give up (" in record.getMessage()
+
+
+async def test_a_reconciled_post_out_of_time_for_its_lookup_ends_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A charge whose POST got a proxy's 502 needs a lookup that the deadline
+    leaves no room for: nothing more is sent or looked up, the give-up is
+    logged with the idempotency key, and the outcome is unknown."""
+    methods: list[str] = []
+
+    def proxy_502(request: ching_async.Request) -> ching_async.Response:
+        methods.append(request.method)
+        return ching_async.Response(502, {"Content-Type": "text/html"}, b"<h1>502</h1>", request)
+
+    error, [give_up, unknown] = await one_second_call(
+        caplog,
+        MockTransport(proxy_502),
+        SLOW,
+        lambda c: c.charges.create(customer="cus_1", payment_method="pm_1", amount=100),
+        ching_async.OutcomeUnknownError,
+    )
+    assert methods == ["POST"]
+    assert (give_up.ching_seen, give_up.ching_action) == ("unanswered failure", "give up")  # type: ignore[attr-defined]
+    assert give_up.ching_reason.endswith("; no time left for the next lookup")  # type: ignore[attr-defined]
+    assert give_up.ching_outcome_unknown is True  # type: ignore[attr-defined]
+    assert error.idempotency_key
+    assert give_up.ching_idempotency_key == error.idempotency_key  # type: ignore[attr-defined]
+    assert unknown.ching_idempotency_key == error.idempotency_key  # type: ignore[attr-defined]
+    assert "outcome unknown (OutcomeUnknownError" in unknown.getMessage()
+
+
+async def test_a_wait_that_wakes_past_the_deadline_is_logged(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 0.2 s wait fits in the 1 s deadline, but the wake-up comes 1 s late:
+    the next attempt is not made, and that is a record too."""
+    real_sleep = asyncio.sleep
+
+    async def late(delay: float, result: object = None) -> object:
+        return await real_sleep(delay + 1.0 if delay > 0 else delay, result)
+
+    monkeypatch.setattr(asyncio, "sleep", late)
+    error, [retry, overrun] = await one_second_call(
+        caplog,
+        MockTransport(unavailable),
+        ching_async.RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=False),
+        lambda c: c.charges.retrieve("ch_1"),
+        ching_async.APITimeoutError,
+    )
+    assert error.attempts == 1
+    assert (retry.ching_action, overrun.ching_action) == ("send", "give up")  # type: ignore[attr-defined]
+    assert "the wait ran past the deadline" in overrun.ching_reason  # type: ignore[attr-defined]
+    assert (overrun.ching_attempt, overrun.ching_request_id) == (1, "req_503")  # type: ignore[attr-defined]
+    assert overrun.ching_outcome_unknown is False  # type: ignore[attr-defined]
+    assert "GET /charges/ch_1: deadline -> give up (" in overrun.getMessage()

@@ -20,7 +20,7 @@ import attrs
 import pytest
 
 import ching_async
-from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.hostile import CHARGE, KEY, envelope, free_slots, transport_of
 from tests._support.rawserver import RawConnection, RawRequest, RawServer, served
 
 SLACK = 1.5  # seconds of scheduling slack allowed past the deadline
@@ -240,7 +240,8 @@ async def test_an_attempt_with_nothing_left_of_its_deadline_is_not_sent() -> Non
         )
         with pytest.raises(ching_async.APITimeoutError) as info:
             await transport_of(client).handle(request)
-        assert transport_of(client)._slots.free == client.max_connections
+        slots = transport_of(client)._slots
+        assert await free_slots(slots) == client.max_connections
     assert info.value.may_have_reached_server is False
     assert server.total == 0
 

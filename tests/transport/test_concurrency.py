@@ -9,7 +9,7 @@ import time
 from collections import Counter
 
 import ching_async
-from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.hostile import CHARGE, KEY, envelope, free_slots, transport_of
 from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 BODY = envelope(CHARGE)
@@ -68,7 +68,7 @@ async def test_five_thousand_concurrent_calls_over_twenty_connections() -> None:
             # Saturated, so the bound above was really exercised.
             assert server.peak == 20
             assert handler.peak_in_flight == 20
-            assert transport_of(client)._slots.free == 20
+            assert await free_slots(transport_of(client)._slots) == 20
 
 
 async def test_pool_bound_holds_when_the_server_closes_every_connection() -> None:

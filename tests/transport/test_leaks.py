@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 
 import ching_async
-from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.hostile import CHARGE, KEY, envelope, free_slots, transport_of
 from tests._support.rawserver import RawConnection, RawRequest, RawServer, client_on
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,10 +91,10 @@ def _other_tasks(server: RawServer | None = None) -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t not in mine and not t.done()}
 
 
-def _assert_pool_idle(client: ching_async.Client) -> None:
+async def _assert_pool_idle(client: ching_async.Client) -> None:
     transport = transport_of(client)
-    assert transport._slots.free == client.max_connections, "a transport slot is still taken"
-    assert not transport._slots.waiters, "a call is still queued for a slot"
+    # Every slot free means none is taken and no call is queued for one.
+    assert await free_slots(transport._slots) == client.max_connections, "a slot is taken"
     session = transport_of(client)._session
     if session is not None:
         connector = session.connector
@@ -181,11 +181,11 @@ async def test_a_thousand_calls_cancelled_at_random_points(problems: Problems) -
             assert not unexpected, kinds
 
             await _settle()
-            _assert_pool_idle(client)
+            await _assert_pool_idle(client)
             assert not _other_tasks(server), _other_tasks(server)
             # The pool still works after all that.
             assert (await client.charges.retrieve("ch_ok")).id == CHARGE["id"]
-            _assert_pool_idle(client)
+            await _assert_pool_idle(client)
             session = transport_of(client)._session
         assert session is not None
         assert session.closed
@@ -206,13 +206,13 @@ async def test_cancelled_while_queued_for_a_slot(problems: Problems) -> None:
         async with client:
             tasks = [asyncio.create_task(client.charges.retrieve("ch_1")) for _ in range(50)]
             await asyncio.sleep(0.02)
-            assert transport_of(client)._slots.waiters  # really queued
+            assert transport_of(client)._slots.locked()  # really queued: 50 calls, 2 slots
             for task in tasks[2:]:
                 task.cancel()
             results = await asyncio.gather(*tasks, return_exceptions=True)
             assert sum(isinstance(r, asyncio.CancelledError) for r in results) == 48
             await _settle()
-            _assert_pool_idle(client)
+            await _assert_pool_idle(client)
         assert len(server.requests) == 2
     assert not problems, problems
 

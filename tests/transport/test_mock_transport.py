@@ -8,10 +8,17 @@ from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
+import orjson
 import pytest
 
 import ching_async
-from ching_async.testing import MockTransport, envelope_response, error_response, json_response
+from ching_async.testing import (
+    MockTransport,
+    ResponseOptions,
+    envelope_response,
+    error_response,
+    json_response,
+)
 from tests._support.scripted import CHARGE, TEST_KEY
 
 INSTANT = ching_async.RetryPolicy(instant=True)
@@ -51,6 +58,26 @@ async def test_handler_answers_and_requests_are_recorded(is_async: bool) -> None
         assert TEST_KEY not in text
         assert "<redacted>" in text
     assert TEST_KEY.encode() not in pickle.dumps(request.headers)
+
+
+def test_the_builders_take_status_and_headers_alike() -> None:
+    """envelope_response takes json_response's keywords (ResponseOptions), and
+    refuses any other as json_response does."""
+    request = ching_async.Request("POST", "/charges", ching_async.DEFAULT_BASE_URL, attempt=2)
+    options: ResponseOptions = {"status": 201, "headers": {"X-Request-Id": "rq_9"}}
+    for response, body in [
+        (json_response(request, [1], **options), [1]),
+        (envelope_response(request, [1], **options), {"success": True, "data": [1]}),
+    ]:
+        assert (response.status, response.attempts, response.request) == (201, 2, request)
+        assert dict(response.headers) == {
+            "Content-Type": "application/json",
+            "X-Request-Id": "rq_9",
+        }
+        assert orjson.loads(response.body) == body
+    assert envelope_response(request, None).status == 200
+    with pytest.raises(TypeError, match="stauts"):
+        envelope_response(request, None, stauts=201)  # type: ignore[call-arg]
 
 
 async def test_middlewares_auth_and_idempotency_run_above_the_transport() -> None:

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 import ching_async
-from tests._support.hostile import CHARGE, KEY, envelope, transport_of
+from tests._support.hostile import CHARGE, KEY, envelope, free_slots, transport_of
 from tests._support.rawserver import RawConnection, RawRequest, RawServer
 
 MiB = 1024 * 1024
@@ -128,7 +128,7 @@ async def test_oversized_body_is_refused_without_reading_it(handler: Handler, ca
             server.handler = _answer_charge
             assert (await client.charges.retrieve("ch_1")).id == CHARGE["id"]
             transport = transport_of(client)
-            assert transport._slots.free == client.max_connections
+            assert await free_slots(transport._slots) == client.max_connections
 
 
 async def _answer_charge(conn: RawConnection, request: RawRequest) -> None:
