@@ -7,10 +7,9 @@ import copy
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, NamedTuple
-from urllib.parse import urlsplit
 
 from ._aiohttp import AiohttpTransport
 from ._errors import ClientStateError, InvalidParameterError
@@ -22,7 +21,6 @@ from ._middleware import (
     build_chain,
     checked_user_middleware,
 )
-from ._protocol import UNSENDABLE_IN_URL, is_loopback
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._checkout import BillingPortalSessions, CheckoutSessions
@@ -46,9 +44,12 @@ from ._transport import (
 )
 from ._validation import (
     check_app_info,
+    check_base_url,
     check_count,
     check_extra_headers,
     check_flag,
+    check_instance,
+    check_middlewares,
     check_positive_seconds,
     check_proxy_url,
 )
@@ -119,12 +120,16 @@ class Client:
         self._api_key = ApiKey(api_key if api_key is not None else os.environ.get("CHING_API_KEY"))
         if base_url is None:
             base_url = os.environ.get("CHING_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = _check_base_url(base_url, self._api_key)
+        self.base_url = check_base_url(base_url, self._api_key)
         self.timeout = check_positive_seconds("timeout", timeout)
         self.total_timeout = check_positive_seconds("total_timeout", total_timeout)
         self.max_retries = check_count("max_retries", max_retries, minimum=0)
         self.max_connections = check_count("max_connections", max_connections, minimum=1)
-        self.retry_policy = _check_retry_policy(retry_policy)
+        self.retry_policy = (
+            RetryPolicy()
+            if retry_policy is None
+            else check_instance("retry_policy", retry_policy, RetryPolicy)
+        )
         max_bytes = check_count("max_response_bytes", max_response_bytes, minimum=1)
         self.max_download_bytes = check_count("max_download_bytes", max_download_bytes, minimum=1)
         tls = check_flag("verify_tls", verify_tls)
@@ -164,10 +169,8 @@ class Client:
                 )
             send = checked_transport(transport, max_bytes)
         self._life = _Lifecycle(own_transport)
-        attempt = build_chain(
-            [*_check_middlewares(middlewares), AuthMiddleware(self._api_key), LoggingMiddleware()],
-            send,
-        )
+        user = _user_middlewares("middlewares", middlewares)
+        attempt = build_chain([*user, AuthMiddleware(self._api_key), LoggingMiddleware()], send)
         retry = RetryLoop(
             self.retry_policy, max_retries=self.max_retries, total_timeout=self.total_timeout
         )
@@ -179,7 +182,7 @@ class Client:
                 retry=retry,
                 attempt=attempt,
                 check_usable=self._life.check_usable,
-                call_middlewares=_check_middlewares(call_middlewares, "call_middlewares"),
+                call_middlewares=_user_middlewares("call_middlewares", call_middlewares),
                 max_download_bytes=self.max_download_bytes,
             )
         )
@@ -234,7 +237,7 @@ class Client:
         if max_retries is not None:
             view.max_retries = check_count("max_retries", max_retries, minimum=0)
         if retry_policy is not None:
-            view.retry_policy = _check_retry_policy(retry_policy)
+            view.retry_policy = check_instance("retry_policy", retry_policy, RetryPolicy)
         merged = {**self.headers, **check_extra_headers(headers)} if headers else self.headers
         view._attach(
             self._requester.with_settings(
@@ -315,51 +318,9 @@ class _Lifecycle:
             await self.own_transport.aclose()
 
 
-def _check_retry_policy(policy: object) -> RetryPolicy:
-    if policy is None:
-        return RetryPolicy()
-    if not isinstance(policy, RetryPolicy):
-        raise InvalidParameterError(f"retry_policy must be a RetryPolicy, got {policy!r}")
-    return policy
-
-
-def _check_middlewares(middlewares: object, name: str = "middlewares") -> tuple[Middleware, ...]:
-    if isinstance(middlewares, str | bytes) or not isinstance(middlewares, Iterable):
-        raise InvalidParameterError(f"{name} must be a sequence of callables, got {middlewares!r}")
-    chain = tuple(middlewares)
-    for middleware in chain:
-        if not callable(middleware):
-            raise InvalidParameterError(
-                f"each middleware must be callable (request, call_next), got {middleware!r}"
-            )
-    return tuple(checked_user_middleware(middleware) for middleware in chain)
-
-
-def _check_base_url(base_url: object, api_key: ApiKey) -> str:
-    if not isinstance(base_url, str):
-        raise InvalidParameterError(f"base_url must be a string, got {base_url!r}")
-    if UNSENDABLE_IN_URL.search(base_url):
-        # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
-        # end up in the request line.
-        raise InvalidParameterError("base_url must not contain whitespace or control characters")
-    try:
-        parts = urlsplit(base_url)
-        if parts.port == 0:  # .port raises ValueError for a port out of range
-            raise ValueError("port 0")
-    except ValueError as exc:
-        raise InvalidParameterError(f"base_url is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidParameterError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
-    if "@" in parts.netloc:
-        # Never echo it: the part before "@" is a password.
-        raise InvalidParameterError("base_url must not contain credentials (user:password@)")
-    if parts.query or parts.fragment:
-        raise InvalidParameterError("base_url must not have a query or fragment")
-    if parts.scheme == "http" and api_key.mode == "live" and not is_loopback(parts.hostname):
-        raise InvalidParameterError(
-            "refusing to send a live API key over plain http:// to a non-loopback host"
-        )
-    return base_url.rstrip("/")
+def _user_middlewares(name: str, middlewares: object) -> tuple[Middleware, ...]:
+    """A caller's middlewares, checked, each wrapped to check its contract."""
+    return tuple(map(checked_user_middleware, check_middlewares(name, middlewares)))
 
 
 def _warn_tls_disabled() -> None:

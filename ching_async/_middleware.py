@@ -12,7 +12,6 @@ They sit inside the retry loop, so they see every attempt and every lookup.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Awaitable, Sequence
 
@@ -26,6 +25,7 @@ from ._messages import (
     without_credentials,
 )
 from ._secrets import ApiKey
+from ._validation import BAD_IN_HEADER
 
 __all__ = [
     "AuthMiddleware",
@@ -93,9 +93,6 @@ def checked_user_middleware(middleware: Middleware) -> Middleware:
     return checked
 
 
-_BAD_IN_HEADER = re.compile(r"[\r\n\x00]")
-
-
 def _check_forwarded(name: str, request: object) -> None:
     if not isinstance(request, Request):
         raise InvalidParameterError(
@@ -107,7 +104,7 @@ def _check_forwarded(name: str, request: object) -> None:
                 f"middleware {name} set header {header!r} to a {type(value).__name__}; "
                 "header names and values must be str"
             )
-        if _BAD_IN_HEADER.search(header) or _BAD_IN_HEADER.search(value):
+        if BAD_IN_HEADER.search(header) or BAD_IN_HEADER.search(value):
             # The value is not echoed: it may be a credential.
             raise InvalidParameterError(
                 f"middleware {name} set header {header!r} with CR, LF or NUL in it"

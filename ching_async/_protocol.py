@@ -41,7 +41,6 @@ __all__ = [
     "encode_json",
     "error_envelope",
     "error_from_envelope",
-    "error_from_response",
     "parse_retry_after",
     "success_envelope",
     "path_segment",
@@ -246,11 +245,6 @@ def error_envelope(response: Response) -> dict[str, Any] | None:
     if isinstance(parsed, dict) and parsed.get("success") is False:
         return parsed
     return None
-
-
-def error_from_response(response: Response) -> APIError:
-    """The typed error for a non-2xx response, from its error envelope if it has one."""
-    return _unexpected_body(response, _parse_json(response))
 
 
 def _unexpected_body(response: Response, parsed: Any) -> APIError:

@@ -9,6 +9,8 @@ answers in-process.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ._errors import APIConnectionError, APIError, InvalidParameterError, ResponseDecodeError
@@ -64,8 +66,9 @@ class Transport(Protocol):
     writes it to the sink itself, under the same limit and checks (holding
     it in memory meanwhile).
 
-    The client never closes a transport it was given: whoever made it
-    closes it (as with `session=`).
+    `handle` is a coroutine function (`async def`); a Client refuses a
+    transport whose `handle` is not. The client never closes a transport it
+    was given: whoever made it closes it (as with `session=`).
     """
 
     async def handle(self, request: Request) -> Response:
@@ -89,6 +92,13 @@ def checked_transport(transport: object, max_response_bytes: int) -> Handler:
         )
     handle = transport.handle
     name = type(transport).__name__
+    if not _is_async(handle):
+        # Refused now: awaited on the first call, a plain function's Response
+        # would end it in a bare TypeError.
+        raise InvalidParameterError(
+            f"transport {name}.handle is not async: it must be a coroutine function,"
+            " async def handle(self, request) -> Response"
+        )
 
     async def send(request: Request) -> Response:
         try:
@@ -110,6 +120,12 @@ def checked_transport(transport: object, max_response_bytes: int) -> Handler:
         return response
 
     return send
+
+
+def _is_async(handle: Callable[..., object]) -> bool:
+    """`async def` (iscoroutinefunction also sees through functools.partial and
+    AsyncMock), or an object whose `__call__` is."""
+    return inspect.iscoroutinefunction(handle) or inspect.iscoroutinefunction(type(handle).__call__)
 
 
 def streams_to_sink(request: Request, status: int) -> bool:

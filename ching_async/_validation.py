@@ -7,17 +7,18 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
 from ._convert import format_timestamp
 from ._errors import InvalidParameterError
+from ._messages import Middleware
 from ._models import (
     CancellationReason,
     CaptureMethod,
@@ -34,7 +35,8 @@ from ._models import (
     RecurringInterval,
     RefundReason,
 )
-from ._protocol import path_segment
+from ._protocol import UNSENDABLE_IN_URL, is_loopback, path_segment
+from ._secrets import ApiKey
 
 __all__ = [
     "check_amount",
@@ -183,9 +185,13 @@ def check_seconds(name: str, value: object) -> float:
     return float(value)
 
 
-def check_count(name: str, value: object, *, minimum: int = 1) -> int:
-    """An int >= `minimum` (a concurrency, a number of shards, of retries...)."""
-    if type(value) is not int or value < minimum:
+def check_count(name: str, value: object, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """An int >= `minimum`, and <= `maximum` if given (a concurrency, a number
+    of shards, of retries...)."""
+    if maximum is not None:
+        if type(value) is not int or not minimum <= value <= maximum:
+            raise _fail(f"{name} must be an int from {minimum} to {maximum}, got {value!r}")
+    elif type(value) is not int or value < minimum:
         raise _fail(f"{name} must be an int >= {minimum}, got {value!r}")
     return value
 
@@ -747,7 +753,9 @@ _RESERVED_HEADERS = frozenset(
     {"authorization", "idempotency-key", "content-type"}
     | {"content-length", "host", "transfer-encoding"}
 )
-_BAD_IN_HEADER = re.compile(r"[\r\n\x00]")
+# What no header name or value may hold (a request's framing): also checked
+# on what a user middleware forwards (`_middleware.py`).
+BAD_IN_HEADER = re.compile(r"[\r\n\x00]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
@@ -763,7 +771,7 @@ def check_extra_headers(value: object) -> dict[str, str]:
         if name.lower() in _RESERVED_HEADERS:
             hint = "; pass idempotency_key= to the call" if "idem" in name.lower() else ""
             raise _fail(f"header {name!r} is set by the client itself{hint}")
-        if type(text) is not str or _BAD_IN_HEADER.search(text):
+        if type(text) is not str or BAD_IN_HEADER.search(text):
             # The value is not echoed: it may be a credential.
             raise _fail(f"header {name!r} must be a str without CR, LF or NUL")
         headers[name] = text
@@ -792,9 +800,89 @@ def check_proxy_url(value: object) -> str:
         parts.port  # noqa: B018  (raises ValueError for a port out of range)
     except ValueError:
         raise _fail("proxy is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or _BAD_IN_HEADER.search(value):
+    if parts.scheme not in ("http", "https") or not parts.hostname or BAD_IN_HEADER.search(value):
         raise _fail("proxy must be an absolute http:// or https:// URL")
     return value
+
+
+_T = TypeVar("_T")
+
+
+def check_instance(name: str, value: object, cls: type[_T]) -> _T:
+    """An instance of `cls`, for a setting that is an object of the library's
+    (a RetryPolicy): `cls` is passed in because the modules that define such
+    classes import this one."""
+    if not isinstance(value, cls):
+        raise _fail(f"{name} must be a {cls.__name__}, got {value!r}")
+    return value
+
+
+def check_middlewares(name: str, value: object) -> tuple[Middleware, ...]:
+    """A sequence of middlewares, each a callable (request, call_next); the
+    client then wraps each with its contract checked (`_middleware.py`)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise _fail(f"{name} must be a sequence of callables, got {value!r}")
+    chain = tuple(value)
+    for middleware in chain:
+        if not callable(middleware):
+            raise _fail(
+                f"each middleware must be callable (request, call_next), got {middleware!r}"
+            )
+    return chain
+
+
+def check_base_url(value: object, api_key: ApiKey) -> str:
+    """The API's absolute http(s) URL, without a trailing slash; plain http://
+    with a live key only to a loopback host. One with a password is never echoed."""
+    if not isinstance(value, str):
+        raise _fail(f"base_url must be a string, got {value!r}")
+    if UNSENDABLE_IN_URL.search(value):
+        # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
+        # end up in the request line.
+        raise _fail("base_url must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(value)
+        if parts.port == 0:  # .port raises ValueError for a port out of range
+            raise ValueError("port 0")
+    except ValueError as exc:
+        raise _fail(f"base_url is not a valid URL ({exc})") from None
+    if "@" in parts.netloc:
+        # Checked before anything that echoes the URL: the part before "@" is a password.
+        raise _fail("base_url must not contain credentials (user:password@)")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(f"base_url must be an absolute http(s) URL, got {value!r}")
+    if parts.query or parts.fragment:
+        raise _fail("base_url must not have a query or fragment")
+    if parts.scheme == "http" and api_key.mode == "live" and not is_loopback(parts.hostname):
+        raise _fail("refusing to send a live API key over plain http:// to a non-loopback host")
+    return value.rstrip("/")
+
+
+# A bulk job's id goes into each item's idempotency key (`<job_id>:<index>`).
+_JOB_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def check_job_id(value: object, *, hash_tag: bool = False) -> str:
+    """1-200 printable ASCII characters without spaces; with `hash_tag`,
+    without braces too (scaleout puts the id in a Redis key's hash tag)."""
+    if (
+        not isinstance(value, str)
+        or not _JOB_ID.fullmatch(value)
+        or (hash_tag and ("{" in value or "}" in value))
+    ):
+        braces = ", '{' or '}'" if hash_tag else ""
+        raise _fail(f"job_id must be 1-200 printable ASCII characters without spaces{braces}")
+    return value
+
+
+def check_items(value: object) -> Iterable[Any] | AsyncIterable[Any]:
+    """A bulk job's items: an iterable or an async iterable (read lazily)."""
+    if not isinstance(value, Iterable | AsyncIterable):
+        raise _fail("items must be an iterable or an async iterable")
+    return value
+
+
+__all__ += ["check_base_url", "check_instance", "check_items", "check_job_id", "check_middlewares"]
 
 
 # ------------------------------------------------------------ request bodies

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import contextvars
 import os
-import re
 import time
 from collections.abc import (
     AsyncIterable,
@@ -51,6 +50,8 @@ from .._validation import (
     CHARGE_FIELDS,
     check_count,
     check_flag,
+    check_items,
+    check_job_id,
     check_metadata,
     check_rate,
     check_seconds,
@@ -79,8 +80,6 @@ __all__ = [
     "classify_charge",
     "classify_error",
 ]
-
-_JOB_ID = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class Outcome(StrEnum):
@@ -239,10 +238,9 @@ class _ItemSource:
     """Hands out (index, item) pairs lazily to the workers."""
 
     def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+        check_items(items)
         self._sync = iter(items) if isinstance(items, Iterable) else None
         self._async = aiter(items) if isinstance(items, AsyncIterable) else None
-        if self._sync is None and self._async is None:
-            raise InvalidParameterError("items must be an iterable or an async iterable")
         self._lock = asyncio.Lock()
         self._next_index = 0
 
@@ -323,10 +321,7 @@ class BulkRun:
         item_rate_limit: float | None = None,
         on_settle_wait: Callable[[float, int], None] | None = None,
     ) -> None:
-        if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
-            raise InvalidParameterError(
-                "job_id must be 1-200 printable ASCII characters without spaces"
-            )
+        check_job_id(job_id)
         check_count("concurrency", concurrency)
         if rate_limit is not None:
             check_rate("rate_limit", rate_limit)

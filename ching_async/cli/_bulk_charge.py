@@ -46,6 +46,8 @@ __all__ = [
     "validated_file",
 ]
 
+# Stricter than the library's check_job_id on purpose: the id names the
+# journal file (`<id>.journal.jsonl`) in the working directory.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 MAX_LISTED_FAILURES = 10
 MAX_CONCURRENCY = 1000
@@ -83,7 +85,6 @@ class JobReport:
     source: str | None = None
     journal: str | None = None
     output: str | None = None
-    stopped_early: bool = False
     refused: str | None = None  # the job stopped because the API refused the key
 
     def add(self, row: int, result: ChargeResult, writer: ResultsWriter | None) -> None:
@@ -206,7 +207,6 @@ async def run_job(
                         report.refused = describe_error(result.error)
                         break
                     if stop_after is not None and summary.total >= stop_after:
-                        report.stopped_early = True
                         break
     except asyncio.CancelledError:
         resume = " re-run the same command to resume;" if journal else ""

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from .. import Client, InvalidParameterError
-from .._client import DEFAULT_BASE_URL, _check_base_url
+from .._client import DEFAULT_BASE_URL
 from .._secrets import ApiKey
+from .._validation import check_base_url
 from ._errors import ConfigError, ExitCode, UsageError
 from ._options import Handler, api_arguments
 
@@ -124,7 +125,7 @@ class Target:
             raise ConfigError(f"{source} is not a usable API key: {exc}") from None
         base_url = os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         try:
-            base_url = _check_base_url(base_url, checked)
+            base_url = check_base_url(base_url, checked)
         except InvalidParameterError as exc:
             raise ConfigError(f"{BASE_URL_ENV} is not usable: {exc}") from None
         return key, base_url

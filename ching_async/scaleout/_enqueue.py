@@ -16,10 +16,17 @@ from arq.constants import job_key_prefix, result_key_prefix
 
 from .._bulk import ChargeParams
 from .._errors import ChingError, InvalidParameterError
-from .._validation import check_count, check_flag, check_rate, check_seconds
+from .._validation import (
+    check_count,
+    check_flag,
+    check_items,
+    check_job_id,
+    check_rate,
+    check_seconds,
+)
 from . import _scripts
 from ._codec import encode_invalid, encode_item, to_params
-from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION, JobKeys, arq_job_id, check_job_id, shard_of
+from ._keys import DEFAULT_QUEUE, SHARD_FUNCTION, JobKeys, arq_job_id, shard_of
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -28,6 +35,7 @@ __all__ = ["DEFAULT_SHARDS", "DEFAULT_TTL", "EnqueuedJob", "JobConflictError", "
 
 DEFAULT_SHARDS = 16
 """Shards of a job when `enqueue` is not told (`shards=`)."""
+MAX_SHARDS = 10_000
 DEFAULT_TTL = timedelta(days=7)
 """How long a job's Redis keys live after its last enqueue."""
 CHUNK = 1000  # items per round trip to Redis
@@ -88,9 +96,11 @@ async def enqueue(
     every item before its first send (one extra GET each): use it when this
     job id may have run before with Redis state that is now gone.
     """
-    check_job_id(job_id)
-    if shards is not None and (type(shards) is not int or not 1 <= shards <= 10_000):
-        raise InvalidParameterError(f"shards must be an int from 1 to 10000, got {shards!r}")
+    check_job_id(job_id, hash_tag=True)
+    if items is not None:
+        check_items(items)
+    if shards is not None:
+        check_count("shards", shards, maximum=MAX_SHARDS)
     if concurrency is not None:
         check_count("concurrency", concurrency)
     if shutdown_grace is not None:
@@ -100,7 +110,7 @@ async def enqueue(
     check_flag("lookup_first", lookup_first)
     if rate_limit is not None:
         check_rate("rate_limit", rate_limit)
-    ttl_s = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    ttl_s = ttl.total_seconds() if isinstance(ttl, timedelta) else check_seconds("ttl", ttl)
     if not ttl_s >= 60:
         raise InvalidParameterError(f"ttl must be at least 60 seconds, got {ttl!r}")
     given: dict[str, Any] = {"ttl": repr(ttl_s)}  # what a resume changes
@@ -341,11 +351,9 @@ async def _aiter(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any
     if isinstance(items, AsyncIterable):
         async for item in items:
             yield item
-    elif isinstance(items, Iterable):
+    else:  # checked by enqueue: an iterable
         for item in items:
             yield item
-    else:
-        raise InvalidParameterError("items must be an iterable or an async iterable")
 
 
 def _str(value: Any) -> str:

@@ -18,26 +18,13 @@ workers refresh the expiry of what they write.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable
 
-from .._errors import InvalidParameterError
-
-__all__ = ["DEFAULT_QUEUE", "JobKeys", "arq_job_id", "check_job_id", "shard_of"]
+__all__ = ["DEFAULT_QUEUE", "JobKeys", "arq_job_id", "shard_of"]
 
 DEFAULT_QUEUE = "ching:queue"
 """The arq queue the shards go to and the workers read."""
 SHARD_FUNCTION = "ching_charge_shard"
-# The engine's rule (printable ASCII, no spaces), minus the braces of the hash tag.
-_JOB_ID = re.compile(r"[\x21-\x7a\x7c\x7e]{1,200}")
-
-
-def check_job_id(job_id: object) -> str:
-    if not isinstance(job_id, str) or not _JOB_ID.fullmatch(job_id):
-        raise InvalidParameterError(
-            "job_id must be 1-200 printable ASCII characters without spaces, '{' or '}'"
-        )
-    return job_id
 
 
 def shard_of(customer: str, shards: int) -> int:

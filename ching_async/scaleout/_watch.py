@@ -12,8 +12,9 @@ from arq.constants import job_key_prefix
 
 from .._bulk import BulkSummary, ChargeResult, Outcome
 from .._errors import InvalidParameterError
+from .._validation import check_job_id
 from ._codec import decode_item, stored_to_result
-from ._keys import JobKeys, arq_job_id, check_job_id
+from ._keys import JobKeys, arq_job_id
 from ._shard import HEARTBEAT
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ class JobProgress:
 
 async def progress(redis: ArqRedis, job_id: str) -> JobProgress:
     """One snapshot of a job's progress, from its Redis keys."""
-    keys = JobKeys(check_job_id(job_id))
+    keys = JobKeys(check_job_id(job_id, hash_tag=True))
     r: Any = redis
     async with r.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.meta)
@@ -154,7 +155,7 @@ async def results(redis: ArqRedis, job_id: str) -> AsyncIterator[ChargeResult]:
     """Every item that has a result, as a ChargeResult (shard by shard, in job order
     within a shard). `charge` and `error` are not stored: see `charge_id` and
     `error_message`. Streams: memory does not grow with the job."""
-    keys = JobKeys(check_job_id(job_id))
+    keys = JobKeys(check_job_id(job_id, hash_tag=True))
     r: Any = redis
     meta = _text(await r.hgetall(keys.meta))
     if meta.get("status") != "enqueued":

@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar
 from .. import _client
 from .._errors import InvalidParameterError
 from .._retry import RetryPolicy
+from .._validation import check_instance
 
 ENV_KEY, ENV_URL = "CHING_API_KEY", "CHING_BASE_URL"
 
@@ -60,8 +61,7 @@ def ching_test_mode(fake: F, *, retry_policy: RetryPolicy | None = None) -> Iter
     """
     if retry_policy is None:
         retry_policy = RetryPolicy(instant=True)
-    elif not isinstance(retry_policy, RetryPolicy):
-        raise InvalidParameterError(f"retry_policy must be a RetryPolicy, got {retry_policy!r}")
+    check_instance("retry_policy", retry_policy, RetryPolicy)
     api_key, url = fake.api_key, fake.url  # a FakeChing not running raises here
     for name, value in (("api_key", api_key), ("url", url)):
         if not isinstance(value, str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .._errors import InvalidParameterError
+from .._validation import check_count
 from ._delivery import OnEvent, check_receiver, error_body, handle_delivery
 from ._signing import SIGNATURE_HEADER
 
@@ -29,10 +29,7 @@ def asgi_app(
     A body larger than `max_body_bytes` is answered 413.
     """
     check_receiver(secret, on_event)
-    if type(max_body_bytes) is not int or max_body_bytes < 1:
-        raise InvalidParameterError(
-            f"max_body_bytes must be a positive int, got {max_body_bytes!r}"
-        )
+    check_count("max_body_bytes", max_body_bytes)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

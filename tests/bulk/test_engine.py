@@ -285,6 +285,18 @@ async def test_bad_arguments_are_rejected(client) -> None:
         client.charges.create_many(42, job_id="j")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("bad", ["has space", "", "x" * 201, "caf\u00e9", "tab\there", 7])
+async def test_a_bad_job_id_is_refused_with_the_rule_it_breaks(client, bad: object) -> None:
+    rule = "job_id must be 1-200 printable ASCII characters without spaces"
+    with pytest.raises(ching_async.InvalidParameterError, match=f"^{rule}$"):
+        client.charges.create_many([], job_id=bad)  # type: ignore[arg-type]
+
+
+async def test_a_bulk_job_id_may_hold_braces(client) -> None:
+    # Only scaleout, whose Redis keys hold the id in a hash tag, refuses them.
+    assert client.charges.create_many([], job_id="run{2026}").job_id == "run{2026}"
+
+
 @pytest.mark.parametrize(
     "field",
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -109,10 +110,40 @@ def test_every_key_of_a_shard_is_expired_and_deleted_with_it() -> None:
     assert keys.open.__doc__ == "The `open` key of shard `n`."
 
 
-def test_job_ids_with_braces_or_spaces_are_rejected() -> None:
-    for bad in ("a{b", "a}b", "a b", "", "x" * 201):
-        with pytest.raises(ching_async.InvalidParameterError):
-            scaleout.JobKeys(bad) if False else scaleout._keys.check_job_id(bad)
+@pytest.mark.parametrize("bad", ["a{b", "a}b", "a b", "", "x" * 201, 7])
+async def test_job_ids_with_braces_or_spaces_are_rejected_before_redis_is_touched(
+    bad: Any,
+) -> None:
+    # Braces would end the Redis hash tag the id sits in; a bulk job takes them.
+    message = "job_id must be 1-200 printable ASCII characters without spaces, '{' or '}'"
+    with pytest.raises(ching_async.InvalidParameterError, match=re.escape(message)):
+        await scaleout.enqueue(None, ONE_ITEM, job_id=bad)  # type: ignore[arg-type]
+    with pytest.raises(ching_async.InvalidParameterError, match=re.escape(message)):
+        await scaleout.progress(None, bad)  # type: ignore[arg-type]
+    with pytest.raises(ching_async.InvalidParameterError, match=re.escape(message)):
+        await anext(scaleout.results(None, bad))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        *(
+            ({"shards": bad}, f"shards must be an int from 1 to 10000, got {bad!r}")
+            for bad in (0, 10_001, True, "4", 2.0)
+        ),
+        ({"items": 42}, "items must be an iterable or an async iterable"),
+        ({"ttl": None}, "ttl must be a number of seconds >= 0, got NoneType None"),
+        ({"ttl": "3600"}, "ttl must be a number of seconds >= 0, got str '3600'"),
+        ({"ttl": 59.5}, "ttl must be at least 60 seconds, got 59.5"),
+    ],
+    ids=repr,
+)
+async def test_bad_arguments_are_refused_before_redis_is_touched(
+    option: dict[str, Any], message: str
+) -> None:
+    arguments = {"items": ONE_ITEM, "job_id": "j", **option}
+    with pytest.raises(ching_async.InvalidParameterError, match=f"^{re.escape(message)}$"):
+        await scaleout.enqueue(None, **arguments)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------- the job

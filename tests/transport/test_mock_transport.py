@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
+from types import SimpleNamespace
 from typing import Any
+from unittest.mock import AsyncMock, MagicMock
 
 import orjson
 import pytest
@@ -229,6 +232,62 @@ def test_aiohttp_options_with_a_transport_are_refused(options: dict[str, Any]) -
 def test_a_transport_must_have_handle(value: object) -> None:
     with pytest.raises(ching_async.InvalidParameterError, match="handle"):
         client_for(value)
+
+
+def _answer(request: ching_async.Request) -> ching_async.Response:
+    return envelope_response(request, CHARGE)
+
+
+async def _answer_async(request: ching_async.Request) -> ching_async.Response:
+    return _answer(request)
+
+
+class _PlainHandle:
+    def handle(self, request: ching_async.Request) -> ching_async.Response:
+        return _answer(request)
+
+
+class _AsyncCallable:
+    async def __call__(self, request: ching_async.Request) -> ching_async.Response:
+        return _answer(request)
+
+
+@pytest.mark.parametrize(
+    ("transport", "name"),
+    [
+        pytest.param(_PlainHandle(), "_PlainHandle", id="plain-method"),
+        pytest.param(SimpleNamespace(handle=_answer), "SimpleNamespace", id="plain-function"),
+        pytest.param(
+            SimpleNamespace(handle=functools.partial(_answer)),
+            "SimpleNamespace",
+            id="partial-of-plain",
+        ),
+        pytest.param(SimpleNamespace(handle=MagicMock()), "SimpleNamespace", id="MagicMock"),
+    ],
+)
+def test_a_transport_whose_handle_is_not_async_is_refused_up_front(
+    transport: object, name: str
+) -> None:
+    # Not on the first call, as a bare "can't be used in 'await' expression".
+    with pytest.raises(
+        ching_async.InvalidParameterError, match=rf"^transport {name}\.handle is not async"
+    ):
+        client_for(transport)
+
+
+@pytest.mark.parametrize(
+    "handle",
+    [
+        pytest.param(_answer_async, id="async-function"),
+        pytest.param(functools.partial(_answer_async), id="partial-of-async"),
+        pytest.param(AsyncMock(side_effect=_answer), id="AsyncMock"),
+        pytest.param(_AsyncCallable(), id="async-__call__"),
+    ],
+)
+async def test_an_async_handle_of_any_shape_is_taken_and_called(handle: Any) -> None:
+    async with client_for(SimpleNamespace(handle=handle)) as client:
+        charge = await client.charges.retrieve("ch_1")
+    assert charge.id == CHARGE["id"]
 
 
 def test_mock_transport_needs_a_callable() -> None:

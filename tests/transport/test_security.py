@@ -218,6 +218,10 @@ def test_live_key_allowed_over_https_or_loopback(url: str) -> None:
         "https://api.ching.co.il:-1/ching/v1",
         "https://[::1/ching/v1",
         "https://user:hunter2@api.ching.co.il/ching/v1",
+        # Wrong in another way too: the password must not be echoed either.
+        "ftp://user:hunter2@api.ching.co.il/ching/v1",
+        "//user:hunter2@api.ching.co.il/ching/v1",
+        "https://user:hunter2@:443/ching/v1",
     ],
 )
 def test_malformed_base_url_is_rejected_at_construction(url: str) -> None:
