@@ -34,7 +34,8 @@ from ._resources._refunds import Refunds
 from ._resources._setup_sessions import SetupSessions
 from ._resources._subscriptions import Subscriptions
 from ._resources._webhook_endpoints import WebhookEndpoints
-from ._retry import RetryLoop, RetryPolicy
+from ._retry import RetryPolicy
+from ._retry_loop import RetryLoop
 from ._secrets import ApiKey
 from ._transport import (
     DEFAULT_MAX_DOWNLOAD_BYTES,

@@ -14,7 +14,8 @@ from ._idempotency import idempotency_key_for
 from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._middleware import build_chain
 from ._protocol import encode_json
-from ._retry import Resend, RetryClass, RetryLoop, RetryPolicy
+from ._retry import Resend, RetryClass, RetryPolicy
+from ._retry_loop import RetryLoop
 from ._transport import DEFAULT_MAX_DOWNLOAD_BYTES, write_to_sink
 
 __all__ = ["Requester"]

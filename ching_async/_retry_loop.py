@@ -1,0 +1,524 @@
+"""The loop that runs a call's steps (sends, and lookups of whether a send
+took effect) until `_retry.decide` ends it.
+
+tenacity runs it: the wait before each step and the stop are the current
+decision's. Each decision is logged on the "ching_async.retry" logger with
+its reason, the attempt and the idempotency key (INFO for retries,
+reconciliation and giving up for lack of time; DEBUG for the rest).
+A caller's own idempotency key is held by one call at a time per client
+(KeyRegistry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import attrs
+
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ChingError,
+    LookupInconclusiveError,
+    OutcomeUnknownError,
+    ResponseDecodeError,
+)
+from ._idempotency import LIST_LIMIT
+from ._messages import Handler, Request, Response
+from ._protocol import decode_envelope
+from ._reconcile import RESOLVE_BY_KEY
+from ._retry import (
+    Action,
+    Decision,
+    Outcome,
+    Resend,
+    RetryClass,
+    RetryPolicy,
+    Seen,
+    classify,
+    decide,
+)
+from ._secrets import attach_context
+
+__all__ = ["KeyRegistry", "RetryLoop"]
+
+logger = logging.getLogger("ching_async.retry")
+
+# Keys remembered as still settling (see RetryLoop._keyed); beyond this, none more.
+_MAX_UNSETTLED = 10_000
+
+
+class _Again(Exception):
+    """Internal signal to tenacity: the call goes on with another step."""
+
+
+class _Call:
+    """What one call has seen so far, across its steps."""
+
+    __slots__ = (
+        "deadline",
+        "in_doubt",
+        "kind",
+        "last_error",
+        "last_response",
+        "lookup_error",
+        "lookups",
+        "max_lookups",
+        "max_sends",
+        "reconciler",
+        "request",
+        "result",
+        "retry",
+        "sends",
+        "settle_until",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        retry: RetryClass,
+        deadline: float,
+        max_sends: int,
+        *,
+        looks_first: bool,
+    ) -> None:
+        self.request = request
+        self.retry = retry
+        self.reconciler = None if isinstance(retry, Resend) else retry
+        self.kind: Literal["safe", "never", "reconcile"] = "reconcile"
+        if retry is Resend.SAFE:
+            self.kind = "safe"
+        elif retry is Resend.NEVER:
+            self.kind = "never"
+        self.deadline = deadline
+        self.max_sends = max_sends
+        # Two lookups per send (one at once, one after settling), and two
+        # more before the first send when the caller's key is looked up.
+        self.max_lookups = 2 * max_sends + (2 if looks_first else 0)
+        self.sends = 0
+        self.lookups = 0
+        # A send may have taken effect and no lookup has ruled it out. For a
+        # caller's own key, an earlier call's send may have.
+        self.in_doubt = looks_first
+        # Before this (monotonic) time an empty lookup proves nothing.
+        self.settle_until = 0.0
+        self.result: Response | None = None  # the response that ends the call
+        self.last_response: Response | None = None
+        self.last_error: APIConnectionError | APIError | None = None
+        self.lookup_error: ChingError | None = None
+
+
+class KeyRegistry:
+    """Calls with a caller's idempotency key (see RetryLoop._keyed): the keys
+    in flight, and until when an empty lookup proves nothing for a key whose
+    last call ended in doubt. One per client."""
+
+    def __init__(self) -> None:
+        self.in_flight: dict[str, asyncio.Event] = {}
+        self.unsettled: dict[str, float] = {}
+
+
+@attrs.define(eq=False, repr=False)
+class RetryLoop:
+    """Runs a call's steps until `decide` ends it. One per client (and one
+    per `with_options` view, sharing the client's KeyRegistry)."""
+
+    policy: RetryPolicy
+    max_retries: int = attrs.field(kw_only=True)
+    total_timeout: float = attrs.field(kw_only=True)
+    _clock: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True)
+    # Shared by every loop of one client (with_options views too): the
+    # rules for one key hold across them.
+    _keys: KeyRegistry = attrs.field(factory=KeyRegistry, kw_only=True)
+
+    def with_settings(
+        self, policy: RetryPolicy, *, max_retries: int, total_timeout: float
+    ) -> RetryLoop:
+        """A loop with other settings that shares this one's key registry."""
+        return attrs.evolve(
+            self, policy=policy, max_retries=max_retries, total_timeout=total_timeout
+        )
+
+    async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:
+        """The call's final response; its final error raised."""
+        deadline = self._clock() + self.total_timeout
+        looks_first = not isinstance(retry, Resend) and retry.look_first
+        call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
+        try:
+            if looks_first:
+                response = await self._keyed(call, send)
+            else:
+                try:
+                    decision = await self._send(call, send)
+                    if decision.action is Action.RETURN:
+                        response = self._returned(call, decision)
+                    else:
+                        response = await self._loop(call, send, decision)
+                except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+                    self._remember_doubt(call, exc)
+                    raise
+        except (APIError, APIConnectionError) as exc:
+            if exc.outcome_unknown:
+                _log_unknown(call, exc)
+            raise
+        if response.outcome_unknown:
+            _log_unknown(call, None)
+        return response
+
+    def _remember_doubt(self, call: _Call, exc: BaseException) -> None:
+        """A reconciled call that ended with a send in doubt: until the settle
+        time has passed, no lookup for its key proves absence (a retry with
+        the key, find_by_idempotency_key)."""
+        key = call.request.idempotency_key
+        if key is None or call.reconciler is None or not call.sends:
+            return
+        if isinstance(exc, asyncio.CancelledError):  # a send may still be in flight
+            self._remember_unsettled(key, self._clock() + self.policy.settle)
+        else:
+            self._remember_unsettled(key, call.settle_until)
+
+    def _end(self, call: _Call, decision: Decision) -> Response:
+        """The call's result when `decision` ends it (raised when an error)."""
+        if decision.action is Action.RETURN:
+            return self._returned(call, decision)
+        if decision.action is Action.REFUSE:
+            raise self._refused(call)
+        assert decision.action is Action.GIVE_UP
+        return self._give_up(call, decision)
+
+    # ------------------------------------------------------------- steps
+    async def _send(self, call: _Call, send: Handler) -> Decision:
+        timeout = self._attempt_timeout(call)
+        call.sends += 1
+        attempt = call.request.replace(attempt=call.sends, timeout=timeout, deadline=call.deadline)
+        try:
+            response = await send(attempt)
+        except APIConnectionError as exc:
+            call.last_error, call.last_response = exc, None
+            seen = Seen.UNANSWERED_FAILURE if exc.may_have_reached_server else Seen.NOT_SENT
+            return self._decide(call, Outcome(seen))
+        if response.attempts != call.sends:
+            response = response.replace(attempts=call.sends)
+        outcome = classify(response, call.retry, self.policy.max_retry_after)
+        if outcome.seen is Seen.ANSWER:
+            call.result = response
+        else:
+            call.last_response, call.last_error = response, None
+        return self._decide(call, outcome)
+
+    async def _look(self, call: _Call, send: Handler) -> Decision:
+        reconciler = call.reconciler
+        assert reconciler is not None
+        timeout = self._attempt_timeout(call)
+        call.lookups += 1
+        lookup = call.request.replace(timeout=timeout, deadline=call.deadline)
+        try:
+            found = await reconciler.lookup(lookup, send)
+        except LookupInconclusiveError as exc:
+            call.lookup_error = exc
+            return self._decide(call, Outcome(Seen.WINDOW_FULL))
+        except ChingError as exc:
+            # The lookup itself failed (or the client was closed meanwhile).
+            call.lookup_error = exc
+            return self._decide(call, Outcome(Seen.LOOKUP_FAILED))
+        if found is None:
+            return self._decide(call, Outcome(Seen.ABSENT))
+        call.result = found.replace(attempts=call.sends, reconciled=True)
+        return self._decide(call, Outcome(Seen.FOUND))
+
+    def _decide(self, call: _Call, outcome: Outcome) -> Decision:
+        now = self._clock()
+        reconciler = call.reconciler
+        settle_left = max(0.0, call.settle_until - now)
+        time_left, backoff = 0.0, None  # an answer ends the call, whatever the time
+        if outcome.seen is not Seen.ANSWER:  # what another step would need
+            time_left = call.deadline - now
+            backoff = (
+                None if self.policy.instant else self.policy.backoff(call.sends + call.lookups)
+            )
+        decision = decide(
+            call.kind,
+            outcome,
+            sends=call.sends,
+            max_sends=call.max_sends,
+            lookups=call.lookups,
+            max_lookups=call.max_lookups,
+            settle_left=settle_left,
+            time_left=time_left,
+            backoff=backoff,
+            on_full_window=reconciler.on_full_window if reconciler is not None else "raise",
+        )
+        action = decision.action
+        if action is Action.LOOK:
+            call.in_doubt = True
+            if decision.starts_settling and not self.policy.instant:
+                call.settle_until = max(call.settle_until, now + self.policy.settle)
+        elif action is Action.SEND:
+            call.in_doubt = False  # decide sends only when no send is in doubt
+        elif action is Action.GIVE_UP:
+            call.in_doubt = decision.outcome_unknown
+        _log(call, outcome, decision)
+        return decision
+
+    def _attempt_timeout(self, call: _Call) -> float:
+        remaining = call.deadline - self._clock()
+        if remaining <= 0:
+            # `decide` left room for the wait; the wake-up came late.
+            _log_overrun(call)
+            raise self._deadline_error(call)
+        return min(call.request.timeout, remaining)
+
+    # -------------------------------------------------------------- loop
+    async def _loop(self, call: _Call, send: Handler, decision: Decision) -> Response:
+        if decision.action not in (Action.SEND, Action.LOOK):
+            return self._end(call, decision)
+        # Imported here: only calls that need a second step pay for it.
+        import tenacity
+
+        # The wait (the policy's backoff, raised by `decide`) and the stop
+        # (out of attempts, lookups or time) are the current decision's.
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(_Again),
+            wait=lambda rs: decision.wait,
+            stop=lambda rs: decision.action is Action.GIVE_UP,
+            sleep=asyncio.sleep,
+            reraise=True,
+        )
+        first = True
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if first:
+                        # Hand the first step's decision to tenacity as its
+                        # first attempt, so that its wait and stop apply to it.
+                        first = False
+                    elif decision.action is Action.SEND:
+                        decision = await self._send(call, send)
+                    else:
+                        decision = await self._look(call, send)
+                    if decision.action is Action.RETURN or decision.action is Action.REFUSE:
+                        return self._end(call, decision)
+                    raise _Again  # the next step, or tenacity stops for a GIVE_UP
+        except _Again:
+            pass
+        # Outside the except block, so the internal signal stays out of the
+        # final error's __context__.
+        return self._give_up(call, decision)
+
+    # ---------------------------------------------------------- outcomes
+    def _returned(self, call: _Call, decision: Decision) -> Response:
+        result = call.result
+        if result is None:  # a NEVER call's failure: final, outcome unknown
+            if call.last_response is not None:
+                return call.last_response.replace(outcome_unknown=True)
+            assert call.last_error is not None
+            raise self._final(call, call.last_error, outcome_unknown=True)
+        if decision.outcome_unknown:
+            return result.replace(outcome_unknown=True)
+        return result
+
+    def _give_up(self, call: _Call, decision: Decision) -> Response:
+        """Out of attempts, lookups or time: the last failure is final, or,
+        with a send in doubt, OutcomeUnknownError (the decision says which)."""
+        if decision.outcome_unknown:
+            raise self._outcome_unknown(call)
+        last = call.last_response
+        if last is not None and 200 <= last.status < 300:
+            # An unreadable 2xx whose lookup proved it had no effect.
+            try:
+                decode_envelope(last)
+            except ResponseDecodeError as exc:
+                error: ResponseDecodeError = exc
+            raise self._final(call, error, outcome_unknown=False)
+        if last is not None:
+            return last
+        if call.last_error is not None:
+            raise self._final(call, call.last_error, outcome_unknown=False)
+        raise self._deadline_error(call)
+
+    def _final(
+        self, call: _Call, exc: APIConnectionError | APIError, *, outcome_unknown: bool
+    ) -> APIConnectionError | APIError:
+        return attach_context(
+            exc, call.request, attempts=call.sends, outcome_unknown=outcome_unknown
+        )
+
+    def _deadline_error(self, call: _Call) -> APIConnectionError | APIError:
+        if call.in_doubt:
+            return self._outcome_unknown(call)
+        exc = APITimeoutError(
+            f"total_timeout of {self.total_timeout:g}s exceeded after {call.sends} attempt(s)"
+        )
+        # Every earlier failure was either retried as provably harmless or already
+        # raised, so running out of time here never leaves a POST in doubt.
+        finalized = self._final(call, exc, outcome_unknown=False)
+        if call.last_error is not None:
+            finalized.__cause__ = call.last_error
+        return finalized
+
+    def _outcome_unknown(self, call: _Call) -> OutcomeUnknownError:
+        hint = call.reconciler.resolve_hint if call.reconciler is not None else RESOLVE_BY_KEY
+        message = (
+            "the request may or may not have taken effect, and reconciliation could not "
+            f"tell; {hint}"
+        )
+        if not call.sends:
+            message = (
+                "could not tell whether an earlier call with this idempotency key took "
+                "effect, so this call sent nothing; resolve it later by its idempotency key"
+            )
+        exc = OutcomeUnknownError(
+            message,
+            idempotency_key=call.request.idempotency_key or "",
+            customer=call.reconciler.customer if call.reconciler is not None else None,
+            status=call.last_response.status if call.last_response else None,
+        )
+        attach_context(exc, call.request, attempts=call.sends, outcome_unknown=True)
+        exc.__cause__ = call.lookup_error or call.last_error
+        return exc
+
+    def _refused(self, call: _Call) -> LookupInconclusiveError:
+        key = call.request.idempotency_key
+        error = LookupInconclusiveError(
+            f"idempotency key {key!r} is not among the {LIST_LIMIT} newest objects, and the "
+            "list is full: it may have been used beyond it, so nothing was sent. Resolve it "
+            "with find_by_idempotency_key, or pass on_full_window='send' to send anyway",
+            status=call.lookup_error.status if isinstance(call.lookup_error, APIError) else None,
+        )
+        attach_context(error, call.request, attempts=0)
+        error.__cause__ = call.lookup_error
+        return error
+
+    # ------------------------------------------- a caller's own idempotency key
+    async def _keyed(self, call: _Call, send: Handler) -> Response:
+        """Look for an object made with the caller's key before the first send.
+
+        One call per key at a time in this client; a lookup within the settle
+        time of an earlier call's ambiguous failure with the same key (one
+        that ended unknown or was cancelled mid-send) proves nothing until the
+        settle time has passed, as within one call."""
+        key = call.request.idempotency_key
+        assert key is not None
+        await self._wait_for_key(call, key)
+        done = self._keys.in_flight[key] = asyncio.Event()
+        call.settle_until = self._keys.unsettled.get(key, 0.0)
+        try:
+            decision = await self._look(call, send)
+            return await self._loop(call, send, decision)
+        except (OutcomeUnknownError, asyncio.CancelledError) as exc:
+            self._remember_doubt(call, exc)
+            raise
+        finally:
+            del self._keys.in_flight[key]
+            done.set()
+
+    async def _wait_for_key(self, call: _Call, key: str) -> None:
+        while (busy := self._keys.in_flight.get(key)) is not None:
+            try:
+                async with asyncio.timeout(max(0.0, call.deadline - self._clock())):
+                    await busy.wait()
+            except TimeoutError:
+                error = APITimeoutError(
+                    f"another call with idempotency key {key!r} was still in flight in this "
+                    "client when this call's total_timeout ran out; this call sent nothing",
+                    may_have_reached_server=False,
+                )
+                raise attach_context(error, call.request, attempts=0) from None
+
+    def settling(self, key: str) -> float:
+        """Seconds until an empty lookup for `key` proves absence: 0 unless a
+        call with it ended in doubt (unknown, or cancelled mid-send) within
+        the settle time."""
+        return max(0.0, self._keys.unsettled.get(key, 0.0) - self._clock())
+
+    def _remember_unsettled(self, key: str, until: float) -> None:
+        if self.policy.instant:
+            return
+        now = self._clock()
+        unsettled = self._keys.unsettled
+        if len(unsettled) >= _MAX_UNSETTLED:
+            unsettled = self._keys.unsettled = {k: t for k, t in unsettled.items() if t > now}
+        if until > now and len(unsettled) < _MAX_UNSETTLED:
+            unsettled[key] = max(until, unsettled.get(key, 0.0))
+
+
+# What a caller running at INFO wants to see: the steps that are not the
+# ordinary single send (retries, reconciliation and its outcome, outcome unknown).
+_RECONCILED = frozenset({Seen.FOUND, Seen.ABSENT, Seen.WINDOW_FULL, Seen.LOOKUP_FAILED})
+
+
+def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
+    # An outcome-unknown end has its own record (_log_unknown). Giving up for
+    # lack of time takes the place of a step that would have been INFO.
+    if decision.action is Action.REFUSE or decision.out_of_time:
+        return logging.INFO
+    if not call.sends:  # looking for a caller's key before the first send: routine
+        return logging.DEBUG
+    if decision.action is Action.SEND or decision.action is Action.LOOK:
+        return logging.INFO
+    return logging.INFO if outcome.seen in _RECONCILED else logging.DEBUG
+
+
+def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
+    if not logger.isEnabledFor(logging.INFO):  # nothing at INFO, nothing at DEBUG either
+        return
+    level = _level(call, outcome, decision)
+    if logger.isEnabledFor(level):
+        step = (outcome.seen.value, decision.action.value, decision.reason)
+        extra = {"ching_seen": step[0], "ching_action": step[1], "ching_reason": step[2]}
+        _record(level, call, "%s -> %s (%s", step, decision.outcome_unknown, extra)
+
+
+def _log_overrun(call: _Call) -> None:
+    """The record of a call whose wait ran past its deadline (see _attempt_timeout)."""
+    if logger.isEnabledFor(logging.INFO):
+        reason = "the wait ran past the deadline; no time left for the next step"
+        extra = {"ching_seen": None, "ching_action": Action.GIVE_UP.value, "ching_reason": reason}
+        _record(logging.INFO, call, "deadline -> give up (%s", (reason,), call.in_doubt, extra)
+
+
+def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> None:
+    """The one INFO record of a call that ended with its outcome unknown."""
+    if logger.isEnabledFor(logging.INFO):
+        ended = type(error).__name__ if error is not None else "a response marked outcome_unknown"
+        _record(logging.INFO, call, "outcome unknown (%s", (ended,), True, {})
+
+
+def _record(
+    level: int,
+    call: _Call,
+    what: str,
+    args: tuple[object, ...],
+    outcome_unknown: bool,
+    extra: Mapping[str, object],
+) -> None:
+    """One record about `call`: `what % args`, then the call's context."""
+    request = call.request
+    answered = call.result or call.last_response
+    request_id = answered.request_id if answered is not None else None
+    logger.log(
+        level,
+        "%s %s: " + what + "; attempt %d, lookup %d, idempotency key %s, request id %s)",
+        request.method,
+        request.path,
+        *args,
+        call.sends,
+        call.lookups,
+        request.idempotency_key,
+        request_id,
+        extra={
+            **extra,
+            "ching_method": request.method,
+            "ching_path": request.path,
+            "ching_attempt": call.sends,
+            "ching_lookup": call.lookups,
+            "ching_idempotency_key": request.idempotency_key,
+            "ching_request_id": request_id,
+            "ching_outcome_unknown": outcome_unknown,
+        },
+    )
