@@ -146,6 +146,10 @@ class Resend(enum.Enum):
 
     SAFE = "safe"  # re-sending has no further effect (GETs, idempotent updates)
     NEVER = "never"  # a failure that may have taken effect ends the call, outcome unknown
+    # A delete of an object that is gone once deleted: re-sent like SAFE, and a
+    # re-send answered 404 is the call's success (the attempt whose answer was
+    # lost may have deleted it; gone is what was asked). A first 404 stays one.
+    UNTIL_GONE = "until gone"
 
 
 # A reconciled call names its Reconciler (by marker, by state: see _reconcile).
@@ -312,6 +316,15 @@ def _unreadable_success(response: Response) -> bool:
     return False
 
 
+def _gone(response: Response) -> Response:
+    """A re-send's 404 under Resend.UNTIL_GONE: the call's success, an answer
+    without data (as the delete's own), found by the retry rule (`reconciled`)."""
+    return response.replace(status=200, body=_SUCCESS_WITHOUT_DATA, reconciled=True)
+
+
+_SUCCESS_WITHOUT_DATA = b'{"success":true}'
+
+
 # -------------------------------------------------------------------- loop
 class _Again(Exception):
     """Internal signal to tenacity: the call goes on with another step."""
@@ -351,7 +364,7 @@ class _Call:
         self.retry = retry
         self.reconciler = None if isinstance(retry, Resend) else retry
         self.kind: Literal["safe", "never", "reconcile"] = "reconcile"
-        if retry is Resend.SAFE:
+        if retry is Resend.SAFE or retry is Resend.UNTIL_GONE:
             self.kind = "safe"
         elif retry is Resend.NEVER:
             self.kind = "never"
@@ -464,6 +477,8 @@ class RetryLoop:
             return self._decide(call, Outcome(seen))
         if response.attempts != call.sends:
             response = response.replace(attempts=call.sends)
+        if response.status == 404 and call.sends > 1 and call.retry is Resend.UNTIL_GONE:
+            response = _gone(response)
         outcome = classify(response, call.retry, self.policy.max_retry_after)
         if outcome.seen is Seen.ANSWER:
             call.result = response
