@@ -15,6 +15,8 @@ The rules, in one place:
   lookup that proves absence allows another send. After a failure CHING did
   not answer itself, an empty lookup proves nothing until `RetryPolicy.settle`
   has passed.
+- `Resend.UNTIL_GONE` (a delete): as SAFE, and a re-send answered 404 is
+  the call's success (the lost attempt may have deleted it).
 - A caller's own idempotency key (`Reconciler.look_first`) is looked up
   before the first send, so that the same key never makes two objects.
 - Bounded by `max_retries` (sends), two lookups per send, and `total_timeout`
