@@ -81,6 +81,22 @@ def decode_upsert(response: Response) -> UpsertResult:
     raise error  # outside the except block, as in decode_item
 
 
+def no_data(response: Response) -> None:
+    """An answer without data (a delete's): a failure's typed error, else None."""
+    decode_envelope(response)
+
+
+def decode_image_url(response: Response) -> str:
+    """products.upload_image: the hosted image's URL, in an answer whose shape
+    no source documents ("a URL"): the data itself, or its `url` or `image_url`."""
+    data = decode_envelope(response)
+    if isinstance(data, dict):
+        data = data.get("url") or data.get("image_url")
+    if isinstance(data, str) and data:
+        return data
+    raise decode_error(response, str, TypeError("expected the image's URL"))
+
+
 def decode_item(response: Response, cls: type[T], data: Any, info: RequestInfo) -> T:
     try:
         return model_hook(cls)(data, cls, info)
@@ -113,4 +129,4 @@ def list_data(response: Response, cls: type[Any]) -> list[Any]:
     return data
 
 
-__all__ += ["decode_item", "list_data"]
+__all__ += ["decode_image_url", "decode_item", "list_data", "no_data"]

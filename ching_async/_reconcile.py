@@ -22,7 +22,7 @@ raises an APIError/APIConnectionError when it cannot tell.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -34,6 +34,7 @@ from ._protocol import decode_envelope, path_segment
 
 __all__ = [
     "RESOLVE_BY_KEY",
+    "Get",
     "MatchReconciler",
     "MarkerReconciler",
     "Reconciler",
@@ -44,6 +45,9 @@ __all__ = [
     "object_path",
 ]
 
+
+# A GET of a path with a query, as a lookup sends it (see MarkerReconciler.find).
+Get = Callable[[str, tuple[tuple[str, str], ...]], Awaitable[Response]]
 
 # How OutcomeUnknownError tells a caller to settle a call in doubt.
 RESOLVE_BY_KEY = "resolve it later by its idempotency key"
@@ -76,7 +80,8 @@ class MarkerReconciler:
     """Find the object a POST created by the marker in its metadata.
 
     `declined(obj)` tells a found object that records a refusal (a failed
-    charge): it is answered as the 402 the POST would have returned. With
+    charge): it is answered as the 402 the POST would have returned (by
+    `lookup`, for the call in doubt; `find` returns it as it is). With
     `reread`, a found object is read again in full (`GET <list_path>/<id>`),
     for a list that shows rows only (subscriptions).
     """
@@ -92,18 +97,32 @@ class MarkerReconciler:
     resolve_hint: str = RESOLVE_BY_KEY
 
     async def lookup(self, request: Request, send: Handler) -> Response | None:
-        response = await send(_get(request, self.list_path, self.query))
+        def get(path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
+            return send(_get(request, path, query))
+
+        seen = await self.find(get)
+        if seen is None:
+            return None
+        response, found = seen
+        if self.declined is not None and self.declined(found):
+            return _declined(request, response, found)
+        return _found(request, response, found)
+
+    async def find(self, get: Get) -> tuple[Response, Mapping[str, Any]] | None:
+        """The object marked with the key and the response that showed it, or
+        None when the list proves there is none (errors as `find_by_marker`'s).
+        The one lookup by marker: `lookup` sends its GETs as attempts of the
+        call in doubt, `find_by_idempotency_key` as calls of their own."""
+        response = await get(self.list_path, self.query)
         found = find_by_marker(response, self.idempotency_key)
         if found is None:
             return None
-        if self.declined is not None and self.declined(found):
-            return _declined(request, response, found)
         if self.reread and isinstance(found.get("id"), str):
-            response = await send(_get(request, object_path(self.list_path, found["id"])))
+            response = await get(object_path(self.list_path, found["id"]), ())
             whole = decode_envelope(response)
             if isinstance(whole, dict):
                 found = whole
-        return _found(request, response, found)
+        return response, found
 
 
 @attrs.frozen(kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ._idempotency import idempotency_key_for
+from ._idempotency import new_idempotency_key
 from ._messages import BodySink, Handler, Middleware, Request, Response
 from ._middleware import build_chain
 from ._protocol import encode_json
@@ -72,14 +72,16 @@ class Requester:
     ) -> Awaitable[Response]:
         """Send one call. `path` is percent-encoded already; `retry` defaults
         to SAFE for a GET and NEVER otherwise. Every POST carries one
-        Idempotency-Key (the caller's, checked, or a new one), the same on
-        every attempt. With a `sink` (a download) a 2xx body goes there
-        (see BodySink); the response is then `streamed` once the body is
-        written, whichever transport or middleware answered."""
+        Idempotency-Key (the caller's, checked where it came in: Resource._call
+        or `marked`; or a new one), the same on every attempt. With a `sink`
+        (a download) a 2xx body goes there (see BodySink); the response is
+        then `streamed` once the body is written, whichever transport or
+        middleware answered."""
         self._check_usable()
         headers = dict(self.headers)
         if method == "POST":
-            idempotency_key = idempotency_key_for(idempotency_key)
+            if idempotency_key is None:
+                idempotency_key = new_idempotency_key()
             headers["Idempotency-Key"] = idempotency_key
         request = Request(
             method=method,

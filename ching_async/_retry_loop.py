@@ -53,6 +53,15 @@ logger = logging.getLogger("ching_async.retry")
 _MAX_UNSETTLED = 10_000
 
 
+def _gone(response: Response) -> Response:
+    """A re-send's 404 under Resend.UNTIL_GONE: the call's success, an answer
+    without data (as the delete's own), found by the retry rule (`reconciled`)."""
+    return response.replace(status=200, body=_SUCCESS_WITHOUT_DATA, reconciled=True)
+
+
+_SUCCESS_WITHOUT_DATA = b'{"success":true}'
+
+
 class _Again(Exception):
     """Internal signal to tenacity: the call goes on with another step."""
 
@@ -91,7 +100,7 @@ class _Call:
         self.retry = retry
         self.reconciler = None if isinstance(retry, Resend) else retry
         self.kind: Literal["safe", "never", "reconcile"] = "reconcile"
-        if retry is Resend.SAFE:
+        if retry is Resend.SAFE or retry is Resend.UNTIL_GONE:
             self.kind = "safe"
         elif retry is Resend.NEVER:
             self.kind = "never"
@@ -204,6 +213,8 @@ class RetryLoop:
             return self._decide(call, Outcome(seen))
         if response.attempts != call.sends:
             response = response.replace(attempts=call.sends)
+        if response.status == 404 and call.sends > 1 and call.retry is Resend.UNTIL_GONE:
+            response = _gone(response)
         outcome = classify(response, call.retry, self.policy.max_retry_after)
         if outcome.seen is Seen.ANSWER:
             call.result = response

@@ -5,21 +5,16 @@ price): its idempotency key written into the object as the marker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, NamedTuple, TypedDict, TypeVar
 
 import attrs
 
 from .._decode import decode_item, decode_list, decode_model, list_data, request_info
-from .._idempotency import (
-    check_settled,
-    find_by_marker,
-    idempotency_key_for,
-    look_first_for,
-    with_marker,
-)
+from .._idempotency import check_settled, idempotency_key_for, look_first_for, with_marker
 from .._listing import AsyncList, Page
-from .._reconcile import MarkerReconciler, object_path
+from .._messages import Response
+from .._reconcile import MarkerReconciler
 from .._requester import Requester
 from .._retry import Resend, RetryClass
 from .._validation import check_flag, check_idempotency_key, check_metadata
@@ -43,12 +38,20 @@ class Resource:
         body: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
         retry: RetryClass | None = None,
+        when_empty: Mapping[str, Any] | None = None,
+        decode: Callable[[Response], T] | None = None,
     ) -> T:
-        """One request, its answer decoded as `cls` (see Requester.request)."""
+        """One request (see Requester.request), its answer decoded as `cls`
+        (`when_empty`: see decode_model), or by `decode` for an answer that
+        is not one object. `idempotency_key` is the caller's: checked here."""
+        if idempotency_key is not None:
+            check_idempotency_key(idempotency_key)
         response = await self._requester.request(
             method, path, body=body, idempotency_key=idempotency_key, retry=retry
         )
-        return decode_model(response, cls)
+        if decode is not None:
+            return decode(response)
+        return decode_model(response, cls, when_empty=when_empty)
 
     def _list(self, cls: type[T], path: str, query: Mapping[str, str] | None) -> AsyncList[T]:
         async def fetch_page() -> Page[T]:
@@ -65,30 +68,32 @@ class Resource:
     async def _create_marked(
         self, cls: type[T], path: str, body: dict[str, Any], marked: Marked
     ) -> T:
-        """POST a create that `marked` makes exactly-once."""
+        """POST a create that `marked` makes exactly-once (its key checked or
+        made there: `_call`'s check is not repeated)."""
         if marked.metadata:
             body["metadata"] = marked.metadata
-        return await self._call(
-            cls, "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
+        response = await self._requester.request(
+            "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
         )
+        return decode_model(response, cls)
 
     async def _find_by_marker(
         self, cls: type[T], listed: Listed, key: str, within: str | None = None
     ) -> T | None:
         """The object listed where `listed` says (narrowed to `within`, the
         value of its filter, if it has one) created with idempotency key
-        `key`, or None when the list proves there is none (see `find_by_marker`)."""
+        `key`, or None when the list proves there is none: the lookup of
+        reconciliation (MarkerReconciler.find), each GET a call of its own."""
         check_idempotency_key(key)
-        query = dict(listed.query(within))
-        response = await self._requester.request("GET", listed.path, query=query)
-        found = find_by_marker(response, key)
-        if found is None:
+        seen = await listed.finder(key, within).find(self._get)
+        if seen is None:
             check_settled(key, self._requester.settling(key))
             return None
-        if listed.reread and isinstance(found.get("id"), str):
-            path = object_path(listed.path, found["id"])
-            return decode_model(await self._requester.request("GET", path), cls)
+        response, found = seen
         return decode_item(response, cls, found, request_info(response))
+
+    def _get(self, path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
+        return self._requester.request("GET", path, query=dict(query))
 
 
 class Marking(TypedDict, total=False):
@@ -127,6 +132,27 @@ class Listed:
     # The list shows rows only (subscriptions): a found object is read again in full.
     reread: bool = False
 
+    def finder(
+        self,
+        key: str,
+        within: str | None,
+        *,
+        look_first: bool = False,
+        on_full_window: Literal["raise", "send"] = "raise",
+    ) -> MarkerReconciler:
+        """What looks for the object created with `key` (narrowed to `within`):
+        the retry class of a marked create, and find_by_idempotency_key's lookup."""
+        return MarkerReconciler(
+            list_path=self.path,
+            idempotency_key=key,
+            customer=within if self.by == "customer" else None,
+            query=self.query(within),
+            declined=self.declined,
+            reread=self.reread,
+            look_first=look_first,
+            on_full_window=on_full_window,
+        )
+
     def query(self, within: str | None) -> tuple[tuple[str, str], ...]:
         """A lookup's query: `always`, and `by` set to `within` if given."""
         if self.by is None or within is None:
@@ -154,14 +180,5 @@ def marked(
     look_first = look_first_for(idempotency_key, on_full_window, assume_new)
     if not check_flag("mark_idempotency_key", mark_idempotency_key):
         return Marked(key, meta, Resend.NEVER)
-    retry = MarkerReconciler(
-        list_path=listed.path,
-        idempotency_key=key,
-        customer=within if listed.by == "customer" else None,
-        query=listed.query(within),
-        declined=listed.declined,
-        reread=listed.reread,
-        look_first=look_first,
-        on_full_window=on_full_window,
-    )
+    retry = listed.finder(key, within, look_first=look_first, on_full_window=on_full_window)
     return Marked(key, with_marker(meta, key), retry)

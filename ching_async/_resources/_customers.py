@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, TypedDict, Unpack
 
-from .._decode import decode_model, decode_upsert
+from .._decode import decode_upsert
 from .._errors import InvalidParameterError
 from .._listing import AsyncList
 from .._models import Customer, PaymentMethod, UpsertResult
@@ -124,10 +124,14 @@ class Customers(Resource):
         payload = {"identifyBy": IDENTIFY_BY[by], **_FIELDS.body(name=name, email=email, **fields)}
         if payload.get(IDENTIFY_BY[by]) is None:
             raise InvalidParameterError(f"identify_by={by!r} needs {by}=...")
-        response = await self._requester.request(
-            "POST", "/customers/upsert", body=payload, retry=Resend.SAFE
+        return await self._call(
+            UpsertResult,
+            "POST",
+            "/customers/upsert",
+            body=payload,
+            retry=Resend.SAFE,
+            decode=decode_upsert,
         )
-        return decode_upsert(response)
 
     def list(self) -> AsyncList[Customer]:
         """The 100 newest customers, newest first (deleted ones excluded).
@@ -146,10 +150,9 @@ class Customers(Resource):
         be deleted (409 ConflictError, `CUSTOMER_HAS_ACTIVE_SUBSCRIPTION`).
         """
         path = "/customers/" + check_id("id", id)
-        response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
         # The server may answer a bare {"success": true}: the tombstone, then.
         tombstone = {"id": id, "object": "customer", "deleted": True}
-        return decode_model(response, Customer, when_empty=tombstone)
+        return await self._call(Customer, "DELETE", path, retry=Resend.SAFE, when_empty=tombstone)
 
     def list_payment_methods(self, customer: str) -> AsyncList[PaymentMethod]:
         """The customer's active saved cards. Awaitable and async-iterable."""

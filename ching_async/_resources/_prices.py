@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypedDict, Unpack
 
-from .._decode import decode_model
 from .._listing import AsyncList
 from .._models import Price, PriceApplyMode, PriceType, Recurring, TaxMode
 from .._retry import Resend
@@ -148,8 +147,9 @@ class Prices(Resource):
         price, a Price with only its `id` is returned.
         """
         path = PRICES_PATH + "/" + check_id("id", id) + "/pending_migration"
-        response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
-        return decode_model(response, Price, when_empty={"id": id, "object": "price"})
+        return await self._call(
+            Price, "DELETE", path, retry=Resend.SAFE, when_empty={"id": id, "object": "price"}
+        )
 
     async def retrieve(self, id: str) -> Price:
         """The price `id` (`price_...`)."""

@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from .._decode import decode_error
+from .._decode import decode_image_url
 from .._errors import InvalidParameterError
 from .._listing import AsyncList
 from .._models import Product, ProductFeature
-from .._protocol import decode_envelope
 from .._retry import Resend
 from .._validation import (
     IMAGE_TYPES,
@@ -162,13 +161,14 @@ class Products(Resource):
         payload = {"content": base64.b64encode(content).decode(), "content_type": kind}
         if filename is not None:
             payload["filename"] = check_image_filename("filename", filename)
-        response = await self._requester.request(
-            "POST", PRODUCTS_PATH + "/upload_image", body=payload, retry=Resend.SAFE
+        return await self._call(
+            str,
+            "POST",
+            PRODUCTS_PATH + "/upload_image",
+            body=payload,
+            retry=Resend.SAFE,
+            decode=decode_image_url,
         )
-        url = _image_url(decode_envelope(response))
-        if url is None:
-            raise decode_error(response, str, TypeError("expected the image's URL"))
-        return url
 
     # Alike in shape only to refunds' and discounts': each is one shared call.
     async def retrieve(self, id: str) -> Product:
@@ -205,11 +205,3 @@ def _read_image(path: Path) -> bytes:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InvalidParameterError(f"cannot read image {str(path)!r}: {reason}") from None
-
-
-def _image_url(data: Any) -> str | None:
-    """The URL in upload_image's answer, whose shape no source documents
-    ("a URL"): the data itself, or its `url` or `image_url`."""
-    if isinstance(data, dict):
-        data = data.get("url") or data.get("image_url")
-    return data if isinstance(data, str) and data else None

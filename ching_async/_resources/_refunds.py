@@ -7,7 +7,7 @@ import attrs
 
 from .._errors import InvalidParameterError, LookupInconclusiveError
 from .._listing import AsyncList
-from .._models import Charge, Refund, RefundReason, RequestInfo
+from .._models import Charge, Refund, RefundReason
 from .._reconcile import MarkerReconciler
 from .._validation import Fields, check_amount, check_id, check_plain_id, check_refund_reason
 from ._base import Listed, Marking, Resource, marked
@@ -85,13 +85,15 @@ class Refunds(Resource):
             return None
         if found is None or found.request_info is None:
             return None
-        info = RequestInfo(
+        # As the retry loop presents a find before the first send: this call's
+        # POST, found (attempts=0, reconciled), with the lookup's answer headers.
+        info = attrs.evolve(
+            found.request_info,
             method="POST",
             path=REFUNDS_PATH,
             status=200,
             attempts=0,
             idempotency_key=key,
-            request_id=found.request_info.request_id,
             reconciled=True,
         )
         return attrs.evolve(found, request_info=info)

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._decode import decode_model
+from .._decode import decode_model, no_data
 from .._errors import WebhookSecretLostError
 from .._listing import AsyncList
+from .._messages import Response
 from .._models import WebhookEndpoint
-from .._protocol import decode_envelope, path_segment
+from .._protocol import path_segment
 from .._reconcile import MatchReconciler
 from .._retry import Resend
 from .._secrets import attach_context
@@ -53,7 +54,8 @@ class WebhookEndpoints(Resource):
         """
         body = _CREATE_FIELDS.body_of(locals())
         url, wanted = body["url"], body["events"]
-        response = await self._requester.request(
+        return await self._call(
+            WebhookEndpoint,
             "POST",
             WEBHOOKS_PATH,
             body=body,
@@ -64,12 +66,8 @@ class WebhookEndpoints(Resource):
                 resolve_hint="list the endpoints (webhook_endpoints.list()) to see whether it "
                 "was made; if it was, its secret is lost: delete it and create it again",
             ),
+            decode=_with_its_secret(url, wanted),
         )
-        endpoint = decode_model(response, WebhookEndpoint)
-        if response.reconciled:  # found by the lookup: made, but its secret never arrived
-            lost = WebhookSecretLostError(endpoint_id=endpoint.id, url=url, events=wanted)
-            raise attach_context(lost, response.request, attempts=response.attempts)
-        return endpoint
 
     def list(self) -> AsyncList[WebhookEndpoint]:
         """The endpoints of this key's mode (never their secrets).
@@ -83,10 +81,22 @@ class WebhookEndpoints(Resource):
         was lost may have deleted it; gone is what was asked), while a 404 to
         the first attempt raises `NotFoundError`."""
         path = WEBHOOKS_PATH + "/" + path_segment(str(check_webhook_endpoint_id("id", id)))
-        response = await self._requester.request("DELETE", path, retry=Resend.SAFE)
-        if response.status == 404 and response.attempts > 1:
-            return  # gone: an earlier attempt, whose answer was lost, deleted it
-        decode_envelope(response)  # a failure's typed error; a success has no data
+        await self._call(type(None), "DELETE", path, retry=Resend.UNTIL_GONE, decode=no_data)
+
+
+def _with_its_secret(url: str, events: list[str]) -> Callable[[Response], WebhookEndpoint]:
+    """The endpoint the create answered. One the lookup found was made, but
+    the answer carrying its secret (shown once) was lost: not a retry rule but
+    what a found endpoint means here, so it is WebhookSecretLostError."""
+
+    def decode(response: Response) -> WebhookEndpoint:
+        endpoint = decode_model(response, WebhookEndpoint)
+        if response.reconciled:
+            lost = WebhookSecretLostError(endpoint_id=endpoint.id, url=url, events=events)
+            raise attach_context(lost, response.request, attempts=response.attempts)
+        return endpoint
+
+    return decode
 
 
 def _same_endpoint(url: str, events: list[str]) -> Callable[[Mapping[str, Any]], bool]:

@@ -298,6 +298,16 @@ KEY_CALLS: dict[str, Callable[[object], Call]] = {
     "charges.capture": lambda k: lambda c: c.charges.capture("ch_1", idempotency_key=k),
     "charges.cancel": lambda k: lambda c: c.charges.cancel("ch_1", idempotency_key=k),
     "setup_sessions.create": lambda k: create_session(idempotency_key=k),
+    "customers.create": lambda k: lambda c: c.customers.create(name="Dana", idempotency_key=k),
+    "payment_methods.detach": lambda k: (
+        lambda c: c.payment_methods.detach("pm_1", idempotency_key=k)
+    ),
+    "payment_methods.create_test_card": lambda k: (
+        lambda c: c.payment_methods.create_test_card("cus_1", idempotency_key=k)
+    ),
+    "refunds.create": lambda k: (
+        lambda c: c.refunds.create(charge="ch_1", amount=1, idempotency_key=k)
+    ),
     "setup_sessions.cancel": lambda k: (
         lambda c: c.setup_sessions.cancel("seti_1", idempotency_key=k)
     ),

@@ -412,6 +412,8 @@ async def test_a_full_refund_retried_with_its_key_returns_the_refund(fake, clien
     assert again.id == first.id
     assert again.request_info.found_existing is True
     assert (again.request_info.method, again.request_info.attempts) == ("POST", 0)
+    # The lookup's answer headers, as every found result keeps them.
+    assert again.request_info.headers["content-type"].startswith("application/json")
     assert len(fake.refunds_for(charge.id)) == 1
     with pytest.raises(ching_async.InvalidParameterError, match="nothing left"):
         await client.refunds.create(charge=charge.id, idempotency_key="rf-other")

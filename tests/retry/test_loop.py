@@ -11,6 +11,9 @@ from typing import TypeVar
 import pytest
 
 import ching_async
+from ching_async._messages import Request, Response
+from ching_async._retry import Resend, RetryPolicy
+from ching_async._retry_loop import RetryLoop
 from ching_async.testing import FakeChing, Fault, MockTransport, error_response
 from tests._support.scripted import TEST_KEY
 
@@ -152,3 +155,38 @@ async def test_a_wait_that_wakes_past_the_deadline_is_logged(
     assert (overrun.ching_attempt, overrun.ching_request_id) == (1, "req_503")  # type: ignore[attr-defined]
     assert overrun.ching_outcome_unknown is False  # type: ignore[attr-defined]
     assert "GET /charges/ch_1: deadline -> give up (" in overrun.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("retry", "statuses", "answer"),
+    [
+        # A re-send's 404: the attempt whose answer was lost deleted it; done.
+        (Resend.UNTIL_GONE, [503, 404], (200, 2, True)),
+        (Resend.UNTIL_GONE, [429, 404], (200, 2, True)),
+        # A first 404 is the call's own answer: there was nothing to delete.
+        (Resend.UNTIL_GONE, [404], (404, 1, False)),
+        (Resend.UNTIL_GONE, [503, 200], (200, 2, False)),
+        # Only that class reads a re-send's 404 so.
+        (Resend.SAFE, [503, 404], (404, 2, False)),
+    ],
+    ids=["after-503", "after-429", "first-404", "deleted-on-retry", "safe-keeps-404"],
+)
+async def test_until_gone_answers_a_resends_404_as_done(
+    retry: Resend, statuses: list[int], answer: tuple[int, int, bool]
+) -> None:
+    answers = iter(statuses)
+
+    async def send(request: Request) -> Response:
+        status = next(answers)
+        body = b'{"success":true}' if status == 200 else b'{"success":false}'
+        headers = {"x-request-id": f"req_{request.attempt}"}
+        return Response(status, headers, body, request, attempts=request.attempt)
+
+    loop = RetryLoop(RetryPolicy(instant=True), max_retries=2, total_timeout=5.0)
+    request = Request("DELETE", "/webhooks/1", "https://api.test")
+    response = await loop.run(request, retry, send)
+    assert (response.status, response.attempts, response.reconciled) == answer
+    assert next(answers, None) is None  # every answer used, none more asked for
+    assert response.headers["x-request-id"] == f"req_{len(statuses)}"  # the last answer's
+    if response.reconciled:
+        assert response.body == b'{"success":true}'  # an answer without data, as a delete's
