@@ -4,7 +4,13 @@ against `orjson.loads` of the same list body.
 A diagnostic for changes on the call path (validation, retry, decoding)
 that the loopback rows of bench_http.py are too noisy to show.
 
-    .venv/bin/python benchmarks/inprocess_chain.py [--rounds 3] [--calls 5000]
+`--without PART` stubs one part out (reaching into private modules, as
+split_get.py does) to show what it costs: `request_info` (one RequestInfo
+reused instead of one per response), `uuid` (a constant idempotency key
+instead of `uuid.uuid4()`), `checks` (the arguments' checks skipped) or
+`decode` (the response returned undecoded).
+
+    .venv/bin/python benchmarks/inprocess_chain.py [--rounds 3] [--calls 5000] [--without PART]
 """
 
 from __future__ import annotations
@@ -26,6 +32,30 @@ from bench_http import CHING_KEY
 
 import ching_async
 from ching_async._messages import Request, Response
+
+
+def _without(part: str) -> None:
+    from ching_async import _decode, _idempotency, _validation
+    from ching_async._resources import _base
+
+    if part == "request_info":
+        made: list[Any] = []
+        first = _decode.request_info
+
+        def reused(response: Any) -> Any:
+            if not made:
+                made.append(first(response))
+            return made[0]
+
+        _decode.request_info = reused
+    elif part == "uuid":
+        _idempotency.new_idempotency_key = lambda: "k" * 36
+    elif part == "checks":
+        _validation.Fields.body_of = lambda self, arguments: {  # type: ignore[method-assign]
+            api: arguments[name] for name, api, _, _ in self._fields if arguments.get(name)
+        }
+    elif part == "decode":
+        _base.decode_model = lambda response, cls, **_: response  # type: ignore[assignment]
 
 
 class _Stub:
@@ -82,7 +112,10 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=positive_int, default=3)
     parser.add_argument("--calls", type=positive_int, default=5000)
+    parser.add_argument("--without", choices=("request_info", "uuid", "checks", "decode"))
     args = parser.parse_args()
+    if args.without:
+        _without(args.without)
     asyncio.run(run(args.rounds, args.calls))
 
 
