@@ -86,68 +86,55 @@ CLIENT_LABELS = {
 # (key, label, op, concurrency, requests per run (full, quick), target for ching);
 # optional: "clients" (default DEFAULT_CLIENTS), "baseline" (default aiohttp) and
 # "measured" (the client the target is for, default ching).
+POST_C1: dict[str, Any] = {
+    "key": "post_c1",
+    "label": "POST create, c=1",
+    "op": "post",
+    "concurrency": 1,
+    "requests": (1500, 200),
+    "target": None,
+}
+# Info, as the GET below: the floor may read through glibc's mmap path.
+POST_C64 = POST_C1 | {
+    "key": "post_c64",
+    "label": "POST create, c=64",
+    "concurrency": 64,
+    "requests": (4000, 384),
+}
+LIST_C16 = POST_C1 | {
+    "key": "list_c16",
+    "label": "GET list of 100, c=16",
+    "op": "list",
+    "concurrency": 16,
+    "requests": (1200, 64),
+}
+
+
+def like_for_like(scenario: dict[str, Any], target: float | None) -> dict[str, Any]:
+    """`scenario` once both processes read on glibc's heap (see
+    _use_heap_reads): the two libraries' code compared like for like, the
+    floor without its mmap penalty (on that path a fresh aiohttp process pays
+    two page faults per response read; ching_async caps its read size). Run
+    after the other rows of these two clients: the switch cannot be undone
+    in a running worker."""
+    return {
+        **scenario,
+        "key": scenario["key"] + "_heap",
+        "label": scenario["label"] + ", heap reads",
+        "target": target,
+        "heap_reads": True,
+        "clients": ("aiohttp", "ching"),
+    }
+
+
 SCENARIOS: list[dict[str, Any]] = [
-    {
-        "key": "post_c1",
-        "label": "POST create, c=1",
-        "op": "post",
-        "concurrency": 1,
-        "requests": (1500, 200),
-        "target": None,
-    },
-    {
-        "key": "post_c64",
-        "label": "POST create, c=64",
-        "op": "post",
-        "concurrency": 64,
-        "requests": (4000, 384),
-        "target": None,  # info: the floor may read through glibc's mmap path
-    },
-    {
-        "key": "list_c16",
-        "label": "GET list of 100, c=16",
-        "op": "list",
-        "concurrency": 16,
-        "requests": (1200, 64),
-        "target": None,  # info: the floor may read through glibc's mmap path
-    },
-    # The same GET once both processes read on glibc's heap (see
-    # _use_heap_reads): the two libraries' code compared like for like, the
-    # floor without its mmap penalty: the GET target. After the other rows of
-    # these two clients: the switch cannot be undone in a running worker.
-    {
-        "key": "list_c16_heap",
-        "label": "GET list of 100, c=16, heap reads",
-        "op": "list",
-        "concurrency": 16,
-        "requests": (1200, 64),
-        "target": 1.15,  # like for like: both processes read on the heap
-        "heap_reads": True,
-        "clients": ("aiohttp", "ching"),
-    },
-    # The POST target, like for like too: on the mmap path a fresh aiohttp
-    # process pays two page faults per response read (ching_async caps its
-    # read size and does not), which made the floor up to 1.2x costlier.
-    {
-        "key": "post_c64_heap",
-        "label": "POST create, c=64, heap reads",
-        "op": "post",
-        "concurrency": 64,
-        "requests": (4000, 384),
-        "target": 1.3,
-        "heap_reads": True,
-        "clients": ("aiohttp", "ching"),
-    },
-    {
-        "key": "post_c1_heap",
-        "label": "POST create, c=1, heap reads",
-        "op": "post",
-        "concurrency": 1,
-        "requests": (1500, 200),
-        "target": None,
-        "heap_reads": True,
-        "clients": ("aiohttp", "ching"),
-    },
+    POST_C1,
+    POST_C64,
+    LIST_C16,
+    # The targets of the GET and the POST.
+    like_for_like(LIST_C16, 1.15),
+    like_for_like(POST_C64, 1.3),
+    like_for_like(POST_C1, None),
     # The SyncClient rows run last: their extra runs in the async client's
     # worker (CPU pinning among them) would otherwise change the allocator
     # history the rows above are measured with (see _use_heap_reads).
