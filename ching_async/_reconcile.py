@@ -39,9 +39,6 @@ __all__ = [
     "MarkerReconciler",
     "Reconciler",
     "StateReconciler",
-    "charge_canceled",
-    "charge_captured",
-    "charge_declined",
     "object_path",
 ]
 
@@ -217,20 +214,3 @@ def _answer(original: Request, lookup: Response, status: int, envelope: Any) -> 
         body=orjson.dumps(envelope),
         request=original.with_headers(credentials) if credentials else original,
     )
-
-
-def charge_declined(charge: Mapping[str, Any]) -> bool:
-    return charge.get("status") == "failed"
-
-
-def charge_captured(amount: int | None) -> Callable[[Mapping[str, Any]], bool]:
-    def settled(charge: Mapping[str, Any]) -> bool:
-        if charge.get("status") != "succeeded" or charge.get("captured") is not True:
-            return False
-        return amount is None or charge.get("amount_captured") == amount
-
-    return settled
-
-
-def charge_canceled(charge: Mapping[str, Any]) -> bool:
-    return charge.get("status") == "canceled"

@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
-from .._reconcile import (
-    StateReconciler,
-    charge_canceled,
-    charge_captured,
-    charge_declined,
-)
+from .._reconcile import StateReconciler
 from .._validation import (
     CHARGE_FIELDS,
     check_amount,
@@ -24,6 +19,25 @@ if TYPE_CHECKING:
     from .._bulk import BulkOptions, BulkRun, ChargeParams
 
 __all__ = ["Charges"]
+
+
+# The states a lookup reads from a charge as the API shows it (reconciliation).
+def charge_declined(charge: Mapping[str, Any]) -> bool:
+    return charge.get("status") == "failed"
+
+
+def charge_captured(amount: int | None) -> Callable[[Mapping[str, Any]], bool]:
+    def settled(charge: Mapping[str, Any]) -> bool:
+        if charge.get("status") != "succeeded" or charge.get("captured") is not True:
+            return False
+        return amount is None or charge.get("amount_captured") == amount
+
+    return settled
+
+
+def charge_canceled(charge: Mapping[str, Any]) -> bool:
+    return charge.get("status") == "canceled"
+
 
 # A charge is looked for by its marker among its customer's 100 newest.
 _LISTED = Listed("/charges", by="customer", declined=charge_declined)
