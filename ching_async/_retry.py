@@ -15,8 +15,9 @@ The rules, in one place:
   lookup that proves absence allows another send. After a failure CHING did
   not answer itself, an empty lookup proves nothing until `RetryPolicy.settle`
   has passed.
-- `Resend.UNTIL_GONE` (a delete): as SAFE, and a re-send answered 404 is
-  the call's success (the lost attempt may have deleted it).
+- `Resend.UNTIL_GONE` (a delete): as SAFE, and a 404 after an attempt that
+  may have taken effect is the call's success (that attempt may have
+  deleted it); after a refused connection or a 429 a 404 stays one.
 - A caller's own idempotency key (`Reconciler.look_first`) is looked up
   before the first send, so that the same key never makes two objects.
 - Bounded by `max_retries` (sends), two lookups per send, and `total_timeout`
@@ -129,8 +130,10 @@ class Resend(enum.Enum):
     SAFE = "safe"  # re-sending has no further effect (GETs, idempotent updates)
     NEVER = "never"  # a failure that may have taken effect ends the call, outcome unknown
     # A delete of an object that is gone once deleted: re-sent like SAFE, and a
-    # re-send answered 404 is the call's success (the attempt whose answer was
-    # lost may have deleted it; gone is what was asked). A first 404 stays one.
+    # 404 after an attempt that may have taken effect is the call's success
+    # (that attempt may have deleted it; gone is what was asked). A 404 with
+    # no such attempt before it (the first, or after a refused connection or
+    # a 429) stays one.
     UNTIL_GONE = "until gone"
 
 

@@ -54,8 +54,9 @@ _MAX_UNSETTLED = 10_000
 
 
 def _gone(response: Response) -> Response:
-    """A re-send's 404 under Resend.UNTIL_GONE: the call's success, an answer
-    without data (as the delete's own), found by the retry rule (`reconciled`)."""
+    """A 404 under Resend.UNTIL_GONE after an attempt that may have taken
+    effect: the call's success, an answer without data (as the delete's own),
+    found by the retry rule (`reconciled`)."""
     return response.replace(status=200, body=_SUCCESS_WITHOUT_DATA, reconciled=True)
 
 
@@ -79,6 +80,7 @@ class _Call:
         "lookups",
         "max_lookups",
         "max_sends",
+        "may_have_applied",
         "reconciler",
         "request",
         "result",
@@ -116,6 +118,9 @@ class _Call:
         self.in_doubt = looks_first
         # Before this (monotonic) time an empty lookup proves nothing.
         self.settle_until = 0.0
+        # An attempt sent so far may have taken effect (a failure after it
+        # may have reached the server, not a refused connection or a 429).
+        self.may_have_applied = False
         self.result: Response | None = None  # the response that ends the call
         self.last_response: Response | None = None
         self.last_error: APIConnectionError | APIError | None = None
@@ -210,12 +215,15 @@ class RetryLoop:
         except APIConnectionError as exc:
             call.last_error, call.last_response = exc, None
             seen = Seen.UNANSWERED_FAILURE if exc.may_have_reached_server else Seen.NOT_SENT
+            call.may_have_applied = call.may_have_applied or exc.may_have_reached_server
             return self._decide(call, Outcome(seen))
         if response.attempts != call.sends:
             response = response.replace(attempts=call.sends)
-        if response.status == 404 and call.sends > 1 and call.retry is Resend.UNTIL_GONE:
+        if response.status == 404 and call.may_have_applied and call.retry is Resend.UNTIL_GONE:
             response = _gone(response)
         outcome = classify(response, call.retry, self.policy.max_retry_after)
+        if outcome.seen is Seen.ANSWERED_FAILURE or outcome.seen is Seen.UNANSWERED_FAILURE:
+            call.may_have_applied = True
         if outcome.seen is Seen.ANSWER:
             call.result = response
         else:

@@ -92,17 +92,19 @@ def checked_transport(transport: object, max_response_bytes: int) -> Handler:
         )
     handle = transport.handle
     name = type(transport).__name__
-    if not _is_async(handle):
-        # Refused now: awaited on the first call, a plain function's Response
-        # would end it in a bare TypeError.
-        raise InvalidParameterError(
-            f"transport {name}.handle is not async: it must be a coroutine function,"
-            " async def handle(self, request) -> Response"
-        )
+    # A plain `def handle` that returns an awaitable (a wrapper delegating to
+    # another transport) is taken too: its result is checked on each call.
+    checked = not _is_async(handle)
 
     async def send(request: Request) -> Response:
         try:
-            response = await handle(request)
+            result = handle(request)
+            if checked and not inspect.isawaitable(result):
+                raise InvalidParameterError(
+                    f"transport {name}.handle returned {type(result).__name__}, not an"
+                    " awaitable: make it async def handle(self, request) -> Response"
+                )
+            response = await result
         except APIConnectionError as error:
             if error.method is None:
                 attach_context(error, request)

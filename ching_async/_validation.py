@@ -840,6 +840,10 @@ def check_base_url(value: object, api_key: ApiKey) -> str:
         # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
         # end up in the request line.
         raise _fail("base_url must not contain whitespace or control characters")
+    # Checked first, on the text itself: the part before "@" is a password, and
+    # urlsplit's own errors quote the netloc.
+    if "@" in value.partition("//")[2].partition("/")[0]:
+        raise _fail("base_url must not contain credentials (user:password@)")
     try:
         parts = urlsplit(value)
         if parts.port == 0:  # .port raises ValueError for a port out of range
@@ -847,7 +851,6 @@ def check_base_url(value: object, api_key: ApiKey) -> str:
     except ValueError as exc:
         raise _fail(f"base_url is not a valid URL ({exc})") from None
     if "@" in parts.netloc:
-        # Checked before anything that echoes the URL: the part before "@" is a password.
         raise _fail("base_url must not contain credentials (user:password@)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(f"base_url must be an absolute http(s) URL, got {value!r}")

@@ -77,9 +77,10 @@ class WebhookEndpoints(Resource):
     async def delete(self, id: int) -> None:
         """Delete the endpoint `id` (a number, from `list`): deliveries to it
         stop at once. The API answers without data. Retried like a GET: a
-        retry that finds the endpoint gone succeeds (the attempt whose answer
-        was lost may have deleted it; gone is what was asked), while a 404 to
-        the first attempt raises `NotFoundError`."""
+        retry that finds the endpoint gone after an attempt that may have
+        taken effect succeeds (that attempt may have deleted it; gone is what
+        was asked), while a 404 with no such attempt before it (the first, or
+        after a refused connection or a 429) raises `NotFoundError`."""
         path = WEBHOOKS_PATH + "/" + path_segment(str(check_webhook_endpoint_id("id", id)))
         await self._call(type(None), "DELETE", path, retry=Resend.UNTIL_GONE, decode=no_data)
 

@@ -294,7 +294,9 @@ async def test_upsert_with_a_non_string_action_is_a_decode_error(scripted: Scrip
     body = orjson.dumps({"success": True, "data": {"id": "cus_1"}, "action": 1})
     scripted.on("POST", "/ching/v1/customers/upsert", raw(200, body, "application/json"))
     async with ching_async.Client(TEST_KEY, **scripted.client_options()) as client:
-        with pytest.raises(ching_async.ResponseDecodeError, match="action"):
+        with pytest.raises(
+            ching_async.ResponseDecodeError, match="action: expected a string, got int"
+        ):
             await client.customers.upsert(identify_by="email", email="a@example.com")
 
 

@@ -160,24 +160,41 @@ async def test_a_wait_that_wakes_past_the_deadline_is_logged(
 @pytest.mark.parametrize(
     ("retry", "statuses", "answer"),
     [
-        # A re-send's 404: the attempt whose answer was lost deleted it; done.
+        # A 404 after an attempt that may have taken effect (a 503, a
+        # connection dropped after sending): that attempt deleted it; done.
         (Resend.UNTIL_GONE, [503, 404], (200, 2, True)),
-        (Resend.UNTIL_GONE, [429, 404], (200, 2, True)),
-        # A first 404 is the call's own answer: there was nothing to delete.
+        (Resend.UNTIL_GONE, ["dropped", 404], (200, 2, True)),
+        (Resend.UNTIL_GONE, [429, 503, 404], (200, 3, True)),
+        # A 404 with no such attempt before it is the call's own answer: the
+        # first, or after a refused connection or a 429 (nothing was deleted).
         (Resend.UNTIL_GONE, [404], (404, 1, False)),
+        (Resend.UNTIL_GONE, [429, 404], (404, 2, False)),
+        (Resend.UNTIL_GONE, ["refused", 404], (404, 2, False)),
         (Resend.UNTIL_GONE, [503, 200], (200, 2, False)),
-        # Only that class reads a re-send's 404 so.
+        # Only that class reads a 404 so.
         (Resend.SAFE, [503, 404], (404, 2, False)),
     ],
-    ids=["after-503", "after-429", "first-404", "deleted-on-retry", "safe-keeps-404"],
+    ids=[
+        "after-503",
+        "after-dropped",
+        "after-429-then-503",
+        "first-404",
+        "after-429",
+        "after-refused",
+        "deleted-on-retry",
+        "safe-keeps-404",
+    ],
 )
-async def test_until_gone_answers_a_resends_404_as_done(
-    retry: Resend, statuses: list[int], answer: tuple[int, int, bool]
+async def test_until_gone_answers_a_404_after_a_possible_delete_as_done(
+    retry: Resend, statuses: list[int | str], answer: tuple[int, int, bool]
 ) -> None:
     answers = iter(statuses)
 
     async def send(request: Request) -> Response:
         status = next(answers)
+        if isinstance(status, str):  # a connection refused, or dropped after sending
+            reached = status == "dropped"
+            raise ching_async.APIConnectionError(status, may_have_reached_server=reached)
         body = b'{"success":true}' if status == 200 else b'{"success":false}'
         headers = {"x-request-id": f"req_{request.attempt}"}
         return Response(status, headers, body, request, attempts=request.attempt)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+from collections.abc import Awaitable
 from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
@@ -265,14 +266,34 @@ class _AsyncCallable:
         pytest.param(SimpleNamespace(handle=MagicMock()), "SimpleNamespace", id="MagicMock"),
     ],
 )
-def test_a_transport_whose_handle_is_not_async_is_refused_up_front(
+async def test_a_handle_that_returns_no_awaitable_is_a_clear_error(
     transport: object, name: str
 ) -> None:
-    # Not on the first call, as a bare "can't be used in 'await' expression".
-    with pytest.raises(
-        ching_async.InvalidParameterError, match=rf"^transport {name}\.handle is not async"
-    ):
-        client_for(transport)
+    # Not a bare "can't be used in 'await' expression" from deep in the client.
+    async with client_for(transport) as client:
+        with pytest.raises(
+            ching_async.InvalidParameterError,
+            match=rf"^transport {name}\.handle returned \w+, not an awaitable",
+        ):
+            await client.charges.retrieve("ch_1")
+
+
+class _Delegating:
+    """A wrapper whose plain `handle` returns the inner transport's coroutine."""
+
+    def __init__(self) -> None:
+        self.inner = MockTransport(_answer)
+
+    def handle(self, request: ching_async.Request) -> Awaitable[ching_async.Response]:
+        return self.inner.handle(request)
+
+
+async def test_a_plain_handle_returning_an_awaitable_is_taken() -> None:
+    transport = _Delegating()
+    async with client_for(transport) as client:
+        charge = await client.charges.retrieve("ch_1")
+    assert charge.id == CHARGE["id"]
+    assert len(transport.inner.requests()) == 1
 
 
 @pytest.mark.parametrize(

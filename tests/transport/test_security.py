@@ -222,6 +222,9 @@ def test_live_key_allowed_over_https_or_loopback(url: str) -> None:
         "ftp://user:hunter2@api.ching.co.il/ching/v1",
         "//user:hunter2@api.ching.co.il/ching/v1",
         "https://user:hunter2@:443/ching/v1",
+        # urlsplit's own error quotes the netloc (NFKC-unsafe characters).
+        "https://user:hunter2\uff03@api.ching.co.il/ching/v1",
+        "https://user:hunter2\u2100@api.ching.co.il/ching/v1",
     ],
 )
 def test_malformed_base_url_is_rejected_at_construction(url: str) -> None:
