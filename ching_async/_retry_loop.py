@@ -128,13 +128,46 @@ class _Call:
 
 
 class KeyRegistry:
-    """Calls with a caller's idempotency key (see RetryLoop._keyed): the keys
-    in flight, and until when an empty lookup proves nothing for a key whose
-    last call ended in doubt. One per client."""
+    """The calls with a caller's idempotency key (see RetryLoop._keyed): one
+    at a time per key, and until when an empty lookup proves nothing for a
+    key whose last call ended in doubt. One per client, shared by its
+    `with_options` views."""
 
     def __init__(self) -> None:
-        self.in_flight: dict[str, asyncio.Event] = {}
-        self.unsettled: dict[str, float] = {}
+        self._in_flight: dict[str, asyncio.Event] = {}
+        self._unsettled: dict[str, float] = {}
+
+    async def wait_turn(self, key: str, deadline: float, clock: Callable[[], float]) -> bool:
+        """Wait until no call with `key` is in flight, at most until
+        `deadline` (by `clock`); False when that passed."""
+        while (busy := self._in_flight.get(key)) is not None:
+            try:
+                async with asyncio.timeout(max(0.0, deadline - clock())):
+                    await busy.wait()
+            except TimeoutError:
+                return False
+        return True
+
+    def hold(self, key: str) -> asyncio.Event:
+        """Mark a call with `key` in flight; `release` with what this returns."""
+        done = self._in_flight[key] = asyncio.Event()
+        return done
+
+    def release(self, key: str, done: asyncio.Event) -> None:
+        del self._in_flight[key]
+        done.set()
+
+    def settle_until(self, key: str) -> float:
+        """The (monotonic) time before which an empty lookup for `key` proves nothing."""
+        return self._unsettled.get(key, 0.0)
+
+    def remember_unsettled(self, key: str, until: float, now: float) -> None:
+        """Remember `key` as settling until `until` (bounded: beyond
+        _MAX_UNSETTLED live keys, none more)."""
+        if len(self._unsettled) >= _MAX_UNSETTLED:
+            self._unsettled = {k: t for k, t in self._unsettled.items() if t > now}
+        if until > now and len(self._unsettled) < _MAX_UNSETTLED:
+            self._unsettled[key] = max(until, self._unsettled.get(key, 0.0))
 
 
 @attrs.define(eq=False, repr=False)
@@ -423,9 +456,15 @@ class RetryLoop:
         settle time has passed, as within one call."""
         key = call.request.idempotency_key
         assert key is not None
-        await self._wait_for_key(call, key)
-        done = self._keys.in_flight[key] = asyncio.Event()
-        call.settle_until = self._keys.unsettled.get(key, 0.0)
+        if not await self._keys.wait_turn(key, call.deadline, self._clock):
+            error = APITimeoutError(
+                f"another call with idempotency key {key!r} was still in flight in this "
+                "client when this call's total_timeout ran out; this call sent nothing",
+                may_have_reached_server=False,
+            )
+            raise attach_context(error, call.request, attempts=0)
+        done = self._keys.hold(key)
+        call.settle_until = self._keys.settle_until(key)
         try:
             decision = await self._look(call, send)
             return await self._loop(call, send, decision)
@@ -433,37 +472,17 @@ class RetryLoop:
             self._remember_doubt(call, exc)
             raise
         finally:
-            del self._keys.in_flight[key]
-            done.set()
-
-    async def _wait_for_key(self, call: _Call, key: str) -> None:
-        while (busy := self._keys.in_flight.get(key)) is not None:
-            try:
-                async with asyncio.timeout(max(0.0, call.deadline - self._clock())):
-                    await busy.wait()
-            except TimeoutError:
-                error = APITimeoutError(
-                    f"another call with idempotency key {key!r} was still in flight in this "
-                    "client when this call's total_timeout ran out; this call sent nothing",
-                    may_have_reached_server=False,
-                )
-                raise attach_context(error, call.request, attempts=0) from None
+            self._keys.release(key, done)
 
     def settling(self, key: str) -> float:
         """Seconds until an empty lookup for `key` proves absence: 0 unless a
         call with it ended in doubt (unknown, or cancelled mid-send) within
         the settle time."""
-        return max(0.0, self._keys.unsettled.get(key, 0.0) - self._clock())
+        return max(0.0, self._keys.settle_until(key) - self._clock())
 
     def _remember_unsettled(self, key: str, until: float) -> None:
-        if self.policy.instant:
-            return
-        now = self._clock()
-        unsettled = self._keys.unsettled
-        if len(unsettled) >= _MAX_UNSETTLED:
-            unsettled = self._keys.unsettled = {k: t for k, t in unsettled.items() if t > now}
-        if until > now and len(unsettled) < _MAX_UNSETTLED:
-            unsettled[key] = max(until, unsettled.get(key, 0.0))
+        if not self.policy.instant:
+            self._keys.remember_unsettled(key, until, self._clock())
 
 
 # What a caller running at INFO wants to see: the steps that are not the
