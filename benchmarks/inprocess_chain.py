@@ -52,7 +52,9 @@ def _without(part: str) -> None:
         _idempotency.new_idempotency_key = lambda: "k" * 36
     elif part == "checks":
         _validation.Fields.body_of = lambda self, arguments: {  # type: ignore[method-assign]
-            api: arguments[name] for name, api, _, _ in self._fields if arguments.get(name)
+            api: arguments[name]
+            for name, api, _, _ in self._fields
+            if arguments.get(name) is not None
         }
     elif part == "decode":
         _base.decode_model = lambda response, cls, **_: response  # type: ignore[assignment]

@@ -831,6 +831,9 @@ def check_middlewares(name: str, value: object) -> tuple[Middleware, ...]:
     return chain
 
 
+_NETLOC_END = re.compile(r"[/?#]")
+
+
 def check_base_url(value: object, api_key: ApiKey) -> str:
     """The API's absolute http(s) URL, without a trailing slash; plain http://
     with a live key only to a loopback host. One with a password is never echoed."""
@@ -840,9 +843,10 @@ def check_base_url(value: object, api_key: ApiKey) -> str:
         # urlsplit quietly drops CR/LF/tab and keeps spaces, which would then
         # end up in the request line.
         raise _fail("base_url must not contain whitespace or control characters")
-    # Checked first, on the text itself: the part before "@" is a password, and
-    # urlsplit's own errors quote the netloc.
-    if "@" in value.partition("//")[2].partition("/")[0]:
+    # Checked first, on the text of the netloc as urlsplit reads it (after "//",
+    # up to "/", "?" or "#"): the part before "@" is a password, and urlsplit's
+    # own errors quote the netloc.
+    if "@" in _NETLOC_END.split(value.partition("//")[2], maxsplit=1)[0]:
         raise _fail("base_url must not contain credentials (user:password@)")
     try:
         parts = urlsplit(value)
@@ -850,8 +854,6 @@ def check_base_url(value: object, api_key: ApiKey) -> str:
             raise ValueError("port 0")
     except ValueError as exc:
         raise _fail(f"base_url is not a valid URL ({exc})") from None
-    if "@" in parts.netloc:
-        raise _fail("base_url must not contain credentials (user:password@)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(f"base_url must be an absolute http(s) URL, got {value!r}")
     if parts.query or parts.fragment:
