@@ -1,14 +1,22 @@
-"""The idempotency keys the library makes for a POST that has none."""
+"""The idempotency keys the library makes for a POST that has none, as the
+transport gets them."""
 
 from __future__ import annotations
 
 import uuid
 
-from ching_async._idempotency import new_idempotency_key
+import ching_async
+from ching_async.testing import MockTransport, envelope_response
+from tests._support.scripted import CHARGE, TEST_KEY
 
 
-def test_made_keys_are_random_version_4_uuids() -> None:
-    keys = [new_idempotency_key() for _ in range(4000)]
+async def test_made_keys_are_random_version_4_uuids() -> None:
+    transport = MockTransport(lambda request: envelope_response(request, CHARGE))
+    async with ching_async.Client(TEST_KEY, transport=transport) as client:
+        for _ in range(2000):
+            await client.charges.create(customer="cus_1", payment_method="pm_1", amount=100)
+    keys = [request.headers["Idempotency-Key"] for request in transport.requests()]
+    assert len(keys) == 2000
     assert len(set(keys)) == len(keys)
     for key in keys:
         parsed = uuid.UUID(key)
