@@ -10,6 +10,12 @@ reused instead of one per response), `uuid` (a constant idempotency key
 instead of `uuid.uuid4()`), `checks` (the arguments' checks skipped) or
 `decode` (the response returned undecoded).
 
+The "bare lane" row is what a create costs with no design around it: the
+same argument checks, key, JSON body, Request, stub transport, envelope,
+RequestInfo and Charge decode, but no retry loop, attempt chain, reconciler
+or marker options. It is the floor of any design that keeps those
+guarantees' ingredients, shown beside the real call.
+
     .venv/bin/python benchmarks/inprocess_chain.py [--rounds 3] [--calls 5000] [--without PART]
 """
 
@@ -26,7 +32,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import orjson
-from _common import positive_int
+from _common import CUSTOMER, PAYMENT_METHOD, positive_int
 from _server import ching_charge_body, ching_list_body
 from bench_http import CHING_KEY
 
@@ -60,6 +66,48 @@ def _without(part: str) -> None:
         _base.decode_model = lambda response, cls, **_: response  # type: ignore[assignment]
 
 
+def _bare_lane(client: ching_async.Client, stub: _Stub) -> Any:
+    """charges.create's ingredients in one function (see the module docstring)."""
+    from ching_async._convert import model_hook
+    from ching_async._decode import request_info
+    from ching_async._idempotency import IDEMPOTENCY_METADATA_KEY, new_idempotency_key
+    from ching_async._models import Charge
+    from ching_async._protocol import decode_envelope, encode_json
+    from ching_async._validation import CHARGE_FIELDS
+
+    requester = client.charges._requester
+    authorization = "Bearer " + CHING_KEY
+    decode_charge = model_hook(Charge)
+
+    async def create(
+        customer: str,
+        payment_method: str,
+        amount: int,
+        currency: str = "ils",
+        description: str | None = None,
+        installments: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Charge:
+        body = CHARGE_FIELDS.body_of(locals())
+        key = new_idempotency_key()
+        body["metadata"] = {IDEMPOTENCY_METADATA_KEY: key}
+        request = Request(
+            "POST",
+            "/charges",
+            requester.base_url,
+            headers={"Authorization": authorization, "Idempotency-Key": key},
+            body=encode_json(body),
+            idempotency_key=key,
+            timeout=requester.timeout,
+            deadline=time.monotonic() + requester.total_timeout,
+        )
+        response = await stub.handle(request)
+        charge: Charge = decode_charge(decode_envelope(response), Charge, request_info(response))
+        return charge
+
+    return create
+
+
 class _Stub:
     """A transport (the seam's one method) answering from stored bodies;
     unlike MockTransport it records nothing, so thousands of calls cost the same."""
@@ -83,8 +131,13 @@ async def run(rounds: int, calls: int) -> None:
 
         async def post() -> Any:
             return await client.charges.create(
-                customer="cus_V8ltq1pK_MWH", payment_method="pm_WMc9X22NT1af", amount=9900
+                customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=9900
             )
+
+        bare = _bare_lane(client, stub)
+
+        async def bare_lane() -> Any:
+            return await bare(customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=9900)
 
         async def floor() -> Any:
             return orjson.loads(list_body)
@@ -98,6 +151,7 @@ async def run(rounds: int, calls: int) -> None:
             for label, fn in (
                 ("GET list", get),
                 ("POST create", post),
+                ("bare lane", bare_lane),
                 ("orjson.loads of the list", floor),
             ):
                 gc.collect()
