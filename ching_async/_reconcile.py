@@ -177,10 +177,17 @@ def object_path(list_path: str, object_id: str) -> str:
 
 
 def _get(request: Request, path: str, query: tuple[tuple[str, str], ...] = ()) -> Request:
-    """A GET derived from the original request, stripped of its POST-only parts."""
+    """A GET derived from the original request, stripped of its POST-only
+    parts. The call's other headers stay (`with_options(headers=...)`, a call
+    middleware's): one that routes the request (a tenant or gateway header)
+    must route the lookup to where the POST went."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _POST_ONLY}
     return request.replace(
-        method="GET", path=path, query=query, headers={}, body=None, idempotency_key=None
+        method="GET", path=path, query=query, headers=headers, body=None, idempotency_key=None
     )
+
+
+_POST_ONLY = frozenset({"idempotency-key", "content-type"})
 
 
 def _found(original: Request, lookup: Response, data: Mapping[str, Any]) -> Response:

@@ -238,6 +238,21 @@ async def test_create_found_by_marker_is_returned_without_resending(scripted, cl
     assert all("Idempotency-Key" not in lookup.headers for lookup in lookups)
 
 
+async def test_lookups_carry_the_calls_own_headers(scripted, client):
+    # A header that routes the call (a tenant, a gateway) routes its lookups too.
+    scripted.on("POST", CHARGES, drop(), envelope(CHARGE))
+    scripted.on("GET", CHARGES, envelope([CHARGE]))
+    view = client.with_options(headers={"X-Tenant": "shop-2"})
+    await create_charge(view, idempotency_key="inv-7")
+    lookups = scripted.seen_at("GET", CHARGES)
+    assert len(lookups) == 2  # before the first send, and after the drop
+    for lookup in lookups:
+        assert lookup.headers["X-Tenant"] == "shop-2"
+        assert "Idempotency-Key" not in lookup.headers
+        assert "Content-Type" not in lookup.headers
+    assert all(post.headers["X-Tenant"] == "shop-2" for post in scripted.seen_at("POST", CHARGES))
+
+
 async def test_create_not_found_is_resent_with_the_same_key(scripted, client):
     scripted.on("POST", CHARGES, drop(), envelope(CHARGE))
     scripted.on("GET", CHARGES, envelope([CHARGE]))
