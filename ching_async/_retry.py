@@ -12,9 +12,10 @@ The rules, in one place:
 - May have taken effect (a timeout or a dropped connection after sending, a
   500/502/503/504, an unreadable 2xx): a SAFE call sends again; a NEVER call
   ends with `outcome_unknown=True`; a reconciled call looks first, and only a
-  lookup that proves absence allows another send. After a failure CHING did
-  not answer itself, an empty lookup proves nothing until `RetryPolicy.settle`
-  has passed.
+  lookup that proves absence allows another send. After any failure but an
+  unreadable 2xx (a 2xx means CHING finished), an empty lookup proves nothing
+  until `RetryPolicy.settle` has passed, a 5xx with CHING's own error
+  envelope included.
 - `Resend.UNTIL_GONE` (a delete): as SAFE, and a 404 after an attempt that
   may have taken effect is the call's success (that attempt may have
   deleted it); after a refused connection or a 429 a 404 stays one.
@@ -45,7 +46,7 @@ from ._errors import (
     ResponseDecodeError,
 )
 from ._messages import Response
-from ._protocol import decode_envelope, error_envelope, parse_retry_after
+from ._protocol import decode_envelope, parse_retry_after
 from ._reconcile import Reconciler
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class Seen(enum.Enum):
     ANSWER = "answer"  # a response to return as it is
     NOT_SENT = "not sent"  # provably no effect: the connection was never made
     RATE_LIMITED = "rate limited"  # 429 with a wait we may honour
-    ANSWERED_FAILURE = "answered failure"  # may have taken effect; CHING has finished
+    ANSWERED_FAILURE = "answered failure"  # an unreadable 2xx: CHING has finished
     UNANSWERED_FAILURE = "unanswered failure"  # may have taken effect; CHING may still be at it
     FOUND = "found"  # a lookup found the object
     ABSENT = "absent"  # a lookup did not find it, and the list was not full
@@ -277,10 +278,11 @@ def classify(response: Response, retry: RetryClass, max_retry_after: float) -> O
             return Outcome(Seen.ANSWER, status)  # the server asks for longer than we may wait
         return Outcome(Seen.RATE_LIMITED, status, wait)
     if status in RETRYABLE_STATUSES:
-        # A 500/502/503 carrying CHING's own error envelope: CHING has finished
-        # with the request. A 504, or a proxy's page, says nothing of that.
-        answered = status != 504 and error_envelope(response) is not None
-        return Outcome(Seen.ANSWERED_FAILURE if answered else Seen.UNANSWERED_FAILURE, status)
+        # Even CHING's own error envelope does not prove CHING is done with the
+        # request: a handler can fail after the card was charged, and the charge
+        # still be recorded (FakeChing's Fault.status_then_commit). A 504 or a
+        # proxy's page says even less.
+        return Outcome(Seen.UNANSWERED_FAILURE, status)
     if not isinstance(retry, Resend) and _unreadable_success(response):
         # Most likely applied, but the answer cannot say so. A 2xx means CHING
         # has finished with the request.

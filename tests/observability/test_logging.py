@@ -181,7 +181,7 @@ def run_with_ching_log(value: str | None) -> str:
 def test_ching_log_turns_logging_on_without_logging_config() -> None:
     assert run_with_ching_log(None) == ""
     info = run_with_ching_log("info")
-    assert "INFO ching_async.retry: GET /charges: answered failure -> send" in info
+    assert "INFO ching_async.retry: GET /charges: unanswered failure -> send" in info
     assert "DEBUG" not in info
     debug = run_with_ching_log("DEBUG")
     assert "DEBUG ching_async: GET /charges -> 503 (attempt 1" in debug

@@ -94,12 +94,12 @@ async def test_giving_up_for_lack_of_time_is_the_logged_decision(
     assert time.monotonic() - started < 0.5  # no wait that could not lead to another attempt
     assert (error.attempts, error.outcome_unknown) == (1, False)
     assert record.levelno == logging.INFO
-    assert (record.ching_seen, record.ching_action) == ("answered failure", "give up")  # type: ignore[attr-defined]
+    assert (record.ching_seen, record.ching_action) == ("unanswered failure", "give up")  # type: ignore[attr-defined]
     assert record.ching_reason.endswith("; no time left for the next attempt")  # type: ignore[attr-defined]
     assert (record.ching_method, record.ching_path) == ("GET", "/charges/ch_1")  # type: ignore[attr-defined]
     assert (record.ching_attempt, record.ching_request_id) == (1, "req_503")  # type: ignore[attr-defined]
     assert (record.ching_idempotency_key, record.ching_outcome_unknown) == (None, False)  # type: ignore[attr-defined]
-    assert "GET /charges/ch_1: answered failure -> give up (" in record.getMessage()
+    assert "GET /charges/ch_1: unanswered failure -> give up (" in record.getMessage()
 
 
 async def test_a_reconciled_post_out_of_time_for_its_lookup_ends_unknown(

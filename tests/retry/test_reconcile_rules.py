@@ -42,18 +42,29 @@ async def create(client: ching_async.Client, customer: str, card: str) -> ching_
     return await client.charges.create(customer=customer, payment_method=card, amount=4990)
 
 
-async def test_ching_error_envelope_proves_absence_at_once(scripted: Script) -> None:
-    scripted.on("POST", CHARGES, error(503, "SERVICE_UNAVAILABLE"), envelope(CHARGE))
-    scripted.on("GET", CHARGES, envelope([]))
-    async with settle_client(scripted, 30) as client:
-        started = time.monotonic()
-        charge = await create(client, "cus_1", "pm_1")
-    assert time.monotonic() - started < 5  # no 30 s settle: CHING answered itself
-    assert charge.request_info.attempts == 2
+async def test_a_charge_committed_after_its_5xx_is_not_charged_twice() -> None:
+    # CHING answers 503 with its own error envelope, and the charge is recorded
+    # 0.3 s later: an empty lookup right after the 503 proves nothing.
+    async with FakeChing() as fake:
+        customer = fake.add_customer(email="tal@example.com")
+        card = fake.add_payment_method(customer.id)
+        fault = Fault.status_then_commit(503, 0.3)
+        fake.faults.add(fault, method="POST", path="/charges", times=1)
+        policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=1.0)
+        async with ching_async.Client(fake.api_key, base_url=fake.url, retry_policy=policy) as client:
+            charge = await create(client, customer.id, card.id)
+        assert [c.id for c in fake.charges_for(customer.id)] == [charge.id]
+        assert charge.request_info.reconciled is True
+        assert fake.duplicates_by_idempotency_key() == {}
 
 
-async def test_a_proxy_error_page_waits_before_resending(scripted: Script) -> None:
-    scripted.on("POST", CHARGES, raw(502, b"<html>bad gateway</html>"), envelope(CHARGE))
+@pytest.mark.parametrize(
+    "failure",
+    [error(503, "SERVICE_UNAVAILABLE"), raw(502, b"<html>bad gateway</html>")],
+    ids=["ching-error-envelope", "proxy-error-page"],
+)
+async def test_a_5xx_waits_before_resending(scripted: Script, failure: Any) -> None:
+    scripted.on("POST", CHARGES, failure, envelope(CHARGE))
     scripted.on("GET", CHARGES, envelope([]))
     async with settle_client(scripted, 0.6) as client:
         started = time.monotonic()
