@@ -51,7 +51,9 @@ async def test_a_charge_committed_after_its_5xx_is_not_charged_twice() -> None:
         fault = Fault.status_then_commit(503, 0.3)
         fake.faults.add(fault, method="POST", path="/charges", times=1)
         policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=1.0)
-        async with ching_async.Client(fake.api_key, base_url=fake.url, retry_policy=policy) as client:
+        async with ching_async.Client(
+            fake.api_key, base_url=fake.url, retry_policy=policy
+        ) as client:
             charge = await create(client, customer.id, card.id)
         assert [c.id for c in fake.charges_for(customer.id)] == [charge.id]
         assert charge.request_info.reconciled is True
