@@ -75,7 +75,9 @@ class DownloadStep:
     def __call__(self, request: Request, call_next: Handler) -> Awaitable[Response]:
         if request.sink is None:
             return call_next(request)
-        return self._download(request.with_headers(PDF_ACCEPT), call_next)
+        # The download's Accept replaces one a caller set (with_options), whatever its case.
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "accept"}
+        return self._download(request.replace(headers={**headers, **PDF_ACCEPT}), call_next)
 
     async def _download(self, request: Request, call_next: Handler) -> Response:
         """One attempt: the request, then each redirect it answers with.
@@ -112,12 +114,16 @@ class DownloadStep:
             raise _refused(response, answered, None, "without a Location header: nothing to follow")
         try:
             quoted = quote(location, _URL_CHARACTERS, errors="surrogateescape")
-            parts = urlsplit(urljoin(response.request.url, quoted))
+            parts = urlsplit(quoted)
+            # RFC 3986's strict resolution: a Location with a scheme is
+            # absolute, also when it is the base's (urljoin's lenient reading
+            # would take "https:///x" as a path on the API's own host).
+            if not parts.scheme:
+                parts = urlsplit(urljoin(response.request.url, quoted))
             parts.port  # noqa: B018 (raises ValueError for a port out of range)
         except ValueError:
             why = "to a Location that is not a URL is not followed"
             raise _refused(response, answered, None, why) from None
-        parts = parts._replace(fragment="")  # never sent
         scheme, host = parts.scheme.lower(), parts.hostname or ""
         if scheme != "https" and not (scheme == "http" and self._loopback and is_loopback(host)):
             why = "https only (plain http only to a loopback host, from a loopback base URL)"
@@ -141,7 +147,8 @@ class DownloadStep:
                 "the attempt's timeout ran out while following the download's redirects"
             )
             raise attach_context(error, answered)
-        if _origin(target) != self._origin or not credential_headers(sent):
+        if _origin(target) != self._origin:
+            # Dropped for good: each hop starts from the one before it.
             sent = without_credentials(sent) or sent
         path = (target.path or "/") + ("?" + target.query if target.query else "")
         base = f"{target.scheme}://{target.netloc}"
@@ -155,11 +162,8 @@ def shown(request: Request) -> Request:
 
 
 def _shown_url(parts: SplitResult) -> str:
-    """scheme://host[:port]/path: no user:password@, query or fragment."""
-    host = parts.hostname or ""
-    host = f"[{host}]" if ":" in host else host
-    port = "" if parts.port is None else f":{parts.port}"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    """scheme://host[:port]/path, as sent: no user:password@, query or fragment."""
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def _refused(
