@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 import ching_async
@@ -339,7 +340,7 @@ def wire(fake: FakeChing) -> list[tuple[str, bool, int | None]]:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_over_the_wire_the_file_host_gets_no_key_and_both_get_the_pdf_accept(
-    status: int, fake: FakeChing, ching: ching_async.Client, tmp_path: Path
+    status: int, fake: FakeChing, ching: ching_async.Client
 ) -> None:
     document = paid_document(fake)
     fake.redirect_pdfs(status)
@@ -350,8 +351,23 @@ async def test_over_the_wire_the_file_host_gets_no_key_and_both_get_the_pdf_acce
     pdf = f"/documents/{document}/pdf"
     file = f"/doc/{document}.pdf"
     assert wire(fake) == [(pdf, True, status), (file, False, 200), (pdf[:-4], True, 200)]
-    accepts = [r.headers["Accept"] for r in fake.requests()]
-    assert accepts == [PDF_ACCEPT, PDF_ACCEPT, "application/json"]
+    accepts = [r.headers.getall("Accept") for r in fake.requests()]
+    assert accepts == [[PDF_ACCEPT], [PDF_ACCEPT], ["application/json"]]
+
+
+async def test_over_the_wire_a_callers_session_sends_the_pdf_accept_too(
+    fake: FakeChing, tmp_path: Path
+) -> None:
+    """A session of the caller's gets the static headers with each request:
+    the download's own Accept replaces the static one there too."""
+    document = paid_document(fake)
+    fake.redirect_pdfs(302)
+    async with aiohttp.ClientSession() as session, client_for(fake, session=session) as ching:
+        await ching.documents.download_pdf(document, tmp_path / "a.pdf")
+        await ching.documents.retrieve(document)
+    accepts = [r.headers.getall("Accept") for r in fake.requests()]
+    assert accepts == [[PDF_ACCEPT], [PDF_ACCEPT], ["application/json"]]
+    assert [keyed(r, fake.api_key) for r in fake.requests()] == [True, False, True]
 
 
 @pytest.mark.parametrize(
