@@ -277,6 +277,13 @@ async def test_a_file_host_answer_that_is_not_the_pdf_is_a_typed_error_naming_it
     assert urls(transport) == [ROUTE, SIGNED]  # sent with its query; a 4xx is not retried
 
 
+async def test_a_file_host_that_keeps_failing_ends_in_its_typed_error(tmp_path: Path) -> None:
+    transport = web({ROUTE: moved(SIGNED), SIGNED: respond(503, b"<h1>busy</h1>")})
+    found = await refused(transport, tmp_path, ching_async.InternalServerError)
+    assert (found.status, found.attempts, found.path) == (503, 3, FILE)
+    assert urls(transport) == [ROUTE, SIGNED] * 3  # each attempt asked the API again
+
+
 def lost(request: ching_async.Request) -> ching_async.Response:
     raise ching_async.APIConnectionError("connection reset by the file host")
 
