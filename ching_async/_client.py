@@ -21,6 +21,7 @@ from ._middleware import (
     build_chain,
     checked_user_middleware,
 )
+from ._redirect import DownloadStep
 from ._requester import Requester
 from ._resources._charges import Charges
 from ._resources._checkout import BillingPortalSessions, CheckoutSessions
@@ -171,7 +172,9 @@ class Client:
             send = checked_transport(transport, max_bytes)
         self._life = _Lifecycle(own_transport)
         user = _user_middlewares("middlewares", middlewares)
-        attempt = build_chain([*user, AuthMiddleware(self._api_key), LoggingMiddleware()], send)
+        # A download's Accept header and redirects: below auth, above the transport.
+        auth, download = AuthMiddleware(self._api_key), DownloadStep(self.base_url)
+        attempt = build_chain([*user, auth, LoggingMiddleware(), download], send)
         retry = RetryLoop(
             self.retry_policy, max_retries=self.max_retries, total_timeout=self.total_timeout
         )

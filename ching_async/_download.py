@@ -29,9 +29,14 @@ from ._messages import Response
 from ._protocol import decode_envelope
 from ._secrets import attach_context
 
-__all__ = ["PDF_MAGIC", "PathSink", "PdfSink", "StreamSink", "pdf_sink"]
+__all__ = ["PDF_ACCEPT", "PDF_MAGIC", "PathSink", "PdfSink", "StreamSink", "pdf_sink"]
 
 PDF_MAGIC = b"%PDF-"
+# What a download asks for (RFC 9110, 12.5.1): the PDF first, JSON for the
+# API's errors, then anything (q=0.1): the PDF may come labelled otherwise
+# (application/octet-stream from a file host), and its body is checked for
+# PDF_MAGIC whatever its type, so a strict server never needs to answer 406.
+PDF_ACCEPT = {"Accept": "application/pdf, application/json;q=0.9, */*;q=0.1"}
 _SPOOL_BYTES = 1024 * 1024
 _COPY_CHUNK = 64 * 1024
 

@@ -28,6 +28,7 @@ __all__ = [
     "PriceArchivedError",
     "PriceNotRecurringError",
     "RateLimitError",
+    "RedirectError",
     "ResponseDecodeError",
     "TargetNotFoundError",
     "TargetsNotSupportedError",
@@ -197,6 +198,13 @@ class InternalServerError(APIError):
 
 class ResponseDecodeError(APIError):
     """A response body could not be understood (not JSON, truncated, wrong shape)."""
+
+
+class RedirectError(APIError):
+    """A download's redirect that is not followed: too many in a row, one
+    without a Location, or one to a URL that is not https (plain http only to
+    a loopback host, from a client whose base URL is on one). `status` is the
+    redirect's; the message names where it pointed, without its query."""
 
 
 class LookupInconclusiveError(APIError):

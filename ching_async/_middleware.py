@@ -4,7 +4,8 @@ the retry loop and the transport.
 A middleware is `async (request, call_next) -> response` over the library's
 own frozen Request/Response. Each attempt, outermost first:
 
-    (a bulk job's pacing) -> user middlewares -> auth -> logging -> transport
+    (a bulk job's pacing) -> user middlewares -> auth -> logging
+        -> (a download's Accept header and redirects, `_redirect.py`) -> transport
 
 They sit inside the retry loop, so they see every attempt and every lookup.
 """

@@ -64,7 +64,10 @@ class Transport(Protocol):
     `streamed=True`; any other status is read into `body` as usual. A
     transport that ignores `sink` returns the whole body, and the client
     writes it to the sink itself, under the same limit and checks (holding
-    it in memory meanwhile).
+    it in memory meanwhile). The client follows a download's redirects
+    itself: each is one more request to `request.url`, which may be on
+    another origin than the client's base URL (and then has no
+    `Authorization` header).
 
     `handle` is a coroutine function (`async def`); a Client refuses a
     transport whose `handle` is not. The client never closes a transport it

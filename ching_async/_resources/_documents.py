@@ -44,6 +44,11 @@ class Documents(Resource):
         over it once complete, and removed on any failure; a file object
         gets the PDF only once it is complete and checked. Retried like any
         GET; a retry starts the body over.
+
+        The request asks for a PDF (JSON for an error). A redirect (301, 302,
+        303, 307, 308; to the file host) is followed, at most 5 in a row and
+        to https only, with the API key only while it stays on the base
+        URL's origin; one that cannot be followed is a `RedirectError`.
         """
         path = DOCUMENTS_PATH + "/" + check_id("id", id) + "/pdf"
         target = check_download_destination("destination", destination)

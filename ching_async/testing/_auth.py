@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ._envelope import FakeApiError
 from ._ids import key_livemode
 
@@ -15,6 +17,10 @@ class KeyRing:
         livemode = key_livemode(key)
         self._keys[key] = livemode
         return livemode
+
+    def carried_by(self, values: Iterable[str]) -> bool:
+        """Whether any of ``values`` (a request's header values) holds one of the keys."""
+        return any(key in value for value in values for key in self._keys)
 
     def authenticate(self, authorization: str | None) -> tuple[str, bool]:
         """Return ``(key, livemode)`` for an ``Authorization`` header, or raise 401/403."""

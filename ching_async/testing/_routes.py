@@ -176,9 +176,12 @@ def create_test_card(ledger: Ledger, call: Call) -> Any:
 
 
 def get_document_pdf(ledger: Ledger, call: Call) -> Reply:
-    # The binary itself, not an envelope (SKILL-EP: "PDF binary").
-    pdf = ledger.documents.find(call.params["id"]).pdf()
-    return Reply(200, pdf, content_type=PDF_CONTENT_TYPE)
+    # The binary itself, not an envelope (SKILL-EP: "PDF binary"), or a
+    # redirect on to it when told to (FakeChing.redirect_pdfs).
+    document = ledger.documents.find(call.params["id"])
+    redirect = ledger.pdf_redirect
+    reply = None if redirect is None else redirect(document.id, call.query.get("hop"))
+    return reply or Reply(200, document.pdf(), content_type=PDF_CONTENT_TYPE)
 
 
 def create_webhook_endpoint(ledger: Ledger, call: Call) -> Any:

@@ -19,6 +19,7 @@ from ._billing import Billing
 from ._checkout import complete_checkout
 from ._clock import OffsetClock
 from ._faults import FaultSet
+from ._files import FileHost
 from ._ids import IdFactory
 from ._log import RequestRecord
 
@@ -176,6 +177,7 @@ class FakeChing:
         self.faults = FaultSet(random.Random(seed))
         self._requests: list[RequestRecord] = []
         self._keys = KeyRing()
+        log = self._requests if log_requests else None
         self.api_key = api_key if api_key is not None else ids.api_key(live=False)
         self.live_api_key = live_api_key if live_api_key is not None else ids.api_key(live=True)
         self._require_mode(self.api_key, live=False)
@@ -185,9 +187,11 @@ class FakeChing:
             keys=self._keys,
             faults=self.faults,
             honor_idempotency_keys=honor_idempotency_keys,
-            log=self._requests if log_requests else None,
+            log=log,
         )
         self.app: web.Application = self._gateway.build_app()
+        self._files = FileHost(self.ledger, self._keys, self.faults, log)
+        self.ledger.pdf_redirect = self._files.redirect
         self._runner: web.AppRunner | None = None
         self._root_url: str | None = None
         self._thread: LoopThread | None = None  # set by start_in_thread
@@ -208,11 +212,12 @@ class FakeChing:
         await runner.setup()
         try:
             await web.TCPSite(runner, self._host, self._port).start()
+            host, port = runner.addresses[0][:2]
+            await self._files.start(self._host, _url_host(host))
         except BaseException:
             await runner.cleanup()
             raise
         self._runner = runner
-        host, port = runner.addresses[0][:2]
         self._root_url = f"http://{_url_host(host)}:{port}"
         if self._webhook_delivery == "background":
             self._webhooks.start()
@@ -223,6 +228,7 @@ class FakeChing:
         if runner is not None:
             self._gateway.stop_pauses()
             await runner.cleanup()
+            await self._files.close()
             await self._gateway.finish_late_commits()
         await self._webhooks.close()
 
@@ -304,11 +310,34 @@ class FakeChing:
         """The base URL to hand a client: ``http://127.0.0.1:<port>/ching/v1``."""
         return self.root_url + API_PREFIX
 
+    @property
+    def file_host_url(self) -> str:
+        """``http://127.0.0.1:<another port>``: the file host ``redirect_pdfs`` sends
+        PDF downloads on to, another origin than ``url``."""
+        return self._files.url
+
     # -- configuration ----------------------------------------------------------------
 
     def add_api_key(self, key: str) -> None:
         """Accept another key; its prefix (ck_test_, ck_live_, sk_test_, sk_live_) sets mode."""
         self._keys.add(key)
+
+    def redirect_pdfs(self, status: int | None = 302, *, to: str = "files", hops: int = 1) -> None:
+        """Answer ``GET /documents/:id/pdf`` with a redirect (``status``: 301, 302,
+        303, 307 or 308) instead of the PDF itself; ``None`` serves the PDF again.
+
+        ``to="files"`` (the default): on to ``file_host_url/doc/<id>.pdf``, another
+        origin, which serves the PDF without a key and answers 403
+        ``API_KEY_SENT_TO_FILE_HOST`` to a request that carries one of the fake's
+        keys. ``to="api"``: on to the same route on the API's own origin (a
+        relative Location, ``pdf?hop=1``), which wants the key as every API route
+        does, and then serves the PDF. Any other string is the URL to send to,
+        ``{id}`` replaced by the document's id (``"http://files.example/{id}.pdf"``,
+        which a client must refuse to follow). ``hops``: how many redirects in a
+        row, all but the last on the API's origin. Served by ``start``: not part of
+        ``app``.
+        """
+        self._files.configure(status, to, hops)
 
     live_keys_active = _Forwarded[bool](
         "_keys", "``False``: live keys get 403 ``LIVE_KEY_INACTIVE``."

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, Protocol, TypeVar, Unpack
 
-from ._envelope import FakeApiError, Issue, invalid_fields, not_found
+from ._envelope import FakeApiError, Issue, Reply, invalid_fields, not_found
 from ._ids import IdFactory
 
 # The record types (_server imports them too: each module imports what it uses).
@@ -152,6 +152,9 @@ class Ledger:
         self._pms_by_customer: dict[str, list[PaymentMethod]] = {}
         self._charges_by_idempotency_key: dict[str, list[Charge]] = {}
         self.on_event: EventSink | None = None
+        # GET /documents/:id/pdf's redirect instead of the PDF, given the id
+        # and the ?hop= (FakeChing.redirect_pdfs; _files).
+        self.pdf_redirect: Callable[[str, str | None], Reply | None] | None = None
         self.schedule = Schedule()  # when subscriptions are due (see _billing)
 
     def _new_id(self, table: Table[Any]) -> str:

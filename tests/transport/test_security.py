@@ -1,7 +1,8 @@
 """Transport security: TLS verified by default (and loud when turned off), no
 live key over plain http:// to another host, a base URL that cannot smuggle
-anything into the request line, and no redirect ever followed (so the
-Authorization header never reaches another host)."""
+anything into the request line, and no redirect followed (so the
+Authorization header never reaches another host) but a PDF download's, which
+keeps the key on the API's origin (tests/client/test_documents_redirects.py)."""
 
 from __future__ import annotations
 
