@@ -218,15 +218,11 @@ class RetryLoop:
             backoff=backoff,
             on_full_window=call.on_full_window,
         )
-        action = decision.action
-        if action is Action.LOOK:
-            call.in_doubt = True
-            if decision.starts_settling and not policy.instant:
-                call.settle_until = max(call.settle_until, now + policy.settle)
-        elif action is Action.SEND:
-            call.in_doubt = False  # decide sends only when no send is in doubt
-        elif action is Action.GIVE_UP:
-            call.in_doubt = decision.outcome_unknown
+        # A send is in doubt while a lookup is due, or when the call ends so
+        # (decide sends again only when none is).
+        call.in_doubt = decision.action is Action.LOOK or decision.outcome_unknown
+        if decision.starts_settling and not policy.instant:  # a LOOK's
+            call.settle_until = max(call.settle_until, now + policy.settle)
         _log(call, outcome, decision)
         return decision
 
