@@ -12,26 +12,13 @@ import attrs
 import pytest
 
 import ching_async
-from ching_async._messages import Handler, Request, Response
-from ching_async._retry import Action, Decision, Resend, RetryClass
+from ching_async._messages import Response
+from ching_async._retry import Action, Decision, Resend
 from ching_async._retry_outcome import Call, deadline_error, ended, gone, key_busy_error
+from tests._support.retry import KEY, Reconciled, post, record
 
-KEY = "k-1"
-REQUEST = Request("POST", "/charges", "https://api.test", idempotency_key=KEY)
+REQUEST = post()
 TOTAL_TIMEOUT = 30.0  # shown as "30s"
-
-
-@attrs.frozen
-class Reconciled:
-    """A reconciled call's class as the builders read it (they never look up)."""
-
-    resolve_hint: str = "resolve it later by its idempotency key"
-    customer: str | None = "cus_1"
-    look_first: bool = False
-    on_full_window: Literal["raise", "send"] = "raise"
-
-    async def lookup(self, request: Request, send: Handler) -> Response | None:
-        raise AssertionError("an outcome is built without I/O")
 
 
 BY_MARKER = Reconciled()
@@ -48,16 +35,6 @@ def dropped() -> ching_async.APIConnectionError:
 
 def full_list() -> ching_async.LookupInconclusiveError:
     return ching_async.LookupInconclusiveError("the list is full", status=200)
-
-
-def record(retry: RetryClass, sends: int = 1, **seen: Any) -> Call:
-    """A call's record after `sends` sends that saw `seen` (result,
-    last_response, last_error, lookup_error, in_doubt)."""
-    call = Call(REQUEST, retry, deadline=100.0, max_sends=3, looks_first=False)
-    call.sends = sends
-    for name, value in seen.items():
-        setattr(call, name, value)
-    return call
 
 
 @attrs.frozen
