@@ -221,7 +221,7 @@ class RetryLoop:
         # A send is in doubt while a lookup is due, or when the call ends so
         # (decide sends again only when none is).
         call.in_doubt = decision.action is Action.LOOK or decision.outcome_unknown
-        if decision.starts_settling and not policy.instant:  # a LOOK's
+        if decision.starts_settling and not policy.instant:  # only a LOOK starts it
             call.settle_until = max(call.settle_until, now + policy.settle)
         _log(call, outcome, decision)
         return decision
