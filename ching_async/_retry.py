@@ -1,5 +1,6 @@
 """Retries: what to do after each step of a call, decided by a pure function
-(`decide`); `_retry_loop.RetryLoop` acts on it.
+(`decide`); `_retry_loop.RetryLoop` acts on it, and `_retry_outcome` builds
+the response or error the call ends with.
 
 A call names its retry class (`Resend.SAFE`, `Resend.NEVER`, or a
 Reconciler from _reconcile). Each step (one send, or one lookup of whether a

@@ -1,5 +1,6 @@
 """The loop that runs a call's steps (sends, and lookups of whether a send
-took effect) until `_retry.decide` ends it.
+took effect) until `_retry.decide` ends it; what it records of them (a
+`_retry_outcome.Call`) makes the response or error the call ends with.
 
 tenacity runs it: the wait before each step and the stop are the current
 decision's. Each decision is logged on the "ching_async.retry" logger with
@@ -15,23 +16,17 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Literal
 
 import attrs
 
 from ._errors import (
     APIConnectionError,
     APIError,
-    APITimeoutError,
     ChingError,
     LookupInconclusiveError,
     OutcomeUnknownError,
-    ResponseDecodeError,
 )
-from ._idempotency import LIST_LIMIT
 from ._messages import Handler, Request, Response
-from ._protocol import decode_envelope
-from ._reconcile import RESOLVE_BY_KEY
 from ._retry import (
     Action,
     Decision,
@@ -43,7 +38,7 @@ from ._retry import (
     classify,
     decide,
 )
-from ._secrets import attach_context
+from ._retry_outcome import Call, deadline_error, ended, given_up, gone, key_busy_error, returned
 
 __all__ = ["KeyRegistry", "RetryLoop"]
 
@@ -53,78 +48,8 @@ logger = logging.getLogger("ching_async.retry")
 _MAX_UNSETTLED = 10_000
 
 
-def _gone(response: Response) -> Response:
-    """A 404 under Resend.UNTIL_GONE after an attempt that may have taken
-    effect: the call's success, an answer without data (as the delete's own),
-    found by the retry rule (`reconciled`)."""
-    return response.replace(status=200, body=_SUCCESS_WITHOUT_DATA, reconciled=True)
-
-
-_SUCCESS_WITHOUT_DATA = b'{"success":true}'
-
-
 class _Again(Exception):
     """Internal signal to tenacity: the call goes on with another step."""
-
-
-class _Call:
-    """What one call has seen so far, across its steps."""
-
-    __slots__ = (
-        "deadline",
-        "in_doubt",
-        "kind",
-        "last_error",
-        "last_response",
-        "lookup_error",
-        "lookups",
-        "max_lookups",
-        "max_sends",
-        "may_have_applied",
-        "reconciler",
-        "request",
-        "result",
-        "retry",
-        "sends",
-        "settle_until",
-    )
-
-    def __init__(
-        self,
-        request: Request,
-        retry: RetryClass,
-        deadline: float,
-        max_sends: int,
-        *,
-        looks_first: bool,
-    ) -> None:
-        self.request = request
-        self.retry = retry
-        self.reconciler = None if isinstance(retry, Resend) else retry
-        self.kind: Literal["safe", "never", "reconcile"] = "reconcile"
-        if retry is Resend.SAFE or retry is Resend.UNTIL_GONE:
-            self.kind = "safe"
-        elif retry is Resend.NEVER:
-            self.kind = "never"
-        self.deadline = deadline
-        self.max_sends = max_sends
-        # Two lookups per send (one at once, one after settling), and two
-        # more before the first send when the caller's key is looked up.
-        self.max_lookups = 2 * max_sends + (2 if looks_first else 0)
-        self.sends = 0
-        self.lookups = 0
-        # A send may have taken effect and no lookup has ruled it out. For a
-        # caller's own key, an earlier call's send may have.
-        self.in_doubt = looks_first
-        # Before this (monotonic) time an empty lookup proves nothing.
-        self.settle_until = 0.0
-        # An attempt sent so far may have taken effect (a failure after it
-        # may have reached the server, not a refused connection or a 429).
-        self.may_have_applied = False
-        self.result: Response | None = None  # the response that ends the call
-        self.last_response: Response | None = None
-        self.last_error: APIConnectionError | APIError | None = None
-        self.lookup_error: ChingError | None = None
 
 
 class KeyRegistry:
@@ -161,9 +86,16 @@ class KeyRegistry:
         """The (monotonic) time before which an empty lookup for `key` proves nothing."""
         return self._unsettled.get(key, 0.0)
 
-    def remember_unsettled(self, key: str, until: float, now: float) -> None:
-        """Remember `key` as settling until `until` (bounded: beyond
-        _MAX_UNSETTLED live keys, none more)."""
+    def remember_doubt(self, call: Call, *, cancelled: bool, now: float, settle: float) -> None:
+        """A reconciled `call` that ended with a send in doubt: until the settle
+        time has passed (`settle` from `now` when it was `cancelled`, as a send
+        may still be in flight), no lookup for its key proves absence (a retry
+        with the key, find_by_idempotency_key). Bounded: beyond _MAX_UNSETTLED
+        live keys, none more."""
+        key = call.request.idempotency_key
+        if key is None or call.reconciler is None or not call.sends:
+            return
+        until = now + settle if cancelled else call.settle_until
         if len(self._unsettled) >= _MAX_UNSETTLED:
             self._unsettled = {k: t for k, t in self._unsettled.items() if t > now}
         if until > now and len(self._unsettled) < _MAX_UNSETTLED:
@@ -195,7 +127,7 @@ class RetryLoop:
         """The call's final response; its final error raised."""
         deadline = self._clock() + self.total_timeout
         looks_first = not isinstance(retry, Resend) and retry.look_first
-        call = _Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
+        call = Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
         try:
             if looks_first:
                 response = await self._keyed(call, send)
@@ -203,7 +135,7 @@ class RetryLoop:
                 try:
                     decision = await self._send(call, send)
                     if decision.action is Action.RETURN:
-                        response = self._returned(call, decision)
+                        response = returned(call, decision)
                     else:
                         response = await self._loop(call, send, decision)
                 except (OutcomeUnknownError, asyncio.CancelledError) as exc:
@@ -217,29 +149,14 @@ class RetryLoop:
             _log_unknown(call, None)
         return response
 
-    def _remember_doubt(self, call: _Call, exc: BaseException) -> None:
-        """A reconciled call that ended with a send in doubt: until the settle
-        time has passed, no lookup for its key proves absence (a retry with
-        the key, find_by_idempotency_key)."""
-        key = call.request.idempotency_key
-        if key is None or call.reconciler is None or not call.sends:
-            return
-        if isinstance(exc, asyncio.CancelledError):  # a send may still be in flight
-            self._remember_unsettled(key, self._clock() + self.policy.settle)
-        else:
-            self._remember_unsettled(key, call.settle_until)
-
-    def _end(self, call: _Call, decision: Decision) -> Response:
-        """The call's result when `decision` ends it (raised when an error)."""
-        if decision.action is Action.RETURN:
-            return self._returned(call, decision)
-        if decision.action is Action.REFUSE:
-            raise self._refused(call)
-        assert decision.action is Action.GIVE_UP
-        return self._give_up(call, decision)
+    def _remember_doubt(self, call: Call, exc: BaseException) -> None:
+        if not self.policy.instant:  # no settle time to wait out
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            now, settle = self._clock(), self.policy.settle
+            self._keys.remember_doubt(call, cancelled=cancelled, now=now, settle=settle)
 
     # ------------------------------------------------------------- steps
-    async def _send(self, call: _Call, send: Handler) -> Decision:
+    async def _send(self, call: Call, send: Handler) -> Decision:
         timeout = self._attempt_timeout(call)
         call.sends += 1
         attempt = call.request.replace(attempt=call.sends, timeout=timeout, deadline=call.deadline)
@@ -253,7 +170,7 @@ class RetryLoop:
         if response.attempts != call.sends:
             response = response.replace(attempts=call.sends)
         if response.status == 404 and call.may_have_applied and call.retry is Resend.UNTIL_GONE:
-            response = _gone(response)
+            response = gone(response)
         outcome = classify(response, call.retry, self.policy.max_retry_after)
         if outcome.seen is Seen.ANSWERED_FAILURE or outcome.seen is Seen.UNANSWERED_FAILURE:
             call.may_have_applied = True
@@ -263,7 +180,7 @@ class RetryLoop:
             call.last_response, call.last_error = response, None
         return self._decide(call, outcome)
 
-    async def _look(self, call: _Call, send: Handler) -> Decision:
+    async def _look(self, call: Call, send: Handler) -> Decision:
         reconciler = call.reconciler
         assert reconciler is not None
         timeout = self._attempt_timeout(call)
@@ -283,16 +200,12 @@ class RetryLoop:
         call.result = found.replace(attempts=call.sends, reconciled=True)
         return self._decide(call, Outcome(Seen.FOUND))
 
-    def _decide(self, call: _Call, outcome: Outcome) -> Decision:
-        now = self._clock()
-        reconciler = call.reconciler
-        settle_left = max(0.0, call.settle_until - now)
+    def _decide(self, call: Call, outcome: Outcome) -> Decision:
+        now, policy = self._clock(), self.policy
         time_left, backoff = 0.0, None  # an answer ends the call, whatever the time
         if outcome.seen is not Seen.ANSWER:  # what another step would need
             time_left = call.deadline - now
-            backoff = (
-                None if self.policy.instant else self.policy.backoff(call.sends + call.lookups)
-            )
+            backoff = None if policy.instant else policy.backoff(call.sends + call.lookups)
         decision = decide(
             call.kind,
             outcome,
@@ -300,35 +213,31 @@ class RetryLoop:
             max_sends=call.max_sends,
             lookups=call.lookups,
             max_lookups=call.max_lookups,
-            settle_left=settle_left,
+            settle_left=max(0.0, call.settle_until - now),
             time_left=time_left,
             backoff=backoff,
-            on_full_window=reconciler.on_full_window if reconciler is not None else "raise",
+            on_full_window=call.on_full_window,
         )
-        action = decision.action
-        if action is Action.LOOK:
-            call.in_doubt = True
-            if decision.starts_settling and not self.policy.instant:
-                call.settle_until = max(call.settle_until, now + self.policy.settle)
-        elif action is Action.SEND:
-            call.in_doubt = False  # decide sends only when no send is in doubt
-        elif action is Action.GIVE_UP:
-            call.in_doubt = decision.outcome_unknown
+        # A send is in doubt while a lookup is due, or when the call ends so
+        # (decide sends again only when none is).
+        call.in_doubt = decision.action is Action.LOOK or decision.outcome_unknown
+        if decision.starts_settling and not policy.instant:  # only a LOOK starts it
+            call.settle_until = max(call.settle_until, now + policy.settle)
         _log(call, outcome, decision)
         return decision
 
-    def _attempt_timeout(self, call: _Call) -> float:
+    def _attempt_timeout(self, call: Call) -> float:
         remaining = call.deadline - self._clock()
         if remaining <= 0:
             # `decide` left room for the wait; the wake-up came late.
             _log_overrun(call)
-            raise self._deadline_error(call)
+            raise deadline_error(call, self.total_timeout)
         return min(call.request.timeout, remaining)
 
     # -------------------------------------------------------------- loop
-    async def _loop(self, call: _Call, send: Handler, decision: Decision) -> Response:
+    async def _loop(self, call: Call, send: Handler, decision: Decision) -> Response:
         if decision.action not in (Action.SEND, Action.LOOK):
-            return self._end(call, decision)
+            return ended(call, decision, self.total_timeout)
         # Imported here: only calls that need a second step pay for it.
         import tenacity
 
@@ -354,100 +263,16 @@ class RetryLoop:
                     else:
                         decision = await self._look(call, send)
                     if decision.action is Action.RETURN or decision.action is Action.REFUSE:
-                        return self._end(call, decision)
+                        return ended(call, decision, self.total_timeout)
                     raise _Again  # the next step, or tenacity stops for a GIVE_UP
         except _Again:
             pass
         # Outside the except block, so the internal signal stays out of the
         # final error's __context__.
-        return self._give_up(call, decision)
-
-    # ---------------------------------------------------------- outcomes
-    def _returned(self, call: _Call, decision: Decision) -> Response:
-        result = call.result
-        if result is None:  # a NEVER call's failure: final, outcome unknown
-            if call.last_response is not None:
-                return call.last_response.replace(outcome_unknown=True)
-            assert call.last_error is not None
-            raise self._final(call, call.last_error, outcome_unknown=True)
-        if decision.outcome_unknown:
-            return result.replace(outcome_unknown=True)
-        return result
-
-    def _give_up(self, call: _Call, decision: Decision) -> Response:
-        """Out of attempts, lookups or time: the last failure is final, or,
-        with a send in doubt, OutcomeUnknownError (the decision says which)."""
-        if decision.outcome_unknown:
-            raise self._outcome_unknown(call)
-        last = call.last_response
-        if last is not None and 200 <= last.status < 300:
-            # An unreadable 2xx whose lookup proved it had no effect.
-            try:
-                decode_envelope(last)
-            except ResponseDecodeError as exc:
-                error: ResponseDecodeError = exc
-            raise self._final(call, error, outcome_unknown=False)
-        if last is not None:
-            return last
-        if call.last_error is not None:
-            raise self._final(call, call.last_error, outcome_unknown=False)
-        raise self._deadline_error(call)
-
-    def _final(
-        self, call: _Call, exc: APIConnectionError | APIError, *, outcome_unknown: bool
-    ) -> APIConnectionError | APIError:
-        return attach_context(
-            exc, call.request, attempts=call.sends, outcome_unknown=outcome_unknown
-        )
-
-    def _deadline_error(self, call: _Call) -> APIConnectionError | APIError:
-        if call.in_doubt:
-            return self._outcome_unknown(call)
-        exc = APITimeoutError(
-            f"total_timeout of {self.total_timeout:g}s exceeded after {call.sends} attempt(s)"
-        )
-        # Every earlier failure was either retried as provably harmless or already
-        # raised, so running out of time here never leaves a POST in doubt.
-        finalized = self._final(call, exc, outcome_unknown=False)
-        if call.last_error is not None:
-            finalized.__cause__ = call.last_error
-        return finalized
-
-    def _outcome_unknown(self, call: _Call) -> OutcomeUnknownError:
-        hint = call.reconciler.resolve_hint if call.reconciler is not None else RESOLVE_BY_KEY
-        message = (
-            "the request may or may not have taken effect, and reconciliation could not "
-            f"tell; {hint}"
-        )
-        if not call.sends:
-            message = (
-                "could not tell whether an earlier call with this idempotency key took "
-                "effect, so this call sent nothing; resolve it later by its idempotency key"
-            )
-        exc = OutcomeUnknownError(
-            message,
-            idempotency_key=call.request.idempotency_key or "",
-            customer=call.reconciler.customer if call.reconciler is not None else None,
-            status=call.last_response.status if call.last_response else None,
-        )
-        attach_context(exc, call.request, attempts=call.sends, outcome_unknown=True)
-        exc.__cause__ = call.lookup_error or call.last_error
-        return exc
-
-    def _refused(self, call: _Call) -> LookupInconclusiveError:
-        key = call.request.idempotency_key
-        error = LookupInconclusiveError(
-            f"idempotency key {key!r} is not among the {LIST_LIMIT} newest objects, and the "
-            "list is full: it may have been used beyond it, so nothing was sent. Resolve it "
-            "with find_by_idempotency_key, or pass on_full_window='send' to send anyway",
-            status=call.lookup_error.status if isinstance(call.lookup_error, APIError) else None,
-        )
-        attach_context(error, call.request, attempts=0)
-        error.__cause__ = call.lookup_error
-        return error
+        return given_up(call, decision, self.total_timeout)
 
     # ------------------------------------------- a caller's own idempotency key
-    async def _keyed(self, call: _Call, send: Handler) -> Response:
+    async def _keyed(self, call: Call, send: Handler) -> Response:
         """Look for an object made with the caller's key before the first send.
 
         One call per key at a time in this client; a lookup within the settle
@@ -457,12 +282,7 @@ class RetryLoop:
         key = call.request.idempotency_key
         assert key is not None
         if not await self._keys.wait_turn(key, call.deadline, self._clock):
-            error = APITimeoutError(
-                f"another call with idempotency key {key!r} was still in flight in this "
-                "client when this call's total_timeout ran out; this call sent nothing",
-                may_have_reached_server=False,
-            )
-            raise attach_context(error, call.request, attempts=0)
+            raise key_busy_error(call)
         done = self._keys.hold(key)
         call.settle_until = self._keys.settle_until(key)
         try:
@@ -480,17 +300,13 @@ class RetryLoop:
         the settle time."""
         return max(0.0, self._keys.settle_until(key) - self._clock())
 
-    def _remember_unsettled(self, key: str, until: float) -> None:
-        if not self.policy.instant:
-            self._keys.remember_unsettled(key, until, self._clock())
-
 
 # What a caller running at INFO wants to see: the steps that are not the
 # ordinary single send (retries, reconciliation and its outcome, outcome unknown).
 _RECONCILED = frozenset({Seen.FOUND, Seen.ABSENT, Seen.WINDOW_FULL, Seen.LOOKUP_FAILED})
 
 
-def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
+def _level(call: Call, outcome: Outcome, decision: Decision) -> int:
     # An outcome-unknown end has its own record (_log_unknown). Giving up for
     # lack of time takes the place of a step that would have been INFO.
     if decision.action is Action.REFUSE or decision.out_of_time:
@@ -502,7 +318,7 @@ def _level(call: _Call, outcome: Outcome, decision: Decision) -> int:
     return logging.INFO if outcome.seen in _RECONCILED else logging.DEBUG
 
 
-def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
+def _log(call: Call, outcome: Outcome, decision: Decision) -> None:
     if not logger.isEnabledFor(logging.INFO):  # nothing at INFO, nothing at DEBUG either
         return
     level = _level(call, outcome, decision)
@@ -512,7 +328,7 @@ def _log(call: _Call, outcome: Outcome, decision: Decision) -> None:
         _record(level, call, "%s -> %s (%s", step, decision.outcome_unknown, extra)
 
 
-def _log_overrun(call: _Call) -> None:
+def _log_overrun(call: Call) -> None:
     """The record of a call whose wait ran past its deadline (see _attempt_timeout)."""
     if logger.isEnabledFor(logging.INFO):
         reason = "the wait ran past the deadline; no time left for the next step"
@@ -520,7 +336,7 @@ def _log_overrun(call: _Call) -> None:
         _record(logging.INFO, call, "deadline -> give up (%s", (reason,), call.in_doubt, extra)
 
 
-def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> None:
+def _log_unknown(call: Call, error: APIError | APIConnectionError | None) -> None:
     """The one INFO record of a call that ended with its outcome unknown."""
     if logger.isEnabledFor(logging.INFO):
         ended = type(error).__name__ if error is not None else "a response marked outcome_unknown"
@@ -529,7 +345,7 @@ def _log_unknown(call: _Call, error: APIError | APIConnectionError | None) -> No
 
 def _record(
     level: int,
-    call: _Call,
+    call: Call,
     what: str,
     args: tuple[object, ...],
     outcome_unknown: bool,

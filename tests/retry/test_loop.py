@@ -14,7 +14,7 @@ import ching_async
 from ching_async._messages import Request, Response
 from ching_async._retry import Resend, RetryPolicy
 from ching_async._retry_loop import RetryLoop
-from ching_async.testing import FakeChing, Fault, MockTransport, error_response
+from ching_async.testing import FakeChing, Fault, MockTransport, envelope_response, error_response
 from tests._support.scripted import TEST_KEY
 
 E = TypeVar("E", bound=ching_async.ChingError)
@@ -131,21 +131,31 @@ async def test_a_reconciled_post_out_of_time_for_its_lookup_ends_unknown(
     assert "outcome unknown (OutcomeUnknownError" in unknown.getMessage()
 
 
-async def test_a_wait_that_wakes_past_the_deadline_is_logged(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The 0.2 s wait fits in the 1 s deadline, but the wake-up comes 1 s late:
-    the next attempt is not made, and that is a record too."""
+@pytest.fixture
+def late_wakeups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every wait wakes 1 s later than asked."""
     real_sleep = asyncio.sleep
 
     async def late(delay: float, result: object = None) -> object:
         return await real_sleep(delay + 1.0 if delay > 0 else delay, result)
 
     monkeypatch.setattr(asyncio, "sleep", late)
+
+
+# A backoff of 0.2 s: a wait that fits in the 1 s deadline, unless it wakes late.
+SHORT = ching_async.RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=False)
+
+
+@pytest.mark.usefixtures("late_wakeups")
+async def test_a_wait_that_wakes_past_the_deadline_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The 0.2 s wait fits in the 1 s deadline, but the wake-up comes 1 s late:
+    the next attempt is not made, and that is a record too."""
     error, [retry, overrun] = await one_second_call(
         caplog,
         MockTransport(unavailable),
-        ching_async.RetryPolicy(initial_backoff=0.2, max_backoff=0.2, jitter=False),
+        SHORT,
         lambda c: c.charges.retrieve("ch_1"),
         ching_async.APITimeoutError,
     )
@@ -155,6 +165,53 @@ async def test_a_wait_that_wakes_past_the_deadline_is_logged(
     assert (overrun.ching_attempt, overrun.ching_request_id) == (1, "req_503")  # type: ignore[attr-defined]
     assert overrun.ching_outcome_unknown is False  # type: ignore[attr-defined]
     assert "GET /charges/ch_1: deadline -> give up (" in overrun.getMessage()
+
+
+@pytest.mark.usefixtures("late_wakeups")
+async def test_a_lookup_due_past_the_deadline_leaves_the_outcome_unknown(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A charge whose POST failed waits 0.2 s to look it up and wakes past the
+    deadline: the send is still in doubt, so the call ends unknown, not with a
+    plain timeout."""
+    error, [look, overrun, unknown] = await one_second_call(
+        caplog,
+        MockTransport(unavailable),
+        SHORT,
+        lambda c: c.charges.create(customer="cus_1", payment_method="pm_1", amount=100),
+        ching_async.OutcomeUnknownError,
+    )
+    assert (error.attempts, error.status) == (1, 503)
+    assert (look.ching_action, overrun.ching_action) == ("look", "give up")  # type: ignore[attr-defined]
+    assert overrun.ching_outcome_unknown is True  # type: ignore[attr-defined]
+    assert "outcome unknown (OutcomeUnknownError" in unknown.getMessage()
+
+
+async def test_a_key_proven_unused_with_no_time_to_send_is_a_plain_timeout(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A caller's key, looked up first, is not in the list (nothing in doubt),
+    and the backoff leaves no time to send: the call sent nothing and times
+    out; its outcome is known."""
+    methods: list[str] = []
+
+    def no_charges(request: ching_async.Request) -> ching_async.Response:
+        methods.append(request.method)
+        return envelope_response(request, [])
+
+    error, [give_up] = await one_second_call(
+        caplog,
+        MockTransport(no_charges),
+        SLOW,
+        lambda c: c.charges.create(
+            customer="cus_1", payment_method="pm_1", amount=100, idempotency_key="o-1"
+        ),
+        ching_async.APITimeoutError,
+    )
+    assert methods == ["GET"]
+    assert (error.attempts, error.outcome_unknown) == (0, False)
+    assert str(error).startswith("total_timeout of 1s exceeded after 0 attempt(s)")
+    assert (give_up.ching_seen, give_up.ching_action) == ("absent", "give up")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

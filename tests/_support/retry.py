@@ -1,0 +1,44 @@
+"""A retried call's record, built without I/O for the tests of what the loop
+makes of it: `record` (a `Call` whose steps saw what it is given) and
+`Reconciled` (a reconciled call's class, as the loop reads it)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+
+from ching_async._messages import Handler, Request, Response
+from ching_async._retry import RetryClass
+from ching_async._retry_outcome import Call
+
+KEY = "k-1"
+
+
+@attrs.frozen
+class Reconciled:
+    """A reconciled call's class whose lookup is never expected to run."""
+
+    resolve_hint: str = "resolve it later by its idempotency key"
+    customer: str | None = "cus_1"
+    look_first: bool = False
+    on_full_window: Literal["raise", "send"] = "raise"
+
+    async def lookup(self, request: Request, send: Handler) -> Response | None:
+        raise AssertionError("no lookup expected")
+
+
+def post(key: str | None = KEY) -> Request:
+    """A POST /charges with idempotency key `key`."""
+    return Request("POST", "/charges", "https://api.test", idempotency_key=key)
+
+
+def record(retry: RetryClass, sends: int = 1, key: str | None = KEY, **seen: Any) -> Call:
+    """The record of a POST with `key` after `sends` sends whose steps saw
+    `seen` (result, last_response, last_error, lookup_error, in_doubt,
+    settle_until)."""
+    call = Call(post(key), retry, deadline=1060.0, max_sends=3, looks_first=False)
+    call.sends = sends
+    for name, value in seen.items():
+        setattr(call, name, value)
+    return call
