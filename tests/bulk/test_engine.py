@@ -576,7 +576,7 @@ async def test_cancelling_the_close_still_stops_workers_and_closes_the_journal(
     run = client.charges.create_many(
         items(cards, 40), job_id="twice", concurrency=4, journal=journal, shutdown_grace=5
     )
-    run._start()
+    run._job._start()
     await asyncio.sleep(0.1)
     closing = asyncio.create_task(run.aclose())
     await asyncio.sleep(0.1)
@@ -584,9 +584,9 @@ async def test_cancelling_the_close_still_stops_workers_and_closes_the_journal(
     with pytest.raises(asyncio.CancelledError):
         await closing
     await asyncio.sleep(0.05)
-    assert all(task.done() for task in run._workers)
-    assert run._journal is not None
-    assert run._journal._fd == -1
+    assert all(task.done() for task in run._job._workers)
+    assert run._job._journal is not None
+    assert run._job._journal._fd == -1
 
 
 async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) -> None:
