@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import logging
 import os
 import time
 import warnings
@@ -69,8 +68,6 @@ from .._validation import (
 )
 from ._journal import FinishedItem, Journal
 from ._pacing import Pacer
-
-logger = logging.getLogger("ching_async")
 
 
 class ChargeCalls(Protocol):
@@ -449,23 +446,19 @@ class BulkRun:
         """Stop taking items, let in-flight ones settle, record the rest, close."""
         await self._job.aclose()
 
-    def __del__(
-        self,
-        _warn: Callable[..., None] = warnings.warn,
-        _log: Callable[..., None] = logger.warning,
-    ) -> None:
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
         # As asyncio's transports and aiohttp's sessions do: a ResourceWarning,
         # and the resource closed anyway. The workers hold the job, not this
         # object, so the caller's last reference going away lands here.
         job: _Job | None = getattr(self, "_job", None)  # None: __init__ raised
         if job is not None and job.abandon():
-            message = (
+            _warn(
                 f"bulk run {self.job_id!r} was dropped before it ended, without being "
                 "closed: it takes no new item and closes as aclose() would (use "
-                "`async with charges.create_many(...) as run`, or call aclose())"
+                "`async with charges.create_many(...) as run`, or call aclose())",
+                ResourceWarning,
+                source=self,
             )
-            _warn(message, ResourceWarning, source=self)
-            _log("%s", message)
 
 
 class _Job:
