@@ -74,6 +74,7 @@ import inspect
 import os
 import signal
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast, overload
@@ -400,6 +401,26 @@ class _Runner:
         self._lock = threading.Lock()  # another thread may have held it at the fork
         self._drive = threading.Lock()
 
+    def drop_iterator(self, iterator: AsyncIterator[Any]) -> bool:
+        """A SyncIterator was dropped unclosed (in any thread): close its run
+        in the loop as its close() would, without waiting. True if it was open."""
+        loop = self._loop
+        if loop is None or self._closing or iterator not in self.iterators:
+            return False  # never opened here, ended, or closed (or close() closes it)
+        try:
+            loop.call_soon_threadsafe(self._close_dropped_iterator, iterator)
+        except RuntimeError:  # the loop is closed: so is the run
+            return False
+        return True
+
+    def _close_dropped_iterator(self, iterator: AsyncIterator[Any]) -> None:
+        if self._closing:
+            return  # close() closes every open run itself
+        task = asyncio.get_running_loop().create_task(_close_iterator(self, iterator))
+        # A call begun, as far as close() is concerned: it waits for it.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def close_dropped(self) -> None:
         """The SyncClient's finalizer. The collector may run it in the loop's
         own thread: the thread is then stopped, not joined."""
@@ -492,16 +513,20 @@ class SyncIterator(Generic[T]):
     `BulkRun` of `charges.create_many`): iterate it with `for`, or take
     `list(run)` once complete. Close it early with `with` or `close()`, which
     does what the async run's `aclose()` does. Every open run is closed by
-    `SyncClient.close()`."""
+    `SyncClient.close()`; one dropped unclosed (`for ... break` without
+    `with`) is closed too, without waiting, with a ResourceWarning if it had
+    begun."""
 
     def __init__(self, owner: SyncClient, iterator: AsyncIterator[T]) -> None:
         self._owner = owner  # keeps the SyncClient (and so its loop) alive
         self._iterator = iterator
+        self._begun = False
 
     def __iter__(self) -> Self:
         return self
 
     def __next__(self) -> T:
+        self._begun = True
         runner = self._owner._runner
         item = runner.call(_next_or_end, (runner, self._iterator), {})
         if item is _END:
@@ -519,6 +544,18 @@ class SyncIterator(Generic[T]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As the async run's own __del__: the resource closed, and a warning.
+        owner = getattr(self, "_owner", None)  # None: __init__ did not run
+        if owner is not None and owner._runner.drop_iterator(self._iterator) and self._begun:
+            _warn(
+                "a SyncIterator (charges.create_many's run) was dropped before it ended, "
+                "without being closed: it takes no new item and closes as close() would "
+                "(use `with sync.charges.create_many(...) as run`, or call close())",
+                ResourceWarning,
+                source=self,
+            )
 
 
 async def _next_or_end(runner: _Runner, iterator: AsyncIterator[Any]) -> Any:

@@ -10,12 +10,20 @@ Guarantees, and where they come from:
 - At most one charge per customer is in flight (reconciliation searches the
   customer's 100 newest charges; one at a time keeps the marker inside them).
 - Memory is bounded by `concurrency`: items are pulled lazily by the workers,
-  and finished results wait in a queue of that size.
+  and a worker takes an item only when one of `concurrency` result slots is
+  free (a slot is freed when the caller takes a result). So at most
+  `concurrency` items are started ahead of what the caller has taken: one
+  that stops reading stops the sends, and nothing piles up.
+- Two items of a job never share an idempotency key (_KeyClaims): a job that
+  repeats one is refused before the repeat is sent.
 - A 429 anywhere pauses the whole job (see _pacing); `rate_limit` caps
   requests per second (lookups and re-sends count), `item_rate_limit` items
   sent per second, both with aiolimiter.
 - Cancellation stops taking items, lets in-flight ones settle for
   `shutdown_grace` seconds, records the rest as unknown, and closes the journal.
+  A run dropped unclosed does the same (BulkRun.__del__, with a
+  ResourceWarning): its workers hold the job (_Job), never the BulkRun, so
+  the caller's last reference going away is what tells the job to stop.
 """
 
 from __future__ import annotations
@@ -25,16 +33,18 @@ import contextlib
 import contextvars
 import os
 import time
+import warnings
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
+    Collection,
     Iterable,
     Mapping,
 )
 from enum import StrEnum
-from typing import Any, Protocol, Required, TypedDict
+from typing import Any, Protocol, Required, TypedDict, Unpack
 
 import attrs
 
@@ -88,7 +98,9 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"  # the card was charged
     DECLINED = "declined"  # the card was declined: a result, not an error
     FAILED = "failed"  # not charged (invalid, rejected, or gave up knowing it was not sent)
-    UNKNOWN = "unknown"  # may or may not have been charged; a re-run reconciles it
+    # may or may not have been charged (the answer was lost, or the charge has
+    # not settled: `charge.status` pending, processing, ...); a re-run looks it up
+    UNKNOWN = "unknown"
 
 
 # Alike FakeChing's ChargeParams on purpose: the fake stands for the server, apart from us.
@@ -201,8 +213,22 @@ def _charged_amount(result: ChargeResult) -> int:
     return result.params.amount if isinstance(result.params, ChargeParams) else 0
 
 
-def classify_charge(charge: Charge) -> Outcome:
-    return Outcome.DECLINED if charge.status == ChargeStatus.FAILED else Outcome.SUCCEEDED
+# A charge's status -> (outcome, final). charges.create always captures, so
+# only `succeeded` is charged and only `failed` is declined. `canceled` is not
+# charged. Every other status (pending, processing, requires_capture, or one
+# this version does not know) has not settled: it may still become charged or
+# not, so it is unknown. None of those is final: a re-run looks the item up by
+# its key and classifies the charge it finds then (it never sends it again).
+_CHARGE_OUTCOMES: dict[str, tuple[Outcome, bool]] = {
+    ChargeStatus.SUCCEEDED: (Outcome.SUCCEEDED, True),
+    ChargeStatus.FAILED: (Outcome.DECLINED, True),
+    ChargeStatus.CANCELED: (Outcome.FAILED, False),
+}
+
+
+def classify_charge(charge: Charge) -> tuple[Outcome, bool]:
+    """(outcome, final) of a charge the server returned for an item."""
+    return _CHARGE_OUTCOMES.get(charge.status, (Outcome.UNKNOWN, False))
 
 
 def classify_error(error: ChingError) -> tuple[Outcome, bool]:
@@ -235,14 +261,16 @@ def _error_summary(error: ChingError) -> dict[str, Any]:
 
 
 class _ItemSource:
-    """Hands out (index, item) pairs lazily to the workers."""
+    """Hands out (index, item) pairs lazily to the workers, each item's key
+    claimed (see _KeyClaims) before it is handed out."""
 
-    def __init__(self, items: Iterable[Any] | AsyncIterable[Any]) -> None:
+    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], claims: _KeyClaims) -> None:
         check_items(items)
         self._sync = iter(items) if isinstance(items, Iterable) else None
         self._async = aiter(items) if isinstance(items, AsyncIterable) else None
         self._lock = asyncio.Lock()
         self._next_index = 0
+        self._claims = claims
 
     async def next(self) -> tuple[int, Any] | None:
         if self._sync is not None:
@@ -255,11 +283,92 @@ class _ItemSource:
             return None
         index = self._next_index
         self._next_index += 1
+        self._claims.claim(index, item)
         return index, item
+
+
+class _KeyClaims:
+    """Refuses a second item with an idempotency key an earlier item of the
+    job has: the server would answer it with the first item's charge (or,
+    with `assume_new`, make a second charge under the key), so it must never
+    be sent.
+
+    Remembers only keys items bring themselves: `<job_id>:<index>` keys are
+    distinct by construction, so a job without its own keys keeps nothing
+    here (memory stays bounded by `concurrency`). Per run, never read from
+    the journal: a resumed run's items claim the same keys afresh.
+    """
+
+    def __init__(self, job_id: str, *, up_front: bool = False) -> None:
+        self._prefix = f"{job_id}:"
+        self._up_front = up_front
+        self._owners: dict[str, int] = {}  # an item's own key -> its index
+        self._own_indexes: set[int] = set()  # the items that brought a key
+
+    def claim(self, index: int, item: Any) -> None:
+        own = _own_key(item)
+        if own is None:
+            if self._owners:  # else no item brought a key: nothing to compare
+                key = f"{self._prefix}{index}"
+                self._refuse(key, self._owners.get(key), index, by_default=index)
+            return
+        first, by_default = self._owners.get(own), None
+        n = self._default_index(own)
+        if first is None and n is not None and n < index and n not in self._own_indexes:
+            first = by_default = n  # item n brought no key: this one is its by default
+        self._refuse(own, first, index, by_default=by_default)
+        self._owners[own] = index
+        self._own_indexes.add(index)
+
+    def _refuse(self, key: str, first: int | None, index: int, *, by_default: int | None) -> None:
+        if first is None:
+            return
+        how = "" if by_default is None else f" (item {by_default}'s by default, <job_id>:<index>)"
+        refused = (
+            "the job was refused, nothing was sent"
+            if self._up_front
+            else f"the job stopped before sending item {index}"
+        )
+        raise InvalidParameterError(
+            f"items {first} and {index} of bulk job {self._prefix[:-1]!r} both have "
+            f"idempotency key {key!r}{how}: one key makes one charge, so each item "
+            f"needs its own; {refused}"
+        )
+
+    def _default_index(self, key: str) -> int | None:
+        """n when `key` is the key item n gets by default, else None."""
+        if not key.startswith(self._prefix):
+            return None
+        digits = key[len(self._prefix) :]
+        if not (digits.isascii() and digits.isdigit()) or str(int(digits)) != digits:
+            return None
+        return int(digits)
+
+
+def _own_key(item: Any) -> str | None:
+    """The idempotency key an item brings itself, if any (an invalid item's
+    too: the job's items must not repeat a key, whichever is sent)."""
+    if isinstance(item, ChargeParams):
+        key = item.idempotency_key
+    elif isinstance(item, Mapping):
+        key = item.get("idempotency_key")
+    else:
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _check_keys_up_front(items: object, job_id: str) -> None:
+    """A job given as a collection (a list, a tuple, ...) is in memory
+    already: refuse a repeated key before anything is sent."""
+    if isinstance(items, Collection):
+        claims = _KeyClaims(job_id, up_front=True)
+        for index, item in enumerate(items):
+            claims.claim(index, item)
 
 
 _END = object()
 _DONE = object()
+_CLOSING: set[asyncio.Task[None]] = set()  # closes of runs dropped unclosed
 
 
 class _CustomerGate:
@@ -303,7 +412,57 @@ class BulkRun:
 
     Use `async with charges.create_many(...) as run: async for result in run`
     (or consume it fully) so that an early exit shuts the job down cleanly.
+    At most `concurrency` items are started ahead of the results taken, so a
+    run that is no longer read sends nothing new; one dropped without being
+    closed stops taking items and closes itself (with a ResourceWarning).
     """
+
+    def __init__(
+        self,
+        requester: Requester,
+        charges: Callable[[Requester], ChargeCalls],
+        items: Iterable[Any] | AsyncIterable[Any],
+        **options: Unpack[BulkOptions],
+    ) -> None:
+        self._job = _Job(requester, charges, items, **options)
+        self.job_id = self._job.job_id
+
+    def __repr__(self) -> str:
+        return f"<ching_async.BulkRun job_id={self.job_id!r}>"
+
+    def __aiter__(self) -> BulkRun:
+        return self
+
+    async def __anext__(self) -> ChargeResult:
+        return await self._job.next_result()
+
+    async def __aenter__(self) -> BulkRun:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop taking items, let in-flight ones settle, record the rest, close."""
+        await self._job.aclose()
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As asyncio's transports and aiohttp's sessions do: a ResourceWarning,
+        # and the resource closed anyway. The workers hold the job, not this
+        # object, so the caller's last reference going away lands here.
+        job: _Job | None = getattr(self, "_job", None)  # None: __init__ raised
+        if job is not None and job.abandon():
+            _warn(
+                f"bulk run {self.job_id!r} was dropped before it ended, without being "
+                "closed: it takes no new item and closes as aclose() would (use "
+                "`async with charges.create_many(...) as run`, or call aclose())",
+                ResourceWarning,
+                source=self,
+            )
+
+
+class _Job:
+    """The engine behind a BulkRun: its workers, journal and results."""
 
     def __init__(
         self,
@@ -331,7 +490,8 @@ class BulkRun:
             raise InvalidParameterError(
                 f"on_settle_wait must be callable, got {type(on_settle_wait).__name__}"
             )
-        self._source = _ItemSource(items)
+        _check_keys_up_front(items, job_id)
+        self._source = _ItemSource(items, _KeyClaims(job_id))
         self._requester = requester
         self.job_id = job_id
         self._concurrency = concurrency
@@ -348,7 +508,12 @@ class BulkRun:
         # The job's calls: the client's, each attempt paced job-wide.
         self._charges = charges(requester.with_attempt_middleware(self._pacer.middleware))
         self._grace = check_seconds("shutdown_grace", shutdown_grace)
-        self._results: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
+        # Results not yet taken, and items started: at most `concurrency` in
+        # all. A worker takes a slot before it takes an item; the caller taking
+        # a result frees it. (So the queue itself needs no bound.)
+        self._results: asyncio.Queue[Any] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._live_workers = 0
         self._stopping = False
@@ -357,10 +522,7 @@ class BulkRun:
         self._unknowns = 0  # unknown outcomes of sends this run (they may still be settling)
 
     # ------------------------------------------------------------ iteration
-    def __aiter__(self) -> BulkRun:
-        return self
-
-    async def __anext__(self) -> ChargeResult:
+    async def next_result(self) -> ChargeResult:
         if self._closed:
             raise StopAsyncIteration
         if not self._workers:
@@ -376,15 +538,11 @@ class BulkRun:
                 raise self._fatal
             raise StopAsyncIteration
         assert isinstance(result, ChargeResult)
+        self._slots.release()  # taken: a worker may start another item
         return result
 
-    async def __aenter__(self) -> BulkRun:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if self._journal_path is not None:
             self._journal = Journal(
                 self._journal_path,
@@ -403,20 +561,37 @@ class BulkRun:
     # --------------------------------------------------------------- workers
     async def _worker(self) -> None:
         try:
-            while not self._stopping:
+            while await self._take_slot():
                 item = await self._source.next()
-                if item is None:
+                result = None if item is None or self._stopping else await self._process(*item)
+                if result is None:  # no more items, or the run stopped meanwhile
+                    self._slots.release()
                     break
-                result = await self._process(*item)
-                await self._results.put(result)
+                self._results.put_nowait(result)
         except Exception as exc:  # the caller's iterator (or a bug) failed: stop the job
             self._fatal = self._fatal or exc
             self._stopping = True
+            self._wake_workers()
         self._live_workers -= 1
         if self._live_workers == 0 and not self._closed:
-            await self._results.put(_DONE)
+            self._results.put_nowait(_DONE)
 
-    async def _process(self, index: int, item: Any) -> ChargeResult:
+    async def _take_slot(self) -> bool:
+        """Wait for a free result slot; False once the run is stopping."""
+        await self._slots.acquire()
+        if self._stopping:
+            self._slots.release()
+            return False
+        return True
+
+    def _wake_workers(self) -> None:
+        """Workers waiting for a slot see that the run stops (the semaphore's
+        count no longer matters then)."""
+        for _ in range(self._concurrency):
+            self._slots.release()
+
+    async def _process(self, index: int, item: Any) -> ChargeResult | None:
+        """The item's result; None when the run stopped before it was started."""
         key = f"{self.job_id}:{index}"
         try:
             params = item if isinstance(item, ChargeParams) else ChargeParams.from_mapping(item)
@@ -429,6 +604,8 @@ class BulkRun:
         async with self._gate.hold(params.customer):
             if self._item_limiter is not None:
                 await self._item_limiter.acquire()
+            if self._stopping:  # stopped while it waited for its customer or the pace
+                return None
             return await self._charge(_pending(index, params, params.idempotency_key or key))
 
     async def _charge(self, item: ChargeResult) -> ChargeResult:
@@ -511,16 +688,17 @@ class BulkRun:
         in_doubt: bool = False,
     ) -> ChargeResult:
         if charge is not None:
-            outcome, final = classify_charge(charge), True
+            # Not final unless settled; a charge in hand leaves nothing in flight.
+            outcome, final = classify_charge(charge)
             attempts = charge.request_info.attempts if charge.request_info else 1
         else:
             assert error is not None
             outcome, final = classify_error(error)
             if in_doubt:
                 outcome, final = Outcome.UNKNOWN, False
+            elif outcome is Outcome.UNKNOWN:
+                self._unknowns += 1
             attempts = getattr(error, "attempts", 0)
-        if outcome is Outcome.UNKNOWN and not in_doubt:
-            self._unknowns += 1
         result = attrs.evolve(
             item,
             outcome=outcome,
@@ -554,13 +732,11 @@ class BulkRun:
             return
         self._closed = True
         self._stopping = True
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._grace
+        self._wake_workers()  # those waiting for a slot end now
         pending = {task for task in self._workers if not task.done()}
         try:
-            while pending and loop.time() < deadline:
-                self._drain()  # workers blocked on a full queue must not wait for us
-                _, pending = await asyncio.wait(pending, timeout=min(0.05, deadline - loop.time()))
+            if pending:
+                _, pending = await asyncio.wait(pending, timeout=self._grace)
         finally:
             # Also when this wait is itself cancelled (a second Ctrl-C): no
             # worker may outlive the run, and the journal must be closed.
@@ -578,6 +754,26 @@ class BulkRun:
     def _drain(self) -> None:
         while not self._results.empty():
             self._results.get_nowait()
+
+    def abandon(self) -> bool:
+        """The BulkRun was dropped unclosed (in any thread): take no new item
+        and close as aclose() would, in the run's loop. True if it had begun
+        and not ended (what its ResourceWarning is about)."""
+        loop = self._loop
+        if loop is None or self._closed:
+            return False
+        self._stopping = True  # read by the workers before each new item
+        try:
+            loop.call_soon_threadsafe(self._close_abandoned)
+        except RuntimeError:  # the loop is closed, its tasks gone: only the journal is left
+            if self._journal is not None:
+                self._journal.close()
+        return True
+
+    def _close_abandoned(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.aclose())
+        _CLOSING.add(task)  # the loop keeps only a weak reference to a task
+        task.add_done_callback(_CLOSING.discard)
 
 
 def _pending(index: int, params: Any, key: str) -> ChargeResult:

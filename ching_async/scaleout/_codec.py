@@ -17,8 +17,9 @@ A result (one value of a shard's `results` hash, keyed by the global index)::
      "charge_id": "ch_...", "status": "succeeded", "amount": 4990, "currency": "ils",
      "error": "<message>", "error_type": "CardDeclinedError"}
 
-`final` is false for an outcome a later run must reconcile (unknown, or failed
-without knowing the server rejected it); such items stay in the `open` set.
+`final` is false for an outcome a later run must reconcile (unknown, a charge
+that has not succeeded or failed, or failed without knowing the server
+rejected it); such items stay in the `open` set.
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ def result_record(result: ChargeResult) -> StoredResult:
     data: dict[str, Any] = {"outcome": result.outcome.value}
     amount, currency = 0, "ils"
     if charge is not None:
-        final = True
+        outcome, final = classify_charge(charge)  # one not settled yet is not final
         data.update(charge_id=charge.id, status=str(charge.status))
         currency = charge.currency
-        if classify_charge(charge) is Outcome.SUCCEEDED:
+        if outcome is Outcome.SUCCEEDED:
             amount = charge.amount_captured or charge.amount
     elif result.error is not None:
         _, final = classify_error(result.error)

@@ -1,8 +1,9 @@
 """Helpers for tests that run against a FakeChing: a Client pointed at it, raw
-calls to it, and customers with cards to charge in bulk."""
+calls to it, customers with cards to charge in bulk, and a bulk run's results."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -85,3 +86,15 @@ def items(cards: list[tuple[str, str]], count: int) -> Iterator[dict[str, Any]]:
     for i in range(count):
         customer, card = cards[i % len(cards)]
         yield {"customer": customer, "payment_method": card, "amount": 1000 + i}
+
+
+async def collect(run: ching_async.BulkRun) -> list[ching_async.ChargeResult]:
+    """Every result of a bulk run, the run closed afterwards."""
+    async with run:
+        return [result async for result in run]
+
+
+def charges_per_key(fake: FakeChing) -> Counter[str]:
+    """How many of the fake's charges carry each idempotency key."""
+    key = ching_async.IDEMPOTENCY_METADATA_KEY
+    return Counter(str(c.metadata.get(key)) for c in fake.charges())

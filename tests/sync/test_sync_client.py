@@ -25,6 +25,7 @@ from ching_async import ClientStateError, Request, Response
 from ching_async._resources._base import Resource
 from ching_async.testing import FakeChing, Fault, ching_test_mode
 from tests._support.catalog import LAUNCH
+from tests._support.fake_client import items, seed
 from tests._support.hostile import KEY, leaks_secret
 
 from .conftest import MakeSync, WhereRun, sync_threads
@@ -289,6 +290,42 @@ def test_create_many_closed_early_stops_taking_items(
     assert 1 <= charged <= taken < 20
     time.sleep(0.2)
     assert len(fake.charges_for(customer.id)) == charged, "nothing is sent after close"
+
+
+def settled_count(fake: FakeChing) -> int:
+    """The fake's charges once every send in flight has had time to end."""
+    time.sleep(0.3)
+    return len(fake.charges())
+
+
+def test_create_many_not_read_starts_nothing_new(
+    fake: FakeChing, sync: ching_async.SyncClient
+) -> None:
+    run = sync.charges.create_many(items(seed(fake, 50), 50), job_id="kept", concurrency=4)
+    for _ in run:
+        break  # still referenced, not closed
+    charged = settled_count(fake)
+    assert 1 <= charged <= 1 + 4, "at most `concurrency` started ahead of what was taken"
+    assert settled_count(fake) == charged
+    run.close()
+
+
+def test_create_many_dropped_unclosed_stops_and_warns(
+    fake: FakeChing, sync: ching_async.SyncClient
+) -> None:
+    cards = seed(fake, 50)
+
+    def take_one_and_leave() -> None:
+        for _ in sync.charges.create_many(items(cards, 50), job_id="dropped", concurrency=4):
+            break  # no `with`: the run's last reference goes with the loop
+
+    with pytest.warns(ResourceWarning, match="dropped before it ended"):
+        take_one_and_leave()
+    charged = settled_count(fake)
+    assert 1 <= charged <= 1 + 4
+    assert settled_count(fake) == charged
+    sync.close()  # waits for the dropped run's close; nothing left open
+    assert len(fake.charges()) == charged
 
 
 def test_with_options_makes_a_view_sharing_the_loop_and_its_lifecycle(
