@@ -39,8 +39,15 @@ def charge_canceled(charge: Mapping[str, Any]) -> bool:
     return charge.get("status") == "canceled"
 
 
-# A charge is looked for by its marker among its customer's 100 newest.
-_LISTED = Listed("/charges", by="customer", declined=charge_declined)
+# A charge is looked for by its marker among its customer's 100 newest; it is
+# a create's result only with the same customer, card, amount, currency and
+# installments (none of which changes after; the description is free text).
+_LISTED = Listed(
+    "/charges",
+    by="customer",
+    declined=charge_declined,
+    same=("customer", "payment_method", "amount", "currency", "installments.count"),
+)
 
 
 class Charges(Resource):
@@ -81,7 +88,7 @@ class Charges(Resource):
         (you know the key was never used).
         """
         payload = CHARGE_FIELDS.body_of(locals())
-        how = marked(_LISTED, metadata, within=payload["customer"], **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:

@@ -33,7 +33,10 @@ from ._base import Listed, Marking, Resource, marked
 __all__ = ["Products"]
 
 PRODUCTS_PATH = "/products"
-_LISTED = Listed(PRODUCTS_PATH)  # the 100 newest products, project-wide: the API has no filter
+# The 100 newest products, project-wide: the API has no filter. Nothing is
+# compared with a found product: `update` may change every field it was
+# created with, so a re-run after a rename must still find it.
+_LISTED = Listed(PRODUCTS_PATH)
 _CREATE = Fields(
     {
         "name": check_text,
@@ -114,7 +117,7 @@ class Products(Resource):
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
-        how = marked(_LISTED, metadata, **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Product, PRODUCTS_PATH, payload, how)
 
     async def update(self, id: str, **changes: Unpack[ProductChanges]) -> Product:

@@ -24,7 +24,9 @@ SUBSCRIPTIONS_PATH = "/subscriptions"
 # A subscription is looked for by its marker among the project's 100 newest
 # (the list ignores query parameters: there is no customer filter), and read
 # again in full once found (list rows have no items or estimate).
-_LISTED = Listed(SUBSCRIPTIONS_PATH, reread=True)
+# It is a create's result only for the same customer: its price changes with
+# change_price, and its card is shown as `default_payment_method`, which may change.
+_LISTED = Listed(SUBSCRIPTIONS_PATH, reread=True, same=("customer",))
 _CREATE = Fields(
     {
         "customer": check_plain_id,
@@ -88,7 +90,7 @@ class Subscriptions(Resource):
         `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
-        how = marked(_LISTED, metadata, **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Subscription, SUBSCRIPTIONS_PATH, payload, how)
 
     async def retrieve(self, id: str) -> Subscription:

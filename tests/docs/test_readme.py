@@ -439,12 +439,13 @@ async def test_readme_outcome_unknown_fragment_finds_the_charge_later(
     async def answer_lost(
         request: ching_async.Request, call_next: ching_async.Handler
     ) -> ching_async.Response:
-        """For the create only: its lookup before sending passes, the POST
-        commits but its answer is lost, and every lookup after it fails."""
+        """For the create only: its lookups before sending pass (the
+        customer's charges, then the project's), the POST commits but its
+        answer is lost, and every lookup after it fails."""
         if request.method != "POST":
             return await call_next(request)
         rules = [
-            fake.faults.add(Fault.latency(0), method="GET", path="/charges", times=1),
+            fake.faults.add(Fault.latency(0), method="GET", path="/charges", times=2),
             fake.faults.add(Fault.commit_then_drop(), method="POST", path="/charges", times=1),
             fake.faults.add(Fault.status(503), method="GET", path="/charges"),
         ]
