@@ -79,13 +79,17 @@ class Charges(Resource):
         `outcome_unknown=True` instead.
 
         With your own `idempotency_key`, the same key never makes two
-        charges: the customer's charges are looked up first (one GET) and a
-        charge already made with the key is returned
-        (`request_info.found_existing`) instead of charging again. When the
-        customer's 100 newest charges (the API's window) lack the key, it may
-        have been used beyond them: `LookupInconclusiveError`, nothing sent,
-        unless `on_full_window="send"`. `assume_new=True` skips the lookup
-        (you know the key was never used).
+        charges: the customer's charges are looked up first (one GET; when
+        they lack the key, a second of the project's newest, for the key used
+        for another customer) and a charge already made with the key is
+        returned (`request_info.found_existing`) instead of charging again,
+        if it has this call's customer, payment_method, amount, currency and
+        installments; if not, the key was used with other parameters:
+        `IdempotencyKeyReusedError`, nothing sent. When the customer's 100
+        newest charges (the API's window) lack the key, it may have been used
+        beyond them: `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`. `assume_new=True` skips the lookup (you know
+        the key was never used).
         """
         payload = CHARGE_FIELDS.body_of(locals())
         how = marked(_LISTED, payload, metadata, **marking)

@@ -164,7 +164,8 @@ class Discounts(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a rule already made
         with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest rules lack it and they are 100,
+        second one (`IdempotencyKeyReusedError` if its redemption, target
+        type, value or duration differ); when the 100 newest rules lack it and they are 100,
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())

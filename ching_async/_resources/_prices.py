@@ -116,7 +116,8 @@ class Prices(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a price of this
         product already made with it is returned (`request_info.found_existing`)
-        instead of a second one; when the product's 100 newest prices lack it
+        instead of a second one (`IdempotencyKeyReusedError` if it has
+        another product, type, currency or interval); when the product's 100 newest prices lack it
         and they are 100, `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`.
         """

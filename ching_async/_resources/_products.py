@@ -113,8 +113,10 @@ class Products(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a product already made
         with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest products lack it and they are 100,
-        `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
+        second one, whatever its fields now (`update` may change each, so
+        none is compared); when the 100 newest products lack it and they are
+        100, `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
         how = marked(_LISTED, payload, metadata, **marking)

@@ -59,9 +59,11 @@ class Refunds(Resource):
         With your own `idempotency_key`, the same key never makes two refunds:
         the 100 newest refunds (project-wide: the API has no filter) are
         looked up first and a refund already made with the key is returned
-        (`request_info.found_existing`). When they are 100 and lack the key, it
-        may have been used beyond them: `LookupInconclusiveError`, nothing
-        sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
+        (`request_info.found_existing`) if it refunded this `charge` (and
+        `amount`, when given); else `IdempotencyKeyReusedError`. When they
+        are 100 and lack the key, it may have been used beyond them:
+        `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
         payload = _FIELDS.body_of(locals())
         # Before the amount is filled in below: without one, any amount of

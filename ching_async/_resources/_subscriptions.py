@@ -85,9 +85,9 @@ class Subscriptions(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a subscription already
         made with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest subscriptions lack it and they are
-        100, `LookupInconclusiveError`, nothing sent, unless
-        `on_full_window="send"`.
+        second one (`IdempotencyKeyReusedError` if for another customer);
+        when the 100 newest subscriptions lack it and they are 100,
+        `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
         how = marked(_LISTED, payload, metadata, **marking)

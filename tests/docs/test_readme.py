@@ -106,6 +106,16 @@ async def test_readme_quick_start_charges_once(seeded: types.SimpleNamespace) ->
     assert charges[0].id in out
 
 
+async def test_readme_key_reused_example_is_refused_and_charges_once(
+    seeded: types.SimpleNamespace,
+) -> None:
+    code = next(c for c in scripts() if "IdempotencyKeyReusedError" in c)
+    out = await run([sys.executable, "-c", code.replace(DOC_CARD, seeded.card)], seeded.env)
+    assert "refused: True (('amount', 12900, 9900),)" in out
+    [charge] = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert charge.amount == 9900
+
+
 async def test_readme_bulk_example_charges_each_row_once(
     seeded: types.SimpleNamespace, tmp_path: Path
 ) -> None:
