@@ -196,8 +196,9 @@ def key_reused(
     shown = ", ".join(f"{field} {was!r} (this call: {sent!r})" for field, sent, was in differ)
     message = (
         f"idempotency key {key!r} was first used with other parameters: it made {found_id} "
-        f"with {shown}. A key is only for the parameters it was first used with, so nothing "
-        "was sent: use a new key for a new object, or the same parameters to get this one back"
+        f"with {shown}. A key is only for the parameters it was first used with, so this call "
+        "is refused and sends nothing more: use a new key for a new object, or the same "
+        "parameters to get this one back"
     )
     issues = [
         {
