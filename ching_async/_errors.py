@@ -19,6 +19,7 @@ __all__ = [
     "CustomerHasActiveSubscriptionError",
     "EmailExistsError",
     "DowngradeImmediateNotSupportedError",
+    "IdempotencyKeyReusedError",
     "InternalServerError",
     "InvalidParameterError",
     "LookupInconclusiveError",
@@ -355,7 +356,43 @@ class EmailExistsError(ConflictError):
     instead of creating one."""
 
 
+# exactly-once creates: the code of the answer _reconcile makes (CHING has none)
+KEY_REUSED = "idempotency_key_reused"
+
+
+class IdempotencyKeyReusedError(BadRequestError):
+    """400 `idempotency_key_reused`, the client's own (CHING does not compare;
+    Stripe refuses such a key alike): an exactly-once create's idempotency key
+    already made an object with other parameters (another amount, card or
+    customer), so that object is not this call's result, and nothing was
+    sent. Use a new key for a new object, or the same parameters to get that
+    one back. Never `outcome_unknown`.
+
+    `found_id`: the object the key made. `differences`: each field that
+    differs, as `(field, this call's value, the object's)`; `fields` names them.
+    """
+
+    @property
+    def found_id(self) -> str | None:
+        """The id of the object the key made."""
+        for issue in self.issues:
+            found_id = issue.get("found_id")
+            if isinstance(found_id, str):
+                return found_id
+        return None
+
+    @property
+    def differences(self) -> tuple[tuple[str, Any, Any], ...]:
+        """`(field, this call's value, the object's)` for each field that differs."""
+        return tuple(
+            (issue_path(issue.get("path")), issue.get("sent"), issue.get("found"))
+            for issue in self.issues
+            if issue.get("path") is not None
+        )
+
+
 _CODE_CLASSES: dict[str, type[APIError]] = {
+    KEY_REUSED: IdempotencyKeyReusedError,
     "EMAIL_EXISTS": EmailExistsError,
     "price_archived": PriceArchivedError,
     "target_not_found": TargetNotFoundError,

@@ -7,7 +7,10 @@ the only place that knows how.
 
 - `MarkerReconciler`: the POST stored its idempotency key in the object's
   metadata (the marker, see _idempotency); list the recent objects (for
-  charges: the customer's 100 newest) and look for it.
+  charges: the customer's 100 newest) and look for it. A found object whose
+  declared fields differ from this call's is not its result: the key was
+  first used with other parameters, and the call is refused (a 400
+  `idempotency_key_reused`, IdempotencyKeyReusedError).
 - `StateReconciler`: capture/cancel/detach change an object's state; retrieve
   it and see whether it already is in the state the call asked for.
 - `MatchReconciler`: a create that cannot carry the marker (a webhook
@@ -28,7 +31,8 @@ from typing import Any, Literal, Protocol
 import attrs
 import orjson
 
-from ._idempotency import find_by_marker, find_in_list
+from ._errors import ChingError
+from ._idempotency import Asked, differences, find_by_marker, find_in_list, key_reused
 from ._messages import Handler, Request, Response, credential_headers
 from ._protocol import decode_envelope, path_segment
 
@@ -81,6 +85,16 @@ class MarkerReconciler:
     `lookup`, for the call in doubt; `find` returns it as it is). With
     `reread`, a found object is read again in full (`GET <list_path>/<id>`),
     for a list that shows rows only (subscriptions).
+
+    `asked`: the create's declared fields as this call sent them. A found
+    object that shows any of them otherwise was made by an earlier call with
+    other parameters: `lookup` answers the 400 `idempotency_key_reused`
+    (final: the loop returns a found answer, it never looks again or sends).
+    `wider`: when the list is narrowed to the create's scope (a charge's
+    customer), the query of a second lookup beyond it, made when the first
+    finds nothing: the key used in another scope (for another customer) is
+    refused too. It is best effort: beyond the scope the list is the
+    project's 100 newest, and a full one without the key proves nothing.
     """
 
     list_path: str
@@ -89,6 +103,8 @@ class MarkerReconciler:
     query: tuple[tuple[str, str], ...] = ()
     declined: Callable[[Mapping[str, Any]], bool] | None = None
     reread: bool = False
+    asked: Asked = ()
+    wider: tuple[tuple[str, str], ...] | None = None
     look_first: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
@@ -98,20 +114,51 @@ class MarkerReconciler:
             return send(_get(request, path, query))
 
         seen = await self.find(get)
+        if seen is None and self.wider is not None:
+            seen = await self._find_beyond(get, self.wider)
         if seen is None:
             return None
         response, found = seen
+        return self.answer(request, response, found)
+
+    def answer(self, request: Request, lookup: Response, found: Mapping[str, Any]) -> Response:
+        """What the create `request` gets for `found`, the object its key made
+        (shown by the `lookup` response): the object; the 402 of a decline it
+        records; or, when its declared fields differ from this call's, the 400
+        `idempotency_key_reused`."""
+        differ = differences(self.asked, found)
+        if differ:
+            error = key_reused(self.idempotency_key, found, differ)
+            return _answer(request, lookup, 400, {"success": False, "error": error})
         if self.declined is not None and self.declined(found):
-            return _declined(request, response, found)
-        return _found(request, response, found)
+            return _declined(request, lookup, found)
+        return _found(request, lookup, found)
 
     async def find(self, get: Get) -> tuple[Response, Mapping[str, Any]] | None:
         """The object marked with the key and the response that showed it, or
         None when the list proves there is none (errors as `find_by_marker`'s).
         The one lookup by marker: `lookup` sends its GETs as attempts of the
         call in doubt, `find_by_idempotency_key` as calls of their own."""
-        response = await get(self.list_path, self.query)
-        found = find_by_marker(response, self.idempotency_key)
+        return await self._find_at(get, self.query)
+
+    async def _find_beyond(
+        self, get: Get, query: tuple[tuple[str, str], ...]
+    ) -> tuple[Response, Mapping[str, Any]] | None:
+        # Best effort: a list beyond the scope that cannot be read, or cannot
+        # prove absence (full), proves nothing either way; the scope's own list
+        # has proved it (see `wider`). Its failure (the same outage as the
+        # POST's, often) must not keep that proof from the call.
+        try:
+            return await self._find_at(get, query)
+        except ChingError:
+            return None
+
+    async def _find_at(
+        self, get: Get, query: tuple[tuple[str, str], ...]
+    ) -> tuple[Response, Mapping[str, Any]] | None:
+        response = await get(self.list_path, query)
+        # Of two objects with the key (one used twice), this call's own.
+        found = find_by_marker(response, self.idempotency_key, self._fits if self.asked else None)
         if found is None:
             return None
         if self.reread and isinstance(found.get("id"), str):
@@ -120,6 +167,9 @@ class MarkerReconciler:
             if isinstance(whole, dict):
                 found = whole
         return response, found
+
+    def _fits(self, item: Mapping[str, Any]) -> bool:
+        return not differences(self.asked, item)
 
 
 @attrs.frozen(kw_only=True)

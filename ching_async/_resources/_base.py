@@ -11,7 +11,14 @@ from typing import Any, Literal, NamedTuple, TypedDict, TypeVar
 import attrs
 
 from .._decode import decode_item, decode_list, decode_model, list_data, request_info
-from .._idempotency import check_settled, idempotency_key_for, look_first_for, with_marker
+from .._idempotency import (
+    Asked,
+    asked_of,
+    check_settled,
+    idempotency_key_for,
+    look_first_for,
+    with_marker,
+)
 from .._listing import AsyncList, Page
 from .._messages import Response
 from .._reconcile import MarkerReconciler
@@ -85,12 +92,20 @@ class Resource:
         `key`, or None when the list proves there is none: the lookup of
         reconciliation (MarkerReconciler.find), each GET a call of its own."""
         check_idempotency_key(key)
-        seen = await listed.finder(key, within).find(self._get)
+        seen = await self._seek(listed.finder(key, within))
         if seen is None:
-            check_settled(key, self._requester.settling(key))
             return None
         response, found = seen
         return decode_item(response, cls, found, request_info(response))
+
+    async def _seek(self, finder: MarkerReconciler) -> tuple[Response, Mapping[str, Any]] | None:
+        """`finder.find`, each GET a call of its own; None only when absence is
+        proven (LookupInconclusiveError while a call with the key may still
+        be committing)."""
+        seen = await finder.find(self._get)
+        if seen is None:
+            check_settled(finder.idempotency_key, self._requester.settling(finder.idempotency_key))
+        return seen
 
     def _get(self, path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
         return self._requester.request("GET", path, query=dict(query))
@@ -116,13 +131,14 @@ class Marked(NamedTuple):
 
 @attrs.frozen
 class Listed:
-    """Where a resource's exactly-once creates are found by their marker:
-    declared once per resource."""
+    """Where a resource's exactly-once creates are found by their marker, and
+    what makes a found one a create's result: declared once per resource."""
 
     path: str  # the list, e.g. "/charges"
     # The list's filter that narrows a lookup to the create's own scope, if it
     # has one: "customer" (`?customer=`, a charge's customer), "product" (a
-    # price's product). The lookup reads the 100 newest of that scope.
+    # price's product). The lookup reads the 100 newest of that scope. A
+    # create's body names its scope under this name (and `same` lists it).
     by: str | None = None
     # Sent with every lookup: prices are listed active only unless `active=all`.
     always: tuple[tuple[str, str], ...] = ()
@@ -131,17 +147,26 @@ class Listed:
     declined: Callable[[Mapping[str, Any]], bool] | None = None
     # The list shows rows only (subscriptions): a found object is read again in full.
     reread: bool = False
+    # The create's fields (dotted when nested) that an object its key made
+    # must show alike, where the call sent them, to be its result; else the
+    # key was used with other parameters: IdempotencyKeyReusedError. Only
+    # fields the server echoes as sent and no update changes afterwards (an
+    # object renamed since must not refuse a re-run of its create).
+    same: tuple[str, ...] = ()
 
     def finder(
         self,
         key: str,
         within: str | None,
         *,
+        asked: Asked = (),
         look_first: bool = False,
         on_full_window: Literal["raise", "send"] = "raise",
     ) -> MarkerReconciler:
         """What looks for the object created with `key` (narrowed to `within`):
-        the retry class of a marked create, and find_by_idempotency_key's lookup."""
+        the retry class of a marked create (`asked`: its `same` fields as
+        sent), and find_by_idempotency_key's lookup. A caller's key looked up
+        first is also looked for beyond the scope (used for another customer)."""
         return MarkerReconciler(
             list_path=self.path,
             idempotency_key=key,
@@ -149,6 +174,8 @@ class Listed:
             query=self.query(within),
             declined=self.declined,
             reread=self.reread,
+            asked=asked,
+            wider=self.always if look_first and self.by is not None else None,
             look_first=look_first,
             on_full_window=on_full_window,
         )
@@ -162,9 +189,9 @@ class Listed:
 
 def marked(
     listed: Listed,
+    body: Mapping[str, Any],
     metadata: Mapping[str, Any] | None,
     *,
-    within: str | None = None,
     idempotency_key: str | None = None,
     mark_idempotency_key: bool = True,
     on_full_window: Literal["raise", "send"] = "raise",
@@ -172,13 +199,25 @@ def marked(
 ) -> Marked:
     """Check a create's idempotency options, and choose its key and retry class:
     the marker in its metadata and a MarkerReconciler that looks for it where
-    `listed` says (narrowed to `within`, the create's value of `listed.by`),
-    or, with `mark_idempotency_key=False`, no marker and Resend.NEVER (an
-    ambiguous failure raises, outcome unknown)."""
+    `listed` says (narrowed to the `body`'s value of `listed.by`), taking a
+    found object for this call's result only if it shows the `body`'s
+    `listed.same` fields alike; or, with `mark_idempotency_key=False`, no
+    marker and Resend.NEVER (an ambiguous failure raises, outcome unknown).
+
+    The caller's other metadata is not compared: it is the caller's to
+    change (an order's state, a retry count) and says nothing about what
+    the object is; the marker, the key itself, is what is matched."""
     meta = {} if metadata is None else check_metadata("metadata", metadata)
     key = idempotency_key_for(idempotency_key)
     look_first = look_first_for(idempotency_key, on_full_window, assume_new)
     if not check_flag("mark_idempotency_key", mark_idempotency_key):
         return Marked(key, meta, Resend.NEVER)
-    retry = listed.finder(key, within, look_first=look_first, on_full_window=on_full_window)
+    within = None if listed.by is None else body[listed.by]
+    retry = listed.finder(
+        key,
+        within,
+        asked=asked_of(listed.same, body),
+        look_first=look_first,
+        on_full_window=on_full_window,
+    )
     return Marked(key, with_marker(meta, key), retry)

@@ -39,8 +39,15 @@ def charge_canceled(charge: Mapping[str, Any]) -> bool:
     return charge.get("status") == "canceled"
 
 
-# A charge is looked for by its marker among its customer's 100 newest.
-_LISTED = Listed("/charges", by="customer", declined=charge_declined)
+# A charge is looked for by its marker among its customer's 100 newest; it is
+# a create's result only with the same customer, card, amount, currency and
+# installments (none of which changes after; the description is free text).
+_LISTED = Listed(
+    "/charges",
+    by="customer",
+    declined=charge_declined,
+    same=("customer", "payment_method", "amount", "currency", "installments.count"),
+)
 
 
 class Charges(Resource):
@@ -72,16 +79,20 @@ class Charges(Resource):
         `outcome_unknown=True` instead.
 
         With your own `idempotency_key`, the same key never makes two
-        charges: the customer's charges are looked up first (one GET) and a
-        charge already made with the key is returned
-        (`request_info.found_existing`) instead of charging again. When the
-        customer's 100 newest charges (the API's window) lack the key, it may
-        have been used beyond them: `LookupInconclusiveError`, nothing sent,
-        unless `on_full_window="send"`. `assume_new=True` skips the lookup
-        (you know the key was never used).
+        charges: the customer's charges are looked up first (one GET; when
+        they lack the key, a second of the project's newest, for the key used
+        for another customer) and a charge already made with the key is
+        returned (`request_info.found_existing`) instead of charging again,
+        if it has this call's customer, payment_method, amount, currency and
+        installments; if not, the key was used with other parameters:
+        `IdempotencyKeyReusedError`, nothing sent. When the customer's 100
+        newest charges (the API's window) lack the key, it may have been used
+        beyond them: `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`. `assume_new=True` skips the lookup (you know
+        the key was never used).
         """
         payload = CHARGE_FIELDS.body_of(locals())
-        how = marked(_LISTED, metadata, within=payload["customer"], **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:

@@ -40,7 +40,24 @@ __all__ = ["Discounts"]
 
 # Imports, declarations and the create's docstring alike in shape only to _products'.
 DISCOUNTS_PATH = "/discounts"
-_LISTED = Listed(DISCOUNTS_PATH)  # the 100 newest rules, project-wide: the API has no filter
+# The 100 newest rules, project-wide: the API has no filter. A found rule is a
+# create's result only with the same kind and value; not by what `update` and
+# `replace_targets` may change since (name, window, caps, targets), nor by its
+# code (upper-cased by the server, and shared by several rules) or dates
+# (which the server may write out otherwise).
+_LISTED = Listed(
+    DISCOUNTS_PATH,
+    same=(
+        "redemption",
+        "target_type",
+        "value_type",
+        "value",
+        "value_tax_mode",
+        "currency",
+        "duration",
+        "duration_charges",
+    ),
+)
 # What `update` may change (the API calls them the mutable fields).
 _MUTABLE: dict[str, Check] = {
     "name": check_name,
@@ -147,12 +164,13 @@ class Discounts(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a rule already made
         with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest rules lack it and they are 100,
+        second one (`IdempotencyKeyReusedError` if its redemption, target
+        type, value or duration differ); when the 100 newest rules lack it and they are 100,
         `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
         check_discount_rules(payload)
-        how = marked(_LISTED, metadata, **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Discount, DISCOUNTS_PATH, payload, how)
 
     async def update(self, id: str, **changes: Unpack[DiscountChanges]) -> Discount:

@@ -30,8 +30,16 @@ __all__ = ["Prices"]
 
 PRICES_PATH = "/prices"
 # A price is looked for by its marker among its product's 100 newest prices,
-# inactive ones too (the list shows active ones only unless `active=all`).
-_LISTED = Listed(PRICES_PATH, by="product", always=(("active", "all"),))
+# inactive ones too (the list shows active ones only unless `active=all`). It
+# is a create's result only with the same product, type, currency and
+# billing interval: `update` may change its unit_amount, tax_mode and trial
+# afterwards, so those prove nothing about the create that made it.
+_LISTED = Listed(
+    PRICES_PATH,
+    by="product",
+    always=(("active", "all"),),
+    same=("product", "type", "currency", "recurring.interval", "recurring.interval_count"),
+)
 _CREATE = Fields(
     {
         "product": check_plain_id,
@@ -108,13 +116,14 @@ class Prices(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a price of this
         product already made with it is returned (`request_info.found_existing`)
-        instead of a second one; when the product's 100 newest prices lack it
+        instead of a second one (`IdempotencyKeyReusedError` if it has
+        another product, type, currency or interval); when the product's 100 newest prices lack it
         and they are 100, `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
         check_price_rules(payload)
-        how = marked(_LISTED, metadata, within=payload["product"], **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Price, PRICES_PATH, payload, how)
 
     async def update(

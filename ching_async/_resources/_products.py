@@ -33,7 +33,10 @@ from ._base import Listed, Marking, Resource, marked
 __all__ = ["Products"]
 
 PRODUCTS_PATH = "/products"
-_LISTED = Listed(PRODUCTS_PATH)  # the 100 newest products, project-wide: the API has no filter
+# The 100 newest products, project-wide: the API has no filter. Nothing is
+# compared with a found product: `update` may change every field it was
+# created with, so a re-run after a rename must still find it.
+_LISTED = Listed(PRODUCTS_PATH)
 _CREATE = Fields(
     {
         "name": check_text,
@@ -110,11 +113,13 @@ class Products(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a product already made
         with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest products lack it and they are 100,
-        `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
+        second one, whatever its fields now (`update` may change each, so
+        none is compared); when the 100 newest products lack it and they are
+        100, `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
-        how = marked(_LISTED, metadata, **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Product, PRODUCTS_PATH, payload, how)
 
     async def update(self, id: str, **changes: Unpack[ProductChanges]) -> Product:

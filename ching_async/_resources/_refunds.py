@@ -3,8 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Unpack
 
-import attrs
-
+from .._decode import decode_model
 from .._errors import InvalidParameterError, LookupInconclusiveError
 from .._listing import AsyncList
 from .._models import Charge, Refund, RefundReason
@@ -15,7 +14,9 @@ from ._base import Listed, Marking, Resource, marked
 __all__ = ["Refunds"]
 
 REFUNDS_PATH = "/refunds"
-_LISTED = Listed(REFUNDS_PATH)  # the 100 newest refunds, project-wide: the API has no filter
+# The 100 newest refunds, project-wide: the API has no filter. A found refund
+# is a create's result only for the same charge, and amount when one was given.
+_LISTED = Listed(REFUNDS_PATH, same=("charge", "amount"))
 _FIELDS = Fields(
     {"charge": check_plain_id, "amount": check_amount, "reason": check_refund_reason},
     required=("charge",),
@@ -58,45 +59,48 @@ class Refunds(Resource):
         With your own `idempotency_key`, the same key never makes two refunds:
         the 100 newest refunds (project-wide: the API has no filter) are
         looked up first and a refund already made with the key is returned
-        (`request_info.found_existing`). When they are 100 and lack the key, it
-        may have been used beyond them: `LookupInconclusiveError`, nothing
-        sent, unless `on_full_window="send"`. `assume_new=True` skips the lookup.
+        (`request_info.found_existing`) if it refunded this `charge` (and
+        `amount`, when given); else `IdempotencyKeyReusedError`. When they
+        are 100 and lack the key, it may have been used beyond them:
+        `LookupInconclusiveError`, nothing sent, unless
+        `on_full_window="send"`. `assume_new=True` skips the lookup.
         """
         payload = _FIELDS.body_of(locals())
-        how = marked(_LISTED, metadata, **marking)
+        # Before the amount is filled in below: without one, any amount of
+        # the charge is this call's (only the charge is compared).
+        how = marked(_LISTED, payload, metadata, **marking)
         if amount is None:
             try:
                 payload["amount"] = await self._refundable(payload["charge"])
             except InvalidParameterError:
                 # Nothing left may be this key's own earlier refund: return it.
-                mine = isinstance(how.retry, MarkerReconciler) and how.retry.look_first
-                existing = await self._made_with(how.key) if mine else None
+                finder = how.retry
+                existing = None
+                if isinstance(finder, MarkerReconciler) and finder.look_first:
+                    existing = await self._made_with(finder)
                 if existing is None:
                     raise
                 return existing
         return await self._create_marked(Refund, REFUNDS_PATH, payload, how)
 
-    async def _made_with(self, key: str) -> Refund | None:
-        """The refund an earlier call made with `key`, presented as this call's
-        result; None when it cannot be found."""
+    async def _made_with(self, finder: MarkerReconciler) -> Refund | None:
+        """The refund an earlier call made with this call's key, presented as
+        this call's result (IdempotencyKeyReusedError if it refunded another
+        charge); None when it cannot be found."""
         try:
-            found = await self.find_by_idempotency_key(key)
+            seen = await self._seek(finder)
         except LookupInconclusiveError:
             return None
-        if found is None or found.request_info is None:
+        if seen is None:
             return None
+        response, found = seen
         # As the retry loop presents a find before the first send: this call's
         # POST, found (attempts=0, reconciled), with the lookup's answer headers.
-        info = attrs.evolve(
-            found.request_info,
-            method="POST",
-            path=REFUNDS_PATH,
-            status=200,
-            attempts=0,
-            idempotency_key=key,
-            reconciled=True,
+        post = response.request.replace(
+            method="POST", path=REFUNDS_PATH, query=(), idempotency_key=finder.idempotency_key
         )
-        return attrs.evolve(found, request_info=info)
+        answer = finder.answer(post, response, found)
+        return decode_model(answer.replace(attempts=0, reconciled=True), Refund)
 
     async def _refundable(self, charge_id: str) -> int:
         charge = await self._call(Charge, "GET", "/charges/" + check_id("charge", charge_id))

@@ -24,7 +24,9 @@ SUBSCRIPTIONS_PATH = "/subscriptions"
 # A subscription is looked for by its marker among the project's 100 newest
 # (the list ignores query parameters: there is no customer filter), and read
 # again in full once found (list rows have no items or estimate).
-_LISTED = Listed(SUBSCRIPTIONS_PATH, reread=True)
+# It is a create's result only for the same customer: its price changes with
+# change_price, and its card is shown as `default_payment_method`, which may change.
+_LISTED = Listed(SUBSCRIPTIONS_PATH, reread=True, same=("customer",))
 _CREATE = Fields(
     {
         "customer": check_plain_id,
@@ -83,12 +85,12 @@ class Subscriptions(Resource):
         `idempotency_key`, `mark_idempotency_key`, `on_full_window`,
         `assume_new`. With your own `idempotency_key`, a subscription already
         made with it is returned (`request_info.found_existing`) instead of a
-        second one; when the 100 newest subscriptions lack it and they are
-        100, `LookupInconclusiveError`, nothing sent, unless
-        `on_full_window="send"`.
+        second one (`IdempotencyKeyReusedError` if for another customer);
+        when the 100 newest subscriptions lack it and they are 100,
+        `LookupInconclusiveError`, nothing sent, unless `on_full_window="send"`.
         """
         payload = _CREATE.body_of(locals())
-        how = marked(_LISTED, metadata, **marking)
+        how = marked(_LISTED, payload, metadata, **marking)
         return await self._create_marked(Subscription, SUBSCRIPTIONS_PATH, payload, how)
 
     async def retrieve(self, id: str) -> Subscription:

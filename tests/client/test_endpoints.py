@@ -261,9 +261,11 @@ async def test_charge_create_full(scripted: Script, client: ching_async.Client) 
         metadata={"order": "42", "tags": ["a", "b"]},
         idempotency_key="order-42-attempt-1",
     )
-    # The caller's own key is looked up before the first send.
-    [lookup, seen] = scripted.seen
+    # The caller's own key is looked up before the first send: among the
+    # customer's charges, then the project's (used for another customer).
+    [lookup, beyond, seen] = scripted.seen
     assert (lookup.method, lookup.query) == ("GET", {"customer": CUS})
+    assert (beyond.method, beyond.path, beyond.query) == ("GET", lookup.path, {})
     assert header(seen, "Idempotency-Key") == "order-42-attempt-1"
     assert seen.json == {
         "customer": CUS,

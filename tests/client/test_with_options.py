@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import orjson
 import pytest
 
 import ching_async
@@ -20,7 +21,15 @@ CARD = "pm_1"
 
 
 def charge_for(request: ching_async.Request) -> dict[str, Any]:
-    return {**CHARGE, "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: request.idempotency_key}}
+    """The charge a POST makes: what it sent, with the marker."""
+    assert request.body is not None
+    sent = orjson.loads(request.body)
+    made = {k: sent[k] for k in ("customer", "payment_method", "amount", "currency")}
+    return {
+        **CHARGE,
+        **made,
+        "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: request.idempotency_key},
+    }
 
 
 def recording(answer: Any) -> tuple[MockTransport, list[ching_async.Request]]:

@@ -106,6 +106,16 @@ async def test_readme_quick_start_charges_once(seeded: types.SimpleNamespace) ->
     assert charges[0].id in out
 
 
+async def test_readme_key_reused_example_is_refused_and_charges_once(
+    seeded: types.SimpleNamespace,
+) -> None:
+    code = next(c for c in scripts() if "IdempotencyKeyReusedError" in c)
+    out = await run([sys.executable, "-c", code.replace(DOC_CARD, seeded.card)], seeded.env)
+    assert "refused: True (('amount', 12900, 9900),)" in out
+    [charge] = seeded.fake.charges_for(DOC_CUSTOMER)
+    assert charge.amount == 9900
+
+
 async def test_readme_bulk_example_charges_each_row_once(
     seeded: types.SimpleNamespace, tmp_path: Path
 ) -> None:
@@ -439,12 +449,13 @@ async def test_readme_outcome_unknown_fragment_finds_the_charge_later(
     async def answer_lost(
         request: ching_async.Request, call_next: ching_async.Handler
     ) -> ching_async.Response:
-        """For the create only: its lookup before sending passes, the POST
-        commits but its answer is lost, and every lookup after it fails."""
+        """For the create only: its lookups before sending pass (the
+        customer's charges, then the project's), the POST commits but its
+        answer is lost, and every lookup after it fails."""
         if request.method != "POST":
             return await call_next(request)
         rules = [
-            fake.faults.add(Fault.latency(0), method="GET", path="/charges", times=1),
+            fake.faults.add(Fault.latency(0), method="GET", path="/charges", times=2),
             fake.faults.add(Fault.commit_then_drop(), method="POST", path="/charges", times=1),
             fake.faults.add(Fault.status(503), method="GET", path="/charges"),
         ]

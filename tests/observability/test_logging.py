@@ -47,7 +47,8 @@ def proxy_502(request: ching_async.Request) -> ching_async.Response:
 
 def found(key: str) -> Step:
     def lookup(request: ching_async.Request) -> ching_async.Response:
-        marked = {**CHARGE, "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}}
+        # The charge a CREATE call made (a key's charge with other parameters is refused).
+        marked = {**CHARGE, **CREATE, "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}}
         return envelope_response(request, [marked])
 
     return lookup

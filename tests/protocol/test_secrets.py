@@ -257,6 +257,8 @@ class Hostile:
             self.stored = {
                 **CHARGE,
                 "customer": sent["customer"],
+                "payment_method": sent["payment_method"],
+                "amount": sent["amount"],
                 "metadata": sent["metadata"],
                 **(
                     {"status": "failed", "failure_message": "declined for " + auth}

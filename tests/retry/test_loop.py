@@ -208,7 +208,7 @@ async def test_a_key_proven_unused_with_no_time_to_send_is_a_plain_timeout(
         ),
         ching_async.APITimeoutError,
     )
-    assert methods == ["GET"]
+    assert methods == ["GET", "GET"]  # one lookup: the customer's charges, then the project's
     assert (error.attempts, error.outcome_unknown) == (0, False)
     assert str(error).startswith("total_timeout of 1s exceeded after 0 attempt(s)")
     assert (give_up.ching_seen, give_up.ching_action) == ("absent", "give up")  # type: ignore[attr-defined]

@@ -213,7 +213,9 @@ UNREADABLE_2XX = [
 
 
 def marked_charge(key: str, **changes: Any) -> dict[str, Any]:
-    return CHARGE | {"metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}} | changes
+    """The charge `create` made with `key`."""
+    made = {"customer": "cus_1", "payment_method": "pm_1", "amount": 4990}
+    return CHARGE | made | {"metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}} | changes
 
 
 @pytest.mark.parametrize("answer", UNREADABLE_2XX)
@@ -221,8 +223,9 @@ async def test_an_unreadable_2xx_found_by_its_marker_is_the_result(
     scripted: Script, client, answer
 ) -> None:
     scripted.on("POST", CHARGES, answer)
-    # Absent before the first send (the caller's key is looked up), then found.
-    scripted.on("GET", CHARGES, envelope([]), envelope([marked_charge("order-7")]))
+    # Absent before the first send (the caller's key is looked up among the
+    # customer's charges, then the project's), then found.
+    scripted.on("GET", CHARGES, envelope([]), envelope([]), envelope([marked_charge("order-7")]))
     charge = await client.charges.create(
         customer="cus_1", payment_method="pm_1", amount=4990, idempotency_key="order-7"
     )

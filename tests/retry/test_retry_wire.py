@@ -31,13 +31,18 @@ CHARGES = "/ching/v1/charges"
 SESSIONS = "/ching/v1/setup_sessions"
 
 
+# What create_charge sends unless told otherwise.
+PARAMS: dict[str, object] = {"customer": "cus_1", "payment_method": "pm_1", "amount": 9900}
+
+
 def marked(charge: dict[str, object], key: str) -> dict[str, object]:
-    return {**charge, "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}}
+    """The charge create_charge made with `key` (a key's charge with other
+    parameters is refused: IdempotencyKeyReusedError)."""
+    return {**charge, **PARAMS, "metadata": {ching_async.IDEMPOTENCY_METADATA_KEY: key}}
 
 
 async def create_charge(client: ching_async.Client, **kw: object) -> ching_async.Charge:
-    params: dict[str, object] = {"customer": "cus_1", "payment_method": "pm_1", "amount": 9900}
-    params.update(kw)
+    params = PARAMS | kw
     return await client.charges.create(**params)  # type: ignore[arg-type]
 
 
@@ -225,7 +230,10 @@ async def test_create_found_by_marker_is_returned_without_resending(scripted, cl
     scripted.on(
         "GET",
         CHARGES,
-        envelope([CHARGE]),  # the caller's key is looked up before the first send
+        # The caller's key is looked up before the first send: among the
+        # customer's charges, then the project's (used for another customer).
+        envelope([CHARGE]),
+        envelope([CHARGE]),
         envelope([CHARGE, marked(CHARGE, key) | {"id": "ch_mine"}]),
     )
     charge = await create_charge(client, idempotency_key=key)
@@ -234,7 +242,7 @@ async def test_create_found_by_marker_is_returned_without_resending(scripted, cl
     assert charge.request_info.found_existing is False
     assert len(scripted.seen_at("POST", CHARGES)) == 1
     lookups = scripted.seen_at("GET", CHARGES)
-    assert [s.query for s in lookups] == [{"customer": "cus_1"}] * 2
+    assert [s.query for s in lookups] == [{"customer": "cus_1"}, {}, {"customer": "cus_1"}]
     assert all("Idempotency-Key" not in lookup.headers for lookup in lookups)
 
 
@@ -245,7 +253,9 @@ async def test_lookups_carry_the_calls_own_headers(scripted, client):
     view = client.with_options(headers={"X-Tenant": "shop-2"})
     await create_charge(view, idempotency_key="inv-7")
     lookups = scripted.seen_at("GET", CHARGES)
-    assert len(lookups) == 2  # before the first send, and after the drop
+    # Before the first send and after the drop: the customer's charges, then
+    # the project's (the key used for another customer), each time.
+    assert [lookup.query for lookup in lookups] == [{"customer": "cus_1"}, {}] * 2
     for lookup in lookups:
         assert lookup.headers["X-Tenant"] == "shop-2"
         assert "Idempotency-Key" not in lookup.headers
@@ -267,7 +277,8 @@ async def test_create_not_found_is_resent_with_the_same_key(scripted, client):
 
 async def test_create_unknown_when_lookups_keep_failing(scripted, client):
     scripted.on("POST", CHARGES, error(503))
-    scripted.on("GET", CHARGES, envelope([]), error(503))  # absent before the send, then fails
+    # Absent before the send (the customer's charges, the project's), then fails.
+    scripted.on("GET", CHARGES, envelope([]), envelope([]), error(503))
     with pytest.raises(OutcomeUnknownError) as info:
         await create_charge(client, idempotency_key="k-unknown")
     err = info.value
