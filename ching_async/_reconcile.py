@@ -69,6 +69,12 @@ class Reconciler(Protocol):
     @property
     def look_first(self) -> bool: ...
 
+    # The key is the caller's own: one call with it at a time in a client,
+    # and one an earlier call of the client used is looked up first even
+    # when `look_first` is off (assume_new).
+    @property
+    def keyed(self) -> bool: ...
+
     # Before the first send, a full list that lacks the key: "raise" or "send".
     @property
     def on_full_window(self) -> Literal["raise", "send"]: ...
@@ -106,6 +112,7 @@ class MarkerReconciler:
     asked: Asked = ()
     wider: tuple[tuple[str, str], ...] | None = None
     look_first: bool = False
+    keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
 
@@ -186,6 +193,7 @@ class StateReconciler:
     answer: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     customer: str | None = None
     look_first: bool = False
+    keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
 
@@ -213,6 +221,7 @@ class MatchReconciler:
     resolve_hint: str
     customer: None = None
     look_first: bool = False
+    keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
 
     async def lookup(self, request: Request, send: Handler) -> Response | None:

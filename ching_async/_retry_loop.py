@@ -46,6 +46,8 @@ logger = logging.getLogger("ching_async.retry")
 
 # Keys remembered as still settling (see RetryLoop._keyed); beyond this, none more.
 _MAX_UNSETTLED = 10_000
+# A bulk job's keys pass through here too: bounded, the oldest forgotten.
+_MAX_USED = 100_000
 
 
 class _Again(Exception):
@@ -61,6 +63,8 @@ class KeyRegistry:
     def __init__(self) -> None:
         self._in_flight: dict[str, asyncio.Event] = {}
         self._unsettled: dict[str, float] = {}
+        # The caller's keys this client's calls used, oldest first.
+        self._used: dict[str, None] = {}
 
     async def wait_turn(self, key: str, deadline: float, clock: Callable[[], float]) -> bool:
         """Wait until no call with `key` is in flight, at most until
@@ -81,6 +85,16 @@ class KeyRegistry:
     def release(self, key: str, done: asyncio.Event) -> None:
         del self._in_flight[key]
         done.set()
+
+    def first_use(self, key: str) -> bool:
+        """Record that a call of this client uses `key`: True when none did
+        before (bounded: beyond _MAX_USED keys the oldest are forgotten)."""
+        if key in self._used:
+            return False
+        if len(self._used) >= _MAX_USED:
+            del self._used[next(iter(self._used))]
+        self._used[key] = None
+        return True
 
     def settle_until(self, key: str) -> float:
         """The (monotonic) time before which an empty lookup for `key` proves nothing."""
@@ -126,10 +140,11 @@ class RetryLoop:
     async def run(self, request: Request, retry: RetryClass, send: Handler) -> Response:
         """The call's final response; its final error raised."""
         deadline = self._clock() + self.total_timeout
-        looks_first = not isinstance(retry, Resend) and retry.look_first
+        reconciler = None if isinstance(retry, Resend) else retry
+        looks_first = reconciler is not None and reconciler.look_first
         call = Call(request, retry, deadline, self.max_retries + 1, looks_first=looks_first)
         try:
-            if looks_first:
+            if reconciler is not None and (looks_first or reconciler.keyed):
                 response = await self._keyed(call, send)
             else:
                 try:
@@ -273,12 +288,16 @@ class RetryLoop:
 
     # ------------------------------------------- a caller's own idempotency key
     async def _keyed(self, call: Call, send: Handler) -> Response:
-        """Look for an object made with the caller's key before the first send.
+        """A call with the caller's own key: look for an object made with it
+        before the first send.
 
         One call per key at a time in this client; a lookup within the settle
         time of an earlier call's ambiguous failure with the same key (one
         that ended unknown or was cancelled mid-send) proves nothing until the
-        settle time has passed, as within one call."""
+        settle time has passed, as within one call. With `assume_new` the
+        first lookup is skipped, unless an earlier call of this client used
+        the key: then the caller's "new" is wrong, and sending could make a
+        second object."""
         key = call.request.idempotency_key
         assert key is not None
         if not await self._keys.wait_turn(key, call.deadline, self._clock):
@@ -286,7 +305,10 @@ class RetryLoop:
         done = self._keys.hold(key)
         call.settle_until = self._keys.settle_until(key)
         try:
-            decision = await self._look(call, send)
+            if not self._keys.first_use(key):
+                call.look_first()
+            first = self._look if call.in_doubt else self._send
+            decision = await first(call, send)
             return await self._loop(call, send, decision)
         except (OutcomeUnknownError, asyncio.CancelledError) as exc:
             self._remember_doubt(call, exc)

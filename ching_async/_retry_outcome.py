@@ -105,6 +105,12 @@ class Call:
         self.last_error: APIConnectionError | APIError | None = None
         self.lookup_error: ChingError | None = None
 
+    def look_first(self) -> None:
+        """Look before the first send after all (see RetryLoop._keyed)."""
+        if not self.in_doubt:
+            self.in_doubt = True
+            self.max_lookups += 2
+
 
 def gone(response: Response) -> Response:
     """A 404 under UNTIL_GONE after an attempt that may have deleted it, as the call's success."""

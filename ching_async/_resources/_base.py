@@ -161,6 +161,7 @@ class Listed:
         *,
         asked: Asked = (),
         look_first: bool = False,
+        keyed: bool = False,
         on_full_window: Literal["raise", "send"] = "raise",
     ) -> MarkerReconciler:
         """What looks for the object created with `key` (narrowed to `within`):
@@ -177,6 +178,7 @@ class Listed:
             asked=asked,
             wider=self.always if look_first and self.by is not None else None,
             look_first=look_first,
+            keyed=keyed,
             on_full_window=on_full_window,
         )
 
@@ -218,6 +220,7 @@ def marked(
         within,
         asked=asked_of(listed.same, body),
         look_first=look_first,
+        keyed=idempotency_key is not None,
         on_full_window=on_full_window,
     )
     return Marked(key, with_marker(meta, key), retry)

@@ -89,7 +89,8 @@ class Charges(Resource):
         newest charges (the API's window) lack the key, it may have been used
         beyond them: `LookupInconclusiveError`, nothing sent, unless
         `on_full_window="send"`. `assume_new=True` skips the lookup (you know
-        the key was never used).
+        the key was never used), unless an earlier call of this client used
+        the key.
         """
         payload = CHARGE_FIELDS.body_of(locals())
         how = marked(_LISTED, payload, metadata, **marking)

@@ -63,7 +63,8 @@ class Refunds(Resource):
         `amount`, when given); else `IdempotencyKeyReusedError`. When they
         are 100 and lack the key, it may have been used beyond them:
         `LookupInconclusiveError`, nothing sent, unless
-        `on_full_window="send"`. `assume_new=True` skips the lookup.
+        `on_full_window="send"`. `assume_new=True` skips the lookup,
+        unless an earlier call of this client used the key.
         """
         payload = _FIELDS.body_of(locals())
         # Before the amount is filled in below: without one, any amount of

@@ -22,6 +22,7 @@ class Reconciled:
     resolve_hint: str = "resolve it later by its idempotency key"
     customer: str | None = "cus_1"
     look_first: bool = False
+    keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
 
     async def lookup(self, request: Request, send: Handler) -> Response | None:

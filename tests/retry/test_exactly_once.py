@@ -199,6 +199,31 @@ async def test_the_same_key_twice_charges_once(fake, client) -> None:
     assert len(fake.charges_for(customer)) == 1
 
 
+async def test_assume_new_with_a_key_this_client_used_charges_once(fake, client) -> None:
+    # assume_new skips the lookup of a key never used; one this client used
+    # (concurrently, or earlier) is looked up after all.
+    customer, card = seed_card(fake)
+
+    def create(key: str) -> Any:
+        return client.charges.create(
+            customer=customer,
+            payment_method=card,
+            amount=4990,
+            idempotency_key=key,
+            assume_new=True,
+        )
+
+    first, second = await asyncio.gather(create("invoice-K5"), create("invoice-K5"))
+    third = await create("invoice-K5")
+    assert first.id == second.id == third.id
+    assert [c.request_info.found_existing for c in (first, second, third)] == [False, True, True]
+    assert len(fake.charges_for(customer)) == 1
+    # A new key with assume_new: nothing is looked up before the send.
+    before = len(fake.requests())
+    await create("invoice-K6")
+    assert [r.method for r in fake.requests()[before:]] == ["POST"]
+
+
 async def test_the_same_key_from_another_client_charges_once(fake, client) -> None:
     # A worker restarted after a crash: a new process, a new client.
     customer, card = seed_card(fake)
@@ -333,21 +358,22 @@ async def test_a_retry_right_after_an_unknown_outcome_waits_for_the_settle_time(
     once must not take an empty lookup as proof before the settle time: it
     waits and finds the charge instead of charging again."""
     customer, card = committing_late(fake)
-    gets = 0
+    to_fail = 0
 
-    async def second_and_third_lookup_fail(
+    async def two_lookups_after_the_post_fail(
         request: ching_async.Request, call_next: ching_async.Handler
     ) -> ching_async.Response:
-        nonlocal gets
-        if request.method == "GET":
-            gets += 1
-            if gets in (2, 3):
-                return ching_async.Response(
-                    status=503, headers={}, body=b"<html>busy</html>", request=request
-                )
+        nonlocal to_fail
+        if request.method == "POST":
+            to_fail = 2
+        elif to_fail:
+            to_fail -= 1
+            return ching_async.Response(
+                status=503, headers={}, body=b"<html>busy</html>", request=request
+            )
         return await call_next(request)
 
-    async with settling_client(fake, 1.5, second_and_third_lookup_fail) as c:
+    async with settling_client(fake, 1.5, two_lookups_after_the_post_fail) as c:
         with pytest.raises(ching_async.OutcomeUnknownError):
             await c.charges.create(
                 customer=customer, payment_method=card, amount=4990, idempotency_key="inv-7"

@@ -12,7 +12,7 @@ import pytest
 import ching_async
 from ching_async._messages import Request, Response
 from ching_async._retry import Resend, RetryPolicy
-from ching_async._retry_loop import _MAX_UNSETTLED, KeyRegistry, RetryLoop
+from ching_async._retry_loop import _MAX_UNSETTLED, _MAX_USED, KeyRegistry, RetryLoop
 from ching_async._retry_outcome import Call
 from tests._support.retry import KEY, Reconciled, post, record
 
@@ -57,6 +57,17 @@ def test_a_later_doubt_never_shortens_an_earlier_one() -> None:
     shorter = record(Reconciled(), settle_until=NOW + 5.0)
     keys.remember_doubt(shorter, cancelled=False, now=NOW + 1.0, settle=SETTLE)
     assert keys.settle_until(KEY) == NOW + SETTLE
+
+
+def test_a_key_is_used_first_once_and_the_oldest_is_forgotten() -> None:
+    keys = KeyRegistry()
+    assert keys.first_use("inv-1") is True
+    assert keys.first_use("inv-1") is False
+    for n in range(_MAX_USED - 1):
+        keys.first_use(f"other-{n}")
+    assert keys.first_use("inv-1") is False  # still among the newest _MAX_USED
+    keys.first_use("one-more")  # the oldest, inv-1, is forgotten
+    assert keys.first_use("inv-1") is True
 
 
 def test_it_remembers_a_bounded_number_of_keys() -> None:
