@@ -79,7 +79,8 @@ class Reconciler(Protocol):
     @property
     def on_full_window(self) -> Literal["raise", "send"]: ...
 
-    async def lookup(self, request: Request, send: Handler) -> Response | None: ...
+    # `sent`: a send of this call may have taken effect.
+    async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -116,7 +117,7 @@ class MarkerReconciler:
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
 
-    async def lookup(self, request: Request, send: Handler) -> Response | None:
+    async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None:
         def get(path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
             return send(_get(request, path, query))
 
@@ -126,6 +127,11 @@ class MarkerReconciler:
         if seen is None:
             return None
         response, found = seen
+        if sent and differences(self.asked, found):
+            # This call's own send may still be committing: the key's object
+            # made with other parameters is neither its result nor a reason to
+            # refuse it; the call's own is looked for as if none were found.
+            return None
         return self.answer(request, response, found)
 
     def answer(self, request: Request, lookup: Response, found: Mapping[str, Any]) -> Response:
@@ -197,7 +203,7 @@ class StateReconciler:
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
 
-    async def lookup(self, request: Request, send: Handler) -> Response | None:
+    async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None:
         response = await send(_get(request, self.object_path))
         data = decode_envelope(response)
         if isinstance(data, dict) and self.settled(data):
@@ -224,7 +230,7 @@ class MatchReconciler:
     keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
 
-    async def lookup(self, request: Request, send: Handler) -> Response | None:
+    async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None:
         response = await send(_get(request, self.list_path))
         found = find_in_list(response, self.match, self.wanted)
         return None if found is None else _found(request, response, found)

@@ -64,9 +64,6 @@ __all__ = [
     "decide",
 ]
 
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
 # ------------------------------------------------------------------ policy
 def _seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
@@ -278,8 +275,8 @@ def classify(response: Response, retry: RetryClass, max_retry_after: float) -> O
         if wait is not None and wait > max_retry_after:
             return Outcome(Seen.ANSWER, status)  # the server asks for longer than we may wait
         return Outcome(Seen.RATE_LIMITED, status, wait)
-    if status in RETRYABLE_STATUSES:
-        # Even CHING's own error envelope does not prove CHING is done with the
+    if status >= 500:
+        # Any 5xx (a proxy's 52x too). Even CHING's own error envelope does not prove CHING is done with the
         # request: a handler can fail after the card was charged, and the charge
         # still be recorded (FakeChing's Fault.status_then_commit). A 504 or a
         # proxy's page says even less.

@@ -202,7 +202,7 @@ class RetryLoop:
         call.lookups += 1
         lookup = call.request.replace(timeout=timeout, deadline=call.deadline)
         try:
-            found = await reconciler.lookup(lookup, send)
+            found = await reconciler.lookup(lookup, send, sent=call.may_have_applied)
         except LookupInconclusiveError as exc:
             call.lookup_error = exc
             return self._decide(call, Outcome(Seen.WINDOW_FULL))

@@ -166,8 +166,8 @@ class Listed:
     ) -> MarkerReconciler:
         """What looks for the object created with `key` (narrowed to `within`):
         the retry class of a marked create (`asked`: its `same` fields as
-        sent), and find_by_idempotency_key's lookup. A caller's key looked up
-        first is also looked for beyond the scope (used for another customer)."""
+        sent), and find_by_idempotency_key's lookup. A caller's key (`keyed`)
+        is also looked for beyond the scope (used for another customer)."""
         return MarkerReconciler(
             list_path=self.path,
             idempotency_key=key,
@@ -176,7 +176,7 @@ class Listed:
             declined=self.declined,
             reread=self.reread,
             asked=asked,
-            wider=self.always if look_first and self.by is not None else None,
+            wider=self.always if keyed and self.by is not None else None,
             look_first=look_first,
             keyed=keyed,
             on_full_window=on_full_window,

@@ -25,7 +25,7 @@ class Reconciled:
     keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
 
-    async def lookup(self, request: Request, send: Handler) -> Response | None:
+    async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None:
         raise AssertionError("no lookup expected")
 
 

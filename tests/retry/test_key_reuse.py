@@ -98,22 +98,56 @@ async def test_the_callers_other_metadata_and_the_currencys_case_are_not_compare
         assert len(fake.charges()) == 1
 
 
-async def test_a_key_used_before_found_by_reconciliation_is_refused_not_returned() -> None:
-    """`assume_new=True` skips the lookup before the first send; the POST
-    fails before processing, and the lookup after it finds the key's charge
-    for another amount: not this call's result, and not sent again."""
+async def test_a_key_used_before_refuses_before_a_send_but_not_after_one() -> None:
+    """Another client (another process) charged 1000 with the key; this one,
+    told the key is new (`assume_new`), sends 2500, and CHING answers 503 but
+    records the charge moments later. After a send in doubt, the key's other
+    charge is neither this call's result nor a reason to refuse it: the call
+    waits out the settle time and finds its own. Before any send, the same
+    find refuses (another call)."""
     async with FakeChing() as fake:
         customer, card = seed(fake)
         call = {"customer": customer, "payment_method": card}
         async with client_for(fake) as client:
             first = await client.charges.create(**call, amount=1000, idempotency_key="inv")
-            fake.faults.add(Fault.status(503), method="POST", path="/charges", times=1)
+        fault = Fault.status_then_commit(503, 0.3)
+        fake.faults.add(fault, method="POST", path="/charges", times=1)
+        settling = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=1.0)
+        async with client_for(fake, retry_policy=settling) as other_process:
+            mine = await other_process.charges.create(
+                **call, amount=2500, idempotency_key="inv", assume_new=True
+            )
+            assert (mine.amount, mine.request_info.reconciled) == (2500, True)
+            with pytest.raises(ching_async.IdempotencyKeyReusedError) as info:
+                await other_process.charges.create(**call, amount=4000, idempotency_key="inv")
+        assert info.value.attempts == 0
+        assert sorted(c.amount for c in fake.charges()) == [1000, 2500]
+        assert first.id != mine.id
+
+
+async def test_assume_new_with_a_key_used_for_another_customer_is_refused() -> None:
+    """A key this client used is looked up even with `assume_new`, beyond the
+    new customer's charges too: used for another customer, it is refused."""
+    async with FakeChing() as fake:
+        first_customer, first_card = seed(fake)
+        customer = fake.add_customer(email="noa@example.com").id
+        card = fake.add_payment_method(customer).id
+        async with client_for(fake) as client:
+            first = await client.charges.create(
+                customer=first_customer,
+                payment_method=first_card,
+                amount=1000,
+                idempotency_key="inv",
+            )
             with pytest.raises(ching_async.IdempotencyKeyReusedError) as info:
                 await client.charges.create(
-                    **call, amount=2500, idempotency_key="inv", assume_new=True
+                    customer=customer,
+                    payment_method=card,
+                    amount=1000,
+                    idempotency_key="inv",
+                    assume_new=True,
                 )
-        assert_refused(info.value, "inv", first.id, {"amount": (2500, 1000)}, attempts=1)
-        assert len(fake.requests_to("POST", "/charges")) == 2  # the first call's, the 503
+        assert info.value.attempts == 0
         assert [c.id for c in fake.charges()] == [first.id]
 
 

@@ -88,7 +88,7 @@ def test_it_remembers_a_bounded_number_of_keys() -> None:
 
 
 class LookupFails(Reconciled):
-    async def lookup(self, request: Request, send: object) -> Response | None:
+    async def lookup(self, request: Request, send: object, *, sent: bool) -> Response | None:
         raise ching_async.APIConnectionError("the lookup dropped")
 
 

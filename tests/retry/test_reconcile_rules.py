@@ -42,13 +42,15 @@ async def create(client: ching_async.Client, customer: str, card: str) -> ching_
     return await client.charges.create(customer=customer, payment_method=card, amount=4990)
 
 
-async def test_a_charge_committed_after_its_5xx_is_not_charged_twice() -> None:
-    # CHING answers 503 with its own error envelope, and the charge is recorded
-    # 0.3 s later: an empty lookup right after the 503 proves nothing.
+@pytest.mark.parametrize("status", [503, 501, 507])
+async def test_a_charge_committed_after_its_5xx_is_not_charged_twice(status: int) -> None:
+    # The server answers a 5xx with CHING's own error envelope, the usual 503
+    # or any other, and the charge is recorded 0.3 s later: an empty lookup
+    # right after the 5xx proves nothing.
     async with FakeChing() as fake:
         customer = fake.add_customer(email="tal@example.com")
         card = fake.add_payment_method(customer.id)
-        fault = Fault.status_then_commit(503, 0.3)
+        fault = Fault.status_then_commit(status, 0.3)
         fake.faults.add(fault, method="POST", path="/charges", times=1)
         policy = ching_async.RetryPolicy(initial_backoff=0.001, max_backoff=0.002, settle=1.0)
         async with ching_async.Client(
