@@ -276,10 +276,10 @@ def classify(response: Response, retry: RetryClass, max_retry_after: float) -> O
             return Outcome(Seen.ANSWER, status)  # the server asks for longer than we may wait
         return Outcome(Seen.RATE_LIMITED, status, wait)
     if status >= 500:
-        # Any 5xx (a proxy's 52x too). Even CHING's own error envelope does not prove CHING is done with the
-        # request: a handler can fail after the card was charged, and the charge
-        # still be recorded (FakeChing's Fault.status_then_commit). A 504 or a
-        # proxy's page says even less.
+        # Any 5xx, a proxy's own too. Even CHING's error envelope does not
+        # prove CHING is done with the request: a handler can fail after the
+        # card was charged, and the charge still be recorded (FakeChing's
+        # Fault.status_then_commit). A 504 or a proxy's page says even less.
         return Outcome(Seen.UNANSWERED_FAILURE, status)
     if not isinstance(retry, Resend) and _unreadable_success(response):
         # Most likely applied, but the answer cannot say so. A 2xx means CHING
