@@ -64,6 +64,7 @@ __all__ = [
     "decide",
 ]
 
+
 # ------------------------------------------------------------------ policy
 def _seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
