@@ -32,7 +32,14 @@ import attrs
 import orjson
 
 from ._errors import ChingError
-from ._idempotency import Asked, differences, find_by_marker, find_in_list, key_reused
+from ._idempotency import (
+    Asked,
+    asked_of,
+    differences,
+    find_by_marker,
+    find_in_list,
+    key_reused,
+)
 from ._messages import Handler, Request, Response, credential_headers
 from ._protocol import decode_envelope, path_segment
 
@@ -110,12 +117,20 @@ class MarkerReconciler:
     query: tuple[tuple[str, str], ...] = ()
     declined: Callable[[Mapping[str, Any]], bool] | None = None
     reread: bool = False
-    asked: Asked = ()
+    # The create's declared fields (`Listed.same`) and its body as sent: read
+    # only when a lookup finds something (`asked`), never on the way out.
+    same: tuple[str, ...] = ()
+    body: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     wider: tuple[tuple[str, str], ...] | None = None
     look_first: bool = False
     keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
     resolve_hint: str = RESOLVE_BY_KEY
+
+    @property
+    def asked(self) -> Asked:
+        """The `same` fields as this call sent them (see asked_of)."""
+        return asked_of(self.same, self.body)
 
     async def lookup(self, request: Request, send: Handler, *, sent: bool) -> Response | None:
         def get(path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:

@@ -12,8 +12,6 @@ import attrs
 
 from .._decode import decode_item, decode_list, decode_model, list_data, request_info
 from .._idempotency import (
-    Asked,
-    asked_of,
     check_settled,
     idempotency_key_for,
     look_first_for,
@@ -159,14 +157,15 @@ class Listed:
         key: str,
         within: str | None,
         *,
-        asked: Asked = (),
+        same: tuple[str, ...] = (),
+        body: Mapping[str, Any] | None = None,
         look_first: bool = False,
         keyed: bool = False,
         on_full_window: Literal["raise", "send"] = "raise",
     ) -> MarkerReconciler:
         """What looks for the object created with `key` (narrowed to `within`):
-        the retry class of a marked create (`asked`: its `same` fields as
-        sent), and find_by_idempotency_key's lookup. A caller's key (`keyed`)
+        the retry class of a marked create (its `same` fields, compared as
+        `body` sends them), and find_by_idempotency_key's lookup. A caller's key (`keyed`)
         is also looked for beyond the scope (used for another customer)."""
         return MarkerReconciler(
             list_path=self.path,
@@ -175,7 +174,8 @@ class Listed:
             query=self.query(within),
             declined=self.declined,
             reread=self.reread,
-            asked=asked,
+            same=same,
+            body={} if body is None else body,
             wider=self.always if keyed and self.by is not None else None,
             look_first=look_first,
             keyed=keyed,
@@ -218,7 +218,9 @@ def marked(
     retry = listed.finder(
         key,
         within,
-        asked=asked_of(listed.same, body),
+        same=listed.same,
+        # As sent now: a refund fills its amount in later, uncompared.
+        body=dict(body),
         look_first=look_first,
         keyed=idempotency_key is not None,
         on_full_window=on_full_window,
