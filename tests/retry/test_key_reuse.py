@@ -23,6 +23,19 @@ def seed(fake: FakeChing) -> tuple[str, str]:
     return customer.id, fake.add_payment_method(customer.id).id
 
 
+async def create_over(handler: Any, **options: Any) -> ching_async.Charge:
+    """`charges.create` of CHARGE's customer and card with `options`, over a
+    MockTransport answering with `handler`, retrying at once."""
+    async with ching_async.Client(
+        TEST_KEY,
+        transport=MockTransport(handler),
+        retry_policy=ching_async.RetryPolicy(instant=True),
+    ) as client:
+        return await client.charges.create(
+            customer=CHARGE["customer"], payment_method=CHARGE["payment_method"], **options
+        )
+
+
 def assert_refused(
     err: ching_async.IdempotencyKeyReusedError,
     key: str,
@@ -164,18 +177,7 @@ async def test_reconciliation_after_a_drop_returns_this_calls_own_charge() -> No
         made.append({**CHARGE, "id": "ch_mine", "amount": 2500, "metadata": {MARKER: "inv"}})
         raise ching_async.APIConnectionError("dropped after the commit")
 
-    async with ching_async.Client(
-        TEST_KEY,
-        transport=MockTransport(handler),
-        retry_policy=ching_async.RetryPolicy(instant=True),
-    ) as client:
-        charge = await client.charges.create(
-            customer=CHARGE["customer"],
-            payment_method=CHARGE["payment_method"],
-            amount=2500,
-            idempotency_key="inv",
-            assume_new=True,
-        )
+    charge = await create_over(handler, amount=2500, idempotency_key="inv", assume_new=True)
     assert (charge.id, charge.amount) == ("ch_mine", 2500)
     assert charge.request_info.reconciled is True
     assert len(made) == 1
@@ -195,17 +197,7 @@ async def test_a_failing_lookup_beyond_the_customer_never_blocks_the_charge() ->
             return envelope_response(request, [])
         return error_response(request, 503, code="SERVER_ERROR", message="unavailable")
 
-    async with ching_async.Client(
-        TEST_KEY,
-        transport=MockTransport(handler),
-        retry_policy=ching_async.RetryPolicy(instant=True),
-    ) as client:
-        charge = await client.charges.create(
-            customer=CHARGE["customer"],
-            payment_method=CHARGE["payment_method"],
-            amount=CHARGE["amount"],
-            idempotency_key="inv-9",
-        )
+    charge = await create_over(handler, amount=CHARGE["amount"], idempotency_key="inv-9")
     assert charge.request_info.reconciled is False
     assert [method for method, _ in seen] == ["GET", "GET", "POST"]
 
