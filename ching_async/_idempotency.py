@@ -93,12 +93,16 @@ def check_settled(key: str, settling: float) -> None:
 
 
 def find_by_marker(
-    response: Response, key: str, fits: Callable[[Mapping[str, Any]], bool] | None = None
+    response: Response,
+    key: str,
+    fits: Callable[[Mapping[str, Any]], bool] | None = None,
+    *,
+    own_only: bool = False,
 ) -> Mapping[str, Any] | None:
     """The object in a list response whose metadata carries `key` as the
     marker, or None when the list proves there is none: it is not full.
     Of several so marked, the first that `fits` (the call's own, when a key
-    was used twice), else the first.
+    was used twice), else the first; with `own_only`, only one that fits.
 
     A full list without it may have pushed the object out of its window:
     LookupInconclusiveError. A response that is not a list proves nothing:
@@ -122,10 +126,10 @@ def find_by_marker(
     try:
         found = find_in_list(response, marked, f"carries idempotency key {key!r}")
     except LookupInconclusiveError:
-        if unfit:  # a full list, but the key's object is in it
+        if unfit and not own_only:  # a full list, but the key's object is in it
             return unfit[0]
         raise
-    if found is None and unfit:
+    if found is None and unfit and not own_only:
         return unfit[0]
     if found is None and unread:
         # A row without metadata may be the one: the list proves nothing.

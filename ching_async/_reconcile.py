@@ -136,17 +136,17 @@ class MarkerReconciler:
         def get(path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
             return send(_get(request, path, query))
 
-        seen = await self.find(get)
-        if seen is None and self.wider is not None:
+        # After a send that may have taken effect, only this call's own object
+        # counts: the key's object made with other parameters is neither its
+        # result nor a reason to refuse it (its own may still be committing),
+        # and a full list without its own proves nothing. Beyond the scope
+        # (another customer) there is no object of this call to find.
+        seen = await self._find_at(get, self.query, own_only=sent)
+        if seen is None and self.wider is not None and not sent:
             seen = await self._find_beyond(get, self.wider)
         if seen is None:
             return None
         response, found = seen
-        if sent and differences(self.asked, found):
-            # This call's own send may still be committing: the key's object
-            # made with other parameters is neither its result nor a reason to
-            # refuse it; the call's own is looked for as if none were found.
-            return None
         return self.answer(request, response, found)
 
     def answer(self, request: Request, lookup: Response, found: Mapping[str, Any]) -> Response:
@@ -182,11 +182,12 @@ class MarkerReconciler:
             return None
 
     async def _find_at(
-        self, get: Get, query: tuple[tuple[str, str], ...]
+        self, get: Get, query: tuple[tuple[str, str], ...], *, own_only: bool = False
     ) -> tuple[Response, Mapping[str, Any]] | None:
         response = await get(self.list_path, query)
         # Of two objects with the key (one used twice), this call's own.
-        found = find_by_marker(response, self.idempotency_key, self._fits if self.asked else None)
+        fits = self._fits if self.asked else None
+        found = find_by_marker(response, self.idempotency_key, fits, own_only=own_only)
         if found is None:
             return None
         if self.reread and isinstance(found.get("id"), str):

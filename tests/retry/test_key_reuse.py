@@ -183,6 +183,25 @@ async def test_reconciliation_after_a_drop_returns_this_calls_own_charge() -> No
     assert len(made) == 1
 
 
+async def test_after_a_send_a_full_list_with_only_the_keys_other_charge_proves_nothing() -> None:
+    """The POST is lost after sending; the customer's 100 newest charges hold
+    the key's charge for another amount, not this call's: its own may have
+    been pushed out of the window, so nothing is sent again."""
+    posts: list[ching_async.Request] = []
+    other = {**CHARGE, "id": "ch_other", "amount": 1000, "metadata": {MARKER: "inv"}}
+    full = [other, *({**CHARGE, "id": f"ch_{n}"} for n in range(99))]
+
+    def handler(request: ching_async.Request) -> ching_async.Response:
+        if request.method == "GET":
+            return envelope_response(request, full)
+        posts.append(request)
+        raise ching_async.APIConnectionError("lost after sending")
+
+    with pytest.raises(ching_async.OutcomeUnknownError):
+        await create_over(handler, amount=2500, idempotency_key="inv", assume_new=True)
+    assert len(posts) == 1
+
+
 async def test_a_failing_lookup_beyond_the_customer_never_blocks_the_charge() -> None:
     """The project-wide lookup (the key used for another customer) is best
     effort: when it fails, the customer's own list, which lacks the key,
