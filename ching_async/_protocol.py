@@ -39,7 +39,6 @@ __all__ = [
     "is_loopback",
     "decode_envelope",
     "encode_json",
-    "error_envelope",
     "error_from_envelope",
     "parse_retry_after",
     "success_envelope",
@@ -237,14 +236,6 @@ def decode_envelope(response: Response) -> Any:
     # long as the error lives: it must not keep the whole parsed body too.
     del parsed
     raise error
-
-
-def error_envelope(response: Response) -> dict[str, Any] | None:
-    """The body if it is CHING's JSON error envelope (`success: false`), else None."""
-    parsed = _parse_json(response)
-    if isinstance(parsed, dict) and parsed.get("success") is False:
-        return parsed
-    return None
 
 
 def _unexpected_body(response: Response, parsed: Any) -> APIError:
