@@ -24,6 +24,10 @@ min-max. Clients:
     httpx     httpx.AsyncClient + json.loads -> dicts          (if installed)
     stripe    stripe-python 16 StripeClient + AIOHTTPClient, *_async methods,
               against Stripe-shaped /v1/charges routes         (if installed)
+    bare      opt-in diagnostic, only in the heap-reads rows: ching_async's
+              ingredients over its real transport with no design around
+              them (inprocess_chain.py's bare lanes: no retry loop, attempt
+              chain or reconciler); the floor of any design keeping them
 
 Run alone: python benchmarks/bench_http.py [--quick]
 """
@@ -61,7 +65,10 @@ from _common import (
     subset_of,
 )
 
-CLIENTS = ("aiohttp", "ching", "ching-sync", "httpx", "stripe")
+CLIENTS = ("aiohttp", "ching", "ching-sync", "httpx", "stripe", "bare")
+# Run only when asked for by name (--clients).
+OPT_IN_CLIENTS = ("bare",)
+DEFAULT_RUN = tuple(c for c in CLIENTS if c not in OPT_IN_CLIENTS)
 # A scenario runs these unless it names its own "clients".
 DEFAULT_CLIENTS = ("aiohttp", "ching", "httpx", "stripe")
 # The floor and ching_async always run the scenario's full request count; the
@@ -81,6 +88,7 @@ CLIENT_LABELS = {
     "ching-sync": "ching_async.SyncClient",
     "httpx": "httpx + json.loads",
     "stripe": "stripe-python (async, aiohttp)",
+    "bare": "bare lane (diagnostic)",
 }
 
 # (key, label, op, concurrency, requests per run (full, quick), target for ching);
@@ -123,7 +131,7 @@ def like_for_like(scenario: dict[str, Any], target: float | None) -> dict[str, A
         "label": scenario["label"] + ", heap reads",
         "target": target,
         "heap_reads": True,
-        "clients": ("aiohttp", "ching"),
+        "clients": ("aiohttp", "ching", "bare"),
     }
 
 
@@ -240,6 +248,23 @@ class Ching:
         await self.client.aclose()
 
 
+class Bare(Ching):
+    """inprocess_chain.py's bare lanes over this client's own transport."""
+
+    async def open(self, base: str, concurrency: int) -> None:
+        from inprocess_chain import bare_lanes
+
+        await super().open(base, concurrency)
+        transport = self.client._life.own_transport
+        self._create, self._list = bare_lanes(self.client, transport)
+
+    async def post(self) -> Any:
+        return await self._create(customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=AMOUNT)
+
+    async def list(self) -> Any:
+        return await self._list()
+
+
 class ChingSync:
     """The SyncClient, as a Django view or a Celery task calls it: blocking,
     from threads that run no event loop."""
@@ -324,6 +349,7 @@ IMPLS = {
     "ching-sync": ChingSync,
     "httpx": Httpx,
     "stripe": Stripe,
+    "bare": Bare,
 }
 
 
@@ -593,7 +619,7 @@ def run(
     *,
     quick: bool = False,
     rounds: int | None = None,
-    clients: tuple[str, ...] = CLIENTS,
+    clients: tuple[str, ...] = DEFAULT_RUN,
     scenarios: tuple[str, ...] | None = None,
     log: Any = print,
 ) -> list[dict[str, Any]]:
@@ -688,7 +714,7 @@ def main() -> None:
     parser.add_argument(
         "--clients",
         type=subset_of(CLIENTS),
-        default=CLIENTS,
+        default=DEFAULT_RUN,
         help="comma-separated subset of " + ",".join(CLIENTS),
     )
     parser.add_argument(

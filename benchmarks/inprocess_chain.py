@@ -10,11 +10,13 @@ reused instead of one per response), `uuid` (a constant idempotency key
 instead of `uuid.uuid4()`), `checks` (the arguments' checks skipped) or
 `decode` (the response returned undecoded).
 
-The "bare lane" row is what a create costs with no design around it: the
-same argument checks, key, JSON body, Request, stub transport, envelope,
-RequestInfo and Charge decode, but no retry loop, attempt chain, reconciler
-or marker options. It is the floor of any design that keeps those
-guarantees' ingredients, shown beside the real call.
+The "bare lane" rows are what a create and a list cost with no design
+around them: the same argument checks, key, JSON body, Request, stub
+transport, envelope, RequestInfo and Charge decode, but no retry loop,
+attempt chain, reconciler or marker options. They are the floor of any
+design that keeps those guarantees' ingredients, shown beside the real
+calls. bench_http.py's opt-in `bare` client runs the same lanes over the
+real transport on the loopback.
 
     .venv/bin/python benchmarks/inprocess_chain.py [--rounds 3] [--calls 5000] [--without PART]
 """
@@ -66,10 +68,11 @@ def _without(part: str) -> None:
         _base.decode_model = lambda response, cls, **_: response  # type: ignore[assignment]
 
 
-def _bare_lane(client: ching_async.Client, stub: _Stub) -> Any:
-    """charges.create's ingredients in one function (see the module docstring)."""
+def bare_lanes(client: ching_async.Client, transport: Any) -> tuple[Any, Any]:
+    """charges.create's and charges.list's ingredients, each in one function
+    (see the module docstring), sending through `transport.handle`."""
     from ching_async._convert import model_hook
-    from ching_async._decode import request_info
+    from ching_async._decode import decode_list, list_data, request_info
     from ching_async._idempotency import IDEMPOTENCY_METADATA_KEY, new_idempotency_key
     from ching_async._models import Charge
     from ching_async._protocol import decode_envelope, encode_json
@@ -101,11 +104,24 @@ def _bare_lane(client: ching_async.Client, stub: _Stub) -> Any:
             timeout=requester.timeout,
             deadline=time.monotonic() + requester.total_timeout,
         )
-        response = await stub.handle(request)
+        response = await transport.handle(request)
         charge: Charge = decode_charge(decode_envelope(response), Charge, request_info(response))
         return charge
 
-    return create
+    async def list_() -> list[Charge]:
+        request = Request(
+            "GET",
+            "/charges",
+            requester.base_url,
+            headers={"Authorization": authorization},
+            timeout=requester.timeout,
+            deadline=time.monotonic() + requester.total_timeout,
+        )
+        response = await transport.handle(request)
+        items = list_data(response, Charge)
+        return decode_list(response, Charge, items, request_info(response))
+
+    return create, list_
 
 
 class _Stub:
@@ -134,10 +150,13 @@ async def run(rounds: int, calls: int) -> None:
                 customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=9900
             )
 
-        bare = _bare_lane(client, stub)
+        bare_create, bare_list = bare_lanes(client, stub)
 
-        async def bare_lane() -> Any:
-            return await bare(customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=9900)
+        async def bare_get() -> Any:
+            return await bare_list()
+
+        async def bare_post() -> Any:
+            return await bare_create(customer=CUSTOMER, payment_method=PAYMENT_METHOD, amount=9900)
 
         async def floor() -> Any:
             return orjson.loads(list_body)
@@ -150,8 +169,9 @@ async def run(rounds: int, calls: int) -> None:
             row = []
             for label, fn in (
                 ("GET list", get),
+                ("bare GET", bare_get),
                 ("POST create", post),
-                ("bare lane", bare_lane),
+                ("bare POST", bare_post),
                 ("orjson.loads of the list", floor),
             ):
                 gc.collect()

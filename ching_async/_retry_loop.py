@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -46,8 +47,10 @@ logger = logging.getLogger("ching_async.retry")
 
 # Keys remembered as still settling (see RetryLoop._keyed); beyond this, none more.
 _MAX_UNSETTLED = 10_000
-# A bulk job's keys pass through here too: bounded, the oldest forgotten.
-_MAX_USED = 100_000
+# The keys a client's calls used (see KeyRegistry.first_use). A bulk job's
+# keys pass through here too, so its memory must not grow with the job's size
+# (the create_many peak RSS target): bounded, the least recently used forgotten.
+_MAX_USED = 10_000
 
 
 class _Again(Exception):
@@ -63,8 +66,10 @@ class KeyRegistry:
     def __init__(self) -> None:
         self._in_flight: dict[str, asyncio.Event] = {}
         self._unsettled: dict[str, float] = {}
-        # The caller's keys this client's calls used, oldest first.
-        self._used: dict[str, None] = {}
+        # The caller's keys this client's calls used, least recently used first.
+        # An OrderedDict: forgetting a plain dict's first key scans past the
+        # slots of every key forgotten before it (see benchmarks/README.md).
+        self._used: OrderedDict[str, None] = OrderedDict()
 
     async def wait_turn(self, key: str, deadline: float, clock: Callable[[], float]) -> bool:
         """Wait until no call with `key` is in flight, at most until
@@ -88,11 +93,13 @@ class KeyRegistry:
 
     def first_use(self, key: str) -> bool:
         """Record that a call of this client uses `key`: True when none did
-        before (bounded: beyond _MAX_USED keys the oldest are forgotten)."""
+        before (bounded: beyond _MAX_USED keys the least recently used are
+        forgotten)."""
         if key in self._used:
+            self._used.move_to_end(key)
             return False
         if len(self._used) >= _MAX_USED:
-            del self._used[next(iter(self._used))]
+            self._used.popitem(last=False)
         self._used[key] = None
         return True
 

@@ -59,15 +59,17 @@ def test_a_later_doubt_never_shortens_an_earlier_one() -> None:
     assert keys.settle_until(KEY) == NOW + SETTLE
 
 
-def test_a_key_is_used_first_once_and_the_oldest_is_forgotten() -> None:
+def test_a_key_is_used_first_once_and_the_least_recently_used_is_forgotten() -> None:
     keys = KeyRegistry()
     assert keys.first_use("inv-1") is True
-    assert keys.first_use("inv-1") is False
-    for n in range(_MAX_USED - 1):
+    assert keys.first_use("inv-2") is True
+    assert keys.first_use("inv-1") is False  # used again: now the most recent
+    for n in range(_MAX_USED - 2):
         keys.first_use(f"other-{n}")
-    assert keys.first_use("inv-1") is False  # still among the newest _MAX_USED
-    keys.first_use("one-more")  # the oldest, inv-1, is forgotten
+    keys.first_use("one-more")  # full: the least recently used, inv-2, is forgotten
+    assert keys.first_use("inv-2") is True  # ... and inv-1 with it, to make room
     assert keys.first_use("inv-1") is True
+    assert keys.first_use("one-more") is False
 
 
 def test_it_remembers_a_bounded_number_of_keys() -> None:
