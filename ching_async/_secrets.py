@@ -88,6 +88,17 @@ class ApiKey:
 
     __str__ = __repr__
 
+    def __reduce__(self) -> Any:
+        # A pickle would carry the secret in clear (to a cache, a task queue,
+        # a crash report): refused, as for a socket. Copies share the key.
+        raise TypeError("an API key cannot be pickled; each process loads its own")
+
+    def __copy__(self) -> ApiKey:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> ApiKey:
+        return self
+
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 

@@ -126,6 +126,19 @@ def test_client_and_request_reprs_never_show_key() -> None:
     assert not leaks_secret(repr(derived))
 
 
+def test_an_api_key_refuses_to_be_pickled_and_copies_share_it() -> None:
+    import copy
+    import pickle
+
+    key = ching_async.Client(KEY)._api_key
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with pytest.raises(TypeError, match="cannot be pickled") as info:
+            pickle.dumps(key, protocol)
+        assert not leaks_secret(str(info.value))
+    assert copy.copy(key) is key
+    assert copy.deepcopy(key) is key
+
+
 # --------------------------------------------------- decode-boundary echo
 REQUEST = Request(
     method="POST",
