@@ -179,10 +179,12 @@ async def test_oversized_answer_to_a_post_is_outcome_unknown() -> None:
         RawServer(endless_chunked) as server,
         _client(server.url, max_response_bytes=MiB) as client,
     ):
-        with pytest.raises(ching_async.ResponseDecodeError) as info:
+        with pytest.raises(ching_async.OutcomeUnknownError) as info:
             await client.setup_sessions.create(
                 customer="cus_1", success_url="https://a.example/", cancel_url="https://a.example/"
             )
+    assert type(info.value) is ching_async.UnreadableResultError
+    assert "max_response_bytes" in info.value.message
     assert info.value.outcome_unknown is True
     assert len(server.requests) == 1
 

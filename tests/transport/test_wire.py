@@ -86,10 +86,12 @@ async def test_plain_body_over_cap_on_post_is_outcome_unknown(
 ) -> None:
     scripted.on("POST", BASE + "/setup_sessions", envelope({**SETUP_SESSION, "pad": "a" * 5000}))
     client = make_client(max_response_bytes=1_000)
-    with pytest.raises(ching_async.ResponseDecodeError) as info:
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
         await client.setup_sessions.create(
             customer="cus_1", success_url="https://a.example/", cancel_url="https://b.example/"
         )
+    assert type(info.value) is ching_async.UnreadableResultError
+    assert "max_response_bytes" in info.value.message
     assert info.value.outcome_unknown is True
     assert info.value.idempotency_key == scripted.seen[0].headers["Idempotency-Key"]
 
