@@ -116,18 +116,28 @@ async def test_an_unreadable_2xx_to_a_post_is_caught_as_an_unknown_outcome(
     assert_unreadable_result(exc, post.headers["Idempotency-Key"], path)
 
 
-async def test_a_charge_whose_answer_does_not_decode_is_an_unknown_outcome(
-    scripted: Script, client: ching_async.Client
+@pytest.mark.parametrize(
+    ("marking", "answer"),
+    [
+        # A reconciled create whose answer is an envelope, but whose charge
+        # has a field of the wrong type: a lookup would read the same charge.
+        ({}, envelope({**CHARGE, "amount": "lots"})),
+        # Without the marker nothing is looked up: any unreadable 2xx ends it.
+        ({"mark_idempotency_key": False}, raw(200, b"<html>ok</html>")),
+    ],
+    ids=["undecodable-charge", "unmarked-html"],
+)
+async def test_a_charge_whose_answer_cannot_be_read_names_its_customer(
+    scripted: Script, client: ching_async.Client, marking: dict[str, Any], answer: Reply
 ) -> None:
-    """A reconciled create whose answer is an envelope, but whose charge has a
-    field of the wrong type: the lookup would read the same charge."""
-    scripted.on("POST", API + "/charges", envelope({**CHARGE, "amount": "lots"}))
-    call = client.charges.create(
-        customer="cus_1", payment_method="pm_1", amount=100, idempotency_key="order-1"
-    )
+    scripted.on("POST", API + "/charges", answer)
     scripted.on("GET", API + "/charges", envelope([]))  # the caller's key: not used yet
+    call = client.charges.create(
+        customer="cus_1", payment_method="pm_1", amount=100, idempotency_key="order-1", **marking
+    )
     exc = await caught_as_unknown(call)
     assert_unreadable_result(exc, "order-1", "/charges")
+    assert exc.customer == "cus_1"  # for charges.find_by_idempotency_key, as README shows
     assert len(scripted.seen_at("POST", API + "/charges")) == 1
 
 
