@@ -55,8 +55,9 @@ class Transport(Protocol):
     Any other exception propagates to the caller unchanged, and is not retried.
 
     A body longer than the client's `max_response_bytes` ends the call in
-    `ResponseDecodeError` whichever transport read it; a transport that
-    reads from a network should stop reading there itself.
+    `ResponseDecodeError` whichever transport read it (for a POST an
+    `UnreadableResultError`; a reconciled POST's 2xx is looked up first); a
+    transport that reads from a network should stop reading there itself.
 
     A download (`documents.download_pdf`) sets `request.sink`. A transport
     that streams hands a 2xx body to it in chunks (`SinkFeed`: `start`, then
