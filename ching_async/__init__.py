@@ -48,6 +48,7 @@ from ._errors import (
     TargetNotFoundError,
     TargetsNotSupportedError,
     UnprocessableEntityError,
+    UnreadableResultError,
     WebhookSecretLostError,
 )
 from ._idempotency import IDEMPOTENCY_METADATA_KEY
@@ -128,6 +129,7 @@ __all__ = [
     "RetryPolicy",
     "Transport",
     "UnprocessableEntityError",
+    "UnreadableResultError",
     "__version__",
     "SignatureVerificationError",
     "SyncClient",

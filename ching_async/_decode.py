@@ -9,8 +9,8 @@ from ._convert import model_hook, model_list_hook, structure
 from ._errors import ResponseDecodeError
 from ._messages import Response
 from ._models import Customer, RequestInfo, UpsertAction, UpsertResult
-from ._protocol import accepted_but_unreadable, decode_envelope, forget_parse, success_envelope
-from ._secrets import attach_context, redacted_head, request_secrets, response_headers
+from ._protocol import decode_envelope, forget_parse, success_envelope, unreadable_answer
+from ._secrets import redacted_head, request_secrets, response_headers
 
 __all__ = ["decode_list", "decode_model", "request_info"]
 
@@ -37,18 +37,8 @@ def decode_error(response: Response, cls: type[Any], exc: Exception) -> Response
     # The converter's message may quote server data (a whole field, however
     # long): cut it, and no secret starting in what is kept survives the cut.
     detail = redacted_head(str(exc), 200, request_secrets(response.request))
-    error = ResponseDecodeError(
-        f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}",
-        status=response.status,
-    )
-    return attach_context(
-        error,
-        response.request,
-        attempts=response.attempts,
-        request_id=response.request_id,
-        outcome_unknown=accepted_but_unreadable(response),
-        body=response.body,
-        headers=response.headers,
+    return unreadable_answer(
+        f"could not decode {cls.__name__}: {type(exc).__name__}: {detail}", response
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "TargetNotFoundError",
     "TargetsNotSupportedError",
     "UnprocessableEntityError",
+    "UnreadableResultError",
     "error_class_for",
     "WebhookSecretLostError",
     "error_class_for_status",
@@ -261,6 +262,21 @@ class OutcomeUnknownError(APIError, APIConnectionError):
 
 def _rebuild_outcome_unknown(cls: type[OutcomeUnknownError], message: str) -> OutcomeUnknownError:
     return cls(message, idempotency_key="")
+
+
+class UnreadableResultError(ResponseDecodeError, OutcomeUnknownError):
+    """A POST (or another write) that may have taken effect, whose answer
+    could not be read. Mostly CHING answered 2xx, so the charge, refund...
+    most likely exists, but the body was not JSON, truncated, empty, over
+    `max_response_bytes`, or held an object that does not decode (an answer
+    of another status over `max_response_bytes` is one too).
+
+    Both a `ResponseDecodeError` and an `OutcomeUnknownError`: never take it
+    for "failed" and send again with a new key; resolve it by
+    `idempotency_key` (`find_by_idempotency_key`). A reconciled POST
+    (`charges.create`...) looks an unreadable 2xx's object up first, and
+    ends in this only when the envelope was read but its object was not
+    (`customer` is named for `charges.create`, as ever)."""
 
 
 class WebhookSecretLostError(APIError):

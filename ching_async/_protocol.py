@@ -14,7 +14,7 @@ import operator
 import re
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
@@ -24,10 +24,11 @@ from ._errors import (
     InvalidParameterError,
     RateLimitError,
     ResponseDecodeError,
+    UnreadableResultError,
     error_class_for,
     error_class_for_status,
 )
-from ._messages import PARSED_BODY, Response
+from ._messages import PARSED_BODY, Request, Response
 from ._secrets import attach_context
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "parse_retry_after",
     "success_envelope",
     "path_segment",
+    "unreadable_answer",
+    "unreadable_error",
 ]
 
 
@@ -229,7 +232,7 @@ def decode_envelope(response: Response) -> Any:
             message = "response body is " + (
                 "not JSON" if parsed is _NOT_JSON else "not a CHING envelope"
             )
-        error = _with_response(ResponseDecodeError(message, status=response.status), response)
+        error = unreadable_answer(message, response)
     else:
         error = _unexpected_body(response, parsed)
     # The error's traceback keeps this frame (and the response) alive as
@@ -287,6 +290,28 @@ def accepted_but_unreadable(response: Response) -> bool:
     return response.request.method == "POST" and 200 <= response.status < 300
 
 
+def unreadable_error(
+    message: str, request: Request, status: int, *, outcome_unknown: bool
+) -> ResponseDecodeError:
+    """The error of an answer to `request` whose body cannot be read, without
+    its context (the caller attaches it): when the request may have taken
+    effect, an UnreadableResultError, which `except OutcomeUnknownError`
+    catches too (a POST answered 2xx most likely did); else a plain
+    ResponseDecodeError. The one place either is made for an answer."""
+    if outcome_unknown:
+        key = request.idempotency_key or ""
+        return UnreadableResultError(message, idempotency_key=key, status=status)
+    return ResponseDecodeError(message, status=status)
+
+
+def unreadable_answer(message: str, response: Response) -> ResponseDecodeError:
+    """The error of a response whose body (or the object in it) cannot be
+    read, with the response's context: in doubt for a POST CHING accepted."""
+    unknown = accepted_but_unreadable(response)
+    error = unreadable_error(message, response.request, response.status, outcome_unknown=unknown)
+    return _with_response(error, response)
+
+
 # An error keeps this many of the server's issues (a request has far fewer
 # fields); the rest are only counted, so that an error never holds a huge list.
 MAX_ISSUES = 100
@@ -307,14 +332,17 @@ def _clean_issues(issues: Any) -> tuple[list[Mapping[str, Any]], int]:
     return kept, 0
 
 
-def _with_response(exc: APIError, response: Response) -> APIError:
+_E = TypeVar("_E", bound=APIError)
+
+
+def _with_response(exc: _E, response: Response) -> _E:
     attach_context(
         exc,
         response.request,
         attempts=response.attempts,
         request_id=response.request_id,
-        outcome_unknown=response.outcome_unknown
-        or (isinstance(exc, ResponseDecodeError) and accepted_but_unreadable(response)),
+        # An UnreadableResultError is in doubt whatever the response says.
+        outcome_unknown=response.outcome_unknown or exc.outcome_unknown,
         body=response.body,
         headers=response.headers,
     )

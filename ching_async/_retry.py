@@ -11,12 +11,15 @@ The rules, in one place:
 
 - Provably no effect (the connection was never made) or 429: send again.
 - May have taken effect (a timeout or a dropped connection after sending, a
-  500/502/503/504, an unreadable 2xx): a SAFE call sends again; a NEVER call
-  ends with `outcome_unknown=True`; a reconciled call looks first, and only a
+  500/502/503/504): a SAFE call sends again; a NEVER call ends with
+  `outcome_unknown=True`; a reconciled call looks first, and only a
   lookup that proves absence allows another send. After any failure but an
   unreadable 2xx (a 2xx means CHING finished), an empty lookup proves nothing
   until `RetryPolicy.settle` has passed, a 5xx with CHING's own error
   envelope included.
+- An unreadable 2xx (not an envelope, or over max_response_bytes): a
+  reconciled call looks it up as above; any other ends with it
+  (UnreadableResultError for a POST).
 - `Resend.UNTIL_GONE` (a delete): as SAFE, and a 404 after an attempt that
   may have taken effect is the call's success (that attempt may have
   deleted it); after a refused connection or a 429 a 404 stays one.
@@ -282,9 +285,19 @@ def classify(response: Response, retry: RetryClass, max_retry_after: float) -> O
         # card was charged, and the charge still be recorded (FakeChing's
         # Fault.status_then_commit). A 504 or a proxy's page says even less.
         return Outcome(Seen.UNANSWERED_FAILURE, status)
-    if not isinstance(retry, Resend) and _unreadable_success(response):
-        # Most likely applied, but the answer cannot say so. A 2xx means CHING
-        # has finished with the request.
+    if _unreadable_success(response):
+        return unreadable(status, retry)
+    return Outcome(Seen.ANSWER, status)
+
+
+def unreadable(status: int, retry: RetryClass) -> Outcome:
+    """What an answer whose body cannot be read means (pure): one that is not
+    a CHING envelope (`classify`), or one over max_response_bytes, which the
+    transport refuses unread (the loop passes its status). A 2xx to a
+    reconciled call is most likely applied, but cannot say so: look it up (a
+    2xx means CHING has finished with the request). Anything else is the
+    call's answer: its error ends it (UnreadableResultError for a POST)."""
+    if 200 <= status < 300 and not isinstance(retry, Resend):
         return Outcome(Seen.ANSWERED_FAILURE, status)
     return Outcome(Seen.ANSWER, status)
 

@@ -26,6 +26,7 @@ from ._errors import (
     ChingError,
     LookupInconclusiveError,
     OutcomeUnknownError,
+    UnreadableResultError,
 )
 from ._messages import Handler, Request, Response
 from ._retry import (
@@ -38,6 +39,7 @@ from ._retry import (
     Seen,
     classify,
     decide,
+    unreadable,
 )
 from ._retry_outcome import Call, deadline_error, ended, given_up, gone, key_busy_error, returned
 
@@ -184,6 +186,17 @@ class RetryLoop:
         attempt = call.request.replace(attempt=call.sends, timeout=timeout, deadline=call.deadline)
         try:
             response = await send(attempt)
+        except UnreadableResultError as exc:
+            # An answer over max_response_bytes. The transport raises it (it
+            # must not read the body, and a Response without one would pass
+            # middlewares as an answer); its status is all there is, and the
+            # rule for an unreadable body that was read decides on it.
+            outcome = unreadable(exc.status or 0, call.retry)
+            if outcome.seen is Seen.ANSWER:
+                raise
+            call.last_error, call.last_response = exc, None
+            call.may_have_applied = True
+            return self._decide(call, outcome)
         except APIConnectionError as exc:
             call.last_error, call.last_response = exc, None
             seen = Seen.UNANSWERED_FAILURE if exc.may_have_reached_server else Seen.NOT_SENT

@@ -151,18 +151,31 @@ def given_up(call: Call, decision: Decision, total_timeout: float) -> Response:
     if decision.outcome_unknown:
         raise outcome_unknown_error(call)
     last = call.last_response
+    unread = call.last_error  # an answer over max_response_bytes, if it was one
     if last is not None and 200 <= last.status < 300:
-        # An unreadable 2xx whose lookup proved it had no effect.
         try:
             decode_envelope(last)
         except ResponseDecodeError as exc:
-            error: ResponseDecodeError = exc
-        raise final_error(call, error, outcome_unknown=False)
+            unread = exc
+    if isinstance(unread, ResponseDecodeError):
+        # An unreadable 2xx whose lookup proved it had no effect: not in doubt.
+        raise final_error(call, _proven_absent(unread), outcome_unknown=False)
     if last is not None:
         return last
     if call.last_error is not None:
         raise final_error(call, call.last_error, outcome_unknown=False)
     raise deadline_error(call, total_timeout)
+
+
+def _proven_absent(error: ResponseDecodeError) -> ResponseDecodeError:
+    """An unreadable answer's error (an UnreadableResultError, in doubt) once
+    a lookup proved the request had no effect: a plain ResponseDecodeError
+    with the same message, status, body and headers."""
+    plain = ResponseDecodeError(
+        error.message, status=error.status, body=error.body, request_id=error.request_id
+    )
+    plain.headers = error.headers
+    return plain
 
 
 def final_error(
@@ -202,11 +215,18 @@ def outcome_unknown_error(call: Call) -> OutcomeUnknownError:
         message,
         idempotency_key=call.request.idempotency_key or "",
         customer=call.reconciler.customer if call.reconciler is not None else None,
-        status=call.last_response.status if call.last_response else None,
+        status=_answered_status(call),
     )
     attach_context(exc, call.request, attempts=call.sends, outcome_unknown=True)
     exc.__cause__ = call.lookup_error or call.last_error
     return exc
+
+
+def _answered_status(call: Call) -> int | None:
+    """The status of the last answer to a send (one too large to read too)."""
+    if call.last_response is not None:
+        return call.last_response.status
+    return call.last_error.status if isinstance(call.last_error, APIError) else None
 
 
 def refused_error(call: Call) -> LookupInconclusiveError:

@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from ._errors import APIConnectionError, APIError, InvalidParameterError, ResponseDecodeError
 from ._messages import BodySink, Handler, Request, Response
+from ._protocol import unreadable_error
 from ._secrets import attach_context
 
 __all__ = [
@@ -54,8 +55,9 @@ class Transport(Protocol):
     Any other exception propagates to the caller unchanged, and is not retried.
 
     A body longer than the client's `max_response_bytes` ends the call in
-    `ResponseDecodeError` whichever transport read it; a transport that
-    reads from a network should stop reading there itself.
+    `ResponseDecodeError` whichever transport read it (for a POST an
+    `UnreadableResultError`; a reconciled POST's 2xx is looked up first); a
+    transport that reads from a network should stop reading there itself.
 
     A download (`documents.download_pdf`) sets `request.sink`. A transport
     that streams hands a 2xx body to it in chunks (`SinkFeed`: `start`, then
@@ -185,10 +187,10 @@ def too_large(
     limit: int,
     fate: str = "not read",
 ) -> ResponseDecodeError:
-    """The error for a body over `limit`: a POST may have taken effect."""
+    """The error for a body over `limit`: a POST may have taken effect
+    (UnreadableResultError; the retry loop reconciles a 2xx's)."""
     setting = "max_download_bytes" if streams_to_sink(request, status) else "max_response_bytes"
-    error = ResponseDecodeError(
-        f"response body exceeds {setting} ({limit} bytes); {fate}",
-        status=status,
-    )
-    return attach_context(error, request, outcome_unknown=request.method != "GET")
+    message = f"response body exceeds {setting} ({limit} bytes); {fate}"
+    unknown = request.method != "GET"
+    error = unreadable_error(message, request, status, outcome_unknown=unknown)
+    return attach_context(error, request, outcome_unknown=unknown)

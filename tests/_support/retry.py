@@ -1,13 +1,17 @@
 """A retried call's record, built without I/O for the tests of what the loop
 makes of it: `record` (a `Call` whose steps saw what it is given) and
-`Reconciled` (a reconciled call's class, as the loop reads it)."""
+`Reconciled` (a reconciled call's class, as the loop reads it); and
+`unreadable_result`, the error of a POST whose 2xx answer cannot be read."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import attrs
+import pytest
 
+import ching_async
 from ching_async._messages import Handler, Request, Response
 from ching_async._retry import RetryClass
 from ching_async._retry_outcome import Call
@@ -43,3 +47,21 @@ def record(retry: RetryClass, sends: int = 1, key: str | None = KEY, **seen: Any
     for name, value in seen.items():
         setattr(call, name, value)
     return call
+
+
+async def unreadable_result(call: Awaitable[Any], path: str) -> ching_async.UnreadableResultError:
+    """The error `call`, a POST to `path` answered 2xx unreadably, ends in:
+    caught as README's examples catch an unknown outcome (`except
+    OutcomeUnknownError`), in doubt, after one attempt, naming its key."""
+    with pytest.raises(ching_async.OutcomeUnknownError) as caught:
+        await call
+    exc = caught.value
+    assert type(exc) is ching_async.UnreadableResultError, repr(exc)
+    assert isinstance(exc, ching_async.ResponseDecodeError)  # what `except` caught before
+    assert exc.outcome_unknown is True
+    assert (exc.method, exc.path, exc.attempts) == ("POST", path, 1)
+    assert exc.status in (200, 201)
+    assert exc.idempotency_key, "every POST has one"
+    assert f"idempotency_key={exc.idempotency_key}" in str(exc)
+    assert "outcome_unknown=True" in str(exc)
+    return exc

@@ -274,6 +274,7 @@ async def test_the_mock_transport_path_writes_the_whole_body(tmp_path: Path) -> 
     ) as client:
         with pytest.raises(ching_async.ResponseDecodeError, match="max_download_bytes") as caught:
             await client.documents.download_pdf("doc_1", tmp_path / "b.pdf")
+    assert type(caught.value) is ching_async.ResponseDecodeError  # a GET: never in doubt
     assert caught.value.outcome_unknown is False
     assert leftovers(tmp_path) == ["a.pdf"]
 
@@ -377,6 +378,8 @@ async def test_a_body_over_the_cap_is_refused_unread(tmp_path: Path) -> None:
             with pytest.raises(ching_async.ResponseDecodeError, match="max_download_bytes") as err:
                 await client.documents.download_pdf("doc_1", tmp_path / "a.pdf")
         assert match in str(err.value)
+        assert type(err.value) is ching_async.ResponseDecodeError
+        assert err.value.outcome_unknown is False
         assert len(server.requests) == 1  # not retried
         assert leftovers(tmp_path) == []
 

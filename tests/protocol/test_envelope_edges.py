@@ -40,18 +40,20 @@ async def test_unreadable_2xx_answer_to_an_unreconciled_post_is_an_unknown_outco
 ):
     # setup_sessions.create has no reconciler (reconciled POSTs: test_reconcile_rules).
     scripted.on("POST", "/ching/v1/setup_sessions", raw(200, b"<html>ok</html>"))
-    with pytest.raises(ching_async.ResponseDecodeError) as info:
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
         await client.setup_sessions.create(
             customer="cus_1", success_url="https://a.example/ok", cancel_url="https://a.example/no"
         )
+    assert type(info.value) is ching_async.UnreadableResultError
     assert info.value.outcome_unknown is True
-    assert info.value.idempotency_key is not None
+    assert info.value.idempotency_key == scripted.seen[0].headers["Idempotency-Key"]
 
 
 async def test_wrong_shape_2xx_answer_to_a_post_is_an_unknown_outcome(scripted: Script, client):
     scripted.on("POST", "/ching/v1/charges", envelope({"id": "ch_1", "amount": "lots"}))
-    with pytest.raises(ching_async.ResponseDecodeError) as info:
+    with pytest.raises(ching_async.OutcomeUnknownError) as info:
         await client.charges.create(customer="cus_1", payment_method="pm_1", amount=100)
+    assert type(info.value) is ching_async.UnreadableResultError
     assert info.value.outcome_unknown is True
 
 
@@ -59,4 +61,5 @@ async def test_unreadable_2xx_answer_to_a_get_is_not_an_unknown_outcome(scripted
     scripted.on("GET", "/ching/v1/charges/ch_1", raw(200, b"<html>ok</html>"))
     with pytest.raises(ching_async.ResponseDecodeError) as info:
         await client.charges.retrieve("ch_1")
+    assert type(info.value) is ching_async.ResponseDecodeError
     assert info.value.outcome_unknown is False

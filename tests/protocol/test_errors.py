@@ -629,8 +629,13 @@ def test_errors_survive_pickling_with_their_context() -> None:
         request_id="req_1",
         outcome_unknown=True,
     )
+    unreadable = ching_async.UnreadableResultError("not JSON", idempotency_key="inv-8", status=200)
+    unreadable._set_context(
+        method="POST", path="/charges", attempts=1, idempotency_key="inv-8", outcome_unknown=True
+    )
     inconclusive = ching_async.LookupInconclusiveError("full list", status=200)
-    for original in (unknown, inconclusive, ching_async.CardDeclinedError("no", status=402)):
+    declined = ching_async.CardDeclinedError("no", status=402)
+    for original in (unknown, unreadable, inconclusive, declined):
         copy = pickle.loads(pickle.dumps(original))
         assert type(copy) is type(original)
         assert str(copy) == str(original)

@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from ching_async._retry import Action, Decision, Outcome, Seen, decide
+from ching_async._retry import (
+    Action,
+    Decision,
+    Outcome,
+    Resend,
+    RetryClass,
+    Seen,
+    decide,
+    unreadable,
+)
+from tests._support.retry import Reconciled
 
 A, S = Action, Seen
 
@@ -216,3 +226,23 @@ def test_every_combination_is_decided() -> None:
                     # Out of time with a lookup due: the send stays in doubt.
                     look = decide(kind, Outcome(seen, 503), **{**left, "time_left": 60.0})  # type: ignore[arg-type]
                     assert decision.outcome_unknown is (look.action is Action.LOOK)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry", "seen"),
+    [
+        # A 2xx that cannot be read (not an envelope, or over max_response_bytes):
+        # a reconciled call looks it up; any other ends with it.
+        (200, Reconciled(), S.ANSWERED_FAILURE),
+        (201, Reconciled(), S.ANSWERED_FAILURE),
+        (200, Resend.NEVER, S.ANSWER),
+        (200, Resend.SAFE, S.ANSWER),
+        # Another status over max_response_bytes ends the call, reconciled or not.
+        (503, Reconciled(), S.ANSWER),
+        (404, Reconciled(), S.ANSWER),
+    ],
+)
+def test_an_unreadable_answer_is_looked_up_only_for_a_reconciled_2xx(
+    status: int, retry: RetryClass, seen: Seen
+) -> None:
+    assert unreadable(status, retry) == Outcome(seen, status)

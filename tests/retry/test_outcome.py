@@ -15,6 +15,7 @@ import ching_async
 from ching_async._messages import Response
 from ching_async._retry import Action, Decision, Resend
 from ching_async._retry_outcome import Call, deadline_error, ended, gone, key_busy_error
+from ching_async._transport import too_large
 from tests._support.retry import KEY, Reconciled, post, record
 
 REQUEST = post()
@@ -31,6 +32,16 @@ def answer(status: int, body: bytes = b'{"success":true,"data":{"id":"ch_1"}}') 
 
 def dropped() -> ching_async.APIConnectionError:
     return ching_async.APIConnectionError("dropped", may_have_reached_server=True)
+
+
+def over_the_cap() -> ching_async.UnreadableResultError:
+    """What the transport raises for a 2xx over max_response_bytes."""
+    error = too_large(200, REQUEST, 1000, "not decoded")
+    assert isinstance(error, ching_async.UnreadableResultError)
+    return error
+
+
+OVER_THE_CAP = "response body exceeds max_response_bytes (1000 bytes); not decoded"
 
 
 def full_list() -> ching_async.LookupInconclusiveError:
@@ -124,6 +135,11 @@ TABLE: dict[str, Row] = {
         OUT_OF_LOOKUPS,
         Raised(ching_async.OutcomeUnknownError, UNKNOWN, 1, True, "last_error"),
     ),
+    "unknown-after-over-the-cap": (
+        lambda: record(BY_MARKER, last_error=over_the_cap(), lookup_error=dropped()),
+        OUT_OF_LOOKUPS,
+        Raised(ching_async.OutcomeUnknownError, UNKNOWN, 1, True, "lookup_error", 200),
+    ),
     "unknown-its-own-hint": (
         lambda: record(BY_LIST, last_error=dropped()),
         OUT_OF_LOOKUPS,
@@ -155,6 +171,11 @@ TABLE: dict[str, Row] = {
         lambda: record(BY_MARKER, sends=3, last_response=answer(200, b"{trunc")),
         Decision(Action.GIVE_UP, "proven not applied; out of attempts"),
         Raised(ching_async.ResponseDecodeError, "response body is not JSON", 3, status=200),
+    ),
+    "over-the-cap-proven-absent": (
+        lambda: record(BY_MARKER, sends=3, last_error=over_the_cap()),
+        Decision(Action.GIVE_UP, "proven not applied; out of attempts"),
+        Raised(ching_async.ResponseDecodeError, OVER_THE_CAP, 3, status=200),
     ),
     # GIVE_UP with no failure recorded (a caller's key proven absent, no time
     # left to send): the deadline's error.

@@ -415,6 +415,16 @@ def test_errors_come_back_unchanged_with_their_request_context(
         sync.charges.create(customer=customer.id, payment_method=card.id, amount=100)
     assert declined.value.idempotency_key is not None
 
+    # A POST answered 2xx that cannot be read: the same class as in async code.
+    fake.faults.add(Fault.html(200), method="POST", path="/setup_sessions", times=1)
+    with pytest.raises(ching_async.OutcomeUnknownError) as unreadable:
+        sync.setup_sessions.create(
+            customer=customer.id, success_url="https://a.example/", cancel_url="https://a.example/"
+        )
+    assert type(unreadable.value) is ching_async.UnreadableResultError
+    [post] = fake.requests_to("POST", "/setup_sessions")
+    assert unreadable.value.idempotency_key == post.idempotency_key
+
 
 def test_a_call_from_the_clients_own_loop_thread_raises_instead_of_deadlocking(
     make_sync: MakeSync,

@@ -173,8 +173,18 @@ async def test_the_size_cap_applies_to_any_transport() -> None:
     transport = MockTransport(lambda r: json_response(r, body))
     async with client_for(transport, max_response_bytes=1000) as client:
         with pytest.raises(ching_async.ResponseDecodeError, match="max_response_bytes") as info:
+            await client.charges.retrieve("ch_1")
+        assert info.value.outcome_unknown is False
+        # A POST that may have taken effect is looked up; here the lookups'
+        # answers are over the cap too, so they cannot tell.
+        with pytest.raises(ching_async.OutcomeUnknownError) as unknown:
             await client.charges.create(**CREATE)
-    assert info.value.outcome_unknown is True  # a POST that may have taken effect
+    assert unknown.value.status == 200
+    cause = unknown.value.__cause__
+    assert isinstance(cause, ching_async.ResponseDecodeError)
+    assert "max_response_bytes" in cause.message
+    posts = [r for r in transport.requests() if r.method == "POST"]
+    assert len(posts) == 1
 
 
 async def test_a_handler_returning_something_else_is_named() -> None:
