@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple, TypedDict, TypeVar
 import attrs
 
 from .._decode import decode_item, decode_list, decode_model, list_data, request_info
+from .._errors import OutcomeUnknownError
 from .._idempotency import (
     check_settled,
     idempotency_key_for,
@@ -77,10 +78,18 @@ class Resource:
         made there: `_call`'s check is not repeated)."""
         if marked.metadata:
             body["metadata"] = marked.metadata
-        response = await self._requester.request(
-            "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
-        )
-        return decode_model(response, cls)
+        try:
+            response = await self._requester.request(
+                "POST", path, body=body, idempotency_key=marked.key, retry=marked.retry
+            )
+            return decode_model(response, cls)
+        except OutcomeUnknownError as exc:
+            # One made where the reconciler is not known (an answer that cannot
+            # be read) names the create's scope too, as the reconciler's own do:
+            # find_by_idempotency_key needs it (charges: the customer).
+            if exc.customer is None and not isinstance(marked.retry, Resend):
+                exc.customer = marked.retry.customer
+            raise
 
     async def _find_by_marker(
         self, cls: type[T], listed: Listed, key: str, within: str | None = None

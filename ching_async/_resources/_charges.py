@@ -3,7 +3,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
-from .._errors import OutcomeUnknownError
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
 from .._reconcile import StateReconciler
@@ -95,13 +94,7 @@ class Charges(Resource):
         """
         payload = CHARGE_FIELDS.body_of(locals())
         how = marked(_LISTED, payload, metadata, **marking)
-        try:
-            return await self._create_marked(Charge, "/charges", payload, how)
-        except OutcomeUnknownError as exc:
-            # An answer whose charge cannot be read (UnreadableResultError)
-            # names its customer too, as find_by_idempotency_key needs it.
-            exc.customer = customer
-            raise
+        return await self._create_marked(Charge, "/charges", payload, how)
 
     async def retrieve(self, id: str) -> Charge:
         """The charge `id` (`ch_...`)."""
