@@ -197,3 +197,12 @@ class Charges(Resource):
         """
         within = check_plain_id("customer", customer)
         return await self._find_by_marker(Charge, _LISTED, key, within)
+
+    async def _find_created(self, key: str, create: Mapping[str, Any]) -> Charge | None:
+        """What `create(**create, idempotency_key=key)` finds before its first
+        send, without sending (the bulk engine's lookup of an item an earlier
+        run may have sent): the charge, None when absence is proven, or
+        IdempotencyKeyReusedError for a charge the key made with other
+        parameters (in the customer's charges, or the project's newest)."""
+        body = CHARGE_FIELDS.body_of(create)
+        return await self._find_by_marker(Charge, _LISTED, key, body["customer"], body=body)
