@@ -298,7 +298,8 @@ def _error_summary(error: ChingError) -> dict[str, Any]:
 
 class _ItemSource:
     """Hands out (index, item) pairs lazily to the workers, each item's key
-    claimed (see _KeyClaims) before it is handed out."""
+    claimed (see _KeyClaims) and the item vetted (checked against the
+    journal) before it is handed out, in order."""
 
     def __init__(
         self,
@@ -380,6 +381,11 @@ class _KeyClaims:
             f"idempotency key {key!r}{how}: one key makes one charge, so each item "
             f"needs its own; {refused}"
         )
+
+    def positional(self, key: str) -> bool:
+        """True for a key of the form `<job_id>:<n>`: an item's by default, or
+        one brought as the same (scaleout's items carry theirs so)."""
+        return self._default_index(key) is not None
 
     def _default_index(self, key: str) -> int | None:
         """n when `key` is the key item n gets by default, else None."""
@@ -583,7 +589,8 @@ class _Job:
             )
         _check_keys_up_front(items, job_id)
         self._order = _SendOrder()
-        self._source = _ItemSource(items, _KeyClaims(job_id), self._order, self._check_position)
+        self._claims = _KeyClaims(job_id)
+        self._source = _ItemSource(items, self._claims, self._order, self._check_position)
         self._requester = requester
         self.job_id = job_id
         self._concurrency = concurrency
@@ -634,7 +641,6 @@ class _Job:
         return result
 
     def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         if self._journal_path is not None:
             self._journal = Journal(
                 self._journal_path,
@@ -642,6 +648,7 @@ class _Job:
                 concurrency=self._concurrency,
                 outcomes=frozenset(Outcome),
             )
+        self._loop = asyncio.get_running_loop()  # begun (a refused journal is not)
         # Each worker in a context of its own: state one call keeps in a
         # ContextVar (a user middleware's, say) is never read by another's.
         self._live_workers = self._concurrency
@@ -735,12 +742,13 @@ class _Job:
             await self._let_orphans_settle()
             charge = await self._charges._find_created(key, params.create_kwargs())
         except IdempotencyKeyReusedError as exc:
-            if params.idempotency_key is not None:
-                # The item's own key, used for other parameters: this item
-                # is refused, as charges.create refuses it; keys the items
-                # bring do not depend on their order.
+            if not self._claims.positional(key):
+                # A key of the item's own, used for other parameters: this
+                # item is refused, as charges.create refuses it; such keys
+                # travel with their items, whatever their order.
                 return self._finish(item, error=exc)
-            self._halt(self._refused(item.index, exc.message, exc.issues, exc))
+            found = "found by its key"
+            self._halt(self._refused(item.index, key, exc.differences, exc.found_id, found, exc))
             return None
         except ChingError as exc:
             # It may have been charged and we could not look: unknown,
@@ -802,44 +810,53 @@ class _Job:
         was: Mapping[str, Any] = record.get("params") or {} if record else {}
         now = {} if params is None else _journaled(params)
         differ = [(name, now.get(name), was.get(name)) for name in PARAM_FIELDS]
-        differ = [(name, sent, found) for name, sent, found in differ if sent != found]
-        shown = ", ".join(f"{name} {found!r} (this item: {sent!r})" for name, sent, found in differ)
+        key = record.get("key") if record else None
+        where = f"journal {str(journal.path)!r}"
         if params is None:
-            shown = "this item is not a valid charge"
-        key = record.get("key") if record else f"{self.job_id}:{index}"
-        issues = [
-            {
-                "path": name,
-                "code": KEY_REUSED,
-                "message": f"this item has {sent!r}; the journal recorded {found!r}",
-                "sent": sent,
-                "found": found,
-                "found_id": charge_id,
-            }
-            for name, sent, found in differ
-        ]
-        what = (
-            f"an earlier run used its idempotency key {key!r} for another item: "
-            f"{shown or 'other parameters'} (journal {str(journal.path)!r})"
+            where = f"this item is not a valid charge; {where}"
+        return self._refused(
+            index,
+            str(key or f"{self.job_id}:{index}"),
+            [(name, sent, found) for name, sent, found in differ if sent != found],
+            charge_id,
+            where,
         )
-        return self._refused(index, what, issues)
 
     def _refused(
         self,
         index: int,
-        what: str,
-        issues: Sequence[Mapping[str, Any]],
+        key: str,
+        differences: Sequence[tuple[str, Any, Any]],
+        found_id: str | None,
+        where: str,
         cause: BaseException | None = None,
     ) -> IdempotencyKeyReusedError:
+        """The error that stops the job at item `index`, whose `key` an earlier
+        run used for another item (`found_id`, as `where` shows)."""
+        shown = ", ".join(
+            f"{name} {found!r} (this item: {sent!r})" for name, sent, found in differences
+        )
+        made = f"; it made {found_id}" if found_id else ""
         error = IdempotencyKeyReusedError(
-            f"bulk job {self.job_id!r} stopped before sending item {index}: {what}. "
-            "Keys are matched to items by position (<job_id>:<index>), so its items were "
-            "reordered or edited since it first ran, and a later item may be one charged "
+            f"bulk job {self.job_id!r} stopped before sending item {index}: an earlier run "
+            f"used its idempotency key {key!r} for another item, with {shown or 'other values'}"
+            f" ({where}{made}). Keys are matched to items by position (<job_id>:<index>), so "
+            "the items were reordered or edited since, and a later item may be one charged "
             "under another key: nothing more is sent. Resume with the items in their first "
             "order, or charge the changed ones as a new job (another job_id)",
             status=400,
             code=KEY_REUSED,
-            issues=issues,
+            issues=[
+                {
+                    "path": name,
+                    "code": KEY_REUSED,
+                    "message": f"this item has {sent!r}; the key's item had {found!r}",
+                    "sent": sent,
+                    "found": found,
+                    "found_id": found_id,
+                }
+                for name, sent, found in differences
+            ],
         )
         error.__cause__ = cause
         return error

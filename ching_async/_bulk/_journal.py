@@ -103,7 +103,7 @@ class Journal:
             size = self._load()
             # A file that ends mid-line (a torn record): the next record
             # starts on a line of its own, or both would be unreadable.
-            self._torn = size > 0 and os.pread(self._fd, 1, size - 1) != b"\n"
+            self._torn = size > 0 and _last_byte(self._fd, size) != b"\n"
             self._last_sync = time.monotonic()
             self._write(
                 {"t": "job", "job_id": job_id, "concurrency": concurrency, "at": time.time()}
@@ -295,6 +295,11 @@ else:
         except BlockingIOError:
             return False
         return True
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    os.lseek(fd, size - 1, os.SEEK_SET)  # appends go to the end wherever this is
+    return os.read(fd, 1)
 
 
 def _read_records(fd: int) -> Iterator[dict[str, Any]]:

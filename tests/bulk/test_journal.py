@@ -229,9 +229,18 @@ def abcdef(fake: FakeChing) -> tuple[list[dict[str, Any]], dict[str, str]]:
     return rows, {c: "ABCDEF"[i] for i, (c, _) in enumerate(cards)}
 
 
-@pytest.mark.parametrize("with_journal", [True, False], ids=["journal", "no-journal"])
+def by_position(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, each bringing the key it has by default (as scaleout's do)."""
+    return [{**row, "idempotency_key": f"nov:{i}"} for i, row in enumerate(rows)]
+
+
+@pytest.mark.parametrize(
+    ("with_journal", "keyed"),
+    [(True, list), (False, list), (False, by_position)],
+    ids=["journal", "no-journal", "no-journal-keys-by-position"],
+)
 async def test_a_rerun_in_another_order_charges_no_one_twice(
-    fake, client, tmp_path, with_journal: bool
+    fake, client, tmp_path, with_journal: bool, keyed: Any
 ) -> None:
     """Run 1 charges A, B, C of A-F and stops; run 2 has all six in reverse
     order (a CSV regenerated without ORDER BY). Item 0's key made A's charge,
@@ -239,7 +248,9 @@ async def test_a_rerun_in_another_order_charges_no_one_twice(
     3 with a key never used, is not charged again."""
     rows, letter = abcdef(fake)
     journal = tmp_path / "job.jsonl" if with_journal else None
-    first = await collect(client.charges.create_many(rows[:3], job_id="nov", journal=journal))
+    first = await collect(
+        client.charges.create_many(keyed(rows[:3]), job_id="nov", journal=journal)
+    )
     assert [r.ok for r in first] == [True] * 3
     got: list[ChargeResult] = []
     new_ones = {("customer", row["customer"]) for row in rows[3:]}  # D, E, F
@@ -251,7 +262,7 @@ async def test_a_rerun_in_another_order_charges_no_one_twice(
         return await call_next(request)
 
     async with client_for(fake, middlewares=[looked_up_last]) as rerun:
-        run = rerun.charges.create_many(list(reversed(rows)), job_id="nov", journal=journal)
+        run = rerun.charges.create_many(keyed(rows[::-1]), job_id="nov", journal=journal)
         with pytest.raises(ching_async.IdempotencyKeyReusedError) as caught:
             await read_into(got, run)
     error = caught.value
