@@ -22,6 +22,7 @@ __all__ = [
     "IdempotencyKeyReusedError",
     "InternalServerError",
     "InvalidParameterError",
+    "JournalInUseError",
     "LookupInconclusiveError",
     "NotFoundError",
     "OutcomeUnknownError",
@@ -48,6 +49,17 @@ class ChingError(Exception):
 
 class InvalidParameterError(ChingError, ValueError):
     """An argument was rejected before any request was sent."""
+
+
+class JournalInUseError(InvalidParameterError):
+    """A bulk job's journal is held by another run (in this process or
+    another on this host): one journal, one run at a time. Raised before
+    anything is sent. `path` is the journal, `job_id` the refused run's job."""
+
+    def __init__(self, message: str, *, path: str = "", job_id: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.job_id = job_id
 
 
 class ClientStateError(ChingError, RuntimeError):

@@ -136,14 +136,7 @@ class MarkerReconciler:
         def get(path: str, query: tuple[tuple[str, str], ...]) -> Awaitable[Response]:
             return send(_get(request, path, query))
 
-        # After a send that may have taken effect, only this call's own object
-        # counts: the key's object made with other parameters is neither its
-        # result nor a reason to refuse it (its own may still be committing),
-        # and a full list without its own proves nothing. Beyond the scope
-        # (another customer) there is no object of this call to find.
-        seen = await self._find_at(get, self.query, own_only=sent)
-        if seen is None and self.wider is not None and not sent:
-            seen = await self._find_beyond(get, self.wider)
+        seen = await self._find(get, sent=sent)
         if seen is None:
             return None
         response, found = seen
@@ -164,10 +157,22 @@ class MarkerReconciler:
 
     async def find(self, get: Get) -> tuple[Response, Mapping[str, Any]] | None:
         """The object marked with the key and the response that showed it, or
-        None when the list proves there is none (errors as `find_by_marker`'s).
+        None when the list proves there is none (errors as `find_by_marker`'s),
+        looked for as before a first send (beyond the scope too, with `wider`).
         The one lookup by marker: `lookup` sends its GETs as attempts of the
         call in doubt, `find_by_idempotency_key` as calls of their own."""
-        return await self._find_at(get, self.query)
+        return await self._find(get, sent=False)
+
+    async def _find(self, get: Get, *, sent: bool) -> tuple[Response, Mapping[str, Any]] | None:
+        # After a send that may have taken effect, only this call's own object
+        # counts: the key's object made with other parameters is neither its
+        # result nor a reason to refuse it (its own may still be committing),
+        # and a full list without its own proves nothing. Beyond the scope
+        # (another customer) there is no object of this call to find.
+        seen = await self._find_at(get, self.query, own_only=sent)
+        if seen is None and self.wider is not None and not sent:
+            seen = await self._find_beyond(get, self.wider)
+        return seen
 
     async def _find_beyond(
         self, get: Get, query: tuple[tuple[str, str], ...]

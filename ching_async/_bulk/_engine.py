@@ -4,9 +4,18 @@ Guarantees, and where they come from:
 - Each item's idempotency key is `<job_id>:<index>` (or the item's own), so a
   re-run of the same job addresses the same charges.
 - Before an item that an earlier run may have sent is sent again, it is looked
-  up by that key (`find_by_idempotency_key`); with a journal only the items in
-  doubt are looked up, without one every item is. Only a lookup that proves
-  absence (a list that is not full) lets it be sent; otherwise it is unknown.
+  up by that key as `charges.create` looks up a caller's key (`_find_created`:
+  the customer's charges, then the project's newest); with a journal only the
+  items in doubt are looked up, without one every item is. Only a lookup that
+  proves absence (a list that is not full) lets it be sent; otherwise it is
+  unknown.
+- Keys are matched to items by position, so a re-run must give the same
+  items in the same order. An item that is not the one its key was used for
+  (by the journal's `params`, or a charge found by its key made with other
+  parameters) stops the job before it is sent: the items were reordered or
+  edited, and a later item may be one an earlier run charged under another
+  key (_SendOrder: an item looked up is sent only once every earlier item's
+  lookup has ended).
 - At most one charge per customer is in flight (reconciliation searches the
   customer's 100 newest charges; one at a time keeps the marker inside them).
 - Memory is bounded by `concurrency`: items are pulled lazily by the workers,
@@ -31,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
 import os
 import time
 import warnings
@@ -42,19 +52,22 @@ from collections.abc import (
     Collection,
     Iterable,
     Mapping,
+    Sequence,
 )
 from enum import StrEnum
-from typing import Any, Protocol, Required, TypedDict, Unpack
+from typing import Any, NamedTuple, Protocol, Required, TypedDict, Unpack
 
 import attrs
 
 from .._errors import (
+    KEY_REUSED,
     APIError,
     CardDeclinedError,
     ChingError,
+    IdempotencyKeyReusedError,
     InvalidParameterError,
 )
-from .._models import Charge, ChargeStatus
+from .._models import Charge, ChargeStatus, Installments
 from .._requester import Requester
 from .._validation import (
     CHARGE_FIELDS,
@@ -66,7 +79,7 @@ from .._validation import (
     check_rate,
     check_seconds,
 )
-from ._journal import FinishedItem, Journal
+from ._journal import PARAM_FIELDS, FinishedItem, Journal, fingerprint
 from ._pacing import Pacer
 
 
@@ -77,7 +90,7 @@ class ChargeCalls(Protocol):
     def create(self) -> Callable[..., Awaitable[Charge]]: ...
 
     @property
-    def find_by_idempotency_key(self) -> Callable[[str, str], Awaitable[Charge | None]]: ...
+    def _find_created(self) -> Callable[[str, Mapping[str, Any]], Awaitable[Charge | None]]: ...
 
 
 __all__ = [
@@ -153,6 +166,29 @@ class ChargeParams:
 
 
 _PARAM_NAMES = frozenset(field.name for field in attrs.fields(ChargeParams))
+
+
+def _parse(item: Any) -> ChargeParams:
+    """The item as checked ChargeParams (InvalidParameterError or TypeError)."""
+    if isinstance(item, ChargeParams):
+        return item.validated()
+    return ChargeParams.from_mapping(item)
+
+
+def _journaled(params: ChargeParams) -> dict[str, Any]:
+    """What the journal records of an item (PARAM_FIELDS), as charges.create sends it."""
+    installments: Any = params.installments
+    if isinstance(installments, Installments):
+        installments = installments.count
+    return {
+        "customer": params.customer,
+        "payment_method": params.payment_method,
+        "amount": params.amount,
+        "currency": params.currency.lower(),
+        "installments": installments.count
+        if isinstance(installments, Installments)
+        else installments,
+    }
 
 
 @attrs.frozen(kw_only=True)
@@ -262,15 +298,24 @@ def _error_summary(error: ChingError) -> dict[str, Any]:
 
 class _ItemSource:
     """Hands out (index, item) pairs lazily to the workers, each item's key
-    claimed (see _KeyClaims) before it is handed out."""
+    claimed (see _KeyClaims) and the item vetted (checked against the
+    journal) before it is handed out, in order."""
 
-    def __init__(self, items: Iterable[Any] | AsyncIterable[Any], claims: _KeyClaims) -> None:
+    def __init__(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        claims: _KeyClaims,
+        order: _SendOrder,
+        vet: Callable[[int, Any], None],
+    ) -> None:
         check_items(items)
         self._sync = iter(items) if isinstance(items, Iterable) else None
         self._async = aiter(items) if isinstance(items, AsyncIterable) else None
         self._lock = asyncio.Lock()
         self._next_index = 0
         self._claims = claims
+        self._order = order
+        self._vet = vet  # raises for an item that must not be handed out
 
     async def next(self) -> tuple[int, Any] | None:
         if self._sync is not None:
@@ -283,7 +328,9 @@ class _ItemSource:
             return None
         index = self._next_index
         self._next_index += 1
+        self._order.handed_out(index)
         self._claims.claim(index, item)
+        self._vet(index, item)
         return index, item
 
 
@@ -335,6 +382,11 @@ class _KeyClaims:
             f"needs its own; {refused}"
         )
 
+    def positional(self, key: str) -> bool:
+        """True for a key of the form `<job_id>:<n>`: an item's by default, or
+        one brought as the same (scaleout's items carry theirs so)."""
+        return self._default_index(key) is not None
+
     def _default_index(self, key: str) -> int | None:
         """n when `key` is the key item n gets by default, else None."""
         if not key.startswith(self._prefix):
@@ -364,6 +416,51 @@ def _check_keys_up_front(items: object, job_id: str) -> None:
         claims = _KeyClaims(job_id, up_front=True)
         for index, item in enumerate(items):
             claims.claim(index, item)
+
+
+class _SendOrder:
+    """An item that was looked up is sent only once every earlier item has
+    been looked up (or needed no lookup): a lookup that finds an earlier
+    item's key used for another item stops the job (see _Job._look_up), and
+    a later item may be that other item, charged under its old key, whose
+    own key is new. Lookups run concurrently; only the sends wait.
+
+    Holds the items handed out and not yet past that point, and the sends
+    waiting: both at most `concurrency`.
+    """
+
+    def __init__(self) -> None:
+        self._undecided: set[int] = set()
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []  # a heap by index
+        self._stopped = False
+
+    def handed_out(self, index: int) -> None:
+        self._undecided.add(index)
+
+    def decided(self, index: int) -> None:
+        """Item `index` was looked up, or needed no lookup."""
+        self._undecided.discard(index)
+        if self._waiting:
+            lowest = min(self._undecided, default=None)
+            while self._waiting and (lowest is None or self._waiting[0][0] < lowest):
+                _, turn = heapq.heappop(self._waiting)
+                if not turn.done():
+                    turn.set_result(None)
+
+    async def turn(self, index: int) -> bool:
+        """Wait until every item before `index` is decided; False once the job stops."""
+        if not self._stopped and any(other < index for other in self._undecided):
+            turn = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiting, (index, turn))
+            await turn
+        return not self._stopped
+
+    def stop(self) -> None:
+        self._stopped = True
+        for _, turn in self._waiting:
+            if not turn.done():
+                turn.set_result(None)
+        self._waiting.clear()
 
 
 _END = object()
@@ -491,7 +588,9 @@ class _Job:
                 f"on_settle_wait must be callable, got {type(on_settle_wait).__name__}"
             )
         _check_keys_up_front(items, job_id)
-        self._source = _ItemSource(items, _KeyClaims(job_id))
+        self._order = _SendOrder()
+        self._claims = _KeyClaims(job_id)
+        self._source = _ItemSource(items, self._claims, self._order, self._check_position)
         self._requester = requester
         self.job_id = job_id
         self._concurrency = concurrency
@@ -542,7 +641,6 @@ class _Job:
         return result
 
     def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
         if self._journal_path is not None:
             self._journal = Journal(
                 self._journal_path,
@@ -550,6 +648,7 @@ class _Job:
                 concurrency=self._concurrency,
                 outcomes=frozenset(Outcome),
             )
+        self._loop = asyncio.get_running_loop()  # begun (a refused journal is not)
         # Each worker in a context of its own: state one call keeps in a
         # ContextVar (a user middleware's, say) is never read by another's.
         self._live_workers = self._concurrency
@@ -585,59 +684,182 @@ class _Job:
         return True
 
     def _wake_workers(self) -> None:
-        """Workers waiting for a slot see that the run stops (the semaphore's
-        count no longer matters then)."""
+        """Workers waiting for a slot, and items waiting for their turn to be
+        sent, see that the run stops (the semaphore's count no longer matters
+        then)."""
+        self._order.stop()
         for _ in range(self._concurrency):
             self._slots.release()
 
+    def _halt(self, error: ChingError) -> None:
+        """Stop the job: nothing is started or sent after this; the items in
+        flight end as usual, then iterating the run raises `error`."""
+        self._fatal = self._fatal or error
+        self._stopping = True
+        self._wake_workers()
+
     async def _process(self, index: int, item: Any) -> ChargeResult | None:
-        """The item's result; None when the run stopped before it was started."""
-        key = f"{self.job_id}:{index}"
+        """The item's result; None when the run stopped before it was sent."""
         try:
-            params = item if isinstance(item, ChargeParams) else ChargeParams.from_mapping(item)
-        except (InvalidParameterError, TypeError) as exc:
-            error = exc if isinstance(exc, ChingError) else InvalidParameterError(str(exc))
-            return self._finish(_pending(index, item, key), error=error)
-        journal = self._journal
-        if journal is not None and index in journal.final:
-            return _journaled_result(index, params, journal.final[index])
-        async with self._gate.hold(params.customer):
+            checked = await self._check(index, item)
+        finally:
+            self._order.decided(index)
+        if not isinstance(checked, _ToSend):
+            return checked
+        pending = checked.item
+        if checked.looked_up and not await self._order.turn(index):
+            return None
+        async with self._gate.hold(pending.params.customer):
             if self._item_limiter is not None:
                 await self._item_limiter.acquire()
             if self._stopping:  # stopped while it waited for its customer or the pace
                 return None
-            return await self._charge(_pending(index, params, params.idempotency_key or key))
+            return await self._send(pending)
 
-    async def _charge(self, item: ChargeResult) -> ChargeResult:
-        """Charge one item; `item` is its result until the call says otherwise."""
+    async def _check(self, index: int, item: Any) -> ChargeResult | _ToSend | None:
+        """The item checked, and looked up if an earlier run may have sent it:
+        its result when that ends it, else what to send (None: stopped)."""
+        key = f"{self.job_id}:{index}"
+        try:
+            params = _parse(item)
+        except (InvalidParameterError, TypeError) as exc:
+            error = exc if isinstance(exc, ChingError) else InvalidParameterError(str(exc))
+            return self._finish(_pending(index, item, key), error=error, invalid=True)
+        journal = self._journal
+        if journal is not None and index in journal.final:
+            return _journaled_result(index, params, journal.final[index])
+        pending = _pending(index, params, params.idempotency_key or key)
+        if not self._in_doubt(index):  # no run sent it
+            return _ToSend(pending, looked_up=False)
+        return await self._look_up(pending)
+
+    async def _look_up(self, item: ChargeResult) -> ChargeResult | _ToSend | None:
+        """Look up by its key an item an earlier run may have sent, as
+        charges.create looks up a caller's key: its result when found (or
+        when the lookup cannot tell), else what to send."""
+        params, key = item.params, item.idempotency_key
+        try:
+            await self._let_orphans_settle()
+            charge = await self._charges._find_created(key, params.create_kwargs())
+        except IdempotencyKeyReusedError as exc:
+            if not self._claims.positional(key):
+                # A key of the item's own, used for other parameters: this
+                # item is refused, as charges.create refuses it; such keys
+                # travel with their items, whatever their order.
+                return self._finish(item, error=exc)
+            found = "found by its key"
+            self._halt(self._refused(item.index, key, exc.differences, exc.found_id, found, exc))
+            return None
+        except ChingError as exc:
+            # It may have been charged and we could not look: unknown,
+            # never "failed" (which a re-run could take as final). This
+            # run sent nothing for it (an earlier run's sends had settled
+            # before the lookup), so it leaves nothing in flight.
+            return self._finish(item, error=exc, in_doubt=True)
+        except asyncio.CancelledError:
+            # Also in the settle wait: the earlier run's sends may not have
+            # settled, so this run must not close as if nothing were in flight.
+            self._interrupted(item)
+            raise
+        if charge is not None:
+            return self._finish(item, charge=charge)
+        return _ToSend(item, looked_up=True)
+
+    async def _send(self, item: ChargeResult) -> ChargeResult:
+        """Charge an item that no run sent, or that a lookup proved absent."""
         index, params, key = item.index, item.params, item.idempotency_key
         if self._journal is not None:
-            self._journal.record_start(index, key, params.customer)
+            self._journal.record_start(index, key, _journaled(params))
         try:
-            charge = None
-            if self._in_doubt(index):
-                await self._let_orphans_settle()
-                try:
-                    charge = await self._charges.find_by_idempotency_key(params.customer, key)
-                except ChingError as exc:
-                    # It may have been charged and we could not look: unknown,
-                    # never "failed" (which a re-run could take as final). This
-                    # run sent nothing for it (an earlier run's sends had settled
-                    # before the lookup), so it leaves nothing in flight.
-                    return self._finish(item, error=exc, in_doubt=True)
-            if charge is None:
-                # Looked up above when in doubt; otherwise no run sent it.
-                charge = await self._charges.create(
-                    **params.create_kwargs(), idempotency_key=key, assume_new=True
-                )
+            charge = await self._charges.create(
+                **params.create_kwargs(), idempotency_key=key, assume_new=True
+            )
         except ChingError as exc:
             return self._finish(item, error=exc)
         except asyncio.CancelledError:
             # Cancelled mid-request: it may have been sent. A re-run looks it up.
-            self._unknowns += 1
-            self._record(item, final=False)
+            self._interrupted(item)
             raise
         return self._finish(item, charge=charge)
+
+    def _interrupted(self, item: ChargeResult) -> None:
+        self._unknowns += 1
+        self._record(item, final=False)
+
+    def _check_position(self, index: int, item: Any) -> None:
+        """Refuse an item that is not the one an earlier run used its key for,
+        by the journal's `params` (as it is handed out: neither it nor a later
+        item is sent). A record without them (an older journal) cannot be
+        compared: the item is taken for the one recorded, as before."""
+        journal = self._journal
+        recorded = None if journal is None else journal.fingerprint_of(index)
+        if recorded is None:
+            return
+        try:
+            params: ChargeParams | None = _parse(item)
+        except (InvalidParameterError, TypeError):
+            params = None
+        if params is None or fingerprint(_journaled(params)) != recorded:
+            raise self._moved(index, params)
+
+    def _moved(self, index: int, params: ChargeParams | None) -> IdempotencyKeyReusedError:
+        """The error of item `index`, not the item the journal recorded for its key."""
+        journal = self._journal
+        assert journal is not None
+        record, charge_id = journal.recorded(index)
+        was: Mapping[str, Any] = record.get("params") or {} if record else {}
+        now = {} if params is None else _journaled(params)
+        differ = [(name, now.get(name), was.get(name)) for name in PARAM_FIELDS]
+        key = record.get("key") if record else None
+        where = f"journal {str(journal.path)!r}"
+        if params is None:
+            where = f"this item is not a valid charge; {where}"
+        return self._refused(
+            index,
+            str(key or f"{self.job_id}:{index}"),
+            [(name, sent, found) for name, sent, found in differ if sent != found],
+            charge_id,
+            where,
+        )
+
+    def _refused(
+        self,
+        index: int,
+        key: str,
+        differences: Sequence[tuple[str, Any, Any]],
+        found_id: str | None,
+        where: str,
+        cause: BaseException | None = None,
+    ) -> IdempotencyKeyReusedError:
+        """The error that stops the job at item `index`, whose `key` an earlier
+        run used for another item (`found_id`, as `where` shows)."""
+        shown = ", ".join(
+            f"{name} {found!r} (this item: {sent!r})" for name, sent, found in differences
+        )
+        made = f"; it made {found_id}" if found_id else ""
+        error = IdempotencyKeyReusedError(
+            f"bulk job {self.job_id!r} stopped before sending item {index}: an earlier run "
+            f"used its idempotency key {key!r} for another item, with {shown or 'other values'}"
+            f" ({where}{made}). Keys are matched to items by position (<job_id>:<index>), so "
+            "the items were reordered or edited since, and a later item may be one charged "
+            "under another key: nothing more is sent. Resume with the items in their first "
+            "order, or charge the changed ones as a new job (another job_id)",
+            status=400,
+            code=KEY_REUSED,
+            issues=[
+                {
+                    "path": name,
+                    "code": KEY_REUSED,
+                    "message": f"this item has {sent!r}; the key's item had {found!r}",
+                    "sent": sent,
+                    "found": found,
+                    "found_id": found_id,
+                }
+                for name, sent, found in differences
+            ],
+        )
+        error.__cause__ = cause
+        return error
 
     async def _let_orphans_settle(self) -> None:
         """Wait until requests a dead run left in flight have surely ended.
@@ -686,6 +908,7 @@ class _Job:
         charge: Charge | None = None,
         error: ChingError | None = None,
         in_doubt: bool = False,
+        invalid: bool = False,
     ) -> ChargeResult:
         if charge is not None:
             # Not final unless settled; a charge in hand leaves nothing in flight.
@@ -708,10 +931,11 @@ class _Job:
             charge_id=charge.id if charge is not None else None,
             error_message=str(error) if error is not None else None,
         )
-        self._record(result, final=final)
+        self._record(result, final=final, invalid=invalid)
         return result
 
-    def _record(self, result: ChargeResult, *, final: bool) -> None:
+    def _record(self, result: ChargeResult, *, final: bool, invalid: bool = False) -> None:
+        """`invalid`: the item is not a valid charge (its params are not recorded)."""
         if self._journal is None:
             return
         charge, error = result.charge, result.error
@@ -723,6 +947,7 @@ class _Job:
             attempts=result.attempts,
             charge=charge.raw if charge is not None else None,
             error=_error_summary(error) if error is not None else None,
+            params=None if invalid else _journaled(result.params),
         )
 
     # --------------------------------------------------------------- closing
@@ -774,6 +999,13 @@ class _Job:
         task = asyncio.get_running_loop().create_task(self.aclose())
         _CLOSING.add(task)  # the loop keeps only a weak reference to a task
         task.add_done_callback(_CLOSING.discard)
+
+
+class _ToSend(NamedTuple):
+    """An item to send: no run sent it (`looked_up` False), or a lookup proved it absent."""
+
+    item: ChargeResult
+    looked_up: bool
 
 
 def _pending(index: int, params: Any, key: str) -> ChargeResult:

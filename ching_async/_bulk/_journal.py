@@ -2,32 +2,61 @@
 
 Records (`t` is the type):
 - `{"t": "job", "job_id", "concurrency", "at"}`: a run started.
-- `{"t": "start", "i", "key", "customer"}`: item `i` is about to be sent.
-- `{"t": "done", "i", "key", "outcome", "final", "attempts", "charge", "error"}`:
+- `{"t": "start", "i", "key", "customer", "params"}`: item `i` is about to be sent.
+- `{"t": "done", "i", "key", "outcome", "final", "attempts", "charge", "error", "params"}`:
   item `i` ended; `charge` is the raw charge payload, `error` a summary.
 - `{"t": "closed", "at"}`: the run ended with no item left in flight.
 
-Every record is written with one `write(2)` before the job moves on, so a
-killed process (even SIGKILL) loses nothing it wrote; the file is fsynced at
-least once a second and on close, which bounds what a power loss can take.
-A torn last line (the process died mid-write) is ignored on reading.
+`params` is the item as its key was used for (PARAM_FIELDS): a resume
+compares it with the item now at `i` (`fingerprint`), since keys are matched
+to items by position. Journals written before it have none: those records
+cannot be compared, and are read as before.
+
+One run at a time: a run holds an exclusive lock (flock) on its journal for
+its whole life, taken before the file is read, and released by the OS when
+the process ends however it ends. The lock is advisory and per host; on a
+platform without fcntl (Windows) there is none.
+
+Every record is written in full (short writes are continued) before the job
+moves on, so a killed process (even SIGKILL) loses nothing it wrote; the file
+is fsynced at least once a second and on close, which bounds what a power
+loss can take. A torn line (the process died mid-write, or a write failed
+part way) is ignored on reading, and the next record starts on a line of its
+own.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 
-from .._errors import InvalidParameterError
+from .._errors import InvalidParameterError, JournalInUseError
 
-__all__ = ["FinishedItem", "Journal"]
+__all__ = ["PARAM_FIELDS", "FinishedItem", "Journal", "fingerprint"]
 
 FSYNC_INTERVAL = 1.0
+
+# What a journal records of an item, and a resume compares: the fields that
+# charges.create's key-reuse rule compares (its `Listed.same`), as sent. The
+# description and metadata are not: the caller's to change, as for one call.
+PARAM_FIELDS = ("customer", "payment_method", "amount", "currency", "installments")
+
+_ITEM_RECORDS = frozenset({"start", "done"})
+_RECORDS = frozenset({"job", "closed", *_ITEM_RECORDS})
+
+
+def fingerprint(params: Mapping[str, Any]) -> int:
+    """A digest of an item's PARAM_FIELDS, equal for the same item. Compared
+    within one process only (str hashes are salted per process); the journal
+    keeps the fields themselves."""
+    return hash(repr([params.get(name) for name in PARAM_FIELDS]))
 
 
 class Journal:
@@ -49,6 +78,8 @@ class Journal:
         self.final: dict[int, FinishedItem] = {}
         # indexes that were started, or ended without a final outcome
         self.in_doubt: set[int] = set()
+        # in-doubt index -> the fingerprint of the item its key was used for
+        self._doubt_prints: dict[int, int] = {}
         # Items past the last recorded start may have been sent if the tail of
         # the file was lost; this many of them are treated as in doubt.
         self.doubt_window_end = -1
@@ -58,42 +89,77 @@ class Journal:
         # True when earlier runs of this job wrote here: only then does the
         # absence of an item's records mean no earlier run sent it.
         self.has_history = False
-        self._load()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        self._last_sync = time.monotonic()
-        self._write({"t": "job", "job_id": job_id, "concurrency": concurrency, "at": time.time()})
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if not _lock(self._fd):
+                raise JournalInUseError(
+                    f"journal {str(self.path)!r} is in use by another run (in this process or "
+                    f"another on this host): one journal serves one run at a time, so this run "
+                    f"of job {job_id!r} was refused before anything was sent; let the other "
+                    "run end (or stop it), then run again to resume",
+                    path=str(self.path),
+                    job_id=job_id,
+                )
+            size = self._load()
+            # A file that ends mid-line (a torn record): the next record
+            # starts on a line of its own, or both would be unreadable.
+            self._torn = size > 0 and _last_byte(self._fd, size) != b"\n"
+            self._last_sync = time.monotonic()
+            self._write(
+                {"t": "job", "job_id": job_id, "concurrency": concurrency, "at": time.time()}
+            )
+        except BaseException:
+            os.close(self._fd)  # the lock with it
+            self._fd = -1
+            raise
 
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        self.last_written = self.path.stat().st_mtime
+    def _load(self) -> int:
+        """Read what earlier runs wrote (under the lock); the file's size."""
+        stat = os.fstat(self._fd)
+        if stat.st_size == 0:
+            return 0
+        self.last_written = stat.st_mtime
         highest, concurrency = -1, 0
-        for record in _read_records(self.path):
+        for record in _read_records(self._fd):
             kind = record.get("t")
+            if kind not in _RECORDS:
+                continue
+            # Any record of a run, not only its job record (which a torn line
+            # may have taken): items an earlier run started are in doubt.
+            self.has_history = True
             # Only a run's last record can say it closed with nothing in flight.
             self.closed_cleanly = kind == "closed"
             if kind == "job":
-                self.has_history = True
                 if record.get("job_id") != self.job_id:
                     raise InvalidParameterError(
                         f"journal {str(self.path)!r} belongs to job {record.get('job_id')!r}, "
                         f"not {self.job_id!r}"
                     )
                 concurrency = max(concurrency, _int(record.get("concurrency")))
-            elif kind == "start":
+            elif kind in _ITEM_RECORDS:
                 index = _int(record.get("i"))
                 highest = max(highest, index)
-                if index not in self.final:
-                    self.in_doubt.add(index)
-            elif kind == "done":
-                index = _int(record.get("i"))
-                highest = max(highest, index)
-                if record.get("final") is True and record.get("outcome") in self._outcomes:
-                    self.final[index] = FinishedItem.from_record(record)
-                    self.in_doubt.discard(index)
-                else:
-                    self.in_doubt.add(index)
+                self._read_item(index, kind, record)
         self.doubt_window_end = highest + concurrency
+        return stat.st_size
+
+    def _read_item(self, index: int, kind: str, record: Mapping[str, Any]) -> None:
+        params = record.get("params")
+        printed = fingerprint(params) if isinstance(params, dict) else None
+        if (
+            kind == "done"
+            and record.get("final") is True
+            and record.get("outcome") in self._outcomes
+        ):
+            self.final[index] = FinishedItem.from_record(record, printed)
+            self.in_doubt.discard(index)
+            self._doubt_prints.pop(index, None)
+            return
+        if kind == "start" and index in self.final:
+            return
+        self.in_doubt.add(index)
+        if printed is not None:
+            self._doubt_prints[index] = printed
 
     def is_in_doubt(self, index: int) -> bool:
         """True when item `index` may have been sent by an earlier run."""
@@ -101,8 +167,34 @@ class Journal:
             return False
         return index in self.in_doubt or index <= self.doubt_window_end
 
-    def record_start(self, index: int, key: str, customer: str) -> None:
-        self._write({"t": "start", "i": index, "key": key, "customer": customer})
+    def fingerprint_of(self, index: int) -> int | None:
+        """The fingerprint of the item an earlier run used item `index`'s key
+        for; None when no record says (none, or from before `params`)."""
+        done = self.final.get(index)
+        if done is not None:
+            return done.fingerprint
+        return self._doubt_prints.get(index)
+
+    def recorded(self, index: int) -> tuple[Mapping[str, Any] | None, str | None]:
+        """The last record of item `index` with its `params`, and the id of the
+        charge an earlier run made for it, if any (read again from the file:
+        only a refused resume asks, once)."""
+        found: Mapping[str, Any] | None = None
+        charge_id = None
+        with self.path.open("rb") as handle:
+            for record in _records(handle):
+                if record.get("t") not in _ITEM_RECORDS or record.get("i") != index:
+                    continue
+                if isinstance(record.get("params"), dict):
+                    found = record
+                charge = record.get("charge")
+                if isinstance(charge, dict) and isinstance(charge.get("id"), str):
+                    charge_id = charge["id"]
+        return found, charge_id
+
+    def record_start(self, index: int, key: str, params: Mapping[str, Any]) -> None:
+        customer = params["customer"]
+        self._write({"t": "start", "i": index, "key": key, "customer": customer, "params": params})
 
     def record_done(
         self,
@@ -114,6 +206,7 @@ class Journal:
         attempts: int,
         charge: Mapping[str, Any] | None,
         error: Mapping[str, Any] | None,
+        params: Mapping[str, Any] | None,
     ) -> None:
         record = {
             "t": "done",
@@ -124,15 +217,34 @@ class Journal:
             "attempts": attempts,
             "charge": charge,
             "error": error,
+            "params": params,
         }
         self._write(record)
 
     def _write(self, record: Mapping[str, Any]) -> None:
-        os.write(self._fd, orjson.dumps(record) + b"\n")
+        line = orjson.dumps(record) + b"\n"
+        self._write_all(b"\n" + line if self._torn else line)
         now = time.monotonic()
         if now - self._last_sync >= FSYNC_INTERVAL:
             os.fsync(self._fd)
             self._last_sync = now
+
+    def _write_all(self, data: bytes) -> None:
+        """Write `data` in full: os.write may write part of it (a nearly full
+        disk). A failure part way leaves a torn line, which the next record
+        does not join."""
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            if written <= 0:
+                raise OSError(
+                    errno.EIO,
+                    f"journal {str(self.path)!r}: a write of {len(view)} bytes wrote "
+                    "nothing, so a record is incomplete (is the disk full?)",
+                )
+            self._torn = True  # until the whole line is written (a raise leaves it so)
+            view = view[written:]
+        self._torn = False
 
     def close(self, *, clean: bool = False) -> None:
         """`clean`: every started item ended (none left in flight)."""
@@ -141,7 +253,7 @@ class Journal:
         if clean:
             self._write({"t": "closed", "at": time.time()})
         os.fsync(self._fd)
-        os.close(self._fd)
+        os.close(self._fd)  # and with it the lock
         self._fd = -1
 
 
@@ -151,9 +263,10 @@ class FinishedItem(NamedTuple):
     attempts: int
     charge_id: str | None
     error: str | None
+    fingerprint: int | None  # of the item it finished (None: not recorded)
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> FinishedItem:
+    def from_record(cls, record: Mapping[str, Any], printed: int | None) -> FinishedItem:
         charge = record.get("charge")
         error = record.get("error")
         return cls(
@@ -162,18 +275,48 @@ class FinishedItem(NamedTuple):
             attempts=_int(record.get("attempts")),
             charge_id=str(charge.get("id")) if isinstance(charge, dict) else None,
             error=str(error.get("message")) if isinstance(error, dict) else None,
+            fingerprint=printed,
         )
 
 
-def _read_records(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open("rb") as handle:
-        for line in handle:
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue  # a torn line from a killed process
-            if isinstance(record, dict):
-                yield record
+if sys.platform == "win32":
+
+    def _lock(fd: int) -> bool:
+        """No lock without fcntl: one run at a time is the caller's to keep (README)."""
+        return True
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> bool:
+        """Take the journal's exclusive lock; False when another run holds it."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+def _last_byte(fd: int, size: int) -> bytes:
+    os.lseek(fd, size - 1, os.SEEK_SET)  # appends go to the end wherever this is
+    return os.read(fd, 1)
+
+
+def _read_records(fd: int) -> Iterator[dict[str, Any]]:
+    """The records of the file open at `fd`, from its start."""
+    with open(os.dup(fd), "rb") as handle:
+        handle.seek(0)
+        yield from _records(handle)
+
+
+def _records(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a torn line from a killed process
+        if isinstance(record, dict):
+            yield record
 
 
 def _int(value: Any) -> int:

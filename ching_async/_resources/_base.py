@@ -14,6 +14,7 @@ from .._decode import decode_item, decode_list, decode_model, list_data, request
 from .._errors import OutcomeUnknownError
 from .._idempotency import (
     check_settled,
+    differences,
     idempotency_key_for,
     look_first_for,
     with_marker,
@@ -92,17 +93,35 @@ class Resource:
             raise
 
     async def _find_by_marker(
-        self, cls: type[T], listed: Listed, key: str, within: str | None = None
+        self,
+        cls: type[T],
+        listed: Listed,
+        key: str,
+        within: str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
     ) -> T | None:
         """The object listed where `listed` says (narrowed to `within`, the
         value of its filter, if it has one) created with idempotency key
         `key`, or None when the list proves there is none: the lookup of
-        reconciliation (MarkerReconciler.find), each GET a call of its own."""
+        reconciliation (MarkerReconciler.find), each GET a call of its own.
+
+        With a create's `body`, the lookup that create makes for a caller's
+        key before its first send: beyond the scope too (the key used for
+        another customer), and an object the key made with other parameters
+        is not returned but raises IdempotencyKeyReusedError, as the create
+        would (one rule, MarkerReconciler.answer)."""
         check_idempotency_key(key)
-        seen = await self._seek(listed.finder(key, within))
+        finder = listed.finder(key, within)
+        if body is not None:
+            finder = listed.finder(key, within, same=listed.same, body=body, keyed=True)
+        seen = await self._seek(finder)
         if seen is None:
             return None
         response, found = seen
+        if body is not None and differences(finder.asked, found):
+            # The create's answer: the 400 idempotency_key_reused, raised.
+            return decode_model(finder.answer(response.request, response, found), cls)
         return decode_item(response, cls, found, request_info(response))
 
     async def _seek(self, finder: MarkerReconciler) -> tuple[Response, Mapping[str, Any]] | None:

@@ -172,9 +172,13 @@ class Charges(Resource):
         so memory is bounded by `concurrency`. Each item's idempotency key is
         `<job_id>:<index>` unless it brings its own. With `journal=PATH`,
         every outcome is appended to a JSONL file and a re-run with the same
-        `job_id` skips finished items and reconciles the ones in doubt.
-        Without a journal, every item is looked up by its key before it is
-        sent (one extra GET per item) unless `assume_new=True`.
+        `job_id` skips finished items and reconciles the ones in doubt; one
+        run at a time per journal (JournalInUseError). Without a journal,
+        every item is looked up by its key before it is sent, as `create`
+        looks up your own key (one or two GETs per item), unless
+        `assume_new=True`. A re-run must give the same items in the same
+        order: an item that is not the one its key was used for stops the
+        job before it is sent (IdempotencyKeyReusedError).
         `rate_limit` caps requests per second across the job (an item's
         lookup and re-sends count); `item_rate_limit` caps items sent per
         second (items the journal already finished are not paced).
@@ -197,3 +201,12 @@ class Charges(Resource):
         """
         within = check_plain_id("customer", customer)
         return await self._find_by_marker(Charge, _LISTED, key, within)
+
+    async def _find_created(self, key: str, create: Mapping[str, Any]) -> Charge | None:
+        """What `create(**create, idempotency_key=key)` finds before its first
+        send, without sending (the bulk engine's lookup of an item an earlier
+        run may have sent): the charge, None when absence is proven, or
+        IdempotencyKeyReusedError for a charge the key made with other
+        parameters (in the customer's charges, or the project's newest)."""
+        body = CHARGE_FIELDS.body_of(create)
+        return await self._find_by_marker(Charge, _LISTED, key, body["customer"], body=body)
