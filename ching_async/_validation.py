@@ -96,6 +96,11 @@ def _is_utf8_encodable(value: str) -> bool:
     return True
 
 
+# JSON's exact integer range (the API's and the decoder's): a larger amount
+# cannot be sent as written, nor read back the same.
+MAX_AMOUNT = 2**53 - 1
+
+
 def check_amount(name: str, value: object) -> int:
     # bool is an int subclass; True must not become a 1-agora charge.
     if type(value) is not int:
@@ -104,6 +109,8 @@ def check_amount(name: str, value: object) -> int:
         )
     if value <= 0:
         raise _fail(f"{name} must be greater than 0, got {value}")
+    if value > MAX_AMOUNT:
+        raise _fail(f"{name} must be at most {MAX_AMOUNT} agorot (2**53 - 1), got {value}")
     return value
 
 

@@ -18,19 +18,24 @@ the process ends however it ends. The lock is advisory and per host; on a
 platform without fcntl (Windows) there is none.
 
 Every record is written in full (short writes are continued) before the job
-moves on, so a killed process (even SIGKILL) loses nothing it wrote; the file
-is fsynced at least once a second and on close, which bounds what a power
-loss can take. A torn line (the process died mid-write, or a write failed
-part way) is ignored on reading, and the next record starts on a line of its
-own.
+moves on, so a killed process (even SIGKILL) loses nothing it wrote. A power
+loss (or an OS crash) can take what was not fsynced yet: the file is fsynced
+when a run opens it, at least once a second, on close, and before an item is
+sent whose index is more than `concurrency` past the highest index already
+fsynced, so a resume's doubt window (the highest index it reads, plus the
+concurrency) still covers every item that may have been sent. A torn line
+(the process died mid-write, or a write failed part way) is ignored on
+reading, and the next record starts on a line of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -55,8 +60,12 @@ _RECORDS = frozenset({"job", "closed", *_ITEM_RECORDS})
 def fingerprint(params: Mapping[str, Any]) -> int:
     """A digest of an item's PARAM_FIELDS, equal for the same item. Compared
     within one process only (str hashes are salted per process); the journal
-    keeps the fields themselves."""
-    return hash(repr([params.get(name) for name in PARAM_FIELDS]))
+    keeps the fields themselves. No installments is one payment, as CHING
+    records it: an exported file that fills in 1 is the same item."""
+    fields = [params.get(name) for name in PARAM_FIELDS]
+    if fields[PARAM_FIELDS.index("installments")] is None:
+        fields[PARAM_FIELDS.index("installments")] = 1
+    return hash(repr(fields))
 
 
 class Journal:
@@ -89,7 +98,13 @@ class Journal:
         # True when earlier runs of this job wrote here: only then does the
         # absence of an item's records mean no earlier run sent it.
         self.has_history = False
+        self._concurrency = concurrency
+        # The highest item index written, and the highest surely on disk (see
+        # the module docstring: what a power loss may take).
+        self._written_highest = -1
+        self._synced_highest = -1
         self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        _OPEN.add(self)
         try:
             if not _lock(self._fd):
                 raise JournalInUseError(
@@ -100,7 +115,7 @@ class Journal:
                     path=str(self.path),
                     job_id=job_id,
                 )
-            size = self._load()
+            size, self._written_highest = self._load()
             # A file that ends mid-line (a torn record): the next record
             # starts on a line of its own, or both would be unreadable.
             self._torn = size > 0 and _last_byte(self._fd, size) != b"\n"
@@ -108,16 +123,19 @@ class Journal:
             self._write(
                 {"t": "job", "job_id": job_id, "concurrency": concurrency, "at": time.time()}
             )
+            # What earlier runs wrote, and this run's job record (its
+            # concurrency sizes the next resume's doubt window), on disk first.
+            self._sync()
         except BaseException:
-            os.close(self._fd)  # the lock with it
-            self._fd = -1
+            self._release()
             raise
 
-    def _load(self) -> int:
-        """Read what earlier runs wrote (under the lock); the file's size."""
+    def _load(self) -> tuple[int, int]:
+        """Read what earlier runs wrote (under the lock); the file's size and
+        the highest item index in it."""
         stat = os.fstat(self._fd)
         if stat.st_size == 0:
-            return 0
+            return 0, -1
         self.last_written = stat.st_mtime
         highest, concurrency = -1, 0
         for record in _read_records(self._fd):
@@ -141,7 +159,7 @@ class Journal:
                 highest = max(highest, index)
                 self._read_item(index, kind, record)
         self.doubt_window_end = highest + concurrency
-        return stat.st_size
+        return stat.st_size, highest
 
     def _read_item(self, index: int, kind: str, record: Mapping[str, Any]) -> None:
         params = record.get("params")
@@ -195,6 +213,11 @@ class Journal:
     def record_start(self, index: int, key: str, params: Mapping[str, Any]) -> None:
         customer = params["customer"]
         self._write({"t": "start", "i": index, "key": key, "customer": customer, "params": params})
+        self._written_highest = max(self._written_highest, index)
+        if index > self._synced_highest + self._concurrency:
+            # Past what a resume's doubt window would cover if the unsynced
+            # records were lost: on disk before the item is sent.
+            self._sync()
 
     def record_done(
         self,
@@ -224,10 +247,13 @@ class Journal:
     def _write(self, record: Mapping[str, Any]) -> None:
         line = orjson.dumps(record) + b"\n"
         self._write_all(b"\n" + line if self._torn else line)
-        now = time.monotonic()
-        if now - self._last_sync >= FSYNC_INTERVAL:
-            os.fsync(self._fd)
-            self._last_sync = now
+        if time.monotonic() - self._last_sync >= FSYNC_INTERVAL:
+            self._sync()
+
+    def _sync(self) -> None:
+        os.fsync(self._fd)
+        self._last_sync = time.monotonic()
+        self._synced_highest = self._written_highest
 
     def _write_all(self, data: bytes) -> None:
         """Write `data` in full: os.write may write part of it (a nearly full
@@ -250,11 +276,37 @@ class Journal:
         """`clean`: every started item ended (none left in flight)."""
         if self._fd < 0:
             return
-        if clean:
-            self._write({"t": "closed", "at": time.time()})
-        os.fsync(self._fd)
+        try:
+            if clean:
+                self._write({"t": "closed", "at": time.time()})
+            os.fsync(self._fd)
+        finally:
+            # Even when the disk is full: the run has ended, so a retry in
+            # this process must not find the journal "in use".
+            self._release()
+
+    def _release(self) -> None:
         os.close(self._fd)  # and with it the lock
         self._fd = -1
+        _OPEN.discard(self)
+
+
+# The journals open in this process. A child forked while one is open shares
+# its open file, and with it the lock, which would outlive the parent's run:
+# the child closes its copy at once (never unlocking: that would free the
+# parent's lock too).
+_OPEN: weakref.WeakSet[Journal] = weakref.WeakSet()
+
+
+def _close_in_child() -> None:
+    for journal in list(_OPEN):
+        with contextlib.suppress(OSError):
+            os.close(journal._fd)
+        journal._fd = -1
+    _OPEN.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 class FinishedItem(NamedTuple):
