@@ -907,11 +907,12 @@ class _Job:
     async def _project_newest(self) -> Snapshot:
         """The project's 100 newest charges, read (one GET, paced as the run's
         calls are) when a lookup first needs them (an item its customer's
-        charges lack) and kept for the run: a key of this job found there on
-        another customer's charge stops the job (see _look_up). Once per run
-        is all that serves: after this run's own charges, the newest would
-        show less of an earlier run's, never more, and no key of this run's
-        items is there before the item is sent (each key is one item's)."""
+        charges lack) and kept for the run: an item's key found there on a
+        charge made with other parameters (another customer) refuses it as
+        the customer's charges would (see _look_up). Once per run is all that
+        serves: after this run's own charges the newest would show less of an
+        earlier run's, never more, and an item's key is not there before the
+        item is sent (one item per key, _KeyClaims)."""
         async with self._reading_newest:  # the lookups in flight wait for one read
             if self._newest is None:
                 self._newest = await self._charges.newest()

@@ -175,7 +175,8 @@ class Charges(Resource):
         `job_id` skips finished items and reconciles the ones in doubt; one
         run at a time per journal (JournalInUseError). Without a journal,
         every item is looked up by its key before it is sent, as `create`
-        looks up your own key (one or two GETs per item), unless
+        looks up your own key (one GET per item, and one of the project's
+        newest charges per run), unless
         `assume_new=True`. A re-run must give the same items in the same
         order: an item that is not the one its key was used for stops the
         job before it is sent (IdempotencyKeyReusedError).
