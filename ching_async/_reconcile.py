@@ -26,6 +26,7 @@ raises an APIError/APIConnectionError when it cannot tell.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, Literal, Protocol
 
 import attrs
@@ -33,6 +34,7 @@ import orjson
 
 from ._errors import ChingError
 from ._idempotency import (
+    IDEMPOTENCY_METADATA_KEY,
     Asked,
     asked_of,
     differences,
@@ -49,6 +51,7 @@ __all__ = [
     "MatchReconciler",
     "MarkerReconciler",
     "Reconciler",
+    "Snapshot",
     "StateReconciler",
     "object_path",
 ]
@@ -109,6 +112,8 @@ class MarkerReconciler:
     finds nothing: the key used in another scope (for another customer) is
     refused too. It is best effort: beyond the scope the list is the
     project's 100 newest, and a full one without the key proves nothing.
+    `beyond`: that list read once for many lookups (a Snapshot, the bulk
+    engine's one per run), awaited only when needed, instead of a GET each.
     """
 
     list_path: str
@@ -122,6 +127,7 @@ class MarkerReconciler:
     same: tuple[str, ...] = ()
     body: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False)
     wider: tuple[tuple[str, str], ...] | None = None
+    beyond: Callable[[], Awaitable[Snapshot]] | None = attrs.field(default=None, eq=False)
     look_first: bool = False
     keyed: bool = False
     on_full_window: Literal["raise", "send"] = "raise"
@@ -171,20 +177,10 @@ class MarkerReconciler:
         # (another customer) there is no object of this call to find.
         seen = await self._find_at(get, self.query, own_only=sent)
         if seen is None and self.wider is not None and not sent:
-            seen = await self._find_beyond(get, self.wider)
+            newest = self.beyond or partial(Snapshot.take, get, self.list_path, self.wider)
+            fits = self._fits if self.asked else None
+            seen = (await newest()).find(self.idempotency_key, fits)
         return seen
-
-    async def _find_beyond(
-        self, get: Get, query: tuple[tuple[str, str], ...]
-    ) -> tuple[Response, Mapping[str, Any]] | None:
-        # Best effort: a list beyond the scope that cannot be read, or cannot
-        # prove absence (full), proves nothing either way; the scope's own list
-        # has proved it (see `wider`). Its failure (the same outage as the
-        # POST's, often) must not keep that proof from the call.
-        try:
-            return await self._find_at(get, query)
-        except ChingError:
-            return None
 
     async def _find_at(
         self, get: Get, query: tuple[tuple[str, str], ...], *, own_only: bool = False
@@ -204,6 +200,49 @@ class MarkerReconciler:
 
     def _fits(self, item: Mapping[str, Any]) -> bool:
         return not differences(self.asked, item)
+
+
+@attrs.frozen
+class Snapshot:
+    """One read of a list beyond a create's scope (`MarkerReconciler.wider`:
+    the project's 100 newest charges), its marked objects by marker, so that
+    any number of keys are looked for in it without reading it again. Rows
+    are compared as listed (a `reread` list has no scope to look beyond).
+    """
+
+    response: Response | None = None  # None: the list could not be read
+    marked: Mapping[str, tuple[Mapping[str, Any], ...]] = attrs.field(factory=dict, repr=False)
+
+    @classmethod
+    async def take(cls, get: Get, path: str, query: tuple[tuple[str, str], ...]) -> Snapshot:
+        # Best effort: a list beyond the scope that cannot be read proves
+        # nothing either way, nor does a full one without the key; the scope's
+        # own list has proved absence (see `wider`). Its failure (the same
+        # outage as a POST's, often) must not keep that proof from a call,
+        # nor stop a bulk run: it is empty then.
+        try:
+            response = await get(path, query)
+            rows = decode_envelope(response)
+        except ChingError:
+            return cls()
+        marked: dict[str, list[Mapping[str, Any]]] = {}
+        for row in rows if isinstance(rows, list) else ():
+            metadata = row.get("metadata") if isinstance(row, dict) else None
+            key = metadata.get(IDEMPOTENCY_METADATA_KEY) if isinstance(metadata, dict) else None
+            if isinstance(key, str):
+                marked.setdefault(key, []).append(row)
+        return cls(response, {key: tuple(found) for key, found in marked.items()})
+
+    def find(
+        self, key: str, fits: Callable[[Mapping[str, Any]], bool] | None
+    ) -> tuple[Response, Mapping[str, Any]] | None:
+        """The object marked with `key` and the response that showed it, or
+        None: of several, the first that `fits`, else the first (as
+        `find_by_marker` picks)."""
+        found = self.marked.get(key)
+        if self.response is None or not found:
+            return None
+        return self.response, next((row for row in found if fits is None or fits(row)), found[0])
 
 
 @attrs.frozen(kw_only=True)

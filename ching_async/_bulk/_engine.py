@@ -4,11 +4,11 @@ Guarantees, and where they come from:
 - Each item's idempotency key is `<job_id>:<index>` (or the item's own), so a
   re-run of the same job addresses the same charges.
 - Before an item that an earlier run may have sent is sent again, it is looked
-  up by that key as `charges.create` looks up a caller's key (`_find_created`:
-  the customer's charges, then the project's newest); with a journal only the
-  items in doubt are looked up, without one every item is. Only a lookup that
-  proves absence (a list that is not full) lets it be sent; otherwise it is
-  unknown.
+  up by that key as `charges.create` looks up a caller's key (the customer's
+  charges, then the project's newest: read once per run, see
+  _Job._project_newest); with a journal only the items in doubt are looked
+  up, without one every item is. Only a lookup that proves absence (a list
+  that is not full) lets it be sent; otherwise it is unknown.
 - Keys are matched to items by position, so a re-run must give the same
   items in the same order. An item that is not the one its key was used for
   (by the journal's `params`, or a charge found by its key made with other
@@ -68,6 +68,7 @@ from .._errors import (
     InvalidParameterError,
 )
 from .._models import Charge, ChargeStatus, Installments
+from .._reconcile import Snapshot
 from .._requester import Requester
 from .._validation import (
     CHARGE_FIELDS,
@@ -90,7 +91,14 @@ class ChargeCalls(Protocol):
     def create(self) -> Callable[..., Awaitable[Charge]]: ...
 
     @property
-    def _find_created(self) -> Callable[[str, Mapping[str, Any]], Awaitable[Charge | None]]: ...
+    def newest(self) -> Callable[[], Awaitable[Snapshot]]: ...
+
+    @property
+    def find_created(
+        self,
+    ) -> Callable[
+        [str, Mapping[str, Any], Callable[[], Awaitable[Snapshot]]], Awaitable[Charge | None]
+    ]: ...
 
 
 __all__ = [
@@ -619,6 +627,8 @@ class _Job:
         self._closed = False
         self._fatal: BaseException | None = None
         self._unknowns = 0  # unknown outcomes of sends this run (they may still be settling)
+        self._newest: Snapshot | None = None  # see _project_newest
+        self._reading_newest = asyncio.Lock()
 
     # ------------------------------------------------------------ iteration
     async def next_result(self) -> ChargeResult:
@@ -740,7 +750,9 @@ class _Job:
         params, key = item.params, item.idempotency_key
         try:
             await self._let_orphans_settle()
-            charge = await self._charges._find_created(key, params.create_kwargs())
+            charge = await self._charges.find_created(
+                key, params.create_kwargs(), self._project_newest
+            )
         except IdempotencyKeyReusedError as exc:
             if not self._claims.positional(key):
                 # A key of the item's own, used for other parameters: this
@@ -891,6 +903,20 @@ class _Job:
                 if self._on_settle_wait is not None:
                     self._on_settle_wait(wait, len(journal.in_doubt))
             await asyncio.sleep(wait)
+
+    async def _project_newest(self) -> Snapshot:
+        """The project's 100 newest charges, read (one GET, paced as the run's
+        calls are) when a lookup first needs them (an item its customer's
+        charges lack) and kept for the run: an item's key found there on a
+        charge made with other parameters (another customer) refuses it as
+        the customer's charges would (see _look_up). Once per run is all that
+        serves: after this run's own charges the newest would show less of an
+        earlier run's, never more, and an item's key is not there before the
+        item is sent (one item per key, _KeyClaims)."""
+        async with self._reading_newest:  # the lookups in flight wait for one read
+            if self._newest is None:
+                self._newest = await self._charges.newest()
+        return self._newest
 
     def _in_doubt(self, index: int) -> bool:
         """May an earlier run of this job have sent item `index`?"""

@@ -21,7 +21,7 @@ from .._idempotency import (
 )
 from .._listing import AsyncList, Page
 from .._messages import Response
-from .._reconcile import MarkerReconciler
+from .._reconcile import Get, MarkerReconciler, Snapshot
 from .._requester import Requester
 from .._retry import Resend, RetryClass
 from .._validation import check_flag, check_idempotency_key, check_metadata
@@ -100,6 +100,7 @@ class Resource:
         within: str | None = None,
         *,
         body: Mapping[str, Any] | None = None,
+        beyond: Callable[[], Awaitable[Snapshot]] | None = None,
     ) -> T | None:
         """The object listed where `listed` says (narrowed to `within`, the
         value of its filter, if it has one) created with idempotency key
@@ -110,11 +111,14 @@ class Resource:
         key before its first send: beyond the scope too (the key used for
         another customer), and an object the key made with other parameters
         is not returned but raises IdempotencyKeyReusedError, as the create
-        would (one rule, MarkerReconciler.answer)."""
+        would (one rule, MarkerReconciler.answer). `beyond`: the list beyond
+        the scope already read (`Listed.newest`), when a lookup needs it."""
         check_idempotency_key(key)
         finder = listed.finder(key, within)
         if body is not None:
-            finder = listed.finder(key, within, same=listed.same, body=body, keyed=True)
+            finder = listed.finder(
+                key, within, same=listed.same, body=body, keyed=True, beyond=beyond
+            )
         seen = await self._seek(finder)
         if seen is None:
             return None
@@ -171,14 +175,20 @@ class Listed:
     # A found object that records a refusal (a failed charge): answered as the
     # 402 the create would have returned.
     declined: Callable[[Mapping[str, Any]], bool] | None = None
-    # The list shows rows only (subscriptions): a found object is read again in full.
-    reread: bool = False
+    # The list shows rows only (subscriptions): a found object is read again in
+    # full. Not with `by`: beyond the scope rows are compared as listed (Snapshot).
+    reread: bool = attrs.field(default=False)
     # The create's fields (dotted when nested) that an object its key made
     # must show alike, where the call sent them, to be its result; else the
     # key was used with other parameters: IdempotencyKeyReusedError. Only
     # fields the server echoes as sent and no update changes afterwards (an
     # object renamed since must not refuse a re-run of its create).
     same: tuple[str, ...] = ()
+
+    @reread.validator
+    def _scoped_lists_whole(self, _: object, reread: bool) -> None:
+        if reread and self.by is not None:
+            raise TypeError(f"Listed {self.path!r}: reread with `by` is not supported")
 
     def finder(
         self,
@@ -190,11 +200,13 @@ class Listed:
         look_first: bool = False,
         keyed: bool = False,
         on_full_window: Literal["raise", "send"] = "raise",
+        beyond: Callable[[], Awaitable[Snapshot]] | None = None,
     ) -> MarkerReconciler:
         """What looks for the object created with `key` (narrowed to `within`):
         the retry class of a marked create (its `same` fields, compared as
         `body` sends them), and find_by_idempotency_key's lookup. A caller's key (`keyed`)
-        is also looked for beyond the scope (used for another customer)."""
+        is also looked for beyond the scope (used for another customer): in
+        `beyond` when given (see MarkerReconciler.beyond), else by a GET."""
         return MarkerReconciler(
             list_path=self.path,
             idempotency_key=key,
@@ -205,10 +217,15 @@ class Listed:
             same=same,
             body={} if body is None else body,
             wider=self.always if keyed and self.by is not None else None,
+            beyond=beyond,
             look_first=look_first,
             keyed=keyed,
             on_full_window=on_full_window,
         )
+
+    def newest(self, get: Get) -> Awaitable[Snapshot]:
+        """The list beyond any scope (a `wider` lookup's) read once, by marker."""
+        return Snapshot.take(get, self.path, self.always)
 
     def query(self, within: str | None) -> tuple[tuple[str, str], ...]:
         """A lookup's query: `always`, and `by` set to `within` if given."""

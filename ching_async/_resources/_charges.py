@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Unpack
 
 from .._listing import AsyncList
 from .._models import CancellationReason, Charge, Installments
-from .._reconcile import StateReconciler
+from .._reconcile import Snapshot, StateReconciler
 from .._validation import (
     CHARGE_FIELDS,
     check_amount,
@@ -175,7 +175,8 @@ class Charges(Resource):
         `job_id` skips finished items and reconciles the ones in doubt; one
         run at a time per journal (JournalInUseError). Without a journal,
         every item is looked up by its key before it is sent, as `create`
-        looks up your own key (one or two GETs per item), unless
+        looks up your own key (one GET per item, and one of the project's
+        newest charges per run), unless
         `assume_new=True`. A re-run must give the same items in the same
         order: an item that is not the one its key was used for stops the
         job before it is sent (IdempotencyKeyReusedError).
@@ -188,7 +189,7 @@ class Charges(Resource):
         """
         from .._bulk import BulkRun
 
-        return BulkRun(self._requester, Charges, items, **options)
+        return BulkRun(self._requester, BulkCalls, items, **options)
 
     async def find_by_idempotency_key(self, customer: str, key: str) -> Charge | None:
         """The charge created with this idempotency key, or None when it
@@ -202,11 +203,26 @@ class Charges(Resource):
         within = check_plain_id("customer", customer)
         return await self._find_by_marker(Charge, _LISTED, key, within)
 
-    async def _find_created(self, key: str, create: Mapping[str, Any]) -> Charge | None:
+
+class BulkCalls(Charges):
+    """Charges as the bulk engine calls them (`create_many` gives it this
+    class; it is on no client): `create`, and the lookup of an item an
+    earlier run may have sent, which reads the project's newest charges once
+    for the whole run instead of once per item."""
+
+    async def newest(self) -> Snapshot:
+        """The project's 100 newest charges, by marker (one GET, best effort)."""
+        return await _LISTED.newest(self._get)
+
+    async def find_created(
+        self, key: str, create: Mapping[str, Any], newest: Callable[[], Awaitable[Snapshot]]
+    ) -> Charge | None:
         """What `create(**create, idempotency_key=key)` finds before its first
-        send, without sending (the bulk engine's lookup of an item an earlier
-        run may have sent): the charge, None when absence is proven, or
+        send, without sending: the charge, None when absence is proven, or
         IdempotencyKeyReusedError for a charge the key made with other
-        parameters (in the customer's charges, or the project's newest)."""
+        parameters, in the customer's charges or beyond them in `newest()`
+        (awaited only when the customer's charges lack the key)."""
         body = CHARGE_FIELDS.body_of(create)
-        return await self._find_by_marker(Charge, _LISTED, key, body["customer"], body=body)
+        return await self._find_by_marker(
+            Charge, _LISTED, key, body["customer"], body=body, beyond=newest
+        )

@@ -909,8 +909,9 @@ def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> 
         "--rate",
         type=positive_float,
         metavar="R",
-        help="at most R requests per second (default: no limit); a row takes one to "
-        "three (its lookups by key unless --new-job, then the charge) and re-sends count",
+        help="at most R requests per second (default: no limit); a row takes one or "
+        "two (its lookup by key unless --new-job, then the charge; a run adds one) and "
+        "re-sends count",
     )
     p.add_argument(
         "--row-rate",
@@ -932,7 +933,7 @@ def _add_bulk_charge_command(commands: Any, common: argparse.ArgumentParser) -> 
         "--new-job",
         action="store_true",
         help="this job id has never run anywhere: send each row without first looking "
-        "it up by its key (up to two GETs less per row; wrong if the job ran before)",
+        "it up by its key (one GET less per row; wrong if the job ran before)",
     )
     p.add_argument(
         "--output", metavar="results.csv", help="write every row's outcome to this CSV file"

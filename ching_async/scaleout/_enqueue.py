@@ -93,7 +93,7 @@ async def enqueue(
     second, default none) is for the whole job and is split evenly across the
     shards; `one_per_customer` (default True) and `shutdown_grace` (default
     5 s) are `create_many`'s. `lookup_first=True` (new jobs only) looks up
-    every item before its first send (one or two extra GETs each): use it when this
+    every item before its first send (one extra GET each, and one per run): use it when this
     job id may have run before with Redis state that is now gone.
     """
     check_job_id(job_id, hash_tag=True)

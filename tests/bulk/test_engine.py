@@ -14,10 +14,10 @@ import orjson
 import pytest
 
 import ching_async
-from ching_async import ChargeParams, Outcome
-from ching_async.testing import Fault
+from ching_async import ChargeParams, Handler, Outcome, Request, Response
+from ching_async.testing import FakeChing, Fault
 from tests._support.bulk_child import bulk_child, kill_after
-from tests._support.fake_client import charges_per_key, collect, items, seed
+from tests._support.fake_client import charges_per_key, client_for, collect, items, seed
 
 
 async def test_every_item_charged_once_and_declines_are_results(fake, client) -> None:
@@ -183,10 +183,10 @@ async def test_item_rate_limit_paces_items_not_their_requests(
     assert time.monotonic() - started >= 0.4  # a burst of 20, then 20 a second
     assert len(fake.requests_to("POST", "/charges")) == 30
     # A lookup each, as charges.create makes for its own key (the customer's
-    # charges, then the project's newest): not paced.
+    # charges; the project's newest, read once for the run): not paced.
     lookups = fake.requests_to("GET", "/charges")
     assert len([r for r in lookups if r.query.get("customer")]) == 30
-    assert len([r for r in lookups if not r.query.get("customer")]) == 30
+    assert len([r for r in lookups if not r.query.get("customer")]) == 1
     assert len(acquired) == 30
     acquired.clear()
     again = await collect(
@@ -543,9 +543,64 @@ async def test_lookups_before_sending_unless_assume_new(fake, client, tmp_path) 
     )
     # A new journal cannot vouch for the job: each item is looked up as
     # charges.create looks up its own key (the customer's charges, then the
-    # project's newest).
-    assert lookups() == 16
+    # project's newest, read once for the run).
+    assert lookups() == 8 + 1
     assert len(fake.charges()) == 16
+
+
+def project_wide(fake: FakeChing) -> int:
+    """The GETs of the project's newest charges (no `customer=`) so far."""
+    return sum(1 for r in fake.requests_to("GET", "/charges") if not r.query.get("customer"))
+
+
+async def test_a_run_reads_the_projects_newest_charges_once_and_only_when_needed(
+    fake, client, tmp_path
+) -> None:
+    """Each item is looked up in its customer's charges; the project's newest
+    (for its key used for another customer) are read once for the whole run,
+    and only by a run whose lookup needs them."""
+    cards = seed(fake, 4)
+    first = await collect(client.charges.create_many(items(cards, 12), job_id="once"))
+    assert all(r.ok for r in first)
+    assert project_wide(fake) == 1
+    # Every item found in its customer's charges: nothing to look for beyond them.
+    again = await collect(client.charges.create_many(items(cards, 12), job_id="once"))
+    assert {r.charge_id for r in again} == {r.charge_id for r in first}
+    assert project_wide(fake) == 1
+    # No lookups at all: neither with assume_new nor when a journal has every outcome.
+    journal = tmp_path / "j.jsonl"
+    for _ in range(2):
+        await collect(
+            client.charges.create_many(
+                items(cards, 4), job_id="new", assume_new=True, journal=journal
+            )
+        )
+    await collect(client.charges.create_many(items(cards, 4), job_id="new", journal=journal))
+    assert len(fake.charges()) == 12 + 4
+    assert len(fake.requests_to("GET", "/charges")) == 24 + 1
+
+
+async def test_the_projects_newest_unreadable_do_not_stop_a_run(fake) -> None:
+    """Beyond the customer's charges a lookup is best effort: when the
+    project's newest cannot be read, the items their customers' charges
+    prove unsent are sent, and the read is not repeated for each item."""
+    cards = seed(fake, 4)
+    tried: list[Request] = []
+
+    async def project_down(request: Request, call_next: Handler) -> Response:
+        if request.method == "GET" and "customer" not in dict(request.query):
+            tried.append(request)
+            return Response(status=503, headers={}, body=b"", request=request)
+        return await call_next(request)
+
+    async with client_for(fake, middlewares=[project_down]) as down:
+        with pytest.raises(ching_async.InternalServerError):
+            await down.charges.list()
+        one_call = len(tried)
+        results = await collect(down.charges.create_many(items(cards, 8), job_id="down"))
+    assert all(r.ok for r in results)
+    assert len(fake.charges()) == 8
+    assert len(tried) == 2 * one_call  # the list above, and the run's one read
 
 
 _CURRENT_CALL: contextvars.ContextVar[str | None] = contextvars.ContextVar(

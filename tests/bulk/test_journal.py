@@ -338,6 +338,29 @@ async def test_an_items_own_key_used_for_other_parameters_refuses_that_item_only
     assert set(charges_per_key(fake).values()) == {1}
 
 
+async def test_an_items_own_key_used_for_another_customer_refuses_that_item_only(
+    fake, client
+) -> None:
+    """Beyond its customer's charges, an item's own key is looked for among
+    the project's newest (read once for the run): found on another
+    customer's charge, it refuses that item only."""
+    cards = seed(fake, 3)
+    rows = [{**row, "idempotency_key": f"inv-{i}"} for i, row in enumerate(items(cards, 3))]
+    made = {
+        r.index: r.charge_id for r in await collect(client.charges.create_many(rows, job_id="own"))
+    }
+    customer, card = cards[2]
+    rows[0] = {**rows[0], "customer": customer, "payment_method": card}
+    results = {r.index: r for r in await collect(client.charges.create_many(rows, job_id="own"))}
+    error = results[0].error
+    assert results[0].outcome is Outcome.FAILED
+    assert isinstance(error, ching_async.IdempotencyKeyReusedError)
+    assert error.found_id == made[0]
+    assert {field for field, _, _ in error.differences} == {"customer", "payment_method"}
+    assert [results[i].charge_id for i in (1, 2)] == [made[1], made[2]]
+    assert len(fake.charges()) == 3
+
+
 def old_journal(journal: Path) -> None:
     """The journal as versions before `params` wrote it."""
     records = [
