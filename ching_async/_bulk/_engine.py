@@ -811,8 +811,12 @@ class _Job:
             params: ChargeParams | None = _parse(item)
         except (InvalidParameterError, TypeError):
             params = None
-        if params is None or fingerprint(_journaled(params)) != recorded:
+        if params is None or fingerprint(_journaled(params), self._key(index, params)) != recorded:
             raise self._moved(index, params)
+
+    def _key(self, index: int, params: ChargeParams) -> str:
+        """The idempotency key item `index` is sent with."""
+        return params.idempotency_key or f"{self.job_id}:{index}"
 
     def _moved(self, index: int, params: ChargeParams | None) -> IdempotencyKeyReusedError:
         """The error of item `index`, not the item the journal recorded for its key."""
@@ -823,6 +827,8 @@ class _Job:
         now = {} if params is None else _journaled(params)
         differ = [(name, now.get(name), was.get(name)) for name in PARAM_FIELDS]
         key = record.get("key") if record else None
+        if params is not None and key is not None:
+            differ.append(("idempotency_key", self._key(index, params), key))
         where = f"journal {str(journal.path)!r}"
         if params is None:
             where = f"this item is not a valid charge; {where}"

@@ -57,15 +57,18 @@ _ITEM_RECORDS = frozenset({"start", "done"})
 _RECORDS = frozenset({"job", "closed", *_ITEM_RECORDS})
 
 
-def fingerprint(params: Mapping[str, Any]) -> int:
-    """A digest of an item's PARAM_FIELDS, equal for the same item. Compared
-    within one process only (str hashes are salted per process); the journal
-    keeps the fields themselves. No installments is one payment, as CHING
-    records it: an exported file that fills in 1 is the same item."""
+def fingerprint(params: Mapping[str, Any], key: object) -> int:
+    """A digest of an item's PARAM_FIELDS and the idempotency key it is sent
+    with, equal for the same item: an item whose key changed since its charge
+    may have been made (keys made anew for each run) is not the same item,
+    or it would be sent again under its new key. Compared within one process
+    only (str hashes are salted per process); the journal keeps the fields
+    themselves. No installments is one payment, as CHING records it: an
+    exported file that fills in 1 is the same item."""
     fields = [params.get(name) for name in PARAM_FIELDS]
     if fields[PARAM_FIELDS.index("installments")] is None:
         fields[PARAM_FIELDS.index("installments")] = 1
-    return hash(repr(fields))
+    return hash(repr([*fields, key]))
 
 
 class Journal:
@@ -163,7 +166,7 @@ class Journal:
 
     def _read_item(self, index: int, kind: str, record: Mapping[str, Any]) -> None:
         params = record.get("params")
-        printed = fingerprint(params) if isinstance(params, dict) else None
+        printed = fingerprint(params, record.get("key")) if isinstance(params, dict) else None
         if (
             kind == "done"
             and record.get("final") is True

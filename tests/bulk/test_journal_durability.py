@@ -11,12 +11,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import ching_async
 from ching_async import Outcome
 from ching_async._bulk import _journal
 from ching_async._bulk._journal import Journal, fingerprint
+from ching_async.testing import FakeChing
 from tests._support.fake_client import collect
 
 OUTCOMES = frozenset(Outcome)
@@ -116,7 +118,8 @@ def test_a_child_forked_during_a_run_does_not_keep_its_journal(tmp_path: Path) -
 def test_an_item_is_the_same_item_as_charges_create_takes_it(
     first: dict[str, Any], again: dict[str, Any], same: bool
 ) -> None:
-    assert (fingerprint(PARAMS | first) == fingerprint(PARAMS | again)) is same
+    assert (fingerprint(PARAMS | first, "job:0") == fingerprint(PARAMS | again, "job:0")) is same
+    assert fingerprint(PARAMS, "job:0") != fingerprint(PARAMS, "job:1")  # another key
 
 
 async def test_an_amount_beyond_jsons_integers_fails_its_item_only(
@@ -131,3 +134,29 @@ async def test_an_amount_beyond_jsons_integers_fails_its_item_only(
     [result] = await collect(run)
     assert result.outcome is Outcome.FAILED
     assert "at most" in str(result.error_message)
+
+
+async def test_an_item_whose_own_key_changed_while_in_doubt_is_not_sent_again(
+    fake: FakeChing, client: ching_async.Client, tmp_path: Path
+) -> None:
+    """An earlier run sent item 0 under its own key and died before the
+    answer: that charge may exist. A resume that brings the item with a new
+    key (keys made anew for each run) would look the new key up, find
+    nothing and charge again: the item is not the one its record was for."""
+    customer = fake.add_customer(name="A", email="a@example.com")
+    card = fake.add_payment_method(customer.id)
+    sent = {"customer": customer.id, "payment_method": card.id, "amount": 1000}
+    params = sent | {"currency": "ils", "installments": None}
+    path = tmp_path / "job.jsonl"
+    records = [
+        {"t": "job", "job_id": "inv", "concurrency": 1, "at": time.time() - 3600},
+        {"t": "start", "i": 0, "key": "inv-old", "customer": customer.id, "params": params},
+    ]
+    path.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
+    an_hour_ago = time.time() - 3600  # the dead run's requests have surely ended
+    os.utime(path, (an_hour_ago, an_hour_ago))
+    item = sent | {"idempotency_key": "inv-new"}
+    run = client.charges.create_many([item], job_id="inv", journal=path, assume_new=True)
+    with pytest.raises(ching_async.IdempotencyKeyReusedError, match="inv-new"):
+        await collect(run)
+    assert fake.charges() == []
