@@ -193,9 +193,7 @@ def _journaled(params: ChargeParams) -> dict[str, Any]:
         "payment_method": params.payment_method,
         "amount": params.amount,
         "currency": params.currency.lower(),
-        "installments": installments.count
-        if isinstance(installments, Installments)
-        else installments,
+        "installments": installments,
     }
 
 
@@ -729,16 +727,17 @@ class _Job:
     async def _check(self, index: int, item: Any) -> ChargeResult | _ToSend | None:
         """The item checked, and looked up if an earlier run may have sent it:
         its result when that ends it, else what to send (None: stopped)."""
-        key = f"{self.job_id}:{index}"
         try:
             params = _parse(item)
         except (InvalidParameterError, TypeError) as exc:
             error = exc if isinstance(exc, ChingError) else InvalidParameterError(str(exc))
-            return self._finish(_pending(index, item, key), error=error, invalid=True)
+            return self._finish(
+                _pending(index, item, f"{self.job_id}:{index}"), error=error, invalid=True
+            )
         journal = self._journal
         if journal is not None and index in journal.final:
             return _journaled_result(index, params, journal.final[index])
-        pending = _pending(index, params, params.idempotency_key or key)
+        pending = _pending(index, params, self._key(index, params))
         if not self._in_doubt(index):  # no run sent it
             return _ToSend(pending, looked_up=False)
         return await self._look_up(pending)
